@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Builds the web bundle and the server with plain cargo + wasm-bindgen (no cargo-leptos):
+#   scripts/build.sh [dev|release]
+# Output: target/site (pkg/channelwatch.{js,wasm,css}) and target/{debug,release}/channelwatch.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+profile=${1:-dev}
+case "$profile" in
+  dev) wprof=dev; wdir=debug; sprof=dev ;;
+  release) wprof=wasm-release; wdir=wasm-release; sprof=release ;;
+  *) echo "usage: scripts/build.sh [dev|release]" >&2; exit 2 ;;
+esac
+
+want=$(grep -A1 '^name = "wasm-bindgen"$' Cargo.lock | sed -n 's/^version = "\(.*\)"/\1/p')
+have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)
+if [ "$have" != "$want" ]; then
+  echo "wasm-bindgen $want is required (found: ${have:-none}); run scripts/setup.sh" >&2
+  exit 1
+fi
+
+cargo build -p frontend --lib --target wasm32-unknown-unknown --profile "$wprof"
+
+site=target/site
+tmp=target/site.tmp
+rm -rf "$tmp"
+mkdir -p "$tmp/pkg"
+cp -r public/. "$tmp/"
+wasm-bindgen --target web --no-typescript --out-dir "$tmp/pkg" --out-name channelwatch \
+  "target/wasm32-unknown-unknown/$wdir/frontend.wasm"
+mv "$tmp/pkg/channelwatch_bg.wasm" "$tmp/pkg/channelwatch.wasm"
+if [ "$profile" = release ]; then
+  # npm binaryen 132 (Debian's 108 breaks hydration silently; see DEVELOPERS.md).
+  wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
+    "$tmp/pkg/channelwatch.wasm" -o "$tmp/pkg/channelwatch.wasm"
+fi
+cp style/main.css "$tmp/pkg/channelwatch.css"
+rm -rf "$site"
+mv "$tmp" "$site"
+
+cargo build -p server --bin channelwatch --profile "$sprof"
+ls -l "$site/pkg"

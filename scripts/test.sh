@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Runs every test on a fresh or warm machine: format and lint gates, unit and
+# integration tests (real SQLite, real HTTP on loopback, the in-tree DVR simulator),
+# then browser tests in Debian's Chromium against the debug and the release build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+step "setup"
+scripts/setup.sh
+
+step "format"
+cargo fmt --all -- --check
+
+step "build (debug)"
+scripts/build.sh dev
+
+step "unit and integration tests"
+cargo test -p app -p server --features app/ssr
+
+step "clippy (ssr and hydrate feature sets)"
+cargo clippy -p app -p server --features app/ssr --all-targets -- -D warnings
+cargo clippy -p frontend -p app --target wasm32-unknown-unknown -- -D warnings
+
+step "browser tests (debug)"
+(cd end2end && CW_PROFILE=debug npx playwright test)
+
+step "build (release)"
+scripts/build.sh release
+
+step "browser tests (release)"
+(cd end2end && CW_PROFILE=release npx playwright test)
+
+step "all tests passed"

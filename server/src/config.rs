@@ -1,0 +1,453 @@
+//! Configuration layers: flags win over environment, environment over the YAML file,
+//! the file over defaults. Any bad value stops start-up with one message naming the
+//! key and where it came from.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::registry::NewDvr;
+
+/// Values given on the command line (each `None` when the flag was not used).
+#[derive(Debug, Clone, Default)]
+pub struct Flags {
+    pub data_dir: Option<PathBuf>,
+    pub bind: Option<String>,
+    pub port: Option<u16>,
+    pub config: Option<PathBuf>,
+    pub demo: bool,
+}
+
+/// A configuration problem: where (file or variable), which key, what is wrong.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("invalid configuration in {source_name}: {key}: {message}")]
+pub struct ConfigError {
+    pub source_name: String,
+    pub key: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(
+        source_name: impl Into<String>,
+        key: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            source_name: source_name.into(),
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// The YAML file (`<data-dir>/channelwatch.yaml` or `--config`). Unknown keys are
+/// errors so a typo never silently does nothing.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub bind: Option<String>,
+    pub port: Option<u16>,
+    pub log: Option<String>,
+    pub dvr_soft_limit: Option<u32>,
+    #[serde(default)]
+    pub dvrs: Vec<FileDvr>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileDvr {
+    pub name: Option<String>,
+    pub host: String,
+    pub port: Option<u16>,
+    pub enabled: Option<bool>,
+    pub staleness_threshold_seconds: Option<u32>,
+}
+
+/// Where log lines go and how they look.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The resolved configuration the process runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub bind: IpAddr,
+    pub port: u16,
+    /// The YAML file in use, if any.
+    pub config_file: Option<PathBuf>,
+    pub file: FileConfig,
+    /// DVRs from `CHANNELS_DVR_SERVERS`.
+    pub env_dvrs: Vec<NewDvr>,
+    /// `CHANNELWATCH_API_KEY`: accepted in addition to stored keys. Never logged.
+    pub api_key: Option<String>,
+    pub admin_user: Option<String>,
+    pub admin_password: Option<String>,
+    pub log_filter: String,
+    pub log_format: LogFormat,
+    pub demo: bool,
+}
+
+pub const DEFAULT_PORT: u16 = 8501;
+
+/// Something that reads environment variables; tests pass a map.
+pub trait Env {
+    fn var(&self, key: &str) -> Option<String>;
+}
+
+/// The process environment.
+pub struct ProcessEnv;
+
+impl Env for ProcessEnv {
+    fn var(&self, key: &str) -> Option<String> {
+        std::env::var(key).ok().filter(|v| !v.is_empty())
+    }
+}
+
+impl<const N: usize> Env for [(&str, &str); N] {
+    fn var(&self, key: &str) -> Option<String> {
+        self.iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.to_string())
+    }
+}
+
+impl Config {
+    /// Resolves flags, environment, file and defaults.
+    pub fn load(flags: &Flags, env: &dyn Env) -> Result<Config, ConfigError> {
+        let data_dir = flags
+            .data_dir
+            .clone()
+            .or_else(|| env.var("CHANNELWATCH_DATA_DIR").map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from("./data"));
+
+        let (config_file, explicit) = match flags
+            .config
+            .clone()
+            .or_else(|| env.var("CHANNELWATCH_CONFIG").map(PathBuf::from))
+        {
+            Some(p) => (Some(p), true),
+            None => {
+                let p = data_dir.join("channelwatch.yaml");
+                (p.exists().then_some(p), false)
+            }
+        };
+        let file = match &config_file {
+            Some(path) => read_file(path, explicit)?,
+            None => FileConfig::default(),
+        };
+        let file_name = config_file
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+
+        let bind_source = flags
+            .bind
+            .clone()
+            .map(|b| (b, "command line".to_string(), "--bind"))
+            .or_else(|| {
+                env.var("CHANNELWATCH_BIND")
+                    .map(|b| (b, "environment".to_string(), "CHANNELWATCH_BIND"))
+            })
+            .or_else(|| file.bind.clone().map(|b| (b, file_name.clone(), "bind")));
+        let bind = match bind_source {
+            Some((text, source, key)) => {
+                parse_bind(&text).map_err(|m| ConfigError::new(source, key, m))?
+            }
+            None => IpAddr::from([0, 0, 0, 0]),
+        };
+
+        let port = match (flags.port, env.var("CHANNELWATCH_PORT")) {
+            (Some(p), _) => p,
+            (None, Some(text)) => parse_port(&text)
+                .map_err(|m| ConfigError::new("environment", "CHANNELWATCH_PORT", m))?,
+            (None, None) => file.port.unwrap_or(DEFAULT_PORT),
+        };
+        if port == 0 {
+            return Err(ConfigError::new(
+                "configuration",
+                "port",
+                "must be between 1 and 65535",
+            ));
+        }
+
+        let env_dvrs = match env.var("CHANNELS_DVR_SERVERS") {
+            Some(text) => parse_dvr_servers(&text)
+                .map_err(|m| ConfigError::new("environment", "CHANNELS_DVR_SERVERS", m))?,
+            None => Vec::new(),
+        };
+
+        let log_format = match env.var("CHANNELWATCH_LOG_FORMAT").as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(ConfigError::new(
+                    "environment",
+                    "CHANNELWATCH_LOG_FORMAT",
+                    format!("'{other}' is not a log format; use text or json"),
+                ))
+            }
+        };
+        let log_filter = env
+            .var("CHANNELWATCH_LOG")
+            .or_else(|| file.log.clone())
+            .unwrap_or_else(|| "info".to_string());
+
+        Ok(Config {
+            data_dir,
+            bind,
+            port,
+            config_file,
+            file,
+            env_dvrs,
+            api_key: env.var("CHANNELWATCH_API_KEY"),
+            admin_user: env.var("CHANNELWATCH_ADMIN_USER"),
+            admin_password: env.var("CHANNELWATCH_ADMIN_PASSWORD"),
+            log_filter,
+            log_format,
+            demo: flags.demo,
+        })
+    }
+
+    /// DVRs the YAML file declares, in registry form.
+    pub fn file_dvrs(&self) -> Vec<NewDvr> {
+        self.file
+            .dvrs
+            .iter()
+            .map(|d| NewDvr {
+                name: d.name.clone().unwrap_or_else(|| d.host.clone()),
+                host: d.host.clone(),
+                port: d.port,
+                enabled: d.enabled,
+                staleness_threshold_seconds: d.staleness_threshold_seconds,
+            })
+            .collect()
+    }
+}
+
+fn read_file(path: &Path, explicit: bool) -> Result<FileConfig, ConfigError> {
+    let name = path.display().to_string();
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
+            return Ok(FileConfig::default())
+        }
+        Err(e) => {
+            return Err(ConfigError::new(
+                name,
+                "(file)",
+                format!("cannot read: {e}"),
+            ))
+        }
+    };
+    if text.trim().is_empty() {
+        return Ok(FileConfig::default());
+    }
+    let de = serde_norway::Deserializer::from_str(&text);
+    let file: FileConfig = serde_path_to_error::deserialize(de).map_err(|e| {
+        let key = e.path().to_string();
+        let inner = e.into_inner();
+        let location = inner
+            .location()
+            .map(|l| format!(" (line {}, column {})", l.line(), l.column()))
+            .unwrap_or_default();
+        ConfigError::new(
+            name.clone(),
+            if key == "." {
+                "(document)".to_string()
+            } else {
+                key
+            },
+            format!("{inner}{location}"),
+        )
+    })?;
+    for (i, d) in file.dvrs.iter().enumerate() {
+        let port = d.port.unwrap_or(crate::registry::DEFAULT_PORT);
+        let threshold = d
+            .staleness_threshold_seconds
+            .unwrap_or(crate::registry::DEFAULT_STALENESS_SECONDS);
+        let dname = d.name.clone().unwrap_or_else(|| d.host.clone());
+        if let Err(crate::registry::RegistryError::Invalid(errs)) =
+            crate::registry::validate(&dname, &d.host, port, threshold)
+        {
+            let first = &errs[0];
+            return Err(ConfigError::new(
+                name,
+                format!("dvrs[{i}].{}", first.field),
+                first.message.clone(),
+            ));
+        }
+    }
+    Ok(file)
+}
+
+fn parse_bind(text: &str) -> Result<IpAddr, String> {
+    let t = text.trim().trim_start_matches('[').trim_end_matches(']');
+    if t == "localhost" {
+        return Ok(IpAddr::from([127, 0, 0, 1]));
+    }
+    t.parse()
+        .map_err(|_| format!("'{text}' is not an IP address to listen on (e.g. 0.0.0.0 or ::)"))
+}
+
+fn parse_port(text: &str) -> Result<u16, String> {
+    match text.trim().parse::<u16>() {
+        Ok(p) if p > 0 => Ok(p),
+        _ => Err(format!("'{text}' is not a port number (1-65535)")),
+    }
+}
+
+/// `Name@host:port,host2:port2,[::1]:8089` (name optional, port default 8089).
+pub fn parse_dvr_servers(text: &str) -> Result<Vec<NewDvr>, String> {
+    let mut out = Vec::new();
+    for (i, entry) in text.split(',').enumerate() {
+        let entry = entry.trim();
+        if entry.is_empty() {
+            continue;
+        }
+        let (name, addr) = match entry.rsplit_once('@') {
+            Some((n, a)) => (Some(n.trim().to_string()), a.trim()),
+            None => (None, entry),
+        };
+        let (host, port) =
+            split_host_port(addr).map_err(|m| format!("entry {} ('{entry}'): {m}", i + 1))?;
+        if let Err(m) = crate::registry::validate_host(&host) {
+            return Err(format!("entry {} ('{entry}'): host {m}", i + 1));
+        }
+        out.push(NewDvr {
+            name: name
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| host.clone()),
+            host,
+            port: Some(port),
+            enabled: Some(true),
+            staleness_threshold_seconds: None,
+        });
+    }
+    Ok(out)
+}
+
+fn split_host_port(addr: &str) -> Result<(String, u16), String> {
+    let default = crate::registry::DEFAULT_PORT;
+    if let Some(rest) = addr.strip_prefix('[') {
+        let (host, after) = rest
+            .split_once(']')
+            .ok_or_else(|| "missing ']' after an IPv6 address".to_string())?;
+        let port = match after.strip_prefix(':') {
+            Some(p) => parse_port(p)?,
+            None if after.is_empty() => default,
+            None => return Err(format!("unexpected '{after}' after the address")),
+        };
+        return Ok((host.to_string(), port));
+    }
+    match addr.matches(':').count() {
+        0 => Ok((addr.to_string(), default)),
+        1 => {
+            let (h, p) = addr.split_once(':').unwrap_or((addr, ""));
+            Ok((h.to_string(), parse_port(p)?))
+        }
+        // A bare IPv6 address without a port.
+        _ => Ok((addr.to_string(), default)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flags(dir: &Path) -> Flags {
+        Flags {
+            data_dir: Some(dir.to_path_buf()),
+            ..Flags::default()
+        }
+    }
+
+    #[test]
+    fn defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Config::load(&flags(dir.path()), &[]).unwrap();
+        assert_eq!(c.port, 8501);
+        assert_eq!(c.bind, IpAddr::from([0, 0, 0, 0]));
+        assert!(c.config_file.is_none());
+        assert_eq!(c.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn flag_beats_env_beats_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("channelwatch.yaml"),
+            "port: 9001\nbind: 127.0.0.1\n",
+        )
+        .unwrap();
+        let c = Config::load(&flags(dir.path()), &[]).unwrap();
+        assert_eq!((c.port, c.bind), (9001, IpAddr::from([127, 0, 0, 1])));
+        let env = [("CHANNELWATCH_PORT", "9002"), ("CHANNELWATCH_BIND", "::1")];
+        let c = Config::load(&flags(dir.path()), &env).unwrap();
+        assert_eq!(c.port, 9002);
+        assert_eq!(c.bind, "::1".parse::<IpAddr>().unwrap());
+        let mut f = flags(dir.path());
+        f.port = Some(9003);
+        assert_eq!(Config::load(&f, &env).unwrap().port, 9003);
+    }
+
+    #[test]
+    fn bad_values_name_the_key_and_source() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = Config::load(&flags(dir.path()), &[("CHANNELWATCH_PORT", "eighty")]).unwrap_err();
+        assert_eq!(e.key, "CHANNELWATCH_PORT");
+        let path = dir.path().join("channelwatch.yaml");
+        std::fs::write(&path, "dvrs:\n  - host: dvr.local\n    port: 99999\n").unwrap();
+        let e = Config::load(&flags(dir.path()), &[]).unwrap_err();
+        assert_eq!(e.source_name, path.display().to_string());
+        assert_eq!(e.key, "dvrs[0].port");
+        assert!(e.message.contains("line 3"), "{e}");
+        std::fs::write(&path, "dvrs:\n  - host: dvr.local\n    prot: 8089\n").unwrap();
+        let e = Config::load(&flags(dir.path()), &[]).unwrap_err();
+        assert!(e.to_string().contains("prot"), "{e}");
+        std::fs::write(&path, "dvrs:\n  - host: 'http://x'\n").unwrap();
+        let e = Config::load(&flags(dir.path()), &[]).unwrap_err();
+        assert_eq!(e.key, "dvrs[0].host");
+        std::fs::write(&path, "bind: everywhere\n").unwrap();
+        let e = Config::load(&flags(dir.path()), &[]).unwrap_err();
+        assert_eq!(
+            (e.source_name.as_str(), e.key.as_str()),
+            (path.display().to_string().as_str(), "bind")
+        );
+    }
+
+    #[test]
+    fn explicit_config_file_must_exist() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut f = flags(dir.path());
+        f.config = Some(dir.path().join("missing.yaml"));
+        assert!(Config::load(&f, &[]).is_err());
+    }
+
+    #[test]
+    fn dvr_servers_variable() {
+        let v = parse_dvr_servers("Living Room@192.168.1.10:8089, dvr.local ,[::1]:9000,fe80::1")
+            .unwrap();
+        let got: Vec<_> = v
+            .iter()
+            .map(|d| (d.name.as_str(), d.host.as_str(), d.port.unwrap()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("Living Room", "192.168.1.10", 8089),
+                ("dvr.local", "dvr.local", 8089),
+                ("::1", "::1", 9000),
+                ("fe80::1", "fe80::1", 8089)
+            ]
+        );
+        assert!(parse_dvr_servers("a@host:notaport")
+            .unwrap_err()
+            .contains("entry 1"));
+        assert!(parse_dvr_servers("[::1").is_err());
+    }
+}

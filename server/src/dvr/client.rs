@@ -1,0 +1,193 @@
+//! The HTTP client for one Channels DVR: the event stream and the polled endpoints.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use serde::Deserialize;
+
+use super::id::base_url;
+use crate::engine::backoff::parse_retry_after;
+
+/// Why a DVR request failed, phrased for an operator.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot reach DVR: {0}")]
+    Unreachable(String),
+    #[error("DVR answered HTTP {0}")]
+    Status(u16),
+    #[error("DVR is rate limiting us (HTTP 429)")]
+    RateLimited { retry_after: Option<Duration> },
+    #[error("DVR sent an unexpected response: {0}")]
+    Decode(String),
+    #[error("DVR did not answer within {0:?}")]
+    Timeout(Duration),
+}
+
+impl ClientError {
+    fn from_reqwest(e: reqwest::Error) -> Self {
+        if e.is_timeout() {
+            ClientError::Timeout(Duration::ZERO)
+        } else if e.is_decode() {
+            ClientError::Decode(e.to_string())
+        } else {
+            // The error's source chain holds the useful part (connection refused, DNS).
+            let mut msg = e.to_string();
+            let mut src = std::error::Error::source(&e);
+            while let Some(s) = src {
+                msg = format!("{msg}: {s}");
+                src = s.source();
+            }
+            ClientError::Unreachable(msg)
+        }
+    }
+}
+
+/// `GET /status`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DvrStatus {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub version: Option<String>,
+    #[serde(default)]
+    pub start_time: Option<i64>,
+}
+
+/// `GET /dvr`: disk figures and the activity map.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DvrInfo {
+    #[serde(default)]
+    pub path: Option<String>,
+    pub disk: Option<DiskInfo>,
+    #[serde(default)]
+    pub activity: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct DiskInfo {
+    pub free: u64,
+    pub total: u64,
+    #[serde(default)]
+    pub used: u64,
+}
+
+/// `GET /api/v1/recordings/{id}` (only the fields the engine needs).
+#[derive(Debug, Clone, Deserialize)]
+pub struct RecordingInfo {
+    #[serde(default)]
+    pub job_id: Option<String>,
+    #[serde(default)]
+    pub title: Option<String>,
+}
+
+/// A cheap handle: clones share the process-wide connection pool.
+#[derive(Debug, Clone)]
+pub struct DvrClient {
+    http: reqwest::Client,
+    base: String,
+}
+
+/// Connect timeout for every DVR request (the stream has no read timeout).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl DvrClient {
+    pub fn new(http: reqwest::Client, host: &str, port: u16) -> Self {
+        Self {
+            http,
+            base: base_url(host, port),
+        }
+    }
+
+    /// The process-wide HTTP client all DVR handles share.
+    pub fn shared_http() -> reqwest::Client {
+        reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .pool_idle_timeout(Duration::from_secs(30))
+            .pool_max_idle_per_host(1)
+            .tcp_nodelay(true)
+            .user_agent(concat!("ChannelWatch/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new())
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        timeout: Duration,
+    ) -> Result<T, ClientError> {
+        let res = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .timeout(timeout)
+            .send()
+            .await
+            .map_err(|e| match ClientError::from_reqwest(e) {
+                ClientError::Timeout(_) => ClientError::Timeout(timeout),
+                other => other,
+            })?;
+        let status = res.status();
+        if !status.is_success() {
+            return Err(ClientError::Status(status.as_u16()));
+        }
+        let bytes = res.bytes().await.map_err(ClientError::from_reqwest)?;
+        serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode(format!("{path}: {e}")))
+    }
+
+    /// `GET /status` (keep-alive and version).
+    pub async fn status(&self, timeout: Duration) -> Result<DvrStatus, ClientError> {
+        self.get_json("/status", timeout).await
+    }
+
+    /// `GET /dvr` (disk and activity map).
+    pub async fn dvr_info(&self, timeout: Duration) -> Result<DvrInfo, ClientError> {
+        self.get_json("/dvr", timeout).await
+    }
+
+    /// `GET /api/v1/recordings/{id}`.
+    pub async fn recording(
+        &self,
+        file_id: &str,
+        timeout: Duration,
+    ) -> Result<RecordingInfo, ClientError> {
+        let id: String = file_id
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+            .collect();
+        self.get_json(&format!("/api/v1/recordings/{id}"), timeout)
+            .await
+    }
+
+    /// Opens `GET /dvr/events/subscribe`; the caller reads the body as a byte stream.
+    pub async fn subscribe(
+        &self,
+        header_timeout: Duration,
+    ) -> Result<reqwest::Response, ClientError> {
+        let req = self
+            .http
+            .get(format!("{}/dvr/events/subscribe", self.base))
+            .header(reqwest::header::ACCEPT, "text/event-stream")
+            .header(reqwest::header::CACHE_CONTROL, "no-cache")
+            .send();
+        let res = tokio::time::timeout(header_timeout, req)
+            .await
+            .map_err(|_| ClientError::Timeout(header_timeout))?
+            .map_err(ClientError::from_reqwest)?;
+        let status = res.status();
+        if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            let retry_after = res
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| parse_retry_after(v, SystemTime::now(), Duration::from_secs(60)));
+            return Err(ClientError::RateLimited { retry_after });
+        }
+        if !status.is_success() {
+            return Err(ClientError::Status(status.as_u16()));
+        }
+        Ok(res)
+    }
+}

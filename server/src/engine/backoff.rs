@@ -1,0 +1,104 @@
+//! Reconnect delays: exponential from 1 s, doubling to a 60 s cap, with jitter so a
+//! fleet of DVRs that dropped together does not reconnect in lock-step.
+
+use std::time::Duration;
+
+use rand::Rng;
+
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    base: Duration,
+    max: Duration,
+    attempt: u32,
+}
+
+impl Backoff {
+    pub fn new(base: Duration, max: Duration) -> Self {
+        Self {
+            base,
+            max,
+            attempt: 0,
+        }
+    }
+
+    /// The un-jittered delay for the next attempt, then advances.
+    pub fn next_base(&mut self) -> Duration {
+        let factor = 1u32.checked_shl(self.attempt.min(20)).unwrap_or(u32::MAX);
+        let d = self.base.saturating_mul(factor).min(self.max);
+        self.attempt = self.attempt.saturating_add(1);
+        d
+    }
+
+    /// The next delay with ±20 % jitter, never above the cap.
+    pub fn next_delay(&mut self) -> Duration {
+        let d = self.next_base();
+        let jitter = rand::rng().random_range(0.8..=1.2);
+        d.mul_f64(jitter).min(self.max)
+    }
+
+    /// Back to the first step, after a healthy period.
+    pub fn reset(&mut self) {
+        self.attempt = 0;
+    }
+
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+}
+
+/// Parses `Retry-After` (seconds or an HTTP date), capped at `max`.
+pub fn parse_retry_after(
+    value: &str,
+    now: std::time::SystemTime,
+    max: Duration,
+) -> Option<Duration> {
+    let v = value.trim();
+    let d = if let Ok(secs) = v.parse::<u64>() {
+        Duration::from_secs(secs)
+    } else {
+        let at = httpdate::parse_http_date(v).ok()?;
+        at.duration_since(now).unwrap_or(Duration::ZERO)
+    };
+    Some(d.min(max))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn doubles_from_one_second_to_the_cap_and_resets() {
+        let mut b = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
+        let seq: Vec<u64> = (0..9).map(|_| b.next_base().as_secs()).collect();
+        assert_eq!(seq, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
+        b.reset();
+        assert_eq!(b.next_base(), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn jitter_stays_within_bounds() {
+        let mut b = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
+        for i in 0..50 {
+            let d = b.next_delay();
+            assert!(d <= Duration::from_secs(60), "attempt {i}: {d:?}");
+            assert!(d >= Duration::from_millis(800), "attempt {i}: {d:?}");
+        }
+    }
+
+    #[test]
+    fn retry_after_seconds_and_dates() {
+        let now = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let max = Duration::from_secs(60);
+        assert_eq!(
+            parse_retry_after("7", now, max),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(parse_retry_after("3600", now, max), Some(max));
+        let date = httpdate::fmt_http_date(now + Duration::from_secs(30));
+        assert_eq!(
+            parse_retry_after(&date, now, max),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(parse_retry_after("soon", now, max), None);
+    }
+}

@@ -1,0 +1,247 @@
+//! The engine: one supervised task per enabled DVR, each with its own keyed slot, and
+//! runtime reconcile so DVRs come and go without disturbing the others.
+
+pub mod backoff;
+pub mod disk;
+pub mod rate;
+pub mod slot;
+pub mod state;
+mod supervisor;
+mod task;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use parking_lot::RwLock;
+use serde::Serialize;
+use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+use crate::dvr::client::DvrClient;
+use disk::DiskThresholds;
+pub use slot::{DvrSlot, DvrSpec, Fault, Health};
+use state::Change;
+
+/// Timings of the engine. Defaults are the product's; tests shorten them.
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    /// `/status` keep-alive period while connected (15 s).
+    pub status_interval: Duration,
+    pub status_timeout: Duration,
+    /// `/dvr` disk poll period (120 s).
+    pub disk_interval: Duration,
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+    /// A connection up this long resets the backoff to its first step.
+    pub healthy_reset: Duration,
+    /// How long the stream request may take to answer with headers.
+    pub header_timeout: Duration,
+    pub heartbeat_interval: Duration,
+    /// A task silent this long is considered hung and restarted.
+    pub hang_timeout: Duration,
+    pub restart_delay: Duration,
+    pub disk_thresholds: DiskThresholds,
+    /// Capacity of the change feed.
+    pub feed_capacity: usize,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        Self {
+            status_interval: Duration::from_secs(15),
+            status_timeout: Duration::from_secs(5),
+            disk_interval: Duration::from_secs(120),
+            backoff_base: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(60),
+            healthy_reset: Duration::from_secs(60),
+            header_timeout: Duration::from_secs(15),
+            heartbeat_interval: Duration::from_secs(5),
+            hang_timeout: Duration::from_secs(60),
+            restart_delay: supervisor::DEFAULT_RESTART_DELAY,
+            disk_thresholds: DiskThresholds::default(),
+            feed_capacity: 4096,
+        }
+    }
+}
+
+/// Something that happened on one DVR, for the live feed, alerts and the watchdog.
+#[derive(Debug, Clone, Serialize)]
+pub struct EngineEvent {
+    pub dvr_id: String,
+    pub at: DateTime<Utc>,
+    pub kind: EngineEventKind,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum EngineEventKind {
+    Connected,
+    Disconnected { reason: String },
+    TaskRestarted { reason: String },
+    Change(Change),
+}
+
+struct Running {
+    slot: Arc<DvrSlot>,
+    cancel: CancellationToken,
+    handle: JoinHandle<()>,
+}
+
+struct Inner {
+    settings: Arc<EngineSettings>,
+    http: reqwest::Client,
+    running: RwLock<HashMap<String, Running>>,
+    events: broadcast::Sender<Arc<EngineEvent>>,
+}
+
+/// The registry of running DVRs. Cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+impl Engine {
+    pub fn new(settings: EngineSettings) -> Self {
+        let (events, _) = broadcast::channel(settings.feed_capacity.max(16));
+        Self {
+            inner: Arc::new(Inner {
+                settings: Arc::new(settings),
+                http: DvrClient::shared_http(),
+                running: RwLock::new(HashMap::new()),
+                events,
+            }),
+        }
+    }
+
+    pub fn settings(&self) -> &EngineSettings {
+        &self.inner.settings
+    }
+
+    /// Makes the running set exactly `desired` (the enabled DVRs): starts what is
+    /// missing, stops what is gone, edits name/threshold in place. Others are untouched.
+    pub fn reconcile(&self, desired: &[DvrSpec]) {
+        let stale: Vec<String> = {
+            let running = self.inner.running.read();
+            running
+                .keys()
+                .filter(|id| !desired.iter().any(|d| &d.dvr_id == *id))
+                .cloned()
+                .collect()
+        };
+        for id in stale {
+            self.stop(&id);
+        }
+        for spec in desired {
+            self.start_or_update(spec.clone());
+        }
+    }
+
+    /// Starts a DVR's task, or applies an edit to a running one.
+    pub fn start_or_update(&self, spec: DvrSpec) {
+        let mut running = self.inner.running.write();
+        if let Some(r) = running.get(&spec.dvr_id) {
+            let current = r.slot.spec();
+            if current.host == spec.host && current.port == spec.port {
+                if current != spec {
+                    r.slot.update_spec(spec);
+                }
+                return;
+            }
+            // Same id but a different way of writing the address: restart cleanly.
+            if let Some(old) = running.remove(&spec.dvr_id) {
+                old.cancel.cancel();
+            }
+        }
+        let slot = DvrSlot::new(spec.clone());
+        let cancel = CancellationToken::new();
+        let ctx = task::TaskCtx {
+            slot: slot.clone(),
+            client: DvrClient::new(self.inner.http.clone(), &spec.host, spec.port),
+            settings: self.inner.settings.clone(),
+            events: self.inner.events.clone(),
+            cancel: cancel.clone(),
+        };
+        let handle = tokio::spawn(supervisor::supervise(ctx));
+        info!(dvr_id = %spec.dvr_id, name = %spec.name, host = %spec.host, port = spec.port, "DVR task started");
+        running.insert(
+            spec.dvr_id,
+            Running {
+                slot,
+                cancel,
+                handle,
+            },
+        );
+    }
+
+    /// Stops a DVR's task; its slot and state go with it. False if it was not running.
+    pub fn stop(&self, dvr_id: &str) -> bool {
+        let removed = self.inner.running.write().remove(dvr_id);
+        match removed {
+            Some(r) => {
+                r.cancel.cancel();
+                info!(dvr_id = %dvr_id, "DVR task stopped");
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn slot(&self, dvr_id: &str) -> Option<Arc<DvrSlot>> {
+        self.inner
+            .running
+            .read()
+            .get(dvr_id)
+            .map(|r| r.slot.clone())
+    }
+
+    /// Every running DVR's slot, ordered by id for stable output.
+    pub fn slots(&self) -> Vec<Arc<DvrSlot>> {
+        let mut v: Vec<_> = self
+            .inner
+            .running
+            .read()
+            .values()
+            .map(|r| r.slot.clone())
+            .collect();
+        v.sort_by(|a, b| a.dvr_id.cmp(&b.dvr_id));
+        v
+    }
+
+    pub fn running_count(&self) -> usize {
+        self.inner.running.read().len()
+    }
+
+    /// True while the DVR's supervisor is running.
+    pub fn is_alive(&self, dvr_id: &str) -> bool {
+        self.inner
+            .running
+            .read()
+            .get(dvr_id)
+            .is_some_and(|r| !r.handle.is_finished())
+    }
+
+    pub fn health(&self, dvr_id: &str) -> Option<Health> {
+        self.slot(dvr_id)
+            .map(|s| s.health(&self.inner.settings.disk_thresholds))
+    }
+
+    /// The change feed: every connect, disconnect, restart and state change.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<EngineEvent>> {
+        self.inner.events.subscribe()
+    }
+
+    /// Stops every task and waits (bounded) for them to finish.
+    pub async fn shutdown(&self) {
+        let all: Vec<Running> = self.inner.running.write().drain().map(|(_, r)| r).collect();
+        for r in &all {
+            r.cancel.cancel();
+        }
+        for r in all {
+            let _ = tokio::time::timeout(Duration::from_secs(5), r.handle).await;
+        }
+    }
+}

@@ -1,0 +1,280 @@
+//! A DVR's keyed slot: everything the engine knows about one DVR, shared between its
+//! task (the only writer of stream state) and readers (HTTP, watchdog, metrics).
+//!
+//! Hot fields are atomics so readers never wait on the stream; the session state sits
+//! behind its own lock, held only for one `apply`.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, TimeZone, Utc};
+use parking_lot::{Mutex, RwLock};
+use serde::Serialize;
+
+use super::disk::{DiskLevel, DiskSample, DiskThresholds};
+use super::rate::SlidingRate;
+use super::state::DvrState;
+
+/// What the engine runs a DVR with; editable in place except host/port (a new identity).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DvrSpec {
+    pub dvr_id: String,
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    pub staleness_threshold_seconds: u32,
+}
+
+/// Faults tests inject to prove the supervisor restarts a broken task.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    Panic,
+    Hang,
+}
+
+/// The per-DVR health object of the contract (`GET /api/v1/dvrs/{id}/health`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Health {
+    pub dvr_id: String,
+    pub dvr_name: String,
+    pub connected: bool,
+    pub last_event_at: Option<String>,
+    pub last_event_seconds_ago: Option<u64>,
+    pub stale: bool,
+    pub staleness_threshold_seconds: u32,
+    pub session_state_size: usize,
+    pub disk_status: &'static str,
+    pub recent_alert_rate: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Health {
+    /// `healthy`, `stale` or `disconnected` (the summary status of an enabled DVR).
+    pub fn status(&self) -> &'static str {
+        if !self.connected {
+            "disconnected"
+        } else if self.stale {
+            "stale"
+        } else {
+            "healthy"
+        }
+    }
+}
+
+/// Monotonic counters for one DVR.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub events: AtomicU64,
+    pub parse_errors: AtomicU64,
+    pub oversized_lines: AtomicU64,
+    pub unknown_types: AtomicU64,
+    pub reconnects: AtomicU64,
+    pub task_restarts: AtomicU64,
+    pub connections: AtomicU64,
+}
+
+#[derive(Debug)]
+pub struct DvrSlot {
+    pub dvr_id: String,
+    spec: RwLock<DvrSpec>,
+    state: Mutex<DvrState>,
+    connected: AtomicBool,
+    /// Unix milliseconds of the last event line or successful `/status`; 0 = none yet.
+    last_event_ms: AtomicI64,
+    /// Unix milliseconds when the current task started (staleness before any event).
+    task_started_ms: AtomicI64,
+    /// Milliseconds since `epoch` of the task's last sign of life.
+    heartbeat_ms: AtomicU64,
+    epoch: Instant,
+    pub counters: Counters,
+    events_by_kind: Mutex<BTreeMap<&'static str, u64>>,
+    disk: Mutex<Option<DiskSample>>,
+    version: Mutex<Option<String>>,
+    last_error: Mutex<Option<String>>,
+    alert_rate: Mutex<SlidingRate>,
+    fault: Mutex<Option<Fault>>,
+}
+
+fn now_ms() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
+impl DvrSlot {
+    pub fn new(spec: DvrSpec) -> Arc<Self> {
+        Arc::new(Self {
+            dvr_id: spec.dvr_id.clone(),
+            spec: RwLock::new(spec),
+            state: Mutex::new(DvrState::new()),
+            connected: AtomicBool::new(false),
+            last_event_ms: AtomicI64::new(0),
+            task_started_ms: AtomicI64::new(now_ms()),
+            heartbeat_ms: AtomicU64::new(0),
+            epoch: Instant::now(),
+            counters: Counters::default(),
+            events_by_kind: Mutex::new(BTreeMap::new()),
+            disk: Mutex::new(None),
+            version: Mutex::new(None),
+            last_error: Mutex::new(None),
+            alert_rate: Mutex::new(SlidingRate::new(Duration::from_secs(300))),
+            fault: Mutex::new(None),
+        })
+    }
+
+    pub fn spec(&self) -> DvrSpec {
+        self.spec.read().clone()
+    }
+
+    pub fn name(&self) -> String {
+        self.spec.read().name.clone()
+    }
+
+    /// Name and threshold edits apply in place, without touching the stream.
+    pub fn update_spec(&self, spec: DvrSpec) {
+        *self.spec.write() = spec;
+    }
+
+    /// Runs `f` with the session state locked (kept short: one event's worth).
+    pub fn with_state<R>(&self, f: impl FnOnce(&mut DvrState) -> R) -> R {
+        f(&mut self.state.lock())
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.connected.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn set_connected(&self, connected: bool) {
+        self.connected.store(connected, Ordering::Release);
+    }
+
+    /// Records a sign of freshness: an event line or a successful `/status` poll.
+    pub(crate) fn mark_event(&self) {
+        self.last_event_ms.store(now_ms(), Ordering::Release);
+    }
+
+    pub(crate) fn mark_task_started(&self) {
+        self.task_started_ms.store(now_ms(), Ordering::Release);
+        self.beat();
+    }
+
+    /// The task's heartbeat; the supervisor restarts a task whose heartbeat stops.
+    pub(crate) fn beat(&self) {
+        let ms = self.epoch.elapsed().as_millis() as u64;
+        self.heartbeat_ms.store(ms, Ordering::Release);
+    }
+
+    pub(crate) fn heartbeat_age(&self) -> Duration {
+        let last = self.heartbeat_ms.load(Ordering::Acquire);
+        let now = self.epoch.elapsed().as_millis() as u64;
+        Duration::from_millis(now.saturating_sub(last))
+    }
+
+    pub fn last_event_at(&self) -> Option<DateTime<Utc>> {
+        match self.last_event_ms.load(Ordering::Acquire) {
+            0 => None,
+            ms => Utc.timestamp_millis_opt(ms).single(),
+        }
+    }
+
+    /// Seconds since the last event, or since the task started when there was none.
+    pub fn seconds_since_event_or_start(&self) -> u64 {
+        let since = match self.last_event_ms.load(Ordering::Acquire) {
+            0 => self.task_started_ms.load(Ordering::Acquire),
+            ms => ms,
+        };
+        u64::try_from((now_ms() - since) / 1000).unwrap_or(0)
+    }
+
+    pub(crate) fn count_event(&self, kind: &'static str) {
+        self.counters.events.fetch_add(1, Ordering::Relaxed);
+        *self.events_by_kind.lock().entry(kind).or_insert(0) += 1;
+    }
+
+    /// Events received per type (for `channelwatch_events_total{type}`).
+    pub fn events_by_kind(&self) -> BTreeMap<&'static str, u64> {
+        self.events_by_kind.lock().clone()
+    }
+
+    pub(crate) fn set_disk(&self, disk: DiskSample) {
+        *self.disk.lock() = Some(disk);
+    }
+
+    pub fn disk(&self) -> Option<DiskSample> {
+        *self.disk.lock()
+    }
+
+    pub(crate) fn set_version(&self, v: Option<String>) {
+        *self.version.lock() = v;
+    }
+
+    pub fn version(&self) -> Option<String> {
+        self.version.lock().clone()
+    }
+
+    pub(crate) fn set_error(&self, e: Option<String>) {
+        *self.last_error.lock() = e;
+    }
+
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error.lock().clone()
+    }
+
+    /// Fed by the alert engine: one call per alert raised for this DVR.
+    pub fn record_alert(&self) {
+        self.alert_rate.lock().record(Instant::now());
+    }
+
+    #[doc(hidden)]
+    pub fn inject_fault(&self, fault: Fault) {
+        *self.fault.lock() = Some(fault);
+    }
+
+    pub(crate) fn take_fault(&self) -> Option<Fault> {
+        self.fault.lock().take()
+    }
+
+    /// The contract's health object, computed now.
+    pub fn health(&self, disk_thresholds: &DiskThresholds) -> Health {
+        let spec = self.spec.read().clone();
+        let connected = self.is_connected();
+        let last = self.last_event_at();
+        let ago = last.map(|t| u64::try_from((Utc::now() - t).num_seconds()).unwrap_or(0));
+        let threshold = u64::from(spec.staleness_threshold_seconds);
+        let stale = self.seconds_since_event_or_start() > threshold;
+        let disk_status = self
+            .disk()
+            .map(|d| d.level(disk_thresholds))
+            .unwrap_or(DiskLevel::Ok)
+            .as_str();
+        let error = if !connected {
+            Some(
+                self.last_error()
+                    .map(|e| format!("disconnected: {e}"))
+                    .unwrap_or_else(|| "disconnected: event stream not open".to_string()),
+            )
+        } else if stale {
+            Some(match ago {
+                Some(s) => format!("stale: no events for {s} seconds (threshold {threshold})"),
+                None => format!("stale: no events since start (threshold {threshold})"),
+            })
+        } else {
+            None
+        };
+        Health {
+            dvr_id: self.dvr_id.clone(),
+            dvr_name: spec.name,
+            connected,
+            last_event_at: last.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+            last_event_seconds_ago: ago,
+            stale,
+            staleness_threshold_seconds: spec.staleness_threshold_seconds,
+            session_state_size: self.with_state(|s| s.session_count()),
+            disk_status,
+            recent_alert_rate: self.alert_rate.lock().per_minute(Instant::now()),
+            error,
+        }
+    }
+}

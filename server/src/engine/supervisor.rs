@@ -1,0 +1,66 @@
+//! Keeps one DVR task running: restarts it when it panics or stops sending heartbeats,
+//! counts each restart and logs it with the `dvr_id`.
+
+use std::time::Duration;
+
+use tracing::error;
+
+use super::task::{self, TaskCtx};
+use super::EngineEventKind;
+
+pub(crate) async fn supervise(ctx: TaskCtx) {
+    let s = ctx.settings.clone();
+    loop {
+        ctx.slot.beat();
+        let mut handle = tokio::spawn(task::run(ctx.clone()));
+        let mut check = tokio::time::interval(s.heartbeat_interval);
+        check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let reason = loop {
+            tokio::select! {
+                res = &mut handle => match res {
+                    Ok(()) => return,
+                    Err(e) if e.is_panic() => break format!("task panicked: {}", panic_message(e.into_panic())),
+                    Err(_) => return,
+                },
+                _ = check.tick() => {
+                    let age = ctx.slot.heartbeat_age();
+                    if age > s.hang_timeout {
+                        handle.abort();
+                        break format!("task hung: no heartbeat for {} s", age.as_secs());
+                    }
+                }
+                _ = ctx.cancel.cancelled() => {
+                    handle.abort();
+                    return;
+                }
+            }
+        };
+        ctx.slot.set_connected(false);
+        ctx.slot.set_error(Some(reason.clone()));
+        let restarts = ctx
+            .slot
+            .counters
+            .task_restarts
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
+        error!(dvr_id = %ctx.slot.dvr_id, reason = %reason, restarts, "DVR task failed; restarting it");
+        ctx.publish(EngineEventKind::TaskRestarted { reason });
+        tokio::select! {
+            _ = tokio::time::sleep(s.restart_delay) => {}
+            _ = ctx.cancel.cancelled() => return,
+        }
+    }
+}
+
+fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic".to_string()
+    }
+}
+
+/// Default pause before a restarted task runs again.
+pub const DEFAULT_RESTART_DELAY: Duration = Duration::from_secs(1);

@@ -1,0 +1,317 @@
+//! One DVR's connection loop: open the event stream, read lines, poll `/status` and
+//! `/dvr` beside it, and reconnect with backoff when anything fails.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use futures::StreamExt;
+use tokio::sync::{broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use super::backoff::Backoff;
+use super::disk::DiskSample;
+use super::slot::{DvrSlot, Fault};
+use super::state::Change;
+use super::{EngineEvent, EngineEventKind, EngineSettings};
+use crate::dvr::client::{ClientError, DvrClient, DvrInfo, DvrStatus};
+use crate::dvr::event::{parse_line, DvrEvent, Line};
+use crate::dvr::framing::{Frame, LineSplitter};
+
+/// Everything a DVR task needs; cheap to clone for a restart.
+#[derive(Clone)]
+pub(crate) struct TaskCtx {
+    pub slot: Arc<DvrSlot>,
+    pub client: DvrClient,
+    pub settings: Arc<EngineSettings>,
+    pub events: broadcast::Sender<Arc<EngineEvent>>,
+    pub cancel: CancellationToken,
+}
+
+impl TaskCtx {
+    pub(crate) fn publish(&self, kind: EngineEventKind) {
+        // No subscriber is fine: the feed is best-effort, the slot is the truth.
+        let _ = self.events.send(Arc::new(EngineEvent {
+            dvr_id: self.slot.dvr_id.clone(),
+            at: Utc::now(),
+            kind,
+        }));
+    }
+}
+
+/// How one connection ended.
+enum End {
+    Cancelled,
+    Eof,
+    Failed(ClientError),
+    StatusFailed(ClientError),
+}
+
+impl End {
+    fn describe(&self) -> String {
+        match self {
+            End::Cancelled => "stopped".into(),
+            End::Eof => "event stream closed by the DVR".into(),
+            End::Failed(e) => e.to_string(),
+            End::StatusFailed(e) => format!("/status keep-alive failed: {e}"),
+        }
+    }
+}
+
+enum Poll {
+    Status(Result<DvrStatus, ClientError>),
+    Dvr(Result<DvrInfo, ClientError>),
+}
+
+/// Runs until cancelled: connect, stream, back off, repeat.
+pub(crate) async fn run(ctx: TaskCtx) {
+    ctx.slot.mark_task_started();
+    let s = &ctx.settings;
+    let mut backoff = Backoff::new(s.backoff_base, s.backoff_max);
+    let mut attempts: u64 = 0;
+    loop {
+        if attempts > 0 {
+            ctx.slot
+                .counters
+                .reconnects
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        attempts += 1;
+        let (connected_at, end) = connect_and_stream(&ctx).await;
+        let was_connected = connected_at.is_some();
+        ctx.slot.set_connected(false);
+        if matches!(end, End::Cancelled) || ctx.cancel.is_cancelled() {
+            return;
+        }
+        if connected_at.is_some_and(|t| t.elapsed() >= s.healthy_reset) {
+            backoff.reset();
+        }
+        let delay = match &end {
+            End::Failed(ClientError::RateLimited {
+                retry_after: Some(d),
+            }) => {
+                backoff.next_base();
+                *d
+            }
+            _ => backoff.next_delay(),
+        };
+        let reason = end.describe();
+        ctx.slot.set_error(Some(reason.clone()));
+        warn!(
+            dvr_id = %ctx.slot.dvr_id,
+            error = %reason,
+            retry_in_ms = delay.as_millis() as u64,
+            "DVR event stream down; reconnecting"
+        );
+        if was_connected {
+            ctx.publish(EngineEventKind::Disconnected { reason });
+        }
+        if !sleep_alive(&ctx, delay).await {
+            return;
+        }
+    }
+}
+
+/// Sleeps while keeping the heartbeat; false when cancelled.
+async fn sleep_alive(ctx: &TaskCtx, delay: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + delay;
+    loop {
+        ctx.slot.beat();
+        check_fault(ctx).await;
+        let step = ctx.settings.heartbeat_interval;
+        let wake = (tokio::time::Instant::now() + step).min(deadline);
+        tokio::select! {
+            _ = tokio::time::sleep_until(wake) => {
+                if wake >= deadline {
+                    return true;
+                }
+            }
+            _ = ctx.cancel.cancelled() => return false,
+        }
+    }
+}
+
+/// Acts on an injected fault (tests only): a panic, or a hang with no heartbeat.
+async fn check_fault(ctx: &TaskCtx) {
+    match ctx.slot.take_fault() {
+        Some(Fault::Panic) => panic!("injected fault in DVR task {}", ctx.slot.dvr_id),
+        Some(Fault::Hang) => std::future::pending::<()>().await,
+        None => {}
+    }
+}
+
+async fn connect_and_stream(ctx: &TaskCtx) -> (Option<Instant>, End) {
+    let s = &ctx.settings;
+    let res = tokio::select! {
+        r = ctx.client.subscribe(s.header_timeout) => r,
+        _ = ctx.cancel.cancelled() => return (None, End::Cancelled),
+    };
+    let res = match res {
+        Ok(r) => r,
+        Err(e) => return (None, End::Failed(e)),
+    };
+    let connected_at = Instant::now();
+    ctx.slot
+        .counters
+        .connections
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    ctx.slot.set_connected(true);
+    ctx.slot.set_error(None);
+    info!(dvr_id = %ctx.slot.dvr_id, url = %ctx.client.base(), "DVR event stream connected");
+    ctx.publish(EngineEventKind::Connected);
+
+    let (poll_tx, mut poll_rx) = mpsc::channel(4);
+    let poller = tokio::spawn(poll_loop(ctx.client.clone(), ctx.settings.clone(), poll_tx));
+    let _poller = AbortOnDrop(poller);
+
+    let mut body = res.bytes_stream();
+    let mut splitter = LineSplitter::default();
+    let mut frames = Vec::new();
+    let mut beat = tokio::time::interval(s.heartbeat_interval);
+    beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut resynced = false;
+    loop {
+        tokio::select! {
+            chunk = body.next() => match chunk {
+                Some(Ok(bytes)) => {
+                    splitter.push(&bytes, &mut frames);
+                    for frame in frames.drain(..) {
+                        handle_frame(ctx, frame);
+                    }
+                }
+                Some(Err(e)) => return (Some(connected_at), End::Failed(ClientError::Unreachable(format!("event stream read failed: {e}")))),
+                None => return (Some(connected_at), End::Eof),
+            },
+            Some(poll) = poll_rx.recv() => match poll {
+                Poll::Status(Ok(status)) => {
+                    ctx.slot.mark_event();
+                    ctx.slot.set_version(status.version);
+                }
+                Poll::Status(Err(e)) => return (Some(connected_at), End::StatusFailed(e)),
+                Poll::Dvr(Ok(info)) => {
+                    if let Some(d) = info.disk {
+                        ctx.slot.set_disk(DiskSample { free_bytes: d.free, total_bytes: d.total });
+                    }
+                    if !resynced {
+                        resynced = true;
+                        let changes = ctx.slot.with_state(|st| st.resync(&info.activity, Utc::now()));
+                        publish_changes(ctx, changes);
+                    }
+                }
+                Poll::Dvr(Err(e)) => {
+                    warn!(dvr_id = %ctx.slot.dvr_id, error = %e, "GET /dvr failed; disk figures not updated");
+                }
+            },
+            _ = beat.tick() => {
+                ctx.slot.beat();
+                check_fault(ctx).await;
+            }
+            _ = ctx.cancel.cancelled() => return (Some(connected_at), End::Cancelled),
+        }
+    }
+}
+
+/// `/status` on connect and every `status_interval`; `/dvr` on connect and every
+/// `disk_interval`. Runs beside the stream so a slow poll never delays event reading.
+async fn poll_loop(client: DvrClient, s: Arc<EngineSettings>, tx: mpsc::Sender<Poll>) {
+    let mut status = tokio::time::interval(s.status_interval);
+    let mut disk = tokio::time::interval(s.disk_interval);
+    status.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    disk.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let poll = tokio::select! {
+            _ = status.tick() => Poll::Status(client.status(s.status_timeout).await),
+            _ = disk.tick() => Poll::Dvr(client.dvr_info(s.status_timeout).await),
+        };
+        if tx.send(poll).await.is_err() {
+            return;
+        }
+    }
+}
+
+fn handle_frame(ctx: &TaskCtx, frame: Frame) {
+    let slot = &ctx.slot;
+    let line = match frame {
+        Frame::Line(line) => line,
+        Frame::Oversized(bytes) => {
+            slot.counters
+                .oversized_lines
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            warn!(dvr_id = %slot.dvr_id, bytes, "dropped an event line over 1 MiB");
+            return;
+        }
+    };
+    if line.trim().is_empty() {
+        return;
+    }
+    slot.mark_event();
+    match parse_line(&line) {
+        Ok(Line::Skip) => {}
+        Ok(Line::Event(event)) => {
+            slot.count_event(event.kind());
+            match &event {
+                DvrEvent::Unknown { event_type } => {
+                    slot.counters
+                        .unknown_types
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    debug!(dvr_id = %slot.dvr_id, event_type = %event_type, "ignoring unknown event type");
+                }
+                DvrEvent::RecordingCompleted { file_id } => {
+                    resolve_completed_recording(ctx, file_id.clone());
+                }
+                _ => {}
+            }
+            let changes = slot.with_state(|st| st.apply(&event, Utc::now()));
+            publish_changes(ctx, changes);
+        }
+        Err(e) => {
+            slot.counters
+                .parse_errors
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let sample: String = line.chars().take(120).collect();
+            warn!(dvr_id = %slot.dvr_id, error = %e, line = %sample, "malformed event line skipped");
+        }
+    }
+}
+
+fn publish_changes(ctx: &TaskCtx, changes: Vec<Change>) {
+    for change in changes {
+        ctx.publish(EngineEventKind::Change(change));
+    }
+}
+
+/// `recorded-<file>` names only the library file: ask the DVR which job it was, off the
+/// stream's path, then end that recording.
+fn resolve_completed_recording(ctx: &TaskCtx, file_id: String) {
+    let ctx = ctx.clone();
+    tokio::spawn(async move {
+        let timeout = ctx.settings.status_timeout;
+        let job = match ctx.client.recording(&file_id, timeout).await {
+            Ok(info) => info.job_id,
+            Err(e) => {
+                debug!(dvr_id = %ctx.slot.dvr_id, file_id = %file_id, error = %e, "recording lookup failed");
+                None
+            }
+        };
+        let finished = ctx.slot.with_state(|st| {
+            let job = job.or_else(|| st.sole_recording())?;
+            st.finish_recording(&job).map(|_| job)
+        });
+        if let Some(job_id) = finished {
+            ctx.publish(EngineEventKind::Change(Change::RecordingCompleted {
+                file_id,
+                job_id: Some(job_id),
+            }));
+        }
+    });
+}
+
+/// Aborts a helper task when the connection it serves ends.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}

@@ -1,0 +1,77 @@
+//! API-key authentication for `/api/v1`: `X-API-Key: <key>` or `Authorization: Bearer <key>`.
+//! Keys come from `CHANNELWATCH_API_KEY` or the hashed `api_keys` table.
+
+use axum::extract::{Request, State};
+use axum::http::header::AUTHORIZATION;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
+
+use super::error::ApiError;
+use super::AppState;
+use crate::storage::api_keys;
+
+/// The key a request presents, if any.
+pub fn presented_key(headers: &axum::http::HeaderMap) -> Option<String> {
+    if let Some(v) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
+        let v = v.trim();
+        if !v.is_empty() {
+            return Some(v.to_string());
+        }
+    }
+    let auth = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = auth.trim().split_once(' ')?;
+    (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty())
+        .then(|| token.trim().to_string())
+}
+
+/// Compares digests so the comparison time does not depend on where keys differ.
+fn same_secret(a: &str, b: &str) -> bool {
+    Sha256::digest(a.as_bytes()) == Sha256::digest(b.as_bytes())
+}
+
+pub async fn require_api_key(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let Some(key) = presented_key(req.headers()) else {
+        return ApiError::unauthorized().into_response();
+    };
+    let env_ok = state
+        .services
+        .config
+        .api_key
+        .as_deref()
+        .is_some_and(|k| same_secret(k, &key));
+    let ok = env_ok
+        || match api_keys::verify(&state.services.db, &key).await {
+            Ok(ok) => ok,
+            Err(e) => return ApiError::internal("cannot check the API key", e).into_response(),
+        };
+    if !ok {
+        return ApiError::new(
+            axum::http::StatusCode::UNAUTHORIZED,
+            "invalid_api_key",
+            "the API key is not valid or was revoked",
+        )
+        .into_response();
+    }
+    next.run(req).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderMap;
+
+    #[test]
+    fn reads_both_header_forms() {
+        let mut h = HeaderMap::new();
+        assert_eq!(presented_key(&h), None);
+        h.insert(AUTHORIZATION, "Bearer abc".parse().unwrap());
+        assert_eq!(presented_key(&h).as_deref(), Some("abc"));
+        h.insert("x-api-key", "xyz".parse().unwrap());
+        assert_eq!(presented_key(&h).as_deref(), Some("xyz"));
+        let mut h = HeaderMap::new();
+        h.insert(AUTHORIZATION, "Basic abc".parse().unwrap());
+        assert_eq!(presented_key(&h), None);
+        assert!(same_secret("a", "a") && !same_secret("a", "b"));
+    }
+}

@@ -1,0 +1,278 @@
+//! `/api/v1/dvrs` and `/api/v1/sessions`: the contract's DVR objects and health.
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+
+use super::error::ApiError;
+use super::AppState;
+use crate::engine::state::{LiveSession, VodSession};
+use crate::engine::Health;
+use crate::registry::{DvrPatch, NewDvr};
+use crate::storage::dvrs::{DvrRecord, ManagedBy};
+
+/// The health summary inside a DVR object.
+#[derive(Debug, Serialize)]
+pub struct HealthSummary {
+    pub status: &'static str,
+    pub connected: bool,
+    pub stale: bool,
+    pub last_event_at: Option<String>,
+    pub last_event_seconds_ago: Option<u64>,
+}
+
+/// The contract's DVR object.
+#[derive(Debug, Serialize)]
+pub struct DvrObject {
+    pub dvr_id: String,
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    pub enabled: bool,
+    pub staleness_threshold_seconds: u32,
+    pub managed_by: &'static str,
+    pub health: HealthSummary,
+}
+
+impl DvrObject {
+    pub fn build(r: DvrRecord, health: Option<Health>) -> Self {
+        let health = match (r.enabled, health) {
+            (false, _) => HealthSummary {
+                status: "disabled",
+                connected: false,
+                stale: false,
+                last_event_at: None,
+                last_event_seconds_ago: None,
+            },
+            (true, Some(h)) => HealthSummary {
+                status: h.status(),
+                connected: h.connected,
+                stale: h.stale,
+                last_event_at: h.last_event_at,
+                last_event_seconds_ago: h.last_event_seconds_ago,
+            },
+            (true, None) => HealthSummary {
+                status: "disconnected",
+                connected: false,
+                stale: false,
+                last_event_at: None,
+                last_event_seconds_ago: None,
+            },
+        };
+        DvrObject {
+            managed_by: match r.managed_by {
+                ManagedBy::Ui => "ui",
+                ManagedBy::File => "file",
+                // --demo entries are declared by the process invocation, like env ones.
+                ManagedBy::Env | ManagedBy::Demo => "env",
+            },
+            dvr_id: r.dvr_id,
+            name: r.name,
+            host: r.host,
+            port: r.port,
+            enabled: r.enabled,
+            staleness_threshold_seconds: r.staleness_threshold_seconds,
+            health,
+        }
+    }
+}
+
+/// Parses a JSON body with a precise message (`port: invalid value…`), whatever the
+/// Content-Type header says.
+fn parse_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
+    if body.is_empty() {
+        return Err(ApiError::invalid("request body must be a JSON object"));
+    }
+    let mut de = serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." {
+            ApiError::invalid(format!("invalid JSON body: {inner}"))
+        } else {
+            ApiError::invalid(format!("{path}: {inner}"))
+        }
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    name: String,
+    host: String,
+    port: Option<u16>,
+    enabled: Option<bool>,
+    staleness_threshold_seconds: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PatchBody {
+    name: Option<String>,
+    host: Option<String>,
+    port: Option<u16>,
+    enabled: Option<bool>,
+    staleness_threshold_seconds: Option<u32>,
+}
+
+fn object(state: &AppState, r: DvrRecord) -> DvrObject {
+    let health = state.services.engine.health(&r.dvr_id);
+    DvrObject::build(r, health)
+}
+
+pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<DvrObject>>, ApiError> {
+    let records = state.services.registry.list().await?;
+    Ok(Json(
+        records.into_iter().map(|r| object(&state, r)).collect(),
+    ))
+}
+
+pub async fn create(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+    let b: CreateBody = parse_body(&body)?;
+    let record = state
+        .services
+        .registry
+        .create(
+            NewDvr {
+                name: b.name,
+                host: b.host,
+                port: b.port,
+                enabled: b.enabled,
+                staleness_threshold_seconds: b.staleness_threshold_seconds,
+            },
+            ManagedBy::Ui,
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(object(&state, record))).into_response())
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<DvrObject>, ApiError> {
+    let record = state.services.registry.get(&id).await?;
+    Ok(Json(object(&state, record)))
+}
+
+pub async fn patch(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<DvrObject>, ApiError> {
+    let b: PatchBody = parse_body(&body)?;
+    let record = state
+        .services
+        .registry
+        .update(
+            &id,
+            DvrPatch {
+                name: b.name,
+                host: b.host,
+                port: b.port,
+                enabled: b.enabled,
+                staleness_threshold_seconds: b.staleness_threshold_seconds,
+            },
+        )
+        .await?;
+    Ok(Json(object(&state, record)))
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.services.registry.delete(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// 200 when connected and fresh; 503 with `error` when disconnected or stale.
+pub async fn health(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let record = state.services.registry.get(&id).await?;
+    let health = match state.services.engine.health(&id) {
+        Some(h) => h,
+        None => Health {
+            dvr_id: record.dvr_id.clone(),
+            dvr_name: record.name.clone(),
+            connected: false,
+            last_event_at: None,
+            last_event_seconds_ago: None,
+            stale: false,
+            staleness_threshold_seconds: record.staleness_threshold_seconds,
+            session_state_size: 0,
+            disk_status: "ok",
+            recent_alert_rate: 0.0,
+            error: Some(if record.enabled {
+                "disconnected: monitoring task not running".into()
+            } else {
+                "disabled: monitoring is switched off for this DVR".into()
+            }),
+        },
+    };
+    let code = if health.error.is_none() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    Ok((code, Json(health)).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct SessionsQuery {
+    dvr_id: Option<String>,
+}
+
+/// An active session with the DVR it belongs to.
+#[derive(Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum SessionKind {
+    Live(LiveSession),
+    Vod(VodSession),
+}
+
+#[derive(Serialize)]
+pub struct SessionObject {
+    dvr_id: String,
+    dvr_name: String,
+    #[serde(flatten)]
+    session: SessionKind,
+}
+
+pub async fn sessions(
+    State(state): State<AppState>,
+    Query(q): Query<SessionsQuery>,
+) -> Result<Json<Vec<SessionObject>>, ApiError> {
+    let engine = &state.services.engine;
+    let slots = match &q.dvr_id {
+        Some(id) => vec![engine
+            .slot(id)
+            .ok_or_else(|| ApiError::not_found(format!("no running DVR with id {id}")))?],
+        None => engine.slots(),
+    };
+    let mut out = Vec::new();
+    for slot in slots {
+        let name = slot.name();
+        slot.with_state(|st| {
+            for s in st.live_sessions() {
+                out.push(SessionObject {
+                    dvr_id: slot.dvr_id.clone(),
+                    dvr_name: name.clone(),
+                    session: SessionKind::Live(s.clone()),
+                });
+            }
+            for s in st.vod_sessions() {
+                out.push(SessionObject {
+                    dvr_id: slot.dvr_id.clone(),
+                    dvr_name: name.clone(),
+                    session: SessionKind::Vod(s.clone()),
+                });
+            }
+        });
+    }
+    Ok(Json(out))
+}

@@ -1,0 +1,15 @@
+//! ChannelWatch server: the per-DVR engine, the Channels DVR simulator, storage, the
+//! HTTP API and the web app's server side.
+
+pub mod config;
+pub mod dvr;
+pub mod engine;
+pub mod http;
+pub mod registry;
+pub mod serve;
+pub mod sim;
+pub mod storage;
+pub mod web;
+
+/// The version every surface reports.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

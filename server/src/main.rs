@@ -1,0 +1,261 @@
+//! `channelwatch`: the binary's wiring only. Commands parse their flags here and call
+//! into the library.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use channelwatch::config::{Config, Flags, LogFormat, ProcessEnv};
+use channelwatch::engine::EngineSettings;
+use channelwatch::sim::{Framing, Scenario, SimConfig};
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "channelwatch",
+    version,
+    about = "Monitor for Channels DVR servers"
+)]
+#[command(args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// `channelwatch` alone runs `serve` with these flags.
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the monitor and the web app (the default).
+    Serve(ServeArgs),
+    /// Run the Channels DVR simulator alone.
+    Simulate(SimulateArgs),
+    /// Manage API keys.
+    #[command(subcommand)]
+    Apikey(ApikeyCommand),
+    /// Checks for operators.
+    #[command(subcommand)]
+    Doctor(DoctorCommand),
+    /// Exit 0 iff /healthz/live answers 200 (for Docker HEALTHCHECK).
+    Healthcheck {
+        #[arg(long, default_value = "http://127.0.0.1:8501/healthz/live")]
+        url: String,
+    },
+}
+
+#[derive(Args, Clone, Default)]
+struct ServeArgs {
+    /// Data folder (database, config file). Env: CHANNELWATCH_DATA_DIR. Default ./data.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Address to listen on. Env: CHANNELWATCH_BIND. Default 0.0.0.0.
+    #[arg(long)]
+    bind: Option<String>,
+    /// Port to listen on. Env: CHANNELWATCH_PORT. Default 8501.
+    #[arg(long)]
+    port: Option<u16>,
+    /// YAML config file. Env: CHANNELWATCH_CONFIG. Default <data-dir>/channelwatch.yaml if present.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Also start three simulated DVRs in-process, so there is live activity to see.
+    #[arg(long)]
+    demo: bool,
+}
+
+impl ServeArgs {
+    fn flags(&self) -> Flags {
+        Flags {
+            data_dir: self.data_dir.clone(),
+            bind: self.bind.clone(),
+            port: self.port,
+            config: self.config.clone(),
+            demo: self.demo,
+        }
+    }
+}
+
+#[derive(Args)]
+struct SimulateArgs {
+    #[arg(long)]
+    port: u16,
+    /// Address to listen on (loopback unless you mean otherwise).
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: std::net::IpAddr,
+    /// quiet, family-evening, disk-filling, flapping, garbage or stall.
+    #[arg(long, default_value = "family-evening")]
+    scenario: Scenario,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// The name /status reports.
+    #[arg(long, default_value = "Simulated DVR")]
+    name: String,
+    /// Write SSE `data:` lines instead of bare JSON lines.
+    #[arg(long)]
+    sse: bool,
+    /// Run the scenario this many times faster than real time.
+    #[arg(long, default_value_t = 1.0)]
+    speed: f64,
+}
+
+#[derive(Subcommand)]
+enum ApikeyCommand {
+    /// Create a key and print it once; only its hash is stored.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Revoke every key with this name.
+    Revoke {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum DoctorCommand {
+    /// Validate configuration and database; exit 1 with a precise message on error.
+    ConfigCheck {
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
+}
+
+fn init_logging(filter: &str, format: &LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+fn load_config(args: &ServeArgs) -> anyhow::Result<Config> {
+    Ok(Config::load(&args.flags(), &ProcessEnv)?)
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let config = load_config(&args)?;
+    init_logging(&config.log_filter, &config.log_format);
+    let server = channelwatch::serve::start(config, EngineSettings::default()).await?;
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    server.shutdown().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing a SIGTERM handler cannot fail on unix");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+async fn open_db(data_dir: Option<PathBuf>) -> anyhow::Result<channelwatch::storage::Db> {
+    let flags = Flags {
+        data_dir,
+        ..Flags::default()
+    };
+    let config = Config::load(&flags, &ProcessEnv)?;
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
+    Ok(channelwatch::storage::Db::open(&config.data_dir).await?)
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        None => serve(cli.serve).await?,
+        Some(Command::Serve(args)) => serve(args).await?,
+        Some(Command::Simulate(a)) => {
+            init_logging(
+                &std::env::var("CHANNELWATCH_LOG").unwrap_or_else(|_| "info".into()),
+                &LogFormat::Text,
+            );
+            if !(a.speed.is_finite() && a.speed > 0.0) {
+                anyhow::bail!("--speed must be a positive number");
+            }
+            let config = SimConfig {
+                scenario: a.scenario,
+                seed: a.seed,
+                name: a.name,
+                time_scale: a.speed,
+                framing: if a.sse { Framing::Sse } else { Framing::Bare },
+                keepalive: None,
+            };
+            channelwatch::sim::run_cli(SocketAddr::new(a.bind, a.port), config)
+                .await
+                .context("simulator failed")?;
+        }
+        Some(Command::Apikey(ApikeyCommand::Create { name, data_dir })) => {
+            let db = open_db(data_dir).await?;
+            let key = channelwatch::storage::api_keys::create(&db, &name).await?;
+            println!("{key}");
+            eprintln!("Store this key now: it is shown only once.");
+        }
+        Some(Command::Apikey(ApikeyCommand::Revoke { name, data_dir })) => {
+            let db = open_db(data_dir).await?;
+            let n = channelwatch::storage::api_keys::revoke(&db, &name).await?;
+            println!("revoked {n} key(s) named '{name}'");
+        }
+        Some(Command::Doctor(DoctorCommand::ConfigCheck { serve })) => {
+            let config = load_config(&serve)?;
+            let db = channelwatch::storage::Db::open(&config.data_dir).await?;
+            let n = channelwatch::storage::dvrs::count(&db).await?;
+            println!(
+                "OK configuration: {}",
+                config
+                    .config_file
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|| "no file (flags, environment and defaults)".into())
+            );
+            println!(
+                "OK database: {} ({n} DVRs)",
+                config.data_dir.join("channelwatch.db").display()
+            );
+        }
+        Some(Command::Healthcheck { url }) => {
+            let ok = reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(5))
+                .build()?
+                .get(&url)
+                .send()
+                .await
+                .map(|r| r.status().is_success())
+                .unwrap_or(false);
+            return Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            });
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,388 @@
+//! The DVR registry: validated create / edit / delete, persisted first, then reconciled
+//! into the running engine. The HTTP API, the web app and start-up all go through here.
+
+use serde::Serialize;
+use tokio::sync::Mutex;
+use tracing::{info, warn};
+
+use crate::dvr::id::{dvr_id, normalize_host};
+use crate::engine::{DvrSpec, Engine};
+use crate::storage::dvrs::{self, DvrRecord, ManagedBy};
+use crate::storage::{settings, Db, StorageError};
+
+pub const DEFAULT_PORT: u16 = 8089;
+pub const DEFAULT_STALENESS_SECONDS: u32 = 300;
+/// Above the 15 s `/status` poll, which also counts as an event.
+pub const MIN_STALENESS_SECONDS: u32 = 30;
+pub const MAX_STALENESS_SECONDS: u32 = 86_400;
+
+/// One field's problem, shown next to that field in forms and in API errors.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("{}", .0.iter().map(|e| format!("{}: {}", e.field, e.message)).collect::<Vec<_>>().join("; "))]
+    Invalid(Vec<FieldError>),
+    #[error("a DVR at {host}:{port} already exists (dvr_id {dvr_id})")]
+    Duplicate {
+        dvr_id: String,
+        host: String,
+        port: u16,
+    },
+    #[error("the DVR limit of {limit} is reached; remove a DVR or raise dvr_soft_limit in Settings > Advanced")]
+    SoftLimit { limit: u32 },
+    #[error("no DVR with id {0}")]
+    NotFound(String),
+    #[error("DVR {dvr_id} is managed by the {owner}; change it there")]
+    Managed { dvr_id: String, owner: &'static str },
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// A DVR to add.
+#[derive(Debug, Clone, Default)]
+pub struct NewDvr {
+    pub name: String,
+    pub host: String,
+    pub port: Option<u16>,
+    pub enabled: Option<bool>,
+    pub staleness_threshold_seconds: Option<u32>,
+}
+
+/// An edit; absent fields keep their value.
+#[derive(Debug, Clone, Default)]
+pub struct DvrPatch {
+    pub name: Option<String>,
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub enabled: Option<bool>,
+    pub staleness_threshold_seconds: Option<u32>,
+}
+
+/// Checks every field and reports all problems at once.
+pub fn validate(name: &str, host: &str, port: u16, threshold: u32) -> Result<(), RegistryError> {
+    let mut errors = Vec::new();
+    let name_t = name.trim();
+    if name_t.is_empty() {
+        errors.push(FieldError {
+            field: "name",
+            message: "must not be empty".into(),
+        });
+    } else if name_t.chars().count() > 100 {
+        errors.push(FieldError {
+            field: "name",
+            message: "must be at most 100 characters".into(),
+        });
+    } else if name_t.chars().any(char::is_control) {
+        errors.push(FieldError {
+            field: "name",
+            message: "must not contain control characters".into(),
+        });
+    }
+    if let Err(m) = validate_host(host) {
+        errors.push(FieldError {
+            field: "host",
+            message: m,
+        });
+    }
+    if port == 0 {
+        errors.push(FieldError {
+            field: "port",
+            message: "must be between 1 and 65535".into(),
+        });
+    }
+    if !(MIN_STALENESS_SECONDS..=MAX_STALENESS_SECONDS).contains(&threshold) {
+        errors.push(FieldError {
+            field: "staleness_threshold_seconds",
+            message: format!(
+                "must be between {MIN_STALENESS_SECONDS} and {MAX_STALENESS_SECONDS} seconds"
+            ),
+        });
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(RegistryError::Invalid(errors))
+    }
+}
+
+/// A host name or IP literal, nothing else (no scheme, path, port or credentials).
+pub fn validate_host(host: &str) -> Result<(), String> {
+    let h = host.trim();
+    if h.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if h.len() > 253 {
+        return Err("must be at most 253 characters".into());
+    }
+    if h.contains("://") {
+        return Err("give the host name or IP only, without http://".into());
+    }
+    if h.chars()
+        .any(|c| c.is_whitespace() || c.is_control() || "/?#@\\".contains(c))
+    {
+        return Err("must be a host name or IP address".into());
+    }
+    let bare = normalize_host(h);
+    if bare.contains(':') {
+        // IPv6 literal (a zone id such as %eth0 is allowed).
+        let addr = bare.split('%').next().unwrap_or("");
+        if addr.parse::<std::net::Ipv6Addr>().is_err() {
+            return Err(
+                "looks like an IPv6 address but is not a valid one; put the port in the port field"
+                    .into(),
+            );
+        }
+    } else if bare.contains('[') || bare.contains(']') {
+        return Err("brackets are only for IPv6 addresses".into());
+    } else if !bare
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_')
+    {
+        return Err("must be a host name or IP address".into());
+    }
+    Ok(())
+}
+
+/// The engine's view of a stored entry.
+pub fn spec_of(r: &DvrRecord) -> DvrSpec {
+    DvrSpec {
+        dvr_id: r.dvr_id.clone(),
+        name: r.name.clone(),
+        host: r.host.clone(),
+        port: r.port,
+        staleness_threshold_seconds: r.staleness_threshold_seconds,
+    }
+}
+
+pub struct Registry {
+    db: Db,
+    engine: Engine,
+    /// Serialises writes so the soft limit and duplicate checks hold under concurrency.
+    write: Mutex<()>,
+}
+
+impl Registry {
+    pub fn new(db: Db, engine: Engine) -> Self {
+        Self {
+            db,
+            engine,
+            write: Mutex::new(()),
+        }
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub async fn list(&self) -> Result<Vec<DvrRecord>, RegistryError> {
+        Ok(dvrs::list(&self.db).await?)
+    }
+
+    pub async fn get(&self, id: &str) -> Result<DvrRecord, RegistryError> {
+        dvrs::get(&self.db, id)
+            .await?
+            .ok_or_else(|| RegistryError::NotFound(id.to_string()))
+    }
+
+    /// Adds a DVR and starts monitoring it when enabled.
+    pub async fn create(
+        &self,
+        new: NewDvr,
+        managed_by: ManagedBy,
+    ) -> Result<DvrRecord, RegistryError> {
+        let port = new.port.unwrap_or(DEFAULT_PORT);
+        let threshold = new
+            .staleness_threshold_seconds
+            .unwrap_or(DEFAULT_STALENESS_SECONDS);
+        validate(&new.name, &new.host, port, threshold)?;
+        let host = new.host.trim().to_string();
+        let record = DvrRecord {
+            dvr_id: dvr_id(&host, port),
+            name: new.name.trim().to_string(),
+            host,
+            port,
+            enabled: new.enabled.unwrap_or(true),
+            staleness_threshold_seconds: threshold,
+            managed_by,
+        };
+        let _guard = self.write.lock().await;
+        if dvrs::get(&self.db, &record.dvr_id).await?.is_some() {
+            return Err(self.duplicate(&record));
+        }
+        let limit = settings::dvr_soft_limit(&self.db).await?;
+        if dvrs::count(&self.db).await? >= limit {
+            return Err(RegistryError::SoftLimit { limit });
+        }
+        if !dvrs::insert(&self.db, &record).await? {
+            return Err(self.duplicate(&record));
+        }
+        info!(dvr_id = %record.dvr_id, name = %record.name, "DVR added");
+        if record.enabled {
+            self.engine.start_or_update(spec_of(&record));
+        }
+        Ok(record)
+    }
+
+    fn duplicate(&self, r: &DvrRecord) -> RegistryError {
+        RegistryError::Duplicate {
+            dvr_id: r.dvr_id.clone(),
+            host: r.host.clone(),
+            port: r.port,
+        }
+    }
+
+    /// Edits a DVR. A new host or port is a new identity: the old task stops and a new
+    /// one starts with fresh state; name and threshold apply in place.
+    pub async fn update(&self, id: &str, patch: DvrPatch) -> Result<DvrRecord, RegistryError> {
+        let _guard = self.write.lock().await;
+        let old = dvrs::get(&self.db, id)
+            .await?
+            .ok_or_else(|| RegistryError::NotFound(id.to_string()))?;
+        refuse_managed(&old)?;
+        let name = patch.name.unwrap_or_else(|| old.name.clone());
+        let host = patch
+            .host
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|| old.host.clone());
+        let port = patch.port.unwrap_or(old.port);
+        let threshold = patch
+            .staleness_threshold_seconds
+            .unwrap_or(old.staleness_threshold_seconds);
+        validate(&name, &host, port, threshold)?;
+        let new = DvrRecord {
+            dvr_id: dvr_id(&host, port),
+            name: name.trim().to_string(),
+            host,
+            port,
+            enabled: patch.enabled.unwrap_or(old.enabled),
+            staleness_threshold_seconds: threshold,
+            managed_by: old.managed_by,
+        };
+        if !dvrs::replace(&self.db, &old.dvr_id, &new).await? {
+            return Err(self.duplicate(&new));
+        }
+        if new.dvr_id != old.dvr_id || !new.enabled {
+            self.engine.stop(&old.dvr_id);
+        }
+        if new.enabled {
+            self.engine.start_or_update(spec_of(&new));
+        }
+        info!(dvr_id = %new.dvr_id, previous_id = %old.dvr_id, "DVR updated");
+        Ok(new)
+    }
+
+    pub async fn delete(&self, id: &str) -> Result<(), RegistryError> {
+        let _guard = self.write.lock().await;
+        let old = dvrs::get(&self.db, id)
+            .await?
+            .ok_or_else(|| RegistryError::NotFound(id.to_string()))?;
+        refuse_managed(&old)?;
+        dvrs::delete(&self.db, id).await?;
+        self.engine.stop(id);
+        info!(dvr_id = %id, "DVR removed");
+        Ok(())
+    }
+
+    /// Writes the entries the file, the environment or `--demo` declare, replacing that
+    /// owner's previous set. Invalid entries are errors; entries past the soft limit are
+    /// skipped with a log line.
+    pub async fn apply_declared(
+        &self,
+        declared: &[NewDvr],
+        owner: ManagedBy,
+    ) -> Result<Vec<String>, RegistryError> {
+        let _guard = self.write.lock().await;
+        let limit = settings::dvr_soft_limit(&self.db).await?;
+        let mut ids = Vec::new();
+        for d in declared {
+            let port = d.port.unwrap_or(DEFAULT_PORT);
+            let threshold = d
+                .staleness_threshold_seconds
+                .unwrap_or(DEFAULT_STALENESS_SECONDS);
+            validate(&d.name, &d.host, port, threshold)?;
+            let host = d.host.trim().to_string();
+            let record = DvrRecord {
+                dvr_id: dvr_id(&host, port),
+                name: d.name.trim().to_string(),
+                host,
+                port,
+                enabled: d.enabled.unwrap_or(true),
+                staleness_threshold_seconds: threshold,
+                managed_by: owner,
+            };
+            let exists = dvrs::get(&self.db, &record.dvr_id).await?.is_some();
+            if !exists && dvrs::count(&self.db).await? >= limit {
+                warn!(dvr_id = %record.dvr_id, limit, owner = owner.as_str(), "DVR limit reached; declared DVR not added");
+                continue;
+            }
+            dvrs::upsert(&self.db, &record).await?;
+            ids.push(record.dvr_id);
+        }
+        let removed = dvrs::prune(&self.db, owner, &ids).await?;
+        if removed > 0 {
+            info!(
+                removed,
+                owner = owner.as_str(),
+                "removed DVRs no longer declared"
+            );
+        }
+        Ok(ids)
+    }
+
+    /// Starts every enabled DVR and stops anything else (start-up and reloads).
+    pub async fn sync_engine(&self) -> Result<(), RegistryError> {
+        let desired: Vec<DvrSpec> = dvrs::list(&self.db)
+            .await?
+            .iter()
+            .filter(|r| r.enabled)
+            .map(spec_of)
+            .collect();
+        self.engine.reconcile(&desired);
+        Ok(())
+    }
+}
+
+fn refuse_managed(r: &DvrRecord) -> Result<(), RegistryError> {
+    let owner = match r.managed_by {
+        ManagedBy::Ui => return Ok(()),
+        ManagedBy::File => "configuration file",
+        ManagedBy::Env => "CHANNELS_DVR_SERVERS environment variable",
+        ManagedBy::Demo => "--demo flag",
+    };
+    Err(RegistryError::Managed {
+        dvr_id: r.dvr_id.clone(),
+        owner,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation_reports_every_field() {
+        match validate("", "http://x", 0, 5) {
+            Err(RegistryError::Invalid(errs)) => {
+                let fields: Vec<_> = errs.iter().map(|e| e.field).collect();
+                assert_eq!(
+                    fields,
+                    ["name", "host", "port", "staleness_threshold_seconds"]
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(validate("Den", "192.168.1.5", 8089, 300).is_ok());
+        assert!(validate("Den", "[2001:db8::1]", 8089, 30).is_ok());
+        assert!(validate("Den", "fe80::1%eth0", 8089, 30).is_ok());
+        assert!(validate("Den", "dvr.local", 8089, 29).is_err());
+        assert!(validate_host("dvr.local:8089").is_err());
+        assert!(validate_host("a b").is_err());
+        assert!(validate_host("user@host").is_err());
+        assert!(validate_host("[dvr.local]").is_err());
+    }
+}

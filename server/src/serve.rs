@@ -1,0 +1,168 @@
+//! Start-up and shutdown of `channelwatch serve`: storage, declared DVRs, the engine,
+//! the HTTP server, and the simulated DVRs of `--demo`.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::config::Config;
+use crate::engine::{Engine, EngineSettings};
+use crate::http::{AppState, Services};
+use crate::registry::{NewDvr, Registry, RegistryError};
+use crate::sim::{Scenario, SimConfig, Simulator};
+use crate::storage::dvrs::ManagedBy;
+use crate::storage::{settings, Db, StorageError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot create data directory {path}: {source}")]
+    DataDir {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("declared DVRs are invalid: {0}")]
+    Declared(#[from] RegistryError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot start the demo DVR simulators: {0}")]
+    Demo(std::io::Error),
+}
+
+/// A running server; dropping it does not stop it, call [`Server::shutdown`].
+pub struct Server {
+    pub addr: SocketAddr,
+    pub services: Arc<Services>,
+    cancel: CancellationToken,
+    http: tokio::task::JoinHandle<()>,
+    demo: Vec<Simulator>,
+}
+
+/// The three demo DVRs: name, scenario, seed, preferred port (stable ids across runs).
+const DEMO_DVRS: [(&str, Scenario, u64, u16); 3] = [
+    ("Living Room (demo)", Scenario::FamilyEvening, 1, 18089),
+    ("Bedroom (demo)", Scenario::FamilyEvening, 2, 18090),
+    ("Garage (demo)", Scenario::DiskFilling, 3, 18091),
+];
+
+async fn start_demo() -> Result<(Vec<Simulator>, Vec<NewDvr>), StartError> {
+    let mut sims = Vec::new();
+    let mut dvrs = Vec::new();
+    for (name, scenario, seed, port) in DEMO_DVRS {
+        let config = SimConfig {
+            scenario,
+            seed,
+            name: name.to_string(),
+            ..SimConfig::default()
+        };
+        let preferred = SocketAddr::from(([127, 0, 0, 1], port));
+        let sim = match Simulator::start(preferred, config.clone()).await {
+            Ok(s) => s,
+            Err(_) => Simulator::start(SocketAddr::from(([127, 0, 0, 1], 0)), config)
+                .await
+                .map_err(StartError::Demo)?,
+        };
+        info!(name, addr = %sim.addr(), scenario = scenario.name(), "demo DVR simulator running");
+        dvrs.push(NewDvr {
+            name: name.to_string(),
+            host: "127.0.0.1".to_string(),
+            port: Some(sim.addr().port()),
+            enabled: Some(true),
+            staleness_threshold_seconds: None,
+        });
+        sims.push(sim);
+    }
+    Ok((sims, dvrs))
+}
+
+/// Opens storage, applies declared DVRs, starts the engine and the HTTP listener.
+pub async fn start(config: Config, engine_settings: EngineSettings) -> Result<Server, StartError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
+        path: config.data_dir.display().to_string(),
+        source,
+    })?;
+    let db = Db::open(&config.data_dir).await?;
+    if let Some(limit) = config.file.dvr_soft_limit {
+        settings::set(&db, settings::DVR_SOFT_LIMIT, &limit).await?;
+    }
+    let engine = Engine::new(engine_settings);
+    let registry = Registry::new(db.clone(), engine.clone());
+
+    registry
+        .apply_declared(&config.file_dvrs(), ManagedBy::File)
+        .await?;
+    registry
+        .apply_declared(&config.env_dvrs, ManagedBy::Env)
+        .await?;
+    let (demo, demo_dvrs) = if config.demo {
+        start_demo().await?
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    registry.apply_declared(&demo_dvrs, ManagedBy::Demo).await?;
+
+    let addr = SocketAddr::new(config.bind, config.port);
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind { addr, source })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| StartError::Bind { addr, source })?;
+
+    let services = Arc::new(Services {
+        config,
+        db,
+        engine,
+        registry,
+        started: Default::default(),
+    });
+    let state = AppState {
+        leptos_options: crate::web::leptos_options(addr),
+        services: services.clone(),
+    };
+    let app = crate::http::router(state);
+    let cancel = CancellationToken::new();
+    let stop = cancel.clone();
+    let http = tokio::spawn(async move {
+        let res = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await;
+        if let Err(e) = res {
+            warn!(error = %e, "HTTP server stopped with an error");
+        }
+    });
+
+    services.registry.sync_engine().await?;
+    services.started.store(true, Ordering::Release);
+    info!(%addr, dvrs = services.engine.running_count(), version = crate::VERSION, "ChannelWatch is running");
+    Ok(Server {
+        addr,
+        services,
+        cancel,
+        http,
+        demo,
+    })
+}
+
+impl Server {
+    /// Stops serving, every DVR task, and the demo simulators.
+    pub async fn shutdown(self) {
+        self.cancel.cancel();
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), self.http).await;
+        self.services.engine.shutdown().await;
+        for sim in self.demo {
+            sim.shutdown().await;
+        }
+        self.services.db.pool.close().await;
+    }
+}

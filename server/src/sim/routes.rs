@@ -1,0 +1,198 @@
+//! The HTTP surface of the simulator: the endpoints ChannelWatch calls on a real
+//! Channels DVR, answered from the fixtures and the simulator's live state.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::state::Shared;
+use super::stream::event_body;
+use super::FailMode;
+
+type St = State<Arc<Shared>>;
+
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/dvr/events/subscribe", get(subscribe))
+        .route("/status", get(status))
+        .route("/dvr", get(dvr))
+        .route("/dvr/jobs", get(dvr_jobs))
+        .route("/api/v1/channels", get(channels))
+        .route("/api/v1/all", get(all))
+        .route("/api/v1/recordings", get(recordings))
+        .route("/api/v1/recordings/{id}", get(recording))
+        .route("/api/v1/jobs", get(jobs))
+        // Real DVRs accept a device id here; monitors use `ANY`.
+        .route("/devices/{device}/guide/now", get(guide_now))
+        .route("/devices/{device}/guide/xmltv", get(guide_xmltv))
+        .fallback(not_found)
+        .with_state(shared)
+}
+
+fn now_unix() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// The Go-style plain-text 404 a Channels DVR (a Go server) answers with.
+async fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, "404 page not found\n").into_response()
+}
+
+async fn subscribe(State(sh): St) -> Response {
+    if sh.shutdown.is_cancelled() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
+    }
+    match sh.fail_mode() {
+        FailMode::None => {}
+        FailMode::Status(code) => {
+            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let body = format!(
+                "{} {}\n",
+                status.as_u16(),
+                status.canonical_reason().unwrap_or("simulated failure")
+            );
+            return (status, body).into_response();
+        }
+        FailMode::TooManyRequests { retry_after_secs } => {
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(RETRY_AFTER, retry_after_secs.to_string())],
+                "429 Too Many Requests\n",
+            )
+                .into_response();
+        }
+    }
+    (
+        [
+            (CONTENT_TYPE, "text/event-stream"),
+            (CACHE_CONTROL, "no-cache"),
+        ],
+        event_body(&sh),
+    )
+        .into_response()
+}
+
+async fn status(State(sh): St) -> Response {
+    if sh.status_fail() {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "500 Internal Server Error\n",
+        )
+            .into_response();
+    }
+    let mut body = sh.fixtures.status.clone();
+    if let Some(obj) = body.as_object_mut() {
+        obj.insert("name".to_owned(), Value::String(sh.config.name.clone()));
+    }
+    Json(body).into_response()
+}
+
+/// `/dvr` with the field order of a real response.
+#[derive(Serialize)]
+struct DvrBody {
+    path: String,
+    disk: DiskBody,
+    activity: BTreeMap<String, String>,
+}
+
+#[derive(Serialize)]
+struct DiskBody {
+    free: u64,
+    total: u64,
+    used: u64,
+}
+
+async fn dvr(State(sh): St) -> Response {
+    let body = {
+        let d = sh.data.lock();
+        DvrBody {
+            path: sh.fixtures.dvr_path.clone(),
+            disk: DiskBody {
+                free: d.disk_free,
+                total: d.disk_total,
+                used: d.disk_total.saturating_sub(d.disk_free),
+            },
+            activity: d.activity.clone(),
+        }
+    };
+    Json(body).into_response()
+}
+
+async fn channels(State(sh): St) -> Response {
+    (
+        [(CONTENT_TYPE, "application/json")],
+        sh.fixtures.channels_text.clone(),
+    )
+        .into_response()
+}
+
+async fn guide_now(State(sh): St) -> Response {
+    Json(sh.fixtures.guide_now_at(now_unix())).into_response()
+}
+
+async fn guide_xmltv(State(sh): St) -> Response {
+    (
+        [(CONTENT_TYPE, "application/xml")],
+        sh.fixtures.xmltv_at(now_unix()),
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct AllQuery {
+    id: Option<String>,
+}
+
+async fn all(State(sh): St, Query(q): Query<AllQuery>) -> Response {
+    let extra = sh.data.lock().library_extra.clone();
+    let items = sh.fixtures.all.iter().cloned().chain(extra);
+    let body: Vec<Value> = match q.id {
+        Some(id) => items
+            .filter(|v| v.get("id").and_then(Value::as_str) == Some(id.as_str()))
+            .take(1)
+            .collect(),
+        None => items.collect(),
+    };
+    Json(Value::Array(body)).into_response()
+}
+
+async fn recordings(State(sh): St) -> Response {
+    let list = sh.data.lock().recordings.clone();
+    Json(Value::Array(list)).into_response()
+}
+
+async fn recording(State(sh): St, Path(id): Path<String>) -> Response {
+    let found = sh
+        .data
+        .lock()
+        .recordings
+        .iter()
+        .find(|r| r.get("id").and_then(Value::as_str) == Some(id.as_str()))
+        .cloned();
+    match found {
+        Some(rec) => Json(rec).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": "recording not found"})),
+        )
+            .into_response(),
+    }
+}
+
+async fn jobs(State(sh): St) -> Response {
+    let list: Vec<Value> = sh.data.lock().jobs.iter().map(|j| j.api_json()).collect();
+    Json(Value::Array(list)).into_response()
+}
+
+async fn dvr_jobs(State(sh): St) -> Response {
+    let list: Vec<Value> = sh.data.lock().jobs.iter().map(|j| j.dvr_json()).collect();
+    Json(Value::Array(list)).into_response()
+}

@@ -1,0 +1,74 @@
+//! API keys: random tokens shown once; only their SHA-256 is stored.
+//!
+//! Keys are 192 random bits, so a fast hash is enough (argon2 is for low-entropy
+//! passwords) and keeps per-request verification cheap.
+
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+use super::{now_text, Db, StorageError};
+
+/// Hex SHA-256 of a presented key.
+pub fn hash_key(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+/// Creates a key named `name`; returns the plaintext, which is never stored.
+pub async fn create(db: &Db, name: &str) -> Result<String, StorageError> {
+    let mut bytes = [0u8; 24];
+    rand::rng().fill_bytes(&mut bytes);
+    let key = format!("cw_{}", hex::encode(bytes));
+    sqlx::query("INSERT INTO api_keys (name, key_hash, prefix, created_at) VALUES (?, ?, ?, ?)")
+        .bind(name)
+        .bind(hash_key(&key))
+        .bind(&key[..7])
+        .bind(now_text())
+        .execute(&db.pool)
+        .await?;
+    Ok(key)
+}
+
+/// True when `key` matches a stored, unrevoked key (and marks it used).
+pub async fn verify(db: &Db, key: &str) -> Result<bool, StorageError> {
+    let res = sqlx::query(
+        "UPDATE api_keys SET last_used_at = ? WHERE key_hash = ? AND revoked_at IS NULL",
+    )
+    .bind(now_text())
+    .bind(hash_key(key))
+    .execute(&db.pool)
+    .await?;
+    Ok(res.rows_affected() == 1)
+}
+
+/// Revokes a key by name; returns how many were revoked.
+pub async fn revoke(db: &Db, name: &str) -> Result<u64, StorageError> {
+    let res =
+        sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL")
+            .bind(now_text())
+            .bind(name)
+            .execute(&db.pool)
+            .await?;
+    Ok(res.rows_affected())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn created_keys_verify_and_are_stored_hashed() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).await.unwrap();
+        let key = create(&db, "ci").await.unwrap();
+        assert!(key.starts_with("cw_") && key.len() == 51);
+        assert!(verify(&db, &key).await.unwrap());
+        assert!(!verify(&db, "cw_wrong").await.unwrap());
+        let stored: String = sqlx::query_scalar("SELECT key_hash FROM api_keys")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+        assert_ne!(stored, key);
+        assert_eq!(revoke(&db, "ci").await.unwrap(), 1);
+        assert!(!verify(&db, &key).await.unwrap());
+    }
+}

@@ -1,0 +1,254 @@
+//! The `dvrs` table: one row per configured DVR, keyed by its canonical id.
+
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+use super::{now_text, Db, StorageError};
+
+/// Who owns a DVR entry: edits from the UI/API, the YAML file, the environment, or `--demo`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ManagedBy {
+    Ui,
+    File,
+    Env,
+    Demo,
+}
+
+impl ManagedBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ManagedBy::Ui => "ui",
+            ManagedBy::File => "file",
+            ManagedBy::Env => "env",
+            ManagedBy::Demo => "demo",
+        }
+    }
+
+    fn parse(s: &str) -> ManagedBy {
+        match s {
+            "file" => ManagedBy::File,
+            "env" => ManagedBy::Env,
+            "demo" => ManagedBy::Demo,
+            _ => ManagedBy::Ui,
+        }
+    }
+}
+
+/// A stored DVR entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DvrRecord {
+    pub dvr_id: String,
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    pub enabled: bool,
+    pub staleness_threshold_seconds: u32,
+    pub managed_by: ManagedBy,
+}
+
+fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<DvrRecord, StorageError> {
+    let port: i64 = row.try_get("port")?;
+    let threshold: i64 = row.try_get("staleness_threshold_seconds")?;
+    let dvr_id: String = row.try_get("dvr_id")?;
+    let corrupt = |what: &str| StorageError::Corrupt {
+        key: format!("dvrs.{dvr_id}.{what}"),
+        message: "out of range".into(),
+    };
+    Ok(DvrRecord {
+        name: row.try_get("name")?,
+        host: row.try_get("host")?,
+        port: u16::try_from(port).map_err(|_| corrupt("port"))?,
+        enabled: row.try_get::<i64, _>("enabled")? != 0,
+        staleness_threshold_seconds: u32::try_from(threshold).map_err(|_| corrupt("threshold"))?,
+        managed_by: ManagedBy::parse(&row.try_get::<String, _>("managed_by")?),
+        dvr_id,
+    })
+}
+
+/// All DVRs in the order they were added.
+pub async fn list(db: &Db) -> Result<Vec<DvrRecord>, StorageError> {
+    let rows = sqlx::query(
+        "SELECT dvr_id, name, host, port, enabled, staleness_threshold_seconds, managed_by
+         FROM dvrs ORDER BY created_at, rowid",
+    )
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter().map(from_row).collect()
+}
+
+pub async fn get(db: &Db, dvr_id: &str) -> Result<Option<DvrRecord>, StorageError> {
+    let row = sqlx::query(
+        "SELECT dvr_id, name, host, port, enabled, staleness_threshold_seconds, managed_by
+         FROM dvrs WHERE dvr_id = ?",
+    )
+    .bind(dvr_id)
+    .fetch_optional(&db.pool)
+    .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+pub async fn count(db: &Db) -> Result<u32, StorageError> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM dvrs")
+        .fetch_one(&db.pool)
+        .await?;
+    Ok(u32::try_from(n).unwrap_or(u32::MAX))
+}
+
+/// Inserts a new entry; `Ok(false)` if that id already exists.
+pub async fn insert(db: &Db, r: &DvrRecord) -> Result<bool, StorageError> {
+    let now = now_text();
+    let res = sqlx::query(
+        "INSERT INTO dvrs (dvr_id, name, host, port, enabled, staleness_threshold_seconds, managed_by, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(dvr_id) DO NOTHING",
+    )
+    .bind(&r.dvr_id)
+    .bind(&r.name)
+    .bind(&r.host)
+    .bind(i64::from(r.port))
+    .bind(r.enabled)
+    .bind(i64::from(r.staleness_threshold_seconds))
+    .bind(r.managed_by.as_str())
+    .bind(&now)
+    .bind(&now)
+    .execute(&db.pool)
+    .await?;
+    Ok(res.rows_affected() == 1)
+}
+
+/// Inserts or updates an entry declared by the file, the environment or the demo.
+pub async fn upsert(db: &Db, r: &DvrRecord) -> Result<(), StorageError> {
+    let now = now_text();
+    sqlx::query(
+        "INSERT INTO dvrs (dvr_id, name, host, port, enabled, staleness_threshold_seconds, managed_by, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT(dvr_id) DO UPDATE SET name = excluded.name, host = excluded.host, port = excluded.port,
+           enabled = excluded.enabled, staleness_threshold_seconds = excluded.staleness_threshold_seconds,
+           managed_by = excluded.managed_by, updated_at = excluded.updated_at",
+    )
+    .bind(&r.dvr_id)
+    .bind(&r.name)
+    .bind(&r.host)
+    .bind(i64::from(r.port))
+    .bind(r.enabled)
+    .bind(i64::from(r.staleness_threshold_seconds))
+    .bind(r.managed_by.as_str())
+    .bind(&now)
+    .bind(&now)
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
+/// Replaces the entry `old_id` with `r` (whose id differs when host or port changed),
+/// in one transaction. `Ok(false)` when `r`'s new id is taken by another entry.
+pub async fn replace(db: &Db, old_id: &str, r: &DvrRecord) -> Result<bool, StorageError> {
+    let mut tx = db.pool.begin().await?;
+    if old_id != r.dvr_id {
+        let taken: Option<i64> = sqlx::query_scalar("SELECT 1 FROM dvrs WHERE dvr_id = ?")
+            .bind(&r.dvr_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if taken.is_some() {
+            return Ok(false);
+        }
+    }
+    let now = now_text();
+    sqlx::query(
+        "UPDATE dvrs SET dvr_id = ?, name = ?, host = ?, port = ?, enabled = ?, staleness_threshold_seconds = ?,
+           managed_by = ?, updated_at = ? WHERE dvr_id = ?",
+    )
+    .bind(&r.dvr_id)
+    .bind(&r.name)
+    .bind(&r.host)
+    .bind(i64::from(r.port))
+    .bind(r.enabled)
+    .bind(i64::from(r.staleness_threshold_seconds))
+    .bind(r.managed_by.as_str())
+    .bind(&now)
+    .bind(old_id)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Deletes an entry; `Ok(false)` if it did not exist.
+pub async fn delete(db: &Db, dvr_id: &str) -> Result<bool, StorageError> {
+    let res = sqlx::query("DELETE FROM dvrs WHERE dvr_id = ?")
+        .bind(dvr_id)
+        .execute(&db.pool)
+        .await?;
+    Ok(res.rows_affected() == 1)
+}
+
+/// Removes every entry owned by `managed_by` whose id is not in `keep`.
+pub async fn prune(db: &Db, managed_by: ManagedBy, keep: &[String]) -> Result<u64, StorageError> {
+    let mut removed = 0;
+    for r in list(db).await? {
+        if r.managed_by == managed_by && !keep.contains(&r.dvr_id) {
+            removed += u64::from(delete(db, &r.dvr_id).await?);
+        }
+    }
+    Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dvr::id::dvr_id;
+
+    fn rec(host: &str, port: u16) -> DvrRecord {
+        DvrRecord {
+            dvr_id: dvr_id(host, port),
+            name: format!("DVR {host}"),
+            host: host.into(),
+            port,
+            enabled: true,
+            staleness_threshold_seconds: 300,
+            managed_by: ManagedBy::Ui,
+        }
+    }
+
+    #[tokio::test]
+    async fn insert_get_replace_delete_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).await.unwrap();
+        let a = rec("127.0.0.1", 8089);
+        assert!(insert(&db, &a).await.unwrap());
+        assert!(!insert(&db, &a).await.unwrap(), "duplicate id is refused");
+        assert_eq!(get(&db, &a.dvr_id).await.unwrap(), Some(a.clone()));
+
+        let mut moved = rec("127.0.0.1", 9090);
+        moved.name = "Moved".into();
+        assert!(replace(&db, &a.dvr_id, &moved).await.unwrap());
+        assert_eq!(get(&db, &a.dvr_id).await.unwrap(), None);
+        assert_eq!(
+            get(&db, &moved.dvr_id).await.unwrap().unwrap().name,
+            "Moved"
+        );
+
+        let b = rec("127.0.0.2", 8089);
+        insert(&db, &b).await.unwrap();
+        let mut clash = b.clone();
+        clash.dvr_id = moved.dvr_id.clone();
+        assert!(!replace(&db, &b.dvr_id, &clash).await.unwrap());
+
+        assert_eq!(count(&db).await.unwrap(), 2);
+        assert!(delete(&db, &b.dvr_id).await.unwrap());
+        assert!(!delete(&db, &b.dvr_id).await.unwrap());
+        assert_eq!(list(&db).await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn prune_only_touches_its_owner() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).await.unwrap();
+        let mut d = rec("127.0.0.3", 1);
+        d.managed_by = ManagedBy::Demo;
+        upsert(&db, &d).await.unwrap();
+        insert(&db, &rec("127.0.0.4", 1)).await.unwrap();
+        assert_eq!(prune(&db, ManagedBy::Demo, &[]).await.unwrap(), 1);
+        assert_eq!(count(&db).await.unwrap(), 1);
+    }
+}
