@@ -167,13 +167,6 @@ impl Config {
                 .map_err(|m| ConfigError::new("environment", "CHANNELWATCH_PORT", m))?,
             (None, None) => file.port.unwrap_or(DEFAULT_PORT),
         };
-        if port == 0 {
-            return Err(ConfigError::new(
-                "configuration",
-                "port",
-                "must be between 1 and 65535",
-            ));
-        }
 
         let env_dvrs = match env.var("CHANNELS_DVR_SERVERS") {
             Some(text) => parse_dvr_servers(&text)

@@ -137,7 +137,7 @@ pub fn validate_host(host: &str) -> Result<(), String> {
                     .into(),
             );
         }
-    } else if bare.contains('[') || bare.contains(']') {
+    } else if h.starts_with('[') || bare.contains('[') || bare.contains(']') {
         return Err("brackets are only for IPv6 addresses".into());
     } else if !bare
         .chars()

@@ -341,11 +341,12 @@ fn parse_live(name: &str, value: &str) -> Option<LiveTv> {
     })
 }
 
-/// Drops a trailing `: buf=0% drop=0%` style status suffix.
+/// Drops a trailing status suffix such as `: buf=0% drop=0%` (only a suffix made of
+/// `key=value` stats, so titles with colons survive).
 fn strip_stats(s: &str) -> &str {
-    match s.find(": ") {
-        Some(i) => &s[..i],
-        None => s.strip_suffix(':').unwrap_or(s),
+    match s.rfind(": ") {
+        Some(i) if s[i + 2..].contains('=') => &s[..i],
+        _ => s.strip_suffix(':').unwrap_or(s),
     }
 }
 

@@ -104,10 +104,11 @@ impl Fixtures {
             .and_then(|d| d.get("total"))
             .and_then(Value::as_u64)
             .unwrap_or(FALLBACK_TOTAL);
-        let dvr_path = match dvr.get("path").and_then(Value::as_str) {
-            Some(p) => p.to_owned(),
-            None => "/shares/DVR".to_owned(),
-        };
+        let dvr_path = dvr
+            .get("path")
+            .and_then(Value::as_str)
+            .unwrap_or("/shares/DVR")
+            .to_owned();
 
         let channels_text = rewrite(CHANNELS);
         let channels = array(parse("channels.json", &channels_text))

@@ -256,7 +256,8 @@ impl SimHandle {
     }
 
     /// While true, open streams write nothing at all (events are discarded, no
-    /// keepalives, a new stream's hello waits); `/status` still answers.
+    /// keepalives, a new stream's hello waits) and `/status` hangs unanswered, like a
+    /// hung DVR process.
     pub fn set_stall(&self, stalled: bool) {
         self.shared.set_stall(stalled);
     }

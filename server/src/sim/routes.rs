@@ -81,6 +81,12 @@ async fn subscribe(State(sh): St) -> Response {
 }
 
 async fn status(State(sh): St) -> Response {
+    // A stalled DVR is a hung process: requests are accepted but not answered until the
+    // stall ends (so a monitor's keep-alive cannot mistake it for a healthy one).
+    let mut stall = sh.stall.subscribe();
+    if stall.wait_for(|s| !*s).await.is_err() {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
     if sh.status_fail() {
         return (
             StatusCode::INTERNAL_SERVER_ERROR,

@@ -323,8 +323,8 @@ impl Viewer {
                     } else {
                         0.0
                     };
-                    *session = *session % 9 + 1;
-                    let name = format!("{session}-file-{}-{}", item.0, self.dev.ip);
+                    // Monitors recognise playback by the `6-file-` prefix (as upstream does).
+                    let name = format!("6-file-{}-{}", item.0, self.dev.ip);
                     if rng.random_bool(0.3) {
                         let value = format!("Streaming {} from {}", item.1, self.dev.described());
                         ctx.emit("activities.set", &name, &value);

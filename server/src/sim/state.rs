@@ -271,11 +271,9 @@ impl Shared {
 
     /// Serialises an event in the configured framing.
     pub fn frame_event(&self, ty: &str, name: &str, value: &str) -> Bytes {
-        let json = match serde_json::to_string(&WireEvent { ty, name, value }) {
-            Ok(j) => j,
-            // Serialising three strings cannot fail; keep the stream well-formed anyway.
-            Err(_) => String::from("{\"Type\":\"\",\"Name\":\"\",\"Value\":\"\"}"),
-        };
+        // Serialising three strings cannot fail; keep the stream well-formed anyway.
+        let json = serde_json::to_string(&WireEvent { ty, name, value })
+            .unwrap_or_else(|_| String::from(r#"{"Type":"","Name":"","Value":""}"#));
         match self.config.framing {
             Framing::Bare => Bytes::from(format!("{json}\n")),
             Framing::Sse => Bytes::from(format!("data: {json}\n\n")),

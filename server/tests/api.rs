@@ -1,0 +1,317 @@
+//! The DVR REST API and probes, through the real server on loopback.
+
+mod common;
+
+use std::time::Duration;
+
+use channelwatch::sim::Scenario;
+use common::*;
+use serde_json::{json, Value};
+
+async fn send(req: reqwest::RequestBuilder, key: Option<&str>) -> (u16, Value) {
+    let req = match key {
+        Some(k) => req.header("X-API-Key", k),
+        None => req,
+    };
+    let res = req.send().await.expect("request");
+    let status = res.status().as_u16();
+    let text = res.text().await.unwrap();
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
+    };
+    (status, body)
+}
+
+#[tokio::test]
+async fn requests_without_a_valid_key_get_json_401() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = server(dir.path()).await;
+    let c = client();
+    let (status, body) = send(c.get(url(&srv, "/api/v1/dvrs")), None).await;
+    assert_eq!(status, 401);
+    assert_eq!(body["error"], "unauthorized");
+    assert!(body["message"].as_str().unwrap().contains("X-API-Key"));
+    let (status, body) = send(c.get(url(&srv, "/api/v1/dvrs")), Some("wrong")).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_api_key"))
+    );
+    // Bearer works too.
+    let res = c
+        .get(url(&srv, "/api/v1/dvrs"))
+        .bearer_auth(API_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    // A stored key from `apikey create` works; the env one is not the only way in.
+    let key = channelwatch::storage::api_keys::create(&srv.services.db, "ci")
+        .await
+        .unwrap();
+    let (status, _) = send(c.get(url(&srv, "/api/v1/dvrs")), Some(&key)).await;
+    assert_eq!(status, 200);
+    srv.shutdown().await;
+}
+
+#[tokio::test]
+async fn dvr_crud_follows_the_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = server(dir.path()).await;
+    let sim = sim(Scenario::Quiet).await;
+    let c = client();
+    let k = Some(API_KEY);
+    let port = sim.addr().port();
+
+    let (status, body) = send(c.get(url(&srv, "/api/v1/dvrs")), k).await;
+    assert_eq!((status, body), (200, json!([])));
+
+    // Create: 201 with the canonical id, defaults filled in.
+    let (status, dvr) = send(
+        c.post(url(&srv, "/api/v1/dvrs"))
+            .json(&json!({"name": "Den", "host": "127.0.0.1", "port": port})),
+        k,
+    )
+    .await;
+    assert_eq!(status, 201, "{dvr}");
+    let id = dvr["dvr_id"].as_str().unwrap().to_string();
+    assert_eq!(id, channelwatch::dvr::id::dvr_id("127.0.0.1", port));
+    assert_eq!(dvr["name"], "Den");
+    assert_eq!(dvr["enabled"], true);
+    assert_eq!(dvr["staleness_threshold_seconds"], 300);
+    assert_eq!(dvr["managed_by"], "ui");
+    for key in [
+        "status",
+        "connected",
+        "stale",
+        "last_event_at",
+        "last_event_seconds_ago",
+    ] {
+        assert!(
+            dvr["health"].get(key).is_some(),
+            "health.{key} missing: {dvr}"
+        );
+    }
+
+    // It connects, and the list and health say so.
+    let engine = srv.services.engine.clone();
+    wait_for("DVR connected", Duration::from_secs(10), || {
+        engine
+            .health(&id)
+            .is_some_and(|h| h.connected && h.last_event_at.is_some())
+    })
+    .await;
+    let (status, list) = send(c.get(url(&srv, "/api/v1/dvrs")), k).await;
+    assert_eq!(status, 200);
+    assert_eq!(list[0]["health"]["status"], "healthy");
+    assert_eq!(list[0]["health"]["connected"], true);
+    let (status, health) = send(c.get(url(&srv, &format!("/api/v1/dvrs/{id}/health"))), k).await;
+    assert_eq!(status, 200, "{health}");
+    assert_eq!(health["dvr_id"], id.as_str());
+    assert_eq!(health["dvr_name"], "Den");
+    assert!(health["last_event_seconds_ago"].is_u64());
+    assert!(health["session_state_size"].is_u64());
+    assert_eq!(health["disk_status"], "ok");
+    assert!(health["recent_alert_rate"].is_f64());
+    assert!(health.get("error").is_none());
+
+    // Duplicate host:port → 409.
+    let (status, body) = send(
+        c.post(url(&srv, "/api/v1/dvrs"))
+            .json(&json!({"name": "Again", "host": "127.0.0.1", "port": port})),
+        k,
+    )
+    .await;
+    assert_eq!((status, body["error"].as_str()), (409, Some("dvr_exists")));
+
+    // Bad input → 422 with the field named.
+    let (status, body) = send(
+        c.post(url(&srv, "/api/v1/dvrs"))
+            .json(&json!({"name": "", "host": "http://x", "staleness_threshold_seconds": 5})),
+        k,
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert_eq!(body["error"], "validation_failed");
+    let fields: Vec<&str> = body["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["name", "host", "staleness_threshold_seconds"]);
+    let (status, body) = send(
+        c.post(url(&srv, "/api/v1/dvrs"))
+            .json(&json!({"name": "x", "host": "h", "port": 70000})),
+        k,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (422, Some("invalid_request"))
+    );
+    assert!(
+        body["message"].as_str().unwrap().starts_with("port"),
+        "{body}"
+    );
+    let (status, body) = send(c.post(url(&srv, "/api/v1/dvrs")).body("{not json"), k).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (422, Some("invalid_request"))
+    );
+    let (status, _) = send(
+        c.post(url(&srv, "/api/v1/dvrs"))
+            .json(&json!({"name": "x", "host": "h", "colour": 1})),
+        k,
+    )
+    .await;
+    assert_eq!(status, 422, "unknown fields are refused");
+
+    // Rename and threshold edit: same id, applied in place.
+    let (status, dvr) = send(
+        c.patch(url(&srv, &format!("/api/v1/dvrs/{id}")))
+            .json(&json!({"name": "Family Room", "staleness_threshold_seconds": 120})),
+        k,
+    )
+    .await;
+    assert_eq!(status, 200, "{dvr}");
+    assert_eq!(dvr["dvr_id"], id.as_str());
+    assert_eq!(engine.slot(&id).unwrap().name(), "Family Room");
+    assert_eq!(engine.health(&id).unwrap().staleness_threshold_seconds, 120);
+
+    // Disable: task stops, status disabled, health 503.
+    let (status, dvr) = send(
+        c.patch(url(&srv, &format!("/api/v1/dvrs/{id}")))
+            .json(&json!({"enabled": false})),
+        k,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(dvr["health"]["status"], "disabled");
+    assert!(engine.slot(&id).is_none());
+    let (status, health) = send(c.get(url(&srv, &format!("/api/v1/dvrs/{id}/health"))), k).await;
+    assert_eq!(status, 503);
+    assert!(health["error"].as_str().unwrap().contains("disabled"));
+
+    // Changing the port is a new identity.
+    let (status, dvr) = send(
+        c.patch(url(&srv, &format!("/api/v1/dvrs/{id}")))
+            .json(&json!({"port": port + 1, "enabled": true})),
+        k,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let new_id = dvr["dvr_id"].as_str().unwrap().to_string();
+    assert_ne!(new_id, id);
+    let (status, body) = send(c.get(url(&srv, &format!("/api/v1/dvrs/{id}"))), k).await;
+    assert_eq!((status, body["error"].as_str()), (404, Some("not_found")));
+    assert!(engine.slot(&new_id).is_some());
+
+    // Delete: 204, task gone, then 404.
+    let (status, _) = send(c.delete(url(&srv, &format!("/api/v1/dvrs/{new_id}"))), k).await;
+    assert_eq!(status, 204);
+    assert!(engine.slot(&new_id).is_none());
+    let (status, _) = send(c.delete(url(&srv, &format!("/api/v1/dvrs/{new_id}"))), k).await;
+    assert_eq!(status, 404);
+    let (status, body) = send(c.get(url(&srv, "/api/v1/nope")), k).await;
+    assert_eq!((status, body["error"].as_str()), (404, Some("not_found")));
+    let (status, body) = send(c.put(url(&srv, "/api/v1/dvrs")), k).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (405, Some("method_not_allowed"))
+    );
+
+    srv.shutdown().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_soft_limit_refuses_the_eleventh_dvr() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = server(dir.path()).await;
+    let c = client();
+    for i in 0..10 {
+        // Disabled entries count too; nothing needs to listen on these ports.
+        let (status, body) = send(
+            c.post(url(&srv, "/api/v1/dvrs")).json(
+                &json!({"name": format!("DVR {i}"), "host": "127.0.0.1", "port": 40000 + i, "enabled": false}),
+            ),
+            Some(API_KEY),
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let (status, body) = send(
+        c.post(url(&srv, "/api/v1/dvrs"))
+            .json(&json!({"name": "one too many", "host": "127.0.0.1", "port": 40010})),
+        Some(API_KEY),
+    )
+    .await;
+    assert_eq!(status, 409);
+    assert_eq!(body["error"], "dvr_limit_reached");
+    assert!(body["message"].as_str().unwrap().contains("10"));
+    // Raising the limit lets it in.
+    channelwatch::storage::settings::set(&srv.services.db, "dvr_soft_limit", &11u32)
+        .await
+        .unwrap();
+    let (status, _) = send(
+        c.post(url(&srv, "/api/v1/dvrs")).json(
+            &json!({"name": "one too many", "host": "127.0.0.1", "port": 40010, "enabled": false}),
+        ),
+        Some(API_KEY),
+    )
+    .await;
+    assert_eq!(status, 201);
+    srv.shutdown().await;
+}
+
+#[tokio::test]
+async fn health_is_503_when_the_dvr_is_unreachable_and_ready_names_stale_dvrs() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = server(dir.path()).await;
+    let c = client();
+    for probe in ["/healthz/live", "/healthz/startup", "/healthz/ready"] {
+        let res = c.get(url(&srv, probe)).send().await.unwrap();
+        assert_eq!(res.status(), 200, "{probe}");
+        assert_eq!(res.text().await.unwrap(), "ok");
+    }
+    // Nothing listens on this port: disconnected from the start.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let (status, dvr) = send(
+        c.post(url(&srv, "/api/v1/dvrs"))
+            .json(&json!({"name": "Gone", "host": "127.0.0.1", "port": port, "staleness_threshold_seconds": 30})),
+        Some(API_KEY),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let id = dvr["dvr_id"].as_str().unwrap();
+    let (status, health) = send(
+        c.get(url(&srv, &format!("/api/v1/dvrs/{id}/health"))),
+        Some(API_KEY),
+    )
+    .await;
+    assert_eq!(status, 503);
+    assert_eq!(health["connected"], false);
+    assert!(health["last_event_at"].is_null());
+    assert!(health["last_event_seconds_ago"].is_null());
+    assert!(
+        health["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("disconnected"),
+        "{health}"
+    );
+    // Reconnecting but not yet stale keeps the process ready.
+    let res = c.get(url(&srv, "/healthz/ready")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let (status, _) = send(
+        c.get(url(&srv, "/api/v1/dvrs/ffffffff/health")),
+        Some(API_KEY),
+    )
+    .await;
+    assert_eq!(status, 404);
+    srv.shutdown().await;
+}
