@@ -385,11 +385,9 @@ impl Shared {
                     d.activity.insert(name.to_owned(), value.to_owned());
                 }
             }
-            "jobs.created" => {
-                if !name.is_empty() && !d.has_job(name) {
-                    let job = self.synthesise_job(name);
-                    d.add_job(job);
-                }
+            "jobs.created" if !name.is_empty() && !d.has_job(name) => {
+                let job = self.synthesise_job(name);
+                d.add_job(job);
             }
             "jobs.deleted" => d.remove_job(name),
             "programs.set" => {

@@ -1,0 +1,260 @@
+//! The real `channelwatch` binary: start-up errors, `simulate`, `serve` with
+//! environment-declared DVRs, `apikey create`, `healthcheck`, and clean shutdown.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::wait_for;
+
+const BIN: &str = env!("CARGO_BIN_EXE_channelwatch");
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Kills the child if a test fails before stopping it.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn clean_env(cmd: &mut Command) -> &mut Command {
+    for (k, _) in std::env::vars() {
+        if k.starts_with("CHANNELWATCH_") || k == "CHANNELS_DVR_SERVERS" {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
+}
+
+async fn get_ok(url: String) -> bool {
+    reqwest::get(&url)
+        .await
+        .is_ok_and(|r| r.status().is_success())
+}
+
+/// Polls an async condition with a deadline.
+async fn wait_async<F, Fut>(what: &str, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !f().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[test]
+fn bad_configuration_stops_start_up_naming_key_and_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = clean_env(&mut Command::new(BIN))
+        .args(["serve", "--data-dir"])
+        .arg(dir.path())
+        .env("CHANNELWATCH_PORT", "eighty")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("CHANNELWATCH_PORT") && err.contains("eighty"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "one precise message: {err}");
+
+    let yaml = dir.path().join("channelwatch.yaml");
+    std::fs::write(
+        &yaml,
+        "dvrs:\n  - host: dvr.local\n    staleness_threshold_seconds: 10\n",
+    )
+    .unwrap();
+    let out = clean_env(&mut Command::new(BIN))
+        .args(["serve", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&yaml.display().to_string()), "{err}");
+    assert!(err.contains("dvrs[0].staleness_threshold_seconds"), "{err}");
+    std::fs::remove_file(&yaml).unwrap();
+
+    let out = clean_env(&mut Command::new(BIN))
+        .args(["serve", "--data-dir"])
+        .arg(dir.path())
+        .env("CHANNELS_DVR_SERVERS", "Den@dvr.local:notaport")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("CHANNELS_DVR_SERVERS"), "{err}");
+}
+
+#[tokio::test]
+async fn simulate_serves_the_dvr_api() {
+    let port = free_port();
+    let _sim = Proc(
+        clean_env(&mut Command::new(BIN))
+            .args([
+                "simulate",
+                "--port",
+                &port.to_string(),
+                "--scenario",
+                "quiet",
+                "--seed",
+                "3",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    wait_async("the simulator", || get_ok(format!("{base}/status"))).await;
+    let dvr: serde_json::Value = reqwest::get(format!("{base}/dvr"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(dvr["disk"]["free"].is_u64());
+    for path in [
+        "/api/v1/channels",
+        "/devices/ANY/guide/now",
+        "/api/v1/all",
+        "/api/v1/jobs",
+        "/api/v1/recordings/12260",
+    ] {
+        assert!(get_ok(format!("{base}{path}")).await, "{path}");
+    }
+    let bad = clean_env(&mut Command::new(BIN))
+        .args(["simulate", "--port", "1", "--scenario", "bogus"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("family-evening"),
+        "lists valid scenarios"
+    );
+}
+
+#[tokio::test]
+async fn serve_monitors_env_dvrs_and_accepts_a_created_api_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim =
+        channelwatch::sim::Simulator::start("127.0.0.1:0".parse().unwrap(), Default::default())
+            .await
+            .unwrap();
+    let sim_port = sim.addr().port();
+
+    // A key made by the CLI before the server starts.
+    let out = clean_env(&mut Command::new(BIN))
+        .args(["apikey", "create", "--name", "ci", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(key.starts_with("cw_"));
+
+    let port = free_port();
+    let mut server = Proc(
+        clean_env(&mut Command::new(BIN))
+            .args([
+                "serve",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--data-dir",
+            ])
+            .arg(dir.path())
+            .env(
+                "CHANNELS_DVR_SERVERS",
+                format!("Basement@127.0.0.1:{sim_port}"),
+            )
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    wait_async("startup probe", || {
+        get_ok(format!("{base}/healthz/startup"))
+    })
+    .await;
+
+    let c = reqwest::Client::new();
+    let id = channelwatch::dvr::id::dvr_id("127.0.0.1", sim_port);
+    let mut connected = false;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !connected && tokio::time::Instant::now() < deadline {
+        let list: serde_json::Value = c
+            .get(format!("{base}/api/v1/dvrs"))
+            .header("X-API-Key", &key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(list[0]["dvr_id"], id.as_str());
+        assert_eq!(list[0]["name"], "Basement");
+        assert_eq!(list[0]["managed_by"], "env");
+        connected = list[0]["health"]["connected"] == true;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(connected, "the env DVR connects");
+    // An env-managed DVR is changed in the environment, not through the API.
+    let res = c
+        .delete(format!("{base}/api/v1/dvrs/{id}"))
+        .header("X-API-Key", &key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 409);
+
+    let hc = clean_env(&mut Command::new(BIN))
+        .args(["healthcheck", "--url", &format!("{base}/healthz/live")])
+        .status()
+        .unwrap();
+    assert!(hc.success());
+
+    // SIGTERM shuts down cleanly.
+    let pid = server.0.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let mut status = None;
+    wait_for("exit after SIGTERM", Duration::from_secs(15), || {
+        status = server.0.try_wait().unwrap();
+        status.is_some()
+    })
+    .await;
+    assert_eq!(status.unwrap().code(), Some(0));
+    let hc = clean_env(&mut Command::new(BIN))
+        .args(["healthcheck", "--url", &format!("{base}/healthz/live")])
+        .status()
+        .unwrap();
+    assert!(!hc.success(), "healthcheck fails when nothing answers");
+    sim.shutdown().await;
+}
