@@ -21,8 +21,10 @@ if [ "$have" != "$want" ]; then
 fi
 
 apt_pkgs=()
-[ -x /usr/bin/chromium ] || apt_pkgs+=(chromium)
-command -v sqlite3 >/dev/null || apt_pkgs+=(sqlite3)
+# SETUP_BUILD_ONLY=1 (the container build) skips what only the tests need.
+build_only=${SETUP_BUILD_ONLY:-0}
+[ "$build_only" = 1 ] || [ -x /usr/bin/chromium ] || apt_pkgs+=(chromium)
+command -v npm >/dev/null || apt_pkgs+=(nodejs npm)
 if [ ${#apt_pkgs[@]} -gt 0 ]; then
   say "installing ${apt_pkgs[*]} from Debian"
   export DEBIAN_FRONTEND=noninteractive
@@ -39,7 +41,7 @@ if [ "$(wasm-opt --version 2>/dev/null | awk '{print $3}')" != "132" ]; then
   npm install -g --no-fund --no-audit binaryen@132.0.0 >/dev/null
 fi
 
-if [ ! -d end2end/node_modules/@playwright/test ]; then
+if [ "$build_only" != 1 ] && [ ! -d end2end/node_modules/@playwright/test ]; then
   say "installing the browser-test runner (npm ci; no browser download)"
   (cd end2end && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-fund --no-audit >/dev/null)
 fi

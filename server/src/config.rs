@@ -414,6 +414,20 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_example_file_is_valid() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut f = flags(dir.path());
+        f.config = Some(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/channelwatch.example.yaml"),
+        );
+        let c = Config::load(&f, &[]).unwrap();
+        assert_eq!(c.file.dvrs.len(), 2);
+        assert_eq!(c.file.dvr_soft_limit, Some(10));
+        let dvrs = c.file_dvrs();
+        assert_eq!((dvrs[1].name.as_str(), dvrs[1].host.as_str()), ("Cabin", "[2001:db8::10]"));
+    }
+
+    #[test]
     fn explicit_config_file_must_exist() {
         let dir = tempfile::tempdir().unwrap();
         let mut f = flags(dir.path());
