@@ -165,8 +165,25 @@ impl Config {
             (Some(p), _) => p,
             (None, Some(text)) => parse_port(&text)
                 .map_err(|m| ConfigError::new("environment", "CHANNELWATCH_PORT", m))?,
-            (None, None) => file.port.unwrap_or(DEFAULT_PORT),
+            (None, None) => match file.port {
+                Some(0) => {
+                    return Err(ConfigError::new(
+                        file_name.clone(),
+                        "port",
+                        "must be between 1 and 65535",
+                    ))
+                }
+                Some(p) => p,
+                None => DEFAULT_PORT,
+            },
         };
+        if file.dvr_soft_limit == Some(0) {
+            return Err(ConfigError::new(
+                file_name.clone(),
+                "dvr_soft_limit",
+                "must be at least 1",
+            ));
+        }
 
         let env_dvrs = match env.var("CHANNELS_DVR_SERVERS") {
             Some(text) => parse_dvr_servers(&text)
@@ -308,13 +325,25 @@ pub fn parse_dvr_servers(text: &str) -> Result<Vec<NewDvr>, String> {
         };
         let (host, port) =
             split_host_port(addr).map_err(|m| format!("entry {} ('{entry}'): {m}", i + 1))?;
-        if let Err(m) = crate::registry::validate_host(&host) {
-            return Err(format!("entry {} ('{entry}'): host {m}", i + 1));
+        let name = name
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| host.clone());
+        if let Err(crate::registry::RegistryError::Invalid(errs)) = crate::registry::validate(
+            &name,
+            &host,
+            port,
+            crate::registry::DEFAULT_STALENESS_SECONDS,
+        ) {
+            let e = &errs[0];
+            return Err(format!(
+                "entry {} ('{entry}'): {} {}",
+                i + 1,
+                e.field,
+                e.message
+            ));
         }
         out.push(NewDvr {
-            name: name
-                .filter(|n| !n.is_empty())
-                .unwrap_or_else(|| host.clone()),
+            name,
             host,
             port: Some(port),
             enabled: Some(true),
@@ -417,14 +446,16 @@ mod tests {
     fn the_documented_example_file_is_valid() {
         let dir = tempfile::tempdir().unwrap();
         let mut f = flags(dir.path());
-        f.config = Some(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/channelwatch.example.yaml"),
-        );
+        f.config =
+            Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/channelwatch.example.yaml"));
         let c = Config::load(&f, &[]).unwrap();
         assert_eq!(c.file.dvrs.len(), 2);
         assert_eq!(c.file.dvr_soft_limit, Some(10));
         let dvrs = c.file_dvrs();
-        assert_eq!((dvrs[1].name.as_str(), dvrs[1].host.as_str()), ("Cabin", "[2001:db8::10]"));
+        assert_eq!(
+            (dvrs[1].name.as_str(), dvrs[1].host.as_str()),
+            ("Cabin", "[2001:db8::10]")
+        );
     }
 
     #[test]
@@ -456,5 +487,8 @@ mod tests {
             .unwrap_err()
             .contains("entry 1"));
         assert!(parse_dvr_servers("[::1").is_err());
+        assert!(parse_dvr_servers("@dvr.local, x y")
+            .unwrap_err()
+            .contains("entry 2"));
     }
 }

@@ -129,9 +129,10 @@ pub fn validate_host(host: &str) -> Result<(), String> {
     }
     let bare = normalize_host(h);
     if bare.contains(':') {
-        // IPv6 literal (a zone id such as %eth0 is allowed).
-        let addr = bare.split('%').next().unwrap_or("");
-        if addr.parse::<std::net::Ipv6Addr>().is_err() {
+        if bare.contains('%') {
+            return Err("link-local IPv6 addresses with a zone (%eth0) are not supported; use a routable address or a host name".into());
+        }
+        if bare.parse::<std::net::Ipv6Addr>().is_err() {
             return Err(
                 "looks like an IPv6 address but is not a valid one; put the port in the port field"
                     .into(),
@@ -297,8 +298,7 @@ impl Registry {
         owner: ManagedBy,
     ) -> Result<Vec<String>, RegistryError> {
         let _guard = self.write.lock().await;
-        let limit = settings::dvr_soft_limit(&self.db).await?;
-        let mut ids = Vec::new();
+        let mut records = Vec::new();
         for d in declared {
             let port = d.port.unwrap_or(DEFAULT_PORT);
             let threshold = d
@@ -306,7 +306,7 @@ impl Registry {
                 .unwrap_or(DEFAULT_STALENESS_SECONDS);
             validate(&d.name, &d.host, port, threshold)?;
             let host = d.host.trim().to_string();
-            let record = DvrRecord {
+            records.push(DvrRecord {
                 dvr_id: dvr_id(&host, port),
                 name: d.name.trim().to_string(),
                 host,
@@ -314,16 +314,11 @@ impl Registry {
                 enabled: d.enabled.unwrap_or(true),
                 staleness_threshold_seconds: threshold,
                 managed_by: owner,
-            };
-            let exists = dvrs::get(&self.db, &record.dvr_id).await?.is_some();
-            if !exists && dvrs::count(&self.db).await? >= limit {
-                warn!(dvr_id = %record.dvr_id, limit, owner = owner.as_str(), "DVR limit reached; declared DVR not added");
-                continue;
-            }
-            dvrs::upsert(&self.db, &record).await?;
-            ids.push(record.dvr_id);
+            });
         }
-        let removed = dvrs::prune(&self.db, owner, &ids).await?;
+        // Prune first, so entries no longer declared free their place under the limit.
+        let declared_ids: Vec<String> = records.iter().map(|r| r.dvr_id.clone()).collect();
+        let removed = dvrs::prune(&self.db, owner, &declared_ids).await?;
         if removed > 0 {
             info!(
                 removed,
@@ -331,11 +326,31 @@ impl Registry {
                 "removed DVRs no longer declared"
             );
         }
+        let limit = settings::dvr_soft_limit(&self.db).await?;
+        let mut ids = Vec::new();
+        for record in records {
+            match dvrs::get(&self.db, &record.dvr_id).await? {
+                // Added by hand first: the user's entry stays theirs.
+                Some(existing) if existing.managed_by == ManagedBy::Ui => {
+                    info!(dvr_id = %record.dvr_id, owner = owner.as_str(), "declared DVR already added in the UI; left as is");
+                    continue;
+                }
+                None if dvrs::count(&self.db).await? >= limit => {
+                    warn!(dvr_id = %record.dvr_id, limit, owner = owner.as_str(), "DVR limit reached; declared DVR not added");
+                    continue;
+                }
+                _ => {}
+            }
+            dvrs::upsert(&self.db, &record).await?;
+            ids.push(record.dvr_id);
+        }
         Ok(ids)
     }
 
     /// Starts every enabled DVR and stops anything else (start-up and reloads).
     pub async fn sync_engine(&self) -> Result<(), RegistryError> {
+        // Under the write lock, so a concurrent delete cannot be undone by a stale list.
+        let _guard = self.write.lock().await;
         let desired: Vec<DvrSpec> = dvrs::list(&self.db)
             .await?
             .iter()
@@ -364,6 +379,50 @@ fn refuse_managed(r: &DvrRecord) -> Result<(), RegistryError> {
 mod tests {
     use super::*;
 
+    fn dvr(name: &str, host: &str) -> NewDvr {
+        NewDvr {
+            name: name.into(),
+            host: host.into(),
+            port: Some(8089),
+            enabled: Some(false),
+            staleness_threshold_seconds: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn declared_sets_replace_their_own_entries_and_leave_ui_ones_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).await.unwrap();
+        let reg = Registry::new(db, Engine::new(Default::default()));
+        let mine = reg
+            .create(dvr("Mine", "127.0.0.2"), ManagedBy::Ui)
+            .await
+            .unwrap();
+        let ids = reg
+            .apply_declared(
+                &[dvr("Env copy", "127.0.0.2"), dvr("Env", "127.0.0.3")],
+                ManagedBy::Env,
+            )
+            .await
+            .unwrap();
+        assert_eq!(ids, [dvr_id("127.0.0.3", 8089)]);
+        let kept = reg.get(&mine.dvr_id).await.unwrap();
+        assert_eq!(
+            (kept.name.as_str(), kept.managed_by),
+            ("Mine", ManagedBy::Ui)
+        );
+        assert!(matches!(
+            reg.delete(&ids[0]).await,
+            Err(RegistryError::Managed { .. })
+        ));
+        reg.apply_declared(&[], ManagedBy::Env).await.unwrap();
+        assert_eq!(
+            reg.list().await.unwrap().len(),
+            1,
+            "the env entry is gone, mine stays"
+        );
+    }
+
     #[test]
     fn validation_reports_every_field() {
         match validate("", "http://x", 0, 5) {
@@ -378,7 +437,7 @@ mod tests {
         }
         assert!(validate("Den", "192.168.1.5", 8089, 300).is_ok());
         assert!(validate("Den", "[2001:db8::1]", 8089, 30).is_ok());
-        assert!(validate("Den", "fe80::1%eth0", 8089, 30).is_ok());
+        assert!(validate("Den", "fe80::1%eth0", 8089, 30).is_err());
         assert!(validate("Den", "dvr.local", 8089, 29).is_err());
         assert!(validate_host("dvr.local:8089").is_err());
         assert!(validate_host("a b").is_err());

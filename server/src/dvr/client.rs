@@ -24,9 +24,9 @@ pub enum ClientError {
 }
 
 impl ClientError {
-    fn from_reqwest(e: reqwest::Error) -> Self {
+    fn from_reqwest(e: reqwest::Error, timeout: Duration) -> Self {
         if e.is_timeout() {
-            ClientError::Timeout(Duration::ZERO)
+            ClientError::Timeout(timeout)
         } else if e.is_decode() {
             ClientError::Decode(e.to_string())
         } else {
@@ -125,15 +125,15 @@ impl DvrClient {
             .timeout(timeout)
             .send()
             .await
-            .map_err(|e| match ClientError::from_reqwest(e) {
-                ClientError::Timeout(_) => ClientError::Timeout(timeout),
-                other => other,
-            })?;
+            .map_err(|e| ClientError::from_reqwest(e, timeout))?;
         let status = res.status();
         if !status.is_success() {
             return Err(ClientError::Status(status.as_u16()));
         }
-        let bytes = res.bytes().await.map_err(ClientError::from_reqwest)?;
+        let bytes = res
+            .bytes()
+            .await
+            .map_err(|e| ClientError::from_reqwest(e, timeout))?;
         serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode(format!("{path}: {e}")))
     }
 
@@ -175,7 +175,7 @@ impl DvrClient {
         let res = tokio::time::timeout(header_timeout, req)
             .await
             .map_err(|_| ClientError::Timeout(header_timeout))?
-            .map_err(ClientError::from_reqwest)?;
+            .map_err(|e| ClientError::from_reqwest(e, CONNECT_TIMEOUT))?;
         let status = res.status();
         if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
             let retry_after = res

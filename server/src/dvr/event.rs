@@ -439,11 +439,15 @@ fn parse_vod(name: &str, value: &str) -> Option<Vod> {
         return None;
     };
     let body = &value[verb.len()..];
-    let (before_at, position) = match body.rfind(" at ") {
-        Some(i) => (&body[..i], parse_position(body[i + 4..].trim())),
+    // Split at the last " at " only when a position follows ("Breakfast at Tiffany's").
+    let at = body
+        .rfind(" at ")
+        .and_then(|i| parse_position(body[i + 4..].trim()).map(|p| (i, p)));
+    let (before_at, position) = match at {
+        Some((i, p)) => (&body[..i], Some(p)),
         None => (strip_stats(body), None),
     };
-    let preroll = verb == "Streaming " && !body.contains(" at ");
+    let preroll = verb == "Streaming " && position.is_none();
     let (title, device_name, mut client_ip) = match before_at.rfind(" from ") {
         Some(i) => {
             let (dev, ip) = parse_device(&before_at[i + 6..]);
@@ -685,6 +689,21 @@ mod tests {
         assert_eq!(v.device_name.as_deref(), Some("Living Room"));
         assert_eq!(v.client_ip, None);
         assert_eq!(v.position_seconds, Some(62));
+    }
+
+    #[test]
+    fn vod_titles_containing_at() {
+        let v = vod(
+            r#"{"Type":"activities.set","Name":"6-file-5-c","Value":"Streaming Breakfast at Tiffany's from Den"}"#,
+        );
+        assert_eq!(v.title.as_deref(), Some("Breakfast at Tiffany's"));
+        assert_eq!(v.device_name.as_deref(), Some("Den"));
+        assert!(v.preroll);
+        let v = vod(
+            r#"{"Type":"activities.set","Name":"6-file-5-c","Value":"Watching Breakfast at Tiffany's from Den at 12m3s"}"#,
+        );
+        assert_eq!(v.title.as_deref(), Some("Breakfast at Tiffany's"));
+        assert_eq!(v.position_seconds, Some(723));
     }
 
     #[test]

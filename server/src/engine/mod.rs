@@ -164,6 +164,7 @@ impl Engine {
             settings: self.inner.settings.clone(),
             events: self.inner.events.clone(),
             cancel: cancel.clone(),
+            lookups: Arc::new(tokio::sync::Semaphore::new(4)),
         };
         let handle = tokio::spawn(supervisor::supervise(ctx));
         info!(dvr_id = %spec.dvr_id, name = %spec.name, host = %spec.host, port = spec.port, "DVR task started");

@@ -135,7 +135,22 @@ impl DvrState {
             DvrEvent::Vod(v) => self.apply_vod(v, now, &mut changes),
             DvrEvent::Recording(r) => {
                 self.end_other_kinds(&r.name, Kind::Recording, &mut changes);
-                if let Some(rec) = self.recordings.values_mut().find(|rec| rec.title.is_none()) {
+                // Match the activity to its job by channel; with several recordings
+                // at once, first-untitled would swap titles between them.
+                let job = self
+                    .recordings
+                    .values()
+                    .find(|rec| rec.title.is_none() && rec.channel_number == r.channel_number)
+                    .or_else(|| {
+                        let mut untitled =
+                            self.recordings.values().filter(|rec| rec.title.is_none());
+                        match (untitled.next(), untitled.next()) {
+                            (Some(only), None) => Some(only),
+                            _ => None,
+                        }
+                    })
+                    .map(|rec| rec.job_id.clone());
+                if let Some(rec) = job.and_then(|id| self.recordings.get_mut(&id)) {
                     rec.title = r.title.clone();
                     rec.channel_number = r.channel_number.clone();
                 }
@@ -177,12 +192,9 @@ impl DvrState {
                 self.recordings.insert(job_id.clone(), rec.clone());
                 changes.push(Change::RecordingStarted(rec));
             }
-            DvrEvent::RecordingCompleted { file_id } => {
-                changes.push(Change::RecordingCompleted {
-                    file_id: file_id.clone(),
-                    job_id: None,
-                });
-            }
+            // `recorded-<file>` names only the library file; the engine resolves the job
+            // (an HTTP lookup) and reports the completion once, when it knows it.
+            DvrEvent::RecordingCompleted { .. } => {}
             DvrEvent::Hello | DvrEvent::Ignored { .. } | DvrEvent::Unknown { .. } => {}
         }
         let after = self.stream_count();

@@ -27,7 +27,13 @@ pub(crate) struct TaskCtx {
     pub settings: Arc<EngineSettings>,
     pub events: broadcast::Sender<Arc<EngineEvent>>,
     pub cancel: CancellationToken,
+    /// Bounds concurrent recording lookups, so a flood of `recorded-…` lines cannot
+    /// start unbounded requests.
+    pub lookups: Arc<tokio::sync::Semaphore>,
 }
+
+/// Frames held back while the first `/dvr` snapshot is awaited (then replayed).
+const MAX_HELD_FRAMES: usize = 10_000;
 
 impl TaskCtx {
     pub(crate) fn publish(&self, kind: EngineEventKind) {
@@ -87,14 +93,14 @@ pub(crate) async fn run(ctx: TaskCtx) {
         if connected_at.is_some_and(|t| t.elapsed() >= s.healthy_reset) {
             backoff.reset();
         }
+        // Retry-After is honoured, but never below the backoff step: a `Retry-After: 0`
+        // must not turn into a reconnect loop.
+        let step = backoff.next_delay();
         let delay = match &end {
             End::Failed(ClientError::RateLimited {
                 retry_after: Some(d),
-            }) => {
-                backoff.next_base();
-                *d
-            }
-            _ => backoff.next_delay(),
+            }) => (*d).max(step),
+            _ => step,
         };
         let reason = end.describe();
         ctx.slot.set_error(Some(reason.clone()));
@@ -170,14 +176,27 @@ async fn connect_and_stream(ctx: &TaskCtx) -> (Option<Instant>, End) {
     let mut frames = Vec::new();
     let mut beat = tokio::time::interval(s.heartbeat_interval);
     beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut resynced = false;
+    // Until the first `/dvr` snapshot is applied, stream frames are held and replayed
+    // after it, so the snapshot can never undo a newer event (an end seen on the stream).
+    let mut held: Option<Vec<Frame>> = Some(Vec::new());
     loop {
         tokio::select! {
             chunk = body.next() => match chunk {
                 Some(Ok(bytes)) => {
                     splitter.push(&bytes, &mut frames);
-                    for frame in frames.drain(..) {
-                        handle_frame(ctx, frame);
+                    match held.as_mut() {
+                        Some(buf) if buf.len() + frames.len() <= MAX_HELD_FRAMES => {
+                            if frames.iter().any(|f| !matches!(f, Frame::Line(l) if l.trim().is_empty())) {
+                                ctx.slot.mark_event();
+                            }
+                            buf.append(&mut frames);
+                        }
+                        _ => {
+                            replay(ctx, held.take());
+                            for frame in frames.drain(..) {
+                                handle_frame(ctx, frame);
+                            }
+                        }
                     }
                 }
                 Some(Err(e)) => return (Some(connected_at), End::Failed(ClientError::Unreachable(format!("event stream read failed: {e}")))),
@@ -193,14 +212,15 @@ async fn connect_and_stream(ctx: &TaskCtx) -> (Option<Instant>, End) {
                     if let Some(d) = info.disk {
                         ctx.slot.set_disk(DiskSample { free_bytes: d.free, total_bytes: d.total });
                     }
-                    if !resynced {
-                        resynced = true;
+                    if held.is_some() {
                         let changes = ctx.slot.with_state(|st| st.resync(&info.activity, Utc::now()));
                         publish_changes(ctx, changes);
+                        replay(ctx, held.take());
                     }
                 }
                 Poll::Dvr(Err(e)) => {
                     warn!(dvr_id = %ctx.slot.dvr_id, error = %e, "GET /dvr failed; disk figures not updated");
+                    replay(ctx, held.take());
                 }
             },
             _ = beat.tick() => {
@@ -275,6 +295,12 @@ fn handle_frame(ctx: &TaskCtx, frame: Frame) {
     }
 }
 
+fn replay(ctx: &TaskCtx, held: Option<Vec<Frame>>) {
+    for frame in held.into_iter().flatten() {
+        handle_frame(ctx, frame);
+    }
+}
+
 fn publish_changes(ctx: &TaskCtx, changes: Vec<Change>) {
     for change in changes {
         ctx.publish(EngineEventKind::Change(change));
@@ -285,25 +311,33 @@ fn publish_changes(ctx: &TaskCtx, changes: Vec<Change>) {
 /// stream's path, then end that recording.
 fn resolve_completed_recording(ctx: &TaskCtx, file_id: String) {
     let ctx = ctx.clone();
+    let permit = ctx.lookups.clone().try_acquire_owned().ok();
     tokio::spawn(async move {
         let timeout = ctx.settings.status_timeout;
-        let job = match ctx.client.recording(&file_id, timeout).await {
-            Ok(info) => info.job_id,
-            Err(e) => {
-                debug!(dvr_id = %ctx.slot.dvr_id, file_id = %file_id, error = %e, "recording lookup failed");
+        let job = match permit {
+            Some(_permit) => tokio::select! {
+                r = ctx.client.recording(&file_id, timeout) => match r {
+                    Ok(info) => info.job_id,
+                    Err(e) => {
+                        debug!(dvr_id = %ctx.slot.dvr_id, file_id = %file_id, error = %e, "recording lookup failed");
+                        None
+                    }
+                },
+                _ = ctx.cancel.cancelled() => return,
+            },
+            None => {
+                debug!(dvr_id = %ctx.slot.dvr_id, file_id = %file_id, "too many recording lookups in flight; not looked up");
                 None
             }
         };
-        let finished = ctx.slot.with_state(|st| {
+        let job_id = ctx.slot.with_state(|st| {
             let job = job.or_else(|| st.sole_recording())?;
             st.finish_recording(&job).map(|_| job)
         });
-        if let Some(job_id) = finished {
-            ctx.publish(EngineEventKind::Change(Change::RecordingCompleted {
-                file_id,
-                job_id: Some(job_id),
-            }));
-        }
+        ctx.publish(EngineEventKind::Change(Change::RecordingCompleted {
+            file_id,
+            job_id,
+        }));
     });
 }
 

@@ -1,6 +1,7 @@
 //! `/api/v1/dvrs` and `/api/v1/sessions`: the contract's DVR objects and health.
 
 use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -82,11 +83,14 @@ impl DvrObject {
 
 /// Parses a JSON body with a precise message (`port: invalid value…`), whatever the
 /// Content-Type header says.
-fn parse_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
+fn parse_body<T: serde::de::DeserializeOwned>(
+    body: Result<Bytes, BytesRejection>,
+) -> Result<T, ApiError> {
+    let body = body.map_err(|r| ApiError::new(r.status(), "invalid_request", r.body_text()))?;
     if body.is_empty() {
         return Err(ApiError::invalid("request body must be a JSON object"));
     }
-    let mut de = serde_json::Deserializer::from_slice(body);
+    let mut de = serde_json::Deserializer::from_slice(&body);
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
@@ -130,8 +134,11 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<DvrObject>>,
     ))
 }
 
-pub async fn create(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
-    let b: CreateBody = parse_body(&body)?;
+pub async fn create(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let b: CreateBody = parse_body(body)?;
     let record = state
         .services
         .registry
@@ -160,9 +167,9 @@ pub async fn get(
 pub async fn patch(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<DvrObject>, ApiError> {
-    let b: PatchBody = parse_body(&body)?;
+    let b: PatchBody = parse_body(body)?;
     let record = state
         .services
         .registry
@@ -245,8 +252,10 @@ pub struct SessionObject {
 
 pub async fn sessions(
     State(state): State<AppState>,
-    Query(q): Query<SessionsQuery>,
+    query: Result<Query<SessionsQuery>, QueryRejection>,
 ) -> Result<Json<Vec<SessionObject>>, ApiError> {
+    let Query(q) =
+        query.map_err(|r| ApiError::new(r.status(), "invalid_request", r.body_text()))?;
     let engine = &state.services.engine;
     let slots = match &q.dvr_id {
         Some(id) => vec![engine

@@ -29,15 +29,30 @@ pub async fn create(db: &Db, name: &str) -> Result<String, StorageError> {
 }
 
 /// True when `key` matches a stored, unrevoked key (and marks it used).
+/// A wrong key costs one read, never a write (so bogus keys cannot hog SQLite's writer);
+/// `last_used_at` is refreshed at most once a minute.
 pub async fn verify(db: &Db, key: &str) -> Result<bool, StorageError> {
-    let res = sqlx::query(
-        "UPDATE api_keys SET last_used_at = ? WHERE key_hash = ? AND revoked_at IS NULL",
+    let hash = hash_key(key);
+    let row: Option<(i64, Option<String>)> = sqlx::query_as(
+        "SELECT id, last_used_at FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL",
     )
-    .bind(now_text())
-    .bind(hash_key(key))
-    .execute(&db.pool)
+    .bind(&hash)
+    .fetch_optional(&db.pool)
     .await?;
-    Ok(res.rows_affected() == 1)
+    let Some((id, last_used)) = row else {
+        return Ok(false);
+    };
+    let fresh = last_used
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
+        .is_some_and(|t| chrono::Utc::now().signed_duration_since(t).num_seconds() < 60);
+    if !fresh {
+        sqlx::query("UPDATE api_keys SET last_used_at = ? WHERE id = ?")
+            .bind(now_text())
+            .bind(id)
+            .execute(&db.pool)
+            .await?;
+    }
+    Ok(true)
 }
 
 /// Revokes a key by name; returns how many were revoked.
