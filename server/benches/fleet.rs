@@ -224,11 +224,13 @@ async fn run_size(n: usize, rate: f64, seconds: f64) -> RunResult {
     out.read_line(&mut line).expect("ports line");
     let ports: Vec<u16> = serde_json::from_str(line.trim()).expect("ports JSON");
 
-    let rss_base = rss_bytes("self");
     let engine = Engine::new(EngineSettings {
         feed_capacity: 1 << 16,
         ..EngineSettings::default()
     });
+    // After the engine (and its shared HTTP client with the TLS roots) exists, so the
+    // per-DVR figure counts only what each DVR adds.
+    let rss_base = rss_bytes("self");
     let specs: Vec<DvrSpec> = ports
         .iter()
         .map(|&port| DvrSpec {
@@ -373,6 +375,12 @@ async fn server_rss(bin: &std::path::Path, n: usize) -> Option<u64> {
         .map(|(i, s)| format!("Idle {i}@127.0.0.1:{}", s.addr().port()))
         .collect();
     let dir = tempfile::tempdir().ok()?;
+    // Room for more than the default 10 DVRs.
+    std::fs::write(
+        dir.path().join("channelwatch.yaml"),
+        "dvr_soft_limit: 1000\n",
+    )
+    .ok()?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .ok()?
         .local_addr()
@@ -467,16 +475,21 @@ async fn parent(args: &[String]) {
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/channelwatch")
         });
     if bin.exists() {
-        let zero = server_rss(&bin, 0).await;
-        let ten = server_rss(&bin, 10).await;
-        if let (Some(z), Some(t)) = (zero, ten) {
-            println!(
-                "channelwatch serve ({}): RSS {:.1} MiB with 0 DVRs, {:.1} MiB with 10 idle DVRs ({:.1} KiB per idle DVR)",
-                bin.display(),
-                mib(z),
-                mib(t),
-                (t.saturating_sub(z)) as f64 / 1024.0 / 10.0
-            );
+        println!(
+            "channelwatch serve ({}), resident memory with idle DVRs:",
+            bin.display()
+        );
+        let zero = server_rss(&bin, 0).await.unwrap_or(0);
+        println!("  {:>4} DVRs: {:>6.1} MiB", 0, mib(zero));
+        for n in [10, 100] {
+            if let Some(rss) = server_rss(&bin, n).await {
+                println!(
+                    "  {:>4} DVRs: {:>6.1} MiB ({:.1} KiB per idle DVR)",
+                    n,
+                    mib(rss),
+                    rss.saturating_sub(zero) as f64 / 1024.0 / n as f64
+                );
+            }
         }
     } else {
         println!("(no release binary at {}; build it with scripts/build.sh release to measure the real server's memory)", bin.display());
