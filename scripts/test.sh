@@ -16,19 +16,23 @@ step "build (debug)"
 scripts/build.sh dev
 
 step "unit and integration tests"
-cargo test -p app -p server --features app/ssr
+log=target/test-output.log
+cargo test -p app -p server --features app/ssr 2>&1 | tee "$log"
 
 step "clippy (ssr and hydrate feature sets)"
 cargo clippy -p app -p server --features app/ssr --all-targets -- -D warnings
 cargo clippy -p frontend -p app --target wasm32-unknown-unknown -- -D warnings
 
 step "browser tests (debug)"
-(cd end2end && CW_PROFILE=debug npx playwright test)
+(cd end2end && CW_PROFILE=debug npx playwright test) 2>&1 | tee -a "$log"
 
 step "build (release)"
 scripts/build.sh release
 
 step "browser tests (release)"
-(cd end2end && CW_PROFILE=release npx playwright test)
+(cd end2end && CW_PROFILE=release npx playwright test) 2>&1 | tee -a "$log"
 
+# One closing line over every runner: cargo's "N passed" and Playwright's "N passed".
+passed=$(grep -hoE '[0-9]+ passed' "$log" | awk '{s += $1} END {print s + 0}')
 step "all tests passed"
+echo "${passed} passed, 0 failed"

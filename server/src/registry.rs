@@ -149,6 +149,25 @@ pub fn validate_host(host: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Validates a new entry and fills in defaults and its canonical id.
+fn record_from(d: &NewDvr, managed_by: ManagedBy) -> Result<DvrRecord, RegistryError> {
+    let port = d.port.unwrap_or(DEFAULT_PORT);
+    let threshold = d
+        .staleness_threshold_seconds
+        .unwrap_or(DEFAULT_STALENESS_SECONDS);
+    validate(&d.name, &d.host, port, threshold)?;
+    let host = d.host.trim().to_string();
+    Ok(DvrRecord {
+        dvr_id: dvr_id(&host, port),
+        name: d.name.trim().to_string(),
+        host,
+        port,
+        enabled: d.enabled.unwrap_or(true),
+        staleness_threshold_seconds: threshold,
+        managed_by,
+    })
+}
+
 /// The engine's view of a stored entry.
 pub fn spec_of(r: &DvrRecord) -> DvrSpec {
     DvrSpec {
@@ -196,21 +215,7 @@ impl Registry {
         new: NewDvr,
         managed_by: ManagedBy,
     ) -> Result<DvrRecord, RegistryError> {
-        let port = new.port.unwrap_or(DEFAULT_PORT);
-        let threshold = new
-            .staleness_threshold_seconds
-            .unwrap_or(DEFAULT_STALENESS_SECONDS);
-        validate(&new.name, &new.host, port, threshold)?;
-        let host = new.host.trim().to_string();
-        let record = DvrRecord {
-            dvr_id: dvr_id(&host, port),
-            name: new.name.trim().to_string(),
-            host,
-            port,
-            enabled: new.enabled.unwrap_or(true),
-            staleness_threshold_seconds: threshold,
-            managed_by,
-        };
+        let record = record_from(&new, managed_by)?;
         let _guard = self.write.lock().await;
         if dvrs::get(&self.db, &record.dvr_id).await?.is_some() {
             return Err(self.duplicate(&record));
@@ -298,24 +303,10 @@ impl Registry {
         owner: ManagedBy,
     ) -> Result<Vec<String>, RegistryError> {
         let _guard = self.write.lock().await;
-        let mut records = Vec::new();
-        for d in declared {
-            let port = d.port.unwrap_or(DEFAULT_PORT);
-            let threshold = d
-                .staleness_threshold_seconds
-                .unwrap_or(DEFAULT_STALENESS_SECONDS);
-            validate(&d.name, &d.host, port, threshold)?;
-            let host = d.host.trim().to_string();
-            records.push(DvrRecord {
-                dvr_id: dvr_id(&host, port),
-                name: d.name.trim().to_string(),
-                host,
-                port,
-                enabled: d.enabled.unwrap_or(true),
-                staleness_threshold_seconds: threshold,
-                managed_by: owner,
-            });
-        }
+        let records = declared
+            .iter()
+            .map(|d| record_from(d, owner))
+            .collect::<Result<Vec<_>, _>>()?;
         // Prune first, so entries no longer declared free their place under the limit.
         let declared_ids: Vec<String> = records.iter().map(|r| r.dvr_id.clone()).collect();
         let removed = dvrs::prune(&self.db, owner, &declared_ids).await?;

@@ -7,11 +7,28 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use channelwatch::engine::state::Change;
-use channelwatch::engine::{Engine, EngineEventKind, Fault};
-use channelwatch::sim::{FailMode, Framing, Scenario};
+use std::sync::Arc;
+
+use channelwatch::engine::{DvrSlot, DvrSpec, Engine, EngineEventKind, Fault};
+use channelwatch::sim::{FailMode, Framing, Scenario, Simulator};
 use common::*;
 
 const T: Duration = Duration::from_secs(10);
+
+/// An engine watching one simulator, returned once its stream is connected.
+async fn connected(s: &Simulator, threshold: u32) -> (Engine, DvrSpec, Arc<DvrSlot>) {
+    let sp = spec("X", s, threshold);
+    let engine = Engine::new(fast_settings());
+    engine.reconcile(std::slice::from_ref(&sp));
+    let e = engine.clone();
+    let id = sp.dvr_id.clone();
+    wait_for("connected", T, move || {
+        e.slot(&id).is_some_and(|s| s.is_connected())
+    })
+    .await;
+    let slot = engine.slot(&sp.dvr_id).unwrap();
+    (engine, sp, slot)
+}
 
 const LIVE: (&str, &str, &str) = (
     "activities.set",
@@ -23,18 +40,7 @@ const LIVE: (&str, &str, &str) = (
 async fn bare_and_sse_framing_give_the_same_state() {
     for framing in [Framing::Bare, Framing::Sse] {
         let s = sim_with(Scenario::Quiet, framing).await;
-        let sp = spec("X", &s, 300);
-        let engine = Engine::new(fast_settings());
-        engine.reconcile(std::slice::from_ref(&sp));
-        let slot = {
-            let e = engine.clone();
-            let id = sp.dvr_id.clone();
-            wait_for("connected", T, move || {
-                e.slot(&id).is_some_and(|s| s.is_connected())
-            })
-            .await;
-            engine.slot(&sp.dvr_id).unwrap()
-        };
+        let (engine, _sp, slot) = connected(&s, 300).await;
         s.handle().emit(LIVE.0, LIVE.1, LIVE.2);
         s.handle().emit_raw(": keepalive");
         s.handle().emit(
@@ -61,16 +67,7 @@ async fn bare_and_sse_framing_give_the_same_state() {
 #[tokio::test]
 async fn malformed_and_oversized_lines_are_dropped_and_the_stream_continues() {
     let s = sim(Scenario::Quiet).await;
-    let sp = spec("X", &s, 300);
-    let engine = Engine::new(fast_settings());
-    engine.reconcile(std::slice::from_ref(&sp));
-    let e = engine.clone();
-    let id = sp.dvr_id.clone();
-    wait_for("connected", T, move || {
-        e.slot(&id).is_some_and(|s| s.is_connected())
-    })
-    .await;
-    let slot = engine.slot(&sp.dvr_id).unwrap();
+    let (engine, _sp, slot) = connected(&s, 300).await;
     let h = s.handle();
     h.emit_raw("{not json");
     h.emit_raw("[1,2,3]");
@@ -107,16 +104,7 @@ async fn the_garbage_scenario_never_stops_the_stream() {
     )
     .await
     .unwrap();
-    let sp = spec("G", &s, 300);
-    let engine = Engine::new(fast_settings());
-    engine.reconcile(std::slice::from_ref(&sp));
-    let e = engine.clone();
-    let id = sp.dvr_id.clone();
-    wait_for("connected", T, move || {
-        e.slot(&id).is_some_and(|s| s.is_connected())
-    })
-    .await;
-    let slot = engine.slot(&sp.dvr_id).unwrap();
+    let (engine, _sp, slot) = connected(&s, 300).await;
     wait_for(
         "garbage seen and good events applied",
         Duration::from_secs(20),
@@ -135,16 +123,7 @@ async fn the_garbage_scenario_never_stops_the_stream() {
 #[tokio::test]
 async fn a_429_is_honoured_with_its_retry_after() {
     let s = sim(Scenario::Quiet).await;
-    let sp = spec("X", &s, 300);
-    let engine = Engine::new(fast_settings());
-    engine.reconcile(std::slice::from_ref(&sp));
-    let e = engine.clone();
-    let id = sp.dvr_id.clone();
-    wait_for("connected", T, move || {
-        e.slot(&id).is_some_and(|s| s.is_connected())
-    })
-    .await;
-    let slot = engine.slot(&sp.dvr_id).unwrap();
+    let (engine, _sp, slot) = connected(&s, 300).await;
     let h = s.handle();
     h.set_fail_mode(FailMode::TooManyRequests {
         retry_after_secs: 2,
@@ -171,16 +150,7 @@ async fn a_429_is_honoured_with_its_retry_after() {
 #[tokio::test]
 async fn a_failing_status_poll_reconnects_and_a_stall_turns_stale_then_recovers() {
     let s = sim(Scenario::Quiet).await;
-    let sp = spec("X", &s, 2);
-    let engine = Engine::new(fast_settings());
-    engine.reconcile(std::slice::from_ref(&sp));
-    let e = engine.clone();
-    let id = sp.dvr_id.clone();
-    wait_for("connected", T, move || {
-        e.slot(&id).is_some_and(|s| s.is_connected())
-    })
-    .await;
-    let slot = engine.slot(&sp.dvr_id).unwrap();
+    let (engine, sp, slot) = connected(&s, 2).await;
     let h = s.handle();
 
     // /status answering 500 closes the stream and reconnects.
@@ -236,17 +206,8 @@ async fn reconnect_resyncs_sessions_from_the_activity_map() {
 #[tokio::test]
 async fn a_completed_recording_is_matched_to_its_job() {
     let s = sim(Scenario::Quiet).await;
-    let sp = spec("X", &s, 300);
-    let engine = Engine::new(fast_settings());
+    let (engine, _sp, slot) = connected(&s, 300).await;
     let mut feed = engine.subscribe();
-    engine.reconcile(std::slice::from_ref(&sp));
-    let e = engine.clone();
-    let id = sp.dvr_id.clone();
-    wait_for("connected", T, move || {
-        e.slot(&id).is_some_and(|s| s.is_connected())
-    })
-    .await;
-    let slot = engine.slot(&sp.dvr_id).unwrap();
     let h = s.handle();
     let job = format!("{}-ch5.1", chrono::Utc::now().timestamp() + 600);
     h.emit("jobs.created", &job, "");
@@ -283,16 +244,7 @@ async fn a_completed_recording_is_matched_to_its_job() {
 #[tokio::test]
 async fn a_panicking_or_hung_task_is_restarted_and_counted() {
     let s = sim(Scenario::Quiet).await;
-    let sp = spec("X", &s, 300);
-    let engine = Engine::new(fast_settings());
-    engine.reconcile(std::slice::from_ref(&sp));
-    let e = engine.clone();
-    let id = sp.dvr_id.clone();
-    wait_for("connected", T, move || {
-        e.slot(&id).is_some_and(|s| s.is_connected())
-    })
-    .await;
-    let slot = engine.slot(&sp.dvr_id).unwrap();
+    let (engine, sp, slot) = connected(&s, 300).await;
 
     slot.inject_fault(Fault::Panic);
     wait_for("restart after panic", T, || {

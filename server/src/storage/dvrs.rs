@@ -95,48 +95,45 @@ pub async fn count(db: &Db) -> Result<u32, StorageError> {
     Ok(u32::try_from(n).unwrap_or(u32::MAX))
 }
 
+/// Binds a record to an `INSERT … VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)` statement.
+fn bind_insert<'q>(
+    q: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
+    r: &'q DvrRecord,
+    now: &'q str,
+) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments> {
+    q.bind(&r.dvr_id)
+        .bind(&r.name)
+        .bind(&r.host)
+        .bind(i64::from(r.port))
+        .bind(r.enabled)
+        .bind(i64::from(r.staleness_threshold_seconds))
+        .bind(r.managed_by.as_str())
+        .bind(now)
+        .bind(now)
+}
+
 /// Inserts a new entry; `Ok(false)` if that id already exists.
 pub async fn insert(db: &Db, r: &DvrRecord) -> Result<bool, StorageError> {
     let now = now_text();
-    let res = sqlx::query(
+    let q = sqlx::query(
         "INSERT INTO dvrs (dvr_id, name, host, port, enabled, staleness_threshold_seconds, managed_by, created_at, updated_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(dvr_id) DO NOTHING",
-    )
-    .bind(&r.dvr_id)
-    .bind(&r.name)
-    .bind(&r.host)
-    .bind(i64::from(r.port))
-    .bind(r.enabled)
-    .bind(i64::from(r.staleness_threshold_seconds))
-    .bind(r.managed_by.as_str())
-    .bind(&now)
-    .bind(&now)
-    .execute(&db.pool)
-    .await?;
+    );
+    let res = bind_insert(q, r, &now).execute(&db.pool).await?;
     Ok(res.rows_affected() == 1)
 }
 
 /// Inserts or updates an entry declared by the file, the environment or the demo.
 pub async fn upsert(db: &Db, r: &DvrRecord) -> Result<(), StorageError> {
     let now = now_text();
-    sqlx::query(
+    let q = sqlx::query(
         "INSERT INTO dvrs (dvr_id, name, host, port, enabled, staleness_threshold_seconds, managed_by, created_at, updated_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT(dvr_id) DO UPDATE SET name = excluded.name, host = excluded.host, port = excluded.port,
            enabled = excluded.enabled, staleness_threshold_seconds = excluded.staleness_threshold_seconds,
            managed_by = excluded.managed_by, updated_at = excluded.updated_at",
-    )
-    .bind(&r.dvr_id)
-    .bind(&r.name)
-    .bind(&r.host)
-    .bind(i64::from(r.port))
-    .bind(r.enabled)
-    .bind(i64::from(r.staleness_threshold_seconds))
-    .bind(r.managed_by.as_str())
-    .bind(&now)
-    .bind(&now)
-    .execute(&db.pool)
-    .await?;
+    );
+    bind_insert(q, r, &now).execute(&db.pool).await?;
     Ok(())
 }
 
