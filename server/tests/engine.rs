@@ -269,3 +269,29 @@ async fn a_panicking_or_hung_task_is_restarted_and_counted() {
     engine.shutdown().await;
     s.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_flapping_dvr_keeps_being_reconnected_without_task_restarts() {
+    let s = Simulator::start(
+        "127.0.0.1:0".parse().unwrap(),
+        channelwatch::sim::SimConfig {
+            scenario: Scenario::Flapping,
+            seed: 5,
+            time_scale: 10.0,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let (engine, _sp, slot) = connected(&s, 300).await;
+    let h = s.handle();
+    wait_for("several drops survived", Duration::from_secs(20), || {
+        h.connections_total() >= 4 && slot.is_connected()
+    })
+    .await;
+    assert!(slot.counters.reconnects.load(Ordering::Relaxed) >= 3);
+    assert_eq!(slot.counters.task_restarts.load(Ordering::Relaxed), 0);
+    assert!(slot.counters.events.load(Ordering::Relaxed) > 0);
+    engine.shutdown().await;
+    s.shutdown().await;
+}
