@@ -946,6 +946,39 @@ mod tests {
         }
     }
 
+    /// The simulator and the engine agree: every family line parses as a known event,
+    /// and replaying them leaves the engine with exactly the simulator's activity map.
+    #[test]
+    fn the_engine_understands_every_family_line() {
+        use crate::dvr::event::{parse_line, DvrEvent, Line};
+        let seed = 9;
+        let ctx = ctx(seed);
+        let mut rx = ctx.shared.subscribe();
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut family = Family::new(&mut rng);
+        let mut state = crate::engine::state::DvrState::new();
+        let mut now = 0.0;
+        for _ in 0..5000 {
+            now += rng.random_range(0.5..3.0);
+            family.tick(&ctx, &mut rng, now);
+            while let Ok(bytes) = rx.try_recv() {
+                let line = String::from_utf8_lossy(&bytes).into_owned();
+                match parse_line(&line) {
+                    Ok(Line::Event(e)) => {
+                        assert!(
+                            !matches!(e, DvrEvent::OtherActivity { .. } | DvrEvent::Unknown { .. }),
+                            "unclassified: {line}"
+                        );
+                        state.apply(&e, chrono::Utc::now());
+                    }
+                    other => panic!("{line}: {other:?}"),
+                }
+            }
+        }
+        let activity = ctx.shared.data.lock().activity.len();
+        assert_eq!(state.stream_count(), activity);
+    }
+
     #[test]
     fn family_recordings_become_fetchable() {
         let ctx = ctx(11);
