@@ -17,14 +17,14 @@ pub const API_KEY: &str = "test-api-key-0123456789";
 pub fn fast_settings() -> EngineSettings {
     EngineSettings {
         status_interval: Duration::from_millis(500),
-        status_timeout: Duration::from_secs(1),
+        status_timeout: Duration::from_secs(3),
         disk_interval: Duration::from_millis(500),
         backoff_base: Duration::from_millis(50),
         backoff_max: Duration::from_millis(400),
         healthy_reset: Duration::from_secs(2),
         header_timeout: Duration::from_secs(2),
         heartbeat_interval: Duration::from_millis(100),
-        hang_timeout: Duration::from_millis(1500),
+        hang_timeout: Duration::from_secs(3),
         restart_delay: Duration::from_millis(50),
         ..EngineSettings::default()
     }
