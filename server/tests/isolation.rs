@@ -5,8 +5,8 @@ mod common;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use channelwatch::engine::Engine;
-use channelwatch::sim::{FailMode, Scenario};
+use channelwatch::engine::{DvrSpec, Engine};
+use channelwatch::sim::{FailMode, Scenario, Simulator};
 use common::*;
 
 const T: Duration = Duration::from_secs(10);
@@ -22,8 +22,8 @@ fn connected(engine: &Engine, id: &str) -> bool {
     engine.slot(id).is_some_and(|s| s.is_connected())
 }
 
-#[tokio::test]
-async fn an_event_on_one_dvr_never_changes_another() {
+/// Two quiet simulators and one engine watching both, once both streams are open.
+async fn two_connected() -> (Simulator, Simulator, DvrSpec, DvrSpec, Engine) {
     let a = sim(Scenario::Quiet).await;
     let b = sim(Scenario::Quiet).await;
     let (sa, sb) = (spec("A", &a, 300), spec("B", &b, 300));
@@ -33,6 +33,12 @@ async fn an_event_on_one_dvr_never_changes_another() {
         connected(&engine, &sa.dvr_id) && connected(&engine, &sb.dvr_id)
     })
     .await;
+    (a, b, sa, sb, engine)
+}
+
+#[tokio::test]
+async fn an_event_on_one_dvr_never_changes_another() {
+    let (a, b, sa, sb, engine) = two_connected().await;
 
     a.handle().emit(
         "activities.set",
@@ -72,15 +78,7 @@ async fn an_event_on_one_dvr_never_changes_another() {
 
 #[tokio::test]
 async fn one_stream_dropping_leaves_the_other_untouched() {
-    let a = sim(Scenario::Quiet).await;
-    let b = sim(Scenario::Quiet).await;
-    let (sa, sb) = (spec("A", &a, 300), spec("B", &b, 300));
-    let engine = Engine::new(fast_settings());
-    engine.reconcile(&[sa.clone(), sb.clone()]);
-    wait_for("both connected", T, || {
-        connected(&engine, &sa.dvr_id) && connected(&engine, &sb.dvr_id)
-    })
-    .await;
+    let (a, b, sa, sb, engine) = two_connected().await;
     let slot_a = engine.slot(&sa.dvr_id).unwrap();
     let slot_b = engine.slot(&sb.dvr_id).unwrap();
 
