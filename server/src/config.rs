@@ -90,6 +90,10 @@ pub struct Config {
     pub log_filter: String,
     pub log_format: LogFormat,
     pub demo: bool,
+    /// `CHANNELWATCH_METRICS_TOKEN`: when set, `/metrics` wants `Authorization: Bearer`.
+    pub metrics_token: Option<String>,
+    /// `CHANNELWATCH_WATCHDOG_INTERVAL_SECONDS` (tests only; default 30).
+    pub watchdog_interval: std::time::Duration,
 }
 
 pub const DEFAULT_PORT: u16 = 8501;
@@ -202,6 +206,19 @@ impl Config {
                 ))
             }
         };
+        let watchdog_interval = match env.var("CHANNELWATCH_WATCHDOG_INTERVAL_SECONDS") {
+            None => std::time::Duration::from_secs(30),
+            Some(text) => match text.trim().parse::<u64>() {
+                Ok(n @ 1..=3600) => std::time::Duration::from_secs(n),
+                _ => {
+                    return Err(ConfigError::new(
+                        "environment",
+                        "CHANNELWATCH_WATCHDOG_INTERVAL_SECONDS",
+                        format!("'{text}' is not a number of seconds between 1 and 3600"),
+                    ))
+                }
+            },
+        };
         let log_filter = env
             .var("CHANNELWATCH_LOG")
             .or_else(|| file.log.clone())
@@ -220,6 +237,8 @@ impl Config {
             log_filter,
             log_format,
             demo: flags.demo,
+            metrics_token: env.var("CHANNELWATCH_METRICS_TOKEN"),
+            watchdog_interval,
         })
     }
 

@@ -5,6 +5,7 @@ pub mod config;
 pub mod dvr;
 pub mod engine;
 pub mod http;
+pub mod metrics;
 pub mod registry;
 pub mod serve;
 pub mod sim;

@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::config::Config;
+use crate::engine::watchdog::{Watchdog, WatchdogSettings};
 use crate::engine::{Engine, EngineSettings};
 use crate::http::{AppState, Services};
 use crate::registry::{NewDvr, Registry, RegistryError};
@@ -45,6 +46,7 @@ pub struct Server {
     pub services: Arc<Services>,
     cancel: CancellationToken,
     http: tokio::task::JoinHandle<()>,
+    watchdog: tokio::task::JoinHandle<()>,
     demo: Vec<Simulator>,
 }
 
@@ -87,6 +89,16 @@ async fn start_demo() -> Result<(Vec<Simulator>, Vec<NewDvr>), StartError> {
 
 /// Opens storage, applies declared DVRs, starts the engine and the HTTP listener.
 pub async fn start(config: Config, engine_settings: EngineSettings) -> Result<Server, StartError> {
+    start_with(config, engine_settings, WatchdogSettings::default()).await
+}
+
+/// [`start`] with the watchdog's grace periods given (tests shorten them; its interval
+/// always comes from the configuration).
+pub async fn start_with(
+    config: Config,
+    engine_settings: EngineSettings,
+    watchdog_settings: WatchdogSettings,
+) -> Result<Server, StartError> {
     std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
         path: config.data_dir.display().to_string(),
         source,
@@ -119,10 +131,18 @@ pub async fn start(config: Config, engine_settings: EngineSettings) -> Result<Se
         .local_addr()
         .map_err(|source| StartError::Bind { addr, source })?;
 
+    let watchdog = Watchdog::new(
+        engine.clone(),
+        WatchdogSettings {
+            interval: config.watchdog_interval,
+            ..watchdog_settings
+        },
+    );
     let services = Arc::new(Services {
         config,
         db,
         engine,
+        watchdog,
         registry,
         started: Default::default(),
     });
@@ -143,6 +163,8 @@ pub async fn start(config: Config, engine_settings: EngineSettings) -> Result<Se
     });
 
     services.registry.sync_engine().await?;
+    services.engine.mark_booted();
+    let watchdog_task = services.watchdog.spawn(cancel.clone());
     services.started.store(true, Ordering::Release);
     info!(%addr, dvrs = services.engine.running_count(), version = crate::VERSION, "ChannelWatch is running");
     Ok(Server {
@@ -150,6 +172,7 @@ pub async fn start(config: Config, engine_settings: EngineSettings) -> Result<Se
         services,
         cancel,
         http,
+        watchdog: watchdog_task,
         demo,
     })
 }
@@ -159,6 +182,7 @@ impl Server {
     pub async fn shutdown(self) {
         self.cancel.cancel();
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), self.http).await;
+        let _ = self.watchdog.await;
         self.services.engine.shutdown().await;
         for sim in self.demo {
             sim.shutdown().await;

@@ -8,22 +8,24 @@ pub mod slot;
 pub mod state;
 mod supervisor;
 mod task;
+pub mod watchdog;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use parking_lot::RwLock;
 use serde::Serialize;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, Notify};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use crate::dvr::client::DvrClient;
 use disk::DiskThresholds;
-pub use slot::{DvrSlot, DvrSpec, Fault, Health};
+pub use slot::{DvrSlot, DvrSpec, Fault, Health, RestartCause, RestartCheck, Verdict};
 use state::Change;
 
 /// Timings of the engine. Defaults are the product's; tests shorten them.
@@ -80,9 +82,21 @@ pub struct EngineEvent {
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum EngineEventKind {
     Connected,
-    Disconnected { reason: String },
-    TaskRestarted { reason: String },
+    Disconnected {
+        reason: String,
+    },
+    TaskRestarted {
+        reason: String,
+    },
     Change(Change),
+    /// The watchdog's verdict on this DVR changed (`from` is null on its first check).
+    HealthChanged {
+        from: Option<Verdict>,
+        to: Verdict,
+        detail: Option<String>,
+    },
+    /// The watchdog confirmed, or could not confirm, that a restarted task came back.
+    RestartChecked(RestartCheck),
 }
 
 struct Running {
@@ -93,9 +107,15 @@ struct Running {
 
 struct Inner {
     settings: Arc<EngineSettings>,
+    /// Editable at runtime (Settings > Advanced), so not part of the fixed settings.
+    disk_thresholds: RwLock<DiskThresholds>,
     http: reqwest::Client,
     running: RwLock<HashMap<String, Running>>,
     events: broadcast::Sender<Arc<EngineEvent>>,
+    /// Set once the tasks of the start-up configuration run; later starts are reloads.
+    booted: AtomicBool,
+    /// Wakes the watchdog when a restart needs confirming.
+    restarts: Arc<Notify>,
 }
 
 /// The registry of running DVRs. Cheap to clone.
@@ -109,16 +129,33 @@ impl Engine {
         let (events, _) = broadcast::channel(settings.feed_capacity.max(16));
         Self {
             inner: Arc::new(Inner {
+                disk_thresholds: RwLock::new(settings.disk_thresholds),
                 settings: Arc::new(settings),
                 http: DvrClient::shared_http(),
                 running: RwLock::new(HashMap::new()),
                 events,
+                booted: AtomicBool::new(false),
+                restarts: Arc::new(Notify::new()),
             }),
         }
     }
 
     pub fn settings(&self) -> &EngineSettings {
         &self.inner.settings
+    }
+
+    pub fn disk_thresholds(&self) -> DiskThresholds {
+        *self.inner.disk_thresholds.read()
+    }
+
+    pub fn set_disk_thresholds(&self, t: DiskThresholds) {
+        *self.inner.disk_thresholds.write() = t;
+    }
+
+    /// Marks the start-up configuration as running: from now on every task start is a
+    /// reload the watchdog confirms.
+    pub fn mark_booted(&self) {
+        self.inner.booted.store(true, Ordering::Release);
     }
 
     /// Makes the running set exactly `desired` (the enabled DVRs): starts what is
@@ -156,13 +193,46 @@ impl Engine {
                 old.cancel.cancel();
             }
         }
+        let cause = self
+            .inner
+            .booted
+            .load(Ordering::Acquire)
+            .then_some(RestartCause::Reload);
+        self.spawn(&mut running, spec, cause);
+    }
+
+    /// Replaces a DVR's task with a fresh one (fresh state, resynced on connect); the
+    /// watchdog then confirms it comes back. False if the DVR is not running.
+    pub fn restart(&self, dvr_id: &str, cause: RestartCause) -> bool {
+        let mut running = self.inner.running.write();
+        let Some(old) = running.remove(dvr_id) else {
+            return false;
+        };
+        old.cancel.cancel();
+        let spec = old.slot.spec();
+        info!(dvr_id = %dvr_id, ?cause, "restarting DVR task");
+        self.spawn(&mut running, spec, Some(cause));
+        true
+    }
+
+    fn spawn(
+        &self,
+        running: &mut HashMap<String, Running>,
+        spec: DvrSpec,
+        restart: Option<RestartCause>,
+    ) {
         let slot = DvrSlot::new(spec.clone());
+        if let Some(cause) = restart {
+            slot.expect_restart(cause);
+            self.inner.restarts.notify_one();
+        }
         let cancel = CancellationToken::new();
         let ctx = task::TaskCtx {
             slot: slot.clone(),
             client: DvrClient::new(self.inner.http.clone(), &spec.host, spec.port),
             settings: self.inner.settings.clone(),
             events: self.inner.events.clone(),
+            restarts: self.inner.restarts.clone(),
             cancel: cancel.clone(),
             lookups: Arc::new(tokio::sync::Semaphore::new(4)),
         };
@@ -225,9 +295,28 @@ impl Engine {
             .is_some_and(|r| !r.handle.is_finished())
     }
 
+    /// The DVR's health object now (its task's liveness included).
     pub fn health(&self, dvr_id: &str) -> Option<Health> {
-        self.slot(dvr_id)
-            .map(|s| s.health(&self.inner.settings.disk_thresholds))
+        let slot = self.slot(dvr_id)?;
+        Some(self.health_of(&slot))
+    }
+
+    pub fn health_of(&self, slot: &DvrSlot) -> Health {
+        slot.health(&self.disk_thresholds(), self.is_alive(&slot.dvr_id))
+    }
+
+    /// Sends an event on the change feed (the watchdog's verdicts go out this way).
+    pub fn publish(&self, dvr_id: &str, kind: EngineEventKind) {
+        let _ = self.inner.events.send(Arc::new(EngineEvent {
+            dvr_id: dvr_id.to_string(),
+            at: Utc::now(),
+            kind,
+        }));
+    }
+
+    /// Resolves when a restart was marked for confirmation (the watchdog waits on it).
+    pub async fn restart_marked(&self) {
+        self.inner.restarts.notified().await;
     }
 
     /// The change feed: every connect, disconnect, restart and state change.

@@ -55,14 +55,74 @@ pub struct Health {
 impl Health {
     /// `healthy`, `stale` or `disconnected` (the summary status of an enabled DVR).
     pub fn status(&self) -> &'static str {
-        if !self.connected {
-            "disconnected"
-        } else if self.stale {
-            "stale"
+        self.verdict().as_str()
+    }
+
+    /// The watchdog's verdict for this reading.
+    pub fn verdict(&self) -> Verdict {
+        Verdict::of(self.connected, self.stale)
+    }
+}
+
+/// What the watchdog concludes about one enabled DVR. One definition, used by the
+/// health endpoint, the DVR list, the probes, the metrics and the watchdog's signal,
+/// so they can never disagree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Healthy,
+    Stale,
+    Disconnected,
+}
+
+impl Verdict {
+    /// Disconnected wins over stale: the stream being closed is the more precise cause.
+    pub fn of(connected: bool, stale: bool) -> Self {
+        if !connected {
+            Verdict::Disconnected
+        } else if stale {
+            Verdict::Stale
         } else {
-            "healthy"
+            Verdict::Healthy
         }
     }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Healthy => "healthy",
+            Verdict::Stale => "stale",
+            Verdict::Disconnected => "disconnected",
+        }
+    }
+}
+
+/// Why a DVR's task was (re)started after the process came up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RestartCause {
+    /// A configuration change (API, UI, file reload) started or restarted the task.
+    Reload,
+    /// The supervisor replaced a task that panicked or hung.
+    Crash,
+    /// The watchdog found the task dead and started a new one.
+    Watchdog,
+}
+
+/// A restart the watchdog still has to confirm: alive, and an event since `at`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PendingRestart {
+    pub cause: RestartCause,
+    pub at: DateTime<Utc>,
+}
+
+/// The watchdog's finding about one restart.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RestartCheck {
+    pub cause: RestartCause,
+    pub restarted_at: DateTime<Utc>,
+    pub checked_at: DateTime<Utc>,
+    pub ok: bool,
+    pub detail: String,
 }
 
 /// Monotonic counters for one DVR.
@@ -96,6 +156,10 @@ pub struct DvrSlot {
     version: Mutex<Option<String>>,
     last_error: Mutex<Option<String>>,
     alert_rate: Mutex<SlidingRate>,
+    alerts_by_type: Mutex<BTreeMap<String, u64>>,
+    notifications: Mutex<BTreeMap<(String, String), u64>>,
+    pending_restart: Mutex<Option<PendingRestart>>,
+    last_restart_check: Mutex<Option<RestartCheck>>,
     fault: Mutex<Option<Fault>>,
 }
 
@@ -120,6 +184,10 @@ impl DvrSlot {
             version: Mutex::new(None),
             last_error: Mutex::new(None),
             alert_rate: Mutex::new(SlidingRate::new(Duration::from_secs(300))),
+            alerts_by_type: Mutex::new(BTreeMap::new()),
+            notifications: Mutex::new(BTreeMap::new()),
+            pending_restart: Mutex::new(None),
+            last_restart_check: Mutex::new(None),
             fault: Mutex::new(None),
         })
     }
@@ -223,8 +291,58 @@ impl DvrSlot {
     }
 
     /// Fed by the alert engine: one call per alert raised for this DVR.
-    pub fn record_alert(&self) {
+    pub fn record_alert(&self, alert_type: &str) {
         self.alert_rate.lock().record(Instant::now());
+        *self
+            .alerts_by_type
+            .lock()
+            .entry(alert_type.to_string())
+            .or_insert(0) += 1;
+    }
+
+    /// Alerts raised per type (for `channelwatch_alerts_total{alert_type}`).
+    pub fn alerts_by_type(&self) -> BTreeMap<String, u64> {
+        self.alerts_by_type.lock().clone()
+    }
+
+    /// Fed by the delivery workers: one call per delivery outcome of this DVR's alerts.
+    pub fn record_notification(&self, provider: &str, outcome: &str) {
+        *self
+            .notifications
+            .lock()
+            .entry((provider.to_string(), outcome.to_string()))
+            .or_insert(0) += 1;
+    }
+
+    /// Deliveries per (provider, outcome) (for `channelwatch_notifications_total`).
+    pub fn notifications(&self) -> BTreeMap<(String, String), u64> {
+        self.notifications.lock().clone()
+    }
+
+    /// Asks the watchdog to confirm that the task restarted now comes back.
+    pub(crate) fn expect_restart(&self, cause: RestartCause) {
+        *self.pending_restart.lock() = Some(PendingRestart {
+            cause,
+            at: Utc::now(),
+        });
+    }
+
+    pub fn pending_restart(&self) -> Option<PendingRestart> {
+        *self.pending_restart.lock()
+    }
+
+    /// Records the watchdog's finding and clears the pending check it answers.
+    pub(crate) fn finish_restart_check(&self, check: RestartCheck) {
+        let mut pending = self.pending_restart.lock();
+        if pending.is_some_and(|p| p.at == check.restarted_at) {
+            *pending = None;
+        }
+        *self.last_restart_check.lock() = Some(check);
+    }
+
+    /// The watchdog's last finding about a restart of this DVR's task.
+    pub fn last_restart_check(&self) -> Option<RestartCheck> {
+        self.last_restart_check.lock().clone()
     }
 
     #[doc(hidden)]
@@ -236,10 +354,11 @@ impl DvrSlot {
         self.fault.lock().take()
     }
 
-    /// The contract's health object, computed now.
-    pub fn health(&self, disk_thresholds: &DiskThresholds) -> Health {
+    /// The contract's health object, computed now. `alive` is whether the engine still
+    /// runs the task: a dead task is never connected, whatever its last flag said.
+    pub fn health(&self, disk_thresholds: &DiskThresholds, alive: bool) -> Health {
         let spec = self.spec.read().clone();
-        let connected = self.is_connected();
+        let connected = alive && self.is_connected();
         let last = self.last_event_at();
         let ago = last.map(|t| u64::try_from((Utc::now() - t).num_seconds()).unwrap_or(0));
         let threshold = u64::from(spec.staleness_threshold_seconds);
@@ -249,7 +368,9 @@ impl DvrSlot {
             .map(|d| d.level(disk_thresholds))
             .unwrap_or(DiskLevel::Ok)
             .as_str();
-        let error = if !connected {
+        let error = if !alive {
+            Some("task not running: the watchdog restarts it".to_string())
+        } else if !connected {
             Some(
                 self.last_error()
                     .map(|e| format!("disconnected: {e}"))

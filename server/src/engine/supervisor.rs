@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use tracing::error;
 
+use super::slot::RestartCause;
 use super::task::{self, TaskCtx};
 use super::EngineEventKind;
 
@@ -45,6 +46,8 @@ pub(crate) async fn supervise(ctx: TaskCtx) {
             + 1;
         error!(dvr_id = %ctx.slot.dvr_id, reason = %reason, restarts, "DVR task failed; restarting it");
         ctx.publish(EngineEventKind::TaskRestarted { reason });
+        ctx.slot.expect_restart(RestartCause::Crash);
+        ctx.restarts.notify_one();
         tokio::select! {
             _ = tokio::time::sleep(s.restart_delay) => {}
             _ = ctx.cancel.cancelled() => return,

@@ -26,6 +26,8 @@ pub(crate) struct TaskCtx {
     pub client: DvrClient,
     pub settings: Arc<EngineSettings>,
     pub events: broadcast::Sender<Arc<EngineEvent>>,
+    /// Wakes the watchdog when the supervisor restarts this task.
+    pub restarts: Arc<tokio::sync::Notify>,
     pub cancel: CancellationToken,
     /// Bounds concurrent recording lookups, so a flood of `recorded-…` lines cannot
     /// start unbounded requests.

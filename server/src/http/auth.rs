@@ -26,7 +26,7 @@ pub fn presented_key(headers: &axum::http::HeaderMap) -> Option<String> {
 }
 
 /// Compares digests so the comparison time does not depend on where keys differ.
-fn same_secret(a: &str, b: &str) -> bool {
+pub fn same_secret(a: &str, b: &str) -> bool {
     Sha256::digest(a.as_bytes()) == Sha256::digest(b.as_bytes())
 }
 

@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod dvrs;
 pub mod error;
+pub mod metrics;
 pub mod probes;
 
 use std::sync::atomic::AtomicBool;
@@ -16,6 +17,7 @@ use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 
 use crate::config::Config;
+use crate::engine::watchdog::Watchdog;
 use crate::engine::Engine;
 use crate::registry::Registry;
 use crate::storage::Db;
@@ -26,6 +28,7 @@ pub struct Services {
     pub config: Config,
     pub db: Db,
     pub engine: Engine,
+    pub watchdog: Watchdog,
     pub registry: Registry,
     /// Flipped once config is parsed, the database migrated and DVR tasks started.
     pub started: AtomicBool,
@@ -82,6 +85,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz/live", get(probes::live))
         .route("/healthz/ready", get(probes::ready))
         .route("/healthz/startup", get(probes::startup))
+        .route("/metrics", get(metrics::metrics))
         .nest("/api/v1", api(&state))
         .leptos_routes_with_context(
             &state,

@@ -40,7 +40,7 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, String) {
             problems.push(format!("DVR '{name}' ({}): task not running", slot.dvr_id));
             continue;
         }
-        let h = slot.health(&engine.settings().disk_thresholds);
+        let h = engine.health_of(&slot);
         if h.stale {
             problems.push(format!(
                 "DVR '{name}' ({}): stale, no events for {} seconds (threshold {})",

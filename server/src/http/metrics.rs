@@ -1,0 +1,40 @@
+//! `GET /metrics`: unauthenticated unless `CHANNELWATCH_METRICS_TOKEN` is set, then it
+//! wants `Authorization: Bearer <token>` (an API key is not enough: scrapers get their
+//! own token).
+
+use axum::extract::State;
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use super::auth::same_secret;
+use super::error::ApiError;
+use super::AppState;
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let auth = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = auth.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+}
+
+pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let s = &state.services;
+    if let Some(token) = s.config.metrics_token.as_deref() {
+        if !bearer(&headers).is_some_and(|t| same_secret(t, token)) {
+            let mut res = ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "metrics need Authorization: Bearer <CHANNELWATCH_METRICS_TOKEN>",
+            )
+            .into_response();
+            res.headers_mut()
+                .insert(WWW_AUTHENTICATE, "Bearer".parse().expect("static header"));
+            return res;
+        }
+    }
+    let (dvrs, globals) = crate::metrics::gather(&s.engine, &s.watchdog);
+    let body = crate::metrics::render(&dvrs, &globals);
+    ([(CONTENT_TYPE, prometheus::TEXT_FORMAT)], body).into_response()
+}
