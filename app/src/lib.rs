@@ -21,7 +21,7 @@ pub mod services {
     use std::future::Future;
     use std::pin::Pin;
 
-    use crate::types::Overview;
+    use crate::types::{DiagnoseReport, Overview};
 
     /// A boxed future, so the trait stays object-safe.
     pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -30,6 +30,9 @@ pub mod services {
     pub trait AppServices: Send + Sync + 'static {
         /// A point-in-time summary of every configured DVR.
         fn overview(&self) -> BoxFuture<'_, Result<Overview, String>>;
+
+        /// Runs the doctor's checks against one DVR (the Diagnose button).
+        fn diagnose(&self, dvr_id: String) -> BoxFuture<'_, Result<DiagnoseReport, String>>;
     }
 
     /// The context value server functions look up.
@@ -82,6 +85,15 @@ pub async fn get_overview() -> Result<Overview, ServerFnError> {
     let services = use_context::<services::SharedServices>()
         .ok_or_else(|| ServerFnError::new("monitor services are not available"))?;
     services.overview().await.map_err(ServerFnError::new)
+}
+
+/// Runs the doctor's checks against one DVR and returns the report (shown inline by
+/// the staleness banner's Diagnose button).
+#[server(endpoint = "diagnose")]
+pub async fn diagnose_dvr(dvr_id: String) -> Result<types::DiagnoseReport, ServerFnError> {
+    let services = use_context::<services::SharedServices>()
+        .ok_or_else(|| ServerFnError::new("monitor services are not available"))?;
+    services.diagnose(dvr_id).await.map_err(ServerFnError::new)
 }
 
 /// The landing page: the DVR overview, refreshed on demand through a server function.

@@ -51,6 +51,9 @@ pub struct FileConfig {
     pub port: Option<u16>,
     pub log: Option<String>,
     pub dvr_soft_limit: Option<u32>,
+    /// Free-space levels for `disk_status` (defaults: warning below 10 % or 50 GiB,
+    /// critical below 5 % or 25 GiB).
+    pub disk_thresholds: Option<crate::engine::disk::DiskThresholds>,
     #[serde(default)]
     pub dvrs: Vec<FileDvr>,
 }
@@ -181,6 +184,11 @@ impl Config {
                 None => DEFAULT_PORT,
             },
         };
+        if let Some(t) = &file.disk_thresholds {
+            t.validate().map_err(|(key, m)| {
+                ConfigError::new(file_name.clone(), format!("disk_thresholds.{key}"), m)
+            })?;
+        }
         if file.dvr_soft_limit == Some(0) {
             return Err(ConfigError::new(
                 file_name.clone(),
@@ -470,11 +478,46 @@ mod tests {
         let c = Config::load(&f, &[]).unwrap();
         assert_eq!(c.file.dvrs.len(), 2);
         assert_eq!(c.file.dvr_soft_limit, Some(10));
+        assert_eq!(
+            c.file.disk_thresholds,
+            Some(crate::engine::disk::DiskThresholds::default())
+        );
         let dvrs = c.file_dvrs();
         assert_eq!(
             (dvrs[1].name.as_str(), dvrs[1].host.as_str()),
             ("Cabin", "[2001:db8::10]")
         );
+    }
+
+    #[test]
+    fn bad_disk_thresholds_name_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("channelwatch.yaml");
+        std::fs::write(&path, "disk_thresholds:\n  warning_percent: 4\n").unwrap();
+        let e = Config::load(&flags(dir.path()), &[]).unwrap_err();
+        assert_eq!(e.key, "disk_thresholds.critical_percent", "{e}");
+        std::fs::write(&path, "disk_thresholds:\n  warn_pct: 4\n").unwrap();
+        let e = Config::load(&flags(dir.path()), &[]).unwrap_err();
+        assert!(e.key.starts_with("disk_thresholds"), "{e}");
+    }
+
+    #[test]
+    fn watchdog_interval_from_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Config::load(&flags(dir.path()), &[]).unwrap();
+        assert_eq!(c.watchdog_interval, std::time::Duration::from_secs(30));
+        let c = Config::load(
+            &flags(dir.path()),
+            &[("CHANNELWATCH_WATCHDOG_INTERVAL_SECONDS", "2")],
+        )
+        .unwrap();
+        assert_eq!(c.watchdog_interval, std::time::Duration::from_secs(2));
+        let e = Config::load(
+            &flags(dir.path()),
+            &[("CHANNELWATCH_WATCHDOG_INTERVAL_SECONDS", "0")],
+        )
+        .unwrap_err();
+        assert_eq!(e.key, "CHANNELWATCH_WATCHDOG_INTERVAL_SECONDS");
     }
 
     #[test]

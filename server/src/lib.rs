@@ -2,6 +2,7 @@
 //! HTTP API and the web app's server side.
 
 pub mod config;
+pub mod doctor;
 pub mod dvr;
 pub mod engine;
 pub mod http;

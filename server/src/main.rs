@@ -124,6 +124,15 @@ enum DoctorCommand {
         #[command(flatten)]
         serve: ServeArgs,
     },
+    /// Check each enabled DVR (DNS, TCP, /status, version, event stream, disk, clock);
+    /// one OK/FAIL line per check with a hint; exit 1 on any FAIL.
+    Diagnose {
+        /// Only this DVR (its dvr_id), even when disabled.
+        #[arg(long = "dvr")]
+        dvr: Option<String>,
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
 }
 
 fn init_logging(filter: &str, format: &LogFormat) {
@@ -229,6 +238,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 config.data_dir.join("channelwatch.db").display()
             );
         }
+        Some(Command::Doctor(DoctorCommand::Diagnose { dvr, serve })) => {
+            return diagnose(serve, dvr).await;
+        }
         Some(Command::Healthcheck { url }) => {
             let ok = reqwest::Client::builder()
                 .timeout(std::time::Duration::from_secs(5))
@@ -246,6 +258,45 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn diagnose(args: ServeArgs, only: Option<String>) -> anyhow::Result<ExitCode> {
+    use channelwatch::doctor;
+    let config = load_config(&args)?;
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
+    let db = channelwatch::storage::Db::open(&config.data_dir).await?;
+    let targets = doctor::targets(&config, &db, only.as_deref()).await?;
+    if targets.is_empty() {
+        println!("No enabled DVRs to check. Add one in the web app, CHANNELS_DVR_SERVERS or the config file.");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let thresholds = config.file.disk_thresholds.unwrap_or_default();
+    let http = channelwatch::dvr::client::DvrClient::shared_http();
+    let reports = futures::future::join_all(targets.iter().map(|t| {
+        doctor::diagnose(&http, t, &thresholds, doctor::DoctorTimeouts::default())
+    }))
+    .await;
+    let (mut passed, mut failed) = (0, 0);
+    for r in &reports {
+        print!("{}", r.to_text());
+        for c in &r.checks {
+            if c.ok {
+                passed += 1;
+            } else {
+                failed += 1;
+            }
+        }
+    }
+    println!(
+        "{} DVR(s) checked: {passed} OK, {failed} FAIL",
+        reports.len()
+    );
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 #[tokio::main]

@@ -150,7 +150,7 @@ pub fn validate_host(host: &str) -> Result<(), String> {
 }
 
 /// Validates a new entry and fills in defaults and its canonical id.
-fn record_from(d: &NewDvr, managed_by: ManagedBy) -> Result<DvrRecord, RegistryError> {
+pub fn record_from(d: &NewDvr, managed_by: ManagedBy) -> Result<DvrRecord, RegistryError> {
     let port = d.port.unwrap_or(DEFAULT_PORT);
     let threshold = d
         .staleness_threshold_seconds

@@ -108,6 +108,9 @@ pub async fn start_with(
         settings::set(&db, settings::DVR_SOFT_LIMIT, &limit).await?;
     }
     let engine = Engine::new(engine_settings);
+    if let Some(t) = config.file.disk_thresholds {
+        engine.set_disk_thresholds(t);
+    }
     let registry = Registry::new(db.clone(), engine.clone());
 
     registry

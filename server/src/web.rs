@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use app::services::{AppServices, BoxFuture, SharedServices};
-use app::types::{DvrOverview, Overview};
+use app::types::{DiagnoseReport, DvrOverview, Overview};
 use leptos::prelude::LeptosOptions;
 
 use crate::http::dvrs::DvrObject;
@@ -47,6 +47,29 @@ impl AppServices for Monitor {
                 dvrs,
             })
         })
+    }
+
+    fn diagnose(&self, dvr_id: String) -> BoxFuture<'_, Result<DiagnoseReport, String>> {
+        Box::pin(self.diagnose_dvr(dvr_id))
+    }
+}
+
+impl Monitor {
+    async fn diagnose_dvr(&self, dvr_id: String) -> Result<DiagnoseReport, String> {
+        let record = self
+            .0
+            .registry
+            .get(&dvr_id)
+            .await
+            .map_err(|e| e.to_string())?;
+        let http = crate::dvr::client::DvrClient::shared_http();
+        Ok(crate::doctor::diagnose(
+            &http,
+            &record,
+            &self.0.engine.disk_thresholds(),
+            crate::doctor::DoctorTimeouts::default(),
+        )
+        .await)
     }
 }
 

@@ -24,7 +24,7 @@ pub enum ClientError {
 }
 
 impl ClientError {
-    fn from_reqwest(e: reqwest::Error, timeout: Duration) -> Self {
+    pub(crate) fn from_reqwest(e: reqwest::Error, timeout: Duration) -> Self {
         if e.is_timeout() {
             ClientError::Timeout(timeout)
         } else if e.is_decode() {

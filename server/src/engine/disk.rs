@@ -6,6 +6,7 @@ const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
 /// Free-space thresholds; a level applies when either its percent or its GiB test holds.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct DiskThresholds {
     pub warning_percent: f64,
     pub warning_gib: f64,
@@ -21,6 +22,38 @@ impl Default for DiskThresholds {
             critical_percent: 5.0,
             critical_gib: 25.0,
         }
+    }
+}
+
+impl DiskThresholds {
+    /// Why these thresholds make no sense (naming the key), if they do not.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        for (key, v) in [
+            ("warning_percent", self.warning_percent),
+            ("critical_percent", self.critical_percent),
+        ] {
+            if !(0.0..=100.0).contains(&v) {
+                return Err((key, format!("{v} is not a percentage between 0 and 100")));
+            }
+        }
+        for (key, v) in [
+            ("warning_gib", self.warning_gib),
+            ("critical_gib", self.critical_gib),
+        ] {
+            if !v.is_finite() || v < 0.0 {
+                return Err((key, format!("{v} is not a size in GiB (0 or more)")));
+            }
+        }
+        if self.critical_percent > self.warning_percent {
+            return Err((
+                "critical_percent",
+                "must not be above warning_percent".to_string(),
+            ));
+        }
+        if self.critical_gib > self.warning_gib {
+            return Err(("critical_gib", "must not be above warning_gib".to_string()));
+        }
+        Ok(())
     }
 }
 
@@ -98,5 +131,25 @@ mod tests {
         assert_eq!(s(0, 0), DiskLevel::Critical);
         // The fixture: 215 GB free of 2 TB is about 10.8 %.
         assert_eq!(s(215_383_064_576, 2_001_111_162_880), DiskLevel::Ok);
+    }
+
+    #[test]
+    fn thresholds_are_validated_naming_the_key() {
+        assert!(DiskThresholds::default().validate().is_ok());
+        let t = DiskThresholds {
+            critical_percent: 20.0,
+            ..DiskThresholds::default()
+        };
+        assert_eq!(t.validate().unwrap_err().0, "critical_percent");
+        let t = DiskThresholds {
+            warning_percent: 120.0,
+            ..DiskThresholds::default()
+        };
+        assert_eq!(t.validate().unwrap_err().0, "warning_percent");
+        let t = DiskThresholds {
+            critical_gib: -1.0,
+            ..DiskThresholds::default()
+        };
+        assert_eq!(t.validate().unwrap_err().0, "critical_gib");
     }
 }

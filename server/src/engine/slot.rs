@@ -33,6 +33,8 @@ pub struct DvrSpec {
 pub enum Fault {
     Panic,
     Hang,
+    /// The supervisor itself ends, leaving the DVR without a task (the watchdog's case).
+    Exit,
 }
 
 /// The per-DVR health object of the contract (`GET /api/v1/dvrs/{id}/health`).
@@ -350,8 +352,23 @@ impl DvrSlot {
         *self.fault.lock() = Some(fault);
     }
 
+    /// Takes a pending task fault (panic or hang); an exit fault is the supervisor's.
     pub(crate) fn take_fault(&self) -> Option<Fault> {
-        self.fault.lock().take()
+        let mut f = self.fault.lock();
+        match *f {
+            Some(Fault::Exit) => None,
+            _ => f.take(),
+        }
+    }
+
+    pub(crate) fn take_exit_fault(&self) -> bool {
+        let mut f = self.fault.lock();
+        if *f == Some(Fault::Exit) {
+            *f = None;
+            true
+        } else {
+            false
+        }
     }
 
     /// The contract's health object, computed now. `alive` is whether the engine still
@@ -368,22 +385,26 @@ impl DvrSlot {
             .map(|d| d.level(disk_thresholds))
             .unwrap_or(DiskLevel::Ok)
             .as_str();
-        let error = if !alive {
-            Some("task not running: the watchdog restarts it".to_string())
+        let mut problems = Vec::new();
+        if !alive {
+            problems.push("task not running: the watchdog restarts it".to_string());
         } else if !connected {
-            Some(
+            problems.push(
                 self.last_error()
                     .map(|e| format!("disconnected: {e}"))
                     .unwrap_or_else(|| "disconnected: event stream not open".to_string()),
-            )
-        } else if stale {
-            Some(match ago {
+            );
+        }
+        if stale {
+            problems.push(match ago {
                 Some(s) => format!("stale: no events for {s} seconds (threshold {threshold})"),
-                None => format!("stale: no events since start (threshold {threshold})"),
-            })
-        } else {
-            None
-        };
+                None => format!(
+                    "stale: no events since the task started {} seconds ago (threshold {threshold})",
+                    self.seconds_since_event_or_start()
+                ),
+            });
+        }
+        let error = (!problems.is_empty()).then(|| problems.join("; "));
         Health {
             dvr_id: self.dvr_id.clone(),
             dvr_name: spec.name,

@@ -24,6 +24,11 @@ pub(crate) async fn supervise(ctx: TaskCtx) {
                     Err(_) => return,
                 },
                 _ = check.tick() => {
+                    if ctx.slot.take_exit_fault() {
+                        handle.abort();
+                        ctx.slot.set_connected(false);
+                        return;
+                    }
                     let age = ctx.slot.heartbeat_age();
                     if age > s.hang_timeout {
                         handle.abort();

@@ -145,7 +145,7 @@ async fn check_fault(ctx: &TaskCtx) {
     match ctx.slot.take_fault() {
         Some(Fault::Panic) => panic!("injected fault in DVR task {}", ctx.slot.dvr_id),
         Some(Fault::Hang) => std::future::pending::<()>().await,
-        None => {}
+        Some(Fault::Exit) | None => {}
     }
 }
 
