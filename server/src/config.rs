@@ -123,6 +123,14 @@ impl<const N: usize> Env for [(&str, &str); N] {
     }
 }
 
+impl Env for Vec<(&str, &str)> {
+    fn var(&self, key: &str) -> Option<String> {
+        self.iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.to_string())
+    }
+}
+
 impl Config {
     /// Resolves flags, environment, file and defaults.
     pub fn load(flags: &Flags, env: &dyn Env) -> Result<Config, ConfigError> {

@@ -92,7 +92,10 @@ pub async fn diagnose(
     // Name resolution.
     let host = bare_host(&dvr.host);
     let addrs: Vec<SocketAddr> = if let Ok(ip) = host.parse::<std::net::IpAddr>() {
-        checks.push(ok("dns", format!("{ip} is an IP address; no lookup needed")));
+        checks.push(ok(
+            "dns",
+            format!("{ip} is an IP address; no lookup needed"),
+        ));
         vec![SocketAddr::new(ip, dvr.port)]
     } else {
         let started = Instant::now();
@@ -197,7 +200,10 @@ pub async fn diagnose(
     );
     match status {
         Ok((elapsed, st, date)) => {
-            checks.push(ok("status", format!("/status answered in {} ms", ms(elapsed))));
+            checks.push(ok(
+                "status",
+                format!("/status answered in {} ms", ms(elapsed)),
+            ));
             checks.push(match st.version.as_deref() {
                 Some(v) if !v.is_empty() => ok(
                     "version",
@@ -273,10 +279,7 @@ async fn check_status(
 /// Compares the DVR's `Date` header with our clock.
 pub fn check_skew(dvr_date: Option<SystemTime>, now: SystemTime, max: Duration) -> DiagnoseCheck {
     let Some(date) = dvr_date else {
-        return ok(
-            "clock_skew",
-            "not measurable: the DVR sent no Date header",
-        );
+        return ok("clock_skew", "not measurable: the DVR sent no Date header");
     };
     let (skew, ahead) = match date.duration_since(now) {
         Ok(d) => (d, true),
@@ -301,16 +304,15 @@ pub fn check_skew(dvr_date: Option<SystemTime>, now: SystemTime, max: Duration) 
 /// Opens the event stream and waits for its first line.
 async fn check_stream(client: &DvrClient, t: DoctorTimeouts) -> DiagnoseCheck {
     let started = Instant::now();
-    let res = match client.subscribe(t.request).await {
-        Ok(r) => r,
-        Err(e) => {
-            return fail(
+    let res =
+        match client.subscribe(t.request).await {
+            Ok(r) => r,
+            Err(e) => return fail(
                 "event_stream",
                 format!("cannot open /dvr/events/subscribe: {e}"),
                 "the DVR refused the event stream; update Channels DVR or check a proxy in between",
-            )
-        }
-    };
+            ),
+        };
     let mut body = res.bytes_stream();
     let mut buf = Vec::new();
     let first = tokio::time::timeout(t.first_line, async {

@@ -273,9 +273,11 @@ async fn diagnose(args: ServeArgs, only: Option<String>) -> anyhow::Result<ExitC
     }
     let thresholds = config.file.disk_thresholds.unwrap_or_default();
     let http = channelwatch::dvr::client::DvrClient::shared_http();
-    let reports = futures::future::join_all(targets.iter().map(|t| {
-        doctor::diagnose(&http, t, &thresholds, doctor::DoctorTimeouts::default())
-    }))
+    let reports = futures::future::join_all(
+        targets
+            .iter()
+            .map(|t| doctor::diagnose(&http, t, &thresholds, doctor::DoctorTimeouts::default())),
+    )
     .await;
     let (mut passed, mut failed) = (0, 0);
     for r in &reports {

@@ -6,23 +6,7 @@ use std::time::Duration;
 
 use channelwatch::sim::Scenario;
 use common::*;
-use serde_json::{json, Value};
-
-async fn send(req: reqwest::RequestBuilder, key: Option<&str>) -> (u16, Value) {
-    let req = match key {
-        Some(k) => req.header("X-API-Key", k),
-        None => req,
-    };
-    let res = req.send().await.expect("request");
-    let status = res.status().as_u16();
-    let text = res.text().await.unwrap();
-    let body = if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
-    };
-    (status, body)
-}
+use serde_json::json;
 
 #[tokio::test]
 async fn requests_without_a_valid_key_get_json_401() {

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use channelwatch::config::{Config, Flags};
+use channelwatch::engine::watchdog::WatchdogSettings;
 use channelwatch::engine::{DvrSpec, EngineSettings};
 use channelwatch::serve::Server;
 use channelwatch::sim::{Framing, Scenario, SimConfig, Simulator};
@@ -77,14 +78,25 @@ pub async fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool
 
 /// A real server on 127.0.0.1 with an ephemeral port and the test API key.
 pub async fn server(data_dir: &Path) -> Server {
+    server_with(data_dir, &[], WatchdogSettings::default()).await
+}
+
+/// [`server`] with extra environment variables and watchdog grace periods.
+pub async fn server_with(
+    data_dir: &Path,
+    env: &[(&str, &str)],
+    watchdog: WatchdogSettings,
+) -> Server {
     let flags = Flags {
         data_dir: Some(data_dir.to_path_buf()),
         bind: Some("127.0.0.1".into()),
         port: Some(0),
         ..Flags::default()
     };
-    let config = Config::load(&flags, &[("CHANNELWATCH_API_KEY", API_KEY)]).expect("config");
-    channelwatch::serve::start(config, fast_settings())
+    let mut vars = vec![("CHANNELWATCH_API_KEY", API_KEY)];
+    vars.extend_from_slice(env);
+    let config = Config::load(&flags, &vars).expect("config");
+    channelwatch::serve::start_with(config, fast_settings(), watchdog)
         .await
         .expect("server starts")
 }
@@ -98,4 +110,63 @@ pub fn client() -> reqwest::Client {
 
 pub fn url(server: &Server, path: &str) -> String {
     format!("http://{}{}", server.addr, path)
+}
+
+/// Sends a request (with the API key when given); answers the status and JSON body.
+pub async fn send(req: reqwest::RequestBuilder, key: Option<&str>) -> (u16, serde_json::Value) {
+    let req = match key {
+        Some(k) => req.header("X-API-Key", k),
+        None => req,
+    };
+    let res = req.send().await.expect("request");
+    let status = res.status().as_u16();
+    let text = res.text().await.unwrap();
+    let body = if text.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
+    };
+    (status, body)
+}
+
+/// A loopback port nothing listens on.
+pub fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// Polls the async `f` until it yields a value or the deadline passes (then fails naming `what`).
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            panic!("timed out after {timeout:?} waiting for: {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits for an engine feed event matching `pred` (fails naming `what` at the deadline).
+pub async fn next_event(
+    feed: &mut tokio::sync::broadcast::Receiver<std::sync::Arc<channelwatch::engine::EngineEvent>>,
+    what: &str,
+    timeout: Duration,
+    pred: impl Fn(&channelwatch::engine::EngineEvent) -> bool,
+) -> std::sync::Arc<channelwatch::engine::EngineEvent> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        match tokio::time::timeout_at(deadline, feed.recv()).await {
+            Ok(Ok(ev)) if pred(&ev) => return ev,
+            Ok(Ok(_)) | Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
+            Ok(Err(e)) => panic!("feed closed while waiting for {what}: {e}"),
+            Err(_) => panic!("timed out after {timeout:?} waiting for event: {what}"),
+        }
+    }
 }
