@@ -258,3 +258,104 @@ async fn serve_monitors_env_dvrs_and_accepts_a_created_api_key() {
     assert!(!hc.success(), "healthcheck fails when nothing answers");
     sim.shutdown().await;
 }
+
+/// Runs `channelwatch doctor diagnose` off the runtime (the simulators live on it).
+async fn diagnose(data_dir: &std::path::Path, dvrs: &str, extra: &[&str]) -> (i32, String) {
+    let mut cmd = Command::new(BIN);
+    clean_env(&mut cmd)
+        .args(["doctor", "diagnose", "--data-dir"])
+        .arg(data_dir)
+        .args(extra)
+        .env("CHANNELS_DVR_SERVERS", dvrs);
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string()
+        + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[tokio::test]
+async fn doctor_diagnose_passes_a_healthy_dvr_and_explains_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = common::sim(channelwatch::sim::Scenario::Quiet).await;
+    let hung = common::sim(channelwatch::sim::Scenario::Quiet).await;
+    hung.handle().set_stall(true);
+    let closed = free_port();
+    let good_id = channelwatch::dvr::id::dvr_id("127.0.0.1", good.addr().port());
+
+    // One healthy DVR: every check OK, exit 0.
+    let (code, text) = diagnose(
+        dir.path(),
+        &format!("Den@127.0.0.1:{}", good.addr().port()),
+        &[],
+    )
+    .await;
+    assert_eq!(code, 0, "{text}");
+    for check in [
+        "dns",
+        "tcp",
+        "status",
+        "version",
+        "event_stream",
+        "disk",
+        "clock_skew",
+    ] {
+        assert!(
+            text.contains(&format!("OK   {good_id} {check}: ")),
+            "{check} missing:\n{text}"
+        );
+    }
+    assert!(text.contains("type hello"), "{text}");
+    assert!(!text.lines().any(|l| l.starts_with("FAIL")), "{text}");
+
+    // A hung DVR and a closed port: precise failures with hints, exit 1; the healthy
+    // one is still reported OK.
+    let all = format!(
+        "Den@127.0.0.1:{},Hung@127.0.0.1:{},Gone@127.0.0.1:{closed}",
+        good.addr().port(),
+        hung.addr().port()
+    );
+    let (code, text) = diagnose(dir.path(), &all, &[]).await;
+    assert_eq!(code, 1, "{text}");
+    let hung_id = channelwatch::dvr::id::dvr_id("127.0.0.1", hung.addr().port());
+    let gone_id = channelwatch::dvr::id::dvr_id("127.0.0.1", closed);
+    let line = |id: &str, check: &str| {
+        text.lines()
+            .find(|l| l.contains(&format!(" {id} {check}: ")))
+            .unwrap_or_else(|| panic!("no {check} line for {id}:\n{text}"))
+            .to_string()
+    };
+    assert!(line(&good_id, "status").starts_with("OK"));
+    assert!(line(&hung_id, "tcp").starts_with("OK"));
+    let status = line(&hung_id, "status");
+    assert!(
+        status.starts_with("FAIL") && status.contains("hint: "),
+        "{status}"
+    );
+    let stream = line(&hung_id, "event_stream");
+    assert!(
+        stream.starts_with("FAIL") && stream.contains("sent nothing"),
+        "{stream}"
+    );
+    let tcp = line(&gone_id, "tcp");
+    assert!(
+        tcp.starts_with("FAIL") && tcp.contains("refused") && tcp.contains("hint: "),
+        "{tcp}"
+    );
+    assert!(text.contains("3 DVR(s) checked"), "{text}");
+
+    // --dvr picks one; an unknown id is a precise error.
+    let (code, text) = diagnose(dir.path(), &all, &["--dvr", &good_id]).await;
+    assert_eq!(code, 0, "{text}");
+    assert!(!text.contains(&hung_id), "{text}");
+    let (code, text) = diagnose(dir.path(), &all, &["--dvr", "ffffffff"]).await;
+    assert_eq!(code, 1);
+    assert!(
+        text.contains("no DVR with id ffffffff") && text.contains(&good_id),
+        "{text}"
+    );
+    hung.handle().set_stall(false);
+    good.shutdown().await;
+    hung.shutdown().await;
+}

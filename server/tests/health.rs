@@ -591,6 +591,33 @@ async fn metrics_follow_the_contract_pass_promtool_and_honour_the_token() {
     sim.shutdown().await;
 }
 
+#[tokio::test]
+async fn the_diagnose_server_function_returns_the_doctor_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = fast_server(dir.path()).await;
+    let sim = sim(Scenario::Quiet).await;
+    let id = add_dvr(&srv, "Den", sim.addr().port(), 300, true).await;
+    let res = client()
+        .post(url(&srv, "/api/diagnose"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("dvr_id={id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let report: app::types::DiagnoseReport = res.json().await.unwrap();
+    assert_eq!(report.dvr_id, id);
+    assert_eq!(report.dvr_name, "Den");
+    assert!(report.ok(), "{}", report.to_text());
+    let names: Vec<&str> = report.checks.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["dns", "tcp", "status", "version", "event_stream", "disk", "clock_skew"]
+    );
+    srv.shutdown().await;
+    sim.shutdown().await;
+}
+
 fn which(program: &str) -> Option<std::path::PathBuf> {
     std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
