@@ -270,8 +270,8 @@ async fn diagnose(data_dir: &std::path::Path, dvrs: &str, extra: &[&str]) -> (i3
     let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
         .await
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).to_string()
-        + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     (out.status.code().unwrap_or(-1), text)
 }
 
@@ -358,4 +358,40 @@ async fn doctor_diagnose_passes_a_healthy_dvr_and_explains_failures() {
     hung.handle().set_stall(false);
     good.shutdown().await;
     hung.shutdown().await;
+}
+
+#[test]
+fn doctor_config_check_accepts_good_and_names_bad_declarations() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = || {
+        clean_env(&mut Command::new(BIN))
+            .args(["doctor", "config-check", "--data-dir"])
+            .arg(dir.path())
+            .output()
+            .unwrap()
+    };
+    std::fs::write(
+        dir.path().join("channelwatch.yaml"),
+        "dvrs:\n  - name: Den\n    host: 127.0.0.1\n",
+    )
+    .unwrap();
+    let out = run();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("OK configuration") && text.contains("OK database"),
+        "{text}"
+    );
+    std::fs::write(
+        dir.path().join("channelwatch.yaml"),
+        "dvrs:\n  - name: Den\n    host: 127.0.0.1\n    staleness_threshold_seconds: 10\n",
+    )
+    .unwrap();
+    let out = run();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("channelwatch.yaml") && err.contains("dvrs[0].staleness_threshold_seconds"),
+        "{err}"
+    );
 }

@@ -93,7 +93,10 @@ fn kustomization_lists_every_manifest() {
     for entry in std::fs::read_dir(dir()).unwrap() {
         let name = entry.unwrap().file_name().to_string_lossy().to_string();
         if name.ends_with(".yaml") && name != "kustomization.yaml" {
-            assert!(listed.contains(&name), "{name} is not in kustomization.yaml");
+            assert!(
+                listed.contains(&name),
+                "{name} is not in kustomization.yaml"
+            );
             load(&name);
         }
     }

@@ -612,7 +612,15 @@ async fn the_diagnose_server_function_returns_the_doctor_report() {
     let names: Vec<&str> = report.checks.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(
         names,
-        ["dns", "tcp", "status", "version", "event_stream", "disk", "clock_skew"]
+        [
+            "dns",
+            "tcp",
+            "status",
+            "version",
+            "event_stream",
+            "disk",
+            "clock_skew"
+        ]
     );
     srv.shutdown().await;
     sim.shutdown().await;
