@@ -1,12 +1,14 @@
 //! ChannelWatch server: the per-DVR engine, the Channels DVR simulator, storage, the
 //! HTTP API and the web app's server side.
 
+pub mod alerts;
 pub mod config;
 pub mod doctor;
 pub mod dvr;
 pub mod engine;
 pub mod http;
 pub mod metrics;
+pub mod notify;
 pub mod registry;
 pub mod serve;
 pub mod sim;

@@ -299,3 +299,75 @@ async fn health_is_503_when_the_dvr_is_unreachable_and_ready_names_stale_dvrs() 
     assert_eq!(status, 404);
     srv.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_routing_matrix_is_stored_validated_and_follows_its_dvr() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = server(dir.path()).await;
+    let c = client();
+    let (status, empty) = send(c.get(url(&srv, "/api/v1/routing")), Some(API_KEY)).await;
+    assert_eq!((status, empty), (200, json!({})));
+    let (status, dvr) = send(
+        c.post(url(&srv, "/api/v1/dvrs"))
+            .json(&json!({"name": "Den", "host": "127.0.0.1", "port": closed_port()})),
+        Some(API_KEY),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let id = dvr["dvr_id"].as_str().unwrap().to_string();
+    let matrix = json!({ id.clone(): {"channel": {"discord": false, "pushover": true}, "health": {"email": false}} });
+    let (status, stored) = send(
+        c.put(url(&srv, "/api/v1/routing")).json(&matrix),
+        Some(API_KEY),
+    )
+    .await;
+    assert_eq!((status, &stored), (200, &matrix));
+    let (_, got) = send(c.get(url(&srv, "/api/v1/routing")), Some(API_KEY)).await;
+    assert_eq!(got, matrix);
+
+    for (bad, needle) in [
+        (
+            json!({ id.clone(): {"weather": {"discord": true}} }),
+            "weather",
+        ),
+        (
+            json!({ id.clone(): {"channel": {"pigeon": true}} }),
+            ".channel.pigeon",
+        ),
+        (
+            json!({ "ffffffff": {"channel": {"discord": true}} }),
+            "ffffffff",
+        ),
+        (
+            json!({ id.clone(): {"channel": {"discord": "yes"}} }),
+            "discord",
+        ),
+    ] {
+        let (status, err) = send(
+            c.put(url(&srv, "/api/v1/routing")).json(&bad),
+            Some(API_KEY),
+        )
+        .await;
+        assert_eq!(status, 422, "{bad} → {err}");
+        assert!(
+            err["message"].as_str().unwrap().contains(needle),
+            "{bad} → {err}"
+        );
+    }
+    // A refused PUT changes nothing.
+    let (_, got) = send(c.get(url(&srv, "/api/v1/routing")), Some(API_KEY)).await;
+    assert_eq!(got, matrix);
+    let (status, _) = send(c.get(url(&srv, "/api/v1/routing")), None).await;
+    assert_eq!(status, 401);
+
+    // Deleting the DVR deletes its entries.
+    let (status, _) = send(
+        c.delete(url(&srv, &format!("/api/v1/dvrs/{id}"))),
+        Some(API_KEY),
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (_, got) = send(c.get(url(&srv, "/api/v1/routing")), Some(API_KEY)).await;
+    assert_eq!(got, json!({}));
+    srv.shutdown().await;
+}

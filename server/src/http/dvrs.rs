@@ -83,7 +83,7 @@ impl DvrObject {
 
 /// Parses a JSON body with a precise message (`port: invalid value…`), whatever the
 /// Content-Type header says.
-fn parse_body<T: serde::de::DeserializeOwned>(
+pub(crate) fn parse_body<T: serde::de::DeserializeOwned>(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<T, ApiError> {
     let body = body.map_err(|r| ApiError::new(r.status(), "invalid_request", r.body_text()))?;

@@ -96,3 +96,9 @@ impl From<RegistryError> for ApiError {
         }
     }
 }
+
+impl From<crate::storage::StorageError> for ApiError {
+    fn from(e: crate::storage::StorageError) -> Self {
+        ApiError::internal("database error", e)
+    }
+}

@@ -5,6 +5,7 @@ pub mod dvrs;
 pub mod error;
 pub mod metrics;
 pub mod probes;
+pub mod routing;
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -68,6 +69,7 @@ fn api(state: &AppState) -> Router<AppState> {
         )
         .route("/dvrs/{id}/health", get(dvrs::health))
         .route("/sessions", get(dvrs::sessions))
+        .route("/routing", get(routing::get).put(routing::put))
         .fallback(api_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(

@@ -1,0 +1,3 @@
+//! Notification delivery: the routing matrix (and, next, providers and the outbox).
+
+pub mod routing;
