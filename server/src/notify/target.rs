@@ -1,0 +1,463 @@
+//! Where a provider sends: one variant per destination API, with its fields as the API
+//! accepts them (`POST /api/v1/providers`), which secrets they hold, and masking.
+//!
+//! Every variant can point at a self-hosted server or a test fake: the fixed public
+//! hosts are only defaults (`base_url`).
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// What the API answers in place of a secret; sending it back keeps the stored value.
+pub const MASK: &str = "****";
+
+/// SMTP connection security.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum EmailSecurity {
+    /// Plain connect, then STARTTLS (submission, 587).
+    #[default]
+    Starttls,
+    /// TLS from the first byte (SMTPS, 465).
+    Tls,
+    /// No TLS at all (a relay on the local network, or a test listener).
+    Plain,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Target {
+    Pushover {
+        user_key: String,
+        token: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        device: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        priority: Option<i8>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sound: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        base_url: Option<String>,
+    },
+    Discord {
+        /// `https://discord.com/api/webhooks/<id>/<token>` (or any server's equivalent).
+        webhook_url: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        username: Option<String>,
+    },
+    Telegram {
+        bot_token: String,
+        chat_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        base_url: Option<String>,
+    },
+    Slack {
+        /// `https://hooks.slack.com/services/A/B/C`.
+        webhook_url: String,
+    },
+    Email {
+        smtp_host: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        smtp_port: Option<u16>,
+        #[serde(default)]
+        security: EmailSecurity,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        username: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        password: Option<String>,
+        from: String,
+        to: Vec<String>,
+    },
+    Gotify {
+        /// The server's base URL, e.g. `https://gotify.example.com/sub`.
+        url: String,
+        token: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        priority: Option<u8>,
+    },
+    Matrix {
+        /// The homeserver's base URL, e.g. `https://matrix.example.com`.
+        homeserver: String,
+        /// `!roomid:server` or `#alias:server`.
+        room: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        access_token: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        password: Option<String>,
+    },
+    Ntfy {
+        /// The server's base URL (default `https://ntfy.sh`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        url: Option<String>,
+        topic: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        password: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        priority: Option<u8>,
+    },
+    /// The native signed webhook (contract §3).
+    Webhook { url: String, secret: String },
+    /// Apprise's `json://` / `jsons://`: `{version, title, message, type}` to any URL.
+    Json {
+        url: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        headers: Vec<(String, String)>,
+    },
+}
+
+impl Target {
+    /// The provider type this destination belongs to (`json` belongs to `apprise`).
+    pub fn provider_type(&self) -> &'static str {
+        match self {
+            Target::Pushover { .. } => "pushover",
+            Target::Discord { .. } => "discord",
+            Target::Telegram { .. } => "telegram",
+            Target::Slack { .. } => "slack",
+            Target::Email { .. } => "email",
+            Target::Gotify { .. } => "gotify",
+            Target::Matrix { .. } => "matrix",
+            Target::Ntfy { .. } => "ntfy",
+            Target::Webhook { .. } => "webhook",
+            Target::Json { .. } => "apprise",
+        }
+    }
+
+    /// Field names that hold secrets (whole URLs that embed credentials included).
+    pub fn secret_fields(&self) -> &'static [&'static str] {
+        match self {
+            Target::Pushover { .. } => &["user_key", "token"],
+            Target::Discord { .. } => &["webhook_url"],
+            Target::Telegram { .. } => &["bot_token"],
+            Target::Slack { .. } => &["webhook_url"],
+            Target::Email { .. } => &["password"],
+            Target::Gotify { .. } => &["token"],
+            Target::Matrix { .. } => &["access_token", "password"],
+            Target::Ntfy { .. } => &["token", "password"],
+            Target::Webhook { .. } => &["secret"],
+            Target::Json { .. } => &["headers"],
+        }
+    }
+
+    /// The fields as a JSON object, secrets replaced by [`MASK`]; no `kind`.
+    pub fn masked(&self) -> Map<String, Value> {
+        let mut v = match serde_json::to_value(self) {
+            Ok(Value::Object(m)) => m,
+            _ => Map::new(),
+        };
+        v.remove("kind");
+        for f in self.secret_fields() {
+            if let Some(x) = v.get_mut(*f) {
+                if !x.is_null() {
+                    *x = Value::String(MASK.into());
+                }
+            }
+        }
+        v
+    }
+
+    /// Builds a target of `kind` from API fields. Secrets given as [`MASK`] are taken
+    /// from `previous` (a PATCH that echoes the masked answer keeps the stored secret).
+    pub fn from_fields(
+        kind: &str,
+        mut fields: Map<String, Value>,
+        previous: Option<&Target>,
+    ) -> Result<Target, String> {
+        if let Some(prev) = previous {
+            let stored = match serde_json::to_value(prev) {
+                Ok(Value::Object(m)) => m,
+                _ => Map::new(),
+            };
+            for f in prev.secret_fields() {
+                let masked = fields.get(*f).and_then(Value::as_str) == Some(MASK);
+                if masked {
+                    match stored.get(*f) {
+                        Some(v) => {
+                            fields.insert((*f).to_string(), v.clone());
+                        }
+                        None => {
+                            fields.remove(*f);
+                        }
+                    }
+                }
+            }
+        }
+        fields.insert("kind".into(), Value::String(kind.into()));
+        let mut de_input = Value::Object(fields);
+        normalize_email_to(&mut de_input);
+        let t: Target = serde_path_to_error::deserialize(de_input).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner().to_string();
+            if path == "." {
+                inner
+            } else {
+                format!("{path}: {inner}")
+            }
+        })?;
+        t.validate()?;
+        Ok(t)
+    }
+
+    /// Checks what serde cannot: URLs parse and point somewhere allowed, required text
+    /// is not blank.
+    pub fn validate(&self) -> Result<(), String> {
+        let blank = |name: &str, v: &str| {
+            if v.trim().is_empty() {
+                Err(format!("{name}: must not be empty"))
+            } else {
+                Ok(())
+            }
+        };
+        match self {
+            Target::Pushover {
+                user_key,
+                token,
+                base_url,
+                priority,
+                ..
+            } => {
+                blank("user_key", user_key)?;
+                blank("token", token)?;
+                if let Some(p) = priority {
+                    if !(-2..=2).contains(p) {
+                        return Err("priority: must be between -2 and 2".into());
+                    }
+                }
+                opt_url("base_url", base_url.as_deref())
+            }
+            Target::Discord { webhook_url, .. } => check_url("webhook_url", webhook_url),
+            Target::Telegram {
+                bot_token,
+                chat_id,
+                base_url,
+            } => {
+                blank("bot_token", bot_token)?;
+                blank("chat_id", chat_id)?;
+                opt_url("base_url", base_url.as_deref())
+            }
+            Target::Slack { webhook_url } => check_url("webhook_url", webhook_url),
+            Target::Email {
+                smtp_host,
+                from,
+                to,
+                ..
+            } => {
+                blank("smtp_host", smtp_host)?;
+                check_destination_host("smtp_host", smtp_host)?;
+                if !from.contains('@') {
+                    return Err("from: must be an email address".into());
+                }
+                if to.is_empty() || to.iter().any(|a| !a.contains('@')) {
+                    return Err("to: must list at least one email address".into());
+                }
+                Ok(())
+            }
+            Target::Gotify { url, token, .. } => {
+                blank("token", token)?;
+                check_url("url", url)
+            }
+            Target::Matrix {
+                homeserver,
+                room,
+                access_token,
+                user,
+                password,
+            } => {
+                check_url("homeserver", homeserver)?;
+                if !(room.starts_with('!') || room.starts_with('#')) {
+                    return Err(
+                        "room: must be a room id (!id:server) or alias (#alias:server)".into(),
+                    );
+                }
+                match (access_token, user, password) {
+                    (Some(_), _, _) | (None, Some(_), Some(_)) => Ok(()),
+                    _ => Err("access_token: give an access token, or user and password".into()),
+                }
+            }
+            Target::Ntfy {
+                url,
+                topic,
+                priority,
+                ..
+            } => {
+                let ok = !topic.is_empty()
+                    && topic.len() <= 64
+                    && topic
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+                if !ok {
+                    return Err("topic: 1–64 letters, digits, '-' or '_'".into());
+                }
+                if let Some(p) = priority {
+                    if !(1..=5).contains(p) {
+                        return Err("priority: must be between 1 and 5".into());
+                    }
+                }
+                opt_url("url", url.as_deref())
+            }
+            Target::Webhook { url, secret } => {
+                check_url("url", url)?;
+                if secret.is_empty() || secret == MASK {
+                    return Err("secret: must be set (it signs every delivery)".into());
+                }
+                Ok(())
+            }
+            Target::Json { url, .. } => check_url("url", url),
+        }
+    }
+}
+
+/// `to` may be given as one comma-separated string.
+fn normalize_email_to(v: &mut Value) {
+    if let Some(Value::String(s)) = v.get("to").cloned() {
+        let list: Vec<Value> = s
+            .split(',')
+            .map(str::trim)
+            .filter(|x| !x.is_empty())
+            .map(|x| Value::String(x.into()))
+            .collect();
+        v["to"] = Value::Array(list);
+    }
+}
+
+fn opt_url(name: &str, url: Option<&str>) -> Result<(), String> {
+    url.map_or(Ok(()), |u| check_url(name, u))
+}
+
+/// An http(s) URL whose host is allowed as a destination.
+pub fn check_url(name: &str, url: &str) -> Result<(), String> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("{name}: not a URL ({e})"))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(format!("{name}: must be an http or https URL"));
+    }
+    let host = parsed
+        .host_str()
+        .ok_or_else(|| format!("{name}: the URL has no host"))?;
+    check_destination_host(name, host)
+}
+
+/// Loopback and private networks are fine (self-hosted Gotify, ntfy, Matrix);
+/// link-local and cloud-metadata addresses never are.
+pub fn check_destination_host(name: &str, host: &str) -> Result<(), String> {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let refused = match bare.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(ip)) => ip.is_link_local() || ip.octets() == [100, 100, 100, 200],
+        Ok(std::net::IpAddr::V6(ip)) => {
+            (ip.segments()[0] & 0xffc0) == 0xfe80
+                || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_link_local())
+                || ip
+                    == "fd00:ec2::254"
+                        .parse::<std::net::Ipv6Addr>()
+                        .expect("literal")
+        }
+        Err(_) => {
+            let h = bare.to_ascii_lowercase();
+            h == "metadata.google.internal"
+                || h == "metadata"
+                || h.ends_with(".metadata.google.internal")
+        }
+    };
+    if refused {
+        Err(format!(
+            "{name}: {host} is a link-local or cloud-metadata address, which is never a notification destination"
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn fields(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn secrets_are_masked_and_kept_on_a_masked_patch() {
+        let t = Target::from_fields(
+            "pushover",
+            fields(json!({"user_key": "u123", "token": "t456", "sound": "magic"})),
+            None,
+        )
+        .unwrap();
+        let m = t.masked();
+        assert_eq!(m["user_key"], MASK);
+        assert_eq!(m["token"], MASK);
+        assert_eq!(m["sound"], "magic");
+        assert!(!m.contains_key("kind"));
+        let mut echoed = m.clone();
+        echoed.insert("sound".into(), json!("bugle"));
+        let t2 = Target::from_fields("pushover", echoed, Some(&t)).unwrap();
+        let Target::Pushover {
+            user_key,
+            token,
+            sound,
+            ..
+        } = t2
+        else {
+            panic!()
+        };
+        assert_eq!((user_key.as_str(), token.as_str()), ("u123", "t456"));
+        assert_eq!(sound.as_deref(), Some("bugle"));
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let e =
+            Target::from_fields("pushover", fields(json!({"user_key": "u"})), None).unwrap_err();
+        assert!(e.contains("token"), "{e}");
+        let e = Target::from_fields(
+            "pushover",
+            fields(json!({"user_key": "u", "token": "t", "priority": 7})),
+            None,
+        )
+        .unwrap_err();
+        assert!(e.starts_with("priority"), "{e}");
+        let e = Target::from_fields(
+            "webhook",
+            fields(json!({"url": "http://169.254.169.254/latest", "secret": "s"})),
+            None,
+        )
+        .unwrap_err();
+        assert!(e.contains("link-local"), "{e}");
+        let e = Target::from_fields(
+            "gotify",
+            fields(json!({"url": "ftp://x", "token": "t"})),
+            None,
+        )
+        .unwrap_err();
+        assert!(e.starts_with("url"), "{e}");
+        let e = Target::from_fields(
+            "slack",
+            fields(json!({"webhook_url": "https://x", "extra": 1})),
+            None,
+        )
+        .unwrap_err();
+        assert!(e.contains("extra"), "{e}");
+    }
+
+    #[test]
+    fn email_to_accepts_a_comma_list_and_private_hosts_are_fine() {
+        let t = Target::from_fields(
+            "email",
+            fields(json!({"smtp_host": "192.168.1.5", "from": "cw@example.com", "to": "a@x.org, b@y.org"})),
+            None,
+        )
+        .unwrap();
+        let Target::Email { to, security, .. } = &t else {
+            panic!()
+        };
+        assert_eq!(to, &["a@x.org", "b@y.org"]);
+        assert_eq!(*security, EmailSecurity::Starttls);
+        assert!(check_url("url", "http://127.0.0.1:8080/x").is_ok());
+        assert!(check_url("url", "http://[fe80::1]/x").is_err());
+        assert!(check_url("url", "http://metadata.google.internal/").is_err());
+    }
+}
