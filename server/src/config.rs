@@ -97,6 +97,8 @@ pub struct Config {
     pub metrics_token: Option<String>,
     /// `CHANNELWATCH_WATCHDOG_INTERVAL_SECONDS` (tests only; default 30).
     pub watchdog_interval: std::time::Duration,
+    /// `CHANNELWATCH_INSTANCE_URL`: where this instance is reached (in webhook bodies).
+    pub instance_url: String,
 }
 
 pub const DEFAULT_PORT: u16 = 8501;
@@ -255,6 +257,9 @@ impl Config {
             demo: flags.demo,
             metrics_token: env.var("CHANNELWATCH_METRICS_TOKEN"),
             watchdog_interval,
+            instance_url: env
+                .var("CHANNELWATCH_INSTANCE_URL")
+                .unwrap_or_else(|| format!("http://localhost:{port}")),
         })
     }
 

@@ -5,6 +5,7 @@ pub mod dvrs;
 pub mod error;
 pub mod metrics;
 pub mod probes;
+pub mod providers;
 pub mod routing;
 
 use std::sync::atomic::AtomicBool;
@@ -70,6 +71,12 @@ fn api(state: &AppState) -> Router<AppState> {
         .route("/dvrs/{id}/health", get(dvrs::health))
         .route("/sessions", get(dvrs::sessions))
         .route("/routing", get(routing::get).put(routing::put))
+        .route("/providers", get(providers::list).post(providers::create))
+        .route(
+            "/providers/{id}",
+            axum::routing::patch(providers::patch).delete(providers::delete),
+        )
+        .route("/providers/{id}/test", axum::routing::post(providers::test))
         .fallback(api_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(

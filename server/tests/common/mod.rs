@@ -170,3 +170,197 @@ pub async fn next_event(
         }
     }
 }
+
+/// One request a fake provider received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub method: String,
+    pub path: String,
+    pub query: Option<String>,
+    pub headers: axum::http::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Received {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "body is not JSON ({e}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn form(&self) -> std::collections::HashMap<String, String> {
+        url::form_urlencoded::parse(&self.body)
+            .into_owned()
+            .collect()
+    }
+}
+
+/// How a fake provider answers: `check` validates the request the way the real API
+/// would and returns (status, headers, body).
+pub type FakeHandler =
+    std::sync::Arc<dyn Fn(&Received) -> (u16, Vec<(String, String)>, String) + Send + Sync>;
+
+/// A local HTTP fake of a third-party provider API: records every request and answers
+/// through its handler, which tests swap to make it fail or rate-limit on demand.
+pub struct FakeProvider {
+    pub addr: SocketAddr,
+    pub received: std::sync::Arc<std::sync::Mutex<Vec<Received>>>,
+    handler: std::sync::Arc<std::sync::Mutex<FakeHandler>>,
+}
+
+impl FakeProvider {
+    pub async fn start(handler: FakeHandler) -> FakeProvider {
+        use axum::extract::Request;
+        let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let handler = std::sync::Arc::new(std::sync::Mutex::new(handler));
+        let (rec, h) = (received.clone(), handler.clone());
+        let app = axum::Router::new().fallback(move |req: Request| {
+            let (rec, h) = (rec.clone(), h.clone());
+            async move {
+                let (parts, body) = req.into_parts();
+                let body = axum::body::to_bytes(body, 10 << 20).await.unwrap().to_vec();
+                let r = Received {
+                    method: parts.method.to_string(),
+                    path: parts.uri.path().to_string(),
+                    query: parts.uri.query().map(str::to_string),
+                    headers: parts.headers,
+                    body,
+                };
+                let handler = h.lock().unwrap().clone();
+                let (status, headers, body) = handler(&r);
+                rec.lock().unwrap().push(r);
+                let mut res = axum::response::Response::builder().status(status);
+                for (k, v) in headers {
+                    res = res.header(k, v);
+                }
+                res.body(axum::body::Body::from(body)).unwrap()
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        FakeProvider {
+            addr,
+            received,
+            handler,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn set_handler(&self, h: FakeHandler) {
+        *self.handler.lock().unwrap() = h;
+    }
+
+    pub fn requests(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+}
+
+/// A mail a [`SmtpSink`] accepted.
+#[derive(Debug, Clone, Default)]
+pub struct Mail {
+    pub from: String,
+    pub to: Vec<String>,
+    pub data: String,
+    pub auth: bool,
+}
+
+/// A real SMTP listener on loopback (plain SMTP with AUTH) that keeps what it receives.
+pub struct SmtpSink {
+    pub addr: SocketAddr,
+    mails: std::sync::Arc<std::sync::Mutex<Vec<Mail>>>,
+    reject: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl SmtpSink {
+    pub async fn start() -> SmtpSink {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mails = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let reject = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (m, rj) = (mails.clone(), reject.clone());
+        tokio::spawn(async move {
+            while let Ok((sock, _)) = listener.accept().await {
+                let (m, rj) = (m.clone(), rj.clone());
+                tokio::spawn(async move {
+                    let (r, mut w) = sock.into_split();
+                    let mut lines = BufReader::new(r).lines();
+                    let _ = w.write_all(b"220 sink ESMTP ready\r\n").await;
+                    let mut mail = Mail::default();
+                    while let Ok(Some(line)) = lines.next_line().await {
+                        let upper = line.to_ascii_uppercase();
+                        let reply: &[u8] = if upper.starts_with("EHLO") {
+                            b"250-sink\r\n250-AUTH PLAIN LOGIN\r\n250 8BITMIME\r\n"
+                        } else if upper.starts_with("HELO")
+                            || upper.starts_with("NOOP")
+                            || upper.starts_with("RSET")
+                        {
+                            b"250 ok\r\n"
+                        } else if upper.starts_with("AUTH") {
+                            mail.auth = true;
+                            b"235 2.7.0 Authentication successful\r\n"
+                        } else if upper.starts_with("MAIL FROM:") {
+                            mail.from = line[10..].trim().trim_matches(['<', '>']).to_string();
+                            b"250 2.1.0 ok\r\n"
+                        } else if upper.starts_with("RCPT TO:") {
+                            if rj.load(std::sync::atomic::Ordering::SeqCst) {
+                                b"550 5.1.1 No such user\r\n"
+                            } else {
+                                mail.to
+                                    .push(line[8..].trim().trim_matches(['<', '>']).to_string());
+                                b"250 2.1.5 ok\r\n"
+                            }
+                        } else if upper == "DATA" {
+                            let _ = w.write_all(b"354 end with <CRLF>.<CRLF>\r\n").await;
+                            let mut data = String::new();
+                            while let Ok(Some(l)) = lines.next_line().await {
+                                if l == "." {
+                                    break;
+                                }
+                                data.push_str(l.strip_prefix('.').unwrap_or(&l));
+                                data.push('\n');
+                            }
+                            mail.data = data;
+                            m.lock().unwrap().push(std::mem::take(&mut mail));
+                            b"250 2.0.0 Ok: queued as SINK1\r\n"
+                        } else if upper.starts_with("QUIT") {
+                            let _ = w.write_all(b"221 bye\r\n").await;
+                            return;
+                        } else {
+                            b"502 5.5.2 command not recognized\r\n"
+                        };
+                        if w.write_all(reply).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        SmtpSink {
+            addr,
+            mails,
+            reject,
+        }
+    }
+
+    pub fn mails(&self) -> Vec<Mail> {
+        self.mails.lock().unwrap().clone()
+    }
+
+    pub fn reject_recipients(&self, on: bool) {
+        self.reject.store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+}

@@ -1,0 +1,134 @@
+//! `/api/v1/providers`: shared notification providers (secrets masked in every answer)
+//! and `POST /api/v1/providers/{id}/test`.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Map, Value};
+
+use super::dvrs::parse_body;
+use super::error::ApiError;
+use super::AppState;
+use crate::notify::providers::{api_object, target_from_body, test_message};
+use crate::storage::providers::{self as store, ProviderRecord};
+
+fn take_str(m: &mut Map<String, Value>, key: &str) -> Result<Option<String>, ApiError> {
+    match m.remove(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(ApiError::invalid(format!("{key}: must be a string"))),
+    }
+}
+
+fn take_bool(m: &mut Map<String, Value>, key: &str) -> Result<Option<bool>, ApiError> {
+    match m.remove(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(b)),
+        Some(_) => Err(ApiError::invalid(format!("{key}: must be true or false"))),
+    }
+}
+
+fn provider_id(raw: &str) -> Result<i64, ApiError> {
+    raw.parse()
+        .map_err(|_| ApiError::not_found(format!("no provider with id {raw}")))
+}
+
+async fn load(state: &AppState, raw: &str) -> Result<ProviderRecord, ApiError> {
+    store::get(&state.services.db, provider_id(raw)?)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no provider with id {raw}")))
+}
+
+pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<Value>>, ApiError> {
+    let all = store::list(&state.services.db).await?;
+    Ok(Json(all.iter().map(api_object).collect()))
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let mut m: Map<String, Value> = parse_body(body)?;
+    let kind = take_str(&mut m, "type")?.ok_or_else(|| ApiError::invalid("type: is required"))?;
+    let name = take_str(&mut m, "name")?.unwrap_or_else(|| kind.clone());
+    if name.trim().is_empty() {
+        return Err(ApiError::invalid("name: must not be empty"));
+    }
+    let enabled = take_bool(&mut m, "enabled")?.unwrap_or(true);
+    let target = target_from_body(&kind, m, None).map_err(ApiError::invalid)?;
+    let r = store::insert(&state.services.db, &kind, name.trim(), enabled, &target).await?;
+    tracing::info!(provider_id = r.id, provider_type = %kind, "notification provider added");
+    Ok((StatusCode::CREATED, Json(api_object(&r))).into_response())
+}
+
+pub async fn patch(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let mut r = load(&state, &raw).await?;
+    let mut m: Map<String, Value> = parse_body(body)?;
+    if let Some(kind) = take_str(&mut m, "type")? {
+        if kind != r.kind {
+            return Err(ApiError::invalid(
+                "type: cannot change; delete the provider and add a new one",
+            ));
+        }
+    }
+    if let Some(name) = take_str(&mut m, "name")? {
+        if name.trim().is_empty() {
+            return Err(ApiError::invalid("name: must not be empty"));
+        }
+        r.name = name.trim().to_string();
+    }
+    if let Some(enabled) = take_bool(&mut m, "enabled")? {
+        r.enabled = enabled;
+    }
+    if !m.is_empty() {
+        // Fields not given keep their stored values; masked ones keep the secret.
+        let replaces_url = m.contains_key("url") && r.kind == "apprise";
+        let mut fields = if replaces_url {
+            Map::new()
+        } else {
+            r.target.masked()
+        };
+        fields.extend(m);
+        r.target = target_from_body(&r.kind, fields, Some(&r.target)).map_err(ApiError::invalid)?;
+    }
+    store::update(&state.services.db, &r).await?;
+    Ok(Json(api_object(&r)))
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = provider_id(&raw)?;
+    if store::delete(&state.services.db, id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(format!("no provider with id {raw}")))
+    }
+}
+
+/// Sends a test notification now and answers with the provider's own reply.
+pub async fn test(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let r = load(&state, &raw).await?;
+    let out = test_message(&r, &state.services.config.instance_url);
+    let http = crate::notify::http_client();
+    Ok(Json(
+        match crate::notify::send::send(&http, &r.target, &out).await {
+            Ok(ack) => json!({"ok": true, "status": ack.status, "message": ack.message}),
+            Err(f) => {
+                tracing::warn!(provider_id = r.id, provider_type = %r.kind, error = %f.message, "test notification failed");
+                json!({"ok": false, "status": f.status, "message": f.message})
+            }
+        },
+    ))
+}

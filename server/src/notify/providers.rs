@@ -1,0 +1,171 @@
+//! Providers as the API and CLI see them: building a destination from a request body
+//! (its fields, or an Apprise URL), the masked answer object, and the test message.
+
+use chrono::Utc;
+use serde_json::{Map, Value};
+
+use super::routing::PROVIDER_TYPES;
+use super::send::Outgoing;
+use super::target::Target;
+use crate::storage::providers::ProviderRecord;
+
+/// Whether a `url` value is an Apprise-style URL rather than an http(s) field.
+fn is_apprise_url(kind: &str, url: &str) -> bool {
+    let lower = url.to_ascii_lowercase();
+    let http = lower.starts_with("http://") || lower.starts_with("https://");
+    !http || (matches!(kind, "discord" | "slack") && super::apprise::parse(url).is_ok())
+}
+
+/// Builds the destination of a provider of `kind` from the body's fields (without
+/// `type`, `name`, `enabled`). A masked secret keeps `previous`'s value.
+pub fn target_from_body(
+    kind: &str,
+    mut fields: Map<String, Value>,
+    previous: Option<&Target>,
+) -> Result<Target, String> {
+    if !PROVIDER_TYPES.contains(&kind) {
+        return Err(format!(
+            "type: '{kind}' is not a provider type; use one of {}",
+            PROVIDER_TYPES.join(", ")
+        ));
+    }
+    let url = fields
+        .get("url")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    if let Some(url) = url.filter(|u| kind == "apprise" || is_apprise_url(kind, u)) {
+        if url == super::target::MASK {
+            return previous
+                .cloned()
+                .ok_or_else(|| "url: must be set".to_string());
+        }
+        if fields.len() > 1 {
+            return Err("url: give either an Apprise URL or the type's fields, not both".into());
+        }
+        let t = super::apprise::parse(&url)?;
+        if kind != "apprise" && t.provider_type() != kind {
+            return Err(format!(
+                "url: this is a {} URL, not a {kind} one",
+                t.provider_type()
+            ));
+        }
+        t.validate()?;
+        return Ok(t);
+    }
+    if kind == "apprise" {
+        return Err("url: an Apprise URL (e.g. json://host/path) is required".into());
+    }
+    // Discord and Slack take their webhook URL as `url` too.
+    if matches!(kind, "discord" | "slack") {
+        if let Some(u) = fields.remove("url") {
+            fields.insert("webhook_url".into(), u);
+        }
+    }
+    let prev = previous.filter(|p| p.provider_type() == kind);
+    Target::from_fields(kind, fields, prev)
+}
+
+/// The API's provider object: `{id, type, name, enabled, …fields}`, secrets masked.
+pub fn api_object(r: &ProviderRecord) -> Value {
+    let mut m = Map::new();
+    m.insert("id".into(), Value::from(r.id));
+    m.insert("type".into(), Value::from(r.kind.clone()));
+    m.insert("name".into(), Value::from(r.name.clone()));
+    m.insert("enabled".into(), Value::from(r.enabled));
+    if r.kind == "apprise" {
+        m.insert(
+            "scheme".into(),
+            Value::from(match &r.target {
+                Target::Json { .. } => "json",
+                other => other.provider_type(),
+            }),
+        );
+    }
+    for (k, v) in r.target.masked() {
+        m.entry(k).or_insert(v);
+    }
+    Value::Object(m)
+}
+
+/// The test notification for one provider.
+pub fn test_message(r: &ProviderRecord, instance_url: &str) -> Outgoing {
+    Outgoing {
+        title: "[TEST] ChannelWatch notification".into(),
+        message: format!(
+            "If you can read this, ChannelWatch can reach the provider '{}'.",
+            r.name
+        ),
+        image_url: None,
+        event_type: "test".into(),
+        dvr_id: String::new(),
+        dvr_name: "ChannelWatch".into(),
+        delivery_id: uuid::Uuid::new_v4().to_string(),
+        timestamp: Utc::now(),
+        instance_name: "ChannelWatch".into(),
+        instance_url: instance_url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn body(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn url_or_fields() {
+        let t = target_from_body("pushover", body(json!({"url": "pover://u@t"})), None).unwrap();
+        assert_eq!(t.provider_type(), "pushover");
+        let e =
+            target_from_body("pushover", body(json!({"url": "discord://1/2"})), None).unwrap_err();
+        assert!(e.contains("discord"), "{e}");
+        let t = target_from_body(
+            "discord",
+            body(json!({"url": "https://discord.com/api/webhooks/1/abc"})),
+            None,
+        )
+        .unwrap();
+        assert!(matches!(t, Target::Discord { .. }));
+        // Gotify's own `url` field is the server, not an Apprise URL.
+        let t = target_from_body(
+            "gotify",
+            body(json!({"url": "http://127.0.0.1:8080", "token": "tok"})),
+            None,
+        )
+        .unwrap();
+        assert!(matches!(t, Target::Gotify { .. }));
+        let t = target_from_body(
+            "apprise",
+            body(json!({"url": "json://127.0.0.1:9/x"})),
+            None,
+        )
+        .unwrap();
+        assert_eq!(t.provider_type(), "apprise");
+        assert!(target_from_body("carrier-pigeon", Map::new(), None)
+            .unwrap_err()
+            .starts_with("type"));
+    }
+
+    #[test]
+    fn the_api_object_never_shows_a_secret() {
+        let r = ProviderRecord {
+            id: 3,
+            kind: "telegram".into(),
+            name: "Phone".into(),
+            enabled: true,
+            target: Target::Telegram {
+                bot_token: "123:SECRET".into(),
+                chat_id: "42".into(),
+                base_url: None,
+            },
+        };
+        let v = api_object(&r);
+        assert_eq!(v["bot_token"], "****");
+        assert_eq!(v["chat_id"], "42");
+        assert_eq!(v["type"], "telegram");
+        assert!(!v.to_string().contains("SECRET"));
+    }
+}

@@ -1,0 +1,730 @@
+//! Sending one notification to one destination, the way each provider's real API
+//! wants it, and reading its answer: the provider's own status and text on success,
+//! and on failure whether to retry and when (429 `Retry-After` and its cousins).
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use serde_json::{json, Value};
+use sha2::Sha256;
+
+use super::target::{EmailSecurity, Target};
+
+/// What goes out: the alert's text and the context the webhook and templates carry.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub title: String,
+    pub message: String,
+    pub image_url: Option<String>,
+    /// The contract's `eventType`.
+    pub event_type: String,
+    pub dvr_id: String,
+    pub dvr_name: String,
+    /// Stable per outbox row: the webhook's `deliveryId`, Matrix's transaction id.
+    pub delivery_id: String,
+    pub timestamp: DateTime<Utc>,
+    pub instance_name: String,
+    pub instance_url: String,
+}
+
+/// The provider accepted it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ack {
+    /// HTTP status, or the SMTP reply code.
+    pub status: u16,
+    pub message: String,
+}
+
+/// The provider did not accept it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub status: Option<u16>,
+    pub message: String,
+    /// When the provider said to come back (429 and friends).
+    pub retry_after: Option<Duration>,
+    /// Retrying the same request cannot help (bad token, unknown chat, 4xx).
+    pub permanent: bool,
+}
+
+impl Failure {
+    fn network(e: reqwest::Error) -> Self {
+        let message = if e.is_timeout() {
+            "timed out waiting for the provider".to_string()
+        } else if e.is_connect() {
+            format!("cannot connect: {}", root_cause(&e))
+        } else {
+            root_cause(&e)
+        };
+        Failure {
+            status: None,
+            message,
+            retry_after: None,
+            permanent: false,
+        }
+    }
+
+    fn config(message: impl Into<String>) -> Self {
+        Failure {
+            status: None,
+            message: message.into(),
+            retry_after: None,
+            permanent: true,
+        }
+    }
+}
+
+fn root_cause(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        msg = s.to_string();
+        src = s.source();
+    }
+    msg
+}
+
+pub type SendResult = Result<Ack, Failure>;
+
+/// Per-request timeout for provider calls.
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Sends `out` to `target`.
+pub async fn send(http: &reqwest::Client, target: &Target, out: &Outgoing) -> SendResult {
+    match target {
+        Target::Pushover {
+            user_key,
+            token,
+            device,
+            priority,
+            sound,
+            base_url,
+        } => {
+            let base = base_url.as_deref().unwrap_or("https://api.pushover.net");
+            let mut form: Vec<(&str, String)> = vec![
+                ("token", token.clone()),
+                ("user", user_key.clone()),
+                ("title", truncate(&out.title, 250)),
+                ("message", truncate(&out.message, 1024)),
+                ("timestamp", out.timestamp.timestamp().to_string()),
+            ];
+            if let Some(d) = device {
+                form.push(("device", d.clone()));
+            }
+            if let Some(p) = priority {
+                form.push(("priority", p.to_string()));
+            }
+            if let Some(s) = sound {
+                form.push(("sound", s.clone()));
+            }
+            // Pushover never fetches URLs: the image travels inline, when it can be had.
+            if let Some((bytes, mime)) = fetch_image(http, out.image_url.as_deref()).await {
+                use base64::Engine as _;
+                form.push((
+                    "attachment_base64",
+                    base64::engine::general_purpose::STANDARD.encode(bytes),
+                ));
+                form.push(("attachment_type", mime));
+            }
+            let res = http
+                .post(format!("{}/1/messages.json", base.trim_end_matches('/')))
+                .form(&form)
+                .timeout(TIMEOUT)
+                .send()
+                .await
+                .map_err(Failure::network)?;
+            answer(res, |status, body| {
+                let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+                if status == 200 && v["status"] == 1 {
+                    Ok(format!("request {}", v["request"].as_str().unwrap_or("")))
+                } else {
+                    Err(json_errors(&v).unwrap_or_else(|| body.to_string()))
+                }
+            })
+            .await
+        }
+        Target::Discord {
+            webhook_url,
+            username,
+        } => {
+            let mut embed = json!({
+                "title": truncate(&out.title, 256),
+                "description": truncate(&out.message, 4096),
+                "color": 3447003,
+                "timestamp": out.timestamp.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                "footer": {"text": truncate(&out.dvr_name, 2048)},
+            });
+            if let Some(img) = &out.image_url {
+                embed["image"] = json!({ "url": img });
+            }
+            let body = json!({
+                "username": username.as_deref().unwrap_or("ChannelWatch"),
+                "content": "",
+                "embeds": [embed],
+            });
+            let res = http
+                .post(webhook_url)
+                .json(&body)
+                .timeout(TIMEOUT)
+                .send()
+                .await
+                .map_err(Failure::network)?;
+            answer(res, |status, body| match status {
+                204 | 200 => Ok("delivered".to_string()),
+                _ => Err(serde_json::from_str::<Value>(body)
+                    .ok()
+                    .and_then(|v| {
+                        v["message"]
+                            .as_str()
+                            .map(|m| format!("{m} (code {})", v["code"]))
+                    })
+                    .unwrap_or_else(|| body.to_string())),
+            })
+            .await
+        }
+        Target::Telegram {
+            bot_token,
+            chat_id,
+            base_url,
+        } => {
+            let base = base_url.as_deref().unwrap_or("https://api.telegram.org");
+            let text = format!(
+                "<b>{}</b>\n{}",
+                html_escape(&out.title),
+                html_escape(&out.message)
+            );
+            // A photo caption holds 1024 characters; longer texts go as a message.
+            let (method, body) = match &out.image_url {
+                Some(img) if text.chars().count() <= 1024 => (
+                    "sendPhoto",
+                    json!({"chat_id": chat_id, "photo": img, "caption": text, "parse_mode": "HTML"}),
+                ),
+                _ => (
+                    "sendMessage",
+                    json!({"chat_id": chat_id, "text": truncate(&text, 4096), "parse_mode": "HTML"}),
+                ),
+            };
+            let res = http
+                .post(format!(
+                    "{}/bot{bot_token}/{method}",
+                    base.trim_end_matches('/')
+                ))
+                .json(&body)
+                .timeout(TIMEOUT)
+                .send()
+                .await
+                .map_err(Failure::network)?;
+            answer(res, |status, body| {
+                let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+                if status == 200 && v["ok"] == true {
+                    Ok(format!("message {}", v["result"]["message_id"]))
+                } else {
+                    Err(v["description"]
+                        .as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| body.to_string()))
+                }
+            })
+            .await
+        }
+        Target::Slack { webhook_url } => {
+            let mut blocks = vec![json!({
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": format!("*{}*\n{}", slack_escape(&out.title), slack_escape(&out.message))}
+            })];
+            if let Some(img) = &out.image_url {
+                blocks.push(json!({"type": "image", "image_url": img, "alt_text": out.title}));
+            }
+            let body = json!({
+                "text": format!("{}: {}", out.title, out.message),
+                "blocks": blocks,
+            });
+            let res = http
+                .post(webhook_url)
+                .json(&body)
+                .timeout(TIMEOUT)
+                .send()
+                .await
+                .map_err(Failure::network)?;
+            answer(res, |status, body| {
+                if status == 200 && body.trim() == "ok" {
+                    Ok("ok".into())
+                } else {
+                    Err(body.trim().to_string())
+                }
+            })
+            .await
+        }
+        Target::Gotify {
+            url,
+            token,
+            priority,
+        } => {
+            let mut body = json!({
+                "title": out.title,
+                "message": out.message,
+                "priority": priority.unwrap_or(5),
+            });
+            if let Some(img) = &out.image_url {
+                body["extras"] = json!({"client::notification": {"bigImageUrl": img}});
+            }
+            let res = http
+                .post(format!("{}/message", url.trim_end_matches('/')))
+                .header("X-Gotify-Key", token)
+                .json(&body)
+                .timeout(TIMEOUT)
+                .send()
+                .await
+                .map_err(Failure::network)?;
+            answer(res, |status, body| {
+                let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+                if status == 200 {
+                    Ok(format!("message {}", v["id"]))
+                } else {
+                    Err(v["errorDescription"]
+                        .as_str()
+                        .map(|d| format!("{}: {d}", v["error"].as_str().unwrap_or("error")))
+                        .unwrap_or_else(|| body.to_string()))
+                }
+            })
+            .await
+        }
+        Target::Matrix {
+            homeserver,
+            room,
+            access_token,
+            user,
+            password,
+        } => {
+            send_matrix(
+                http,
+                homeserver,
+                room,
+                access_token.as_deref(),
+                user.as_deref(),
+                password.as_deref(),
+                out,
+            )
+            .await
+        }
+        Target::Ntfy {
+            url,
+            topic,
+            token,
+            user,
+            password,
+            priority,
+        } => {
+            let base = url.as_deref().unwrap_or("https://ntfy.sh");
+            let mut body = json!({
+                "topic": topic,
+                "title": out.title,
+                "message": out.message,
+                "tags": ["tv"],
+            });
+            if let Some(p) = priority {
+                body["priority"] = json!(p);
+            }
+            if let Some(img) = &out.image_url {
+                body["attach"] = json!(img);
+            }
+            let mut req = http
+                .post(format!("{}/", base.trim_end_matches('/')))
+                .json(&body)
+                .timeout(TIMEOUT);
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            } else if let Some(u) = user {
+                req = req.basic_auth(u, password.as_deref());
+            }
+            let res = req.send().await.map_err(Failure::network)?;
+            answer(res, |status, body| {
+                let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+                if status == 200 {
+                    Ok(format!("message {}", v["id"].as_str().unwrap_or("")))
+                } else {
+                    Err(v["error"]
+                        .as_str()
+                        .map(|e| format!("{e} (code {})", v["code"]))
+                        .unwrap_or_else(|| body.to_string()))
+                }
+            })
+            .await
+        }
+        Target::Webhook { url, secret } => {
+            let body = webhook_body(out);
+            let signature = sign(secret, body.as_bytes());
+            let res = http
+                .post(url)
+                .header("Content-Type", "application/json")
+                .header("X-ChannelWatch-Signature", format!("sha256={signature}"))
+                .header("X-ChannelWatch-Delivery", &out.delivery_id)
+                .header("X-ChannelWatch-Event", &out.event_type)
+                .body(body)
+                .timeout(TIMEOUT)
+                .send()
+                .await
+                .map_err(Failure::network)?;
+            answer(res, |status, body| {
+                if (200..300).contains(&status) {
+                    Ok(truncate(body.trim(), 200))
+                } else {
+                    Err(truncate(body.trim(), 500))
+                }
+            })
+            .await
+        }
+        Target::Json { url, headers } => {
+            let body = json!({
+                "version": "1.0",
+                "title": out.title,
+                "message": out.message,
+                "type": "info",
+                "attachments": [],
+            });
+            let mut req = http.post(url).json(&body).timeout(TIMEOUT);
+            for (k, v) in headers {
+                req = req.header(k.as_str(), v.as_str());
+            }
+            let res = req.send().await.map_err(Failure::network)?;
+            answer(res, |status, body| {
+                if (200..300).contains(&status) {
+                    Ok(truncate(body.trim(), 200))
+                } else {
+                    Err(truncate(body.trim(), 500))
+                }
+            })
+            .await
+        }
+        Target::Email {
+            smtp_host,
+            smtp_port,
+            security,
+            username,
+            password,
+            from,
+            to,
+        } => {
+            send_email(
+                smtp_host,
+                *smtp_port,
+                *security,
+                username.as_deref(),
+                password.as_deref(),
+                from,
+                to,
+                out,
+            )
+            .await
+        }
+    }
+}
+
+/// The native webhook's compact JSON body (contract §3).
+pub fn webhook_body(out: &Outgoing) -> String {
+    json!({
+        "eventType": out.event_type,
+        "timestamp": out.timestamp.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "instanceName": out.instance_name,
+        "instanceUrl": out.instance_url,
+        "version": crate::VERSION,
+        "deliveryId": out.delivery_id,
+        "dvr_id": out.dvr_id,
+        "dvr_name": out.dvr_name,
+        "data": {"title": out.title, "message": out.message, "imageUrl": out.image_url},
+    })
+    .to_string()
+}
+
+/// Hex HMAC-SHA256 of `body` under `secret`.
+pub fn sign(secret: &str, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
+    mac.update(body);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// Reads the answer: `judge(status, body)` decides success on a 2xx-ish answer; 429,
+/// 5xx and timeouts are retryable, other 4xx are permanent.
+async fn answer(
+    res: reqwest::Response,
+    judge: impl FnOnce(u16, &str) -> Result<String, String>,
+) -> SendResult {
+    let status = res.status().as_u16();
+    let retry_after = res
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map(|s| Duration::from_secs_f64(s.max(0.0)));
+    let reset = res
+        .headers()
+        .get("x-limit-app-reset")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<i64>().ok());
+    let body = res.text().await.unwrap_or_default();
+    match judge(status, &body) {
+        Ok(message) if (200..300).contains(&status) => Ok(Ack { status, message }),
+        Ok(message) | Err(message) => {
+            let mut retry_after = retry_after;
+            if status == 429 && retry_after.is_none() {
+                let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+                retry_after = v["retry_after"]
+                    .as_f64()
+                    .or(v["parameters"]["retry_after"].as_f64())
+                    .map(Duration::from_secs_f64)
+                    .or(v["retry_after_ms"].as_u64().map(Duration::from_millis))
+                    .or(reset.map(|r| {
+                        Duration::from_secs(u64::try_from(r - Utc::now().timestamp()).unwrap_or(0))
+                    }));
+            }
+            Err(Failure {
+                status: Some(status),
+                message: if message.is_empty() {
+                    format!("HTTP {status}")
+                } else {
+                    format!("HTTP {status}: {message}")
+                },
+                retry_after,
+                permanent: (400..500).contains(&status) && status != 429 && status != 408,
+            })
+        }
+    }
+}
+
+fn json_errors(v: &Value) -> Option<String> {
+    let list = v["errors"].as_array()?;
+    Some(
+        list.iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join("; "),
+    )
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(max.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    }
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+fn slack_escape(s: &str) -> String {
+    html_escape(s)
+}
+
+/// Downloads an image for providers that need the bytes (bounded in size and time).
+async fn fetch_image(http: &reqwest::Client, url: Option<&str>) -> Option<(Vec<u8>, String)> {
+    const MAX: usize = 2_500_000;
+    let url = url?;
+    super::target::check_url("image_url", url).ok()?;
+    let res = http
+        .get(url)
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .ok()?;
+    if !res.status().is_success() {
+        return None;
+    }
+    let mime = res
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .filter(|m| m.starts_with("image/"))?
+        .to_string();
+    let bytes = res.bytes().await.ok()?;
+    (bytes.len() <= MAX).then(|| (bytes.to_vec(), mime))
+}
+
+async fn send_matrix(
+    http: &reqwest::Client,
+    homeserver: &str,
+    room: &str,
+    access_token: Option<&str>,
+    user: Option<&str>,
+    password: Option<&str>,
+    out: &Outgoing,
+) -> SendResult {
+    let base = format!("{}/_matrix/client/v3", homeserver.trim_end_matches('/'));
+    let token = match access_token {
+        Some(t) => t.to_string(),
+        None => {
+            let res = http
+                .post(format!("{base}/login"))
+                .json(&json!({
+                    "type": "m.login.password",
+                    "identifier": {"type": "m.id.user", "user": user.unwrap_or_default()},
+                    "password": password.unwrap_or_default(),
+                    "initial_device_display_name": "ChannelWatch",
+                }))
+                .timeout(TIMEOUT)
+                .send()
+                .await
+                .map_err(Failure::network)?;
+            let ack = answer(res, matrix_judge("access_token")).await?;
+            ack.message
+        }
+    };
+    let room_enc: String =
+        percent_encoding::utf8_percent_encode(room, percent_encoding::NON_ALPHANUMERIC).to_string();
+    let res = http
+        .post(format!("{base}/join/{room_enc}"))
+        .bearer_auth(&token)
+        .json(&json!({}))
+        .timeout(TIMEOUT)
+        .send()
+        .await
+        .map_err(Failure::network)?;
+    let room_id = answer(res, matrix_judge("room_id")).await?.message;
+    let mut html = format!(
+        "<b>{}</b><br>{}",
+        html_escape(&out.title),
+        html_escape(&out.message).replace('\n', "<br>")
+    );
+    if let Some(img) = &out.image_url {
+        html.push_str(&format!("<br><a href=\"{}\">image</a>", html_escape(img)));
+    }
+    let rid: String =
+        percent_encoding::utf8_percent_encode(&room_id, percent_encoding::NON_ALPHANUMERIC)
+            .to_string();
+    // The delivery id as transaction id: a retried send is the same event, not a second one.
+    let res = http
+        .put(format!(
+            "{base}/rooms/{rid}/send/m.room.message/{}",
+            out.delivery_id
+        ))
+        .bearer_auth(&token)
+        .json(&json!({
+            "msgtype": "m.text",
+            "body": format!("{}\n{}", out.title, out.message),
+            "format": "org.matrix.custom.html",
+            "formatted_body": html,
+        }))
+        .timeout(TIMEOUT)
+        .send()
+        .await
+        .map_err(Failure::network)?;
+    answer(res, matrix_judge("event_id")).await
+}
+
+fn matrix_judge(field: &'static str) -> impl FnOnce(u16, &str) -> Result<String, String> {
+    move |status, body| {
+        let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+        match (status, v[field].as_str()) {
+            (200, Some(x)) => Ok(x.to_string()),
+            _ => Err(v["error"]
+                .as_str()
+                .map(|e| format!("{} {e}", v["errcode"].as_str().unwrap_or("")))
+                .unwrap_or_else(|| body.to_string())),
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn send_email(
+    host: &str,
+    port: Option<u16>,
+    security: EmailSecurity,
+    username: Option<&str>,
+    password: Option<&str>,
+    from: &str,
+    to: &[String],
+    out: &Outgoing,
+) -> SendResult {
+    use lettre::message::{Mailbox, MultiPart};
+    use lettre::transport::smtp::authentication::Credentials;
+    use lettre::transport::smtp::client::{Tls, TlsParameters};
+    use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+    let from: Mailbox = format!("ChannelWatch <{from}>")
+        .parse()
+        .map_err(|e| Failure::config(format!("from: {e}")))?;
+    let mut builder = Message::builder().from(from).subject(&out.title);
+    for addr in to {
+        builder = builder.to(addr
+            .parse()
+            .map_err(|e| Failure::config(format!("to: {addr}: {e}")))?);
+    }
+    let mut html = format!(
+        "<h3>{}</h3><p>{}</p>",
+        html_escape(&out.title),
+        html_escape(&out.message).replace('\n', "<br>")
+    );
+    if let Some(img) = &out.image_url {
+        html.push_str(&format!(
+            "<p><img src=\"{}\" alt=\"\" style=\"max-width:480px\"></p>",
+            html_escape(img)
+        ));
+    }
+    html.push_str(&format!(
+        "<p style=\"color:#888\">{}</p>",
+        html_escape(&out.dvr_name)
+    ));
+    let email = builder
+        .multipart(MultiPart::alternative_plain_html(
+            format!("{}\n\n{}\n\n-- {}", out.title, out.message, out.dvr_name),
+            html,
+        ))
+        .map_err(|e| Failure::config(format!("cannot build the message: {e}")))?;
+
+    let tls = |h: &str| {
+        TlsParameters::new(h.to_string())
+            .map_err(|e| Failure::config(format!("TLS setup for {h}: {e}")))
+    };
+    let mut transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host);
+    transport = match security {
+        EmailSecurity::Starttls => transport
+            .port(port.unwrap_or(587))
+            .tls(Tls::Required(tls(host)?)),
+        EmailSecurity::Tls => transport
+            .port(port.unwrap_or(465))
+            .tls(Tls::Wrapper(tls(host)?)),
+        EmailSecurity::Plain => transport.port(port.unwrap_or(25)).tls(Tls::None),
+    };
+    if let (Some(u), Some(p)) = (username, password) {
+        transport = transport.credentials(Credentials::new(u.to_string(), p.to_string()));
+    }
+    let mailer = transport.timeout(Some(TIMEOUT)).build();
+    match mailer.send(email).await {
+        Ok(resp) => Ok(Ack {
+            status: u16::from(resp.code()),
+            message: resp.message().collect::<Vec<_>>().join(" "),
+        }),
+        Err(e) => Err(Failure {
+            status: e.status().map(u16::from),
+            message: e.to_string(),
+            retry_after: None,
+            permanent: e.is_permanent(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signature_matches_the_rfc_4231_vector() {
+        // RFC 4231 test case 2.
+        assert_eq!(
+            sign("Jefe", b"what do ya want for nothing?"),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    #[test]
+    fn texts_are_truncated_and_escaped() {
+        assert_eq!(truncate("abcdef", 4), "abc…");
+        assert_eq!(truncate("abc", 4), "abc");
+        assert_eq!(html_escape("<b>&"), "&lt;b&gt;&amp;");
+    }
+}

@@ -1,0 +1,502 @@
+//! Every provider against a local fake that checks the request the way the real API
+//! does (method, path, auth, required fields, content type) and can fail or rate-limit
+//! on demand; email against a real SMTP listener; the webhook signature verified by an
+//! independent HMAC.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use channelwatch::notify::send::{send, Outgoing};
+use channelwatch::notify::target::{EmailSecurity, Target};
+use common::*;
+use serde_json::{json, Value};
+
+fn out() -> Outgoing {
+    Outgoing {
+        title: "Channels DVR - Watching TV".into(),
+        message: "📺 ABC\nChannel: 7\nDevice: Living Room".into(),
+        image_url: Some("https://images.example.com/abc.png".into()),
+        event_type: "channel.watching.start".into(),
+        dvr_id: "aef6d698".into(),
+        dvr_name: "Living Room".into(),
+        delivery_id: "0b6f3c2e-1111-4222-8333-944455556666".into(),
+        timestamp: chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+        instance_name: "ChannelWatch".into(),
+        instance_url: "http://localhost:8501".into(),
+    }
+}
+
+fn reply(status: u16, body: Value) -> (u16, Vec<(String, String)>, String) {
+    (
+        status,
+        vec![("content-type".into(), "application/json".into())],
+        body.to_string(),
+    )
+}
+
+fn is_json(r: &Received) -> bool {
+    r.header("content-type")
+        .is_some_and(|c| c.starts_with("application/json"))
+}
+
+#[tokio::test]
+async fn pushover_form_fields_token_and_errors() {
+    let fake = FakeProvider::start(Arc::new(|r: &Received| {
+        let f = r.form();
+        let form_ct = r
+            .header("content-type")
+            .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
+        if r.method != "POST" || r.path != "/1/messages.json" || !form_ct {
+            return reply(404, json!({"status": 0, "errors": ["not found"]}));
+        }
+        if f.get("token").map(String::as_str) != Some("app-token") {
+            return reply(400, json!({"token": "invalid", "errors": ["application token is invalid"], "status": 0, "request": "r1"}));
+        }
+        if !f.contains_key("user") || f.get("message").is_none_or(|m| m.is_empty()) {
+            return reply(400, json!({"errors": ["message cannot be blank"], "status": 0, "request": "r2"}));
+        }
+        reply(200, json!({"status": 1, "request": "5042853c"}))
+    }))
+    .await;
+    let http = channelwatch::notify::http_client();
+    let mut t = Target::Pushover {
+        user_key: "user-key".into(),
+        token: "app-token".into(),
+        device: None,
+        priority: Some(1),
+        sound: None,
+        base_url: Some(fake.url("")),
+    };
+    let ack = send(&http, &t, &out()).await.unwrap();
+    assert_eq!(ack.status, 200);
+    assert!(ack.message.contains("5042853c"));
+    let f = fake.requests()[0].form();
+    assert_eq!(f["title"], "Channels DVR - Watching TV");
+    assert!(f["message"].contains("Channel: 7"));
+    assert_eq!(f["priority"], "1");
+    if let Target::Pushover { token, .. } = &mut t {
+        *token = "wrong".into();
+    }
+    let err = send(&http, &t, &out()).await.unwrap_err();
+    assert_eq!(err.status, Some(400));
+    assert!(err.permanent);
+    assert!(
+        err.message.contains("application token is invalid"),
+        "{}",
+        err.message
+    );
+}
+
+#[tokio::test]
+async fn discord_embed_with_image_and_rate_limit() {
+    let fake = FakeProvider::start(Arc::new(|r: &Received| {
+        if r.method != "POST" || r.path != "/api/webhooks/123/tok-EN" || !is_json(r) {
+            return reply(404, json!({"code": 10015, "message": "Unknown Webhook"}));
+        }
+        let v = r.json();
+        let e = &v["embeds"][0];
+        if e["title"].as_str().is_none() || e["description"].as_str().is_none() {
+            return reply(
+                400,
+                json!({"code": 50006, "message": "Cannot send an empty message"}),
+            );
+        }
+        (204, vec![], String::new())
+    }))
+    .await;
+    let http = channelwatch::notify::http_client();
+    let t = Target::Discord {
+        webhook_url: fake.url("/api/webhooks/123/tok-EN"),
+        username: None,
+    };
+    let ack = send(&http, &t, &out()).await.unwrap();
+    assert_eq!(ack.status, 204);
+    let v = fake.requests()[0].json();
+    assert_eq!(
+        v["embeds"][0]["image"]["url"],
+        "https://images.example.com/abc.png"
+    );
+    assert_eq!(v["embeds"][0]["color"], 3447003);
+    fake.set_handler(Arc::new(|_| {
+        (
+            429,
+            vec![
+                ("content-type".into(), "application/json".into()),
+                ("retry-after".into(), "3".into()),
+            ],
+            json!({"message": "You are being rate limited.", "retry_after": 2.5, "global": false})
+                .to_string(),
+        )
+    }));
+    let err = send(&http, &t, &out()).await.unwrap_err();
+    assert_eq!(err.status, Some(429));
+    assert!(!err.permanent);
+    assert_eq!(err.retry_after, Some(Duration::from_secs(3)));
+    assert!(err.message.contains("rate limited"), "{}", err.message);
+}
+
+#[tokio::test]
+async fn telegram_photo_message_and_its_errors() {
+    let fake = FakeProvider::start(Arc::new(|r: &Received| {
+        let v = r.json();
+        let ok_path = r.path == "/bot123:ABC/sendPhoto" || r.path == "/bot123:ABC/sendMessage";
+        if !ok_path {
+            return reply(401, json!({"ok": false, "error_code": 401, "description": "Unauthorized"}));
+        }
+        if v["chat_id"] != "42" {
+            return reply(400, json!({"ok": false, "error_code": 400, "description": "Bad Request: chat not found"}));
+        }
+        if v["parse_mode"] != "HTML" || (v["text"].is_null() && v["caption"].is_null()) {
+            return reply(400, json!({"ok": false, "error_code": 400, "description": "Bad Request: message text is empty"}));
+        }
+        reply(200, json!({"ok": true, "result": {"message_id": 77}}))
+    }))
+    .await;
+    let http = channelwatch::notify::http_client();
+    let t = |chat: &str| Target::Telegram {
+        bot_token: "123:ABC".into(),
+        chat_id: chat.into(),
+        base_url: Some(fake.url("")),
+    };
+    let ack = send(&http, &t("42"), &out()).await.unwrap();
+    assert!(ack.message.contains("77"));
+    let r = &fake.requests()[0];
+    assert_eq!(r.path, "/bot123:ABC/sendPhoto");
+    assert_eq!(r.json()["photo"], "https://images.example.com/abc.png");
+    assert!(r.json()["caption"]
+        .as_str()
+        .unwrap()
+        .starts_with("<b>Channels DVR"));
+    let mut no_image = out();
+    no_image.image_url = None;
+    send(&http, &t("42"), &no_image).await.unwrap();
+    assert_eq!(fake.requests()[1].path, "/bot123:ABC/sendMessage");
+    let err = send(&http, &t("99"), &out()).await.unwrap_err();
+    assert!(
+        err.message.contains("chat not found") && err.permanent,
+        "{err:?}"
+    );
+    fake.set_handler(Arc::new(|_| {
+        reply(429, json!({"ok": false, "error_code": 429, "description": "Too Many Requests: retry after 7", "parameters": {"retry_after": 7}}))
+    }));
+    let err = send(&http, &t("42"), &out()).await.unwrap_err();
+    assert_eq!(err.retry_after, Some(Duration::from_secs(7)));
+}
+
+#[tokio::test]
+async fn slack_needs_the_ok_body() {
+    let fake = FakeProvider::start(Arc::new(|r: &Received| {
+        if r.path != "/services/T1/B2/C3" {
+            return (404, vec![], "no_service".into());
+        }
+        let v = r.json();
+        if v["text"].as_str().is_none_or(str::is_empty) {
+            return (400, vec![], "no_text".into());
+        }
+        (200, vec![], "ok".into())
+    }))
+    .await;
+    let http = channelwatch::notify::http_client();
+    let t = Target::Slack {
+        webhook_url: fake.url("/services/T1/B2/C3"),
+    };
+    assert_eq!(send(&http, &t, &out()).await.unwrap().message, "ok");
+    let v = fake.requests()[0].json();
+    assert_eq!(v["blocks"][1]["type"], "image");
+    let bad = Target::Slack {
+        webhook_url: fake.url("/services/T1/B2/XX"),
+    };
+    let err = send(&http, &bad, &out()).await.unwrap_err();
+    assert!(err.message.contains("no_service"), "{err:?}");
+}
+
+#[tokio::test]
+async fn gotify_token_header_and_big_image() {
+    let fake = FakeProvider::start(Arc::new(|r: &Received| {
+        if r.path != "/sub/message" || r.method != "POST" {
+            return reply(404, json!({"error": "Not Found", "errorCode": 404, "errorDescription": "page not found"}));
+        }
+        if r.header("x-gotify-key") != Some("AppTok") {
+            return reply(401, json!({"error": "Unauthorized", "errorCode": 401, "errorDescription": "you need to provide a valid access token or user credentials to access this api"}));
+        }
+        if r.json()["message"].as_str().is_none() {
+            return reply(400, json!({"error": "Bad Request", "errorCode": 400, "errorDescription": "Field 'message' is required"}));
+        }
+        reply(200, json!({"id": 12, "appid": 1}))
+    }))
+    .await;
+    let http = channelwatch::notify::http_client();
+    let t = |tok: &str| Target::Gotify {
+        url: fake.url("/sub"),
+        token: tok.into(),
+        priority: None,
+    };
+    assert!(send(&http, &t("AppTok"), &out())
+        .await
+        .unwrap()
+        .message
+        .contains("12"));
+    let v = fake.requests()[0].json();
+    assert_eq!(v["priority"], 5);
+    assert_eq!(
+        v["extras"]["client::notification"]["bigImageUrl"],
+        "https://images.example.com/abc.png"
+    );
+    let err = send(&http, &t("nope"), &out()).await.unwrap_err();
+    assert!(
+        err.message.contains("valid access token") && err.permanent,
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn matrix_logs_in_joins_and_sends_once_per_delivery_id() {
+    let fake = FakeProvider::start(Arc::new(|r: &Received| {
+        let auth = r.header("authorization");
+        match (r.method.as_str(), r.path.as_str()) {
+            ("POST", "/_matrix/client/v3/login") => {
+                let v = r.json();
+                if v["type"] == "m.login.password"
+                    && v["identifier"]["user"] == "bot"
+                    && v["password"] == "pw"
+                {
+                    reply(
+                        200,
+                        json!({"user_id": "@bot:hs", "access_token": "syt_tok", "device_id": "D"}),
+                    )
+                } else {
+                    reply(
+                        403,
+                        json!({"errcode": "M_FORBIDDEN", "error": "Invalid username or password"}),
+                    )
+                }
+            }
+            (_, _) if auth != Some("Bearer syt_tok") => reply(
+                401,
+                json!({"errcode": "M_UNKNOWN_TOKEN", "error": "Invalid access token"}),
+            ),
+            ("POST", "/_matrix/client/v3/join/%23alerts%3Ahs") => {
+                reply(200, json!({"room_id": "!r1:hs"}))
+            }
+            ("PUT", p)
+                if p.starts_with("/_matrix/client/v3/rooms/%21r1%3Ahs/send/m.room.message/") =>
+            {
+                let v = r.json();
+                if v["msgtype"] != "m.text" || v["body"].as_str().is_none() {
+                    return reply(400, json!({"errcode": "M_BAD_JSON", "error": "bad"}));
+                }
+                reply(200, json!({"event_id": "$ev1"}))
+            }
+            _ => reply(
+                404,
+                json!({"errcode": "M_NOT_FOUND", "error": "Unknown room"}),
+            ),
+        }
+    }))
+    .await;
+    let http = channelwatch::notify::http_client();
+    let t = |pw: &str| Target::Matrix {
+        homeserver: fake.url(""),
+        room: "#alerts:hs".into(),
+        access_token: None,
+        user: Some("bot".into()),
+        password: Some(pw.into()),
+    };
+    let ack = send(&http, &t("pw"), &out()).await.unwrap();
+    assert_eq!(ack.message, "$ev1");
+    let reqs = fake.requests();
+    assert_eq!(reqs.len(), 3);
+    assert!(
+        reqs[2].path.ends_with(&out().delivery_id),
+        "txn id is the delivery id"
+    );
+    assert!(reqs[2].json()["formatted_body"]
+        .as_str()
+        .unwrap()
+        .contains("<b>Channels DVR"));
+    let err = send(&http, &t("bad"), &out()).await.unwrap_err();
+    assert!(err.message.contains("M_FORBIDDEN"), "{err:?}");
+}
+
+#[tokio::test]
+async fn ntfy_json_publish_with_token_and_429() {
+    let fake = FakeProvider::start(Arc::new(|r: &Received| {
+        if r.method != "POST" || r.path != "/" || !is_json(r) {
+            return reply(400, json!({"code": 40017, "http": 400, "error": "invalid request: body must be message JSON"}));
+        }
+        if r.header("authorization") != Some("Bearer tk_secret") {
+            return reply(403, json!({"code": 40301, "http": 403, "error": "forbidden"}));
+        }
+        let v = r.json();
+        if v["topic"] != "dvr-alerts" {
+            return reply(400, json!({"code": 40009, "http": 400, "error": "invalid topic"}));
+        }
+        reply(200, json!({"id": "hwQ2YpKdmg", "event": "message", "topic": "dvr-alerts"}))
+    }))
+    .await;
+    let http = channelwatch::notify::http_client();
+    let t = Target::Ntfy {
+        url: Some(fake.url("")),
+        topic: "dvr-alerts".into(),
+        token: Some("tk_secret".into()),
+        user: None,
+        password: None,
+        priority: Some(4),
+    };
+    assert!(send(&http, &t, &out())
+        .await
+        .unwrap()
+        .message
+        .contains("hwQ2YpKdmg"));
+    let v = fake.requests()[0].json();
+    assert_eq!(
+        (v["priority"].as_u64(), v["attach"].as_str()),
+        (Some(4), Some("https://images.example.com/abc.png"))
+    );
+    fake.set_handler(Arc::new(|_| {
+        reply(429, json!({"code": 42901, "http": 429, "error": "limit reached: too many requests, please be nice"}))
+    }));
+    let err = send(&http, &t, &out()).await.unwrap_err();
+    assert!(!err.permanent && err.message.contains("42901"), "{err:?}");
+}
+
+/// HMAC-SHA256 written out from RFC 2104, independent of the product's `hmac` crate.
+fn independent_hmac(key: &[u8], msg: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut k = [0u8; 64];
+    if key.len() > 64 {
+        k[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        k[..key.len()].copy_from_slice(key);
+    }
+    let ipad: Vec<u8> = k.iter().map(|b| b ^ 0x36).collect();
+    let opad: Vec<u8> = k.iter().map(|b| b ^ 0x5c).collect();
+    let inner = Sha256::digest([ipad.as_slice(), msg].concat());
+    hex::encode(Sha256::digest([opad.as_slice(), &inner[..]].concat()))
+}
+
+#[tokio::test]
+async fn webhook_body_headers_and_signature() {
+    let fake = FakeProvider::start(Arc::new(|r: &Received| {
+        let sig = r.header("x-channelwatch-signature").unwrap_or_default();
+        let want = format!("sha256={}", independent_hmac(b"hook-secret", &r.body));
+        if sig != want {
+            return (401, vec![], "bad signature".into());
+        }
+        (200, vec![], "accepted".into())
+    }))
+    .await;
+    let http = channelwatch::notify::http_client();
+    let t = Target::Webhook {
+        url: fake.url("/hooks/cw"),
+        secret: "hook-secret".into(),
+    };
+    let ack = send(&http, &t, &out()).await.unwrap();
+    assert_eq!((ack.status, ack.message.as_str()), (200, "accepted"));
+    let r = &fake.requests()[0];
+    assert_eq!(
+        r.header("x-channelwatch-event"),
+        Some("channel.watching.start")
+    );
+    assert_eq!(
+        r.header("x-channelwatch-delivery"),
+        Some(out().delivery_id.as_str())
+    );
+    assert!(is_json(r));
+    let body = String::from_utf8(r.body.clone()).unwrap();
+    let v = r.json();
+    assert_eq!(body, serde_json::to_string(&v).unwrap(), "compact JSON");
+    for key in [
+        "eventType",
+        "timestamp",
+        "instanceName",
+        "instanceUrl",
+        "version",
+        "deliveryId",
+        "dvr_id",
+        "dvr_name",
+        "data",
+    ] {
+        assert!(v.get(key).is_some(), "{key} missing: {v}");
+    }
+    assert_eq!(v["data"]["imageUrl"], "https://images.example.com/abc.png");
+    assert_eq!(v["dvr_name"], "Living Room");
+    let wrong = Target::Webhook {
+        url: fake.url("/hooks/cw"),
+        secret: "other".into(),
+    };
+    let err = send(&http, &wrong, &out()).await.unwrap_err();
+    assert_eq!(err.status, Some(401));
+}
+
+#[tokio::test]
+async fn apprise_json_posts_the_apprise_body_with_extra_headers() {
+    let fake = FakeProvider::start(Arc::new(|r: &Received| {
+        if r.header("x-token") != Some("abc") {
+            return (403, vec![], "no token".into());
+        }
+        (200, vec![], "{}".into())
+    }))
+    .await;
+    let http = channelwatch::notify::http_client();
+    let t =
+        channelwatch::notify::apprise::parse(&format!("json://{}/notify?+X-Token=abc", fake.addr))
+            .unwrap();
+    send(&http, &t, &out()).await.unwrap();
+    let v = fake.requests()[0].json();
+    assert_eq!(v["version"], "1.0");
+    assert_eq!(v["title"], "Channels DVR - Watching TV");
+    assert_eq!(v["type"], "info");
+    assert_eq!(fake.requests()[0].path, "/notify");
+}
+
+#[tokio::test]
+async fn email_reaches_a_real_smtp_listener() {
+    let smtp = SmtpSink::start().await;
+    let t = Target::Email {
+        smtp_host: "127.0.0.1".into(),
+        smtp_port: Some(smtp.addr.port()),
+        security: EmailSecurity::Plain,
+        username: Some("cw".into()),
+        password: Some("pw".into()),
+        from: "cw@example.com".into(),
+        to: vec!["ops@example.com".into(), "me@example.com".into()],
+    };
+    let http = channelwatch::notify::http_client();
+    let ack = send(&http, &t, &out()).await.unwrap();
+    assert_eq!(ack.status, 250);
+    let mails = smtp.mails();
+    assert_eq!(mails.len(), 1);
+    let m = &mails[0];
+    assert_eq!(m.from, "cw@example.com");
+    assert_eq!(m.to, ["ops@example.com", "me@example.com"]);
+    assert!(
+        m.data.contains("Subject: Channels DVR - Watching TV"),
+        "{}",
+        m.data
+    );
+    assert!(m.data.contains("multipart/alternative"));
+    assert!(m.auth, "credentials were used");
+    // A rejected recipient is a permanent failure with the server's text.
+    smtp.reject_recipients(true);
+    let err = send(&http, &t, &out()).await.unwrap_err();
+    assert_eq!(err.status, Some(550));
+    assert!(
+        err.permanent && err.message.contains("No such user"),
+        "{err:?}"
+    );
+    // Nothing listening: a transient failure.
+    let closed = Target::Email {
+        smtp_host: "127.0.0.1".into(),
+        smtp_port: Some(closed_port()),
+        security: EmailSecurity::Plain,
+        username: None,
+        password: None,
+        from: "cw@example.com".into(),
+        to: vec!["ops@example.com".into()],
+    };
+    let err = send(&http, &closed, &out()).await.unwrap_err();
+    assert!(!err.permanent, "{err:?}");
+}
