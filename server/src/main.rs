@@ -38,6 +38,9 @@ enum Command {
     /// Checks for operators.
     #[command(subcommand)]
     Doctor(DoctorCommand),
+    /// Notification providers.
+    #[command(subcommand)]
+    Notify(NotifyCommand),
     /// Exit 0 iff /healthz/live answers 200 (for Docker HEALTHCHECK).
     Healthcheck {
         #[arg(long, default_value = "http://127.0.0.1:8501/healthz/live")]
@@ -114,6 +117,19 @@ enum ApikeyCommand {
         name: String,
         #[arg(long)]
         data_dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum NotifyCommand {
+    /// Send a test notification through one provider and print its answer; exit 1 if
+    /// the provider refused it.
+    Test {
+        /// The provider's id (see GET /api/v1/providers).
+        #[arg(long)]
+        provider: i64,
+        #[command(flatten)]
+        serve: ServeArgs,
     },
 }
 
@@ -240,6 +256,30 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Some(Command::Doctor(DoctorCommand::Diagnose { dvr, serve })) => {
             return diagnose(serve, dvr).await;
+        }
+        Some(Command::Notify(NotifyCommand::Test { provider, serve })) => {
+            let config = load_config(&serve)?;
+            let db = channelwatch::storage::Db::open(&config.data_dir).await?;
+            let Some(p) = channelwatch::storage::providers::get(&db, provider).await? else {
+                anyhow::bail!("no provider with id {provider}");
+            };
+            let out = channelwatch::notify::providers::test_message(&p, &config.instance_url);
+            let http = channelwatch::notify::http_client();
+            return Ok(
+                match channelwatch::notify::send::send(&http, &p.target, &out).await {
+                    Ok(ack) => {
+                        println!(
+                            "OK   {} '{}': {} {}",
+                            p.kind, p.name, ack.status, ack.message
+                        );
+                        ExitCode::SUCCESS
+                    }
+                    Err(f) => {
+                        println!("FAIL {} '{}': {}", p.kind, p.name, f.message);
+                        ExitCode::FAILURE
+                    }
+                },
+            );
         }
         Some(Command::Healthcheck { url }) => {
             let ok = reqwest::Client::builder()

@@ -395,3 +395,65 @@ fn doctor_config_check_accepts_good_and_names_bad_declarations() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn notify_test_prints_the_provider_answer() {
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let fake = common::FakeProvider::start(Arc::new(|r: &common::Received| {
+        if r.header("x-gotify-key") == Some("tok") {
+            (200, vec![], r#"{"id":9}"#.into())
+        } else {
+            (
+                401,
+                vec![],
+                r#"{"error":"Unauthorized","errorCode":401,"errorDescription":"bad token"}"#.into(),
+            )
+        }
+    }))
+    .await;
+    let db = channelwatch::storage::Db::open(dir.path()).await.unwrap();
+    let mk = |tok: &str| channelwatch::notify::target::Target::Gotify {
+        url: fake.url(""),
+        token: tok.into(),
+        priority: None,
+    };
+    let good = channelwatch::storage::providers::insert(&db, "gotify", "Good", true, &mk("tok"))
+        .await
+        .unwrap();
+    let bad = channelwatch::storage::providers::insert(&db, "gotify", "Bad", true, &mk("nope"))
+        .await
+        .unwrap();
+    db.pool.close().await;
+    let run = |id: i64| {
+        let mut cmd = Command::new(BIN);
+        clean_env(&mut cmd)
+            .args([
+                "notify",
+                "test",
+                "--provider",
+                &id.to_string(),
+                "--data-dir",
+            ])
+            .arg(dir.path());
+        async move {
+            tokio::task::spawn_blocking(move || cmd.output().unwrap())
+                .await
+                .unwrap()
+        }
+    };
+    let out = run(good.id).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.starts_with("OK   gotify 'Good': 200"), "{text}");
+    let out = run(bad.id).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text.contains("FAIL") && text.contains("bad token"),
+        "{text}"
+    );
+    let out = run(999).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no provider with id 999"));
+}

@@ -8,7 +8,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use channelwatch::notify::send::{send, Outgoing};
+use channelwatch::notify::send::{send as deliver, Outgoing};
 use channelwatch::notify::target::{EmailSecurity, Target};
 use common::*;
 use serde_json::{json, Value};
@@ -69,7 +69,7 @@ async fn pushover_form_fields_token_and_errors() {
         sound: None,
         base_url: Some(fake.url("")),
     };
-    let ack = send(&http, &t, &out()).await.unwrap();
+    let ack = deliver(&http, &t, &out()).await.unwrap();
     assert_eq!(ack.status, 200);
     assert!(ack.message.contains("5042853c"));
     let f = fake.requests()[0].form();
@@ -79,7 +79,7 @@ async fn pushover_form_fields_token_and_errors() {
     if let Target::Pushover { token, .. } = &mut t {
         *token = "wrong".into();
     }
-    let err = send(&http, &t, &out()).await.unwrap_err();
+    let err = deliver(&http, &t, &out()).await.unwrap_err();
     assert_eq!(err.status, Some(400));
     assert!(err.permanent);
     assert!(
@@ -111,7 +111,7 @@ async fn discord_embed_with_image_and_rate_limit() {
         webhook_url: fake.url("/api/webhooks/123/tok-EN"),
         username: None,
     };
-    let ack = send(&http, &t, &out()).await.unwrap();
+    let ack = deliver(&http, &t, &out()).await.unwrap();
     assert_eq!(ack.status, 204);
     let v = fake.requests()[0].json();
     assert_eq!(
@@ -130,7 +130,7 @@ async fn discord_embed_with_image_and_rate_limit() {
                 .to_string(),
         )
     }));
-    let err = send(&http, &t, &out()).await.unwrap_err();
+    let err = deliver(&http, &t, &out()).await.unwrap_err();
     assert_eq!(err.status, Some(429));
     assert!(!err.permanent);
     assert_eq!(err.retry_after, Some(Duration::from_secs(3)));
@@ -160,7 +160,7 @@ async fn telegram_photo_message_and_its_errors() {
         chat_id: chat.into(),
         base_url: Some(fake.url("")),
     };
-    let ack = send(&http, &t("42"), &out()).await.unwrap();
+    let ack = deliver(&http, &t("42"), &out()).await.unwrap();
     assert!(ack.message.contains("77"));
     let r = &fake.requests()[0];
     assert_eq!(r.path, "/bot123:ABC/sendPhoto");
@@ -171,9 +171,9 @@ async fn telegram_photo_message_and_its_errors() {
         .starts_with("<b>Channels DVR"));
     let mut no_image = out();
     no_image.image_url = None;
-    send(&http, &t("42"), &no_image).await.unwrap();
+    deliver(&http, &t("42"), &no_image).await.unwrap();
     assert_eq!(fake.requests()[1].path, "/bot123:ABC/sendMessage");
-    let err = send(&http, &t("99"), &out()).await.unwrap_err();
+    let err = deliver(&http, &t("99"), &out()).await.unwrap_err();
     assert!(
         err.message.contains("chat not found") && err.permanent,
         "{err:?}"
@@ -181,7 +181,7 @@ async fn telegram_photo_message_and_its_errors() {
     fake.set_handler(Arc::new(|_| {
         reply(429, json!({"ok": false, "error_code": 429, "description": "Too Many Requests: retry after 7", "parameters": {"retry_after": 7}}))
     }));
-    let err = send(&http, &t("42"), &out()).await.unwrap_err();
+    let err = deliver(&http, &t("42"), &out()).await.unwrap_err();
     assert_eq!(err.retry_after, Some(Duration::from_secs(7)));
 }
 
@@ -202,13 +202,13 @@ async fn slack_needs_the_ok_body() {
     let t = Target::Slack {
         webhook_url: fake.url("/services/T1/B2/C3"),
     };
-    assert_eq!(send(&http, &t, &out()).await.unwrap().message, "ok");
+    assert_eq!(deliver(&http, &t, &out()).await.unwrap().message, "ok");
     let v = fake.requests()[0].json();
     assert_eq!(v["blocks"][1]["type"], "image");
     let bad = Target::Slack {
         webhook_url: fake.url("/services/T1/B2/XX"),
     };
-    let err = send(&http, &bad, &out()).await.unwrap_err();
+    let err = deliver(&http, &bad, &out()).await.unwrap_err();
     assert!(err.message.contains("no_service"), "{err:?}");
 }
 
@@ -233,7 +233,7 @@ async fn gotify_token_header_and_big_image() {
         token: tok.into(),
         priority: None,
     };
-    assert!(send(&http, &t("AppTok"), &out())
+    assert!(deliver(&http, &t("AppTok"), &out())
         .await
         .unwrap()
         .message
@@ -244,7 +244,7 @@ async fn gotify_token_header_and_big_image() {
         v["extras"]["client::notification"]["bigImageUrl"],
         "https://images.example.com/abc.png"
     );
-    let err = send(&http, &t("nope"), &out()).await.unwrap_err();
+    let err = deliver(&http, &t("nope"), &out()).await.unwrap_err();
     assert!(
         err.message.contains("valid access token") && err.permanent,
         "{err:?}"
@@ -304,7 +304,7 @@ async fn matrix_logs_in_joins_and_sends_once_per_delivery_id() {
         user: Some("bot".into()),
         password: Some(pw.into()),
     };
-    let ack = send(&http, &t("pw"), &out()).await.unwrap();
+    let ack = deliver(&http, &t("pw"), &out()).await.unwrap();
     assert_eq!(ack.message, "$ev1");
     let reqs = fake.requests();
     assert_eq!(reqs.len(), 3);
@@ -316,7 +316,7 @@ async fn matrix_logs_in_joins_and_sends_once_per_delivery_id() {
         .as_str()
         .unwrap()
         .contains("<b>Channels DVR"));
-    let err = send(&http, &t("bad"), &out()).await.unwrap_err();
+    let err = deliver(&http, &t("bad"), &out()).await.unwrap_err();
     assert!(err.message.contains("M_FORBIDDEN"), "{err:?}");
 }
 
@@ -345,7 +345,7 @@ async fn ntfy_json_publish_with_token_and_429() {
         password: None,
         priority: Some(4),
     };
-    assert!(send(&http, &t, &out())
+    assert!(deliver(&http, &t, &out())
         .await
         .unwrap()
         .message
@@ -358,7 +358,7 @@ async fn ntfy_json_publish_with_token_and_429() {
     fake.set_handler(Arc::new(|_| {
         reply(429, json!({"code": 42901, "http": 429, "error": "limit reached: too many requests, please be nice"}))
     }));
-    let err = send(&http, &t, &out()).await.unwrap_err();
+    let err = deliver(&http, &t, &out()).await.unwrap_err();
     assert!(!err.permanent && err.message.contains("42901"), "{err:?}");
 }
 
@@ -393,7 +393,7 @@ async fn webhook_body_headers_and_signature() {
         url: fake.url("/hooks/cw"),
         secret: "hook-secret".into(),
     };
-    let ack = send(&http, &t, &out()).await.unwrap();
+    let ack = deliver(&http, &t, &out()).await.unwrap();
     assert_eq!((ack.status, ack.message.as_str()), (200, "accepted"));
     let r = &fake.requests()[0];
     assert_eq!(
@@ -427,7 +427,7 @@ async fn webhook_body_headers_and_signature() {
         url: fake.url("/hooks/cw"),
         secret: "other".into(),
     };
-    let err = send(&http, &wrong, &out()).await.unwrap_err();
+    let err = deliver(&http, &wrong, &out()).await.unwrap_err();
     assert_eq!(err.status, Some(401));
 }
 
@@ -444,7 +444,7 @@ async fn apprise_json_posts_the_apprise_body_with_extra_headers() {
     let t =
         channelwatch::notify::apprise::parse(&format!("json://{}/notify?+X-Token=abc", fake.addr))
             .unwrap();
-    send(&http, &t, &out()).await.unwrap();
+    deliver(&http, &t, &out()).await.unwrap();
     let v = fake.requests()[0].json();
     assert_eq!(v["version"], "1.0");
     assert_eq!(v["title"], "Channels DVR - Watching TV");
@@ -465,7 +465,7 @@ async fn email_reaches_a_real_smtp_listener() {
         to: vec!["ops@example.com".into(), "me@example.com".into()],
     };
     let http = channelwatch::notify::http_client();
-    let ack = send(&http, &t, &out()).await.unwrap();
+    let ack = deliver(&http, &t, &out()).await.unwrap();
     assert_eq!(ack.status, 250);
     let mails = smtp.mails();
     assert_eq!(mails.len(), 1);
@@ -481,7 +481,7 @@ async fn email_reaches_a_real_smtp_listener() {
     assert!(m.auth, "credentials were used");
     // A rejected recipient is a permanent failure with the server's text.
     smtp.reject_recipients(true);
-    let err = send(&http, &t, &out()).await.unwrap_err();
+    let err = deliver(&http, &t, &out()).await.unwrap_err();
     assert_eq!(err.status, Some(550));
     assert!(
         err.permanent && err.message.contains("No such user"),
@@ -497,6 +497,146 @@ async fn email_reaches_a_real_smtp_listener() {
         from: "cw@example.com".into(),
         to: vec!["ops@example.com".into()],
     };
-    let err = send(&http, &closed, &out()).await.unwrap_err();
+    let err = deliver(&http, &closed, &out()).await.unwrap_err();
     assert!(!err.permanent, "{err:?}");
+}
+
+#[tokio::test]
+async fn the_providers_api_masks_secrets_keeps_them_on_patch_and_tests_for_real() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = server(dir.path()).await;
+    let fake = FakeProvider::start(Arc::new(|r: &Received| {
+        if r.header("x-gotify-key") == Some("AppTok") {
+            reply(200, json!({"id": 5}))
+        } else {
+            reply(401, json!({"error": "Unauthorized", "errorCode": 401, "errorDescription": "you need to provide a valid access token"}))
+        }
+    }))
+    .await;
+    let c = client();
+    let (status, p) = send(
+        c.post(url(&srv, "/api/v1/providers")).json(&json!({
+            "type": "gotify", "name": "Home Gotify", "url": fake.url(""), "token": "AppTok"
+        })),
+        Some(API_KEY),
+    )
+    .await;
+    assert_eq!(status, 201, "{p}");
+    assert_eq!(
+        (p["type"].as_str(), p["token"].as_str()),
+        (Some("gotify"), Some("****"))
+    );
+    let id = p["id"].as_i64().unwrap();
+    let (_, list) = send(c.get(url(&srv, "/api/v1/providers")), Some(API_KEY)).await;
+    assert!(!list.to_string().contains("AppTok"), "{list}");
+
+    // The test answers with the provider's own reply.
+    let (status, t) = send(
+        c.post(url(&srv, &format!("/api/v1/providers/{id}/test"))),
+        Some(API_KEY),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        (t["ok"].as_bool(), t["status"].as_u64()),
+        (Some(true), Some(200)),
+        "{t}"
+    );
+    assert_eq!(
+        fake.requests()[0].json()["title"],
+        "[TEST] ChannelWatch notification"
+    );
+
+    // Echoing the masked answer back keeps the secret; a new one replaces it.
+    let mut echoed = p.clone();
+    echoed["name"] = json!("Gotify (renamed)");
+    let (status, p2) = send(
+        c.patch(url(&srv, &format!("/api/v1/providers/{id}")))
+            .json(&echoed),
+        Some(API_KEY),
+    )
+    .await;
+    assert_eq!(
+        (status, p2["name"].as_str()),
+        (200, Some("Gotify (renamed)")),
+        "{p2}"
+    );
+    let (_, t) = send(
+        c.post(url(&srv, &format!("/api/v1/providers/{id}/test"))),
+        Some(API_KEY),
+    )
+    .await;
+    assert_eq!(t["ok"], true, "{t}");
+    send(
+        c.patch(url(&srv, &format!("/api/v1/providers/{id}")))
+            .json(&json!({"token": "wrong"})),
+        Some(API_KEY),
+    )
+    .await;
+    let (_, t) = send(
+        c.post(url(&srv, &format!("/api/v1/providers/{id}/test"))),
+        Some(API_KEY),
+    )
+    .await;
+    assert_eq!(
+        (t["ok"].as_bool(), t["status"].as_u64()),
+        (Some(false), Some(401)),
+        "{t}"
+    );
+    assert!(
+        t["message"]
+            .as_str()
+            .unwrap()
+            .contains("valid access token"),
+        "{t}"
+    );
+
+    // Apprise URL form, and its errors.
+    let (status, p) = send(
+        c.post(url(&srv, "/api/v1/providers"))
+            .json(&json!({"type": "pushover", "url": "pover://userkey@apptoken"})),
+        Some(API_KEY),
+    )
+    .await;
+    assert_eq!(status, 201, "{p}");
+    assert_eq!(
+        (p["user_key"].as_str(), p["token"].as_str()),
+        (Some("****"), Some("****"))
+    );
+    for (bad, needle) in [
+        (
+            json!({"type": "pushover", "url": "discord://1/2"}),
+            "discord",
+        ),
+        (json!({"type": "pigeon"}), "type"),
+        (
+            json!({"type": "webhook", "url": "http://169.254.169.254/", "secret": "s"}),
+            "link-local",
+        ),
+        (json!({"type": "telegram", "bot_token": "1:a"}), "chat_id"),
+    ] {
+        let (status, e) = send(
+            c.post(url(&srv, "/api/v1/providers")).json(&bad),
+            Some(API_KEY),
+        )
+        .await;
+        assert_eq!(status, 422, "{bad}: {e}");
+        assert!(
+            e["message"].as_str().unwrap().contains(needle),
+            "{bad}: {e}"
+        );
+    }
+    let (status, _) = send(
+        c.delete(url(&srv, &format!("/api/v1/providers/{id}"))),
+        Some(API_KEY),
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (status, _) = send(
+        c.post(url(&srv, &format!("/api/v1/providers/{id}/test"))),
+        Some(API_KEY),
+    )
+    .await;
+    assert_eq!(status, 404);
+    srv.shutdown().await;
 }

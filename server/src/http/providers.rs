@@ -71,6 +71,15 @@ pub async fn patch(
 ) -> Result<Json<Value>, ApiError> {
     let mut r = load(&state, &raw).await?;
     let mut m: Map<String, Value> = parse_body(body)?;
+    // An echoed answer object carries its id (and an Apprise provider's scheme).
+    if let Some(id) = m.remove("id") {
+        if id.as_i64() != Some(r.id) {
+            return Err(ApiError::invalid(
+                "id: does not match the provider in the URL",
+            ));
+        }
+    }
+    m.remove("scheme");
     if let Some(kind) = take_str(&mut m, "type")? {
         if kind != r.kind {
             return Err(ApiError::invalid(
