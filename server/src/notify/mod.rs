@@ -2,6 +2,7 @@
 //! routing matrix.
 
 pub mod apprise;
+pub mod outbox;
 pub mod providers;
 pub mod routing;
 pub mod send;

@@ -2,6 +2,7 @@
 
 pub mod api_keys;
 pub mod dvrs;
+pub mod outbox;
 pub mod providers;
 pub mod routing;
 pub mod settings;

@@ -1,0 +1,335 @@
+//! The outbox worker: delivers pending rows with exponential backoff and jitter,
+//! honours `Retry-After`, opens a per-provider circuit after repeated failures, logs
+//! every attempt, and never lets one provider hold up another (each delivery is its
+//! own task; each provider has its own concurrency bound).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use parking_lot::Mutex;
+use rand::Rng;
+use tokio::sync::{Notify, Semaphore};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::send::{send, Outgoing};
+use crate::engine::Engine;
+use crate::storage::outbox::{self, Attempt, Pending};
+use crate::storage::{providers, Db};
+
+#[derive(Debug, Clone)]
+pub struct DispatchSettings {
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+    /// After this many attempts a row is given up (failed).
+    pub max_attempts: u32,
+    /// Consecutive failures that open a provider's circuit.
+    pub circuit_threshold: u32,
+    pub circuit_open_for: Duration,
+    pub per_provider_concurrency: usize,
+    pub batch: i64,
+}
+
+impl Default for DispatchSettings {
+    fn default() -> Self {
+        Self {
+            base_delay: Duration::from_secs(2),
+            max_delay: Duration::from_secs(600),
+            max_attempts: 8,
+            circuit_threshold: 5,
+            circuit_open_for: Duration::from_secs(60),
+            per_provider_concurrency: 4,
+            batch: 500,
+        }
+    }
+}
+
+/// The wait before attempt `n + 1` after `n` failed ones: doubling, capped, ±20 %.
+pub fn backoff(s: &DispatchSettings, failed_attempts: u32, jitter: f64) -> Duration {
+    let exp = s
+        .base_delay
+        .saturating_mul(1u32 << failed_attempts.saturating_sub(1).min(20));
+    exp.min(s.max_delay).mul_f64(jitter.clamp(0.8, 1.2))
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Circuit {
+    failures: u32,
+    open_until: Option<DateTime<Utc>>,
+}
+
+struct Inner {
+    db: Db,
+    http: reqwest::Client,
+    engine: Engine,
+    settings: DispatchSettings,
+    instance_url: String,
+    wake: Notify,
+    in_flight: Mutex<HashSet<i64>>,
+    circuits: Mutex<HashMap<i64, Circuit>>,
+    limits: Mutex<HashMap<i64, Arc<Semaphore>>>,
+    queue_depth: AtomicU64,
+}
+
+/// Handle to the worker. Cheap to clone.
+#[derive(Clone)]
+pub struct Dispatcher {
+    inner: Arc<Inner>,
+}
+
+impl Dispatcher {
+    pub fn new(db: Db, engine: Engine, settings: DispatchSettings, instance_url: String) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                db,
+                http: super::http_client(),
+                engine,
+                settings,
+                instance_url,
+                wake: Notify::new(),
+                in_flight: Mutex::new(HashSet::new()),
+                circuits: Mutex::new(HashMap::new()),
+                limits: Mutex::new(HashMap::new()),
+                queue_depth: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// New rows were written: look now rather than at the next timer.
+    pub fn wake(&self) {
+        self.inner.wake.notify_one();
+    }
+
+    /// Pending deliveries (for `channelwatch_notification_queue_depth`).
+    pub fn queue_depth(&self) -> u64 {
+        self.inner.queue_depth.load(Ordering::Relaxed)
+    }
+
+    /// Runs until `cancel`. Rows left pending by a previous process go out first.
+    pub fn spawn(&self, cancel: CancellationToken) -> JoinHandle<()> {
+        let me = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let wait = match me.dispatch_due().await {
+                    Ok(wait) => wait,
+                    Err(e) => {
+                        warn!(error = %e, "outbox: cannot read pending deliveries; retrying");
+                        Duration::from_secs(2)
+                    }
+                };
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = me.inner.wake.notified() => {}
+                    _ = cancel.cancelled() => return,
+                }
+            }
+        })
+    }
+
+    /// Starts every due row not already in flight; answers how long to sleep.
+    async fn dispatch_due(&self) -> Result<Duration, crate::storage::StorageError> {
+        let db = &self.inner.db;
+        let now = Utc::now();
+        let rows = outbox::due(db, now, self.inner.settings.batch).await?;
+        for row in rows {
+            if !self.inner.in_flight.lock().insert(row.id) {
+                continue;
+            }
+            let me = self.clone();
+            tokio::spawn(async move {
+                let id = row.id;
+                me.deliver(row).await;
+                me.inner.in_flight.lock().remove(&id);
+                me.wake();
+            });
+        }
+        self.inner
+            .queue_depth
+            .store(outbox::pending_count(db).await?, Ordering::Relaxed);
+        let wait = match outbox::next_due(db).await? {
+            Some(t) if t > now => (t - now).to_std().unwrap_or_default(),
+            // Due rows are in flight; their completion wakes us.
+            Some(_) => Duration::from_secs(1),
+            None => Duration::from_secs(5),
+        };
+        Ok(wait.min(Duration::from_secs(5)))
+    }
+
+    fn count(&self, row: &Pending, outcome: &str) {
+        if let Some(slot) = self.inner.engine.slot(&row.dvr_id) {
+            slot.record_notification(&row.provider_type, outcome);
+        }
+    }
+
+    async fn finish(&self, row: &Pending, a: Attempt) {
+        if let Err(e) = outbox::finish_attempt(&self.inner.db, row.id, &a).await {
+            warn!(dvr_id = %row.dvr_id, outbox_id = row.id, error = %e, "outbox: cannot record a delivery attempt");
+        }
+        self.count(row, a.status);
+    }
+
+    async fn deliver(&self, row: Pending) {
+        let s = &self.inner.settings;
+        let provider = match providers::get(&self.inner.db, row.provider_id).await {
+            Ok(Some(p)) if p.enabled => p,
+            Ok(found) => {
+                let why = if found.is_some() {
+                    "provider disabled"
+                } else {
+                    "provider removed"
+                };
+                self.finish(
+                    &row,
+                    Attempt {
+                        status: "failed",
+                        http_status: None,
+                        latency_ms: None,
+                        error: Some(why.into()),
+                        next_at: None,
+                        counts: false,
+                    },
+                )
+                .await;
+                return;
+            }
+            Err(e) => {
+                warn!(dvr_id = %row.dvr_id, error = %e, "outbox: cannot load provider");
+                return;
+            }
+        };
+        // An open circuit skips the attempt (not counted) until it half-opens.
+        let open_until = self
+            .inner
+            .circuits
+            .lock()
+            .get(&row.provider_id)
+            .and_then(|c| c.open_until)
+            .filter(|t| *t > Utc::now());
+        if let Some(until) = open_until {
+            self.finish(
+                &row,
+                Attempt {
+                    status: "circuit_open",
+                    http_status: None,
+                    latency_ms: None,
+                    error: Some(format!(
+                        "circuit open after {} consecutive failures",
+                        s.circuit_threshold
+                    )),
+                    next_at: Some(until),
+                    counts: false,
+                },
+            )
+            .await;
+            return;
+        }
+        let limit = self
+            .inner
+            .limits
+            .lock()
+            .entry(row.provider_id)
+            .or_insert_with(|| Arc::new(Semaphore::new(s.per_provider_concurrency)))
+            .clone();
+        let Ok(_permit) = limit.acquire_owned().await else {
+            return;
+        };
+        let out = Outgoing {
+            title: row.title.clone(),
+            message: row.message.clone(),
+            image_url: row.image_url.clone(),
+            event_type: row.alert_type.clone(),
+            dvr_id: row.dvr_id.clone(),
+            dvr_name: row.dvr_name.clone(),
+            delivery_id: row.delivery_id.clone(),
+            timestamp: row.created_at,
+            instance_name: "ChannelWatch".into(),
+            instance_url: self.inner.instance_url.clone(),
+        };
+        let started = Instant::now();
+        let result = send(&self.inner.http, &provider.target, &out).await;
+        let latency_ms = Some(started.elapsed().as_millis() as u64);
+        let attempt_no = row.attempts + 1;
+        match result {
+            Ok(ack) => {
+                self.inner.circuits.lock().remove(&row.provider_id);
+                self.finish(
+                    &row,
+                    Attempt {
+                        status: "sent",
+                        http_status: Some(ack.status),
+                        latency_ms,
+                        error: None,
+                        next_at: None,
+                        counts: true,
+                    },
+                )
+                .await;
+            }
+            Err(f) => {
+                {
+                    let mut circuits = self.inner.circuits.lock();
+                    let c = circuits.entry(row.provider_id).or_default();
+                    c.failures += 1;
+                    if c.failures >= s.circuit_threshold {
+                        let until = Utc::now()
+                            + chrono::Duration::from_std(s.circuit_open_for).unwrap_or_default();
+                        if c.open_until.is_none_or(|t| t <= Utc::now()) {
+                            warn!(provider_id = row.provider_id, provider_type = %row.provider_type, failures = c.failures, "outbox: provider circuit opened");
+                        }
+                        c.open_until = Some(until);
+                    }
+                }
+                let give_up = f.permanent || attempt_no >= s.max_attempts;
+                let delay = backoff(s, attempt_no, rand::rng().random_range(0.8..=1.2)).max(
+                    f.retry_after
+                        .unwrap_or_default()
+                        .min(Duration::from_secs(3600)),
+                );
+                let level_msg = format!("{} (attempt {attempt_no})", f.message);
+                if give_up {
+                    warn!(dvr_id = %row.dvr_id, provider_type = %row.provider_type, outbox_id = row.id, error = %level_msg, "outbox: delivery failed; giving up");
+                } else {
+                    info!(dvr_id = %row.dvr_id, provider_type = %row.provider_type, outbox_id = row.id, error = %level_msg, retry_in_s = delay.as_secs_f64(), "outbox: delivery failed; will retry");
+                }
+                self.finish(
+                    &row,
+                    Attempt {
+                        status: if give_up { "failed" } else { "retry" },
+                        http_status: f.status,
+                        latency_ms,
+                        error: Some(f.message),
+                        next_at: (!give_up).then(|| {
+                            Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default()
+                        }),
+                        counts: true,
+                    },
+                )
+                .await;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_caps_and_jitters() {
+        let s = DispatchSettings::default();
+        assert_eq!(backoff(&s, 1, 1.0), Duration::from_secs(2));
+        assert_eq!(backoff(&s, 2, 1.0), Duration::from_secs(4));
+        assert_eq!(backoff(&s, 4, 1.0), Duration::from_secs(16));
+        assert_eq!(backoff(&s, 30, 1.0), Duration::from_secs(600));
+        assert_eq!(backoff(&s, 1, 1.2), Duration::from_millis(2400));
+        assert_eq!(
+            backoff(&s, 1, 5.0),
+            Duration::from_millis(2400),
+            "jitter is clamped"
+        );
+    }
+}

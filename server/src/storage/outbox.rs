@@ -1,0 +1,397 @@
+//! Alert history and the durable outbox: an alert and one outbox row per provider are
+//! written in one transaction before anything is sent; every delivery attempt is
+//! logged; a row acknowledged by its provider is marked sent in the same statement
+//! batch as its log entry, so it is never picked up again.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::Row;
+
+use super::{Db, StorageError};
+
+fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn parse_ts(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_default()
+}
+
+/// An alert about to be recorded.
+#[derive(Debug, Clone)]
+pub struct NewAlert {
+    pub dvr_id: String,
+    pub dvr_name: String,
+    pub alert_type: String,
+    pub title: String,
+    pub message: String,
+    pub image_url: Option<String>,
+    pub dedup_key: Option<String>,
+    /// `sent` (handed to the outbox) or `rate_limited` (held back, no deliveries).
+    pub status: &'static str,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A provider the alert goes to.
+#[derive(Debug, Clone)]
+pub struct Destination {
+    pub provider_id: i64,
+    pub provider_type: String,
+}
+
+/// Records the alert and its outbox rows atomically; answers the alert id.
+pub async fn record(db: &Db, a: &NewAlert, to: &[Destination]) -> Result<i64, StorageError> {
+    let mut tx = db.pool.begin().await?;
+    let created = ts(a.created_at);
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO alerts (dvr_id, dvr_name, alert_type, title, message, image_url, dedup_key, status, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+    )
+    .bind(&a.dvr_id)
+    .bind(&a.dvr_name)
+    .bind(&a.alert_type)
+    .bind(&a.title)
+    .bind(&a.message)
+    .bind(&a.image_url)
+    .bind(&a.dedup_key)
+    .bind(a.status)
+    .bind(&created)
+    .fetch_one(&mut *tx)
+    .await?;
+    for d in to {
+        sqlx::query(
+            "INSERT INTO outbox (alert_id, provider_id, provider_type, delivery_id, status, next_attempt_at, created_at)
+             VALUES (?, ?, ?, ?, 'pending', ?, ?)",
+        )
+        .bind(id)
+        .bind(d.provider_id)
+        .bind(&d.provider_type)
+        .bind(uuid::Uuid::new_v4().to_string())
+        .bind(&created)
+        .bind(&created)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// A pending delivery with what sending it needs.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    pub id: i64,
+    pub alert_id: i64,
+    pub provider_id: i64,
+    pub provider_type: String,
+    pub delivery_id: String,
+    pub attempts: u32,
+    pub dvr_id: String,
+    pub dvr_name: String,
+    pub alert_type: String,
+    pub title: String,
+    pub message: String,
+    pub image_url: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Pending rows due by `now`, oldest first.
+pub async fn due(db: &Db, now: DateTime<Utc>, limit: i64) -> Result<Vec<Pending>, StorageError> {
+    let rows = sqlx::query(
+        "SELECT o.id, o.alert_id, o.provider_id, o.provider_type, o.delivery_id, o.attempts,
+                a.dvr_id, a.dvr_name, a.alert_type, a.title, a.message, a.image_url, a.created_at
+         FROM outbox o JOIN alerts a ON a.id = o.alert_id
+         WHERE o.status = 'pending' AND o.next_attempt_at <= ?
+         ORDER BY o.next_attempt_at, o.id LIMIT ?",
+    )
+    .bind(ts(now))
+    .bind(limit)
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Pending {
+                id: r.try_get("id")?,
+                alert_id: r.try_get("alert_id")?,
+                provider_id: r.try_get("provider_id")?,
+                provider_type: r.try_get("provider_type")?,
+                delivery_id: r.try_get("delivery_id")?,
+                attempts: r.try_get::<i64, _>("attempts")?.try_into().unwrap_or(0),
+                dvr_id: r.try_get("dvr_id")?,
+                dvr_name: r.try_get("dvr_name")?,
+                alert_type: r.try_get("alert_type")?,
+                title: r.try_get("title")?,
+                message: r.try_get("message")?,
+                image_url: r.try_get("image_url")?,
+                created_at: parse_ts(&r.try_get::<String, _>("created_at")?),
+            })
+        })
+        .collect()
+}
+
+/// When the earliest pending row is due (to sleep until then).
+pub async fn next_due(db: &Db) -> Result<Option<DateTime<Utc>>, StorageError> {
+    let t: Option<String> =
+        sqlx::query_scalar("SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending'")
+            .fetch_one(&db.pool)
+            .await?;
+    Ok(t.map(|s| parse_ts(&s)))
+}
+
+pub async fn pending_count(db: &Db) -> Result<u64, StorageError> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE status = 'pending'")
+        .fetch_one(&db.pool)
+        .await?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+/// One attempt's outcome.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    /// `sent`, `retry`, `failed` or `circuit_open`.
+    pub status: &'static str,
+    pub http_status: Option<u16>,
+    pub latency_ms: Option<u64>,
+    pub error: Option<String>,
+    /// For `retry` and `circuit_open`: when to try again.
+    pub next_at: Option<DateTime<Utc>>,
+    /// Whether this attempt counts (a circuit-open skip does not).
+    pub counts: bool,
+}
+
+/// Logs the attempt and moves the row on (sent, failed, or rescheduled), atomically.
+pub async fn finish_attempt(db: &Db, row_id: i64, a: &Attempt) -> Result<(), StorageError> {
+    let now = ts(Utc::now());
+    let mut tx = db.pool.begin().await?;
+    let attempts: i64 = sqlx::query_scalar("SELECT attempts FROM outbox WHERE id = ?")
+        .bind(row_id)
+        .fetch_one(&mut *tx)
+        .await?;
+    let attempt = attempts + i64::from(a.counts);
+    sqlx::query(
+        "INSERT INTO delivery_log (outbox_id, attempt, status, http_status, latency_ms, error, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(row_id)
+    .bind(attempt)
+    .bind(a.status)
+    .bind(a.http_status.map(i64::from))
+    .bind(a.latency_ms.map(|l| i64::try_from(l).unwrap_or(i64::MAX)))
+    .bind(&a.error)
+    .bind(&now)
+    .execute(&mut *tx)
+    .await?;
+    match a.status {
+        "sent" | "failed" => {
+            sqlx::query(
+                "UPDATE outbox SET status = ?, attempts = ?, last_error = ?, finished_at = ? WHERE id = ?",
+            )
+            .bind(a.status)
+            .bind(attempt)
+            .bind(&a.error)
+            .bind(&now)
+            .bind(row_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        _ => {
+            sqlx::query(
+                "UPDATE outbox SET attempts = ?, last_error = ?, next_attempt_at = ? WHERE id = ?",
+            )
+            .bind(attempt)
+            .bind(&a.error)
+            .bind(ts(a.next_at.unwrap_or_else(Utc::now)))
+            .bind(row_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A delivery as the alert history shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeliveryView {
+    pub provider_id: i64,
+    pub provider_type: String,
+    pub status: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub finished_at: Option<String>,
+}
+
+/// An alert history entry (`GET /api/v1/alerts`).
+#[derive(Debug, Clone, Serialize)]
+pub struct AlertView {
+    pub id: i64,
+    pub dvr_id: String,
+    pub dvr_name: String,
+    pub alert_type: String,
+    pub title: String,
+    pub message: String,
+    pub image_url: Option<String>,
+    pub status: String,
+    pub created_at: String,
+    pub deliveries: Vec<DeliveryView>,
+}
+
+/// Alerts newest first, optionally for one DVR and before an id (the cursor).
+pub async fn history(
+    db: &Db,
+    dvr_id: Option<&str>,
+    limit: i64,
+    before: Option<i64>,
+) -> Result<Vec<AlertView>, StorageError> {
+    let rows = sqlx::query(
+        "SELECT id, dvr_id, dvr_name, alert_type, title, message, image_url, status, created_at
+         FROM alerts
+         WHERE (?1 IS NULL OR dvr_id = ?1) AND (?2 IS NULL OR id < ?2)
+         ORDER BY id DESC LIMIT ?3",
+    )
+    .bind(dvr_id)
+    .bind(before)
+    .bind(limit)
+    .fetch_all(&db.pool)
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let id: i64 = r.try_get("id")?;
+        let deliveries = sqlx::query(
+            "SELECT provider_id, provider_type, status, attempts, last_error, finished_at
+             FROM outbox WHERE alert_id = ? ORDER BY id",
+        )
+        .bind(id)
+        .fetch_all(&db.pool)
+        .await?
+        .iter()
+        .map(|d| {
+            Ok(DeliveryView {
+                provider_id: d.try_get("provider_id")?,
+                provider_type: d.try_get("provider_type")?,
+                status: d.try_get("status")?,
+                attempts: d.try_get("attempts")?,
+                last_error: d.try_get("last_error")?,
+                finished_at: d.try_get("finished_at")?,
+            })
+        })
+        .collect::<Result<Vec<_>, StorageError>>()?;
+        out.push(AlertView {
+            id,
+            dvr_id: r.try_get("dvr_id")?,
+            dvr_name: r.try_get("dvr_name")?,
+            alert_type: r.try_get("alert_type")?,
+            title: r.try_get("title")?,
+            message: r.try_get("message")?,
+            image_url: r.try_get("image_url")?,
+            status: r.try_get("status")?,
+            created_at: r.try_get("created_at")?,
+            deliveries,
+        });
+    }
+    Ok(out)
+}
+
+/// Every attempt logged for one outbox row (tests and the debug bundle).
+pub async fn attempts_of(db: &Db, row_id: i64) -> Result<Vec<(String, Option<i64>)>, StorageError> {
+    let rows =
+        sqlx::query("SELECT status, http_status FROM delivery_log WHERE outbox_id = ? ORDER BY id")
+            .bind(row_id)
+            .fetch_all(&db.pool)
+            .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("status")?, r.try_get("http_status")?)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alert() -> NewAlert {
+        NewAlert {
+            dvr_id: "aef6d698".into(),
+            dvr_name: "Den".into(),
+            alert_type: "channel.watching.start".into(),
+            title: "t".into(),
+            message: "m".into(),
+            image_url: None,
+            dedup_key: Some("ch7-Den".into()),
+            status: "sent",
+            created_at: Utc::now(),
+        }
+    }
+
+    #[tokio::test]
+    async fn alert_and_outbox_rows_then_attempts() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).await.unwrap();
+        let to = [
+            Destination {
+                provider_id: 1,
+                provider_type: "discord".into(),
+            },
+            Destination {
+                provider_id: 2,
+                provider_type: "email".into(),
+            },
+        ];
+        let id = record(&db, &alert(), &to).await.unwrap();
+        let due_now = due(&db, Utc::now(), 10).await.unwrap();
+        assert_eq!(due_now.len(), 2);
+        assert_eq!(pending_count(&db).await.unwrap(), 2);
+        assert_ne!(due_now[0].delivery_id, due_now[1].delivery_id);
+
+        let later = Utc::now() + chrono::Duration::seconds(60);
+        finish_attempt(
+            &db,
+            due_now[0].id,
+            &Attempt {
+                status: "retry",
+                http_status: Some(429),
+                latency_ms: Some(3),
+                error: Some("rate limited".into()),
+                next_at: Some(later),
+                counts: true,
+            },
+        )
+        .await
+        .unwrap();
+        finish_attempt(
+            &db,
+            due_now[1].id,
+            &Attempt {
+                status: "sent",
+                http_status: Some(250),
+                latency_ms: Some(5),
+                error: None,
+                next_at: None,
+                counts: true,
+            },
+        )
+        .await
+        .unwrap();
+        assert!(due(&db, Utc::now(), 10).await.unwrap().is_empty());
+        assert_eq!(
+            next_due(&db).await.unwrap().map(|t| t.timestamp()),
+            Some(later.timestamp())
+        );
+        assert_eq!(due(&db, later, 10).await.unwrap()[0].attempts, 1);
+
+        let h = history(&db, None, 10, None).await.unwrap();
+        assert_eq!(h.len(), 1);
+        assert_eq!(h[0].id, id);
+        let statuses: Vec<&str> = h[0].deliveries.iter().map(|d| d.status.as_str()).collect();
+        assert_eq!(statuses, ["pending", "sent"]);
+        assert_eq!(
+            attempts_of(&db, due_now[0].id).await.unwrap(),
+            vec![("retry".to_string(), Some(429))]
+        );
+        assert!(history(&db, Some("other"), 10, None)
+            .await
+            .unwrap()
+            .is_empty());
+        assert!(history(&db, None, 10, Some(id)).await.unwrap().is_empty());
+    }
+}
