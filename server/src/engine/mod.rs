@@ -89,6 +89,8 @@ pub enum EngineEventKind {
         reason: String,
     },
     Change(Change),
+    /// A `/dvr` poll's disk figures (every 120 s while connected).
+    Disk(disk::DiskSample),
     /// The watchdog's verdict on this DVR changed (`from` is null on its first check).
     HealthChanged {
         from: Option<Verdict>,
@@ -97,6 +99,23 @@ pub enum EngineEventKind {
     },
     /// The watchdog confirmed, or could not confirm, that a restarted task came back.
     RestartChecked(RestartCheck),
+}
+
+/// Where engine events go: the best-effort live feed (broadcast; a slow reader lags and
+/// skips), and the lossless alert stream (unbounded; alerts must see every event).
+pub(crate) struct Bus {
+    feed: broadcast::Sender<Arc<EngineEvent>>,
+    alerts: RwLock<Option<tokio::sync::mpsc::UnboundedSender<Arc<EngineEvent>>>>,
+}
+
+impl Bus {
+    pub(crate) fn send(&self, ev: Arc<EngineEvent>) {
+        if let Some(tx) = &*self.alerts.read() {
+            let _ = tx.send(ev.clone());
+        }
+        // No subscriber is fine: the feed is best-effort, the slot is the truth.
+        let _ = self.feed.send(ev);
+    }
 }
 
 struct Running {
@@ -111,7 +130,7 @@ struct Inner {
     disk_thresholds: RwLock<DiskThresholds>,
     http: reqwest::Client,
     running: RwLock<HashMap<String, Running>>,
-    events: broadcast::Sender<Arc<EngineEvent>>,
+    events: Arc<Bus>,
     /// Set once the tasks of the start-up configuration run; later starts are reloads.
     booted: AtomicBool,
     /// Wakes the watchdog when a restart needs confirming.
@@ -126,7 +145,11 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(settings: EngineSettings) -> Self {
-        let (events, _) = broadcast::channel(settings.feed_capacity.max(16));
+        let (feed, _) = broadcast::channel(settings.feed_capacity.max(16));
+        let events = Arc::new(Bus {
+            feed,
+            alerts: RwLock::new(None),
+        });
         Self {
             inner: Arc::new(Inner {
                 disk_thresholds: RwLock::new(settings.disk_thresholds),
@@ -307,7 +330,7 @@ impl Engine {
 
     /// Sends an event on the change feed (the watchdog's verdicts go out this way).
     pub fn publish(&self, dvr_id: &str, kind: EngineEventKind) {
-        let _ = self.inner.events.send(Arc::new(EngineEvent {
+        self.inner.events.send(Arc::new(EngineEvent {
             dvr_id: dvr_id.to_string(),
             at: Utc::now(),
             kind,
@@ -321,7 +344,15 @@ impl Engine {
 
     /// The change feed: every connect, disconnect, restart and state change.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<EngineEvent>> {
-        self.inner.events.subscribe()
+        self.inner.events.feed.subscribe()
+    }
+
+    /// The lossless stream of every engine event, for the alert pipeline. A second
+    /// call replaces the first consumer.
+    pub fn alert_stream(&self) -> tokio::sync::mpsc::UnboundedReceiver<Arc<EngineEvent>> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        *self.inner.events.alerts.write() = Some(tx);
+        rx
     }
 
     /// Stops every task and waits (bounded) for them to finish.

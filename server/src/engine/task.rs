@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use futures::StreamExt;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
@@ -25,7 +25,7 @@ pub(crate) struct TaskCtx {
     pub slot: Arc<DvrSlot>,
     pub client: DvrClient,
     pub settings: Arc<EngineSettings>,
-    pub events: broadcast::Sender<Arc<EngineEvent>>,
+    pub events: Arc<super::Bus>,
     /// Wakes the watchdog when the supervisor restarts this task.
     pub restarts: Arc<tokio::sync::Notify>,
     pub cancel: CancellationToken,
@@ -39,8 +39,7 @@ const MAX_HELD_FRAMES: usize = 10_000;
 
 impl TaskCtx {
     pub(crate) fn publish(&self, kind: EngineEventKind) {
-        // No subscriber is fine: the feed is best-effort, the slot is the truth.
-        let _ = self.events.send(Arc::new(EngineEvent {
+        self.events.send(Arc::new(EngineEvent {
             dvr_id: self.slot.dvr_id.clone(),
             at: Utc::now(),
             kind,
@@ -212,7 +211,9 @@ async fn connect_and_stream(ctx: &TaskCtx) -> (Option<Instant>, End) {
                 Poll::Status(Err(e)) => return (Some(connected_at), End::StatusFailed(e)),
                 Poll::Dvr(Ok(info)) => {
                     if let Some(d) = info.disk {
-                        ctx.slot.set_disk(DiskSample { free_bytes: d.free, total_bytes: d.total });
+                        let sample = DiskSample { free_bytes: d.free, total_bytes: d.total };
+                        ctx.slot.set_disk(sample);
+                        ctx.publish(EngineEventKind::Disk(sample));
                     }
                     if held.is_some() {
                         let changes = ctx.slot.with_state(|st| st.resync(&info.activity, Utc::now()));
