@@ -2,6 +2,7 @@
 //! per-DVR dedup and cooldowns, the global rate limit, settings and texts. No IO here.
 
 pub mod dedup;
+pub mod enrich;
 pub mod disk;
 pub mod health;
 pub mod kind;

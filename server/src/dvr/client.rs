@@ -137,6 +137,15 @@ impl DvrClient {
         serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode(format!("{path}: {e}")))
     }
 
+    /// Any JSON endpoint, read leniently (enrichment tolerates field-name variants).
+    pub async fn get_value(
+        &self,
+        path: &str,
+        timeout: Duration,
+    ) -> Result<serde_json::Value, ClientError> {
+        self.get_json(path, timeout).await
+    }
+
     /// `GET /status` (keep-alive and version).
     pub async fn status(&self, timeout: Duration) -> Result<DvrStatus, ClientError> {
         self.get_json("/status", timeout).await
