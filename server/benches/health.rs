@@ -154,7 +154,7 @@ async fn run(args: &[String]) {
     let mut series = 0;
     for _ in 0..rounds {
         let (dvrs, globals) =
-            channelwatch::metrics::gather(&srv.services.engine, &srv.services.watchdog);
+            channelwatch::metrics::gather(&srv.services.engine, &srv.services.watchdog, 0);
         let text = channelwatch::metrics::render(&dvrs, &globals);
         series = text
             .lines()

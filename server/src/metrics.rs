@@ -50,7 +50,7 @@ pub struct Globals {
 }
 
 /// Reads the engine and the watchdog into samples.
-pub fn gather(engine: &Engine, watchdog: &Watchdog) -> (Vec<DvrSample>, Globals) {
+pub fn gather(engine: &Engine, watchdog: &Watchdog, queue_depth: u64) -> (Vec<DvrSample>, Globals) {
     let dvrs = engine
         .slots()
         .iter()
@@ -78,7 +78,7 @@ pub fn gather(engine: &Engine, watchdog: &Watchdog) -> (Vec<DvrSample>, Globals)
     let s = watchdog.stats();
     let globals = Globals {
         version: crate::VERSION.to_string(),
-        queue_depth: 0,
+        queue_depth,
         watchdog_runs: s.runs.load(Ordering::Relaxed),
         watchdog_last_run: s.last_run.load(Ordering::Relaxed),
         restart_checks_ok: s.restart_checks_ok.load(Ordering::Relaxed),

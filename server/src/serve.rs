@@ -47,6 +47,7 @@ pub struct Server {
     cancel: CancellationToken,
     http: tokio::task::JoinHandle<()>,
     watchdog: tokio::task::JoinHandle<()>,
+    background: Vec<tokio::task::JoinHandle<()>>,
     demo: Vec<Simulator>,
 }
 
@@ -89,7 +90,13 @@ async fn start_demo() -> Result<(Vec<Simulator>, Vec<NewDvr>), StartError> {
 
 /// Opens storage, applies declared DVRs, starts the engine and the HTTP listener.
 pub async fn start(config: Config, engine_settings: EngineSettings) -> Result<Server, StartError> {
-    start_with(config, engine_settings, WatchdogSettings::default()).await
+    start_with(
+        config,
+        engine_settings,
+        WatchdogSettings::default(),
+        crate::notify::outbox::DispatchSettings::default(),
+    )
+    .await
 }
 
 /// [`start`] with the watchdog's grace periods given (tests shorten them; its interval
@@ -98,6 +105,7 @@ pub async fn start_with(
     config: Config,
     engine_settings: EngineSettings,
     watchdog_settings: WatchdogSettings,
+    dispatch_settings: crate::notify::outbox::DispatchSettings,
 ) -> Result<Server, StartError> {
     std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
         path: config.data_dir.display().to_string(),
@@ -112,6 +120,17 @@ pub async fn start_with(
         engine.set_disk_thresholds(t);
     }
     let registry = Registry::new(db.clone(), engine.clone());
+    let dispatcher = crate::notify::outbox::Dispatcher::new(
+        db.clone(),
+        engine.clone(),
+        dispatch_settings,
+        config.instance_url.clone(),
+    );
+    let alerts =
+        crate::alerts::pipeline::AlertService::load(db.clone(), engine.clone(), dispatcher.clone())
+            .await?;
+    // Subscribed before any DVR task runs, so no event escapes the alert rules.
+    let alert_rx = engine.alert_stream();
 
     registry
         .apply_declared(&config.file_dvrs(), ManagedBy::File)
@@ -147,6 +166,8 @@ pub async fn start_with(
         engine,
         watchdog,
         registry,
+        alerts,
+        dispatcher,
         started: Default::default(),
     });
     let state = AppState {
@@ -168,6 +189,8 @@ pub async fn start_with(
     services.registry.sync_engine().await?;
     services.engine.mark_booted();
     let watchdog_task = services.watchdog.spawn(cancel.clone());
+    let alert_task = services.alerts.spawn(alert_rx, cancel.clone());
+    let dispatch_task = services.dispatcher.spawn(cancel.clone());
     services.started.store(true, Ordering::Release);
     info!(%addr, dvrs = services.engine.running_count(), version = crate::VERSION, "ChannelWatch is running");
     Ok(Server {
@@ -176,6 +199,7 @@ pub async fn start_with(
         cancel,
         http,
         watchdog: watchdog_task,
+        background: vec![alert_task, dispatch_task],
         demo,
     })
 }
@@ -186,6 +210,9 @@ impl Server {
         self.cancel.cancel();
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), self.http).await;
         let _ = self.watchdog.await;
+        for t in self.background {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), t).await;
+        }
         self.services.engine.shutdown().await;
         for sim in self.demo {
             sim.shutdown().await;

@@ -396,7 +396,9 @@ mod tests {
 
     #[test]
     fn string_booleans_and_errors_count() {
-        let r = parse_recording(&serde_json::json!({"completed": "true", "cancelled": "TRUE", "error": "tuner lost"}));
+        let r = parse_recording(
+            &serde_json::json!({"completed": "true", "cancelled": "TRUE", "error": "tuner lost"}),
+        );
         assert!(r.completed && r.cancelled && r.failed);
     }
 }

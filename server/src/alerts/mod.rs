@@ -2,9 +2,10 @@
 //! per-DVR dedup and cooldowns, the global rate limit, settings and texts. No IO here.
 
 pub mod dedup;
-pub mod enrich;
 pub mod disk;
+pub mod enrich;
 pub mod health;
 pub mod kind;
+pub mod pipeline;
 pub mod settings;
 pub mod template;

@@ -177,7 +177,7 @@ impl Default for RateLimit {
 /// Per-DVR module switches; a missing entry follows the global switch.
 pub type DvrModules = BTreeMap<String, BTreeMap<Category, bool>>;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AlertSettings {
     pub channel: ChannelOptions,
@@ -187,20 +187,6 @@ pub struct AlertSettings {
     pub health: HealthOptions,
     pub rate_limit: RateLimit,
     pub per_dvr: DvrModules,
-}
-
-impl Default for AlertSettings {
-    fn default() -> Self {
-        Self {
-            channel: ChannelOptions::default(),
-            vod: VodOptions::default(),
-            recording: RecordingOptions::default(),
-            disk: DiskOptions::default(),
-            health: HealthOptions::default(),
-            rate_limit: RateLimit::default(),
-            per_dvr: DvrModules::default(),
-        }
-    }
 }
 
 impl AlertSettings {
@@ -303,9 +289,10 @@ mod tests {
 
     #[test]
     fn partial_json_fills_defaults_and_unknown_keys_fail() {
-        let s: AlertSettings =
-            serde_json::from_str(r#"{"disk": {"cooldown_seconds": 60}, "vod": {"enabled": false}}"#)
-                .unwrap();
+        let s: AlertSettings = serde_json::from_str(
+            r#"{"disk": {"cooldown_seconds": 60}, "vod": {"enabled": false}}"#,
+        )
+        .unwrap();
         assert!(s.disk.enabled, "a partial module keeps its default switch");
         assert_eq!(s.disk.rule().cooldown_seconds, 60);
         assert!(!s.vod.enabled);

@@ -159,7 +159,11 @@ pub fn default_text(kind: AlertKind, v: &Value) -> (String, String) {
             line(&mut b, "Device: ", s(v, "device_name"));
             line(&mut b, "Device IP: ", s(v, "client_ip"));
             line(&mut b, "Source: ", s(v, "stream_source"));
-            line(&mut b, "Total Streams: ", v.get("stream_count").and_then(Value::as_u64));
+            line(
+                &mut b,
+                "Total Streams: ",
+                v.get("stream_count").and_then(Value::as_u64),
+            );
             "Channels DVR - Watching TV".to_string()
         }
         VodPlayback => {
@@ -183,13 +187,10 @@ pub fn default_text(kind: AlertKind, v: &Value) -> (String, String) {
                 b.push(sum.to_string());
             }
             let rating = s(v, "rating").map(|r| format!("Rating: {r}"));
-            let genres = v["genres"]
-                .as_array()
-                .filter(|g| !g.is_empty())
-                .map(|g| {
-                    let names: Vec<&str> = g.iter().filter_map(Value::as_str).collect();
-                    format!("Genres: {}", names.join(", "))
-                });
+            let genres = v["genres"].as_array().filter(|g| !g.is_empty()).map(|g| {
+                let names: Vec<&str> = g.iter().filter_map(Value::as_str).collect();
+                format!("Genres: {}", names.join(", "))
+            });
             let meta: Vec<String> = rating.into_iter().chain(genres).collect();
             if !meta.is_empty() {
                 b.push(String::new());
@@ -214,7 +215,11 @@ pub fn default_text(kind: AlertKind, v: &Value) -> (String, String) {
             line(&mut b, "Scheduled: ", s(v, "scheduled_time"));
             line(&mut b, "Recording: ", s(v, "start_time"));
             line(&mut b, "Duration: ", s(v, "duration"));
-            line(&mut b, "Total Streams: ", v.get("stream_count").and_then(Value::as_u64));
+            line(
+                &mut b,
+                "Total Streams: ",
+                v.get("stream_count").and_then(Value::as_u64),
+            );
             "Channels DVR - Recording Event".to_string()
         }
         DiskWarning | DiskCritical => {
@@ -364,7 +369,10 @@ mod tests {
         let (title, body) = default_text(AlertKind::ChannelWatching, &v);
         assert_eq!(title, "Channels DVR - Watching TV");
         assert!(!body.contains("Resolution"), "no 'Unknown resolution' line");
-        assert!(body.contains("Total Streams: 1"), "stream count without Source");
+        assert!(
+            body.contains("Total Streams: 1"),
+            "stream count without Source"
+        );
         assert!(body.starts_with("📺 ABC\nChannel: 7\nProgram: Good Morning America"));
         assert!(body.ends_with("DVR: Living Room"));
     }
@@ -414,7 +422,10 @@ mod tests {
     fn templates_cannot_run_away() {
         let v = sample(AlertKind::ChannelWatching);
         let t = Template {
-            title: Some("{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}".into()),
+            title: Some(
+                "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}"
+                    .into(),
+            ),
             body: None,
         };
         let (title, _, problem) = render(AlertKind::ChannelWatching, &v, Some(&t));
@@ -428,7 +439,10 @@ mod tests {
         assert_eq!(human_size(2_001_111_162_880), "1.82 TB");
         assert_eq!(clock_duration(Duration::from_secs(4542)), "1h 15m 42s");
         assert_eq!(clock_duration(Duration::from_secs(3526)), "58m 46s");
-        assert_eq!(words_duration(Duration::from_secs(8160)), "2 hours 16 minutes");
+        assert_eq!(
+            words_duration(Duration::from_secs(8160)),
+            "2 hours 16 minutes"
+        );
         assert_eq!(words_duration(Duration::from_secs(3600)), "1 hour");
     }
 

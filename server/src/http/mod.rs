@@ -18,9 +18,11 @@ use axum::{middleware, Router};
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 
+use crate::alerts::pipeline::AlertService;
 use crate::config::Config;
 use crate::engine::watchdog::Watchdog;
 use crate::engine::Engine;
+use crate::notify::outbox::Dispatcher;
 use crate::registry::Registry;
 use crate::storage::Db;
 use error::ApiError;
@@ -32,6 +34,8 @@ pub struct Services {
     pub engine: Engine,
     pub watchdog: Watchdog,
     pub registry: Registry,
+    pub alerts: AlertService,
+    pub dispatcher: Dispatcher,
     /// Flipped once config is parsed, the database migrated and DVR tasks started.
     pub started: AtomicBool,
 }

@@ -96,7 +96,7 @@ pub async fn server_with(
     let mut vars = vec![("CHANNELWATCH_API_KEY", API_KEY)];
     vars.extend_from_slice(env);
     let config = Config::load(&flags, &vars).expect("config");
-    channelwatch::serve::start_with(config, fast_settings(), watchdog)
+    channelwatch::serve::start_with(config, fast_settings(), watchdog, fast_dispatch())
         .await
         .expect("server starts")
 }
@@ -362,5 +362,17 @@ impl SmtpSink {
 
     pub fn reject_recipients(&self, on: bool) {
         self.reject.store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Delivery retries shortened so backoff, Retry-After and the circuit show within a test.
+pub fn fast_dispatch() -> channelwatch::notify::outbox::DispatchSettings {
+    channelwatch::notify::outbox::DispatchSettings {
+        base_delay: Duration::from_millis(200),
+        max_delay: Duration::from_secs(2),
+        max_attempts: 4,
+        circuit_threshold: 3,
+        circuit_open_for: Duration::from_secs(2),
+        ..Default::default()
     }
 }

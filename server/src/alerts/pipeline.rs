@@ -1,0 +1,832 @@
+//! The alert pipeline: one task per DVR reads that DVR's engine events (losslessly),
+//! applies the module rules with the DVR's own dedup state, enriches, renders, routes,
+//! applies the global rate limit, and records the alert with its outbox rows in one
+//! transaction before the delivery worker is woken.
+//!
+//! Per-DVR tasks keep DVRs apart: a slow lookup on one DVR never delays another's
+//! alerts, and dedup keys and cooldowns never cross DVRs.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Local, TimeZone, Utc};
+use parking_lot::{Mutex, RwLock};
+use serde_json::{json, Map, Value};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::dedup::{Cooldowns, RateLimiter};
+use super::disk::DiskRule;
+use super::enrich::Enricher;
+use super::health::{human_duration, HealthAlert, HealthRule};
+use super::kind::AlertKind;
+use super::settings::AlertSettings;
+use super::template;
+use crate::dvr::client::DvrClient;
+use crate::engine::state::{Change, LiveSession, Recording, VodSession};
+use crate::engine::Engine;
+use crate::engine::{EngineEvent, EngineEventKind, RestartCause, Verdict};
+use crate::notify::outbox::Dispatcher;
+use crate::storage::outbox::{self, Destination, NewAlert};
+use crate::storage::{providers, routing, settings as store_settings, Db, StorageError};
+
+/// The settings key alert settings are stored under.
+pub const SETTINGS_KEY: &str = "alerts";
+
+/// An alert the rules decided on, before texts and routing.
+#[derive(Debug, Clone)]
+pub struct Draft {
+    pub kind: AlertKind,
+    pub dedup_key: Option<String>,
+    pub cooldown: Duration,
+    pub vars: Map<String, Value>,
+    pub image_url: Option<String>,
+}
+
+struct Shared {
+    db: Db,
+    engine: Engine,
+    dispatcher: Dispatcher,
+    settings: RwLock<AlertSettings>,
+    rate: Mutex<RateLimiter>,
+    /// Per-DVR cooldowns; they outlive the DVR's task restarts and reloads, so a
+    /// reconnect that rediscovers a session does not alert it again.
+    cooldowns: Mutex<HashMap<String, Arc<Mutex<Cooldowns>>>>,
+    http: reqwest::Client,
+}
+
+/// Handle to the alert pipeline. Cheap to clone.
+#[derive(Clone)]
+pub struct AlertService {
+    shared: Arc<Shared>,
+}
+
+impl AlertService {
+    /// Loads stored settings (defaults when none).
+    pub async fn load(
+        db: Db,
+        engine: Engine,
+        dispatcher: Dispatcher,
+    ) -> Result<Self, StorageError> {
+        let settings: AlertSettings = store_settings::get(&db, SETTINGS_KEY)
+            .await?
+            .unwrap_or_default();
+        let rate = RateLimiter::new(
+            settings.rate_limit.count,
+            Duration::from_secs(settings.rate_limit.window_seconds),
+        );
+        Ok(Self {
+            shared: Arc::new(Shared {
+                db,
+                engine,
+                dispatcher,
+                settings: RwLock::new(settings),
+                rate: Mutex::new(rate),
+                cooldowns: Mutex::new(HashMap::new()),
+                http: DvrClient::shared_http(),
+            }),
+        })
+    }
+
+    pub fn settings(&self) -> AlertSettings {
+        self.shared.settings.read().clone()
+    }
+
+    /// Validates, stores and applies new settings (the next alert uses them).
+    pub async fn set_settings(&self, s: AlertSettings) -> Result<(), String> {
+        s.validate()?;
+        store_settings::set(&self.shared.db, SETTINGS_KEY, &s)
+            .await
+            .map_err(|e| e.to_string())?;
+        self.shared.rate.lock().set(
+            s.rate_limit.count,
+            Duration::from_secs(s.rate_limit.window_seconds),
+        );
+        *self.shared.settings.write() = s;
+        Ok(())
+    }
+
+    /// Routes the engine's alert stream to per-DVR tasks until `cancel`.
+    pub fn spawn(
+        &self,
+        mut rx: mpsc::UnboundedReceiver<Arc<EngineEvent>>,
+        cancel: CancellationToken,
+    ) -> JoinHandle<()> {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let mut workers: HashMap<String, mpsc::UnboundedSender<Arc<EngineEvent>>> =
+                HashMap::new();
+            loop {
+                let ev = tokio::select! {
+                    ev = rx.recv() => match ev { Some(ev) => ev, None => return },
+                    _ = cancel.cancelled() => return,
+                };
+                let tx = workers.entry(ev.dvr_id.clone()).or_insert_with(|| {
+                    let (tx, wrx) = mpsc::unbounded_channel();
+                    tokio::spawn(me.clone().run_dvr(ev.dvr_id.clone(), wrx, cancel.clone()));
+                    tx
+                });
+                let _ = tx.send(ev);
+            }
+        })
+    }
+
+    async fn run_dvr(
+        self,
+        dvr_id: String,
+        mut rx: mpsc::UnboundedReceiver<Arc<EngineEvent>>,
+        cancel: CancellationToken,
+    ) {
+        let mut st = DvrAlerts::new(&dvr_id);
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                ev = rx.recv() => match ev {
+                    Some(ev) => {
+                        for d in self.on_event(&mut st, &ev).await {
+                            self.emit(&dvr_id, d).await;
+                        }
+                    }
+                    None => return,
+                },
+                _ = tick.tick() => {
+                    for d in self.on_tick(&mut st).await {
+                        self.emit(&dvr_id, d).await;
+                    }
+                }
+                _ = cancel.cancelled() => return,
+            }
+        }
+    }
+
+    fn enricher<'a>(&self, st: &'a mut DvrAlerts) -> Option<&'a mut Enricher> {
+        let slot = self.shared.engine.slot(&st.dvr_id)?;
+        let spec = slot.spec();
+        let addr = format!("{}:{}", spec.host, spec.port);
+        if st.enricher_addr.as_deref() != Some(addr.as_str()) {
+            st.enricher = Some(Enricher::new(DvrClient::new(
+                self.shared.http.clone(),
+                &spec.host,
+                spec.port,
+            )));
+            st.enricher_addr = Some(addr);
+        }
+        st.enricher.as_mut()
+    }
+
+    fn stream_count(&self, dvr_id: &str) -> Option<u64> {
+        self.shared
+            .engine
+            .slot(dvr_id)
+            .map(|s| s.with_state(|st| st.stream_count() as u64))
+    }
+
+    async fn on_event(&self, st: &mut DvrAlerts, ev: &EngineEvent) -> Vec<Draft> {
+        let s = self.settings();
+        match &ev.kind {
+            EngineEventKind::Change(Change::LiveStarted(live)) => {
+                vec![self.channel_draft(st, live, &s).await]
+            }
+            EngineEventKind::Change(Change::VodStarted(vod)) => {
+                vec![self.vod_draft(st, vod, &s).await]
+            }
+            EngineEventKind::Change(Change::RecordingScheduled { job_id }) => {
+                let job = match self.enricher(st) {
+                    Some(e) => e.job(job_id).await,
+                    None => None,
+                };
+                let start = job.as_ref().and_then(|j| j.start_time);
+                if let Some(t) = start {
+                    st.scheduled.insert(job_id.clone(), t);
+                }
+                // Only jobs that start later are "scheduled"; one starting now will
+                // announce itself as started.
+                if start.is_some_and(|t| t <= Utc::now().timestamp() + 30) {
+                    return Vec::new();
+                }
+                vec![
+                    self.recording_draft(st, AlertKind::RecordingScheduled, job_id, None, &s)
+                        .await,
+                ]
+            }
+            EngineEventKind::Change(Change::RecordingStarted(rec)) => {
+                st.started.insert(rec.job_id.clone());
+                let was_scheduled = rec.scheduled || st.scheduled.contains_key(&rec.job_id);
+                vec![
+                    self.recording_draft(
+                        st,
+                        AlertKind::RecordingStarted,
+                        &rec.job_id,
+                        Some((rec, was_scheduled)),
+                        &s,
+                    )
+                    .await,
+                ]
+            }
+            EngineEventKind::Change(Change::RecordingCompleted { file_id, job_id }) => {
+                let outcome = match self.enricher(st) {
+                    Some(e) => e.recording(file_id).await,
+                    None => None,
+                };
+                let kind = match &outcome {
+                    Some(o) if o.failed => AlertKind::RecordingFailed,
+                    Some(o) if o.skipped => AlertKind::RecordingSkipped,
+                    Some(o) if o.cancelled && o.completed => AlertKind::RecordingStopped,
+                    Some(o) if o.cancelled => AlertKind::RecordingInterrupted,
+                    _ => AlertKind::RecordingCompleted,
+                };
+                let key_id = job_id.clone().unwrap_or_else(|| file_id.clone());
+                if let Some(j) = job_id {
+                    st.started.remove(j);
+                    st.scheduled.remove(j);
+                }
+                let mut d = self.recording_draft(st, kind, &key_id, None, &s).await;
+                if let Some(o) = outcome {
+                    let status = match kind {
+                        AlertKind::RecordingFailed => "❌ Failed",
+                        AlertKind::RecordingSkipped => "⏭️ Skipped",
+                        AlertKind::RecordingStopped => "⏹️ Stopped",
+                        AlertKind::RecordingInterrupted => "⚠️ Interrupted",
+                        _ if o.delayed => "✅ Completed (Delayed)",
+                        _ => "✅ Completed",
+                    };
+                    d.vars.insert("status".into(), json!(status));
+                    if let Some(t) = o.title {
+                        d.vars.insert("program_title".into(), json!(t));
+                    }
+                    if let Some(sum) = o.summary {
+                        d.vars.insert("program_summary".into(), json!(sum));
+                    }
+                    if let Some(dur) = o.duration {
+                        d.vars.insert(
+                            "duration".into(),
+                            json!(template::words_duration(Duration::from_secs(dur))),
+                        );
+                    }
+                    if d.image_url.is_none() {
+                        d.image_url = o.image;
+                    }
+                }
+                vec![d]
+            }
+            EngineEventKind::Change(Change::JobDeleted {
+                job_id,
+                was_recording,
+                was_scheduled,
+            }) => {
+                let known = *was_recording || *was_scheduled || st.scheduled.contains_key(job_id);
+                st.scheduled.remove(job_id);
+                st.started.remove(job_id);
+                if !known {
+                    return Vec::new();
+                }
+                let mut d = self
+                    .recording_draft(st, AlertKind::RecordingCancelled, job_id, None, &s)
+                    .await;
+                d.vars.insert(
+                    "status".into(),
+                    json!(if *was_recording {
+                        "🚫 Cancelled (Active)"
+                    } else {
+                        "🚫 Cancelled"
+                    }),
+                );
+                vec![d]
+            }
+            EngineEventKind::Disk(sample) => {
+                let level = sample.level(&self.shared.engine.disk_thresholds());
+                let rule = s.disk.rule();
+                match st.disk.on_sample(*sample, level, Utc::now(), &rule) {
+                    Some(kind) => {
+                        let mut vars = Map::new();
+                        vars.insert("level".into(), json!(level.as_str()));
+                        vars.insert(
+                            "disk_free".into(),
+                            json!(template::human_size(sample.free_bytes)),
+                        );
+                        vars.insert(
+                            "disk_total".into(),
+                            json!(template::human_size(sample.total_bytes)),
+                        );
+                        vars.insert(
+                            "disk_used".into(),
+                            json!(template::human_size(
+                                sample.total_bytes.saturating_sub(sample.free_bytes)
+                            )),
+                        );
+                        vars.insert(
+                            "disk_percent".into(),
+                            json!(format!("{:.1}%", sample.free_percent())),
+                        );
+                        vars.insert("dvr_path".into(), Value::Null);
+                        // The rule already applies the cooldown and worsening deltas.
+                        vec![Draft {
+                            kind,
+                            dedup_key: None,
+                            cooldown: Duration::ZERO,
+                            vars,
+                            image_url: None,
+                        }]
+                    }
+                    None => Vec::new(),
+                }
+            }
+            EngineEventKind::HealthChanged { to, detail, .. } => {
+                if !matches!(to, Verdict::Healthy) {
+                    st.last_detail = detail.clone();
+                }
+                match st.health.on_verdict(*to == Verdict::Healthy, ev.at) {
+                    Some(HealthAlert::Recovered(o)) => vec![health_draft(
+                        AlertKind::DvrRecovered,
+                        o.since,
+                        o.until,
+                        None,
+                        &self.host_of(&st.dvr_id),
+                    )],
+                    _ => Vec::new(),
+                }
+            }
+            EngineEventKind::RestartChecked(check)
+                if !check.ok && check.cause == RestartCause::Reload =>
+            {
+                let mut d = health_draft(
+                    AlertKind::DvrReloadFailed,
+                    check.restarted_at,
+                    None,
+                    Some(check.detail.clone()),
+                    &self.host_of(&st.dvr_id),
+                );
+                d.dedup_key = Some(format!("reload-{}", check.restarted_at.timestamp_millis()));
+                vec![d]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn host_of(&self, dvr_id: &str) -> String {
+        self.shared
+            .engine
+            .slot(dvr_id)
+            .map(|s| {
+                let spec = s.spec();
+                format!("{}:{}", spec.host, spec.port)
+            })
+            .unwrap_or_default()
+    }
+
+    async fn on_tick(&self, st: &mut DvrAlerts) -> Vec<Draft> {
+        let s = self.settings();
+        let now = Utc::now();
+        let mut out = Vec::new();
+        let delay = Duration::from_secs(s.health.unreachable_delay_seconds);
+        if let Some(HealthAlert::Unreachable(o)) = st.health.on_tick(now, delay) {
+            out.push(health_draft(
+                AlertKind::DvrUnreachable,
+                o.since,
+                None,
+                st.last_detail.clone(),
+                &self.host_of(&st.dvr_id),
+            ));
+        }
+        // "Did not start": a scheduled job past its start plus the grace, never started,
+        // while the DVR is reachable (a DVR that is down says so itself).
+        let connected = self
+            .shared
+            .engine
+            .slot(&st.dvr_id)
+            .is_some_and(|sl| sl.is_connected());
+        if connected {
+            let grace = i64::try_from(s.recording.missed_grace_seconds).unwrap_or(180);
+            let overdue: Vec<String> = st
+                .scheduled
+                .iter()
+                .filter(|(id, start)| {
+                    now.timestamp() > **start + grace
+                        && !st.started.contains(*id)
+                        && !st.missed.contains(*id)
+                })
+                .map(|(id, _)| id.clone())
+                .collect();
+            for id in overdue {
+                st.missed.insert(id.clone());
+                st.scheduled.remove(&id);
+                out.push(
+                    self.recording_draft(st, AlertKind::RecordingMissed, &id, None, &s)
+                        .await,
+                );
+            }
+        }
+        out
+    }
+
+    async fn channel_draft(
+        &self,
+        st: &mut DvrAlerts,
+        live: &LiveSession,
+        s: &AlertSettings,
+    ) -> Draft {
+        let now = Utc::now().timestamp();
+        let (info, airing) = match self.enricher(st) {
+            Some(e) => (
+                e.channel(&live.channel_number).await,
+                e.airing(&live.channel_number, now).await,
+            ),
+            None => Default::default(),
+        };
+        let who = live
+            .device_name
+            .clone()
+            .or(live.client_ip.map(|ip| ip.to_string()))
+            .unwrap_or_else(|| live.name.clone());
+        let program_image = airing.as_ref().and_then(|a| a.image.clone());
+        let image = if s.channel.image_source == "channel" {
+            info.logo.clone().or(program_image.clone())
+        } else {
+            program_image.clone().or(info.logo.clone())
+        };
+        let mut vars = Map::new();
+        vars.insert("channel_number".into(), json!(live.channel_number));
+        vars.insert(
+            "channel_name".into(),
+            json!(live
+                .channel_name
+                .clone()
+                .or(info.name.clone())
+                .unwrap_or_else(|| "Unknown Channel".into())),
+        );
+        vars.insert("channel_logo".into(), json!(info.logo));
+        vars.insert(
+            "program_title".into(),
+            json!(airing.as_ref().and_then(|a| a.title.clone())),
+        );
+        vars.insert(
+            "program_summary".into(),
+            json!(airing.as_ref().and_then(|a| a.summary.clone())),
+        );
+        vars.insert("program_image".into(), json!(program_image));
+        vars.insert("resolution".into(), json!(live.resolution));
+        vars.insert("device_name".into(), json!(live.device_name));
+        vars.insert(
+            "client_ip".into(),
+            json!(live.client_ip.map(|ip| ip.to_string())),
+        );
+        let source = live.source.to_string();
+        vars.insert(
+            "stream_source".into(),
+            json!((!source.is_empty()).then_some(source)),
+        );
+        vars.insert("stream_count".into(), json!(self.stream_count(&st.dvr_id)));
+        vars.insert("image_url".into(), json!(image));
+        Draft {
+            kind: AlertKind::ChannelWatching,
+            dedup_key: Some(format!("ch{}-{who}", live.channel_number)),
+            cooldown: Duration::from_secs(s.channel.cooldown_seconds),
+            vars,
+            image_url: image,
+        }
+    }
+
+    async fn vod_draft(&self, st: &mut DvrAlerts, vod: &VodSession, s: &AlertSettings) -> Draft {
+        let item = match self.enricher(st) {
+            Some(e) => e.library_item(&vod.file_id).await,
+            None => None,
+        };
+        let item = item.unwrap_or_default();
+        let mut vars = Map::new();
+        vars.insert(
+            "title".into(),
+            json!(item.title.clone().or(vod.title.clone())),
+        );
+        vars.insert("year".into(), json!(item.year));
+        vars.insert("episode_title".into(), json!(item.episode_title));
+        vars.insert("summary".into(), json!(item.summary));
+        vars.insert(
+            "duration".into(),
+            json!(item
+                .duration
+                .map(|d| template::clock_duration(Duration::from_secs(d)))),
+        );
+        vars.insert(
+            "position".into(),
+            json!(vod
+                .position_seconds
+                .map(|p| template::clock_duration(Duration::from_secs(p)))),
+        );
+        vars.insert("device_name".into(), json!(vod.device_name));
+        vars.insert(
+            "client_ip".into(),
+            json!(vod.client_ip.map(|ip| ip.to_string())),
+        );
+        vars.insert("rating".into(), json!(item.rating));
+        vars.insert("genres".into(), json!(item.genres));
+        vars.insert("cast".into(), json!(item.cast));
+        vars.insert("image_url".into(), json!(item.image));
+        Draft {
+            kind: AlertKind::VodPlayback,
+            dedup_key: Some(format!("vod{}-{}", vod.file_id, vod.client)),
+            cooldown: Duration::from_secs(s.vod.cooldown_seconds),
+            vars,
+            image_url: item.image,
+        }
+    }
+
+    async fn recording_draft(
+        &self,
+        st: &mut DvrAlerts,
+        kind: AlertKind,
+        job_id: &str,
+        started: Option<(&Recording, bool)>,
+        s: &AlertSettings,
+    ) -> Draft {
+        let job = match self.enricher(st) {
+            Some(e) => e.job(job_id).await,
+            None => None,
+        };
+        let job = job.unwrap_or_default();
+        let channel_number = job
+            .channel
+            .clone()
+            .or(started.and_then(|(r, _)| r.channel_number.clone()));
+        let channel = match (&channel_number, self.enricher(st)) {
+            (Some(n), Some(e)) => e.channel(n).await,
+            _ => Default::default(),
+        };
+        let title = job
+            .name
+            .clone()
+            .or(started.and_then(|(r, _)| r.title.clone()));
+        let status = match kind {
+            AlertKind::RecordingScheduled => "📅 Scheduled".to_string(),
+            AlertKind::RecordingStarted => format!(
+                "🔴 Recording ({})",
+                if started.is_some_and(|(_, sched)| sched) {
+                    "Scheduled"
+                } else {
+                    "Manual"
+                }
+            ),
+            AlertKind::RecordingMissed => "⛔ Did not start".to_string(),
+            AlertKind::RecordingCancelled => "🚫 Cancelled".to_string(),
+            _ => "✅ Completed".to_string(),
+        };
+        let mut vars = Map::new();
+        vars.insert("status".into(), json!(status));
+        vars.insert("job_id".into(), json!(job_id));
+        vars.insert("program_title".into(), json!(title));
+        vars.insert("program_summary".into(), json!(job.summary));
+        vars.insert("channel_number".into(), json!(channel_number));
+        vars.insert("channel_name".into(), json!(channel.name));
+        let start = job
+            .start_time
+            .and_then(|t| Utc.timestamp_opt(t, 0).single());
+        vars.insert(
+            "scheduled_time".into(),
+            json!(match kind {
+                AlertKind::RecordingScheduled
+                | AlertKind::RecordingCancelled
+                | AlertKind::RecordingMissed => start.map(friendly_day_time),
+                _ => None,
+            }),
+        );
+        vars.insert(
+            "start_time".into(),
+            json!(match kind {
+                AlertKind::RecordingStarted => Some(clock_time(Utc::now())),
+                _ => None,
+            }),
+        );
+        vars.insert(
+            "duration".into(),
+            json!(job
+                .duration
+                .map(|d| template::words_duration(Duration::from_secs(d)))),
+        );
+        vars.insert(
+            "stream_count".into(),
+            json!(match kind {
+                AlertKind::RecordingScheduled
+                | AlertKind::RecordingCancelled
+                | AlertKind::RecordingMissed => None,
+                _ => self.stream_count(&st.dvr_id),
+            }),
+        );
+        let image = job.image.clone().or(channel.logo.clone());
+        vars.insert("image_url".into(), json!(image));
+        let stage = kind.event_type().trim_start_matches("recording.");
+        Draft {
+            kind,
+            dedup_key: Some(format!("recording-{stage}-{job_id}")),
+            cooldown: Duration::from_secs(s.recording.cooldown_seconds),
+            vars,
+            image_url: image,
+        }
+    }
+
+    /// Switches, dedup, texts, routing, rate limit, then one transaction; wakes delivery.
+    pub async fn emit(&self, dvr_id: &str, d: Draft) {
+        let s = self.settings();
+        if !s.wants(dvr_id, d.kind) {
+            return;
+        }
+        let now = Utc::now();
+        if let Some(key) = &d.dedup_key {
+            if !d.cooldown.is_zero() {
+                let cds = self.cooldowns(dvr_id);
+                let mut c = cds.lock();
+                if !c.allow(key, d.cooldown, now) {
+                    return;
+                }
+                c.prune(Duration::from_secs(86_400), now);
+            }
+        }
+        let slot = self.shared.engine.slot(dvr_id);
+        let dvr_name = slot
+            .as_ref()
+            .map(|s| s.name())
+            .unwrap_or_else(|| dvr_id.to_string());
+        let mut vars = d.vars.clone();
+        vars.insert("dvr_id".into(), json!(dvr_id));
+        vars.insert("dvr_name".into(), json!(dvr_name));
+        vars.insert("alert_type".into(), json!(d.kind.event_type()));
+        vars.insert("alert_type_friendly".into(), json!(d.kind.friendly()));
+        vars.insert(
+            "timestamp".into(),
+            json!(now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        );
+        vars.insert("channelwatch_version".into(), json!(crate::VERSION));
+        let cat = d.kind.category();
+        let user = cat.map(|c| s.template(c).clone());
+        let vars = Value::Object(vars);
+        let (title, message, problem) = template::render(d.kind, &vars, user.as_ref());
+        if let Some(p) = problem {
+            warn!(dvr_id, alert_type = d.kind.event_type(), problem = %p, "alert template failed; the default text was used");
+        }
+        let mut destinations = Vec::new();
+        match (
+            providers::list(&self.shared.db).await,
+            routing::load(&self.shared.db).await,
+        ) {
+            (Ok(list), Ok(matrix)) => {
+                for p in list.into_iter().filter(|p| p.enabled) {
+                    if cat.is_none_or(|c| matrix.allows(dvr_id, c, &p.kind)) {
+                        destinations.push(Destination {
+                            provider_id: p.id,
+                            provider_type: p.kind,
+                        });
+                    }
+                }
+            }
+            (Err(e), _) | (_, Err(e)) => {
+                warn!(dvr_id, error = %e, "cannot read providers or routing; the alert is recorded without deliveries")
+            }
+        }
+        let allowed = self.shared.rate.lock().try_acquire(now);
+        if !allowed {
+            warn!(
+                dvr_id,
+                alert_type = d.kind.event_type(),
+                "global alert rate limit reached; alert recorded but not sent"
+            );
+            destinations.clear();
+        }
+        let alert = NewAlert {
+            dvr_id: dvr_id.to_string(),
+            dvr_name: dvr_name.clone(),
+            alert_type: d.kind.event_type().to_string(),
+            title,
+            message,
+            image_url: d.image_url.clone(),
+            dedup_key: d.dedup_key.clone(),
+            status: if allowed { "sent" } else { "rate_limited" },
+            created_at: now,
+        };
+        // Nothing is lost: a busy database is retried before giving up loudly.
+        let mut wait = Duration::from_millis(100);
+        for attempt in 1..=5 {
+            match outbox::record(&self.shared.db, &alert, &destinations).await {
+                Ok(id) => {
+                    if let Some(slot) = &slot {
+                        slot.record_alert(d.kind.event_type());
+                    }
+                    info!(
+                        dvr_id,
+                        alert_id = id,
+                        alert_type = d.kind.event_type(),
+                        deliveries = destinations.len(),
+                        "alert raised"
+                    );
+                    if !destinations.is_empty() {
+                        self.shared.dispatcher.wake();
+                    }
+                    return;
+                }
+                Err(e) if attempt < 5 => {
+                    warn!(dvr_id, error = %e, attempt, "cannot record an alert; retrying");
+                    tokio::time::sleep(wait).await;
+                    wait *= 2;
+                }
+                Err(e) => {
+                    tracing::error!(dvr_id, error = %e, alert_type = d.kind.event_type(), title = %alert.title, "alert could not be recorded");
+                }
+            }
+        }
+    }
+
+    fn cooldowns(&self, dvr_id: &str) -> Arc<Mutex<Cooldowns>> {
+        self.shared
+            .cooldowns
+            .lock()
+            .entry(dvr_id.to_string())
+            .or_default()
+            .clone()
+    }
+}
+
+/// One DVR's alert state (its dedup cooldowns live in the service, keyed by DVR).
+struct DvrAlerts {
+    dvr_id: String,
+    disk: DiskRule,
+    health: HealthRule,
+    last_detail: Option<String>,
+    enricher: Option<Enricher>,
+    enricher_addr: Option<String>,
+    /// Scheduled jobs and their start time (unix s), for "did not start".
+    scheduled: HashMap<String, i64>,
+    started: HashSet<String>,
+    missed: HashSet<String>,
+}
+
+impl DvrAlerts {
+    fn new(dvr_id: &str) -> Self {
+        Self {
+            dvr_id: dvr_id.to_string(),
+            disk: DiskRule::new(Utc::now()),
+            health: HealthRule::default(),
+            last_detail: None,
+            enricher: None,
+            enricher_addr: None,
+            scheduled: HashMap::new(),
+            started: HashSet::new(),
+            missed: HashSet::new(),
+        }
+    }
+}
+
+fn health_draft(
+    kind: AlertKind,
+    since: DateTime<Utc>,
+    until: Option<DateTime<Utc>>,
+    detail: Option<String>,
+    host: &str,
+) -> Draft {
+    let now = Utc::now();
+    let mut vars = Map::new();
+    vars.insert("outage_start".into(), json!(local_time(since)));
+    vars.insert("outage_end".into(), json!(until.map(local_time)));
+    vars.insert(
+        "outage_duration".into(),
+        json!(human_duration(
+            (until.unwrap_or(now) - since).to_std().unwrap_or_default()
+        )),
+    );
+    vars.insert("detail".into(), json!(detail));
+    vars.insert("dvr_host".into(), json!(host));
+    Draft {
+        kind,
+        dedup_key: Some(format!("{}-{}", kind.event_type(), since.timestamp())),
+        cooldown: Duration::from_secs(1),
+        vars,
+        image_url: None,
+    }
+}
+
+fn local_time(t: DateTime<Utc>) -> String {
+    t.with_timezone(&Local)
+        .format("%Y-%m-%d %H:%M:%S %Z")
+        .to_string()
+}
+
+/// `8:54 PM EDT`-style clock time (leading zero stripped).
+fn clock_time(t: DateTime<Utc>) -> String {
+    let l = t.with_timezone(&Local);
+    let s = l.format("%I:%M %p").to_string();
+    s.trim_start_matches('0').to_string()
+}
+
+/// `Today at 8:54 PM`, `Tomorrow at …`, or `Mon DD, YYYY at …`.
+fn friendly_day_time(t: DateTime<Utc>) -> String {
+    let l = t.with_timezone(&Local);
+    let today = Local::now().date_naive();
+    let day = if l.date_naive() == today {
+        "Today".to_string()
+    } else if Some(l.date_naive()) == today.succ_opt() {
+        "Tomorrow".to_string()
+    } else {
+        l.format("%b %d, %Y").to_string()
+    };
+    format!("{day} at {}", clock_time(t))
+}
