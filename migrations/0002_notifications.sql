@@ -58,8 +58,10 @@ CREATE TABLE outbox (
     provider_type   TEXT NOT NULL,
     -- the webhook's deliveryId / X-ChannelWatch-Delivery; stable across retries
     delivery_id     TEXT NOT NULL UNIQUE,
-    -- pending | sent | failed (gave up)
+    -- pending | sending (claimed by a worker) | sent | failed (gave up)
     status          TEXT NOT NULL DEFAULT 'pending',
+    -- which claim took the row to 'sending' (a process restart returns those to pending)
+    claim           TEXT,
     attempts        INTEGER NOT NULL DEFAULT 0,
     next_attempt_at TEXT NOT NULL,
     last_error      TEXT,

@@ -24,6 +24,14 @@ impl Cooldowns {
         true
     }
 
+    /// Restores a key's last alert time (from the history), keeping the later one.
+    pub fn restore(&mut self, key: &str, at: DateTime<Utc>) {
+        let e = self.last.entry(key.to_string()).or_insert(at);
+        if at > *e {
+            *e = at;
+        }
+    }
+
     /// Forgets keys older than `keep`, so the map stays small on a busy DVR.
     pub fn prune(&mut self, keep: Duration, now: DateTime<Utc>) {
         self.last

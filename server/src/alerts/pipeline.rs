@@ -141,6 +141,7 @@ impl AlertService {
         cancel: CancellationToken,
     ) {
         let mut st = DvrAlerts::new(&dvr_id);
+        self.preload_cooldowns(&dvr_id).await;
         let mut tick = tokio::time::interval(Duration::from_secs(5));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -733,6 +734,22 @@ impl AlertService {
                     tracing::error!(dvr_id, error = %e, alert_type = d.kind.event_type(), title = %alert.title, "alert could not be recorded");
                 }
             }
+        }
+    }
+
+    /// Dedup survives a process restart: the last day's alert keys come back from the
+    /// history, so sessions still running when ChannelWatch restarts are not re-announced.
+    async fn preload_cooldowns(&self, dvr_id: &str) {
+        let since = Utc::now() - chrono::Duration::hours(24);
+        match outbox::recent_keys(&self.shared.db, dvr_id, since).await {
+            Ok(keys) => {
+                let cds = self.cooldowns(dvr_id);
+                let mut c = cds.lock();
+                for (key, at) in keys {
+                    c.restore(&key, at);
+                }
+            }
+            Err(e) => warn!(dvr_id, error = %e, "cannot read recent alerts; dedup starts empty"),
         }
     }
 

@@ -1,5 +1,6 @@
 //! The HTTP surface: probes, `/api/v1`, and the Leptos web app, on one port.
 
+pub mod alerts;
 pub mod auth;
 pub mod dvrs;
 pub mod error;
@@ -81,6 +82,12 @@ fn api(state: &AppState) -> Router<AppState> {
             axum::routing::patch(providers::patch).delete(providers::delete),
         )
         .route("/providers/{id}/test", axum::routing::post(providers::test))
+        .route("/alerts", get(alerts::history))
+        .route(
+            "/settings",
+            get(alerts::get_settings).put(alerts::put_settings),
+        )
+        .route("/templates/preview", axum::routing::post(alerts::preview))
         .fallback(api_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(

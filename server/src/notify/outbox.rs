@@ -3,7 +3,7 @@
 //! every attempt, and never lets one provider hold up another (each delivery is its
 //! own task; each provider has its own concurrency bound).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -69,7 +69,6 @@ struct Inner {
     settings: DispatchSettings,
     instance_url: String,
     wake: Notify,
-    in_flight: Mutex<HashSet<i64>>,
     circuits: Mutex<HashMap<i64, Circuit>>,
     limits: Mutex<HashMap<i64, Arc<Semaphore>>>,
     queue_depth: AtomicU64,
@@ -91,7 +90,6 @@ impl Dispatcher {
                 settings,
                 instance_url,
                 wake: Notify::new(),
-                in_flight: Mutex::new(HashSet::new()),
                 circuits: Mutex::new(HashMap::new()),
                 limits: Mutex::new(HashMap::new()),
                 queue_depth: AtomicU64::new(0),
@@ -113,6 +111,14 @@ impl Dispatcher {
     pub fn spawn(&self, cancel: CancellationToken) -> JoinHandle<()> {
         let me = self.clone();
         tokio::spawn(async move {
+            match outbox::release_claims(&me.inner.db).await {
+                Ok(0) => {}
+                Ok(n) => info!(
+                    rows = n,
+                    "outbox: deliveries in flight when the last process stopped are pending again"
+                ),
+                Err(e) => warn!(error = %e, "outbox: cannot release old claims"),
+            }
             loop {
                 let wait = match me.dispatch_due().await {
                     Ok(wait) => wait,
@@ -134,16 +140,11 @@ impl Dispatcher {
     async fn dispatch_due(&self) -> Result<Duration, crate::storage::StorageError> {
         let db = &self.inner.db;
         let now = Utc::now();
-        let rows = outbox::due(db, now, self.inner.settings.batch).await?;
+        let rows = outbox::claim_due(db, now, self.inner.settings.batch).await?;
         for row in rows {
-            if !self.inner.in_flight.lock().insert(row.id) {
-                continue;
-            }
             let me = self.clone();
             tokio::spawn(async move {
-                let id = row.id;
                 me.deliver(row).await;
-                me.inner.in_flight.lock().remove(&id);
                 me.wake();
             });
         }
@@ -152,8 +153,7 @@ impl Dispatcher {
             .store(outbox::pending_count(db).await?, Ordering::Relaxed);
         let wait = match outbox::next_due(db).await? {
             Some(t) if t > now => (t - now).to_std().unwrap_or_default(),
-            // Due rows are in flight; their completion wakes us.
-            Some(_) => Duration::from_secs(1),
+            Some(_) => Duration::ZERO,
             None => Duration::from_secs(5),
         };
         Ok(wait.min(Duration::from_secs(5)))
@@ -165,9 +165,22 @@ impl Dispatcher {
         }
     }
 
+    /// Records the attempt; a busy database is retried, because a sent row that is not
+    /// marked sent would go out again after a restart.
     async fn finish(&self, row: &Pending, a: Attempt) {
-        if let Err(e) = outbox::finish_attempt(&self.inner.db, row.id, &a).await {
-            warn!(dvr_id = %row.dvr_id, outbox_id = row.id, error = %e, "outbox: cannot record a delivery attempt");
+        let mut wait = Duration::from_millis(50);
+        for attempt in 1..=8 {
+            match outbox::finish_attempt(&self.inner.db, row.id, &a).await {
+                Ok(()) => break,
+                Err(e) if attempt < 8 => {
+                    warn!(dvr_id = %row.dvr_id, outbox_id = row.id, error = %e, "outbox: cannot record a delivery attempt; retrying");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(2));
+                }
+                Err(e) => {
+                    tracing::error!(dvr_id = %row.dvr_id, outbox_id = row.id, error = %e, "outbox: delivery attempt not recorded; the row is released at the next start");
+                }
+            }
         }
         self.count(row, a.status);
     }
@@ -176,6 +189,22 @@ impl Dispatcher {
         let s = &self.inner.settings;
         let provider = match providers::get(&self.inner.db, row.provider_id).await {
             Ok(Some(p)) if p.enabled => p,
+            Err(e) => {
+                warn!(dvr_id = %row.dvr_id, error = %e, "outbox: cannot load provider; will retry");
+                self.finish(
+                    &row,
+                    Attempt {
+                        status: "retry",
+                        http_status: None,
+                        latency_ms: None,
+                        error: Some(format!("cannot load provider: {e}")),
+                        next_at: Some(Utc::now() + chrono::Duration::seconds(5)),
+                        counts: false,
+                    },
+                )
+                .await;
+                return;
+            }
             Ok(found) => {
                 let why = if found.is_some() {
                     "provider disabled"
@@ -194,10 +223,6 @@ impl Dispatcher {
                     },
                 )
                 .await;
-                return;
-            }
-            Err(e) => {
-                warn!(dvr_id = %row.dvr_id, error = %e, "outbox: cannot load provider");
                 return;
             }
         };
@@ -234,9 +259,10 @@ impl Dispatcher {
             .entry(row.provider_id)
             .or_insert_with(|| Arc::new(Semaphore::new(s.per_provider_concurrency)))
             .clone();
-        let Ok(_permit) = limit.acquire_owned().await else {
-            return;
-        };
+        let _permit = limit
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed");
         let out = Outgoing {
             title: row.title.clone(),
             message: row.message.clone(),

@@ -96,19 +96,36 @@ pub struct Pending {
     pub created_at: DateTime<Utc>,
 }
 
-/// Pending rows due by `now`, oldest first.
-pub async fn due(db: &Db, now: DateTime<Utc>, limit: i64) -> Result<Vec<Pending>, StorageError> {
+/// Claims pending rows due by `now` (oldest first) for delivery: they turn `sending`,
+/// so no other pass picks them up while they are in flight.
+pub async fn claim_due(
+    db: &Db,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<Pending>, StorageError> {
+    let claim = uuid::Uuid::new_v4().to_string();
+    let mut tx = db.pool.begin().await?;
+    sqlx::query(
+        "UPDATE outbox SET status = 'sending', claim = ?1
+         WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= ?2
+                      ORDER BY next_attempt_at, id LIMIT ?3)",
+    )
+    .bind(&claim)
+    .bind(ts(now))
+    .bind(limit)
+    .execute(&mut *tx)
+    .await?;
     let rows = sqlx::query(
         "SELECT o.id, o.alert_id, o.provider_id, o.provider_type, o.delivery_id, o.attempts,
                 a.dvr_id, a.dvr_name, a.alert_type, a.title, a.message, a.image_url, a.created_at
          FROM outbox o JOIN alerts a ON a.id = o.alert_id
-         WHERE o.status = 'pending' AND o.next_attempt_at <= ?
-         ORDER BY o.next_attempt_at, o.id LIMIT ?",
+         WHERE o.claim = ? AND o.status = 'sending'
+         ORDER BY o.next_attempt_at, o.id",
     )
-    .bind(ts(now))
-    .bind(limit)
-    .fetch_all(&db.pool)
+    .bind(&claim)
+    .fetch_all(&mut *tx)
     .await?;
+    tx.commit().await?;
     rows.iter()
         .map(|r| {
             Ok(Pending {
@@ -130,6 +147,40 @@ pub async fn due(db: &Db, now: DateTime<Utc>, limit: i64) -> Result<Vec<Pending>
         .collect()
 }
 
+/// Rows a previous process claimed but never finished go back to pending (start-up).
+pub async fn release_claims(db: &Db) -> Result<u64, StorageError> {
+    let res =
+        sqlx::query("UPDATE outbox SET status = 'pending', claim = NULL WHERE status = 'sending'")
+            .execute(&db.pool)
+            .await?;
+    Ok(res.rows_affected())
+}
+
+/// The latest alert time per dedup key for one DVR since `since` (durable dedup).
+pub async fn recent_keys(
+    db: &Db,
+    dvr_id: &str,
+    since: DateTime<Utc>,
+) -> Result<Vec<(String, DateTime<Utc>)>, StorageError> {
+    let rows = sqlx::query(
+        "SELECT dedup_key, MAX(created_at) AS at FROM alerts
+         WHERE dvr_id = ? AND dedup_key IS NOT NULL AND created_at >= ?
+         GROUP BY dedup_key",
+    )
+    .bind(dvr_id)
+    .bind(ts(since))
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get("dedup_key")?,
+                parse_ts(&r.try_get::<String, _>("at")?),
+            ))
+        })
+        .collect()
+}
+
 /// When the earliest pending row is due (to sleep until then).
 pub async fn next_due(db: &Db) -> Result<Option<DateTime<Utc>>, StorageError> {
     let t: Option<String> =
@@ -140,9 +191,10 @@ pub async fn next_due(db: &Db) -> Result<Option<DateTime<Utc>>, StorageError> {
 }
 
 pub async fn pending_count(db: &Db) -> Result<u64, StorageError> {
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE status = 'pending'")
-        .fetch_one(&db.pool)
-        .await?;
+    let n: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'sending')")
+            .fetch_one(&db.pool)
+            .await?;
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
@@ -161,14 +213,39 @@ pub struct Attempt {
 }
 
 /// Logs the attempt and moves the row on (sent, failed, or rescheduled), atomically.
+/// The transaction writes first, so it takes SQLite's write lock at once (a read
+/// first could not be upgraded under a concurrent writer).
 pub async fn finish_attempt(db: &Db, row_id: i64, a: &Attempt) -> Result<(), StorageError> {
     let now = ts(Utc::now());
     let mut tx = db.pool.begin().await?;
-    let attempts: i64 = sqlx::query_scalar("SELECT attempts FROM outbox WHERE id = ?")
-        .bind(row_id)
-        .fetch_one(&mut *tx)
-        .await?;
-    let attempt = attempts + i64::from(a.counts);
+    let attempt: i64 = match a.status {
+        "sent" | "failed" => {
+            sqlx::query_scalar(
+                "UPDATE outbox SET status = ?1, attempts = attempts + ?2, last_error = ?3, finished_at = ?4
+                 WHERE id = ?5 RETURNING attempts",
+            )
+            .bind(a.status)
+            .bind(i64::from(a.counts))
+            .bind(&a.error)
+            .bind(&now)
+            .bind(row_id)
+            .fetch_one(&mut *tx)
+            .await?
+        }
+        _ => {
+            sqlx::query_scalar(
+                "UPDATE outbox SET status = 'pending', claim = NULL, attempts = attempts + ?1,
+                   last_error = ?2, next_attempt_at = ?3
+                 WHERE id = ?4 RETURNING attempts",
+            )
+            .bind(i64::from(a.counts))
+            .bind(&a.error)
+            .bind(ts(a.next_at.unwrap_or_else(Utc::now)))
+            .bind(row_id)
+            .fetch_one(&mut *tx)
+            .await?
+        }
+    };
     sqlx::query(
         "INSERT INTO delivery_log (outbox_id, attempt, status, http_status, latency_ms, error, created_at)
          VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -182,31 +259,6 @@ pub async fn finish_attempt(db: &Db, row_id: i64, a: &Attempt) -> Result<(), Sto
     .bind(&now)
     .execute(&mut *tx)
     .await?;
-    match a.status {
-        "sent" | "failed" => {
-            sqlx::query(
-                "UPDATE outbox SET status = ?, attempts = ?, last_error = ?, finished_at = ? WHERE id = ?",
-            )
-            .bind(a.status)
-            .bind(attempt)
-            .bind(&a.error)
-            .bind(&now)
-            .bind(row_id)
-            .execute(&mut *tx)
-            .await?;
-        }
-        _ => {
-            sqlx::query(
-                "UPDATE outbox SET attempts = ?, last_error = ?, next_attempt_at = ? WHERE id = ?",
-            )
-            .bind(attempt)
-            .bind(&a.error)
-            .bind(ts(a.next_at.unwrap_or_else(Utc::now)))
-            .bind(row_id)
-            .execute(&mut *tx)
-            .await?;
-        }
-    }
     tx.commit().await?;
     Ok(())
 }
@@ -338,7 +390,11 @@ mod tests {
             },
         ];
         let id = record(&db, &alert(), &to).await.unwrap();
-        let due_now = due(&db, Utc::now(), 10).await.unwrap();
+        let due_now = claim_due(&db, Utc::now(), 10).await.unwrap();
+        assert!(
+            claim_due(&db, Utc::now(), 10).await.unwrap().is_empty(),
+            "claimed rows are not claimed twice"
+        );
         assert_eq!(due_now.len(), 2);
         assert_eq!(pending_count(&db).await.unwrap(), 2);
         assert_ne!(due_now[0].delivery_id, due_now[1].delivery_id);
@@ -372,17 +428,25 @@ mod tests {
         )
         .await
         .unwrap();
-        assert!(due(&db, Utc::now(), 10).await.unwrap().is_empty());
+        assert!(claim_due(&db, Utc::now(), 10).await.unwrap().is_empty());
         assert_eq!(
             next_due(&db).await.unwrap().map(|t| t.timestamp()),
             Some(later.timestamp())
         );
-        assert_eq!(due(&db, later, 10).await.unwrap()[0].attempts, 1);
+        assert_eq!(claim_due(&db, later, 10).await.unwrap()[0].attempts, 1);
+        assert_eq!(release_claims(&db).await.unwrap(), 1);
 
         let h = history(&db, None, 10, None).await.unwrap();
         assert_eq!(h.len(), 1);
         assert_eq!(h[0].id, id);
         let statuses: Vec<&str> = h[0].deliveries.iter().map(|d| d.status.as_str()).collect();
+        assert_eq!(
+            recent_keys(&db, "aef6d698", Utc::now() - chrono::Duration::hours(1))
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
         assert_eq!(statuses, ["pending", "sent"]);
         assert_eq!(
             attempts_of(&db, due_now[0].id).await.unwrap(),

@@ -87,6 +87,16 @@ pub async fn server_with(
     env: &[(&str, &str)],
     watchdog: WatchdogSettings,
 ) -> Server {
+    server_full(data_dir, env, watchdog, fast_dispatch()).await
+}
+
+/// [`server_with`] with the delivery worker's timings given too.
+pub async fn server_full(
+    data_dir: &Path,
+    env: &[(&str, &str)],
+    watchdog: WatchdogSettings,
+    dispatch: channelwatch::notify::outbox::DispatchSettings,
+) -> Server {
     let flags = Flags {
         data_dir: Some(data_dir.to_path_buf()),
         bind: Some("127.0.0.1".into()),
@@ -96,7 +106,7 @@ pub async fn server_with(
     let mut vars = vec![("CHANNELWATCH_API_KEY", API_KEY)];
     vars.extend_from_slice(env);
     let config = Config::load(&flags, &vars).expect("config");
-    channelwatch::serve::start_with(config, fast_settings(), watchdog, fast_dispatch())
+    channelwatch::serve::start_with(config, fast_settings(), watchdog, dispatch)
         .await
         .expect("server starts")
 }

@@ -1,0 +1,146 @@
+//! `GET /api/v1/alerts` (history, newest first, cursor paging), `GET/PUT
+//! /api/v1/settings`, and `POST /api/v1/templates/preview`.
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Query, State};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::dvrs::parse_body;
+use super::error::ApiError;
+use super::AppState;
+use crate::alerts::kind::AlertKind;
+use crate::alerts::settings::{AlertSettings, Template};
+use crate::alerts::template;
+use crate::storage::outbox::{self, AlertView};
+use crate::storage::settings as store;
+
+#[derive(Deserialize)]
+pub struct HistoryQuery {
+    dvr_id: Option<String>,
+    limit: Option<i64>,
+    before: Option<i64>,
+}
+
+#[derive(Serialize)]
+pub struct History {
+    alerts: Vec<AlertView>,
+    next_before: Option<i64>,
+}
+
+pub async fn history(
+    State(state): State<AppState>,
+    query: Result<Query<HistoryQuery>, QueryRejection>,
+) -> Result<Json<History>, ApiError> {
+    let Query(q) =
+        query.map_err(|r| ApiError::new(r.status(), "invalid_request", r.body_text()))?;
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::invalid("limit: must be between 1 and 500"));
+    }
+    let alerts = outbox::history(&state.services.db, q.dvr_id.as_deref(), limit, q.before).await?;
+    let next_before = (alerts.len() as i64 == limit)
+        .then(|| alerts.last().map(|a| a.id))
+        .flatten();
+    Ok(Json(History {
+        alerts,
+        next_before,
+    }))
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsBody {
+    #[serde(default)]
+    dvr_soft_limit: Option<u32>,
+    #[serde(default)]
+    alerts: Option<AlertSettings>,
+}
+
+async fn current(state: &AppState) -> Result<Value, ApiError> {
+    Ok(json!({
+        "dvr_soft_limit": store::dvr_soft_limit(&state.services.db).await?,
+        "alerts": state.services.alerts.settings(),
+    }))
+}
+
+pub async fn get_settings(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(current(&state).await?))
+}
+
+/// Any part may be given; what is given is validated whole before anything changes.
+pub async fn put_settings(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let b: SettingsBody = parse_body(body)?;
+    if let Some(limit) = b.dvr_soft_limit {
+        if !(1..=10_000).contains(&limit) {
+            return Err(ApiError::invalid(
+                "dvr_soft_limit: must be between 1 and 10000",
+            ));
+        }
+    }
+    if let Some(a) = &b.alerts {
+        a.validate()
+            .map_err(|e| ApiError::invalid(format!("alerts.{e}")))?;
+    }
+    if let Some(limit) = b.dvr_soft_limit {
+        store::set(&state.services.db, store::DVR_SOFT_LIMIT, &limit).await?;
+    }
+    if let Some(a) = b.alerts {
+        state
+            .services
+            .alerts
+            .set_settings(a)
+            .await
+            .map_err(ApiError::invalid)?;
+    }
+    Ok(Json(current(&state).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewBody {
+    alert_type: String,
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    body: Option<String>,
+}
+
+/// Renders a template against a sample event of the type, with the variable list.
+pub async fn preview(body: Result<Bytes, BytesRejection>) -> Result<Json<Value>, ApiError> {
+    let b: PreviewBody = parse_body(body)?;
+    let kind = AlertKind::parse(&b.alert_type).ok_or_else(|| {
+        ApiError::invalid(format!(
+            "alert_type: '{}' is not an alert type",
+            b.alert_type
+        ))
+    })?;
+    for (part, t) in [("title", &b.title), ("body", &b.body)] {
+        if let Some(t) = t {
+            template::check(t).map_err(|e| ApiError::invalid(format!("{part}: {e}")))?;
+        }
+    }
+    let vars = template::sample(kind);
+    let user = Template {
+        title: b.title,
+        body: b.body,
+    };
+    let (title, message, problem) = template::render(kind, &vars, Some(&user));
+    let variables: Vec<&str> = template::SHARED_VARS
+        .iter()
+        .chain(kind.category().map(template::variables).unwrap_or_default())
+        .copied()
+        .collect();
+    Ok(Json(json!({
+        "title": title,
+        "message": message,
+        "problem": problem,
+        "variables": variables,
+        "sample": vars,
+    })))
+}

@@ -1,0 +1,502 @@
+//! Alerts end to end: simulator events → rules → outbox → a fake provider's received
+//! request, through the real server. Dedup, cooldowns, routing on and off, per-DVR
+//! isolation, the global rate limit, retries with Retry-After, templates, and a restart
+//! that neither loses nor duplicates a pending notification.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use channelwatch::engine::watchdog::WatchdogSettings;
+use channelwatch::serve::Server;
+use channelwatch::sim::{Scenario, Simulator};
+use common::*;
+use serde_json::{json, Value};
+
+const SECRET: &str = "hook-secret";
+
+/// A webhook receiver that checks the signature like a real consumer would.
+async fn webhook_fake() -> FakeProvider {
+    FakeProvider::start(Arc::new(|r: &Received| {
+        let want = format!(
+            "sha256={}",
+            channelwatch::notify::send::sign(SECRET, &r.body)
+        );
+        if r.header("x-channelwatch-signature") != Some(want.as_str()) {
+            return (401, vec![], "bad signature".into());
+        }
+        (200, vec![], "ok".into())
+    }))
+    .await
+}
+
+async fn start(dir: &std::path::Path) -> Server {
+    server_with(
+        dir,
+        &[("CHANNELWATCH_WATCHDOG_INTERVAL_SECONDS", "1")],
+        WatchdogSettings::default(),
+    )
+    .await
+}
+
+async fn add_dvr(srv: &Server, name: &str, sim: &Simulator) -> String {
+    let (status, d) = send(
+        client().post(url(srv, "/api/v1/dvrs")).json(&json!({
+            "name": name, "host": "127.0.0.1", "port": sim.addr().port()
+        })),
+        Some(API_KEY),
+    )
+    .await;
+    assert_eq!(status, 201, "{d}");
+    let id = d["dvr_id"].as_str().unwrap().to_string();
+    eventually("the DVR connects", Duration::from_secs(20), || async {
+        let (s, _) = send(
+            client().get(url(srv, &format!("/api/v1/dvrs/{id}/health"))),
+            Some(API_KEY),
+        )
+        .await;
+        (s == 200).then_some(())
+    })
+    .await;
+    id
+}
+
+async fn add_webhook(srv: &Server, fake: &FakeProvider) -> i64 {
+    let (status, p) = send(
+        client().post(url(srv, "/api/v1/providers")).json(&json!({
+            "type": "webhook", "name": "Hook", "url": fake.url("/hook"), "secret": SECRET
+        })),
+        Some(API_KEY),
+    )
+    .await;
+    assert_eq!(status, 201, "{p}");
+    p["id"].as_i64().unwrap()
+}
+
+/// Webhook bodies received so far with the given eventType.
+fn received(fake: &FakeProvider, event: &str) -> Vec<Value> {
+    fake.requests()
+        .iter()
+        .filter(|r| r.header("x-channelwatch-event") == Some(event))
+        .map(Received::json)
+        .collect()
+}
+
+async fn wait_received(fake: &FakeProvider, event: &str, n: usize) -> Vec<Value> {
+    eventually(
+        &format!("{n} {event} webhook(s)"),
+        Duration::from_secs(20),
+        || async {
+            let got = received(fake, event);
+            (got.len() >= n).then_some(got)
+        },
+    )
+    .await
+}
+
+async fn alerts(srv: &Server, query: &str) -> Vec<Value> {
+    let (status, v) = send(
+        client().get(url(srv, &format!("/api/v1/alerts{query}"))),
+        Some(API_KEY),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    v["alerts"].as_array().unwrap().clone()
+}
+
+fn watch(sim: &Simulator, ch: &str, name: &str, device: &str) {
+    sim.handle().emit(
+        "activities.set",
+        &format!("{ch}-stream-10811DF5-192.168.1.50"),
+        &format!("Watching ch{ch} {name} from {device} (192.168.1.50)"),
+    );
+}
+
+fn stop_watching(sim: &Simulator, ch: &str) {
+    sim.handle().emit(
+        "activities.set",
+        &format!("{ch}-stream-10811DF5-192.168.1.50"),
+        "",
+    );
+}
+
+#[tokio::test]
+async fn a_channel_alert_travels_from_the_dvr_to_the_provider_with_dedup() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    let sim = sim(Scenario::Quiet).await;
+    let fake = webhook_fake().await;
+    let id = add_dvr(&srv, "Living Room", &sim).await;
+    add_webhook(&srv, &fake).await;
+
+    watch(&sim, "7", "ABC", "Den TV");
+    let got = wait_received(&fake, "channel.watching.start", 1).await;
+    let w = &got[0];
+    assert_eq!(w["dvr_id"], id.as_str());
+    assert_eq!(w["dvr_name"], "Living Room");
+    assert_eq!(w["data"]["title"], "Channels DVR - Watching TV");
+    let msg = w["data"]["message"].as_str().unwrap();
+    assert!(msg.starts_with("📺 ABC\nChannel: 7"), "{msg}");
+    assert!(
+        msg.contains("Device: Den TV") && msg.contains("Device IP: 192.168.1.50"),
+        "{msg}"
+    );
+    assert!(msg.contains("Source: "), "{msg}");
+    assert!(msg.ends_with("DVR: Living Room"), "{msg}");
+    assert!(!msg.contains("Unknown resolution"));
+    assert!(
+        w["data"]["imageUrl"].as_str().is_some(),
+        "enriched with artwork: {w}"
+    );
+
+    // Same device, same channel again within the cooldown: no second alert.
+    stop_watching(&sim, "7");
+    watch(&sim, "7", "ABC", "Den TV");
+    // A different channel is a different key: it alerts.
+    watch(&sim, "9", "KCAL", "Den TV");
+    let got = wait_received(&fake, "channel.watching.start", 2).await;
+    assert!(got[1]["data"]["message"].as_str().unwrap().contains("KCAL"));
+    // Give a duplicate every chance to show up, then make sure it did not.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(received(&fake, "channel.watching.start").len(), 2);
+
+    // The history has both, newest first, each with its delivered webhook.
+    let h = alerts(&srv, &format!("?dvr_id={id}")).await;
+    assert_eq!(h.len(), 2);
+    assert!(h[0]["message"].as_str().unwrap().contains("KCAL"));
+    assert_eq!(h[0]["dvr_name"], "Living Room");
+    assert_eq!(h[0]["alert_type"], "channel.watching.start");
+    assert_eq!(h[0]["deliveries"][0]["status"], "sent");
+    let m = reqwest::get(url(&srv, "/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        m.contains("channelwatch_alerts_total{alert_type=\"channel.watching.start\"} 2"),
+        "{m}"
+    );
+    assert!(
+        m.contains("channelwatch_notifications_total{outcome=\"sent\",provider=\"webhook\"} 2")
+            || m.contains(
+                "channelwatch_notifications_total{provider=\"webhook\",outcome=\"sent\"} 2"
+            )
+    );
+    srv.shutdown().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn dvrs_are_isolated_and_routing_decides_per_dvr() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    let (a, b) = (sim(Scenario::Quiet).await, sim(Scenario::Quiet).await);
+    let fake = webhook_fake().await;
+    let ida = add_dvr(&srv, "Den", &a).await;
+    let idb = add_dvr(&srv, "Attic", &b).await;
+    add_webhook(&srv, &fake).await;
+
+    // The same event on two DVRs is two alerts, each naming its DVR.
+    watch(&a, "7", "ABC", "TV");
+    watch(&b, "7", "ABC", "TV");
+    let got = wait_received(&fake, "channel.watching.start", 2).await;
+    let mut names: Vec<&str> = got
+        .iter()
+        .map(|w| w["dvr_name"].as_str().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["Attic", "Den"]);
+
+    // Routing off for one DVR's channel alerts: recorded, not delivered.
+    let (status, _) = send(
+        client()
+            .put(url(&srv, "/api/v1/routing"))
+            .json(&json!({ ida.clone(): {"channel": {"webhook": false}} })),
+        Some(API_KEY),
+    )
+    .await;
+    assert_eq!(status, 200);
+    watch(&a, "9", "KCAL", "TV");
+    watch(&b, "9", "KCAL", "TV");
+    let got = wait_received(&fake, "channel.watching.start", 3).await;
+    assert_eq!(got[2]["dvr_id"], idb.as_str());
+    let h = eventually(
+        "the routed-off alert in history",
+        Duration::from_secs(10),
+        || async {
+            let h = alerts(&srv, &format!("?dvr_id={ida}")).await;
+            (h.len() == 2).then_some(h)
+        },
+    )
+    .await;
+    assert!(h[0]["message"].as_str().unwrap().contains("KCAL"));
+    assert_eq!(h[0]["deliveries"], json!([]), "recorded with no deliveries");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(received(&fake, "channel.watching.start").len(), 3);
+    srv.shutdown().await;
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_global_rate_limit_records_what_it_holds_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    let sim = sim(Scenario::Quiet).await;
+    let fake = webhook_fake().await;
+    add_dvr(&srv, "Den", &sim).await;
+    add_webhook(&srv, &fake).await;
+    let (status, s) = send(
+        client()
+            .put(url(&srv, "/api/v1/settings"))
+            .json(&json!({"alerts": {"rate_limit": {"count": 2, "window_seconds": 300}}})),
+        Some(API_KEY),
+    )
+    .await;
+    assert_eq!(status, 200, "{s}");
+    for ch in ["2", "4", "5.1"] {
+        watch(&sim, ch, "X", "TV");
+    }
+    let h = eventually("three alerts recorded", Duration::from_secs(10), || async {
+        let h = alerts(&srv, "").await;
+        (h.len() == 3).then_some(h)
+    })
+    .await;
+    let statuses: Vec<&str> = h.iter().map(|a| a["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["rate_limited", "sent", "sent"]);
+    assert_eq!(h[0]["deliveries"], json!([]));
+    wait_received(&fake, "channel.watching.start", 2).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(received(&fake, "channel.watching.start").len(), 2);
+    srv.shutdown().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured_and_every_attempt_is_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    let sim = sim(Scenario::Quiet).await;
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let c2 = calls.clone();
+    let fake = FakeProvider::start(Arc::new(move |_r: &Received| {
+        if c2.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            (
+                429,
+                vec![("retry-after".into(), "1".into())],
+                "slow down".into(),
+            )
+        } else {
+            (200, vec![], "ok".into())
+        }
+    }))
+    .await;
+    add_dvr(&srv, "Den", &sim).await;
+    add_webhook(&srv, &fake).await;
+    watch(&sim, "7", "ABC", "TV");
+    eventually("a retried delivery", Duration::from_secs(15), || async {
+        (fake.requests().len() >= 2).then_some(())
+    })
+    .await;
+    let reqs = fake.requests();
+    assert_eq!(
+        reqs[0].header("x-channelwatch-delivery"),
+        reqs[1].header("x-channelwatch-delivery")
+    );
+    let h = eventually("sent after the retry", Duration::from_secs(10), || async {
+        let h = alerts(&srv, "").await;
+        (h[0]["deliveries"][0]["status"] == "sent").then_some(h)
+    })
+    .await;
+    assert_eq!(h[0]["deliveries"][0]["attempts"], 2);
+    srv.shutdown().await;
+    sim.shutdown().await;
+}
+
+/// A server whose deliveries keep retrying quickly and never give up within a test.
+async fn patient(dir: &std::path::Path) -> Server {
+    server_full(
+        dir,
+        &[("CHANNELWATCH_WATCHDOG_INTERVAL_SECONDS", "1")],
+        WatchdogSettings::default(),
+        channelwatch::notify::outbox::DispatchSettings {
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_millis(300),
+            max_attempts: 1000,
+            circuit_threshold: 1000,
+            ..fast_dispatch()
+        },
+    )
+    .await
+}
+
+#[tokio::test]
+async fn pending_notifications_survive_a_restart_and_go_out_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = sim(Scenario::Quiet).await;
+    let down = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let d2 = down.clone();
+    let fake = FakeProvider::start(Arc::new(move |_r: &Received| {
+        if d2.load(std::sync::atomic::Ordering::SeqCst) {
+            (503, vec![], "maintenance".into())
+        } else {
+            (200, vec![], "ok".into())
+        }
+    }))
+    .await;
+    let srv = patient(dir.path()).await;
+    add_dvr(&srv, "Den", &sim).await;
+    add_webhook(&srv, &fake).await;
+    for ch in ["2", "4", "7"] {
+        watch(&sim, ch, "X", "TV");
+    }
+    eventually("three alerts pending", Duration::from_secs(10), || async {
+        let h = alerts(&srv, "").await;
+        (h.len() == 3 && fake.requests().len() >= 3).then_some(())
+    })
+    .await;
+    srv.shutdown().await;
+
+    // The provider recovers while ChannelWatch is down; a new process delivers.
+    down.store(false, std::sync::atomic::Ordering::SeqCst);
+    let before = fake.requests().len();
+    let srv = patient(dir.path()).await;
+    eventually(
+        "all three delivered after the restart",
+        Duration::from_secs(15),
+        || async {
+            let h = alerts(&srv, "").await;
+            h.iter()
+                .all(|a| a["deliveries"][0]["status"] == "sent")
+                .then_some(())
+        },
+    )
+    .await;
+    srv.shutdown().await;
+    // A third start sends nothing more: acknowledged rows are never sent again.
+    let srv = patient(dir.path()).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    srv.shutdown().await;
+
+    let mut ok_per_delivery: HashMap<String, usize> = HashMap::new();
+    for r in &fake.requests()[before..] {
+        *ok_per_delivery
+            .entry(r.header("x-channelwatch-delivery").unwrap().to_string())
+            .or_default() += 1;
+    }
+    assert_eq!(ok_per_delivery.len(), 3, "{ok_per_delivery:?}");
+    assert!(
+        ok_per_delivery.values().all(|n| *n == 1),
+        "{ok_per_delivery:?}"
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn user_templates_apply_and_preview_shows_the_variables() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    let (status, p) = send(
+        client()
+            .post(url(&srv, "/api/v1/templates/preview"))
+            .json(&json!({
+                "alert_type": "channel.watching.start",
+                "title": "{{ dvr_name }}: {{ channel_name }}",
+                "body": "{{ device_name }} is watching {{ program_title }}"
+            })),
+        Some(API_KEY),
+    )
+    .await;
+    assert_eq!(status, 200, "{p}");
+    assert_eq!(p["title"], "Living Room: ABC");
+    assert_eq!(
+        p["message"],
+        "Living Room TV is watching Good Morning America"
+    );
+    assert!(p["variables"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("channel_number")));
+    let (status, e) = send(
+        client()
+            .post(url(&srv, "/api/v1/templates/preview"))
+            .json(&json!({
+                "alert_type": "channel.watching.start", "title": "{% if %}"
+            })),
+        Some(API_KEY),
+    )
+    .await;
+    assert_eq!(status, 422, "{e}");
+
+    let sim = sim(Scenario::Quiet).await;
+    let fake = webhook_fake().await;
+    add_dvr(&srv, "Den", &sim).await;
+    add_webhook(&srv, &fake).await;
+    let (status, s) = send(
+        client().put(url(&srv, "/api/v1/settings")).json(
+            &json!({"alerts": {"channel": {"template": {
+                "title": "{{ dvr_name }} tuned {{ channel_name }}",
+                "body": "ch {{ channel_number }} on {{ device_name }}"
+            }}}}),
+        ),
+        Some(API_KEY),
+    )
+    .await;
+    assert_eq!(status, 200, "{s}");
+    let (status, e) = send(
+        client()
+            .put(url(&srv, "/api/v1/settings"))
+            .json(&json!({"alerts": {"channel": {"template": {"title": "{% for %}"}}}})),
+        Some(API_KEY),
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("channel.template.title"),
+        "{e}"
+    );
+    watch(&sim, "7", "ABC", "Den TV");
+    let got = wait_received(&fake, "channel.watching.start", 1).await;
+    assert_eq!(got[0]["data"]["title"], "Den tuned ABC");
+    assert_eq!(got[0]["data"]["message"], "ch 7 on Den TV");
+    srv.shutdown().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_filling_disk_alerts_warning_then_critical() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    let (status, _) = send(
+        client()
+            .put(url(&srv, "/api/v1/settings"))
+            .json(&json!({"alerts": {"disk": {"startup_grace_seconds": 0}}})),
+        Some(API_KEY),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let sim = sim(Scenario::Quiet).await;
+    let fake = webhook_fake().await;
+    add_webhook(&srv, &fake).await;
+    add_dvr(&srv, "Garage", &sim).await;
+    const G: u64 = 1 << 30;
+    sim.handle().set_disk(90 * G, 1000 * G);
+    let w = wait_received(&fake, "disk.space.warning", 1).await;
+    assert_eq!(w[0]["data"]["title"], "⚠️ Low Disk Space Warning");
+    assert!(w[0]["data"]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("Free Space: 90.00 GB / 1000.00 GB (9.0%)"));
+    sim.handle().set_disk(40 * G, 1000 * G);
+    let c = wait_received(&fake, "disk.space.critical", 1).await;
+    assert_eq!(c[0]["data"]["title"], "🚨 Low Disk Space Critical");
+    assert_eq!(c[0]["dvr_name"], "Garage");
+    srv.shutdown().await;
+    sim.shutdown().await;
+}
