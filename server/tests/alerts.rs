@@ -500,3 +500,193 @@ async fn a_filling_disk_alerts_warning_then_critical() {
     srv.shutdown().await;
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn vod_and_recording_lifecycle_alerts_carry_their_own_event_types() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    let sim = sim(Scenario::Quiet).await;
+    let fake = webhook_fake().await;
+    add_dvr(&srv, "Den", &sim).await;
+    add_webhook(&srv, &fake).await;
+    let h = sim.handle();
+
+    // VOD: enriched from one library item; progress and the end do not re-alert.
+    let vod = "6-file-12345-192.168.1.100";
+    h.emit(
+        "activities.set",
+        vod,
+        "Watching Crank: High Voltage (2009) from Bedroom (192.168.1.100) at 1h15m42s",
+    );
+    h.emit(
+        "activities.set",
+        vod,
+        "Watching Crank: High Voltage (2009) from Bedroom (192.168.1.100) at 1h16m12s",
+    );
+    h.emit("activities.set", vod, "");
+    let v = wait_received(&fake, "vod.playback.start", 1).await;
+    assert_eq!(
+        v[0]["data"]["title"],
+        "🎬 Channels DVR - Watching DVR Content"
+    );
+    let msg = v[0]["data"]["message"].as_str().unwrap();
+    assert!(
+        msg.starts_with("Crank: High Voltage (2009)\nDuration: 1h 15m 42s / 1h 42m 11s"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("Device Name: Bedroom\n"),
+        "no ' (ip)' in the name: {msg}"
+    );
+    assert!(
+        msg.contains("Rating: R · Genres: Action, Thriller"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("Cast: Jason Statham, Amy Smart, Dwight Yoakam, ..."),
+        "{msg}"
+    );
+
+    // A recording: scheduled, started (labelled started, and scheduled), completed.
+    let start = chrono::Utc::now().timestamp() + 3600;
+    let job = format!("{start}-ch7");
+    h.emit("jobs.created", &job, "");
+    let s = wait_received(&fake, "recording.scheduled", 1).await;
+    let msg = s[0]["data"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("Status: 📅 Scheduled") && msg.contains("Channel: 7"),
+        "{msg}"
+    );
+    assert!(msg.contains("Scheduled: "), "{msg}");
+    h.emit("programs.set", "recording", &format!("recording-{job}"));
+    let st = wait_received(&fake, "recording.started", 1).await;
+    assert!(st[0]["data"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("Status: 🔴 Recording (Scheduled)"));
+    h.emit("programs.set", "recorded", "recorded-50001");
+    let c = wait_received(&fake, "recording.completed", 1).await;
+    assert!(
+        c[0]["data"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Status: ✅ Completed"),
+        "{}",
+        c[0]
+    );
+
+    // A scheduled job deleted before it starts: cancelled.
+    let other = format!("{}-ch9", start + 7200);
+    h.emit("jobs.created", &other, "");
+    wait_received(&fake, "recording.scheduled", 2).await;
+    h.emit("jobs.deleted", &other, "");
+    let x = wait_received(&fake, "recording.cancelled", 1).await;
+    assert!(x[0]["data"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("🚫 Cancelled"));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(received(&fake, "vod.playback.start").len(), 1);
+    srv.shutdown().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_dark_dvr_alerts_unreachable_after_the_delay_then_recovered() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    let (status, _) = send(
+        client()
+            .put(url(&srv, "/api/v1/settings"))
+            .json(&json!({"alerts": {"health": {"unreachable_delay_seconds": 30}}})),
+        Some(API_KEY),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let sim = sim(Scenario::Quiet).await;
+    let fake = webhook_fake().await;
+    add_webhook(&srv, &fake).await;
+    let (status, d) = send(
+        client().post(url(&srv, "/api/v1/dvrs")).json(&json!({
+            "name": "Cabin", "host": "127.0.0.1", "port": sim.addr().port(),
+            "staleness_threshold_seconds": 30
+        })),
+        Some(API_KEY),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let id = d["dvr_id"].as_str().unwrap().to_string();
+    eventually("connected", Duration::from_secs(20), || async {
+        let (s, _) = send(
+            client().get(url(&srv, &format!("/api/v1/dvrs/{id}/health"))),
+            Some(API_KEY),
+        )
+        .await;
+        (s == 200).then_some(())
+    })
+    .await;
+    sim.handle().set_stall(true);
+    let u = eventually("dvr.unreachable", Duration::from_secs(90), || async {
+        let got = received(&fake, "dvr.unreachable");
+        (!got.is_empty()).then_some(got)
+    })
+    .await;
+    assert_eq!(u[0]["data"]["title"], "🔌 DVR unreachable: Cabin");
+    assert_eq!(u[0]["dvr_id"], id.as_str());
+    sim.handle().set_stall(false);
+    let r = eventually("dvr.recovered", Duration::from_secs(30), || async {
+        let got = received(&fake, "dvr.recovered");
+        (!got.is_empty()).then_some(got)
+    })
+    .await;
+    let msg = r[0]["data"]["message"].as_str().unwrap();
+    assert!(
+        msg.starts_with("Back after ") && msg.contains("down from "),
+        "{msg}"
+    );
+    assert_eq!(
+        received(&fake, "dvr.unreachable").len(),
+        1,
+        "one alert per outage"
+    );
+    srv.shutdown().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_reload_that_does_not_come_back_is_notified() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = server_with(
+        dir.path(),
+        &[("CHANNELWATCH_WATCHDOG_INTERVAL_SECONDS", "1")],
+        WatchdogSettings {
+            restart_grace: Duration::from_secs(2),
+            ..WatchdogSettings::default()
+        },
+    )
+    .await;
+    let sim = sim(Scenario::Quiet).await;
+    let fake = webhook_fake().await;
+    add_webhook(&srv, &fake).await;
+    let id = add_dvr(&srv, "Den", &sim).await;
+    let (status, d) = send(
+        client()
+            .patch(url(&srv, &format!("/api/v1/dvrs/{id}")))
+            .json(&json!({"port": closed_port()})),
+        Some(API_KEY),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let f = wait_received(&fake, "dvr.reload_failed", 1).await;
+    assert_eq!(f[0]["dvr_id"], d["dvr_id"]);
+    assert!(
+        f[0]["data"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("did not come back"),
+        "{}",
+        f[0]
+    );
+    srv.shutdown().await;
+    sim.shutdown().await;
+}
