@@ -690,3 +690,58 @@ async fn a_reload_that_does_not_come_back_is_notified() {
     srv.shutdown().await;
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_failing_or_hanging_provider_never_holds_up_another_and_its_circuit_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    let sim = sim(Scenario::Quiet).await;
+    let good = webhook_fake().await;
+    let failing = FakeProvider::start(Arc::new(|_| (503, vec![], "down".into()))).await;
+    // Accepts connections and never answers.
+    let hang = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hang_addr = hang.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((sock, _)) = hang.accept().await {
+            held.push(sock);
+        }
+    });
+    add_dvr(&srv, "Den", &sim).await;
+    add_webhook(&srv, &good).await;
+    for (name, dest) in [
+        ("Failing", failing.url("/hook")),
+        ("Hanging", format!("http://{hang_addr}/hook")),
+    ] {
+        let (status, p) = send(
+            client().post(url(&srv, "/api/v1/providers")).json(&json!({
+                "type": "webhook", "name": name, "url": dest, "secret": SECRET
+            })),
+            Some(API_KEY),
+        )
+        .await;
+        assert_eq!(status, 201, "{p}");
+    }
+    let started = std::time::Instant::now();
+    for ch in ["2", "4", "5.1", "7", "9"] {
+        watch(&sim, ch, "X", "TV");
+    }
+    wait_received(&good, "channel.watching.start", 5).await;
+    // Not a timed assertion: the point is that it happened while the other provider
+    // hangs (10 s per request), which the log shows.
+    eprintln!("good provider got 5 alerts in {:?} while another hangs", started.elapsed());
+    let h = eventually("the failing provider's circuit opens", Duration::from_secs(20), || async {
+        let h = alerts(&srv, "").await;
+        let open = h.iter().flat_map(|a| a["deliveries"].as_array().unwrap().clone()).any(|d| {
+            d["provider_type"] == "webhook"
+                && d["last_error"].as_str().is_some_and(|e| e.contains("circuit open"))
+        });
+        open.then_some(h)
+    })
+    .await;
+    assert_eq!(h.len(), 5);
+    let m = reqwest::get(url(&srv, "/metrics")).await.unwrap().text().await.unwrap();
+    assert!(m.contains("outcome=\"circuit_open\""), "{m}");
+    srv.shutdown().await;
+    sim.shutdown().await;
+}
