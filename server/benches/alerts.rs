@@ -55,7 +55,9 @@ async fn run(args: &[String]) {
     let notifications: usize = arg(args, "--notifications", 5000);
     println!(
         "ChannelWatch alert benchmark on {} cores",
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0)
     );
 
     // A local provider that acknowledges at once (a webhook receiver).
@@ -119,7 +121,8 @@ async fn run(args: &[String]) {
     .await
     .unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
-    while !srv.services.engine.slots().iter().all(|s| s.is_connected()) && Instant::now() < deadline {
+    while !srv.services.engine.slots().iter().all(|s| s.is_connected()) && Instant::now() < deadline
+    {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
@@ -128,12 +131,22 @@ async fn run(args: &[String]) {
     let mut lat = Vec::with_capacity(events);
     for i in 0..events {
         let before = count(&db, false).await;
-        let name = format!("{}-stream-10811DF5-10.9.{}.{}", 100 + i % 800, i / 250, i % 250);
+        let name = format!(
+            "{}-stream-10811DF5-10.9.{}.{}",
+            100 + i % 800,
+            i / 250,
+            i % 250
+        );
         let t0 = Instant::now();
         h.emit(
             "activities.set",
             &name,
-            &format!("Watching ch{} X from Bench {i} (10.9.{}.{})", 100 + i % 800, i / 250, i % 250),
+            &format!(
+                "Watching ch{} X from Bench {i} (10.9.{}.{})",
+                100 + i % 800,
+                i / 250,
+                i % 250
+            ),
         );
         let deadline = t0 + Duration::from_secs(5);
         while count(&db, false).await == before && Instant::now() < deadline {

@@ -729,18 +729,35 @@ async fn a_failing_or_hanging_provider_never_holds_up_another_and_its_circuit_op
     wait_received(&good, "channel.watching.start", 5).await;
     // Not a timed assertion: the point is that it happened while the other provider
     // hangs (10 s per request), which the log shows.
-    eprintln!("good provider got 5 alerts in {:?} while another hangs", started.elapsed());
-    let h = eventually("the failing provider's circuit opens", Duration::from_secs(20), || async {
-        let h = alerts(&srv, "").await;
-        let open = h.iter().flat_map(|a| a["deliveries"].as_array().unwrap().clone()).any(|d| {
-            d["provider_type"] == "webhook"
-                && d["last_error"].as_str().is_some_and(|e| e.contains("circuit open"))
-        });
-        open.then_some(h)
-    })
+    eprintln!(
+        "good provider got 5 alerts in {:?} while another hangs",
+        started.elapsed()
+    );
+    let h = eventually(
+        "the failing provider's circuit opens",
+        Duration::from_secs(20),
+        || async {
+            let h = alerts(&srv, "").await;
+            let open = h
+                .iter()
+                .flat_map(|a| a["deliveries"].as_array().unwrap().clone())
+                .any(|d| {
+                    d["provider_type"] == "webhook"
+                        && d["last_error"]
+                            .as_str()
+                            .is_some_and(|e| e.contains("circuit open"))
+                });
+            open.then_some(h)
+        },
+    )
     .await;
     assert_eq!(h.len(), 5);
-    let m = reqwest::get(url(&srv, "/metrics")).await.unwrap().text().await.unwrap();
+    let m = reqwest::get(url(&srv, "/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(m.contains("outcome=\"circuit_open\""), "{m}");
     srv.shutdown().await;
     sim.shutdown().await;

@@ -457,3 +457,136 @@ async fn notify_test_prints_the_provider_answer() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no provider with id 999"));
 }
+
+/// Starts `channelwatch serve` on `port` with one env-declared DVR and an API key.
+fn spawn_serve(dir: &std::path::Path, port: u16, sim_port: u16) -> Proc {
+    Proc(
+        clean_env(&mut Command::new(BIN))
+            .args([
+                "serve",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--data-dir",
+            ])
+            .arg(dir)
+            .env("CHANNELS_DVR_SERVERS", format!("Den@127.0.0.1:{sim_port}"))
+            .env("CHANNELWATCH_API_KEY", "kill-test-key")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn a_killed_process_delivers_pending_notifications_after_restart_exactly_once() {
+    use std::collections::HashMap;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let sim = common::sim(channelwatch::sim::Scenario::Quiet).await;
+    let down = Arc::new(AtomicBool::new(true));
+    let d2 = down.clone();
+    let fake = common::FakeProvider::start(Arc::new(move |_r: &common::Received| {
+        if d2.load(Ordering::SeqCst) {
+            (503, vec![], "maintenance".into())
+        } else {
+            (200, vec![], "ok".into())
+        }
+    }))
+    .await;
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let c = reqwest::Client::new();
+    let history = |c: reqwest::Client, base: String| async move {
+        let v: serde_json::Value = c
+            .get(format!("{base}/api/v1/alerts"))
+            .header("X-API-Key", "kill-test-key")
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        v["alerts"].as_array().cloned()
+    };
+
+    let mut first = spawn_serve(dir.path(), port, sim.addr().port());
+    wait_async("first process ready", || {
+        get_ok(format!("{base}/healthz/ready"))
+    })
+    .await;
+    let res = c
+        .post(format!("{base}/api/v1/providers"))
+        .header("X-API-Key", "kill-test-key")
+        .json(&serde_json::json!({"type": "webhook", "url": fake.url("/hook"), "secret": "s"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    wait_async("the DVR connected", || {
+        let c = c.clone();
+        let base = base.clone();
+        async move {
+            let list: serde_json::Value = c
+                .get(format!("{base}/api/v1/dvrs"))
+                .header("X-API-Key", "kill-test-key")
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            list[0]["health"]["connected"] == true
+        }
+    })
+    .await;
+    for ch in ["2", "4", "7"] {
+        sim.handle().emit(
+            "activities.set",
+            &format!("{ch}-stream-10811DF5-192.168.1.50"),
+            &format!("Watching ch{ch} X from TV (192.168.1.50)"),
+        );
+    }
+    wait_async("three alerts recorded and tried", || {
+        let (c, base, fake) = (c.clone(), base.clone(), &fake);
+        async move {
+            history(c, base).await.is_some_and(|h| h.len() == 3) && fake.requests().len() >= 3
+        }
+    })
+    .await;
+    // SIGKILL: no graceful shutdown of anything.
+    first.0.kill().unwrap();
+    first.0.wait().unwrap();
+
+    down.store(false, Ordering::SeqCst);
+    let before = fake.requests().len();
+    let _second = spawn_serve(dir.path(), port, sim.addr().port());
+    wait_async("all three delivered by the new process", || {
+        let (c, base) = (c.clone(), base.clone());
+        async move {
+            history(c, base).await.is_some_and(|h| {
+                h.len() == 3 && h.iter().all(|a| a["deliveries"][0]["status"] == "sent")
+            })
+        }
+    })
+    .await;
+    // Give a duplicate every chance, then count per delivery id.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut per_id: HashMap<String, usize> = HashMap::new();
+    for r in &fake.requests()[before..] {
+        *per_id
+            .entry(r.header("x-channelwatch-delivery").unwrap().to_string())
+            .or_default() += 1;
+    }
+    assert_eq!(per_id.len(), 3, "{per_id:?}");
+    assert!(per_id.values().all(|n| *n == 1), "{per_id:?}");
+    assert_eq!(
+        history(c.clone(), base.clone()).await.unwrap().len(),
+        3,
+        "no re-alert after the restart"
+    );
+    sim.shutdown().await;
+}
