@@ -465,6 +465,20 @@ async fn user_templates_apply_and_preview_shows_the_variables() {
     let got = wait_received(&fake, "channel.watching.start", 1).await;
     assert_eq!(got[0]["data"]["title"], "Den tuned ABC");
     assert_eq!(got[0]["data"]["message"], "ch 7 on Den TV");
+    // A template that leaves the DVR out still gets it named.
+    let (status, _) = send(
+        client().put(url(&srv, "/api/v1/settings")).json(
+            &json!({"alerts": {"channel": {"template": {
+                "title": "{{ channel_name }}", "body": "tuned"
+            }}}}),
+        ),
+        Some(API_KEY),
+    )
+    .await;
+    assert_eq!(status, 200);
+    watch(&sim, "9", "KCAL", "Den TV");
+    let got = wait_received(&fake, "channel.watching.start", 2).await;
+    assert_eq!(got[1]["data"]["message"], "tuned\nDVR: Den");
     srv.shutdown().await;
     sim.shutdown().await;
 }

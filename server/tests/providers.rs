@@ -463,6 +463,7 @@ async fn email_reaches_a_real_smtp_listener() {
         password: Some("pw".into()),
         from: "cw@example.com".into(),
         to: vec!["ops@example.com".into(), "me@example.com".into()],
+        ca_certificate: None,
     };
     let http = channelwatch::notify::http_client();
     let ack = deliver(&http, &t, &out()).await.unwrap();
@@ -496,6 +497,7 @@ async fn email_reaches_a_real_smtp_listener() {
         password: None,
         from: "cw@example.com".into(),
         to: vec!["ops@example.com".into()],
+        ca_certificate: None,
     };
     let err = deliver(&http, &closed, &out()).await.unwrap_err();
     assert!(!err.permanent, "{err:?}");
@@ -639,4 +641,37 @@ async fn the_providers_api_masks_secrets_keeps_them_on_patch_and_tests_for_real(
     .await;
     assert_eq!(status, 404);
     srv.shutdown().await;
+}
+
+#[tokio::test]
+async fn email_over_starttls_and_implicit_tls() {
+    let http = channelwatch::notify::http_client();
+    for (mode, security) in [
+        (SmtpTls::Starttls, EmailSecurity::Starttls),
+        (SmtpTls::Implicit, EmailSecurity::Tls),
+    ] {
+        let smtp = SmtpSink::start_with(mode).await;
+        let mut t = Target::Email {
+            smtp_host: "localhost".into(),
+            smtp_port: Some(smtp.addr.port()),
+            security,
+            username: Some("cw".into()),
+            password: Some("pw".into()),
+            from: "cw@example.com".into(),
+            to: vec!["ops@example.com".into()],
+            ca_certificate: Some(smtp.cert_pem.clone()),
+        };
+        let ack = deliver(&http, &t, &out()).await.unwrap();
+        assert_eq!(ack.status, 250, "{mode:?}");
+        let mails = smtp.mails();
+        assert_eq!(mails.len(), 1, "{mode:?}");
+        assert!(mails[0].secure && mails[0].auth, "{mode:?}: {:?}", mails[0]);
+        // Without trusting the sink's certificate the handshake fails: no plain fallback.
+        if let Target::Email { ca_certificate, .. } = &mut t {
+            *ca_certificate = None;
+        }
+        let err = deliver(&http, &t, &out()).await.unwrap_err();
+        assert!(!err.message.is_empty(), "{mode:?}");
+        assert_eq!(smtp.mails().len(), 1, "{mode:?}: nothing sent in clear");
+    }
 }

@@ -662,7 +662,11 @@ impl AlertService {
         let cat = d.kind.category();
         let user = cat.map(|c| s.template(c).clone());
         let vars = Value::Object(vars);
-        let (title, message, problem) = template::render(d.kind, &vars, user.as_ref());
+        let (title, mut message, problem) = template::render(d.kind, &vars, user.as_ref());
+        // Every notification names its DVR, whatever a user template left out.
+        if !title.contains(&dvr_name) && !message.contains(&dvr_name) {
+            message.push_str(&format!("\nDVR: {dvr_name}"));
+        }
         if let Some(p) = problem {
             warn!(dvr_id, alert_type = d.kind.event_type(), problem = %p, "alert template failed; the default text was used");
         }

@@ -238,6 +238,7 @@ pub fn parse(url: &str) -> Result<Target, String> {
                 password: p.password,
                 from,
                 to,
+                ca_certificate: None,
             })
         }
         "gotify" | "gotifys" => {
@@ -424,6 +425,7 @@ mod tests {
             password,
             from,
             to,
+            ..
         } = parse("mailtos://me%40example.com:s3cret@smtp.example.com?to=a@x.org,b@y.org").unwrap()
         else {
             panic!()

@@ -404,6 +404,7 @@ pub async fn send(http: &reqwest::Client, target: &Target, out: &Outgoing) -> Se
             password,
             from,
             to,
+            ca_certificate,
         } => {
             send_email(
                 smtp_host,
@@ -413,6 +414,7 @@ pub async fn send(http: &reqwest::Client, target: &Target, out: &Outgoing) -> Se
                 password.as_deref(),
                 from,
                 to,
+                ca_certificate.as_deref(),
                 out,
             )
             .await
@@ -638,11 +640,12 @@ async fn send_email(
     password: Option<&str>,
     from: &str,
     to: &[String],
+    ca_certificate: Option<&str>,
     out: &Outgoing,
 ) -> SendResult {
     use lettre::message::{Mailbox, MultiPart};
     use lettre::transport::smtp::authentication::Credentials;
-    use lettre::transport::smtp::client::{Tls, TlsParameters};
+    use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
     use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
     let from: Mailbox = format!("ChannelWatch <{from}>")
@@ -677,7 +680,13 @@ async fn send_email(
         .map_err(|e| Failure::config(format!("cannot build the message: {e}")))?;
 
     let tls = |h: &str| {
-        TlsParameters::new(h.to_string())
+        let mut b = TlsParameters::builder(h.to_string());
+        if let Some(pem) = ca_certificate {
+            let cert = Certificate::from_pem(pem.as_bytes())
+                .map_err(|e| Failure::config(format!("ca_certificate: {e}")))?;
+            b = b.add_root_certificate(cert);
+        }
+        b.build()
             .map_err(|e| Failure::config(format!("TLS setup for {h}: {e}")))
     };
     let mut transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host);

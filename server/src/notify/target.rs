@@ -66,6 +66,9 @@ pub enum Target {
         password: Option<String>,
         from: String,
         to: Vec<String>,
+        /// PEM of an extra trusted root, for an SMTP server with a private CA.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ca_certificate: Option<String>,
     },
     Gotify {
         /// The server's base URL, e.g. `https://gotify.example.com/sub`.
@@ -244,9 +247,16 @@ impl Target {
                 smtp_host,
                 from,
                 to,
+                ca_certificate,
                 ..
             } => {
                 blank("smtp_host", smtp_host)?;
+                if ca_certificate
+                    .as_deref()
+                    .is_some_and(|c| !c.contains("BEGIN CERTIFICATE"))
+                {
+                    return Err("ca_certificate: must be a PEM certificate".into());
+                }
                 check_destination_host("smtp_host", smtp_host)?;
                 if !from.contains('@') {
                     return Err("from: must be an email address".into());
