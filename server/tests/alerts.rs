@@ -465,6 +465,29 @@ async fn user_templates_apply_and_preview_shows_the_variables() {
     let got = wait_received(&fake, "channel.watching.start", 1).await;
     assert_eq!(got[0]["data"]["title"], "Den tuned ABC");
     assert_eq!(got[0]["data"]["message"], "ch 7 on Den TV");
+    // A partial PUT changes only what it names.
+    let (status, s) = send(
+        client()
+            .put(url(&srv, "/api/v1/settings"))
+            .json(&json!({"alerts": {"vod": {"enabled": false}}})),
+        Some(API_KEY),
+    )
+    .await;
+    assert_eq!(status, 200, "{s}");
+    assert_eq!(s["alerts"]["vod"]["enabled"], false);
+    assert_eq!(
+        s["alerts"]["channel"]["template"]["title"],
+        "{{ dvr_name }} tuned {{ channel_name }}"
+    );
+    let (status, e) = send(
+        client()
+            .put(url(&srv, "/api/v1/settings"))
+            .json(&json!({"alerts": {"vod": {"enabeld": true}}})),
+        Some(API_KEY),
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert!(e["message"].as_str().unwrap().contains("enabeld"), "{e}");
     // A template that leaves the DVR out still gets it named.
     let (status, _) = send(
         client().put(url(&srv, "/api/v1/settings")).json(

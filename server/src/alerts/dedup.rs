@@ -24,6 +24,11 @@ impl Cooldowns {
         true
     }
 
+    /// Takes back an `allow` whose alert could not be recorded.
+    pub fn forget(&mut self, key: &str) {
+        self.last.remove(key);
+    }
+
     /// Restores a key's last alert time (from the history), keeping the later one.
     pub fn restore(&mut self, key: &str, at: DateTime<Utc>) {
         let e = self.last.entry(key.to_string()).or_insert(at);

@@ -159,8 +159,14 @@ pub fn parse_guide(v: &Value) -> HashMap<String, Vec<Airing>> {
     out
 }
 
-pub fn parse_library_item(v: &Value) -> Option<LibraryItem> {
-    let item = v.as_array().and_then(|a| a.first()).unwrap_or(v);
+/// The library item with this id (`?id=` may be ignored by a DVR: never take another).
+pub fn parse_library_item(v: &Value, id: &str) -> Option<LibraryItem> {
+    let item = match v.as_array() {
+        Some(list) => list
+            .iter()
+            .find(|i| text(i, &["id", "ID"]).as_deref() == Some(id))?,
+        None => v,
+    };
     if !item.is_object() {
         return None;
     }
@@ -327,7 +333,7 @@ impl Enricher {
         let item = self
             .fetch(&format!("/api/v1/all?id={clean}"))
             .await
-            .and_then(|v| parse_library_item(&v));
+            .and_then(|v| parse_library_item(&v, id));
         self.library.insert(
             id.to_string(),
             Timed {
@@ -383,7 +389,8 @@ mod tests {
         assert!(ch["5.1"].logo.as_deref().unwrap().ends_with("ch5.png"));
         let g = parse_guide(&fixture("guide-now.json"));
         assert_eq!(g["7"][0].title.as_deref(), Some("Good Morning America"));
-        let item = parse_library_item(&fixture("all.json")).unwrap();
+        let item = parse_library_item(&fixture("all.json"), "12345").unwrap();
+        assert!(parse_library_item(&fixture("all.json"), "nope").is_none());
         assert_eq!(item.title.as_deref(), Some("Crank: High Voltage"));
         assert_eq!(item.year, Some(2009));
         assert_eq!(item.cast.len(), 4);

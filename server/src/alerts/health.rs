@@ -15,7 +15,6 @@ pub struct HealthAlertOptions {
     pub unreachable_delay_seconds: u64,
     pub unreachable: bool,
     pub recovered: bool,
-    pub reload_failed: bool,
 }
 
 impl Default for HealthAlertOptions {
@@ -24,7 +23,6 @@ impl Default for HealthAlertOptions {
             unreachable_delay_seconds: 120,
             unreachable: true,
             recovered: true,
-            reload_failed: true,
         }
     }
 }
@@ -56,6 +54,8 @@ pub struct HealthRule {
     down_since: Option<DateTime<Utc>>,
     /// The unreachable alert went out for the current outage (arms `recovered`).
     armed: bool,
+    /// The unreachable alert for this outage was decided but not sent.
+    silenced: bool,
 }
 
 impl HealthRule {
@@ -68,6 +68,7 @@ impl HealthRule {
             }
             (true, Some(since)) => {
                 self.down_since = None;
+                self.silenced = false;
                 let armed = std::mem::take(&mut self.armed);
                 armed.then_some(HealthAlert::Recovered(Outage {
                     since,
@@ -81,11 +82,23 @@ impl HealthRule {
     /// Called periodically: the unreachable alert once the outage is long enough.
     pub fn on_tick(&mut self, now: DateTime<Utc>, delay: Duration) -> Option<HealthAlert> {
         let since = self.down_since?;
-        if self.armed || (now - since).to_std().unwrap_or_default() < delay {
+        if self.armed || self.silenced || (now - since).to_std().unwrap_or_default() < delay {
             return None;
         }
         self.armed = true;
         Some(HealthAlert::Unreachable(Outage { since, until: None }))
+    }
+
+    /// The unreachable alert did not go out (switched off, held back): no recovery
+    /// alert for this outage, but no second unreachable either.
+    pub fn disarm(&mut self) {
+        self.armed = false;
+        self.silenced = true;
+    }
+
+    /// Forgets everything (the DVR was removed or disabled).
+    pub fn reset(&mut self) {
+        *self = HealthRule::default();
     }
 
     pub fn down_since(&self) -> Option<DateTime<Utc>> {
@@ -148,6 +161,19 @@ mod tests {
             "not armed: no recovery alert"
         );
         assert_eq!(r.on_tick(t(500), DELAY), None);
+    }
+
+    #[test]
+    fn an_unsent_outage_alert_never_arms_recovery() {
+        let mut r = HealthRule::default();
+        r.on_verdict(false, t(0));
+        assert!(r.on_tick(t(200), DELAY).is_some());
+        r.disarm();
+        assert_eq!(r.on_tick(t(300), DELAY), None);
+        assert_eq!(r.on_verdict(true, t(400)), None);
+        // The next outage starts clean.
+        r.on_verdict(false, t(500));
+        assert!(r.on_tick(t(700), DELAY).is_some());
     }
 
     #[test]

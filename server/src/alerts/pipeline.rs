@@ -156,7 +156,11 @@ impl AlertService {
                 },
                 _ = tick.tick() => {
                     for d in self.on_tick(&mut st).await {
-                        self.emit(&dvr_id, d).await;
+                        let kind = d.kind;
+                        let sent = self.emit(&dvr_id, d).await;
+                        if kind == AlertKind::DvrUnreachable && !sent {
+                            st.health.disarm();
+                        }
                     }
                 }
                 _ = cancel.cancelled() => return,
@@ -383,6 +387,13 @@ impl AlertService {
         let s = self.settings();
         let now = Utc::now();
         let mut out = Vec::new();
+        // A DVR removed, disabled or given a new identity is not "unreachable".
+        if self.shared.engine.slot(&st.dvr_id).is_none() {
+            st.health.reset();
+            st.scheduled.clear();
+            st.missed_candidates.clear();
+            return out;
+        }
         let delay = Duration::from_secs(s.health.unreachable_delay_seconds);
         if let Some(HealthAlert::Unreachable(o)) = st.health.on_tick(now, delay) {
             out.push(health_draft(
@@ -412,7 +423,19 @@ impl AlertService {
                 })
                 .map(|(id, _)| id.clone())
                 .collect();
+            // Two checks at least 30 s apart, both with the DVR reachable, before
+            // saying a recording did not start (a start missed during a reconnect is
+            // resynced in between).
+            st.missed_candidates.retain(|id, _| overdue.contains(id));
+            let mut confirmed = Vec::new();
             for id in overdue {
+                let first = *st.missed_candidates.entry(id.clone()).or_insert(now);
+                if (now - first).num_seconds() >= 30 {
+                    confirmed.push(id);
+                }
+            }
+            for id in confirmed {
+                st.missed_candidates.remove(&id);
                 st.missed.insert(id.clone());
                 st.scheduled.remove(&id);
                 out.push(
@@ -628,18 +651,18 @@ impl AlertService {
     }
 
     /// Switches, dedup, texts, routing, rate limit, then one transaction; wakes delivery.
-    pub async fn emit(&self, dvr_id: &str, d: Draft) {
+    /// True when the alert was recorded with at least one delivery.
+    pub async fn emit(&self, dvr_id: &str, d: Draft) -> bool {
         let s = self.settings();
-        if !s.wants(dvr_id, d.kind) {
-            return;
-        }
+        // A module switched off still records the alert (history), sending nowhere.
+        let wanted = s.wants(dvr_id, d.kind);
         let now = Utc::now();
         if let Some(key) = &d.dedup_key {
             if !d.cooldown.is_zero() {
                 let cds = self.cooldowns(dvr_id);
                 let mut c = cds.lock();
                 if !c.allow(key, d.cooldown, now) {
-                    return;
+                    return false;
                 }
                 c.prune(Duration::from_secs(86_400), now);
             }
@@ -671,33 +694,22 @@ impl AlertService {
             warn!(dvr_id, alert_type = d.kind.event_type(), problem = %p, "alert template failed; the default text was used");
         }
         let mut destinations = Vec::new();
-        match (
-            providers::list(&self.shared.db).await,
-            routing::load(&self.shared.db).await,
-        ) {
-            (Ok(list), Ok(matrix)) => {
-                for p in list.into_iter().filter(|p| p.enabled) {
-                    if cat.is_none_or(|c| matrix.allows(dvr_id, c, &p.kind)) {
-                        destinations.push(Destination {
-                            provider_id: p.id,
-                            provider_type: p.kind,
-                        });
-                    }
-                }
-            }
-            (Err(e), _) | (_, Err(e)) => {
-                warn!(dvr_id, error = %e, "cannot read providers or routing; the alert is recorded without deliveries")
-            }
+        if wanted {
+            destinations = self.destinations(dvr_id, d.kind).await;
         }
-        let allowed = self.shared.rate.lock().try_acquire(now);
-        if !allowed {
+        let status = if !wanted {
+            "suppressed"
+        } else if self.shared.rate.lock().try_acquire(now) {
+            "sent"
+        } else {
             warn!(
                 dvr_id,
                 alert_type = d.kind.event_type(),
                 "global alert rate limit reached; alert recorded but not sent"
             );
             destinations.clear();
-        }
+            "rate_limited"
+        };
         let alert = NewAlert {
             dvr_id: dvr_id.to_string(),
             dvr_name: dvr_name.clone(),
@@ -706,7 +718,7 @@ impl AlertService {
             message,
             image_url: d.image_url.clone(),
             dedup_key: d.dedup_key.clone(),
-            status: if allowed { "sent" } else { "rate_limited" },
+            status,
             created_at: now,
         };
         // Nothing is lost: a busy database is retried before giving up loudly.
@@ -721,13 +733,14 @@ impl AlertService {
                         dvr_id,
                         alert_id = id,
                         alert_type = d.kind.event_type(),
+                        status,
                         deliveries = destinations.len(),
                         "alert raised"
                     );
                     if !destinations.is_empty() {
                         self.shared.dispatcher.wake();
                     }
-                    return;
+                    return !destinations.is_empty();
                 }
                 Err(e) if attempt < 5 => {
                     warn!(dvr_id, error = %e, attempt, "cannot record an alert; retrying");
@@ -739,6 +752,44 @@ impl AlertService {
                 }
             }
         }
+        // Not recorded: the next occurrence must not be blocked by this one's cooldown.
+        if let Some(key) = &d.dedup_key {
+            self.cooldowns(dvr_id).lock().forget(key);
+        }
+        false
+    }
+
+    /// The enabled providers the routing matrix lets this alert reach (reads retried).
+    async fn destinations(&self, dvr_id: &str, kind: AlertKind) -> Vec<Destination> {
+        let cat = kind.category();
+        let mut wait = Duration::from_millis(50);
+        for attempt in 1..=5 {
+            match (
+                providers::list(&self.shared.db).await,
+                routing::load(&self.shared.db).await,
+            ) {
+                (Ok(list), Ok(matrix)) => {
+                    return list
+                        .into_iter()
+                        .filter(|p| p.enabled)
+                        .filter(|p| cat.is_none_or(|c| matrix.allows(dvr_id, c, &p.kind)))
+                        .map(|p| Destination {
+                            provider_id: p.id,
+                            provider_type: p.kind,
+                        })
+                        .collect();
+                }
+                (Err(e), _) | (_, Err(e)) if attempt < 5 => {
+                    warn!(dvr_id, error = %e, attempt, "cannot read providers or routing; retrying");
+                    tokio::time::sleep(wait).await;
+                    wait *= 2;
+                }
+                (Err(e), _) | (_, Err(e)) => {
+                    tracing::error!(dvr_id, error = %e, "cannot read providers or routing; the alert is recorded without deliveries");
+                }
+            }
+        }
+        Vec::new()
     }
 
     /// Dedup survives a process restart: the last day's alert keys come back from the
@@ -779,6 +830,8 @@ struct DvrAlerts {
     scheduled: HashMap<String, i64>,
     started: HashSet<String>,
     missed: HashSet<String>,
+    /// Overdue jobs seen once, waiting for the second check.
+    missed_candidates: HashMap<String, DateTime<Utc>>,
 }
 
 impl DvrAlerts {
@@ -793,6 +846,7 @@ impl DvrAlerts {
             scheduled: HashMap::new(),
             started: HashSet::new(),
             missed: HashSet::new(),
+            missed_candidates: HashMap::new(),
         }
     }
 }

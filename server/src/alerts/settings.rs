@@ -138,7 +138,6 @@ pub struct HealthOptions {
     pub enabled: bool,
     pub unreachable: bool,
     pub recovered: bool,
-    pub reload_failed: bool,
     /// Continuous unavailability before `dvr.unreachable` (30–3600 s).
     pub unreachable_delay_seconds: u64,
     pub template: Template,
@@ -151,7 +150,6 @@ impl Default for HealthOptions {
             enabled: true,
             unreachable: r.unreachable,
             recovered: r.recovered,
-            reload_failed: r.reload_failed,
             unreachable_delay_seconds: r.unreachable_delay_seconds,
             template: Template::default(),
         }
@@ -203,7 +201,8 @@ impl AlertSettings {
             DiskWarning | DiskCritical => self.disk.enabled,
             DvrUnreachable => self.health.enabled && self.health.unreachable,
             DvrRecovered => self.health.enabled && self.health.recovered,
-            DvrReloadFailed => self.health.enabled && self.health.reload_failed,
+            // The watchdog's reload check cannot be switched off (contract §4).
+            DvrReloadFailed => return true,
             _ => {
                 let r = &self.recording;
                 r.enabled

@@ -90,6 +90,14 @@ fn environment() -> Environment<'static> {
     env.set_fuel(Some(50_000));
     env.set_recursion_limit(32);
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+    // An unknown value (null) prints as nothing, not "none".
+    env.set_formatter(|out, state, value| {
+        if value.is_none() {
+            Ok(())
+        } else {
+            minijinja::escape_formatter(out, state, value)
+        }
+    });
     env
 }
 
@@ -407,6 +415,13 @@ mod tests {
         assert_eq!(title, "Living Room: ABC on Living Room TV");
         assert_eq!(body, "Now: Good Morning America");
         assert_eq!(problem, None);
+        let mut v2 = v.clone();
+        v2["program_title"] = Value::Null;
+        let t2 = Template {
+            title: Some("[{{ program_title }}]".into()),
+            body: None,
+        };
+        assert_eq!(render(AlertKind::ChannelWatching, &v2, Some(&t2)).0, "[]");
         let bad = Template {
             title: Some("{{ no_such_var }}".into()),
             body: None,

@@ -55,8 +55,22 @@ pub async fn history(
 pub struct SettingsBody {
     #[serde(default)]
     dvr_soft_limit: Option<u32>,
+    /// Merged into the current alert settings (JSON merge), so a PUT of one option
+    /// changes that option only.
     #[serde(default)]
-    alerts: Option<AlertSettings>,
+    alerts: Option<Value>,
+}
+
+/// RFC 7396-style merge: objects merge key by key, anything else replaces.
+fn merge(base: &mut Value, patch: Value) {
+    match (base, patch) {
+        (Value::Object(b), Value::Object(p)) => {
+            for (k, v) in p {
+                merge(b.entry(k).or_insert(Value::Null), v);
+            }
+        }
+        (b, p) => *b = p,
+    }
 }
 
 async fn current(state: &AppState) -> Result<Value, ApiError> {
@@ -83,14 +97,23 @@ pub async fn put_settings(
             ));
         }
     }
-    if let Some(a) = &b.alerts {
-        a.validate()
-            .map_err(|e| ApiError::invalid(format!("alerts.{e}")))?;
-    }
+    let alerts = match b.alerts {
+        Some(patch) => {
+            let mut merged = serde_json::to_value(state.services.alerts.settings())
+                .map_err(|e| ApiError::internal("cannot read the alert settings", e))?;
+            merge(&mut merged, patch);
+            let a: AlertSettings = serde_path_to_error::deserialize(merged)
+                .map_err(|e| ApiError::invalid(format!("alerts.{}: {}", e.path(), e.inner())))?;
+            a.validate()
+                .map_err(|e| ApiError::invalid(format!("alerts.{e}")))?;
+            Some(a)
+        }
+        None => None,
+    };
     if let Some(limit) = b.dvr_soft_limit {
         store::set(&state.services.db, store::DVR_SOFT_LIMIT, &limit).await?;
     }
-    if let Some(a) = b.alerts {
+    if let Some(a) = alerts {
         state
             .services
             .alerts

@@ -98,7 +98,9 @@ pub async fn patch(
     }
     if !m.is_empty() {
         // Fields not given keep their stored values; masked ones keep the secret.
-        let replaces_url = m.contains_key("url") && r.kind == "apprise";
+        let replaces_url = m.get("url").and_then(Value::as_str).is_some_and(|u| {
+            r.kind == "apprise" || crate::notify::providers::is_apprise_url(&r.kind, u)
+        });
         let mut fields = if replaces_url {
             Map::new()
         } else {

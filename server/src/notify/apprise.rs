@@ -153,8 +153,8 @@ pub fn parse(url: &str) -> Result<Target, String> {
             let token = need(Some(p.host), "the application token")?;
             let priority = match p.query.get("priority").map(String::as_str) {
                 None => None,
-                Some("l" | "low" | "-1") => Some(-1),
-                Some("m" | "moderate" | "-2") => Some(-2),
+                Some("l" | "low" | "-2") => Some(-2),
+                Some("m" | "moderate" | "-1") => Some(-1),
                 Some("n" | "normal" | "0") => Some(0),
                 Some("h" | "high" | "1") => Some(1),
                 Some("e" | "emergency" | "2") => Some(2),
@@ -206,7 +206,10 @@ pub fn parse(url: &str) -> Result<Target, String> {
             let security = match (p.scheme.as_str(), p.query.get("mode").map(String::as_str)) {
                 (_, Some("ssl" | "tls")) => EmailSecurity::Tls,
                 (_, Some("starttls")) | ("mailtos", None) => EmailSecurity::Starttls,
-                (_, Some("insecure" | "plain")) | (_, None) => EmailSecurity::Plain,
+                (_, Some("insecure" | "plain")) => EmailSecurity::Plain,
+                // Credentials never travel in clear unless asked for (mode=insecure).
+                (_, None) if p.password.is_some() => EmailSecurity::Starttls,
+                (_, None) => EmailSecurity::Plain,
                 (_, Some(m)) => return Err(format!("url: mode '{m}' is not ssl, starttls or insecure")),
             };
             let host = p
@@ -333,9 +336,13 @@ pub fn parse(url: &str) -> Result<Target, String> {
         }
         "json" | "jsons" => {
             let scheme = if p.scheme == "jsons" { "https" } else { "http" };
+            let enc = |x: &str| {
+                percent_encoding::utf8_percent_encode(x, percent_encoding::NON_ALPHANUMERIC)
+                    .to_string()
+            };
             let userinfo = match (&p.user, &p.password) {
-                (Some(u), Some(pw)) => format!("{u}:{pw}@"),
-                (Some(u), None) => format!("{u}@"),
+                (Some(u), Some(pw)) => format!("{}:{}@", enc(u), enc(pw)),
+                (Some(u), None) => format!("{}@", enc(u)),
                 _ => String::new(),
             };
             let mut url = format!(
@@ -347,7 +354,7 @@ pub fn parse(url: &str) -> Result<Target, String> {
                 let q: Vec<String> = p
                     .extra_query
                     .iter()
-                    .map(|(k, v)| format!("{k}={v}"))
+                    .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
                     .collect();
                 url = format!("{url}?{}", q.join("&"));
             }

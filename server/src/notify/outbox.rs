@@ -39,7 +39,8 @@ impl Default for DispatchSettings {
         Self {
             base_delay: Duration::from_secs(2),
             max_delay: Duration::from_secs(600),
-            max_attempts: 8,
+            // Doubling from 2 s to the 10-minute cap: about two hours of retries.
+            max_attempts: 20,
             circuit_threshold: 5,
             circuit_open_for: Duration::from_secs(60),
             per_provider_concurrency: 4,
@@ -69,6 +70,8 @@ struct Inner {
     settings: DispatchSettings,
     instance_url: String,
     wake: Notify,
+    /// In-flight deliveries, so shutdown lets them record their outcome.
+    tracker: tokio_util::task::TaskTracker,
     circuits: Mutex<HashMap<i64, Circuit>>,
     limits: Mutex<HashMap<i64, Arc<Semaphore>>>,
     queue_depth: AtomicU64,
@@ -90,6 +93,7 @@ impl Dispatcher {
                 settings,
                 instance_url,
                 wake: Notify::new(),
+                tracker: tokio_util::task::TaskTracker::new(),
                 circuits: Mutex::new(HashMap::new()),
                 limits: Mutex::new(HashMap::new()),
                 queue_depth: AtomicU64::new(0),
@@ -130,7 +134,13 @@ impl Dispatcher {
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}
                     _ = me.inner.wake.notified() => {}
-                    _ = cancel.cancelled() => return,
+                    _ = cancel.cancelled() => {
+                        // Stop claiming; give sends in flight time to record their
+                        // outcome, so an acknowledged row is not sent again next start.
+                        me.inner.tracker.close();
+                        let _ = tokio::time::timeout(Duration::from_secs(12), me.inner.tracker.wait()).await;
+                        return;
+                    }
                 }
             }
         })
@@ -143,7 +153,7 @@ impl Dispatcher {
         let rows = outbox::claim_due(db, now, self.inner.settings.batch).await?;
         for row in rows {
             let me = self.clone();
-            tokio::spawn(async move {
+            self.inner.tracker.spawn(async move {
                 me.deliver(row).await;
                 me.wake();
             });
@@ -226,6 +236,17 @@ impl Dispatcher {
                 return;
             }
         };
+        let limit = self
+            .inner
+            .limits
+            .lock()
+            .entry(row.provider_id)
+            .or_insert_with(|| Arc::new(Semaphore::new(s.per_provider_concurrency)))
+            .clone();
+        let _permit = limit
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed");
         // An open circuit skips the attempt (not counted) until it half-opens.
         let open_until = self
             .inner
@@ -252,17 +273,6 @@ impl Dispatcher {
             .await;
             return;
         }
-        let limit = self
-            .inner
-            .limits
-            .lock()
-            .entry(row.provider_id)
-            .or_insert_with(|| Arc::new(Semaphore::new(s.per_provider_concurrency)))
-            .clone();
-        let _permit = limit
-            .acquire_owned()
-            .await
-            .expect("the semaphore is never closed");
         let out = Outgoing {
             title: row.title.clone(),
             message: row.message.clone(),

@@ -10,7 +10,7 @@ use super::target::Target;
 use crate::storage::providers::ProviderRecord;
 
 /// Whether a `url` value is an Apprise-style URL rather than an http(s) field.
-fn is_apprise_url(kind: &str, url: &str) -> bool {
+pub fn is_apprise_url(kind: &str, url: &str) -> bool {
     let lower = url.to_ascii_lowercase();
     let http = lower.starts_with("http://") || lower.starts_with("https://");
     !http || (matches!(kind, "discord" | "slack") && super::apprise::parse(url).is_ok())

@@ -113,6 +113,11 @@ pub async fn send(http: &reqwest::Client, target: &Target, out: &Outgoing) -> Se
             }
             if let Some(p) = priority {
                 form.push(("priority", p.to_string()));
+                // Emergency priority is refused without its repeat settings.
+                if *p == 2 {
+                    form.push(("retry", "60".into()));
+                    form.push(("expire", "3600".into()));
+                }
             }
             if let Some(s) = sound {
                 form.push(("sound", s.clone()));
@@ -193,28 +198,16 @@ pub async fn send(http: &reqwest::Client, target: &Target, out: &Outgoing) -> Se
                 html_escape(&out.title),
                 html_escape(&out.message)
             );
-            // A photo caption holds 1024 characters; longer texts go as a message.
-            let (method, body) = match &out.image_url {
-                Some(img) if text.chars().count() <= 1024 => (
-                    "sendPhoto",
-                    json!({"chat_id": chat_id, "photo": img, "caption": text, "parse_mode": "HTML"}),
-                ),
-                _ => (
-                    "sendMessage",
-                    json!({"chat_id": chat_id, "text": truncate(&text, 4096), "parse_mode": "HTML"}),
-                ),
+            let base = base.trim_end_matches('/');
+            let message =
+                json!({"chat_id": chat_id, "text": truncate(&text, 4096), "parse_mode": "HTML"});
+            let post = |method: &str, body: &Value| {
+                http.post(format!("{base}/bot{bot_token}/{method}"))
+                    .json(body)
+                    .timeout(TIMEOUT)
+                    .send()
             };
-            let res = http
-                .post(format!(
-                    "{}/bot{bot_token}/{method}",
-                    base.trim_end_matches('/')
-                ))
-                .json(&body)
-                .timeout(TIMEOUT)
-                .send()
-                .await
-                .map_err(Failure::network)?;
-            answer(res, |status, body| {
+            let judge = |status: u16, body: &str| {
                 let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
                 if status == 200 && v["ok"] == true {
                     Ok(format!("message {}", v["result"]["message_id"]))
@@ -224,15 +217,39 @@ pub async fn send(http: &reqwest::Client, target: &Target, out: &Outgoing) -> Se
                         .map(str::to_string)
                         .unwrap_or_else(|| body.to_string()))
                 }
-            })
-            .await
+            };
+            // Telegram fetches the photo itself: only a public image URL can work, and a
+            // caption holds 1024 characters. Anything else goes as a text message.
+            let photo = out
+                .image_url
+                .as_deref()
+                .filter(|u| super::target::is_public_url(u))
+                .filter(|_| text.chars().count() <= 1024);
+            if let Some(img) = photo {
+                let body = json!({"chat_id": chat_id, "photo": img, "caption": text, "parse_mode": "HTML"});
+                let res = post("sendPhoto", &body).await.map_err(Failure::network)?;
+                match answer(res, judge).await {
+                    // Telegram could not fetch the image: the text still goes out.
+                    Err(f) if f.status == Some(400) => {}
+                    other => return other,
+                }
+            }
+            let res = post("sendMessage", &message)
+                .await
+                .map_err(Failure::network)?;
+            answer(res, judge).await
         }
         Target::Slack { webhook_url } => {
             let mut blocks = vec![json!({
                 "type": "section",
                 "text": {"type": "mrkdwn", "text": format!("*{}*\n{}", slack_escape(&out.title), slack_escape(&out.message))}
             })];
-            if let Some(img) = &out.image_url {
+            // Slack fetches the image itself: only a public URL can work.
+            if let Some(img) = out
+                .image_url
+                .as_deref()
+                .filter(|u| super::target::is_public_url(u))
+            {
                 blocks.push(json!({"type": "image", "image_url": img, "alt_text": out.title}));
             }
             let body = json!({
@@ -557,8 +574,20 @@ async fn send_matrix(
     out: &Outgoing,
 ) -> SendResult {
     let base = format!("{}/_matrix/client/v3", homeserver.trim_end_matches('/'));
-    let token = match access_token {
-        Some(t) => t.to_string(),
+    // A password login is done once and its token reused (each login is a new device
+    // on the homeserver, and transaction ids only dedupe per token).
+    let cache_key = (
+        base.clone(),
+        user.unwrap_or_default().to_string(),
+        hex::encode(<Sha256 as sha2::Digest>::digest(
+            password.unwrap_or_default(),
+        )),
+    );
+    let cached = access_token
+        .map(str::to_string)
+        .or_else(|| MATRIX_TOKENS.lock().get(&cache_key).cloned());
+    let token = match cached {
+        Some(t) => t,
         None => {
             let res = http
                 .post(format!("{base}/login"))
@@ -572,15 +601,39 @@ async fn send_matrix(
                 .send()
                 .await
                 .map_err(Failure::network)?;
-            let ack = answer(res, matrix_judge("access_token")).await?;
-            ack.message
+            let t = answer(res, matrix_judge("access_token")).await?.message;
+            MATRIX_TOKENS.lock().insert(cache_key.clone(), t.clone());
+            t
         }
     };
+    let result = matrix_post(http, &base, room, &token, out).await;
+    // A stale cached login: forget it, so the next attempt logs in again.
+    if let Err(f) = &result {
+        if access_token.is_none() && f.status == Some(401) {
+            MATRIX_TOKENS.lock().remove(&cache_key);
+        }
+    }
+    result
+}
+
+type MatrixKey = (String, String, String);
+
+static MATRIX_TOKENS: std::sync::LazyLock<
+    parking_lot::Mutex<std::collections::HashMap<MatrixKey, String>>,
+> = std::sync::LazyLock::new(Default::default);
+
+async fn matrix_post(
+    http: &reqwest::Client,
+    base: &str,
+    room: &str,
+    token: &str,
+    out: &Outgoing,
+) -> SendResult {
     let room_enc: String =
         percent_encoding::utf8_percent_encode(room, percent_encoding::NON_ALPHANUMERIC).to_string();
     let res = http
         .post(format!("{base}/join/{room_enc}"))
-        .bearer_auth(&token)
+        .bearer_auth(token)
         .json(&json!({}))
         .timeout(TIMEOUT)
         .send()
@@ -604,7 +657,7 @@ async fn send_matrix(
             "{base}/rooms/{rid}/send/m.room.message/{}",
             out.delivery_id
         ))
-        .bearer_auth(&token)
+        .bearer_auth(token)
         .json(&json!({
             "msgtype": "m.text",
             "body": format!("{}\n{}", out.title, out.message),
@@ -648,6 +701,32 @@ async fn send_email(
     use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
     use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
+    // The SMTP server is resolved and checked like every other destination.
+    let resolved = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::net::lookup_host((host, port.unwrap_or(25))),
+    )
+    .await
+    .map_err(|_| Failure {
+        status: None,
+        message: format!("cannot resolve {host}: timed out"),
+        retry_after: None,
+        permanent: false,
+    })?
+    .map_err(|e| Failure {
+        status: None,
+        message: format!("cannot resolve {host}: {e}"),
+        retry_after: None,
+        permanent: false,
+    })?;
+    if resolved
+        .into_iter()
+        .any(|a| super::target::is_forbidden_ip(a.ip()))
+    {
+        return Err(Failure::config(format!(
+            "smtp_host: {host} resolves to a link-local or cloud-metadata address"
+        )));
+    }
     let from: Mailbox = format!("ChannelWatch <{from}>")
         .parse()
         .map_err(|e| Failure::config(format!("from: {e}")))?;
