@@ -41,6 +41,9 @@ enum Command {
     /// Notification providers.
     #[command(subcommand)]
     Notify(NotifyCommand),
+    /// Manage logins.
+    #[command(subcommand)]
+    User(UserCommand),
     /// Exit 0 iff /healthz/live answers 200 (for Docker HEALTHCHECK).
     Healthcheck {
         #[arg(long, default_value = "http://127.0.0.1:8501/healthz/live")]
@@ -118,6 +121,49 @@ enum ApikeyCommand {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a login (prompts for the password when --password is omitted).
+    Create {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        password: Option<String>,
+        /// admin (everything) or viewer (read-only).
+        #[arg(long, default_value = "admin")]
+        role: String,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Set a new password (prompts when --password is omitted); ends the user's sessions.
+    ResetPassword {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        password: Option<String>,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+/// The password from the flag, or asked for (hidden on a terminal, a line otherwise).
+fn password_or_prompt(given: Option<String>) -> anyhow::Result<String> {
+    if let Some(p) = given {
+        return Ok(p);
+    }
+    use std::io::IsTerminal;
+    if std::io::stdin().is_terminal() {
+        let p = rpassword::prompt_password("Password: ")?;
+        let again = rpassword::prompt_password("Again: ")?;
+        anyhow::ensure!(p == again, "the passwords do not match");
+        Ok(p)
+    } else {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        Ok(line.trim_end_matches(['\r', '\n']).to_string())
+    }
 }
 
 #[derive(Subcommand)]
@@ -256,6 +302,31 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Some(Command::Doctor(DoctorCommand::Diagnose { dvr, serve })) => {
             return diagnose(serve, dvr).await;
+        }
+        Some(Command::User(UserCommand::Create {
+            username,
+            password,
+            role,
+            data_dir,
+        })) => {
+            use channelwatch::storage::users;
+            let role = users::Role::parse(&role)
+                .ok_or_else(|| anyhow::anyhow!("--role: '{role}' is not admin or viewer"))?;
+            users::validate_username(&username)?;
+            let password = password_or_prompt(password)?;
+            let db = open_db(data_dir).await?;
+            users::create(&db, &username, &password, role).await?;
+            println!("created {} '{username}'", role.as_str());
+        }
+        Some(Command::User(UserCommand::ResetPassword {
+            username,
+            password,
+            data_dir,
+        })) => {
+            let password = password_or_prompt(password)?;
+            let db = open_db(data_dir).await?;
+            channelwatch::storage::users::reset_password(&db, &username, &password).await?;
+            println!("password of '{username}' changed; their sessions were ended");
         }
         Some(Command::Notify(NotifyCommand::Test { provider, serve })) => {
             let config = load_config(&serve)?;

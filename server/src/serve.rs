@@ -38,6 +38,8 @@ pub enum StartError {
     },
     #[error("cannot start the demo DVR simulators: {0}")]
     Demo(std::io::Error),
+    #[error("CHANNELWATCH_ADMIN_USER/CHANNELWATCH_ADMIN_PASSWORD: {0}")]
+    Admin(String),
 }
 
 /// A running server; dropping it does not stop it, call [`Server::shutdown`].
@@ -88,6 +90,22 @@ async fn start_demo() -> Result<(Vec<Simulator>, Vec<NewDvr>), StartError> {
     Ok((sims, dvrs))
 }
 
+/// `CHANNELWATCH_ADMIN_USER`/`_PASSWORD` create the first admin when no user exists.
+async fn bootstrap_admin(config: &Config, db: &Db) -> Result<(), StartError> {
+    use crate::storage::users;
+    let (Some(user), Some(password)) = (&config.admin_user, &config.admin_password) else {
+        return Ok(());
+    };
+    if users::count(db).await? > 0 {
+        return Ok(());
+    }
+    users::create(db, user, password, users::Role::Admin)
+        .await
+        .map_err(|e| StartError::Admin(e.to_string()))?;
+    info!(username = %user, "created the first admin from CHANNELWATCH_ADMIN_USER");
+    Ok(())
+}
+
 /// Opens storage, applies declared DVRs, starts the engine and the HTTP listener.
 pub async fn start(config: Config, engine_settings: EngineSettings) -> Result<Server, StartError> {
     start_with(
@@ -115,6 +133,7 @@ pub async fn start_with(
     if let Some(limit) = config.file.dvr_soft_limit {
         settings::set(&db, settings::DVR_SOFT_LIMIT, &limit).await?;
     }
+    bootstrap_admin(&config, &db).await?;
     let engine = Engine::new(engine_settings);
     if let Some(t) = config.file.disk_thresholds {
         engine.set_disk_thresholds(t);

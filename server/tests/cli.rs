@@ -590,3 +590,138 @@ async fn a_killed_process_delivers_pending_notifications_after_restart_exactly_o
     );
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn user_create_reset_password_and_the_env_admin() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], stdin: Option<&str>| {
+        let mut cmd = Command::new(BIN);
+        clean_env(&mut cmd)
+            .args(args)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        let mut input = child.stdin.take().unwrap();
+        if let Some(s) = stdin {
+            input.write_all(s.as_bytes()).unwrap();
+        }
+        drop(input);
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (code, text) = run(
+        &[
+            "user",
+            "create",
+            "--username",
+            "alice",
+            "--password",
+            "correct horse",
+        ],
+        None,
+    );
+    assert_eq!(code, Some(0), "{text}");
+    // The password may come on stdin instead of the command line.
+    let (code, text) = run(
+        &["user", "create", "--username", "bob", "--role", "viewer"],
+        Some("battery staple\n"),
+    );
+    assert_eq!(code, Some(0), "{text}");
+    let (code, text) = run(
+        &[
+            "user",
+            "create",
+            "--username",
+            "alice",
+            "--password",
+            "whatever1",
+        ],
+        None,
+    );
+    assert_eq!(code, Some(1));
+    assert!(text.contains("already exists"), "{text}");
+    let (code, text) = run(
+        &[
+            "user",
+            "create",
+            "--username",
+            "carol",
+            "--password",
+            "short",
+        ],
+        None,
+    );
+    assert_eq!(code, Some(1));
+    assert!(text.contains("at least 8"), "{text}");
+    let (code, text) = run(
+        &["user", "reset-password", "--username", "alice"],
+        Some("new password 1\n"),
+    );
+    assert_eq!(code, Some(0), "{text}");
+    let (code, text) = run(
+        &[
+            "user",
+            "reset-password",
+            "--username",
+            "ghost",
+            "--password",
+            "long enough",
+        ],
+        None,
+    );
+    assert_eq!(code, Some(1));
+    assert!(text.contains("no user named 'ghost'"), "{text}");
+
+    let db = channelwatch::storage::Db::open(dir.path()).await.unwrap();
+    use channelwatch::storage::users::{verify, Role};
+    assert_eq!(
+        verify(&db, "alice", "new password 1").await.unwrap(),
+        Some(Role::Admin)
+    );
+    assert_eq!(verify(&db, "alice", "correct horse").await.unwrap(), None);
+    assert_eq!(
+        verify(&db, "bob", "battery staple").await.unwrap(),
+        Some(Role::Viewer)
+    );
+    let hashes: Vec<String> = sqlx::query_scalar("SELECT password_hash FROM users")
+        .fetch_all(&db.pool)
+        .await
+        .unwrap();
+    assert!(hashes.iter().all(|h| h.starts_with("$argon2id$")));
+    db.pool.close().await;
+
+    // CHANNELWATCH_ADMIN_USER/_PASSWORD create the first admin, only when none exists.
+    let fresh = tempfile::tempdir().unwrap();
+    let flags = channelwatch::config::Flags {
+        data_dir: Some(fresh.path().to_path_buf()),
+        bind: Some("127.0.0.1".into()),
+        port: Some(0),
+        ..Default::default()
+    };
+    let config = channelwatch::config::Config::load(
+        &flags,
+        &[
+            ("CHANNELWATCH_ADMIN_USER", "root"),
+            ("CHANNELWATCH_ADMIN_PASSWORD", "s3cret-pass"),
+        ],
+    )
+    .unwrap();
+    let srv = channelwatch::serve::start(config, common::fast_settings())
+        .await
+        .unwrap();
+    assert_eq!(
+        verify(&srv.services.db, "root", "s3cret-pass")
+            .await
+            .unwrap(),
+        Some(Role::Admin)
+    );
+    srv.shutdown().await;
+}

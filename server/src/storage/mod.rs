@@ -6,6 +6,7 @@ pub mod outbox;
 pub mod providers;
 pub mod routing;
 pub mod settings;
+pub mod users;
 
 use std::path::Path;
 use std::str::FromStr;

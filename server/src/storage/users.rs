@@ -1,0 +1,215 @@
+//! Logins: usernames with argon2id password hashes (never the password) and a role.
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use sqlx::Row;
+
+use super::{now_text, Db, StorageError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Admin,
+    Viewer,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Viewer => "viewer",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "admin" => Some(Role::Admin),
+            "viewer" => Some(Role::Viewer),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UserError {
+    #[error("username: {0}")]
+    Username(String),
+    #[error("password: {0}")]
+    Password(String),
+    #[error("a user named '{0}' already exists")]
+    Exists(String),
+    #[error("no user named '{0}'")]
+    NotFound(String),
+    #[error("cannot hash the password: {0}")]
+    Hash(String),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+impl From<sqlx::Error> for UserError {
+    fn from(e: sqlx::Error) -> Self {
+        UserError::Storage(e.into())
+    }
+}
+
+pub const MIN_PASSWORD: usize = 8;
+
+pub fn validate_username(u: &str) -> Result<(), UserError> {
+    let ok = !u.is_empty()
+        && u.len() <= 64
+        && u.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
+    if ok {
+        Ok(())
+    } else {
+        Err(UserError::Username(
+            "1–64 letters, digits, '.', '_', '-' or '@'".into(),
+        ))
+    }
+}
+
+pub fn validate_password(p: &str) -> Result<(), UserError> {
+    if p.chars().count() < MIN_PASSWORD {
+        return Err(UserError::Password(format!(
+            "must be at least {MIN_PASSWORD} characters"
+        )));
+    }
+    if p.len() > 1024 {
+        return Err(UserError::Password("must be at most 1024 bytes".into()));
+    }
+    Ok(())
+}
+
+/// An argon2id hash in PHC form with a random salt.
+pub fn hash_password(p: &str) -> Result<String, UserError> {
+    let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>())
+        .map_err(|e| UserError::Hash(e.to_string()))?;
+    Argon2::default()
+        .hash_password(p.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| UserError::Hash(e.to_string()))
+}
+
+fn matches(hash: &str, p: &str) -> bool {
+    PasswordHash::new(hash)
+        .map(|h| Argon2::default().verify_password(p.as_bytes(), &h).is_ok())
+        .unwrap_or(false)
+}
+
+pub async fn count(db: &Db) -> Result<i64, StorageError> {
+    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users")
+        .fetch_one(&db.pool)
+        .await?)
+}
+
+pub async fn create(db: &Db, username: &str, password: &str, role: Role) -> Result<(), UserError> {
+    validate_username(username)?;
+    validate_password(password)?;
+    let hash = hash_password(password)?;
+    let res = sqlx::query(
+        "INSERT INTO users (username, password_hash, role, created_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT(username) DO NOTHING",
+    )
+    .bind(username)
+    .bind(hash)
+    .bind(role.as_str())
+    .bind(now_text())
+    .execute(&db.pool)
+    .await?;
+    if res.rows_affected() == 0 {
+        return Err(UserError::Exists(username.to_string()));
+    }
+    Ok(())
+}
+
+/// Sets a new password and ends the user's sessions.
+pub async fn reset_password(db: &Db, username: &str, password: &str) -> Result<(), UserError> {
+    validate_password(password)?;
+    let hash = hash_password(password)?;
+    let mut tx = db.pool.begin().await?;
+    let id: Option<i64> =
+        sqlx::query_scalar("UPDATE users SET password_hash = ? WHERE username = ? RETURNING id")
+            .bind(hash)
+            .bind(username)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some(id) = id else {
+        return Err(UserError::NotFound(username.to_string()));
+    };
+    sqlx::query("DELETE FROM user_sessions WHERE user_id = ?")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The user's role when the password is right.
+pub async fn verify(db: &Db, username: &str, password: &str) -> Result<Option<Role>, StorageError> {
+    let row = sqlx::query("SELECT password_hash, role FROM users WHERE username = ?")
+        .bind(username)
+        .fetch_optional(&db.pool)
+        .await?;
+    let Some(row) = row else {
+        // Same work as a real check, so timing does not tell which usernames exist.
+        static DUMMY: std::sync::LazyLock<String> =
+            std::sync::LazyLock::new(|| hash_password("not a real password").unwrap_or_default());
+        let _ = matches(&DUMMY, password);
+        return Ok(None);
+    };
+    let hash: String = row.try_get("password_hash")?;
+    let role: String = row.try_get("role")?;
+    Ok(matches(&hash, password)
+        .then(|| Role::parse(&role))
+        .flatten())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn create_verify_reset() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).await.unwrap();
+        create(&db, "admin", "correct horse", Role::Admin)
+            .await
+            .unwrap();
+        let stored: String = sqlx::query_scalar("SELECT password_hash FROM users")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+        assert!(stored.starts_with("$argon2id$"), "{stored}");
+        assert!(!stored.contains("correct horse"));
+        assert_eq!(
+            verify(&db, "admin", "correct horse").await.unwrap(),
+            Some(Role::Admin)
+        );
+        assert_eq!(verify(&db, "admin", "wrong pass").await.unwrap(), None);
+        assert_eq!(verify(&db, "nobody", "correct horse").await.unwrap(), None);
+        assert!(matches!(
+            create(&db, "admin", "another one", Role::Viewer).await,
+            Err(UserError::Exists(_))
+        ));
+        assert!(matches!(
+            create(&db, "bob", "short", Role::Viewer).await,
+            Err(UserError::Password(_))
+        ));
+        assert!(matches!(
+            create(&db, "bad name", "long enough", Role::Viewer).await,
+            Err(UserError::Username(_))
+        ));
+        reset_password(&db, "admin", "battery staple")
+            .await
+            .unwrap();
+        assert_eq!(verify(&db, "admin", "correct horse").await.unwrap(), None);
+        assert_eq!(
+            verify(&db, "admin", "battery staple").await.unwrap(),
+            Some(Role::Admin)
+        );
+        assert!(matches!(
+            reset_password(&db, "ghost", "long enough").await,
+            Err(UserError::NotFound(_))
+        ));
+        assert_eq!(count(&db).await.unwrap(), 1);
+    }
+}
