@@ -4,6 +4,9 @@
 //!
 //! `cargo bench -p server --bench alerts [-- --events 500 --notifications 5000]`
 
+mod common;
+use common::arg;
+
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -14,14 +17,6 @@ use channelwatch::engine::EngineSettings;
 use channelwatch::notify::target::Target;
 use channelwatch::sim::{Scenario, SimConfig, Simulator};
 use channelwatch::storage::outbox::{self, Destination, NewAlert};
-
-fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();

@@ -11,6 +11,9 @@
 //! load, memory per idle DVR, and CPU seconds per million events. When a release
 //! binary exists it also measures the real `channelwatch serve` with 0 and 10 idle DVRs.
 
+mod common;
+use common::arg;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
@@ -21,14 +24,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use channelwatch::engine::state::Change;
 use channelwatch::engine::{DvrSpec, Engine, EngineEventKind, EngineSettings};
 use channelwatch::sim::{SimConfig, Simulator};
-
-fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn now_nanos() -> u128 {
     SystemTime::now()

@@ -4,6 +4,9 @@
 //!
 //! `cargo bench -p server --bench health [-- --dvrs 1000 --requests 200]`
 
+mod common;
+use common::arg;
+
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -12,14 +15,6 @@ use channelwatch::engine::EngineSettings;
 use channelwatch::sim::{Scenario, SimConfig, Simulator};
 
 const API_KEY: &str = "bench-key-0123456789";
-
-fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();

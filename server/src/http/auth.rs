@@ -19,10 +19,15 @@ pub fn presented_key(headers: &axum::http::HeaderMap) -> Option<String> {
             return Some(v.to_string());
         }
     }
+    bearer_token(headers).map(str::to_string)
+}
+
+/// The token of `Authorization: Bearer <token>`, if any.
+pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
     let auth = headers.get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = auth.trim().split_once(' ')?;
-    (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty())
-        .then(|| token.trim().to_string())
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 /// Compares digests so the comparison time does not depend on where keys differ.

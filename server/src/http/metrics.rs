@@ -3,26 +3,18 @@
 //! own token).
 
 use axum::extract::State;
-use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
+use axum::http::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::auth::same_secret;
+use super::auth::{bearer_token, same_secret};
 use super::error::ApiError;
 use super::AppState;
-
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let auth = headers.get(AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = auth.trim().split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then_some(token.trim())
-}
 
 pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let s = &state.services;
     if let Some(token) = s.config.metrics_token.as_deref() {
-        if !bearer(&headers).is_some_and(|t| same_secret(t, token)) {
+        if !bearer_token(&headers).is_some_and(|t| same_secret(t, token)) {
             let mut res = ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",

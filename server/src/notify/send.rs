@@ -56,9 +56,14 @@ impl Failure {
         } else {
             root_cause(&e)
         };
+        Failure::transient(message)
+    }
+
+    /// A failure worth retrying (network, resolution), with no provider status.
+    fn transient(message: impl Into<String>) -> Self {
         Failure {
             status: None,
-            message,
+            message: message.into(),
             retry_after: None,
             permanent: false,
         }
@@ -242,7 +247,7 @@ pub async fn send(http: &reqwest::Client, target: &Target, out: &Outgoing) -> Se
         Target::Slack { webhook_url } => {
             let mut blocks = vec![json!({
                 "type": "section",
-                "text": {"type": "mrkdwn", "text": format!("*{}*\n{}", slack_escape(&out.title), slack_escape(&out.message))}
+                "text": {"type": "mrkdwn", "text": format!("*{}*\n{}", html_escape(&out.title), html_escape(&out.message))}
             })];
             // Slack fetches the image itself: only a public URL can work.
             if let Some(img) = out
@@ -536,10 +541,6 @@ fn html_escape(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
-fn slack_escape(s: &str) -> String {
-    html_escape(s)
-}
-
 /// Downloads an image for providers that need the bytes (bounded in size and time).
 async fn fetch_image(http: &reqwest::Client, url: Option<&str>) -> Option<(Vec<u8>, String)> {
     const MAX: usize = 2_500_000;
@@ -707,18 +708,8 @@ async fn send_email(
         tokio::net::lookup_host((host, port.unwrap_or(25))),
     )
     .await
-    .map_err(|_| Failure {
-        status: None,
-        message: format!("cannot resolve {host}: timed out"),
-        retry_after: None,
-        permanent: false,
-    })?
-    .map_err(|e| Failure {
-        status: None,
-        message: format!("cannot resolve {host}: {e}"),
-        retry_after: None,
-        permanent: false,
-    })?;
+    .map_err(|_| Failure::transient(format!("cannot resolve {host}: timed out")))?
+    .map_err(|e| Failure::transient(format!("cannot resolve {host}: {e}")))?;
     if resolved
         .into_iter()
         .any(|a| super::target::is_forbidden_ip(a.ip()))
