@@ -2,18 +2,27 @@
 //! that cross the wire between the server and the browser.
 //!
 //! Server functions never touch storage directly: the server crate provides
-//! an [`services::AppServices`] implementation through Leptos context.
+//! an [`services::AppServices`] implementation through Leptos context. Reads and
+//! writes go through one server function, [`api_call`], that runs the `/api/v1`
+//! request in-process: the UI gets exactly the API's authorization (session, CSRF,
+//! role) and validation, with no second copy of either.
+
+#![recursion_limit = "256"]
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::{
-    components::{Route, Router, Routes},
-    StaticSegment,
+    components::{ParentRoute, Route, Router, Routes},
+    path, SsrMode,
 };
 
+pub mod api;
+pub mod charts;
+pub mod layout;
+pub mod pages;
 pub mod types;
 
-use types::Overview;
+use types::{ApiReply, Dashboard, DiagnoseReport};
 
 /// Server-side services the web app needs, provided by the server crate.
 #[cfg(feature = "ssr")]
@@ -21,15 +30,30 @@ pub mod services {
     use std::future::Future;
     use std::pin::Pin;
 
-    use crate::types::{DiagnoseReport, Overview};
+    use crate::types::{ApiReply, Dashboard, DiagnoseReport};
 
     /// A boxed future, so the trait stays object-safe.
     pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+    /// One `/api/v1` request made on behalf of the browser.
+    pub struct ApiCall {
+        pub method: String,
+        /// Starts with `/api/v1/`.
+        pub path: String,
+        pub body: Option<String>,
+        /// The session's CSRF token, sent as `X-CSRF-Token`.
+        pub csrf: Option<String>,
+        /// The browser request's headers (only credentials and origin are carried over).
+        pub headers: Vec<(String, String)>,
+    }
+
     /// What server functions may ask of the running monitor.
     pub trait AppServices: Send + Sync + 'static {
-        /// A point-in-time summary of every configured DVR.
-        fn overview(&self) -> BoxFuture<'_, Result<Overview, String>>;
+        /// Runs an `/api/v1` request through the real API router and its guard.
+        fn api(&self, call: ApiCall) -> BoxFuture<'_, ApiReply>;
+
+        /// The newest live dashboard frame (the first render, before the feed connects).
+        fn dashboard(&self) -> BoxFuture<'_, Result<Dashboard, String>>;
 
         /// Runs the doctor's checks against one DVR (the Diagnose button).
         fn diagnose(&self, dvr_id: String) -> BoxFuture<'_, Result<DiagnoseReport, String>>;
@@ -37,6 +61,12 @@ pub mod services {
 
     /// The context value server functions look up.
     pub type SharedServices = std::sync::Arc<dyn AppServices>;
+}
+
+#[cfg(feature = "ssr")]
+fn services() -> Result<services::SharedServices, ServerFnError> {
+    use_context::<services::SharedServices>()
+        .ok_or_else(|| ServerFnError::new("monitor services are not available"))
 }
 
 /// The HTML document around the app; rendered on the server only.
@@ -47,6 +77,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             <head>
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name="color-scheme" content="light dark"/>
                 <link rel="icon" type="image/svg+xml" href="/favicon.svg"/>
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options/>
@@ -59,7 +90,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
-/// The root component.
+/// The root component: the sign-in pages, and the signed-in pages inside the layout.
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
@@ -67,90 +98,74 @@ pub fn App() -> impl IntoView {
         <Stylesheet id="leptos" href="/pkg/channelwatch.css"/>
         <Title text="ChannelWatch"/>
         <Router>
-            <header class="topbar">
-                <span class="brand">"ChannelWatch"</span>
-            </header>
-            <main>
-                <Routes fallback=|| view! { <p class="not-found">"Page not found."</p> }>
-                    <Route path=StaticSegment("") view=HomePage/>
-                </Routes>
-            </main>
+            <Routes fallback=|| view! { <main class="page"><p class="not-found">"Page not found."</p></main> }>
+                <Route path=path!("/login") view=pages::login::LoginPage/>
+                <Route path=path!("/setup") view=pages::login::SetupPage/>
+                <ParentRoute path=path!("") view=layout::Layout ssr=SsrMode::Async>
+                    <Route path=path!("/") view=pages::dashboard::DashboardPage ssr=SsrMode::Async/>
+                    <Route path=path!("/dvrs") view=pages::dvrs::DvrsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/settings") view=pages::settings::SettingsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/account") view=pages::account::AccountPage ssr=SsrMode::Async/>
+                </ParentRoute>
+            </Routes>
         </Router>
     }
 }
 
-/// Reads the monitor's DVR summary on the server.
-#[server(endpoint = "overview")]
-pub async fn get_overview() -> Result<Overview, ServerFnError> {
-    let services = use_context::<services::SharedServices>()
-        .ok_or_else(|| ServerFnError::new("monitor services are not available"))?;
-    services.overview().await.map_err(ServerFnError::new)
+/// Runs one `/api/v1` request for the browser (see the crate docs). Only `/api/v1/`
+/// paths are accepted; writes must carry the session's CSRF token.
+#[server(endpoint = "call")]
+pub async fn api_call(
+    method: String,
+    path: String,
+    body: Option<String>,
+    csrf: Option<String>,
+) -> Result<ApiReply, ServerFnError> {
+    if !path.starts_with("/api/v1/") || path.contains("..") || path.starts_with("/api/v1/live") {
+        return Ok(ApiReply::failure(
+            400,
+            "invalid_request",
+            "only /api/v1/ requests are allowed here",
+        ));
+    }
+    if !matches!(method.as_str(), "GET" | "POST" | "PUT" | "PATCH" | "DELETE") {
+        return Ok(ApiReply::failure(
+            405,
+            "method_not_allowed",
+            "unsupported method",
+        ));
+    }
+    let headers = use_context::<http::request::Parts>()
+        .map(|p| {
+            p.headers
+                .iter()
+                .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(services()?
+        .api(services::ApiCall {
+            method,
+            path,
+            body,
+            csrf,
+            headers,
+        })
+        .await)
+}
+
+/// The newest dashboard frame, for the first render.
+#[server(endpoint = "dashboard")]
+pub async fn get_dashboard() -> Result<Dashboard, ServerFnError> {
+    services()?.dashboard().await.map_err(ServerFnError::new)
 }
 
 /// Runs the doctor's checks against one DVR and returns the report (shown inline by
 /// the staleness banner's Diagnose button).
 #[server(endpoint = "diagnose")]
-pub async fn diagnose_dvr(dvr_id: String) -> Result<types::DiagnoseReport, ServerFnError> {
-    let services = use_context::<services::SharedServices>()
-        .ok_or_else(|| ServerFnError::new("monitor services are not available"))?;
-    services.diagnose(dvr_id).await.map_err(ServerFnError::new)
-}
-
-/// The landing page: the DVR overview, refreshed on demand through a server function.
-#[component]
-fn HomePage() -> impl IntoView {
-    // Effects run only in the browser, after hydration: tests wait on this marker.
-    let (hydrated, set_hydrated) = signal(false);
-    Effect::new(move |_| set_hydrated.set(true));
-
-    let refresh = ServerAction::<GetOverview>::new();
-    let result = refresh.value();
-
-    view! {
-        <section class="overview" data-hydrated=move || hydrated.get().to_string()>
-            <h1>"DVR overview"</h1>
-            <button id="refresh" on:click=move |_| { refresh.dispatch(GetOverview {}); }>
-                "Refresh"
-            </button>
-            <div id="overview-result">
-                {move || match result.get() {
-                    None => view! { <p class="hint">"Press Refresh to load the live DVR status."</p> }.into_any(),
-                    Some(Err(e)) => view! { <p class="error">{format!("Could not load: {e}")}</p> }.into_any(),
-                    Some(Ok(overview)) => view! { <OverviewTable overview/> }.into_any(),
-                }}
-            </div>
-        </section>
-    }
-}
-
-#[component]
-fn OverviewTable(overview: Overview) -> impl IntoView {
-    let summary = format!(
-        "{} DVR(s), {} connected, {} active session(s)",
-        overview.dvrs.len(),
-        overview.dvrs.iter().filter(|d| d.connected).count(),
-        overview.dvrs.iter().map(|d| d.sessions).sum::<usize>()
-    );
-    view! {
-        <p id="overview-summary">{summary}</p>
-        <table class="dvrs">
-            <thead>
-                <tr><th>"Name"</th><th>"Address"</th><th>"Status"</th><th>"Sessions"</th></tr>
-            </thead>
-            <tbody>
-                {overview
-                    .dvrs
-                    .into_iter()
-                    .map(|d| view! {
-                        <tr data-dvr-id=d.dvr_id.clone()>
-                            <td>{d.name}</td>
-                            <td>{format!("{}:{}", d.host, d.port)}</td>
-                            <td class=format!("status {}", d.status)>{d.status.clone()}</td>
-                            <td>{d.sessions}</td>
-                        </tr>
-                    })
-                    .collect_view()}
-            </tbody>
-        </table>
-    }
+pub async fn diagnose_dvr(dvr_id: String) -> Result<DiagnoseReport, ServerFnError> {
+    services()?
+        .diagnose(dvr_id)
+        .await
+        .map_err(ServerFnError::new)
 }

@@ -99,6 +99,9 @@ pub struct Config {
     pub watchdog_interval: std::time::Duration,
     /// `CHANNELWATCH_INSTANCE_URL`: where this instance is reached (in webhook bodies).
     pub instance_url: String,
+    /// `CHANNELWATCH_SECURE_COOKIES`: mark session cookies `Secure`. Unset means
+    /// automatic: when the request arrived over TLS at a proxy (`X-Forwarded-Proto: https`).
+    pub secure_cookies: Option<bool>,
 }
 
 pub const DEFAULT_PORT: u16 = 8501;
@@ -237,6 +240,21 @@ impl Config {
                 }
             },
         };
+        let secure_cookies = match env.var("CHANNELWATCH_SECURE_COOKIES") {
+            None => None,
+            Some(v) => match v.trim().to_ascii_lowercase().as_str() {
+                "" | "auto" => None,
+                "1" | "true" | "yes" => Some(true),
+                "0" | "false" | "no" => Some(false),
+                _ => {
+                    return Err(ConfigError::new(
+                        "environment",
+                        "CHANNELWATCH_SECURE_COOKIES",
+                        format!("'{v}' is not true, false or auto"),
+                    ))
+                }
+            },
+        };
         let log_filter = env
             .var("CHANNELWATCH_LOG")
             .or_else(|| file.log.clone())
@@ -260,6 +278,7 @@ impl Config {
             instance_url: env
                 .var("CHANNELWATCH_INSTANCE_URL")
                 .unwrap_or_else(|| format!("http://localhost:{port}")),
+            secure_cookies,
         })
     }
 

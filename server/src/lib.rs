@@ -7,6 +7,7 @@ pub mod doctor;
 pub mod dvr;
 pub mod engine;
 pub mod http;
+pub mod live;
 pub mod metrics;
 pub mod notify;
 pub mod registry;

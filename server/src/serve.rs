@@ -135,7 +135,9 @@ pub async fn start_with(
     }
     bootstrap_admin(&config, &db).await?;
     let engine = Engine::new(engine_settings);
-    if let Some(t) = config.file.disk_thresholds {
+    let saved_thresholds: Option<crate::engine::disk::DiskThresholds> =
+        settings::get(&db, settings::DISK_THRESHOLDS).await?;
+    if let Some(t) = config.file.disk_thresholds.or(saved_thresholds) {
         engine.set_disk_thresholds(t);
     }
     let registry = Registry::new(db.clone(), engine.clone());
@@ -187,6 +189,8 @@ pub async fn start_with(
         registry,
         alerts,
         dispatcher,
+        live: Arc::new(crate::live::LiveHub::new()),
+        logins: Default::default(),
         started: Default::default(),
     });
     let state = AppState {
@@ -197,7 +201,10 @@ pub async fn start_with(
     let cancel = CancellationToken::new();
     let stop = cancel.clone();
     let http = tokio::spawn(async move {
-        let res = axum::serve(listener, app)
+        let res = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
             .with_graceful_shutdown(async move { stop.cancelled().await })
             .await;
         if let Err(e) = res {
@@ -210,6 +217,7 @@ pub async fn start_with(
     let watchdog_task = services.watchdog.spawn(cancel.clone());
     let alert_task = services.alerts.spawn(alert_rx, cancel.clone());
     let dispatch_task = services.dispatcher.spawn(cancel.clone());
+    let live_task = services.live.spawn(services.clone(), cancel.clone());
     services.started.store(true, Ordering::Release);
     info!(%addr, dvrs = services.engine.running_count(), version = crate::VERSION, "ChannelWatch is running");
     Ok(Server {
@@ -218,7 +226,7 @@ pub async fn start_with(
         cancel,
         http,
         watchdog: watchdog_task,
-        background: vec![alert_task, dispatch_task],
+        background: vec![alert_task, dispatch_task, live_task],
         demo,
     })
 }

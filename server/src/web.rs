@@ -3,49 +3,73 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use app::services::{AppServices, BoxFuture, SharedServices};
-use app::types::{DiagnoseReport, DvrOverview, Overview};
+use app::services::{ApiCall, AppServices, BoxFuture, SharedServices};
+use app::types::{ApiReply, Dashboard, DiagnoseReport};
 use leptos::prelude::LeptosOptions;
 
-use crate::http::dvrs::DvrObject;
 use crate::http::Services;
 
-struct Monitor(Arc<Services>);
+struct Monitor {
+    services: Arc<Services>,
+    api: axum::Router,
+}
+
+/// Request headers the in-process API call carries over from the browser's request.
+const FORWARDED: [&str; 6] = [
+    "cookie",
+    "x-api-key",
+    "authorization",
+    "host",
+    "origin",
+    "x-forwarded-proto",
+];
 
 impl AppServices for Monitor {
-    fn overview(&self) -> BoxFuture<'_, Result<Overview, String>> {
+    fn api(&self, call: ApiCall) -> BoxFuture<'_, ApiReply> {
         Box::pin(async move {
-            let records = self
-                .0
-                .registry
-                .list()
+            use tower::ServiceExt;
+            let mut req = axum::http::Request::builder()
+                .method(call.method.as_str())
+                .uri(&call.path);
+            for (k, v) in &call.headers {
+                if FORWARDED.contains(&k.to_ascii_lowercase().as_str()) {
+                    req = req.header(k.as_str(), v.as_str());
+                }
+            }
+            if let Some(csrf) = &call.csrf {
+                req = req.header(crate::http::session::CSRF_HEADER, csrf.as_str());
+            }
+            if call.body.is_some() {
+                req = req.header("content-type", "application/json");
+            }
+            let req = match req.body(axum::body::Body::from(call.body.unwrap_or_default())) {
+                Ok(r) => r,
+                Err(e) => return ApiReply::failure(400, "invalid_request", &e.to_string()),
+            };
+            let res = match self.api.clone().oneshot(req).await {
+                Ok(r) => r,
+                Err(e) => return ApiReply::failure(500, "internal_error", &e.to_string()),
+            };
+            let status = res.status().as_u16();
+            match axum::body::to_bytes(res.into_body(), 16 * 1024 * 1024).await {
+                Ok(b) => ApiReply {
+                    status,
+                    body: String::from_utf8_lossy(&b).into_owned(),
+                },
+                Err(e) => ApiReply::failure(500, "internal_error", &e.to_string()),
+            }
+        })
+    }
+
+    fn dashboard(&self) -> BoxFuture<'_, Result<Dashboard, String>> {
+        Box::pin(async move {
+            Ok(self
+                .services
+                .live
+                .current(&self.services)
                 .await
-                .map_err(|e| format!("cannot list DVRs: {e}"))?;
-            let engine = &self.0.engine;
-            let dvrs = records
-                .into_iter()
-                .map(|r| {
-                    let sessions = engine
-                        .slot(&r.dvr_id)
-                        .map(|s| s.with_state(|st| st.session_count()))
-                        .unwrap_or(0);
-                    let health = engine.health(&r.dvr_id);
-                    let o = DvrObject::build(r, health);
-                    DvrOverview {
-                        dvr_id: o.dvr_id,
-                        name: o.name,
-                        host: o.host,
-                        port: o.port,
-                        status: o.health.status.to_string(),
-                        connected: o.health.connected,
-                        sessions,
-                    }
-                })
-                .collect();
-            Ok(Overview {
-                version: crate::VERSION.to_string(),
-                dvrs,
-            })
+                .dashboard
+                .clone())
         })
     }
 
@@ -57,7 +81,7 @@ impl AppServices for Monitor {
 impl Monitor {
     async fn diagnose_dvr(&self, dvr_id: String) -> Result<DiagnoseReport, String> {
         let record = self
-            .0
+            .services
             .registry
             .get(&dvr_id)
             .await
@@ -66,16 +90,16 @@ impl Monitor {
         Ok(crate::doctor::diagnose(
             &http,
             &record,
-            &self.0.engine.disk_thresholds(),
+            &self.services.engine.disk_thresholds(),
             crate::doctor::DoctorTimeouts::default(),
         )
         .await)
     }
 }
 
-/// The context value server functions look up.
-pub fn services_context(services: Arc<Services>) -> SharedServices {
-    Arc::new(Monitor(services))
+/// The context value server functions look up; `api` is [`crate::http::api_router`].
+pub fn services_context(services: Arc<Services>, api: axum::Router) -> SharedServices {
+    Arc::new(Monitor { services, api })
 }
 
 /// Leptos options for serving: cargo-leptos's environment when present, else the

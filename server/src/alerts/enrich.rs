@@ -344,6 +344,20 @@ impl Enricher {
         item
     }
 
+    /// Every job the DVR has, refreshed when older than `max_age` (the dashboard's
+    /// upcoming recordings).
+    pub async fn jobs(&mut self, max_age: Duration) -> HashMap<String, JobInfo> {
+        if Self::stale(&self.jobs, max_age, false) {
+            if let Some(v) = self.fetch("/api/v1/jobs").await {
+                self.jobs = Some(Timed {
+                    value: parse_jobs(&v),
+                    at: Instant::now(),
+                });
+            }
+        }
+        self.jobs.as_ref().map(|j| j.value.clone()).unwrap_or_default()
+    }
+
     pub async fn job(&mut self, id: &str) -> Option<JobInfo> {
         let missed = self
             .jobs

@@ -59,6 +59,10 @@ pub struct SettingsBody {
     /// changes that option only.
     #[serde(default)]
     alerts: Option<Value>,
+    #[serde(default)]
+    retention_days: Option<u32>,
+    #[serde(default)]
+    disk_thresholds: Option<crate::engine::disk::DiskThresholds>,
 }
 
 /// RFC 7396-style merge: objects merge key by key, anything else replaces.
@@ -77,6 +81,9 @@ async fn current(state: &AppState) -> Result<Value, ApiError> {
     Ok(json!({
         "dvr_soft_limit": store::dvr_soft_limit(&state.services.db).await?,
         "alerts": state.services.alerts.settings(),
+        "retention_days": store::retention_days(&state.services.db).await?,
+        "disk_thresholds": state.services.engine.disk_thresholds(),
+        "disk_thresholds_managed_by_file": state.services.config.file.disk_thresholds.is_some(),
     }))
 }
 
@@ -97,6 +104,24 @@ pub async fn put_settings(
             ));
         }
     }
+    if let Some(days) = b.retention_days {
+        if !(1..=3650).contains(&days) {
+            return Err(ApiError::invalid(
+                "retention_days: must be between 1 and 3650",
+            ));
+        }
+    }
+    if let Some(t) = &b.disk_thresholds {
+        if state.services.config.file.disk_thresholds.is_some() {
+            return Err(ApiError::new(
+                axum::http::StatusCode::CONFLICT,
+                "managed_by_file",
+                "disk_thresholds: set in the YAML configuration file; change them there",
+            ));
+        }
+        t.validate()
+            .map_err(|(key, msg)| ApiError::invalid(format!("disk_thresholds.{key}: {msg}")))?;
+    }
     let alerts = match b.alerts {
         Some(patch) => {
             let mut merged = serde_json::to_value(state.services.alerts.settings())
@@ -112,6 +137,13 @@ pub async fn put_settings(
     };
     if let Some(limit) = b.dvr_soft_limit {
         store::set(&state.services.db, store::DVR_SOFT_LIMIT, &limit).await?;
+    }
+    if let Some(days) = b.retention_days {
+        store::set(&state.services.db, store::RETENTION_DAYS, &days).await?;
+    }
+    if let Some(t) = b.disk_thresholds {
+        store::set(&state.services.db, store::DISK_THRESHOLDS, &t).await?;
+        state.services.engine.set_disk_thresholds(t);
     }
     if let Some(a) = alerts {
         state

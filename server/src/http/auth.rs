@@ -1,15 +1,8 @@
-//! API-key authentication for `/api/v1`: `X-API-Key: <key>` or `Authorization: Bearer <key>`.
-//! Keys come from `CHANNELWATCH_API_KEY` or the hashed `api_keys` table.
+//! Reading credentials: `X-API-Key: <key>` or `Authorization: Bearer <key>`, compared
+//! in constant time. The guard that uses them is [`super::session::authenticate`].
 
-use axum::extract::{Request, State};
 use axum::http::header::AUTHORIZATION;
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
-
-use super::error::ApiError;
-use super::AppState;
-use crate::storage::api_keys;
 
 /// The key a request presents, if any.
 pub fn presented_key(headers: &axum::http::HeaderMap) -> Option<String> {
@@ -33,32 +26,6 @@ pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
 /// Compares digests so the comparison time does not depend on where keys differ.
 pub fn same_secret(a: &str, b: &str) -> bool {
     Sha256::digest(a.as_bytes()) == Sha256::digest(b.as_bytes())
-}
-
-pub async fn require_api_key(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let Some(key) = presented_key(req.headers()) else {
-        return ApiError::unauthorized().into_response();
-    };
-    let env_ok = state
-        .services
-        .config
-        .api_key
-        .as_deref()
-        .is_some_and(|k| same_secret(k, &key));
-    let ok = env_ok
-        || match api_keys::verify(&state.services.db, &key).await {
-            Ok(ok) => ok,
-            Err(e) => return ApiError::internal("cannot check the API key", e).into_response(),
-        };
-    if !ok {
-        return ApiError::new(
-            axum::http::StatusCode::UNAUTHORIZED,
-            "invalid_api_key",
-            "the API key is not valid or was revoked",
-        )
-        .into_response();
-    }
-    next.run(req).await
 }
 
 #[cfg(test)]

@@ -285,3 +285,54 @@ pub async fn sessions(
     }
     Ok(Json(out))
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TestBody {
+    host: String,
+    port: Option<u16>,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+/// `POST /api/v1/dvrs/test`: the doctor's checks against an address before it is saved
+/// (the form's "Test connection"). Always 200 with the report; `ok` says if all passed.
+pub async fn test_connection(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let b: TestBody = parse_body(body)?;
+    let host = b.host.trim().to_string();
+    let port = b.port.unwrap_or(crate::registry::DEFAULT_PORT);
+    crate::registry::validate_host(&host).map_err(|m| ApiError {
+        fields: vec![crate::registry::FieldError {
+            field: "host",
+            message: m.clone(),
+        }],
+        ..ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", format!("host: {m}"))
+    })?;
+    if port == 0 {
+        return Err(ApiError::invalid("port: must be between 1 and 65535"));
+    }
+    let record = crate::storage::dvrs::DvrRecord {
+        dvr_id: crate::dvr::id::dvr_id(&host, port),
+        name: b.name.unwrap_or_else(|| host.clone()),
+        host,
+        port,
+        enabled: true,
+        staleness_threshold_seconds: 300,
+        managed_by: ManagedBy::Ui,
+    };
+    let report = crate::doctor::diagnose(
+        &crate::dvr::client::DvrClient::shared_http(),
+        &record,
+        &state.services.engine.disk_thresholds(),
+        crate::doctor::DoctorTimeouts::default(),
+    )
+    .await;
+    Ok(Json(serde_json::json!({
+        "ok": report.ok(),
+        "report": report,
+        "text": report.to_text(),
+    })))
+}

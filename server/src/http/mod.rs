@@ -1,5 +1,6 @@
 //! The HTTP surface: probes, `/api/v1`, and the Leptos web app, on one port.
 
+pub mod account;
 pub mod alerts;
 pub mod auth;
 pub mod dvrs;
@@ -8,6 +9,7 @@ pub mod metrics;
 pub mod probes;
 pub mod providers;
 pub mod routing;
+pub mod session;
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -37,6 +39,10 @@ pub struct Services {
     pub registry: Registry,
     pub alerts: AlertService,
     pub dispatcher: Dispatcher,
+    /// The dashboard's live feed.
+    pub live: Arc<crate::live::LiveHub>,
+    /// Failed sign-ins per client address.
+    pub logins: session::LoginLimiter,
     /// Flipped once config is parsed, the database migrated and DVR tasks started.
     pub started: AtomicBool,
 }
@@ -65,10 +71,12 @@ async fn method_not_allowed() -> ApiError {
     )
 }
 
-/// `/api/v1`, behind API-key authentication.
-fn api(state: &AppState) -> Router<AppState> {
+/// `/api/v1` (authentication is the caller's layer: [`session::authenticate`]).
+fn api() -> Router<AppState> {
+    use axum::routing::{delete, post};
     Router::new()
         .route("/dvrs", get(dvrs::list).post(dvrs::create))
+        .route("/dvrs/test", post(dvrs::test_connection))
         .route(
             "/dvrs/{id}",
             get(dvrs::get).patch(dvrs::patch).delete(dvrs::delete),
@@ -88,25 +96,45 @@ fn api(state: &AppState) -> Router<AppState> {
             get(alerts::get_settings).put(alerts::put_settings),
         )
         .route("/templates/preview", axum::routing::post(alerts::preview))
+        .route("/live", get(crate::live::feed))
+        .route("/activity", get(crate::live::activity))
+        .route("/me", get(account::me))
+        .route("/me/password", post(account::change_password))
+        .route("/apikeys", get(account::list_keys).post(account::create_key))
+        .route("/apikeys/{id}", delete(account::revoke_key))
+        .route("/users", get(account::list_users).post(account::create_user))
+        .route("/users/{id}", delete(account::delete_user))
         .fallback(api_not_found)
         .method_not_allowed_fallback(method_not_allowed)
+}
+
+/// `/api/v1` alone with its guard: what the web app's server functions call in-process,
+/// so the browser gets exactly the API's answers, authorization and validation.
+pub fn api_router(state: AppState) -> Router {
+    Router::new()
+        .nest("/api/v1", api())
         .layer(middleware::from_fn_with_state(
             state.clone(),
-            auth::require_api_key,
+            session::authenticate,
         ))
+        .with_state(state)
 }
 
 /// The whole application router.
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(app::App);
-    let services = crate::web::services_context(state.services.clone());
+    let services =
+        crate::web::services_context(state.services.clone(), api_router(state.clone()));
     let options = state.leptos_options.clone();
     Router::new()
         .route("/healthz/live", get(probes::live))
         .route("/healthz/ready", get(probes::ready))
         .route("/healthz/startup", get(probes::startup))
         .route("/metrics", get(metrics::metrics))
-        .nest("/api/v1", api(&state))
+        .nest("/api/v1", api())
+        .route("/auth/login", axum::routing::post(session::login))
+        .route("/auth/setup", axum::routing::post(session::setup))
+        .route("/auth/logout", axum::routing::post(session::logout))
         .leptos_routes_with_context(
             &state,
             routes,
@@ -116,5 +144,21 @@ pub fn router(state: AppState) -> Router {
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
             app::shell,
         ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            session::authenticate,
+        ))
+        .layer(axum::middleware::map_response(security_headers))
         .with_state(state)
+}
+
+/// Headers every answer carries: no framing (clickjacking), no MIME sniffing, no
+/// referrer leaking DVR addresses.
+async fn security_headers(mut res: axum::response::Response) -> axum::response::Response {
+    use axum::http::HeaderValue;
+    let h = res.headers_mut();
+    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    h.insert("referrer-policy", HeaderValue::from_static("same-origin"));
+    res
 }

@@ -66,6 +66,46 @@ pub async fn revoke(db: &Db, name: &str) -> Result<u64, StorageError> {
     Ok(res.rows_affected())
 }
 
+/// An API key as the UI lists it: never the key, only its first characters.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct KeyInfo {
+    pub id: i64,
+    pub name: String,
+    pub prefix: String,
+    pub created_at: String,
+    pub last_used_at: Option<String>,
+}
+
+/// Unrevoked keys, newest first.
+pub async fn list(db: &Db) -> Result<Vec<KeyInfo>, StorageError> {
+    let rows: Vec<(i64, String, String, String, Option<String>)> = sqlx::query_as(
+        "SELECT id, name, prefix, created_at, last_used_at FROM api_keys
+          WHERE revoked_at IS NULL ORDER BY id DESC",
+    )
+    .fetch_all(&db.pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, name, prefix, created_at, last_used_at)| KeyInfo {
+            id,
+            name,
+            prefix,
+            created_at,
+            last_used_at,
+        })
+        .collect())
+}
+
+/// Revokes one key by id; false when there is no such live key.
+pub async fn revoke_id(db: &Db, id: i64) -> Result<bool, StorageError> {
+    let res = sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+        .bind(now_text())
+        .bind(id)
+        .execute(&db.pool)
+        .await?;
+    Ok(res.rows_affected() == 1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,10 +1,12 @@
 //! SQLite storage: one pool, migrations from `migrations/`, one module per table group.
 
+pub mod activity;
 pub mod api_keys;
 pub mod dvrs;
 pub mod outbox;
 pub mod providers;
 pub mod routing;
+pub mod sessions;
 pub mod settings;
 pub mod users;
 

@@ -47,6 +47,19 @@ pub async fn dvr_soft_limit(db: &Db) -> Result<u32, StorageError> {
         .unwrap_or(DEFAULT_DVR_SOFT_LIMIT))
 }
 
+/// Days of alert history kept (Settings > Advanced).
+pub const RETENTION_DAYS: &str = "retention_days";
+pub const DEFAULT_RETENTION_DAYS: u32 = 30;
+
+pub async fn retention_days(db: &Db) -> Result<u32, StorageError> {
+    Ok(get(db, RETENTION_DAYS)
+        .await?
+        .unwrap_or(DEFAULT_RETENTION_DAYS))
+}
+
+/// Disk thresholds saved in Settings > Advanced (the YAML file's, when it sets them, win).
+pub const DISK_THRESHOLDS: &str = "disk_thresholds";
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,7 +6,8 @@ use sqlx::Row;
 
 use super::{now_text, Db, StorageError};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Role {
     Admin,
     Viewer,
@@ -39,6 +40,10 @@ pub enum UserError {
     Exists(String),
     #[error("no user named '{0}'")]
     NotFound(String),
+    #[error("the current password is not correct")]
+    WrongPassword,
+    #[error("the last admin cannot be removed")]
+    LastAdmin,
     #[error("cannot hash the password: {0}")]
     Hash(String),
     #[error(transparent)]
@@ -121,6 +126,27 @@ pub async fn create(db: &Db, username: &str, password: &str, role: Role) -> Resu
     Ok(())
 }
 
+/// Creates the first admin (the setup page): refused once any user exists, in the same
+/// statement, so two racing setups cannot both win.
+pub async fn create_first_admin(db: &Db, username: &str, password: &str) -> Result<bool, UserError> {
+    validate_username(username)?;
+    validate_password(password)?;
+    let password = password.to_string();
+    let hash = tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|e| UserError::Hash(e.to_string()))??;
+    let res = sqlx::query(
+        "INSERT INTO users (username, password_hash, role, created_at)
+         SELECT ?, ?, 'admin', ? WHERE NOT EXISTS (SELECT 1 FROM users)",
+    )
+    .bind(username)
+    .bind(hash)
+    .bind(now_text())
+    .execute(&db.pool)
+    .await?;
+    Ok(res.rows_affected() == 1)
+}
+
 /// Sets a new password and ends the user's sessions.
 pub async fn reset_password(db: &Db, username: &str, password: &str) -> Result<(), UserError> {
     validate_password(password)?;
@@ -143,24 +169,126 @@ pub async fn reset_password(db: &Db, username: &str, password: &str) -> Result<(
     Ok(())
 }
 
+/// A login as the web app sees it (never the hash).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct User {
+    pub id: i64,
+    pub username: String,
+    pub role: Role,
+    pub created_at: String,
+}
+
 /// The user's role when the password is right.
 pub async fn verify(db: &Db, username: &str, password: &str) -> Result<Option<Role>, StorageError> {
-    let row = sqlx::query("SELECT password_hash, role FROM users WHERE username = ?")
+    Ok(authenticate(db, username, password).await?.map(|u| u.role))
+}
+
+/// The user when the password is right. Hashing runs off the async workers.
+pub async fn authenticate(
+    db: &Db,
+    username: &str,
+    password: &str,
+) -> Result<Option<User>, StorageError> {
+    let row = sqlx::query("SELECT id, password_hash, role, created_at FROM users WHERE username = ?")
         .bind(username)
         .fetch_optional(&db.pool)
         .await?;
+    let password = password.to_string();
     let Some(row) = row else {
         // Same work as a real check, so timing does not tell which usernames exist.
         static DUMMY: std::sync::LazyLock<String> =
             std::sync::LazyLock::new(|| hash_password("not a real password").unwrap_or_default());
-        let _ = matches(&DUMMY, password);
+        let _ = tokio::task::spawn_blocking(move || matches(&DUMMY, &password)).await;
         return Ok(None);
     };
     let hash: String = row.try_get("password_hash")?;
     let role: String = row.try_get("role")?;
-    Ok(matches(&hash, password)
-        .then(|| Role::parse(&role))
-        .flatten())
+    let ok = tokio::task::spawn_blocking(move || matches(&hash, &password))
+        .await
+        .unwrap_or(false);
+    let Some(role) = Role::parse(&role).filter(|_| ok) else {
+        return Ok(None);
+    };
+    Ok(Some(User {
+        id: row.try_get("id")?,
+        username: username.to_string(),
+        role,
+        created_at: row.try_get("created_at")?,
+    }))
+}
+
+/// Every user, oldest first.
+pub async fn list(db: &Db) -> Result<Vec<User>, StorageError> {
+    let rows = sqlx::query("SELECT id, username, role, created_at FROM users ORDER BY id")
+        .fetch_all(&db.pool)
+        .await?;
+    rows.iter()
+        .map(|r| {
+            let role: String = r.try_get("role")?;
+            Ok(User {
+                id: r.try_get("id")?,
+                username: r.try_get("username")?,
+                role: Role::parse(&role).unwrap_or(Role::Viewer),
+                created_at: r.try_get("created_at")?,
+            })
+        })
+        .collect()
+}
+
+/// Removes a user (and, by cascade, their sessions); the last admin stays.
+pub async fn delete(db: &Db, id: i64) -> Result<(), UserError> {
+    // Write first: the check runs inside the same statement, so no other writer can
+    // remove the second-to-last admin in between.
+    let res = sqlx::query(
+        "DELETE FROM users WHERE id = ?1 AND (role <> 'admin'
+           OR (SELECT COUNT(*) FROM users WHERE role = 'admin') > 1)",
+    )
+    .bind(id)
+    .execute(&db.pool)
+    .await?;
+    if res.rows_affected() == 1 {
+        return Ok(());
+    }
+    let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE id = ?")
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await?;
+    match exists {
+        Some(_) => Err(UserError::LastAdmin),
+        None => Err(UserError::NotFound(format!("#{id}"))),
+    }
+}
+
+/// Changes a user's own password after checking the current one; ends their other
+/// sessions (the one given in `keep_session` stays signed in).
+pub async fn change_password(
+    db: &Db,
+    username: &str,
+    current: &str,
+    new: &str,
+    keep_session: Option<&str>,
+) -> Result<(), UserError> {
+    validate_password(new)?;
+    let Some(user) = authenticate(db, username, current).await? else {
+        return Err(UserError::WrongPassword);
+    };
+    let new = new.to_string();
+    let hash = tokio::task::spawn_blocking(move || hash_password(&new))
+        .await
+        .map_err(|e| UserError::Hash(e.to_string()))??;
+    let mut tx = db.pool.begin().await?;
+    sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
+        .bind(hash)
+        .bind(user.id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM user_sessions WHERE user_id = ? AND token_hash <> ?")
+        .bind(user.id)
+        .bind(keep_session.unwrap_or(""))
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 #[cfg(test)]

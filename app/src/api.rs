@@ -1,0 +1,138 @@
+//! Calling `/api/v1` from components: typed answers, contract errors, the CSRF token.
+
+use leptos::prelude::*;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::types::{ApiFailure, Me};
+
+/// The signed-in caller, provided by the layout.
+#[derive(Clone, Copy)]
+pub struct Session {
+    pub me: RwSignal<Option<Me>>,
+}
+
+impl Session {
+    pub fn csrf(&self) -> Option<String> {
+        self.me
+            .get_untracked()
+            .and_then(|m| m.csrf_token)
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.me.get().is_some_and(|m| m.is_admin())
+    }
+}
+
+/// The session context (a default, signed-out one outside the layout).
+pub fn use_session() -> Session {
+    use_context::<Session>().unwrap_or(Session {
+        me: RwSignal::new(None),
+    })
+}
+
+/// One API request. `body` is sent as JSON; a 204 parses as `null`.
+pub async fn call<T: DeserializeOwned>(
+    csrf: Option<String>,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> Result<T, ApiFailure> {
+    let reply = crate::api_call(
+        method.to_string(),
+        path.to_string(),
+        body.map(|b| b.to_string()),
+        csrf,
+    )
+    .await
+    .map_err(|e| ApiFailure {
+        status: 0,
+        error: "unreachable".into(),
+        message: format!("the server could not be reached: {e}"),
+        fields: Vec::new(),
+    })?;
+    let text = if reply.body.trim().is_empty() {
+        "null"
+    } else {
+        reply.body.as_str()
+    };
+    if (200..300).contains(&reply.status) {
+        serde_json::from_str(text).map_err(|e| ApiFailure {
+            status: reply.status,
+            error: "bad_answer".into(),
+            message: format!("unexpected answer from the server: {e}"),
+            fields: Vec::new(),
+        })
+    } else {
+        let mut f: ApiFailure = serde_json::from_str(text).unwrap_or_else(|_| ApiFailure {
+            error: "http_error".into(),
+            message: format!("the server answered {}", reply.status),
+            ..Default::default()
+        });
+        f.status = reply.status;
+        Err(f)
+    }
+}
+
+/// A GET for a resource.
+pub async fn get<T: DeserializeOwned>(path: &str) -> Result<T, ApiFailure> {
+    call(None, "GET", path, None).await
+}
+
+/// Runs a write in the background and reports the outcome to `done`.
+pub fn send(
+    session: Session,
+    method: &'static str,
+    path: String,
+    body: Option<Value>,
+    done: impl FnOnce(Result<Value, ApiFailure>) + 'static,
+) {
+    let csrf = session.csrf();
+    leptos::task::spawn_local(async move {
+        done(call::<Value>(csrf, method, &path, body).await);
+    });
+}
+
+/// Human-readable size in GiB/TiB.
+pub fn bytes(n: u64) -> String {
+    let gib = n as f64 / (1u64 << 30) as f64;
+    if gib >= 1024.0 {
+        format!("{:.1} TiB", gib / 1024.0)
+    } else {
+        format!("{gib:.0} GiB")
+    }
+}
+
+/// `47 s ago`, `3 min ago`, `2 h ago`.
+pub fn ago(seconds: u64) -> String {
+    match seconds {
+        0..=59 => format!("{seconds} s ago"),
+        60..=3599 => format!("{} min ago", seconds / 60),
+        _ => format!("{} h ago", seconds / 3600),
+    }
+}
+
+/// The `HH:MM` part of an RFC 3339 time (UTC), for compact lists.
+pub fn clock(rfc3339: &str) -> String {
+    rfc3339.get(11..16).unwrap_or(rfc3339).to_string()
+}
+
+/// `1:02:03` from seconds.
+pub fn position(s: u64) -> String {
+    format!("{}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats() {
+        assert_eq!(bytes(500 * (1 << 30)), "500 GiB");
+        assert_eq!(bytes(2048 * (1 << 30)), "2.0 TiB");
+        assert_eq!(ago(47), "47 s ago");
+        assert_eq!(ago(180), "3 min ago");
+        assert_eq!(clock("2026-04-19T14:32:01Z"), "14:32");
+        assert_eq!(position(3723), "1:02:03");
+    }
+}

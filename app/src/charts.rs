@@ -1,0 +1,115 @@
+//! Inline SVG charts: sessions per DVR over 24 hours, and each DVR's disk trend.
+//! Plain SVG, no chart library: small in the bundle and identical on server and browser.
+
+use leptos::prelude::*;
+
+use crate::types::ActivitySeries;
+
+const PALETTE: [&str; 8] = [
+    "#3ea6ff", "#3fb950", "#d29922", "#f85149", "#a371f7", "#39c5cf", "#ff7b72", "#e3b341",
+];
+
+pub fn color(i: usize) -> &'static str {
+    PALETTE[i % PALETTE.len()]
+}
+
+/// SVG polyline points for `(x, y)` values scaled into a `w`×`h` box.
+pub fn polyline(points: &[(f64, f64)], x0: f64, x1: f64, y_max: f64, w: f64, h: f64) -> String {
+    let span = (x1 - x0).max(1.0);
+    let y_max = if y_max <= 0.0 { 1.0 } else { y_max };
+    points
+        .iter()
+        .map(|(x, y)| {
+            let px = (x - x0) / span * w;
+            let py = h - (y / y_max).clamp(0.0, 1.0) * h;
+            format!("{px:.1},{py:.1}")
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Sessions per DVR over the window, one line each, with a legend.
+#[component]
+pub fn SessionsChart(series: Vec<ActivitySeries>, from: i64, to: i64) -> impl IntoView {
+    let (w, h) = (600.0, 160.0);
+    let max = series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.1))
+        .max()
+        .unwrap_or(0)
+        .max(1) as f64;
+    let lines = series
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let pts: Vec<(f64, f64)> = s
+                .points
+                .iter()
+                .map(|p| (p.0 as f64, p.1 as f64))
+                .collect();
+            let d = polyline(&pts, from as f64, to as f64, max, w, h);
+            view! { <polyline points=d fill="none" stroke=color(i) stroke-width="2"/> }
+        })
+        .collect_view();
+    let legend = series
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let now = s.points.last().map(|p| p.1).unwrap_or(0);
+            view! {
+                <li><span class="swatch" style=format!("background:{}", color(i))></span>
+                    {format!("{} ({now} now)", s.dvr_name)}</li>
+            }
+        })
+        .collect_view();
+    let empty = series.iter().all(|s| s.points.is_empty());
+    view! {
+        <figure class="chart">
+            <svg viewBox=format!("0 0 {w} {h}") preserveAspectRatio="none" role="img"
+                aria-label="Active sessions per DVR over the last 24 hours">
+                <line x1="0" y1=h x2=w y2=h class="axis"/>
+                {lines}
+            </svg>
+            <div class="chart-scale"><span>"24 h ago"</span><span>{format!("max {max}")}</span><span>"now"</span></div>
+            {empty.then(|| view! { <p class="hint">"No samples yet: the chart fills in as ChannelWatch runs (one point a minute)."</p> })}
+            <ul class="legend">{legend}</ul>
+        </figure>
+    }
+}
+
+/// One DVR's disk use (percent) over the window.
+#[component]
+pub fn DiskTrend(series: ActivitySeries, from: i64, to: i64, index: usize) -> impl IntoView {
+    let (w, h) = (200.0, 40.0);
+    let pts: Vec<(f64, f64)> = series
+        .points
+        .iter()
+        .filter_map(|p| p.2.map(|u| (p.0 as f64, u)))
+        .collect();
+    let now = pts.last().map(|p| format!("{:.0}% used", p.1));
+    let d = polyline(&pts, from as f64, to as f64, 100.0, w, h);
+    view! {
+        <div class="disk-trend">
+            <span class="disk-name">{series.dvr_name.clone()}</span>
+            <svg viewBox=format!("0 0 {w} {h}") preserveAspectRatio="none" role="img"
+                aria-label=format!("Disk use of {} over 24 hours", series.dvr_name)>
+                <polyline points=d fill="none" stroke=color(index) stroke-width="2"/>
+            </svg>
+            <span class="disk-now">{now.unwrap_or_else(|| "no disk data yet".into())}</span>
+        </div>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn points_scale_into_the_box() {
+        assert_eq!(
+            polyline(&[(0.0, 0.0), (10.0, 2.0), (20.0, 4.0)], 0.0, 20.0, 4.0, 100.0, 50.0),
+            "0.0,50.0 50.0,25.0 100.0,0.0"
+        );
+        assert_eq!(polyline(&[(5.0, 9.0)], 5.0, 5.0, 0.0, 10.0, 10.0), "0.0,0.0");
+    }
+}

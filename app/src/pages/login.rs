@@ -1,0 +1,70 @@
+//! Sign-in and first-run setup. Plain HTML forms posted to `/auth/*`, so they work
+//! before (and without) the WASM bundle.
+
+use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
+
+/// The message for a `/login?error=` code.
+pub fn login_message(error: &str, retry: Option<&str>) -> String {
+    match error {
+        "invalid" => "Wrong username or password.".into(),
+        "rate_limited" => format!(
+            "Too many failed sign-in attempts from your address. Try again in {} seconds.",
+            retry.unwrap_or("a few")
+        ),
+        "cross_origin" => "That sign-in came from another site and was refused.".into(),
+        "unavailable" => "Signing in is not possible right now; see the server log.".into(),
+        other => format!("Sign-in failed ({other})."),
+    }
+}
+
+#[component]
+pub fn LoginPage() -> impl IntoView {
+    let q = use_query_map();
+    let error = move || {
+        q.with(|q| {
+            q.get("error")
+                .map(|e| login_message(&e, q.get("retry").as_deref()))
+        })
+    };
+    let signed_out = move || q.with(|q| q.get("signed_out").is_some());
+    let next = move || q.with(|q| q.get("next").unwrap_or_else(|| "/".into()));
+    view! {
+        <main class="auth-page">
+            <form class="auth-card" method="post" action="/auth/login">
+                <h1>"ChannelWatch"</h1>
+                <p class="hint">"Sign in to monitor your Channels DVR servers."</p>
+                {move || signed_out().then(|| view! { <p class="notice" role="status">"You are signed out."</p> })}
+                {move || error().map(|e| view! { <p class="error" role="alert" id="login-error">{e}</p> })}
+                <input type="hidden" name="next" value=next/>
+                <label for="username">"Username"</label>
+                <input id="username" name="username" autocomplete="username" required autofocus/>
+                <label for="password">"Password"</label>
+                <input id="password" name="password" type="password" autocomplete="current-password" required/>
+                <button type="submit">"Sign in"</button>
+            </form>
+        </main>
+    }
+}
+
+#[component]
+pub fn SetupPage() -> impl IntoView {
+    let q = use_query_map();
+    let error = move || q.with(|q| q.get("error"));
+    view! {
+        <main class="auth-page">
+            <form class="auth-card" method="post" action="/auth/setup">
+                <h1>"Welcome to ChannelWatch"</h1>
+                <p class="hint">"Create the admin account. You can add viewers later under Account."</p>
+                {move || error().map(|e| view! { <p class="error" role="alert" id="setup-error">{e}</p> })}
+                <label for="username">"Admin username"</label>
+                <input id="username" name="username" autocomplete="username" required autofocus/>
+                <label for="password">"Password (at least 8 characters)"</label>
+                <input id="password" name="password" type="password" autocomplete="new-password" minlength="8" required/>
+                <label for="confirm">"Repeat the password"</label>
+                <input id="confirm" name="confirm" type="password" autocomplete="new-password" minlength="8" required/>
+                <button type="submit">"Create admin and sign in"</button>
+            </form>
+        </main>
+    }
+}

@@ -1,0 +1,523 @@
+//! Settings: alert modules, providers, the routing matrix and Advanced.
+
+use std::collections::BTreeMap;
+
+use leptos::prelude::*;
+use serde_json::{json, Map, Value};
+
+use crate::api::{self, use_session, Session};
+use crate::layout::use_live;
+
+/// The routing matrix's events (contract §3).
+pub const EVENTS: [&str; 5] = ["channel", "vod", "recording", "disk", "health"];
+/// Every provider type (contract §3).
+pub const PROVIDER_TYPES: [&str; 10] = [
+    "pushover", "discord", "telegram", "slack", "email", "gotify", "matrix", "ntfy", "webhook", "apprise",
+];
+
+/// Each provider type's fields for the add form: `(field, label, secret)`.
+pub fn provider_fields(kind: &str) -> &'static [(&'static str, &'static str, bool)] {
+    match kind {
+        "pushover" => &[("user_key", "User key", true), ("token", "API token", true), ("device", "Device (optional)", false), ("priority", "Priority (optional)", false)],
+        "discord" => &[("webhook_url", "Webhook URL", true)],
+        "telegram" => &[("bot_token", "Bot token", true), ("chat_id", "Chat id", false)],
+        "slack" => &[("webhook_url", "Webhook URL", true)],
+        "email" => &[("smtp_host", "SMTP host", false), ("smtp_port", "SMTP port", false), ("security", "Security (starttls, tls, none)", false), ("username", "Username", false), ("password", "Password", true), ("from", "From", false), ("to", "To (comma separated)", false)],
+        "gotify" => &[("url", "Server URL", false), ("token", "App token", true)],
+        "matrix" => &[("homeserver", "Homeserver URL", false), ("room", "Room id or alias", false), ("access_token", "Access token", true)],
+        "ntfy" => &[("url", "Server URL (optional)", false), ("topic", "Topic", false), ("token", "Access token (optional)", true)],
+        "webhook" => &[("url", "URL", false), ("secret", "Signing secret", true)],
+        _ => &[("url", "Apprise URL", true)],
+    }
+}
+
+fn humanize(key: &str) -> String {
+    let s = key.replace('_', " ");
+    let mut c = s.chars();
+    c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
+}
+
+#[component]
+pub fn SettingsPage() -> impl IntoView {
+    let settings = Resource::new(|| (), |_| api::get::<Value>("/api/v1/settings"));
+    view! {
+        <h1>"Settings"</h1>
+        <nav class="subnav" aria-label="Settings sections">
+            <a href="#alerts">"Alerts"</a><a href="#providers">"Providers"</a>
+            <a href="#routing">"Routing"</a><a href="#advanced">"Advanced"</a>
+        </nav>
+        <Suspense fallback=|| view! { <p class="hint">"Loading settings…"</p> }>
+            {move || Suspend::new(async move {
+                match settings.await {
+                    Ok(s) => view! {
+                        <AlertSettings initial=s["alerts"].clone()/>
+                        <Providers/>
+                        <RoutingEditor/>
+                        <Advanced initial=s.clone()/>
+                    }.into_any(),
+                    Err(e) => view! { <p class="error">{e.message}</p> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+/// Save feedback: success or the API's precise error.
+#[component]
+fn Outcome(state: RwSignal<Option<Result<String, String>>>) -> impl IntoView {
+    move || state.get().map(|r| match r {
+        Ok(m) => view! { <p class="success" role="status">{m}</p> }.into_any(),
+        Err(m) => view! { <p class="error" role="alert">{m}</p> }.into_any(),
+    })
+}
+
+fn set_at(v: &mut Value, path: &[String], new: Value) {
+    let mut cur = v;
+    for k in path {
+        cur = &mut cur[k.as_str()];
+    }
+    *cur = new;
+}
+
+/// Renders one settings object as a form: switches for booleans, number fields for
+/// numbers, nested groups for objects. Every module and option is covered this way.
+fn fields(model: RwSignal<Value>, value: &Value, path: Vec<String>, disabled: bool) -> AnyView {
+    let Value::Object(map) = value else { return ().into_any() };
+    map.iter()
+        .filter(|(k, _)| k.as_str() != "per_dvr")
+        .map(|(k, v)| {
+            let mut p = path.clone();
+            p.push(k.clone());
+            let id = format!("set-{}", p.join("-"));
+            let label = humanize(k);
+            match v {
+                Value::Bool(_) => {
+                    let p2 = p.clone();
+                    let checked = move || {
+                        let mut cur = model.get();
+                        for k in &p2 { cur = cur[k.as_str()].clone(); }
+                        cur.as_bool().unwrap_or(false)
+                    };
+                    view! {
+                        <div class="field check">
+                            <input type="checkbox" id=id.clone() prop:checked=checked disabled=disabled
+                                on:change=move |ev| { let on = event_target_checked(&ev); model.update(|m| set_at(m, &p, json!(on))); }/>
+                            <label for=id>{label}</label>
+                        </div>
+                    }.into_any()
+                }
+                Value::Number(n) => {
+                    let start = n.to_string();
+                    view! {
+                        <div class="field">
+                            <label for=id.clone()>{label}</label>
+                            <input id=id inputmode="decimal" value=start disabled=disabled
+                                on:change=move |ev| {
+                                    let t = event_target_value(&ev);
+                                    let v = t.trim().parse::<i64>().map(Value::from)
+                                        .or_else(|_| t.trim().parse::<f64>().map(Value::from))
+                                        .unwrap_or(Value::String(t));
+                                    model.update(|m| set_at(m, &p, v));
+                                }/>
+                        </div>
+                    }.into_any()
+                }
+                Value::String(s) => {
+                    let start = s.clone();
+                    view! {
+                        <div class="field">
+                            <label for=id.clone()>{label}</label>
+                            <input id=id value=start disabled=disabled
+                                on:change=move |ev| { let t = event_target_value(&ev); model.update(|m| set_at(m, &p, json!(t))); }/>
+                        </div>
+                    }.into_any()
+                }
+                Value::Object(_) => view! {
+                    <fieldset class="group"><legend>{label}</legend>{fields(model, v, p, disabled)}</fieldset>
+                }.into_any(),
+                _ => ().into_any(),
+            }
+        })
+        .collect_view()
+        .into_any()
+}
+
+#[component]
+fn AlertSettings(initial: Value) -> impl IntoView {
+    let session = use_session();
+    let model = RwSignal::new(initial.clone());
+    let outcome = RwSignal::new(None);
+    let save = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        api::send(session, "PUT", "/api/v1/settings".into(), Some(json!({"alerts": model.get_untracked()})), move |r| {
+            outcome.set(Some(r.map(|_| "Alert settings saved.".to_string()).map_err(|e| e.message)));
+        });
+    };
+    let disabled = !session.is_admin();
+    view! {
+        <section id="alerts" class="panel">
+            <h2>"Alerts"</h2>
+            <p class="hint">"Switch alert modules and their options on or off. DVR reload failures are always reported."</p>
+            <form class="form settings-form" on:submit=save>
+                {fields(model, &initial, Vec::new(), disabled)}
+                <button type="submit" disabled=disabled>"Save alert settings"</button>
+                <Outcome state=outcome/>
+            </form>
+        </section>
+    }
+}
+
+#[component]
+fn Providers() -> impl IntoView {
+    let session = use_session();
+    let version = RwSignal::new(0u32);
+    let list = Resource::new(move || version.get(), |_| api::get::<Vec<Value>>("/api/v1/providers"));
+    let reload = move || version.update(|v| *v += 1);
+    view! {
+        <section id="providers" class="panel">
+            <h2>"Providers"</h2>
+            <p class="hint">"Where notifications go. Secrets are shown as ****; leave them as **** to keep them."</p>
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match list.await {
+                        Ok(ps) if ps.is_empty() => view! { <p class="hint" id="no-providers">"No providers yet."</p> }.into_any(),
+                        Ok(ps) => view! { <ul class="providers" id="provider-list">{ps.into_iter().map(|p| view! {
+                            <ProviderItem p=p on_change=Callback::new(move |_| reload())/> }).collect_view()}</ul> }.into_any(),
+                        Err(e) => view! { <p class="error">{e.message}</p> }.into_any(),
+                    }
+                })}
+            </Suspense>
+            <Show when=move || session.is_admin()>
+                <AddProvider on_added=Callback::new(move |_| reload())/>
+            </Show>
+        </section>
+    }
+}
+
+#[component]
+fn ProviderItem(p: Value, on_change: Callback<()>) -> impl IntoView {
+    let session = use_session();
+    let id = p["id"].as_i64().unwrap_or_default();
+    let kind = p["type"].as_str().unwrap_or("").to_string();
+    let name = p["name"].as_str().unwrap_or("").to_string();
+    let enabled = p["enabled"].as_bool().unwrap_or(true);
+    let test = RwSignal::new(None::<Result<String, String>>);
+    let testing = RwSignal::new(false);
+    let details: Vec<(String, String)> = p
+        .as_object()
+        .map(|m| m.iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "id" | "type" | "name" | "enabled"))
+            .map(|(k, v)| (k.clone(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
+            .collect())
+        .unwrap_or_default();
+    let run_test = move |_| {
+        testing.set(true);
+        api::send(session, "POST", format!("/api/v1/providers/{id}/test"), None, move |r| {
+            testing.set(false);
+            test.set(Some(match r {
+                Ok(v) => {
+                    let text = format!("{} {}", v["status"].as_str().map(str::to_string).unwrap_or_else(|| v["status"].to_string()), v["message"].as_str().unwrap_or(""));
+                    if v["ok"].as_bool() == Some(true) { Ok(format!("Sent. Provider answered: {text}")) } else { Err(format!("Failed. Provider answered: {text}")) }
+                }
+                Err(e) => Err(e.message),
+            }));
+        });
+    };
+    let toggle = move |_| api::send(session, "PATCH", format!("/api/v1/providers/{id}"), Some(json!({"enabled": !enabled})), move |_| on_change.run(()));
+    let remove = move |_| api::send(session, "DELETE", format!("/api/v1/providers/{id}"), None, move |_| on_change.run(()));
+    view! {
+        <li class="provider" data-provider-id=id.to_string() data-provider-type=kind.clone()>
+            <strong>{format!("{name} ({kind})")}</strong>
+            <span class=if enabled { "pill healthy" } else { "pill disabled" }>{if enabled { "enabled" } else { "disabled" }}</span>
+            <dl class="provider-fields">{details.into_iter().map(|(k, v)| view! { <dt>{humanize(&k)}</dt><dd>{v}</dd> }).collect_view()}</dl>
+            <div class="buttons">
+                <button type="button" class="secondary provider-test" on:click=run_test disabled=move || testing.get()>
+                    {move || if testing.get() { "Testing…" } else { "Test" }}</button>
+                <Show when=move || session.is_admin()>
+                    <button type="button" class="secondary" on:click=toggle>{if enabled { "Disable" } else { "Enable" }}</button>
+                    <button type="button" class="danger" on:click=remove>"Delete"</button>
+                </Show>
+            </div>
+            {move || test.get().map(|r| match r {
+                Ok(m) => view! { <p class="success provider-answer" role="status">{m}</p> }.into_any(),
+                Err(m) => view! { <p class="error provider-answer" role="alert">{m}</p> }.into_any(),
+            })}
+        </li>
+    }
+}
+
+#[component]
+fn AddProvider(on_added: Callback<()>) -> impl IntoView {
+    let session = use_session();
+    let kind = RwSignal::new("webhook".to_string());
+    let name = RwSignal::new(String::new());
+    let values = RwSignal::new(BTreeMap::<String, String>::new());
+    let outcome = RwSignal::new(None);
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let k = kind.get_untracked();
+        let mut body = Map::new();
+        body.insert("type".into(), json!(k));
+        if !name.get_untracked().trim().is_empty() {
+            body.insert("name".into(), json!(name.get_untracked().trim()));
+        }
+        for (f, v) in values.get_untracked() {
+            let v = v.trim().to_string();
+            if v.is_empty() || !provider_fields(&k).iter().any(|(name, _, _)| *name == f) {
+                continue;
+            }
+            let value = match f.as_str() {
+                "to" => json!(v.split(',').map(|s| s.trim()).filter(|s| !s.is_empty()).collect::<Vec<_>>()),
+                "smtp_port" | "priority" => v.parse::<i64>().map(Value::from).unwrap_or(json!(v)),
+                _ => json!(v),
+            };
+            body.insert(f, value);
+        }
+        api::send(session, "POST", "/api/v1/providers".into(), Some(Value::Object(body)), move |r| {
+            match r {
+                Ok(_) => {
+                    values.set(BTreeMap::new());
+                    name.set(String::new());
+                    outcome.set(Some(Ok("Provider added.".to_string())));
+                    on_added.run(());
+                }
+                Err(e) => outcome.set(Some(Err(e.message))),
+            }
+        });
+    };
+    view! {
+        <form class="form add-provider" id="add-provider" on:submit=submit>
+            <h3>"Add a provider"</h3>
+            <div class="field">
+                <label for="provider-type">"Type"</label>
+                <select id="provider-type" on:change=move |ev| kind.set(event_target_value(&ev))>
+                    {PROVIDER_TYPES.iter().map(|t| view! { <option value=*t selected=move || kind.get() == *t>{*t}</option> }).collect_view()}
+                </select>
+            </div>
+            <div class="field">
+                <label for="provider-name">"Name (optional)"</label>
+                <input id="provider-name" bind:value=name/>
+            </div>
+            {move || provider_fields(&kind.get()).iter().map(|(f, label, secret)| {
+                let f = f.to_string();
+                let id = format!("provider-{f}");
+                let f2 = f.clone();
+                view! {
+                    <div class="field">
+                        <label for=id.clone()>{*label}</label>
+                        <input id=id type=if *secret { "password" } else { "text" } autocomplete="off"
+                            prop:value=move || values.with(|v| v.get(&f2).cloned().unwrap_or_default())
+                            on:input=move |ev| { let t = event_target_value(&ev); values.update(|v| { v.insert(f.clone(), t); }); }/>
+                    </div>
+                }
+            }).collect_view()}
+            <button type="submit">"Add provider"</button>
+            <Outcome state=outcome/>
+        </form>
+    }
+}
+
+type Matrix = BTreeMap<String, BTreeMap<String, BTreeMap<String, bool>>>;
+
+fn cell(m: &Matrix, dvr: &str, event: &str, provider: &str) -> bool {
+    m.get(dvr).and_then(|e| e.get(event)).and_then(|p| p.get(provider)).copied().unwrap_or(true)
+}
+
+fn set_cell(m: &mut Matrix, dvr: &str, event: &str, provider: &str, on: bool) {
+    m.entry(dvr.into()).or_default().entry(event.into()).or_default().insert(provider.into(), on);
+}
+
+#[component]
+fn RoutingEditor() -> impl IntoView {
+    let session = use_session();
+    let live = use_live();
+    let loaded = Resource::new(|| (), |_| async {
+        let routing = api::get::<Matrix>("/api/v1/routing").await?;
+        let providers = api::get::<Vec<Value>>("/api/v1/providers").await?;
+        Ok::<_, crate::types::ApiFailure>((routing, providers))
+    });
+    view! {
+        <section id="routing" class="panel">
+            <h2>"Routing"</h2>
+            <p class="hint">"Which alerts go to which provider type, per DVR. A cell that was never set is on."</p>
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match loaded.await {
+                        Ok((routing, providers)) => {
+                            let mut types: Vec<String> = providers.iter().filter_map(|p| p["type"].as_str().map(str::to_string)).collect();
+                            types.sort();
+                            types.dedup();
+                            if types.is_empty() {
+                                types = PROVIDER_TYPES.iter().map(|t| t.to_string()).collect();
+                            }
+                            view! { <MatrixGrid initial=routing types=types session=session live_dvrs=Signal::derive(move || live.dash.get().dvrs.into_iter().map(|d| (d.dvr_id, d.name)).collect::<Vec<_>>())/> }.into_any()
+                        }
+                        Err(e) => view! { <p class="error">{e.message}</p> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+#[component]
+fn MatrixGrid(initial: Matrix, types: Vec<String>, session: Session, live_dvrs: Signal<Vec<(String, String)>>) -> impl IntoView {
+    let m = RwSignal::new(initial);
+    let outcome = RwSignal::new(None);
+    let admin = session.is_admin();
+    let types = StoredValue::new(types);
+    let save = move |_| {
+        let body = serde_json::to_value(m.get_untracked()).unwrap_or(Value::Null);
+        api::send(session, "PUT", "/api/v1/routing".into(), Some(body), move |r| {
+            outcome.set(Some(r.map(|_| "Routing saved.".to_string()).map_err(|e| e.message)));
+        });
+    };
+    view! {
+        <div class="matrix" id="routing-matrix">
+            {move || live_dvrs.get().into_iter().map(|(dvr, name)| {
+                let dvr = StoredValue::new(dvr);
+                view! {
+                    <table class="table matrix-table" data-dvr-id=dvr.get_value()>
+                        <caption>{name}</caption>
+                        <thead><tr>
+                            <th scope="col">"Event"</th>
+                            {types.get_value().into_iter().map(|t| {
+                                let t2 = t.clone();
+                                let toggle_col = move |_| {
+                                    let d = dvr.get_value();
+                                    m.update(|mm| {
+                                        let all = EVENTS.iter().all(|e| cell(mm, &d, e, &t2));
+                                        for e in EVENTS { set_cell(mm, &d, e, &t2, !all); }
+                                    });
+                                };
+                                view! { <th scope="col">{t.clone()}<br/>
+                                    <button type="button" class="mini col-toggle" disabled=!admin
+                                        aria-label=format!("Toggle {t} for every event") on:click=toggle_col>"all"</button></th> }
+                            }).collect_view()}
+                        </tr></thead>
+                        <tbody>
+                            {EVENTS.iter().map(|e| {
+                                let toggle_row = move |_| {
+                                    let d = dvr.get_value();
+                                    m.update(|mm| {
+                                        let ts = types.get_value();
+                                        let all = ts.iter().all(|t| cell(mm, &d, e, t));
+                                        for t in &ts { set_cell(mm, &d, e, t, !all); }
+                                    });
+                                };
+                                view! {
+                                    <tr>
+                                        <th scope="row">{*e}" "
+                                            <button type="button" class="mini row-toggle" disabled=!admin
+                                                aria-label=format!("Toggle {e} for every provider") on:click=toggle_row>"all"</button></th>
+                                        {types.get_value().into_iter().map(|t| {
+                                            let t2 = t.clone();
+                                            let id = format!("route-{}-{e}-{t}", dvr.get_value());
+                                            view! {
+                                                <td><input type="checkbox" id=id.clone() disabled=!admin
+                                                    aria-label=format!("{e} alerts to {t}")
+                                                    prop:checked=move || m.with(|mm| cell(mm, &dvr.get_value(), e, &t))
+                                                    on:change=move |ev| { let on = event_target_checked(&ev); m.update(|mm| set_cell(mm, &dvr.get_value(), e, &t2, on)); }/></td>
+                                            }
+                                        }).collect_view()}
+                                    </tr>
+                                }
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                }
+            }).collect_view()}
+            <button type="button" id="save-routing" on:click=save disabled=!admin>"Save routing"</button>
+            <Outcome state=outcome/>
+        </div>
+    }
+}
+
+#[component]
+fn Advanced(initial: Value) -> impl IntoView {
+    let session = use_session();
+    let live = use_live();
+    let limit = RwSignal::new(initial["dvr_soft_limit"].to_string());
+    let retention = RwSignal::new(initial["retention_days"].to_string());
+    let t = initial["disk_thresholds"].clone();
+    let thresholds: Vec<(&'static str, &'static str, RwSignal<String>)> = vec![
+        ("warning_percent", "Disk warning below (% free)", RwSignal::new(t["warning_percent"].to_string())),
+        ("warning_gib", "Disk warning below (GiB free)", RwSignal::new(t["warning_gib"].to_string())),
+        ("critical_percent", "Disk critical below (% free)", RwSignal::new(t["critical_percent"].to_string())),
+        ("critical_gib", "Disk critical below (GiB free)", RwSignal::new(t["critical_gib"].to_string())),
+    ];
+    let file_thresholds = initial["disk_thresholds_managed_by_file"].as_bool().unwrap_or(false);
+    let outcome = RwSignal::new(None);
+    let admin = session.is_admin();
+    let th = thresholds.clone();
+    let save = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let num = |s: String| s.trim().parse::<f64>().map(Value::from).unwrap_or(Value::String(s));
+        let mut body = json!({
+            "dvr_soft_limit": limit.get_untracked().trim().parse::<u64>().map(Value::from).unwrap_or(Value::String(limit.get_untracked())),
+            "retention_days": retention.get_untracked().trim().parse::<u64>().map(Value::from).unwrap_or(Value::String(retention.get_untracked())),
+        });
+        if !file_thresholds {
+            let mut d = Map::new();
+            for (k, _, s) in &th {
+                d.insert(k.to_string(), num(s.get_untracked()));
+            }
+            body["disk_thresholds"] = Value::Object(d);
+        }
+        api::send(session, "PUT", "/api/v1/settings".into(), Some(body), move |r| {
+            outcome.set(Some(r.map(|_| "Advanced settings saved.".to_string()).map_err(|e| e.message)));
+        });
+    };
+    view! {
+        <section id="advanced" class="panel">
+            <h2>"Advanced"</h2>
+            <form class="form" on:submit=save>
+                <div class="field"><label for="soft-limit-input">"DVR soft limit"</label>
+                    <input id="soft-limit-input" inputmode="numeric" bind:value=limit disabled=!admin/></div>
+                <div class="field"><label for="retention-input">"Keep alert history (days)"</label>
+                    <input id="retention-input" inputmode="numeric" bind:value=retention disabled=!admin/></div>
+                {thresholds.into_iter().map(|(k, label, s)| view! {
+                    <div class="field"><label for=format!("disk-{k}")>{label}</label>
+                        <input id=format!("disk-{k}") inputmode="decimal" bind:value=s disabled=!admin || file_thresholds/></div>
+                }).collect_view()}
+                {file_thresholds.then(|| view! { <p class="note">"Disk thresholds are set in the YAML configuration file."</p> })}
+                <button type="submit" disabled=!admin>"Save advanced settings"</button>
+                <Outcome state=outcome/>
+            </form>
+            <h3>"Staleness thresholds per DVR"</h3>
+            <table class="table">
+                <thead><tr><th scope="col">"DVR"</th><th scope="col">"Stale after (seconds)"</th></tr></thead>
+                <tbody>
+                    {move || live.dash.get().dvrs.into_iter().map(|d| view! { <ThresholdRow id=d.dvr_id name=d.name value=d.staleness_threshold_seconds editable=admin && d.managed_by == "ui"/> }).collect_view()}
+                </tbody>
+            </table>
+        </section>
+    }
+}
+
+#[component]
+fn ThresholdRow(id: String, name: String, value: u32, editable: bool) -> impl IntoView {
+    let session = use_session();
+    let v = RwSignal::new(value.to_string());
+    let outcome = RwSignal::new(None);
+    let input_id = format!("threshold-{id}");
+    let save = move |_| {
+        let body = match v.get_untracked().trim().parse::<u32>() {
+            Ok(n) => json!({"staleness_threshold_seconds": n}),
+            Err(_) => return outcome.set(Some(Err("staleness_threshold_seconds: must be a whole number".to_string()))),
+        };
+        api::send(session, "PATCH", format!("/api/v1/dvrs/{id}"), Some(body), move |r| {
+            outcome.set(Some(r.map(|_| "Saved.".to_string()).map_err(|e| e.message)));
+        });
+    };
+    view! {
+        <tr>
+            <th scope="row"><label for=input_id.clone()>{name}</label></th>
+            <td>
+                <input id=input_id inputmode="numeric" bind:value=v disabled=!editable/>
+                <button type="button" class="secondary" on:click=save disabled=!editable>"Save"</button>
+                <Outcome state=outcome/>
+            </td>
+        </tr>
+    }
+}

@@ -1,0 +1,182 @@
+//! Accounts: who am I (`/me`), my password, API keys and users (admins only).
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::dvrs::parse_body;
+use super::error::ApiError;
+use super::session::Caller;
+use super::AppState;
+use crate::storage::users::{self, Role, UserError};
+use crate::storage::api_keys;
+
+fn user_error(e: UserError) -> ApiError {
+    match e {
+        UserError::Username(_) | UserError::Password(_) => ApiError::invalid(e.to_string()),
+        UserError::WrongPassword => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "wrong_password",
+            e.to_string(),
+        ),
+        UserError::Exists(_) | UserError::LastAdmin => {
+            ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string())
+        }
+        UserError::NotFound(_) => ApiError::not_found(e.to_string()),
+        UserError::Hash(_) | UserError::Storage(_) => ApiError::internal("cannot save the user", e),
+    }
+}
+
+fn admin_only(caller: &Caller) -> Result<(), ApiError> {
+    if caller.is_admin() {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "only admins can see this",
+        ))
+    }
+}
+
+/// `GET /api/v1/me`: the caller, and for a browser session its CSRF token.
+pub async fn me(Extension(caller): Extension<Caller>) -> Json<Value> {
+    Json(match caller {
+        Caller::ApiKey => json!({"username": null, "role": "admin", "via": "api_key", "csrf_token": null}),
+        Caller::User(s) => json!({
+            "username": s.user.username,
+            "role": s.user.role,
+            "via": "session",
+            "csrf_token": s.csrf,
+        }),
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordBody {
+    current_password: String,
+    new_password: String,
+}
+
+/// `POST /api/v1/me/password`: the signed-in user's own password; other sessions end.
+pub async fn change_password(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Caller::User(session) = caller else {
+        return Err(ApiError::invalid(
+            "an API key has no password; sign in as a user to change one",
+        ));
+    };
+    let b: PasswordBody = parse_body(body)?;
+    users::change_password(
+        &state.services.db,
+        &session.user.username,
+        &b.current_password,
+        &b.new_password,
+        Some(&session.token_hash),
+    )
+    .await
+    .map_err(user_error)?;
+    Ok(Json(json!({"ok": true, "message": "password changed; other sessions were signed out"})))
+}
+
+/// `GET /api/v1/apikeys`: names and prefixes, never the keys.
+pub async fn list_keys(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<Value>, ApiError> {
+    admin_only(&caller)?;
+    Ok(Json(json!(api_keys::list(&state.services.db).await?)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyBody {
+    name: String,
+}
+
+/// `POST /api/v1/apikeys`: the key is in this answer and nowhere else, ever.
+pub async fn create_key(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let b: KeyBody = parse_body(body)?;
+    let name = b.name.trim();
+    if name.is_empty() || name.chars().count() > 64 {
+        return Err(ApiError::invalid("name: 1–64 characters"));
+    }
+    let key = api_keys::create(&state.services.db, name).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"name": name, "key": key, "message": "copy this key now: it is not shown again"})),
+    ))
+}
+
+/// `DELETE /api/v1/apikeys/{id}`.
+pub async fn revoke_key(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    if api_keys::revoke_id(&state.services.db, id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(format!("no API key #{id}")))
+    }
+}
+
+/// `GET /api/v1/users`.
+pub async fn list_users(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<Value>, ApiError> {
+    admin_only(&caller)?;
+    Ok(Json(json!(users::list(&state.services.db).await?)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserBody {
+    username: String,
+    password: String,
+    #[serde(default)]
+    role: Option<String>,
+}
+
+/// `POST /api/v1/users`: a new login, `viewer` unless told `admin`.
+pub async fn create_user(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let b: UserBody = parse_body(body)?;
+    let role = match b.role.as_deref() {
+        None => Role::Viewer,
+        Some(r) => Role::parse(r)
+            .ok_or_else(|| ApiError::invalid(format!("role: '{r}' is not admin or viewer")))?,
+    };
+    let username = b.username.trim();
+    users::create(&state.services.db, username, &b.password, role)
+        .await
+        .map_err(user_error)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"username": username, "role": role})),
+    ))
+}
+
+/// `DELETE /api/v1/users/{id}`: the last admin stays; the user's sessions end with it.
+pub async fn delete_user(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    users::delete(&state.services.db, id)
+        .await
+        .map_err(user_error)?;
+    Ok(StatusCode::NO_CONTENT)
+}

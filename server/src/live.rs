@@ -1,0 +1,496 @@
+//! The dashboard's live feed: one task builds a whole-dashboard frame when something
+//! changes (engine events, coalesced) and once a second (ages, new alerts), and every
+//! browser reads the newest frame from a `watch` channel.
+//!
+//! A `watch` channel holds only the latest frame, so a slow browser skips frames
+//! instead of queueing them: no client can fall behind by more than one frame, and
+//! memory does not grow with the number or speed of clients.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use app::types::{
+    Activity, ActivitySeries, AlertRow, Dashboard, DeliveryRow, DvrCard, RecordingRow, SessionRow,
+    UpcomingRow,
+};
+use axum::extract::{Query, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::Json;
+use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
+use futures::Stream;
+use parking_lot::RwLock;
+use serde::Deserialize;
+use tokio::sync::{broadcast, watch};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, warn};
+
+use crate::alerts::enrich::Enricher;
+use crate::dvr::client::DvrClient;
+use crate::engine::state::Change;
+use crate::engine::EngineEventKind;
+use crate::http::error::ApiError;
+use crate::http::{AppState, Services};
+use crate::storage::{activity, outbox, settings};
+
+/// Events closer together than this share one frame.
+const COALESCE: Duration = Duration::from_millis(100);
+/// Frames are rebuilt at least this often while anyone watches (ages, alert outcomes).
+const TICK: Duration = Duration::from_secs(1);
+/// How often each DVR's activity is sampled for the charts.
+const SAMPLE_EVERY: Duration = Duration::from_secs(60);
+/// How often old alerts and samples are swept.
+const SWEEP_EVERY: Duration = Duration::from_secs(3600);
+/// Alerts in a frame.
+const FRAME_ALERTS: i64 = 50;
+/// Chart samples are kept this long.
+const SAMPLE_DAYS: u32 = 7;
+
+/// One built dashboard frame, serialized once for every viewer.
+#[derive(Debug)]
+pub struct Frame {
+    pub seq: u64,
+    pub built: Instant,
+    pub dashboard: Dashboard,
+    pub json: Arc<str>,
+}
+
+/// What enrichment found for one DVR: channel names, logos and programs, and the
+/// upcoming recordings from its job list.
+#[derive(Default, Clone)]
+struct Extras {
+    channels: HashMap<String, (Option<String>, Option<String>, Option<String>)>,
+    upcoming: Vec<UpcomingRow>,
+}
+
+/// The live hub. Cheap to share (`Arc`).
+pub struct LiveHub {
+    tx: watch::Sender<Arc<Frame>>,
+    extras: RwLock<HashMap<String, Extras>>,
+    enrichers: parking_lot::Mutex<HashMap<String, Arc<tokio::sync::Mutex<Enricher>>>>,
+}
+
+impl Default for LiveHub {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LiveHub {
+    pub fn new() -> Self {
+        let empty = Frame {
+            seq: 0,
+            built: Instant::now() - Duration::from_secs(3600),
+            dashboard: Dashboard::default(),
+            json: Arc::from("{}"),
+        };
+        Self {
+            tx: watch::channel(Arc::new(empty)).0,
+            extras: RwLock::default(),
+            enrichers: Default::default(),
+        }
+    }
+
+    /// A receiver that sees every new frame (the newest only, never a backlog).
+    pub fn subscribe(&self) -> watch::Receiver<Arc<Frame>> {
+        self.tx.subscribe()
+    }
+
+    /// How many browsers are connected to the feed.
+    pub fn viewers(&self) -> usize {
+        self.tx.receiver_count()
+    }
+
+    /// The newest frame, built now if the hub has not built one in the last second
+    /// (no viewer was connected).
+    pub async fn current(&self, services: &Services) -> Arc<Frame> {
+        let last = self.tx.borrow().clone();
+        if last.built.elapsed() < TICK {
+            return last;
+        }
+        self.rebuild(services).await
+    }
+
+    async fn rebuild(&self, services: &Services) -> Arc<Frame> {
+        let seq = self.tx.borrow().seq + 1;
+        let dashboard = match self.build(services).await {
+            Ok(d) => d,
+            Err(e) => {
+                warn!(error = %e, "cannot build the dashboard frame");
+                return self.tx.borrow().clone();
+            }
+        };
+        let json: Arc<str> = serde_json::to_string(&dashboard)
+            .unwrap_or_else(|_| "{}".into())
+            .into();
+        let frame = Arc::new(Frame {
+            seq,
+            built: Instant::now(),
+            dashboard,
+            json,
+        });
+        self.tx.send_replace(frame.clone());
+        frame
+    }
+
+    async fn build(&self, services: &Services) -> Result<Dashboard, crate::registry::RegistryError> {
+        let records = services.registry.list().await?;
+        let engine = &services.engine;
+        let extras = self.extras.read().clone();
+        let mut d = Dashboard {
+            generated_at: Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true),
+            ..Default::default()
+        };
+        for r in records {
+            let slot = engine.slot(&r.dvr_id).filter(|_| r.enabled);
+            let health = slot.as_ref().map(|s| engine.health_of(s));
+            let disk = slot.as_ref().and_then(|s| s.disk());
+            let ex = extras.get(&r.dvr_id);
+            let mut card = DvrCard {
+                dvr_id: r.dvr_id.clone(),
+                name: r.name.clone(),
+                host: r.host.clone(),
+                port: r.port,
+                enabled: r.enabled,
+                managed_by: r.managed_by.as_str().to_string(),
+                status: "disabled".into(),
+                staleness_threshold_seconds: r.staleness_threshold_seconds,
+                disk_status: "unknown".into(),
+                disk_free_bytes: disk.map(|d| d.free_bytes),
+                disk_total_bytes: disk.map(|d| d.total_bytes),
+                ..Default::default()
+            };
+            if let (Some(slot), Some(h)) = (&slot, &health) {
+                card.status = h.status().to_string();
+                card.connected = h.connected;
+                card.stale = h.stale;
+                card.last_event_at = h.last_event_at.clone();
+                card.last_event_seconds_ago = h.last_event_seconds_ago;
+                card.sessions = h.session_state_size;
+                if disk.is_some() {
+                    card.disk_status = h.disk_status.to_string();
+                }
+                card.version = slot.version();
+                card.last_error = slot.last_error();
+                let name = r.name.clone();
+                slot.with_state(|st| {
+                    for s in st.live_sessions() {
+                        let (ch_name, logo, program) = ex
+                            .and_then(|e| e.channels.get(&s.channel_number))
+                            .cloned()
+                            .unwrap_or_default();
+                        d.sessions.push(SessionRow {
+                            dvr_id: r.dvr_id.clone(),
+                            dvr_name: name.clone(),
+                            kind: "live".into(),
+                            channel_number: Some(s.channel_number.clone()),
+                            channel_name: s.channel_name.clone().or(ch_name),
+                            logo_url: logo,
+                            program,
+                            device: s
+                                .device_name
+                                .clone()
+                                .or_else(|| s.client_ip.map(|ip| ip.to_string())),
+                            started_at: rfc3339(s.started_at),
+                            position_seconds: None,
+                        });
+                    }
+                    for s in st.vod_sessions() {
+                        d.sessions.push(SessionRow {
+                            dvr_id: r.dvr_id.clone(),
+                            dvr_name: name.clone(),
+                            kind: "vod".into(),
+                            program: s.title.clone(),
+                            device: s
+                                .device_name
+                                .clone()
+                                .or_else(|| Some(s.client.clone())),
+                            started_at: rfc3339(s.started_at),
+                            position_seconds: s.position_seconds,
+                            ..Default::default()
+                        });
+                    }
+                    for rec in st.recordings() {
+                        d.recordings.push(RecordingRow {
+                            dvr_id: r.dvr_id.clone(),
+                            dvr_name: name.clone(),
+                            job_id: rec.job_id.clone(),
+                            title: rec.title.clone(),
+                            channel_number: rec.channel_number.clone(),
+                            started_at: rec.started_at.map(rfc3339),
+                        });
+                    }
+                    card.recordings = st.recordings().count();
+                });
+                if let Some(e) = ex {
+                    let recording: Vec<&str> =
+                        d.recordings.iter().map(|r| r.job_id.as_str()).collect();
+                    d.upcoming.extend(
+                        e.upcoming
+                            .iter()
+                            .filter(|u| !recording.contains(&u.job_id.as_str()))
+                            .cloned(),
+                    );
+                }
+            }
+            d.dvrs.push(card);
+        }
+        d.sessions.sort_by(|a, b| b.started_at.cmp(&a.started_at));
+        d.upcoming.sort_by(|a, b| a.starts_at.cmp(&b.starts_at));
+        d.upcoming.truncate(20);
+        let alerts = outbox::history(&services.db, None, FRAME_ALERTS, None).await?;
+        d.alerts = alerts
+            .into_iter()
+            .map(|a| AlertRow {
+                id: a.id,
+                dvr_id: a.dvr_id,
+                dvr_name: a.dvr_name,
+                alert_type: a.alert_type,
+                title: a.title,
+                message: a.message,
+                created_at: a.created_at,
+                status: a.status,
+                deliveries: a
+                    .deliveries
+                    .into_iter()
+                    .map(|x| DeliveryRow {
+                        provider_type: x.provider_type,
+                        status: x.status,
+                        attempts: x.attempts,
+                        last_error: x.last_error,
+                    })
+                    .collect(),
+            })
+            .collect();
+        Ok(d)
+    }
+
+    /// Looks up channel names, logos, programs and upcoming jobs for one DVR, off the
+    /// frame path (a slow DVR never delays a frame). One lookup per DVR at a time.
+    fn enrich(self: &Arc<Self>, services: &Arc<Services>, dvr_id: &str) {
+        let Some(slot) = services.engine.slot(dvr_id) else {
+            return;
+        };
+        let spec = slot.spec();
+        let enricher = self
+            .enrichers
+            .lock()
+            .entry(dvr_id.to_string())
+            .or_insert_with(|| {
+                Arc::new(tokio::sync::Mutex::new(Enricher::new(DvrClient::new(
+                    DvrClient::shared_http(),
+                    &spec.host,
+                    spec.port,
+                ))))
+            })
+            .clone();
+        let hub = self.clone();
+        let dvr_id = dvr_id.to_string();
+        tokio::spawn(async move {
+            let Ok(mut e) = enricher.try_lock() else {
+                return;
+            };
+            let numbers: Vec<String> = slot.with_state(|st| {
+                st.live_sessions()
+                    .map(|s| s.channel_number.clone())
+                    .collect()
+            });
+            let now = Utc::now().timestamp();
+            let mut channels = HashMap::new();
+            for n in numbers {
+                let info = e.channel(&n).await;
+                let program = e.airing(&n, now).await.and_then(|a| a.title);
+                channels.insert(n, (info.name, info.logo, program));
+            }
+            let name = slot.name();
+            let upcoming = e
+                .jobs(Duration::from_secs(300))
+                .await
+                .into_iter()
+                .filter(|(_, j)| j.start_time.is_some_and(|t| t > now))
+                .map(|(id, j)| UpcomingRow {
+                    dvr_id: dvr_id.clone(),
+                    dvr_name: name.clone(),
+                    job_id: id,
+                    title: j.name,
+                    channel_number: j.channel,
+                    starts_at: j
+                        .start_time
+                        .and_then(|t| Utc.timestamp_opt(t, 0).single())
+                        .map(rfc3339),
+                })
+                .collect();
+            hub.extras
+                .write()
+                .insert(dvr_id, Extras { channels, upcoming });
+        });
+    }
+
+    /// Runs the hub: frames, enrichment, chart samples and the retention sweep.
+    pub fn spawn(self: &Arc<Self>, services: Arc<Services>, cancel: CancellationToken) -> JoinHandle<()> {
+        let hub = self.clone();
+        tokio::spawn(async move { hub.run(services, cancel).await })
+    }
+
+    async fn run(self: Arc<Self>, services: Arc<Services>, cancel: CancellationToken) {
+        let mut feed = services.engine.subscribe();
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut sample = tokio::time::interval(SAMPLE_EVERY);
+        sample.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut sweep = tokio::time::interval(SWEEP_EVERY);
+        sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut enrich_all = tokio::time::interval(Duration::from_secs(60));
+        let mut dirty_since: Option<Instant> = None;
+        loop {
+            let flush = async {
+                match dirty_since {
+                    Some(t) => tokio::time::sleep_until((t + COALESCE).into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                ev = feed.recv() => match ev {
+                    Ok(ev) => {
+                        if let EngineEventKind::Change(
+                            Change::LiveStarted(_) | Change::RecordingScheduled { .. } | Change::JobDeleted { .. },
+                        ) | EngineEventKind::Connected = &ev.kind
+                        {
+                            self.enrich(&services, &ev.dvr_id);
+                        }
+                        dirty_since.get_or_insert_with(Instant::now);
+                    }
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        debug!(skipped = n, "the live hub lagged behind the engine feed");
+                        dirty_since.get_or_insert_with(Instant::now);
+                    }
+                    Err(broadcast::error::RecvError::Closed) => break,
+                },
+                _ = flush => {
+                    dirty_since = None;
+                    if self.viewers() > 0 {
+                        self.rebuild(&services).await;
+                    }
+                }
+                _ = tick.tick() => {
+                    if self.viewers() > 0 && dirty_since.is_none() {
+                        self.rebuild(&services).await;
+                    }
+                }
+                _ = enrich_all.tick() => {
+                    for slot in services.engine.slots() {
+                        self.enrich(&services, &slot.dvr_id);
+                    }
+                }
+                _ = sample.tick() => record_samples(&services).await,
+                _ = sweep.tick() => {
+                    let days = settings::retention_days(&services.db).await.unwrap_or(settings::DEFAULT_RETENTION_DAYS);
+                    match activity::sweep(&services.db, days, SAMPLE_DAYS).await {
+                        Ok((a, s)) if a + s > 0 => debug!(alerts = a, samples = s, "retention sweep"),
+                        Ok(_) => {}
+                        Err(e) => warn!(error = %e, "retention sweep failed"),
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+async fn record_samples(services: &Services) {
+    let at = Utc::now().timestamp() / 60 * 60;
+    let samples: Vec<activity::Sample> = services
+        .engine
+        .slots()
+        .iter()
+        .map(|s| {
+            let disk = s.disk();
+            activity::Sample {
+                dvr_id: s.dvr_id.clone(),
+                at,
+                sessions: s.with_state(|st| st.session_count()) as u32,
+                disk_free: disk.map(|d| d.free_bytes),
+                disk_total: disk.map(|d| d.total_bytes),
+            }
+        })
+        .collect();
+    if let Err(e) = activity::record(&services.db, &samples).await {
+        warn!(error = %e, "cannot record activity samples");
+    }
+}
+
+/// `GET /api/v1/live`: the dashboard as Server-Sent Events, `event: dashboard` with the
+/// whole frame as JSON, first at once and then on every change.
+pub async fn feed(State(state): State<AppState>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let hub = state.services.live.clone();
+    let mut rx = hub.subscribe();
+    // The first frame now, even if nobody was watching a moment ago.
+    let first = hub.current(&state.services).await;
+    rx.mark_unchanged();
+    let stream = futures::stream::unfold((rx, Some(first)), |(mut rx, first)| async move {
+        let frame = match first {
+            Some(f) => f,
+            None => {
+                rx.changed().await.ok()?;
+                rx.borrow_and_update().clone()
+            }
+        };
+        let event = Event::default()
+            .event("dashboard")
+            .id(frame.seq.to_string())
+            .data(&*frame.json);
+        Some((Ok(event), (rx, None)))
+    });
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
+
+#[derive(Deserialize)]
+pub struct ActivityQuery {
+    #[serde(default)]
+    hours: Option<u32>,
+    #[serde(default)]
+    dvr_id: Option<String>,
+}
+
+/// `GET /api/v1/activity?hours=24&dvr_id=`: the charts' data in 5-minute buckets.
+pub async fn activity(
+    State(state): State<AppState>,
+    Query(q): Query<ActivityQuery>,
+) -> Result<Json<Activity>, ApiError> {
+    let hours = q.hours.unwrap_or(24).clamp(1, 24 * SAMPLE_DAYS);
+    let to = Utc::now().timestamp();
+    let from = to - hours as i64 * 3600;
+    let names: HashMap<String, String> = state
+        .services
+        .registry
+        .list()
+        .await?
+        .into_iter()
+        .map(|r| (r.dvr_id, r.name))
+        .collect();
+    let rows = activity::buckets(&state.services.db, q.dvr_id.as_deref(), from, 300).await?;
+    let mut series: Vec<ActivitySeries> = Vec::new();
+    for (dvr_id, at, sessions, used) in rows {
+        // Samples of removed DVRs are not charted.
+        let Some(name) = names.get(&dvr_id) else {
+            continue;
+        };
+        if series.last().is_none_or(|s| s.dvr_id != dvr_id) {
+            series.push(ActivitySeries {
+                dvr_id: dvr_id.clone(),
+                dvr_name: name.clone(),
+                points: Vec::new(),
+            });
+        }
+        if let Some(s) = series.last_mut() {
+            s.points.push((at, sessions, used));
+        }
+    }
+    Ok(Json(Activity { from, to, series }))
+}

@@ -1,0 +1,129 @@
+//! Activity samples (sessions and disk per DVR, once a minute) behind the dashboard's
+//! 24-hour charts, and the retention sweep that keeps the database small.
+
+use sqlx::Row;
+
+use super::{Db, StorageError};
+
+/// One DVR's figures at one moment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub dvr_id: String,
+    pub at: i64,
+    pub sessions: u32,
+    pub disk_free: Option<u64>,
+    pub disk_total: Option<u64>,
+}
+
+/// Records one sample per DVR in one transaction.
+pub async fn record(db: &Db, samples: &[Sample]) -> Result<(), StorageError> {
+    if samples.is_empty() {
+        return Ok(());
+    }
+    let mut tx = db.pool.begin().await?;
+    for s in samples {
+        sqlx::query(
+            "INSERT OR REPLACE INTO activity_samples (dvr_id, at, sessions, disk_free, disk_total)
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&s.dvr_id)
+        .bind(s.at)
+        .bind(s.sessions as i64)
+        .bind(s.disk_free.map(|v| v as i64))
+        .bind(s.disk_total.map(|v| v as i64))
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Bucketed points since `from` (unix seconds): `(dvr_id, bucket start, most sessions,
+/// disk used percent)`, ordered by DVR then time.
+pub async fn buckets(
+    db: &Db,
+    dvr_id: Option<&str>,
+    from: i64,
+    bucket_seconds: i64,
+) -> Result<Vec<(String, i64, u32, Option<f64>)>, StorageError> {
+    let rows = sqlx::query(
+        "SELECT dvr_id, (at / ?1) * ?1 AS bucket, MAX(sessions) AS sessions,
+                MAX(CASE WHEN disk_total > 0
+                         THEN 100.0 * (disk_total - disk_free) / disk_total END) AS used
+           FROM activity_samples
+          WHERE at >= ?2 AND (?3 IS NULL OR dvr_id = ?3)
+          GROUP BY dvr_id, bucket ORDER BY dvr_id, bucket",
+    )
+    .bind(bucket_seconds)
+    .bind(from)
+    .bind(dvr_id)
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let sessions: i64 = r.try_get("sessions")?;
+            Ok((
+                r.try_get("dvr_id")?,
+                r.try_get("bucket")?,
+                sessions.max(0) as u32,
+                r.try_get("used")?,
+            ))
+        })
+        .collect()
+}
+
+/// Deletes alerts older than `alert_days` whose deliveries are all finished (a pending
+/// delivery is never dropped), and samples older than `sample_days`. Returns the counts.
+pub async fn sweep(db: &Db, alert_days: u32, sample_days: u32) -> Result<(u64, u64), StorageError> {
+    let now = chrono::Utc::now();
+    let alert_cutoff = (now - chrono::Duration::days(alert_days as i64))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let alerts = sqlx::query(
+        "DELETE FROM alerts WHERE created_at < ?
+           AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.alert_id = alerts.id
+                            AND o.status IN ('pending', 'sending'))",
+    )
+    .bind(alert_cutoff)
+    .execute(&db.pool)
+    .await?
+    .rows_affected();
+    let samples = sqlx::query("DELETE FROM activity_samples WHERE at < ?")
+        .bind(now.timestamp() - sample_days as i64 * 86_400)
+        .execute(&db.pool)
+        .await?
+        .rows_affected();
+    Ok((alerts, samples))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn samples_bucket_by_max_and_old_ones_are_swept() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).await.unwrap();
+        let now = chrono::Utc::now().timestamp() / 300 * 300;
+        let s = |at: i64, sessions: u32| Sample {
+            dvr_id: "aaaa0001".into(),
+            at,
+            sessions,
+            disk_free: Some(25),
+            disk_total: Some(100),
+        };
+        record(&db, &[s(now, 1), s(now + 60, 3), s(now + 300, 2), s(now - 30 * 86_400, 9)])
+            .await
+            .unwrap();
+        let b = buckets(&db, None, now - 3600, 300).await.unwrap();
+        assert_eq!(
+            b,
+            vec![
+                ("aaaa0001".to_string(), now, 3, Some(75.0)),
+                ("aaaa0001".to_string(), now + 300, 2, Some(75.0)),
+            ]
+        );
+        assert!(buckets(&db, Some("other"), 0, 300).await.unwrap().is_empty());
+        let (_, removed) = sweep(&db, 30, 7).await.unwrap();
+        assert_eq!(removed, 1);
+    }
+}
