@@ -19,8 +19,9 @@ impl Session {
             .and_then(|m| m.csrf_token)
     }
 
+    /// The role is fixed for the page's life, so this read is untracked.
     pub fn is_admin(&self) -> bool {
-        self.me.get().is_some_and(|m| m.is_admin())
+        self.me.with_untracked(|m| m.as_ref().is_some_and(|m| m.is_admin()))
     }
 }
 

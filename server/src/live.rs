@@ -41,6 +41,8 @@ const COALESCE: Duration = Duration::from_millis(100);
 const TICK: Duration = Duration::from_secs(1);
 /// How often each DVR's activity is sampled for the charts.
 const SAMPLE_EVERY: Duration = Duration::from_secs(60);
+/// The first sample waits this long after start.
+const FIRST_SAMPLE: Duration = Duration::from_secs(10);
 /// How often old alerts and samples are swept.
 const SWEEP_EVERY: Duration = Duration::from_secs(3600);
 /// Alerts in a frame.
@@ -338,7 +340,9 @@ impl LiveHub {
         let mut feed = services.engine.subscribe();
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut sample = tokio::time::interval(SAMPLE_EVERY);
+        // The first sample once DVRs had a moment to connect, then every minute.
+        let mut sample =
+            tokio::time::interval_at(tokio::time::Instant::now() + FIRST_SAMPLE, SAMPLE_EVERY);
         sample.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut sweep = tokio::time::interval(SWEEP_EVERY);
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -597,8 +597,18 @@ async fn the_diagnose_server_function_returns_the_doctor_report() {
     let srv = fast_server(dir.path()).await;
     let sim = sim(Scenario::Quiet).await;
     let id = add_dvr(&srv, "Den", sim.addr().port(), 300, true).await;
+    // Server functions sit behind the same guard as the API.
+    let anonymous = client()
+        .post(url(&srv, "/api/diagnose"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("dvr_id={id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
     let res = client()
         .post(url(&srv, "/api/diagnose"))
+        .header("x-api-key", API_KEY)
         .header("content-type", "application/x-www-form-urlencoded")
         .body(format!("dvr_id={id}"))
         .send()

@@ -1,0 +1,483 @@
+//! The web app's security and live feed against the real server: first-run setup,
+//! sign-in with its rate limit, session cookies, CSRF, roles, API keys, sign-out, the
+//! server-function bridge to `/api/v1`, and the dashboard push stream.
+
+mod common;
+
+use std::time::Duration;
+
+use channelwatch::engine::watchdog::WatchdogSettings;
+use channelwatch::sim::Scenario;
+use common::*;
+use futures::StreamExt;
+use serde_json::{json, Value};
+
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+fn location(res: &reqwest::Response) -> String {
+    res.headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string()
+}
+
+fn set_cookie(res: &reqwest::Response) -> String {
+    res.headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string()
+}
+
+/// The `cw_session=…` pair of a Set-Cookie header.
+fn cookie_pair(set_cookie: &str) -> String {
+    set_cookie.split(';').next().unwrap_or("").to_string()
+}
+
+async fn sign_in(srv: &channelwatch::serve::Server, user: &str, password: &str) -> reqwest::Response {
+    no_redirects()
+        .post(url(srv, "/auth/login"))
+        .form(&[("username", user), ("password", password)])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Signs in and returns the cookie pair and the session's CSRF token.
+async fn session(srv: &channelwatch::serve::Server, user: &str, password: &str) -> (String, String) {
+    let res = sign_in(srv, user, password).await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(location(&res), "/");
+    let cookie = cookie_pair(&set_cookie(&res));
+    let me: Value = client()
+        .get(url(srv, "/api/v1/me"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    (cookie, me["csrf_token"].as_str().unwrap().to_string())
+}
+
+#[tokio::test]
+async fn first_run_setup_then_sign_in_with_a_rate_limit_and_sign_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = server(dir.path()).await;
+    let web = no_redirects();
+
+    // No user yet: every page leads to setup; the API answers 401 JSON.
+    let res = web.get(url(&srv, "/dvrs")).send().await.unwrap();
+    assert_eq!((res.status().as_u16(), location(&res)), (303, "/setup".into()));
+    let (status, body) = send(client().get(url(&srv, "/api/v1/dvrs")), None).await;
+    assert_eq!((status, body["error"].as_str()), (401, Some("unauthorized")));
+    // Probes, metrics and the sign-in pages stay open.
+    for path in ["/healthz/live", "/metrics", "/login", "/setup"] {
+        let res = web.get(url(&srv, path)).send().await.unwrap();
+        assert_eq!(res.status(), 200, "{path}");
+    }
+
+    // Setup validates, then creates the admin and signs them in.
+    let res = web
+        .post(url(&srv, "/auth/setup"))
+        .form(&[("username", "root"), ("password", "long enough"), ("confirm", "different")])
+        .send()
+        .await
+        .unwrap();
+    assert!(location(&res).starts_with("/setup?error="), "{}", location(&res));
+    let res = web
+        .post(url(&srv, "/auth/setup"))
+        .header("x-forwarded-proto", "https")
+        .form(&[("username", "root"), ("password", "long enough"), ("confirm", "long enough")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&res), "/");
+    let c = set_cookie(&res);
+    for attr in ["HttpOnly", "SameSite=Strict", "Secure", "Path=/"] {
+        assert!(c.contains(attr), "{attr} missing in {c}");
+    }
+    // Setup is closed once a user exists: no second admin can be made this way.
+    let res = web
+        .post(url(&srv, "/auth/setup"))
+        .form(&[("username", "intruder"), ("password", "long enough"), ("confirm", "long enough")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&res), "/login");
+    assert!(set_cookie(&res).is_empty());
+    let res = web.get(url(&srv, "/settings?dvr=x")).send().await.unwrap();
+    assert_eq!(location(&res), "/login?next=%2Fsettings%3Fdvr%3Dx");
+
+    // Plain HTTP without a proxy: no Secure flag, so the cookie works on a home network.
+    let res = sign_in(&srv, "root", "long enough").await;
+    assert!(!set_cookie(&res).contains("Secure"));
+    let cookie = cookie_pair(&set_cookie(&res));
+    let page = client()
+        .get(url(&srv, "/"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.headers()["x-frame-options"], "DENY");
+    assert!(page.text().await.unwrap().contains("Dashboard"));
+
+    // Wrong passwords: a clear code, then the per-client limit with the wait in seconds.
+    for _ in 0..5 {
+        let res = sign_in(&srv, "root", "wrong password").await;
+        assert_eq!(location(&res), "/login?error=invalid");
+    }
+    let res = sign_in(&srv, "root", "long enough").await;
+    let to = location(&res);
+    assert!(to.starts_with("/login?error=rate_limited&retry="), "{to}");
+    assert!(set_cookie(&res).is_empty(), "no session while locked out");
+    let html = client().get(url(&srv, &to)).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("Too many failed sign-in attempts"), "{html}");
+
+    // Sign-out needs the CSRF token and ends the session on the server.
+    let me: Value = client()
+        .get(url(&srv, "/api/v1/me"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!((me["username"].as_str(), me["role"].as_str()), (Some("root"), Some("admin")));
+    let csrf = me["csrf_token"].as_str().unwrap();
+    let res = web
+        .post(url(&srv, "/auth/logout"))
+        .header("cookie", &cookie)
+        .form(&[("csrf", "wrong")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    let res = web
+        .post(url(&srv, "/auth/logout"))
+        .header("cookie", &cookie)
+        .form(&[("csrf", csrf)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&res), "/login?signed_out=1");
+    assert!(set_cookie(&res).contains("Max-Age=0"));
+    let res = client()
+        .get(url(&srv, "/api/v1/dvrs"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401, "the old cookie no longer works");
+    srv.shutdown().await;
+}
+
+#[tokio::test]
+async fn sessions_need_csrf_for_writes_and_viewers_cannot_change_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = server_with(
+        dir.path(),
+        &[("CHANNELWATCH_ADMIN_USER", "admin"), ("CHANNELWATCH_ADMIN_PASSWORD", "admin pass 1")],
+        WatchdogSettings::default(),
+    )
+    .await;
+    let (admin, admin_csrf) = session(&srv, "admin", "admin pass 1").await;
+    let dvr = json!({"name": "Den", "host": "127.0.0.1", "port": closed_port()});
+
+    // Without the token, with a wrong one, or from another site: refused.
+    for (token, origin) in [(None, None), (Some("nope"), None), (Some(admin_csrf.as_str()), Some("http://evil.example"))] {
+        let mut req = client()
+            .post(url(&srv, "/api/v1/dvrs"))
+            .header("cookie", &admin)
+            .json(&dvr);
+        if let Some(t) = token {
+            req = req.header("x-csrf-token", t);
+        }
+        if let Some(o) = origin {
+            req = req.header("origin", o);
+        }
+        let (status, body) = send(req, None).await;
+        assert_eq!(status, 403, "{body}");
+    }
+    let (status, created) = send(
+        client()
+            .post(url(&srv, "/api/v1/dvrs"))
+            .header("cookie", &admin)
+            .header("x-csrf-token", &admin_csrf)
+            .json(&dvr),
+        None,
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["dvr_id"].as_str().unwrap().to_string();
+
+    // The admin adds a viewer in the API the Account page uses.
+    let (status, body) = send(
+        client()
+            .post(url(&srv, "/api/v1/users"))
+            .header("cookie", &admin)
+            .header("x-csrf-token", &admin_csrf)
+            .json(&json!({"username": "val", "password": "viewer pass", "role": "viewer"})),
+        None,
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let (viewer, viewer_csrf) = session(&srv, "val", "viewer pass").await;
+
+    // Reads work; every write is refused on the server, with a valid token.
+    let (status, list) = send(client().get(url(&srv, "/api/v1/dvrs")).header("cookie", &viewer), None).await;
+    assert_eq!((status, list.as_array().map(Vec::len)), (200, Some(1)));
+    let writes = [
+        client().post(url(&srv, "/api/v1/dvrs")).json(&dvr),
+        client().patch(url(&srv, &format!("/api/v1/dvrs/{id}"))).json(&json!({"name": "x"})),
+        client().delete(url(&srv, &format!("/api/v1/dvrs/{id}"))),
+        client().put(url(&srv, "/api/v1/routing")).json(&json!({})),
+        client().put(url(&srv, "/api/v1/settings")).json(&json!({"dvr_soft_limit": 50})),
+        client().post(url(&srv, "/api/v1/providers")).json(&json!({"type": "webhook", "url": "http://127.0.0.1:9/x"})),
+        client().post(url(&srv, "/api/v1/apikeys")).json(&json!({"name": "sneaky"})),
+        client().post(url(&srv, "/api/v1/users")).json(&json!({"username": "eve", "password": "long enough"})),
+    ];
+    for req in writes {
+        let (status, body) = send(
+            req.header("cookie", &viewer).header("x-csrf-token", &viewer_csrf),
+            None,
+        )
+        .await;
+        assert_eq!((status, body["error"].as_str()), (403, Some("forbidden")), "{body}");
+    }
+    let (status, _) = send(client().get(url(&srv, "/api/v1/users")).header("cookie", &viewer), None).await;
+    assert_eq!(status, 403, "viewers do not see the user list");
+    let (_, after) = send(client().get(url(&srv, &format!("/api/v1/dvrs/{id}"))).header("cookie", &viewer), None).await;
+    assert_eq!(after["name"], "Den", "nothing changed");
+
+    // The same refusal through the server function the browser uses.
+    let reply: Value = client()
+        .post(url(&srv, "/api/call"))
+        .header("cookie", &viewer)
+        .form(&[
+            ("method", "DELETE"),
+            ("path", &format!("/api/v1/dvrs/{id}")),
+            ("csrf", &viewer_csrf),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(reply["status"], 403, "{reply}");
+    // A viewer may change their own password (wrong current password: a clear error).
+    let (status, body) = send(
+        client()
+            .post(url(&srv, "/api/v1/me/password"))
+            .header("cookie", &viewer)
+            .header("x-csrf-token", &viewer_csrf)
+            .json(&json!({"current_password": "not it", "new_password": "new viewer pass"})),
+        None,
+    )
+    .await;
+    assert_eq!((status, body["error"].as_str()), (422, Some("wrong_password")));
+    let (status, _) = send(
+        client()
+            .post(url(&srv, "/api/v1/me/password"))
+            .header("cookie", &viewer)
+            .header("x-csrf-token", &viewer_csrf)
+            .json(&json!({"current_password": "viewer pass", "new_password": "new viewer pass"})),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(sign_in(&srv, "val", "new viewer pass").await.status(), 303);
+
+    // The admin's server-function call with the token goes through the real API.
+    let reply: Value = client()
+        .post(url(&srv, "/api/call"))
+        .header("cookie", &admin)
+        .form(&[
+            ("method", "PATCH"),
+            ("path", &format!("/api/v1/dvrs/{id}")),
+            ("body", &json!({"name": "Den 2"}).to_string()),
+            ("csrf", &admin_csrf),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(reply["status"], 200, "{reply}");
+    let reply: Value = client()
+        .post(url(&srv, "/api/call"))
+        .header("cookie", &admin)
+        .form(&[("method", "GET"), ("path", "/healthz/live")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(reply["status"], 400, "only /api/v1 through the bridge");
+    srv.shutdown().await;
+}
+
+#[tokio::test]
+async fn api_keys_are_shown_once_work_and_can_be_revoked() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = server_with(
+        dir.path(),
+        &[("CHANNELWATCH_ADMIN_USER", "admin"), ("CHANNELWATCH_ADMIN_PASSWORD", "admin pass 1")],
+        WatchdogSettings::default(),
+    )
+    .await;
+    let (admin, csrf) = session(&srv, "admin", "admin pass 1").await;
+    let (status, created) = send(
+        client()
+            .post(url(&srv, "/api/v1/apikeys"))
+            .header("cookie", &admin)
+            .header("x-csrf-token", &csrf)
+            .json(&json!({"name": "grafana"})),
+        None,
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let key = created["key"].as_str().unwrap().to_string();
+    let (status, _) = send(client().get(url(&srv, "/api/v1/dvrs")), Some(&key)).await;
+    assert_eq!(status, 200);
+    let (_, list) = send(client().get(url(&srv, "/api/v1/apikeys")).header("cookie", &admin), None).await;
+    let listed = list.to_string();
+    assert!(listed.contains("grafana") && !listed.contains(&key), "{listed}");
+    let id = list[0]["id"].as_i64().unwrap();
+    let (status, _) = send(
+        client()
+            .delete(url(&srv, &format!("/api/v1/apikeys/{id}")))
+            .header("cookie", &admin)
+            .header("x-csrf-token", &csrf),
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (status, body) = send(client().get(url(&srv, "/api/v1/dvrs")), Some(&key)).await;
+    assert_eq!((status, body["error"].as_str()), (401, Some("invalid_api_key")));
+    srv.shutdown().await;
+}
+
+/// Reads SSE frames until one satisfies `want`.
+async fn frame_where(
+    stream: &mut (impl futures::Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin),
+    buf: &mut String,
+    timeout: Duration,
+    want: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        while let Some(end) = buf.find("\n\n") {
+            let block: String = buf.drain(..end + 2).collect();
+            let data: String = block
+                .lines()
+                .filter_map(|l| l.strip_prefix("data:"))
+                .map(str::trim_start)
+                .collect();
+            if block.contains("event: dashboard") {
+                let v: Value = serde_json::from_str(&data).unwrap();
+                if want(&v) {
+                    return v;
+                }
+            }
+        }
+        let chunk = tokio::time::timeout_at(deadline, stream.next())
+            .await
+            .expect("the wanted frame arrived in time")
+            .expect("stream open")
+            .unwrap();
+        buf.push_str(&String::from_utf8_lossy(&chunk));
+    }
+}
+
+#[tokio::test]
+async fn the_live_feed_pushes_dashboard_frames_on_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = server(dir.path()).await;
+    let sim = sim(Scenario::FamilyEvening).await;
+    let res = client()
+        .get(url(&srv, "/api/v1/live"))
+        .header("x-api-key", API_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    let mut stream = res.bytes_stream();
+    let mut buf = String::new();
+    let first = frame_where(&mut stream, &mut buf, Duration::from_secs(5), |_| true).await;
+    assert_eq!(first["dvrs"], json!([]));
+
+    // A DVR added through the API shows up, connects, and its sessions arrive.
+    let (status, dvr) = send(
+        client().post(url(&srv, "/api/v1/dvrs")).json(&json!({
+            "name": "Family", "host": "127.0.0.1", "port": sim.addr().port()
+        })),
+        Some(API_KEY),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let id = dvr["dvr_id"].as_str().unwrap().to_string();
+    let f = frame_where(&mut stream, &mut buf, Duration::from_secs(10), |f| {
+        f["dvrs"][0]["connected"] == true && !f["sessions"].as_array().unwrap().is_empty()
+    })
+    .await;
+    assert_eq!(f["dvrs"][0]["dvr_id"], id.as_str());
+    assert_eq!(f["sessions"][0]["dvr_name"], "Family");
+
+    // A rename is pushed without anyone asking.
+    send(
+        client()
+            .patch(url(&srv, &format!("/api/v1/dvrs/{id}")))
+            .json(&json!({"name": "Family Room"})),
+        Some(API_KEY),
+    )
+    .await;
+    frame_where(&mut stream, &mut buf, Duration::from_secs(5), |f| {
+        f["dvrs"][0]["name"] == "Family Room"
+    })
+    .await;
+
+    // The chart data has the DVR (its first sample is taken shortly after start).
+    let (status, activity) = send(client().get(url(&srv, "/api/v1/activity?hours=24")), Some(API_KEY)).await;
+    assert_eq!(status, 200, "{activity}");
+    assert!(activity["to"].as_i64().unwrap() - activity["from"].as_i64().unwrap() == 86_400);
+    srv.shutdown().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn advanced_settings_validate_and_apply() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = server(dir.path()).await;
+    let put = |body: Value| send(client().put(url(&srv, "/api/v1/settings")).json(&body), Some(API_KEY));
+    let (status, body) = put(json!({"retention_days": 0})).await;
+    assert_eq!(status, 422);
+    assert!(body["message"].as_str().unwrap().starts_with("retention_days:"), "{body}");
+    let (status, body) = put(json!({"disk_thresholds": {"warning_percent": 5, "critical_percent": 10}})).await;
+    assert_eq!(status, 422);
+    assert!(body["message"].as_str().unwrap().starts_with("disk_thresholds."), "{body}");
+    let (status, body) = put(json!({"retention_days": 90, "disk_thresholds": {"warning_percent": 20, "warning_gib": 100, "critical_percent": 8, "critical_gib": 40}})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["retention_days"], 90);
+    assert_eq!(body["disk_thresholds"]["warning_percent"], 20.0);
+    assert_eq!(srv.services.engine.disk_thresholds().critical_gib, 40.0);
+    srv.shutdown().await;
+    // Saved thresholds apply again after a restart.
+    let srv = server(dir.path()).await;
+    assert_eq!(srv.services.engine.disk_thresholds().critical_gib, 40.0);
+    srv.shutdown().await;
+}
