@@ -12,7 +12,7 @@ const dataDir = mkdtempSync(join(tmpdir(), 'cw-e2e-'));
 
 export default defineConfig({
   testDir: './tests',
-  timeout: 60_000,
+  timeout: 90_000,
   expect: { timeout: 15_000 },
   retries: 0,
   workers: 1,

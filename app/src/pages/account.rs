@@ -8,15 +8,28 @@ use crate::api::{self, use_session};
 #[component]
 pub fn AccountPage() -> impl IntoView {
     let session = use_session();
+    let admin = session.is_admin();
+    // Made at the top of the page (not inside a suspended child) so hydration finds
+    // their server-rendered data; viewers do not ask for lists they may not see.
+    let keys_version = RwSignal::new(0u32);
+    let keys = Resource::new(move || keys_version.get(), move |_| async move {
+        if admin { api::get::<Vec<Value>>("/api/v1/apikeys").await } else { Ok(Vec::new()) }
+    });
+    let users_version = RwSignal::new(0u32);
+    let users = Resource::new(move || users_version.get(), move |_| async move {
+        if admin { api::get::<Vec<Value>>("/api/v1/users").await } else { Ok(Vec::new()) }
+    });
     view! {
         <h1>"Account"</h1>
         <ChangePassword/>
-        <Show when=move || session.is_admin()>
-            <ApiKeys/>
-            <Users/>
-        </Show>
+        {admin.then(|| view! {
+            <ApiKeys keys=keys version=keys_version/>
+            <Users users=users version=users_version/>
+        })}
     }
 }
+
+type List = Resource<Result<Vec<Value>, crate::types::ApiFailure>>;
 
 #[component]
 fn ChangePassword() -> impl IntoView {
@@ -54,10 +67,8 @@ fn ChangePassword() -> impl IntoView {
 }
 
 #[component]
-fn ApiKeys() -> impl IntoView {
+fn ApiKeys(keys: List, version: RwSignal<u32>) -> impl IntoView {
     let session = use_session();
-    let version = RwSignal::new(0u32);
-    let keys = Resource::new(move || version.get(), |_| api::get::<Vec<Value>>("/api/v1/apikeys"));
     let name = RwSignal::new(String::new());
     let created = RwSignal::new(None::<String>);
     let error = RwSignal::new(None::<String>);
@@ -103,10 +114,8 @@ fn ApiKeys() -> impl IntoView {
 }
 
 #[component]
-fn Users() -> impl IntoView {
+fn Users(users: List, version: RwSignal<u32>) -> impl IntoView {
     let session = use_session();
-    let version = RwSignal::new(0u32);
-    let users = Resource::new(move || version.get(), |_| api::get::<Vec<Value>>("/api/v1/users"));
     let username = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
     let role = RwSignal::new("viewer".to_string());

@@ -39,7 +39,13 @@ fn humanize(key: &str) -> String {
 
 #[component]
 pub fn SettingsPage() -> impl IntoView {
+    // Every resource is made here, at the top of the page, never inside a suspended
+    // child: hydration then finds each one's server-rendered data in the same order.
     let settings = Resource::new(|| (), |_| api::get::<Value>("/api/v1/settings"));
+    let version = RwSignal::new(0u32);
+    let providers = Resource::new(move || version.get(), |_| api::get::<Vec<Value>>("/api/v1/providers"));
+    let routing = Resource::new(|| (), |_| api::get::<Matrix>("/api/v1/routing"));
+    let failed = |e: crate::types::ApiFailure| view! { <p class="error">{e.message}</p> }.into_any();
     view! {
         <h1>"Settings"</h1>
         <nav class="subnav" aria-label="Settings sections">
@@ -49,13 +55,25 @@ pub fn SettingsPage() -> impl IntoView {
         <Suspense fallback=|| view! { <p class="hint">"Loading settings…"</p> }>
             {move || Suspend::new(async move {
                 match settings.await {
-                    Ok(s) => view! {
-                        <AlertSettings initial=s["alerts"].clone()/>
-                        <Providers/>
-                        <RoutingEditor/>
-                        <Advanced initial=s.clone()/>
-                    }.into_any(),
-                    Err(e) => view! { <p class="error">{e.message}</p> }.into_any(),
+                    Ok(s) => view! { <AlertSettings initial=s["alerts"].clone()/> }.into_any(),
+                    Err(e) => failed(e),
+                }
+            })}
+        </Suspense>
+        <Providers list=providers version=version/>
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                match (routing.await, providers.await) {
+                    (Ok(r), Ok(p)) => view! { <RoutingEditor routing=r providers=p/> }.into_any(),
+                    (Err(e), _) | (_, Err(e)) => failed(e),
+                }
+            })}
+        </Suspense>
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                match settings.await {
+                    Ok(s) => view! { <Advanced initial=s/> }.into_any(),
+                    Err(e) => failed(e),
                 }
             })}
         </Suspense>
@@ -100,7 +118,7 @@ fn fields(model: RwSignal<Value>, value: &Value, path: Vec<String>, disabled: bo
                     };
                     view! {
                         <div class="field check">
-                            <input type="checkbox" id=id.clone() prop:checked=checked disabled=disabled
+                            <input type="checkbox" id=id.clone() checked=checked.clone() prop:checked=checked disabled=disabled
                                 on:change=move |ev| { let on = event_target_checked(&ev); model.update(|m| set_at(m, &p, json!(on))); }/>
                             <label for=id>{label}</label>
                         </div>
@@ -168,10 +186,8 @@ fn AlertSettings(initial: Value) -> impl IntoView {
 }
 
 #[component]
-fn Providers() -> impl IntoView {
+fn Providers(list: Resource<Result<Vec<Value>, crate::types::ApiFailure>>, version: RwSignal<u32>) -> impl IntoView {
     let session = use_session();
-    let version = RwSignal::new(0u32);
-    let list = Resource::new(move || version.get(), |_| api::get::<Vec<Value>>("/api/v1/providers"));
     let reload = move || version.update(|v| *v += 1);
     view! {
         <section id="providers" class="panel">
@@ -328,34 +344,32 @@ fn set_cell(m: &mut Matrix, dvr: &str, event: &str, provider: &str, on: bool) {
 }
 
 #[component]
-fn RoutingEditor() -> impl IntoView {
+fn RoutingEditor(routing: Matrix, providers: Vec<Value>) -> impl IntoView {
     let session = use_session();
     let live = use_live();
-    let loaded = Resource::new(|| (), |_| async {
-        let routing = api::get::<Matrix>("/api/v1/routing").await?;
-        let providers = api::get::<Vec<Value>>("/api/v1/providers").await?;
-        Ok::<_, crate::types::ApiFailure>((routing, providers))
+    let mut types: Vec<String> = providers
+        .iter()
+        .filter_map(|p| p["type"].as_str().map(str::to_string))
+        .collect();
+    types.sort();
+    types.dedup();
+    if types.is_empty() {
+        types = PROVIDER_TYPES.iter().map(|t| t.to_string()).collect();
+    }
+    // Only the DVR list, so the grid is rebuilt when DVRs change, not on every frame.
+    let dvrs = Memo::new(move |_| {
+        live.dash
+            .get()
+            .dvrs
+            .into_iter()
+            .map(|d| (d.dvr_id, d.name))
+            .collect::<Vec<_>>()
     });
     view! {
         <section id="routing" class="panel">
             <h2>"Routing"</h2>
             <p class="hint">"Which alerts go to which provider type, per DVR. A cell that was never set is on."</p>
-            <Suspense fallback=|| ()>
-                {move || Suspend::new(async move {
-                    match loaded.await {
-                        Ok((routing, providers)) => {
-                            let mut types: Vec<String> = providers.iter().filter_map(|p| p["type"].as_str().map(str::to_string)).collect();
-                            types.sort();
-                            types.dedup();
-                            if types.is_empty() {
-                                types = PROVIDER_TYPES.iter().map(|t| t.to_string()).collect();
-                            }
-                            view! { <MatrixGrid initial=routing types=types session=session live_dvrs=Signal::derive(move || live.dash.get().dvrs.into_iter().map(|d| (d.dvr_id, d.name)).collect::<Vec<_>>())/> }.into_any()
-                        }
-                        Err(e) => view! { <p class="error">{e.message}</p> }.into_any(),
-                    }
-                })}
-            </Suspense>
+            <MatrixGrid initial=routing types=types session=session live_dvrs=dvrs.into()/>
         </section>
     }
 }
@@ -416,6 +430,7 @@ fn MatrixGrid(initial: Matrix, types: Vec<String>, session: Session, live_dvrs: 
                                             view! {
                                                 <td><input type="checkbox" id=id.clone() disabled=!admin
                                                     aria-label=format!("{e} alerts to {t}")
+                                                    checked={let t = t.clone(); move || m.with(|mm| cell(mm, &dvr.get_value(), e, &t))}
                                                     prop:checked=move || m.with(|mm| cell(mm, &dvr.get_value(), e, &t))
                                                     on:change=move |ev| { let on = event_target_checked(&ev); m.update(|mm| set_cell(mm, &dvr.get_value(), e, &t2, on)); }/></td>
                                             }

@@ -33,12 +33,56 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         // Real DVRs accept a device id here; monitors use `ANY`.
         .route("/devices/{device}/guide/now", get(guide_now))
         .route("/devices/{device}/guide/xmltv", get(guide_xmltv))
+        // The simulator's own control plane (not a Channels DVR path): lets browser
+        // tests and demos drive a simulator running as a separate process.
+        .route("/__sim/emit", axum::routing::post(control_emit))
+        .route("/__sim/stall", axum::routing::post(control_stall))
+        .route("/__sim/disk", axum::routing::post(control_disk))
         .fallback(not_found)
         .with_state(shared)
 }
 
 fn now_unix() -> i64 {
     chrono::Utc::now().timestamp()
+}
+
+#[derive(Deserialize)]
+struct EmitBody {
+    #[serde(rename = "Type")]
+    kind: String,
+    #[serde(rename = "Name", default)]
+    name: String,
+    #[serde(rename = "Value", default)]
+    value: String,
+}
+
+/// `POST /__sim/emit {"Type","Name","Value"}`: one event to every open stream.
+async fn control_emit(State(sh): St, Json(b): Json<EmitBody>) -> StatusCode {
+    sh.emit(&b.kind, &b.name, &b.value);
+    StatusCode::NO_CONTENT
+}
+
+#[derive(Deserialize)]
+struct StallBody {
+    stalled: bool,
+}
+
+/// `POST /__sim/stall {"stalled": bool}`: hang like a stuck DVR process, or recover.
+async fn control_stall(State(sh): St, Json(b): Json<StallBody>) -> StatusCode {
+    sh.set_stall(b.stalled);
+    StatusCode::NO_CONTENT
+}
+
+#[derive(Deserialize)]
+struct ControlDisk {
+    free: u64,
+    total: u64,
+}
+
+/// `POST /__sim/disk {"free","total"}`: the figures `/dvr` reports from now on.
+async fn control_disk(State(sh): St, Json(b): Json<ControlDisk>) -> StatusCode {
+    sh.set_disk(b.free, b.total);
+    StatusCode::NO_CONTENT
 }
 
 /// The Go-style plain-text 404 a Channels DVR (a Go server) answers with.

@@ -1,0 +1,333 @@
+// The web app end to end in Debian's Chromium against the real binary (started by
+// playwright.config.mjs with --demo), one more simulator process driven through its
+// control plane, and a fake webhook receiver that checks signatures like a real one.
+// The steps build on each other (first-run setup comes first), so they run in order.
+import { test, expect } from '@playwright/test';
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:http';
+import { createHmac } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+
+const profile = process.env.CW_PROFILE || 'debug';
+const shots = `test-results/screenshots-${profile}`;
+mkdirSync(shots, { recursive: true });
+
+const ADMIN = { user: 'admin', pass: 'e2e admin pass' };
+const VIEWER = { user: 'viewer', pass: 'e2e viewer pass' };
+const SECRET = 'e2e-webhook-secret';
+
+let sim; let simPort; let dvrId;
+let hook; let hookPort; const received = [];
+
+function freePort() {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
+  });
+}
+
+async function simControl(path, body) {
+  const res = await fetch(`http://127.0.0.1:${simPort}/__sim/${path}`, {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body),
+  });
+  expect(res.status).toBe(204);
+}
+
+const watch = (ch, name) => simControl('emit', {
+  Type: 'activities.set',
+  Name: `${ch}-stream-E2E${ch}-127.0.0.9`,
+  Value: `Watching ch${ch} ${name} from E2E Tablet (127.0.0.9)`,
+});
+
+/** No console errors, no failed hydration, every control labelled. */
+async function checkPage(page) {
+  const unlabelled = await page.locator('input:not([type=hidden]), select').evaluateAll(
+    (els) => els.filter((e) => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')).map((e) => e.id || e.outerHTML),
+  );
+  expect(unlabelled).toEqual([]);
+}
+
+/** The live dot turns green only once the WASM app runs: handlers are attached. */
+async function hydrated(page) {
+  await expect(page.locator('.live-dot.online')).toHaveCount(1);
+}
+
+async function signIn(page, who) {
+  await page.goto('/login');
+  await page.fill('#username', who.user);
+  await page.fill('#password', who.pass);
+  await page.click('button[type=submit]');
+  await expect(page.locator('#whoami')).toHaveText(who.user);
+  await expect(page.locator('.live-dot.online')).toHaveCount(1);
+}
+
+async function signOut(page) {
+  await page.click('form.logout button');
+  await expect(page.locator('.notice')).toHaveText('You are signed out.');
+}
+
+test.describe.configure({ mode: 'serial' });
+
+test.beforeAll(async () => {
+  simPort = await freePort();
+  sim = spawn(`../target/${profile}/channelwatch`,
+    ['simulate', '--bind', '127.0.0.1', '--port', String(simPort), '--scenario', 'quiet'],
+    { stdio: 'ignore' });
+  hook = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => { body += c; });
+    req.on('end', () => {
+      // What a receiver of ChannelWatch's signed webhook checks before trusting it.
+      const want = 'sha256=' + createHmac('sha256', SECRET).update(body).digest('hex');
+      if (req.method !== 'POST' || !String(req.headers['content-type']).startsWith('application/json')
+        || req.headers['x-channelwatch-signature'] !== want) {
+        res.writeHead(401); res.end('bad signature'); return;
+      }
+      received.push(JSON.parse(body));
+      res.writeHead(200); res.end('ok');
+    });
+  });
+  hookPort = await freePort();
+  await new Promise((r) => hook.listen(hookPort, '127.0.0.1', r));
+  // The simulator answers once it listens.
+  await expect.poll(async () => {
+    try { return (await fetch(`http://127.0.0.1:${simPort}/status`)).status; } catch { return 0; }
+  }).toBe(200);
+});
+
+test.afterAll(async () => {
+  sim?.kill();
+  hook?.close();
+});
+
+test('first-run setup, sign-out, a wrong password, then sign-in', async ({ page }) => {
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto('/');
+  await expect(page).toHaveURL(/\/setup$/);
+  await page.screenshot({ path: `${shots}/setup.png` });
+  await page.fill('#username', ADMIN.user);
+  await page.fill('#password', ADMIN.pass);
+  await page.fill('#confirm', 'not the same');
+  await page.click('button[type=submit]');
+  await expect(page.locator('#setup-error')).toContainText('the two passwords differ');
+  await page.fill('#username', ADMIN.user);
+  await page.fill('#password', ADMIN.pass);
+  await page.fill('#confirm', ADMIN.pass);
+  await page.click('button[type=submit]');
+  await expect(page).toHaveURL(/\/$/);
+  await expect(page.locator('#whoami')).toHaveText(ADMIN.user);
+  // The three --demo DVRs, rendered on the server and then live.
+  await expect(page.locator('#dvr-cards .card')).toHaveCount(3);
+  await expect(page.locator('.live-dot.online')).toHaveCount(1);
+  await checkPage(page);
+
+  await signOut(page);
+  await page.fill('#username', ADMIN.user);
+  await page.fill('#password', 'wrong password');
+  await page.click('button[type=submit]');
+  await expect(page.locator('#login-error')).toHaveText('Wrong username or password.');
+  await page.screenshot({ path: `${shots}/login-error.png` });
+  await signIn(page, ADMIN);
+  expect(errors).toEqual([]);
+});
+
+test('add a DVR pointing at a simulator and see it connect', async ({ page }) => {
+  await signIn(page, ADMIN);
+  await page.click('nav a[href^="/dvrs"]');
+  await expect(page.locator('#dvr-table tbody tr')).toHaveCount(3);
+  await expect(page.locator('#soft-limit')).toContainText('3 of 10 DVRs');
+  await page.click('#add-dvr');
+  // Validation messages appear next to their field.
+  await page.fill('#dvr-new-name', 'E2E Sim');
+  await page.fill('#dvr-new-host', 'not a host!');
+  await page.fill('#dvr-new-port', String(simPort));
+  await page.click('.dvr-form button[type=submit]');
+  await expect(page.locator('#dvr-new-host ~ .field-error')).toBeVisible();
+  await page.fill('#dvr-new-port', '99999');
+  await page.click('.dvr-form button[type=submit]');
+  await expect(page.locator('#dvr-new-port ~ .field-error')).toContainText('between 1 and 65535');
+
+  await page.fill('#dvr-new-host', '127.0.0.1');
+  await page.fill('#dvr-new-port', String(simPort));
+  await page.fill('#dvr-new-threshold', '30');
+  await page.click('.dvr-form .test-connection');
+  await expect(page.locator('.dvr-form .diagnosis-summary')).toContainText('Every check passed.');
+  await page.click('.dvr-form button[type=submit]');
+  const row = page.locator('#dvr-table tbody tr', { hasText: 'E2E Sim' });
+  await expect(row).toHaveCount(1);
+  await expect(row.locator('.pill')).toHaveText('healthy');
+  dvrId = await row.getAttribute('data-dvr-id');
+  expect(dvrId).toMatch(/^[0-9a-f]{8}$/);
+  await expect(page.locator('.badge.managed').first()).toContainText('--demo');
+  await checkPage(page);
+  await page.screenshot({ path: `${shots}/dvrs.png`, fullPage: true });
+});
+
+test('a simulator event appears live on the open dashboard', async ({ page }) => {
+  await signIn(page, ADMIN);
+  await page.goto(`/?dvr=${dvrId}`);
+  await expect(page.locator('.live-dot.online')).toHaveCount(1);
+  await expect(page.locator('#count-sessions')).toHaveText('0');
+  const url = page.url();
+  const started = Date.now();
+  await watch(7, 'ABC');
+  const session = page.locator('#sessions .session', { hasText: 'Ch 7' });
+  await expect(session).toContainText('E2E Tablet');
+  const ms = Date.now() - started;
+  console.log(`live: simulator event to dashboard in ${ms} ms`);
+  test.info().annotations.push({ type: 'event-to-dashboard-ms', description: String(ms) });
+  await expect(page.locator('#count-sessions')).toHaveText('1');
+  expect(page.url()).toBe(url); // no reload, no navigation
+});
+
+test('the server switcher scopes every count and is kept in the URL', async ({ page }) => {
+  await signIn(page, ADMIN);
+  await expect(page.locator('#count-dvrs')).toHaveText('4');
+  const all = Number(await page.locator('#count-sessions').textContent());
+  expect(all).toBeGreaterThanOrEqual(1);
+  await page.selectOption('#server-switcher', dvrId);
+  await expect(page).toHaveURL(new RegExp(`\\?dvr=${dvrId}$`));
+  await expect(page.locator('#count-dvrs')).toHaveText('1');
+  await expect(page.locator('#count-sessions')).toHaveText('1');
+  await expect(page.locator('#dvr-cards .card')).toHaveCount(1);
+  // Scope survives moving between pages and a reload.
+  await page.click('nav a[href^="/dvrs"]');
+  await expect(page).toHaveURL(new RegExp(`/dvrs\\?dvr=${dvrId}$`));
+  await page.click('nav a[href^="/?"]');
+  await page.reload();
+  await hydrated(page);
+  await expect(page.locator('#count-dvrs')).toHaveText('1');
+  await page.selectOption('#server-switcher', '');
+  await expect(page.locator('#count-dvrs')).toHaveText('4');
+  await page.screenshot({ path: `${shots}/dashboard.png`, fullPage: true });
+});
+
+test('the routing matrix decides whether a fake provider receives the next alert', async ({ page }) => {
+  await signIn(page, ADMIN);
+  await page.click('nav a[href^="/settings"]');
+  await page.selectOption('#provider-type', 'webhook');
+  await page.fill('#provider-name', 'E2E hook');
+  await page.fill('#provider-url', `http://127.0.0.1:${hookPort}/hook`);
+  await page.fill('#provider-secret', SECRET);
+  await page.click('#add-provider button[type=submit]');
+  const provider = page.locator('#provider-list .provider', { hasText: 'E2E hook' });
+  await expect(provider).toHaveCount(1);
+  await expect(provider).toContainText('****');
+  await expect(provider).not.toContainText(SECRET);
+  await provider.locator('.provider-test').click();
+  await expect(provider.locator('.provider-answer')).toContainText('Sent. Provider answered: 200');
+  await expect.poll(() => received.filter((r) => r.eventType === 'test').length).toBe(1);
+
+  // Off for this DVR's channel alerts to webhooks; the alert is recorded, not sent.
+  await page.reload();
+  await hydrated(page);
+  const cell = page.locator(`#route-${dvrId}-channel-webhook`);
+  await expect(cell).toBeChecked();
+  await cell.uncheck();
+  await page.click('#save-routing');
+  await expect(page.locator('#routing .success')).toHaveText('Routing saved.');
+  await watch(9, 'KCAL');
+  await page.goto(`/?dvr=${dvrId}`);
+  await hydrated(page);
+  const muted = page.locator('#alerts .alert', { hasText: 'Watching TV' }).filter({ hasText: 'routed nowhere' });
+  await expect(muted).toHaveCount(1);
+  expect(received.filter((r) => r.eventType === 'channel.watching.start' && r.dvr_id === dvrId)).toEqual([]);
+
+  // A whole-row toggle turns it back on; the next alert reaches the provider.
+  await page.click('nav a[href^="/settings"]');
+  await page.locator(`table[data-dvr-id="${dvrId}"] tr`, { hasText: 'channel' }).locator('.row-toggle').click();
+  await expect(page.locator(`#route-${dvrId}-channel-webhook`)).toBeChecked();
+  await page.click('#save-routing');
+  await expect(page.locator('#routing .success')).toHaveText('Routing saved.');
+  await watch(11, 'KTTV');
+  await expect.poll(() => received.filter((r) => r.eventType === 'channel.watching.start' && r.dvr_id === dvrId).length,
+    { timeout: 15_000 }).toBe(1);
+  await page.screenshot({ path: `${shots}/settings.png`, fullPage: true });
+});
+
+test('a viewer can look but cannot change anything', async ({ page }) => {
+  await signIn(page, ADMIN);
+  await page.click('nav a[href^="/account"]');
+  await page.fill('#new-username', VIEWER.user);
+  await page.fill('#new-user-password', VIEWER.pass);
+  await page.selectOption('#new-user-role', 'viewer');
+  await page.click('#add-user button[type=submit]');
+  await expect(page.locator('#user-list')).toContainText('viewer (viewer)');
+  await checkPage(page);
+  await page.screenshot({ path: `${shots}/account.png`, fullPage: true });
+  await signOut(page);
+
+  await signIn(page, VIEWER);
+  await page.click('nav a[href^="/dvrs"]');
+  await expect(page.locator('#dvr-table tbody tr')).toHaveCount(4);
+  await expect(page.locator('#add-dvr')).toHaveCount(0);
+  await expect(page.locator('#dvr-table .actions', { hasText: 'read-only' })).toHaveCount(4);
+  await page.click('nav a[href^="/settings"]');
+  await expect(page.locator('#save-routing')).toBeDisabled();
+  await expect(page.locator('#add-provider')).toHaveCount(0);
+  // The server refuses, not just the page: a write with the viewer's own token.
+  const me = await (await page.request.get('/api/v1/me')).json();
+  expect(me.role).toBe('viewer');
+  const res = await page.request.patch(`/api/v1/dvrs/${dvrId}`, {
+    headers: { 'x-csrf-token': me.csrf_token }, data: { name: 'hijacked' },
+  });
+  expect(res.status()).toBe(403);
+  expect((await res.json()).error).toBe('forbidden');
+  const del = await page.request.delete(`/api/v1/dvrs/${dvrId}`, { headers: { 'x-csrf-token': me.csrf_token } });
+  expect(del.status()).toBe(403);
+  await signOut(page);
+});
+
+test('a stalled DVR raises the banner, Diagnose reports, and it clears on recovery', async ({ page }) => {
+  test.setTimeout(180_000);
+  await signIn(page, ADMIN);
+  await simControl('stall', { stalled: true });
+  const banner = page.locator(`.banner.stale[data-dvr-id="${dvrId}"]`);
+  await expect(banner).toBeVisible({ timeout: 90_000 });
+  await expect(banner.locator('.banner-text')).toHaveText(
+    /^DVR 'E2E Sim' has not received events for \d+ seconds\. Monitoring may be degraded\.$/);
+  // On every page.
+  await page.click('nav a[href^="/settings"]');
+  await expect(banner).toBeVisible();
+  await banner.locator('button.diagnose').click();
+  await expect(banner.locator('.diagnosis .check.fail').first()).toBeVisible({ timeout: 30_000 });
+  await expect(banner.locator('.diagnosis-summary')).toContainText('failed');
+  await page.screenshot({ path: `${shots}/banner.png`, fullPage: true });
+  await simControl('stall', { stalled: false });
+  await expect(banner).toHaveCount(0, { timeout: 60_000 });
+});
+
+test('phone width, dark theme, and no layout shift on hydration', async ({ browser }) => {
+  const context = await browser.newContext({ viewport: { width: 390, height: 844 }, colorScheme: 'dark' });
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await signIn(page, ADMIN);
+  // Nothing overflows sideways on a phone.
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  expect(overflow).toBeLessThanOrEqual(0);
+  const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  expect(bg).toBe('rgb(15, 20, 25)');
+  // Layout shift while the server-rendered page hydrates and the live feed connects.
+  await page.goto('/');
+  await page.evaluate(() => new Promise((resolve) => {
+    window.__cls = 0;
+    new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) if (!e.hadRecentInput) window.__cls += e.value;
+    }).observe({ type: 'layout-shift', buffered: true });
+    setTimeout(resolve, 500);
+  }));
+  await expect(page.locator('.live-dot.online')).toHaveCount(1);
+  const cls = await page.evaluate(() => window.__cls);
+  console.log(`layout shift during hydration: ${cls.toFixed(4)}`);
+  expect(cls).toBeLessThan(0.1);
+  await page.screenshot({ path: `${shots}/dashboard-phone-dark.png`, fullPage: true });
+  // Keyboard: Tab reaches the navigation and the switcher.
+  await page.keyboard.press('Tab');
+  await page.keyboard.press('Tab');
+  const focused = await page.evaluate(() => document.activeElement?.textContent?.trim());
+  expect(focused).toBe('Dashboard');
+  expect(errors).toEqual([]);
+  await context.close();
+});
