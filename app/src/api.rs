@@ -14,14 +14,13 @@ pub struct Session {
 
 impl Session {
     pub fn csrf(&self) -> Option<String> {
-        self.me
-            .get_untracked()
-            .and_then(|m| m.csrf_token)
+        self.me.get_untracked().and_then(|m| m.csrf_token)
     }
 
     /// The role is fixed for the page's life, so this read is untracked.
     pub fn is_admin(&self) -> bool {
-        self.me.with_untracked(|m| m.as_ref().is_some_and(|m| m.is_admin()))
+        self.me
+            .with_untracked(|m| m.as_ref().is_some_and(|m| m.is_admin()))
     }
 }
 

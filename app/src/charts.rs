@@ -42,11 +42,7 @@ pub fn SessionsChart(series: Vec<ActivitySeries>, from: i64, to: i64) -> impl In
         .iter()
         .enumerate()
         .map(|(i, s)| {
-            let pts: Vec<(f64, f64)> = s
-                .points
-                .iter()
-                .map(|p| (p.0 as f64, p.1 as f64))
-                .collect();
+            let pts: Vec<(f64, f64)> = s.points.iter().map(|p| (p.0 as f64, p.1 as f64)).collect();
             let d = polyline(&pts, from as f64, to as f64, max, w, h);
             view! { <polyline points=d fill="none" stroke=color(i) stroke-width="2"/> }
         })
@@ -107,9 +103,19 @@ mod tests {
     #[test]
     fn points_scale_into_the_box() {
         assert_eq!(
-            polyline(&[(0.0, 0.0), (10.0, 2.0), (20.0, 4.0)], 0.0, 20.0, 4.0, 100.0, 50.0),
+            polyline(
+                &[(0.0, 0.0), (10.0, 2.0), (20.0, 4.0)],
+                0.0,
+                20.0,
+                4.0,
+                100.0,
+                50.0
+            ),
             "0.0,50.0 50.0,25.0 100.0,0.0"
         );
-        assert_eq!(polyline(&[(5.0, 9.0)], 5.0, 5.0, 0.0, 10.0, 10.0), "0.0,0.0");
+        assert_eq!(
+            polyline(&[(5.0, 9.0)], 5.0, 5.0, 0.0, 10.0, 10.0),
+            "0.0,0.0"
+        );
     }
 }

@@ -37,14 +37,15 @@ fn open_feed(live: Live) {
     let Ok(es) = web_sys::EventSource::new("/api/v1/live") else {
         return;
     };
-    let on_frame = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
-        if let Some(text) = ev.data().as_string() {
-            if let Ok(d) = serde_json::from_str::<Dashboard>(&text) {
-                live.dash.set(d);
-                live.online.set(true);
+    let on_frame =
+        Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
+            if let Some(text) = ev.data().as_string() {
+                if let Ok(d) = serde_json::from_str::<Dashboard>(&text) {
+                    live.dash.set(d);
+                    live.online.set(true);
+                }
             }
-        }
-    });
+        });
     let _ = es.add_event_listener_with_callback("dashboard", on_frame.as_ref().unchecked_ref());
     on_frame.forget();
     let on_error = Closure::<dyn FnMut()>::new(move || live.online.set(false));

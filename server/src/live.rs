@@ -59,11 +59,19 @@ pub struct Frame {
     pub json: Arc<str>,
 }
 
+/// A channel's name, logo and the program on air now.
+#[derive(Default, Clone)]
+struct ChannelNow {
+    name: Option<String>,
+    logo: Option<String>,
+    program: Option<String>,
+}
+
 /// What enrichment found for one DVR: channel names, logos and programs, and the
 /// upcoming recordings from its job list.
 #[derive(Default, Clone)]
 struct Extras {
-    channels: HashMap<String, (Option<String>, Option<String>, Option<String>)>,
+    channels: HashMap<String, ChannelNow>,
     upcoming: Vec<UpcomingRow>,
 }
 
@@ -137,12 +145,15 @@ impl LiveHub {
         frame
     }
 
-    async fn build(&self, services: &Services) -> Result<Dashboard, crate::registry::RegistryError> {
+    async fn build(
+        &self,
+        services: &Services,
+    ) -> Result<Dashboard, crate::registry::RegistryError> {
         let records = services.registry.list().await?;
         let engine = &services.engine;
         let extras = self.extras.read().clone();
         let mut d = Dashboard {
-            generated_at: Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true),
+            generated_at: Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
             ..Default::default()
         };
         for r in records {
@@ -179,7 +190,11 @@ impl LiveHub {
                 let name = r.name.clone();
                 slot.with_state(|st| {
                     for s in st.live_sessions() {
-                        let (ch_name, logo, program) = ex
+                        let ChannelNow {
+                            name: ch_name,
+                            logo,
+                            program,
+                        } = ex
                             .and_then(|e| e.channels.get(&s.channel_number))
                             .cloned()
                             .unwrap_or_default();
@@ -205,10 +220,7 @@ impl LiveHub {
                             dvr_name: name.clone(),
                             kind: "vod".into(),
                             program: s.title.clone(),
-                            device: s
-                                .device_name
-                                .clone()
-                                .or_else(|| Some(s.client.clone())),
+                            device: s.device_name.clone().or_else(|| Some(s.client.clone())),
                             started_at: rfc3339(s.started_at),
                             position_seconds: s.position_seconds,
                             ..Default::default()
@@ -304,7 +316,14 @@ impl LiveHub {
             for n in numbers {
                 let info = e.channel(&n).await;
                 let program = e.airing(&n, now).await.and_then(|a| a.title);
-                channels.insert(n, (info.name, info.logo, program));
+                channels.insert(
+                    n,
+                    ChannelNow {
+                        name: info.name,
+                        logo: info.logo,
+                        program,
+                    },
+                );
             }
             let name = slot.name();
             let upcoming = e
@@ -331,7 +350,11 @@ impl LiveHub {
     }
 
     /// Runs the hub: frames, enrichment, chart samples and the retention sweep.
-    pub fn spawn(self: &Arc<Self>, services: Arc<Services>, cancel: CancellationToken) -> JoinHandle<()> {
+    pub fn spawn(
+        self: &Arc<Self>,
+        services: Arc<Services>,
+        cancel: CancellationToken,
+    ) -> JoinHandle<()> {
         let hub = self.clone();
         tokio::spawn(async move { hub.run(services, cancel).await })
     }
@@ -431,7 +454,9 @@ async fn record_samples(services: &Services) {
 
 /// `GET /api/v1/live`: the dashboard as Server-Sent Events, `event: dashboard` with the
 /// whole frame as JSON, first at once and then on every change.
-pub async fn feed(State(state): State<AppState>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+pub async fn feed(
+    State(state): State<AppState>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let hub = state.services.live.clone();
     let mut rx = hub.subscribe();
     // The first frame now, even if nobody was watching a moment ago.

@@ -205,8 +205,8 @@ pub async fn start_with(
             listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
         )
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await;
+        .with_graceful_shutdown(async move { stop.cancelled().await })
+        .await;
         if let Err(e) = res {
             warn!(error = %e, "HTTP server stopped with an error");
         }

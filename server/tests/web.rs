@@ -41,7 +41,11 @@ fn cookie_pair(set_cookie: &str) -> String {
     set_cookie.split(';').next().unwrap_or("").to_string()
 }
 
-async fn sign_in(srv: &channelwatch::serve::Server, user: &str, password: &str) -> reqwest::Response {
+async fn sign_in(
+    srv: &channelwatch::serve::Server,
+    user: &str,
+    password: &str,
+) -> reqwest::Response {
     no_redirects()
         .post(url(srv, "/auth/login"))
         .form(&[("username", user), ("password", password)])
@@ -51,7 +55,11 @@ async fn sign_in(srv: &channelwatch::serve::Server, user: &str, password: &str) 
 }
 
 /// Signs in and returns the cookie pair and the session's CSRF token.
-async fn session(srv: &channelwatch::serve::Server, user: &str, password: &str) -> (String, String) {
+async fn session(
+    srv: &channelwatch::serve::Server,
+    user: &str,
+    password: &str,
+) -> (String, String) {
     let res = sign_in(srv, user, password).await;
     assert_eq!(res.status(), 303);
     assert_eq!(location(&res), "/");
@@ -76,9 +84,15 @@ async fn first_run_setup_then_sign_in_with_a_rate_limit_and_sign_out() {
 
     // No user yet: every page leads to setup; the API answers 401 JSON.
     let res = web.get(url(&srv, "/dvrs")).send().await.unwrap();
-    assert_eq!((res.status().as_u16(), location(&res)), (303, "/setup".into()));
+    assert_eq!(
+        (res.status().as_u16(), location(&res)),
+        (303, "/setup".into())
+    );
     let (status, body) = send(client().get(url(&srv, "/api/v1/dvrs")), None).await;
-    assert_eq!((status, body["error"].as_str()), (401, Some("unauthorized")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("unauthorized"))
+    );
     // Probes, metrics and the sign-in pages stay open.
     for path in ["/healthz/live", "/metrics", "/login", "/setup"] {
         let res = web.get(url(&srv, path)).send().await.unwrap();
@@ -88,15 +102,27 @@ async fn first_run_setup_then_sign_in_with_a_rate_limit_and_sign_out() {
     // Setup validates, then creates the admin and signs them in.
     let res = web
         .post(url(&srv, "/auth/setup"))
-        .form(&[("username", "root"), ("password", "long enough"), ("confirm", "different")])
+        .form(&[
+            ("username", "root"),
+            ("password", "long enough"),
+            ("confirm", "different"),
+        ])
         .send()
         .await
         .unwrap();
-    assert!(location(&res).starts_with("/setup?error="), "{}", location(&res));
+    assert!(
+        location(&res).starts_with("/setup?error="),
+        "{}",
+        location(&res)
+    );
     let res = web
         .post(url(&srv, "/auth/setup"))
         .header("x-forwarded-proto", "https")
-        .form(&[("username", "root"), ("password", "long enough"), ("confirm", "long enough")])
+        .form(&[
+            ("username", "root"),
+            ("password", "long enough"),
+            ("confirm", "long enough"),
+        ])
         .send()
         .await
         .unwrap();
@@ -108,7 +134,11 @@ async fn first_run_setup_then_sign_in_with_a_rate_limit_and_sign_out() {
     // Setup is closed once a user exists: no second admin can be made this way.
     let res = web
         .post(url(&srv, "/auth/setup"))
-        .form(&[("username", "intruder"), ("password", "long enough"), ("confirm", "long enough")])
+        .form(&[
+            ("username", "intruder"),
+            ("password", "long enough"),
+            ("confirm", "long enough"),
+        ])
         .send()
         .await
         .unwrap();
@@ -140,7 +170,14 @@ async fn first_run_setup_then_sign_in_with_a_rate_limit_and_sign_out() {
     let to = location(&res);
     assert!(to.starts_with("/login?error=rate_limited&retry="), "{to}");
     assert!(set_cookie(&res).is_empty(), "no session while locked out");
-    let html = client().get(url(&srv, &to)).send().await.unwrap().text().await.unwrap();
+    let html = client()
+        .get(url(&srv, &to))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(html.contains("Too many failed sign-in attempts"), "{html}");
 
     // Sign-out needs the CSRF token and ends the session on the server.
@@ -153,7 +190,10 @@ async fn first_run_setup_then_sign_in_with_a_rate_limit_and_sign_out() {
         .json()
         .await
         .unwrap();
-    assert_eq!((me["username"].as_str(), me["role"].as_str()), (Some("root"), Some("admin")));
+    assert_eq!(
+        (me["username"].as_str(), me["role"].as_str()),
+        (Some("root"), Some("admin"))
+    );
     let csrf = me["csrf_token"].as_str().unwrap();
     let res = web
         .post(url(&srv, "/auth/logout"))
@@ -187,7 +227,10 @@ async fn sessions_need_csrf_for_writes_and_viewers_cannot_change_anything() {
     let dir = tempfile::tempdir().unwrap();
     let srv = server_with(
         dir.path(),
-        &[("CHANNELWATCH_ADMIN_USER", "admin"), ("CHANNELWATCH_ADMIN_PASSWORD", "admin pass 1")],
+        &[
+            ("CHANNELWATCH_ADMIN_USER", "admin"),
+            ("CHANNELWATCH_ADMIN_PASSWORD", "admin pass 1"),
+        ],
         WatchdogSettings::default(),
     )
     .await;
@@ -195,7 +238,11 @@ async fn sessions_need_csrf_for_writes_and_viewers_cannot_change_anything() {
     let dvr = json!({"name": "Den", "host": "127.0.0.1", "port": closed_port()});
 
     // Without the token, with a wrong one, or from another site: refused.
-    for (token, origin) in [(None, None), (Some("nope"), None), (Some(admin_csrf.as_str()), Some("http://evil.example"))] {
+    for (token, origin) in [
+        (None, None),
+        (Some("nope"), None),
+        (Some(admin_csrf.as_str()), Some("http://evil.example")),
+    ] {
         let mut req = client()
             .post(url(&srv, "/api/v1/dvrs"))
             .header("cookie", &admin)
@@ -235,29 +282,62 @@ async fn sessions_need_csrf_for_writes_and_viewers_cannot_change_anything() {
     let (viewer, viewer_csrf) = session(&srv, "val", "viewer pass").await;
 
     // Reads work; every write is refused on the server, with a valid token.
-    let (status, list) = send(client().get(url(&srv, "/api/v1/dvrs")).header("cookie", &viewer), None).await;
+    let (status, list) = send(
+        client()
+            .get(url(&srv, "/api/v1/dvrs"))
+            .header("cookie", &viewer),
+        None,
+    )
+    .await;
     assert_eq!((status, list.as_array().map(Vec::len)), (200, Some(1)));
     let writes = [
         client().post(url(&srv, "/api/v1/dvrs")).json(&dvr),
-        client().patch(url(&srv, &format!("/api/v1/dvrs/{id}"))).json(&json!({"name": "x"})),
+        client()
+            .patch(url(&srv, &format!("/api/v1/dvrs/{id}")))
+            .json(&json!({"name": "x"})),
         client().delete(url(&srv, &format!("/api/v1/dvrs/{id}"))),
         client().put(url(&srv, "/api/v1/routing")).json(&json!({})),
-        client().put(url(&srv, "/api/v1/settings")).json(&json!({"dvr_soft_limit": 50})),
-        client().post(url(&srv, "/api/v1/providers")).json(&json!({"type": "webhook", "url": "http://127.0.0.1:9/x"})),
-        client().post(url(&srv, "/api/v1/apikeys")).json(&json!({"name": "sneaky"})),
-        client().post(url(&srv, "/api/v1/users")).json(&json!({"username": "eve", "password": "long enough"})),
+        client()
+            .put(url(&srv, "/api/v1/settings"))
+            .json(&json!({"dvr_soft_limit": 50})),
+        client()
+            .post(url(&srv, "/api/v1/providers"))
+            .json(&json!({"type": "webhook", "url": "http://127.0.0.1:9/x"})),
+        client()
+            .post(url(&srv, "/api/v1/apikeys"))
+            .json(&json!({"name": "sneaky"})),
+        client()
+            .post(url(&srv, "/api/v1/users"))
+            .json(&json!({"username": "eve", "password": "long enough"})),
     ];
     for req in writes {
         let (status, body) = send(
-            req.header("cookie", &viewer).header("x-csrf-token", &viewer_csrf),
+            req.header("cookie", &viewer)
+                .header("x-csrf-token", &viewer_csrf),
             None,
         )
         .await;
-        assert_eq!((status, body["error"].as_str()), (403, Some("forbidden")), "{body}");
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (403, Some("forbidden")),
+            "{body}"
+        );
     }
-    let (status, _) = send(client().get(url(&srv, "/api/v1/users")).header("cookie", &viewer), None).await;
+    let (status, _) = send(
+        client()
+            .get(url(&srv, "/api/v1/users"))
+            .header("cookie", &viewer),
+        None,
+    )
+    .await;
     assert_eq!(status, 403, "viewers do not see the user list");
-    let (_, after) = send(client().get(url(&srv, &format!("/api/v1/dvrs/{id}"))).header("cookie", &viewer), None).await;
+    let (_, after) = send(
+        client()
+            .get(url(&srv, &format!("/api/v1/dvrs/{id}")))
+            .header("cookie", &viewer),
+        None,
+    )
+    .await;
     assert_eq!(after["name"], "Den", "nothing changed");
 
     // The same refusal through the server function the browser uses.
@@ -286,7 +366,10 @@ async fn sessions_need_csrf_for_writes_and_viewers_cannot_change_anything() {
         None,
     )
     .await;
-    assert_eq!((status, body["error"].as_str()), (422, Some("wrong_password")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (422, Some("wrong_password"))
+    );
     let (status, _) = send(
         client()
             .post(url(&srv, "/api/v1/me/password"))
@@ -335,7 +418,10 @@ async fn api_keys_are_shown_once_work_and_can_be_revoked() {
     let dir = tempfile::tempdir().unwrap();
     let srv = server_with(
         dir.path(),
-        &[("CHANNELWATCH_ADMIN_USER", "admin"), ("CHANNELWATCH_ADMIN_PASSWORD", "admin pass 1")],
+        &[
+            ("CHANNELWATCH_ADMIN_USER", "admin"),
+            ("CHANNELWATCH_ADMIN_PASSWORD", "admin pass 1"),
+        ],
         WatchdogSettings::default(),
     )
     .await;
@@ -353,9 +439,18 @@ async fn api_keys_are_shown_once_work_and_can_be_revoked() {
     let key = created["key"].as_str().unwrap().to_string();
     let (status, _) = send(client().get(url(&srv, "/api/v1/dvrs")), Some(&key)).await;
     assert_eq!(status, 200);
-    let (_, list) = send(client().get(url(&srv, "/api/v1/apikeys")).header("cookie", &admin), None).await;
+    let (_, list) = send(
+        client()
+            .get(url(&srv, "/api/v1/apikeys"))
+            .header("cookie", &admin),
+        None,
+    )
+    .await;
     let listed = list.to_string();
-    assert!(listed.contains("grafana") && !listed.contains(&key), "{listed}");
+    assert!(
+        listed.contains("grafana") && !listed.contains(&key),
+        "{listed}"
+    );
     let id = list[0]["id"].as_i64().unwrap();
     let (status, _) = send(
         client()
@@ -367,7 +462,10 @@ async fn api_keys_are_shown_once_work_and_can_be_revoked() {
     .await;
     assert_eq!(status, 204);
     let (status, body) = send(client().get(url(&srv, "/api/v1/dvrs")), Some(&key)).await;
-    assert_eq!((status, body["error"].as_str()), (401, Some("invalid_api_key")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_api_key"))
+    );
     srv.shutdown().await;
 }
 
@@ -415,7 +513,10 @@ async fn the_live_feed_pushes_dashboard_frames_on_change() {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
-    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
     let mut stream = res.bytes_stream();
     let mut buf = String::new();
     let first = frame_where(&mut stream, &mut buf, Duration::from_secs(5), |_| true).await;
@@ -452,7 +553,11 @@ async fn the_live_feed_pushes_dashboard_frames_on_change() {
     .await;
 
     // The chart data has the DVR (its first sample is taken shortly after start).
-    let (status, activity) = send(client().get(url(&srv, "/api/v1/activity?hours=24")), Some(API_KEY)).await;
+    let (status, activity) = send(
+        client().get(url(&srv, "/api/v1/activity?hours=24")),
+        Some(API_KEY),
+    )
+    .await;
     assert_eq!(status, 200, "{activity}");
     assert!(activity["to"].as_i64().unwrap() - activity["from"].as_i64().unwrap() == 86_400);
     srv.shutdown().await;
@@ -463,13 +568,31 @@ async fn the_live_feed_pushes_dashboard_frames_on_change() {
 async fn advanced_settings_validate_and_apply() {
     let dir = tempfile::tempdir().unwrap();
     let srv = server(dir.path()).await;
-    let put = |body: Value| send(client().put(url(&srv, "/api/v1/settings")).json(&body), Some(API_KEY));
+    let put = |body: Value| {
+        send(
+            client().put(url(&srv, "/api/v1/settings")).json(&body),
+            Some(API_KEY),
+        )
+    };
     let (status, body) = put(json!({"retention_days": 0})).await;
     assert_eq!(status, 422);
-    assert!(body["message"].as_str().unwrap().starts_with("retention_days:"), "{body}");
-    let (status, body) = put(json!({"disk_thresholds": {"warning_percent": 5, "critical_percent": 10}})).await;
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("retention_days:"),
+        "{body}"
+    );
+    let (status, body) =
+        put(json!({"disk_thresholds": {"warning_percent": 5, "critical_percent": 10}})).await;
     assert_eq!(status, 422);
-    assert!(body["message"].as_str().unwrap().starts_with("disk_thresholds."), "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("disk_thresholds."),
+        "{body}"
+    );
     let (status, body) = put(json!({"retention_days": 90, "disk_thresholds": {"warning_percent": 20, "warning_gib": 100, "critical_percent": 8, "critical_gib": 40}})).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["retention_days"], 90);

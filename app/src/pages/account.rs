@@ -12,13 +12,27 @@ pub fn AccountPage() -> impl IntoView {
     // Made at the top of the page (not inside a suspended child) so hydration finds
     // their server-rendered data; viewers do not ask for lists they may not see.
     let keys_version = RwSignal::new(0u32);
-    let keys = Resource::new(move || keys_version.get(), move |_| async move {
-        if admin { api::get::<Vec<Value>>("/api/v1/apikeys").await } else { Ok(Vec::new()) }
-    });
+    let keys = Resource::new(
+        move || keys_version.get(),
+        move |_| async move {
+            if admin {
+                api::get::<Vec<Value>>("/api/v1/apikeys").await
+            } else {
+                Ok(Vec::new())
+            }
+        },
+    );
     let users_version = RwSignal::new(0u32);
-    let users = Resource::new(move || users_version.get(), move |_| async move {
-        if admin { api::get::<Vec<Value>>("/api/v1/users").await } else { Ok(Vec::new()) }
-    });
+    let users = Resource::new(
+        move || users_version.get(),
+        move |_| async move {
+            if admin {
+                api::get::<Vec<Value>>("/api/v1/users").await
+            } else {
+                Ok(Vec::new())
+            }
+        },
+    );
     view! {
         <h1>"Account"</h1>
         <ChangePassword/>
@@ -40,13 +54,27 @@ fn ChangePassword() -> impl IntoView {
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let body = json!({"current_password": current.get_untracked(), "new_password": new.get_untracked()});
-        api::send(session, "POST", "/api/v1/me/password".into(), Some(body), move |r| {
-            if r.is_ok() {
-                current.set(String::new());
-                new.set(String::new());
-            }
-            outcome.set(Some(r.map(|v| v["message"].as_str().unwrap_or("Password changed.").to_string()).map_err(|e| e.message)));
-        });
+        api::send(
+            session,
+            "POST",
+            "/api/v1/me/password".into(),
+            Some(body),
+            move |r| {
+                if r.is_ok() {
+                    current.set(String::new());
+                    new.set(String::new());
+                }
+                outcome.set(Some(
+                    r.map(|v| {
+                        v["message"]
+                            .as_str()
+                            .unwrap_or("Password changed.")
+                            .to_string()
+                    })
+                    .map_err(|e| e.message),
+                ));
+            },
+        );
     };
     view! {
         <section class="panel">
@@ -74,15 +102,21 @@ fn ApiKeys(keys: List, version: RwSignal<u32>) -> impl IntoView {
     let error = RwSignal::new(None::<String>);
     let create = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        api::send(session, "POST", "/api/v1/apikeys".into(), Some(json!({"name": name.get_untracked()})), move |r| match r {
-            Ok(v) => {
-                created.set(v["key"].as_str().map(str::to_string));
-                error.set(None);
-                name.set(String::new());
-                version.update(|v| *v += 1);
-            }
-            Err(e) => error.set(Some(e.message)),
-        });
+        api::send(
+            session,
+            "POST",
+            "/api/v1/apikeys".into(),
+            Some(json!({"name": name.get_untracked()})),
+            move |r| match r {
+                Ok(v) => {
+                    created.set(v["key"].as_str().map(str::to_string));
+                    error.set(None);
+                    name.set(String::new());
+                    version.update(|v| *v += 1);
+                }
+                Err(e) => error.set(Some(e.message)),
+            },
+        );
     };
     view! {
         <section class="panel">
@@ -123,14 +157,22 @@ fn Users(users: List, version: RwSignal<u32>) -> impl IntoView {
     let create = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let body = json!({"username": username.get_untracked(), "password": password.get_untracked(), "role": role.get_untracked()});
-        api::send(session, "POST", "/api/v1/users".into(), Some(body), move |r| {
-            if r.is_ok() {
-                username.set(String::new());
-                password.set(String::new());
-                version.update(|v| *v += 1);
-            }
-            outcome.set(Some(r.map(|_| "User added.".to_string()).map_err(|e| e.message)));
-        });
+        api::send(
+            session,
+            "POST",
+            "/api/v1/users".into(),
+            Some(body),
+            move |r| {
+                if r.is_ok() {
+                    username.set(String::new());
+                    password.set(String::new());
+                    version.update(|v| *v += 1);
+                }
+                outcome.set(Some(
+                    r.map(|_| "User added.".to_string()).map_err(|e| e.message),
+                ));
+            },
+        );
     };
     view! {
         <section class="panel">

@@ -16,10 +16,30 @@ pub fn scoped(d: &Dashboard, scope: Option<&str>) -> Dashboard {
     Dashboard {
         generated_at: d.generated_at.clone(),
         dvrs: d.dvrs.iter().filter(|x| x.dvr_id == id).cloned().collect(),
-        sessions: d.sessions.iter().filter(|x| x.dvr_id == id).cloned().collect(),
-        recordings: d.recordings.iter().filter(|x| x.dvr_id == id).cloned().collect(),
-        upcoming: d.upcoming.iter().filter(|x| x.dvr_id == id).cloned().collect(),
-        alerts: d.alerts.iter().filter(|x| x.dvr_id == id).cloned().collect(),
+        sessions: d
+            .sessions
+            .iter()
+            .filter(|x| x.dvr_id == id)
+            .cloned()
+            .collect(),
+        recordings: d
+            .recordings
+            .iter()
+            .filter(|x| x.dvr_id == id)
+            .cloned()
+            .collect(),
+        upcoming: d
+            .upcoming
+            .iter()
+            .filter(|x| x.dvr_id == id)
+            .cloned()
+            .collect(),
+        alerts: d
+            .alerts
+            .iter()
+            .filter(|x| x.dvr_id == id)
+            .cloned()
+            .collect(),
     }
 }
 
@@ -147,7 +167,8 @@ fn Sessions(d: Memo<Dashboard>) -> impl IntoView {
     move || {
         let rows = d.get().sessions;
         if rows.is_empty() {
-            return view! { <p class="hint" id="no-sessions">"Nobody is watching right now."</p> }.into_any();
+            return view! { <p class="hint" id="no-sessions">"Nobody is watching right now."</p> }
+                .into_any();
         }
         view! {
             <ul class="sessions" id="sessions">
@@ -229,16 +250,26 @@ fn outcome(a: &AlertRow) -> (String, &'static str) {
     (parts.join(", "), class)
 }
 
+/// Alerts shown before "Show all".
+const FIRST_ALERTS: usize = 15;
+
 #[component]
 fn Alerts(d: Memo<Dashboard>) -> impl IntoView {
+    let all = RwSignal::new(false);
     move || {
         let alerts = d.get().alerts;
         if alerts.is_empty() {
             return view! { <p class="hint">"No alerts yet."</p> }.into_any();
         }
+        let total = alerts.len();
+        let shown = if all.get() {
+            total
+        } else {
+            total.min(FIRST_ALERTS)
+        };
         view! {
             <ol class="alerts" id="alerts">
-                {alerts.into_iter().map(|a| {
+                {alerts.into_iter().take(shown).map(|a| {
                     let (out, class) = outcome(&a);
                     view! {
                         <li class="alert" data-dvr-id=a.dvr_id.clone() data-alert-type=a.alert_type.clone()>
@@ -251,6 +282,11 @@ fn Alerts(d: Memo<Dashboard>) -> impl IntoView {
                     }
                 }).collect_view()}
             </ol>
+            {(total > FIRST_ALERTS).then(|| view! {
+                <button type="button" class="secondary" on:click=move |_| all.update(|a| *a = !*a)>
+                    {move || if all.get() { "Show fewer".to_string() } else { format!("Show all {total}") }}
+                </button>
+            })}
         }.into_any()
     }
 }

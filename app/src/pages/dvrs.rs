@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 use serde_json::{json, Value};
 
-use crate::api::{self, use_session, ago};
+use crate::api::{self, ago, use_session};
 use crate::layout::{use_live, DiagnoseView};
 use crate::types::{ApiFailure, DiagnoseReport, DvrCard};
 
@@ -75,8 +75,13 @@ fn DvrRow(card: DvrCard) -> impl IntoView {
         let id = id.clone();
         let enabled = card.enabled;
         move |_| {
-            api::send(session, "PATCH", format!("/api/v1/dvrs/{id}"), Some(json!({"enabled": !enabled})),
-                move |r| error.set(r.err().map(|e| e.message)));
+            api::send(
+                session,
+                "PATCH",
+                format!("/api/v1/dvrs/{id}"),
+                Some(json!({"enabled": !enabled})),
+                move |r| error.set(r.err().map(|e| e.message)),
+            );
         }
     };
     let delete = {
@@ -86,8 +91,13 @@ fn DvrRow(card: DvrCard) -> impl IntoView {
                 confirm.set(true);
                 return;
             }
-            api::send(session, "DELETE", format!("/api/v1/dvrs/{id}"), None,
-                move |r| error.set(r.err().map(|e| e.message)));
+            api::send(
+                session,
+                "DELETE",
+                format!("/api/v1/dvrs/{id}"),
+                None,
+                move |r| error.set(r.err().map(|e| e.message)),
+            );
         }
     };
     let edit_card = card.clone();
@@ -140,18 +150,39 @@ fn DvrForm(existing: Option<DvrCard>, on_done: Callback<()>) -> impl IntoView {
     let is_edit = edit_id.is_some();
     let prefix = edit_id.clone().unwrap_or_else(|| "new".into());
     let field_id = move |f: &str| format!("dvr-{prefix}-{f}");
-    let err = move |f: &'static str| move || failure.get().and_then(|x| x.field(f)).map(|m| view! { <span class="field-error" role="alert">{m}</span> });
+    let err = move |f: &'static str| {
+        move || {
+            failure
+                .get()
+                .and_then(|x| x.field(f))
+                .map(|m| view! { <span class="field-error" role="alert">{m}</span> })
+        }
+    };
 
     let body = move || -> Result<Value, ApiFailure> {
         let bad = |field: &str, message: &str| ApiFailure {
             error: "validation_failed".into(),
             message: format!("{field}: {message}"),
-            fields: vec![crate::types::FieldMessage { field: field.into(), message: message.into() }],
+            fields: vec![crate::types::FieldMessage {
+                field: field.into(),
+                message: message.into(),
+            }],
             ..Default::default()
         };
-        let port: u16 = port.get_untracked().trim().parse().map_err(|_| bad("port", "must be a number between 1 and 65535"))?;
-        let t: u32 = threshold.get_untracked().trim().parse().map_err(|_| bad("staleness_threshold_seconds", "must be a whole number of seconds"))?;
-        Ok(json!({"name": name.get_untracked(), "host": host.get_untracked().trim(), "port": port, "staleness_threshold_seconds": t}))
+        let port: u16 = port
+            .get_untracked()
+            .trim()
+            .parse()
+            .map_err(|_| bad("port", "must be a number between 1 and 65535"))?;
+        let t: u32 = threshold.get_untracked().trim().parse().map_err(|_| {
+            bad(
+                "staleness_threshold_seconds",
+                "must be a whole number of seconds",
+            )
+        })?;
+        Ok(
+            json!({"name": name.get_untracked(), "host": host.get_untracked().trim(), "port": port, "staleness_threshold_seconds": t}),
+        )
     };
     let submit = {
         let edit_id = edit_id.clone();
@@ -185,13 +216,20 @@ fn DvrForm(existing: Option<DvrCard>, on_done: Callback<()>) -> impl IntoView {
         };
         testing.set(true);
         let b = json!({"host": b["host"], "port": b["port"], "name": b["name"]});
-        api::send(session, "POST", "/api/v1/dvrs/test".into(), Some(b), move |r| {
-            testing.set(false);
-            test.set(Some(match r {
-                Ok(v) => serde_json::from_value::<DiagnoseReport>(v["report"].clone()).map_err(|e| e.to_string()),
-                Err(f) => Err(f.message),
-            }));
-        });
+        api::send(
+            session,
+            "POST",
+            "/api/v1/dvrs/test".into(),
+            Some(b),
+            move |r| {
+                testing.set(false);
+                test.set(Some(match r {
+                    Ok(v) => serde_json::from_value::<DiagnoseReport>(v["report"].clone())
+                        .map_err(|e| e.to_string()),
+                    Err(f) => Err(f.message),
+                }));
+            },
+        );
     };
     view! {
         <form class="form dvr-form" on:submit=submit novalidate>

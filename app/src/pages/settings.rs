@@ -12,20 +12,45 @@ use crate::layout::use_live;
 pub const EVENTS: [&str; 5] = ["channel", "vod", "recording", "disk", "health"];
 /// Every provider type (contract §3).
 pub const PROVIDER_TYPES: [&str; 10] = [
-    "pushover", "discord", "telegram", "slack", "email", "gotify", "matrix", "ntfy", "webhook", "apprise",
+    "pushover", "discord", "telegram", "slack", "email", "gotify", "matrix", "ntfy", "webhook",
+    "apprise",
 ];
 
 /// Each provider type's fields for the add form: `(field, label, secret)`.
 pub fn provider_fields(kind: &str) -> &'static [(&'static str, &'static str, bool)] {
     match kind {
-        "pushover" => &[("user_key", "User key", true), ("token", "API token", true), ("device", "Device (optional)", false), ("priority", "Priority (optional)", false)],
+        "pushover" => &[
+            ("user_key", "User key", true),
+            ("token", "API token", true),
+            ("device", "Device (optional)", false),
+            ("priority", "Priority (optional)", false),
+        ],
         "discord" => &[("webhook_url", "Webhook URL", true)],
-        "telegram" => &[("bot_token", "Bot token", true), ("chat_id", "Chat id", false)],
+        "telegram" => &[
+            ("bot_token", "Bot token", true),
+            ("chat_id", "Chat id", false),
+        ],
         "slack" => &[("webhook_url", "Webhook URL", true)],
-        "email" => &[("smtp_host", "SMTP host", false), ("smtp_port", "SMTP port", false), ("security", "Security (starttls, tls, none)", false), ("username", "Username", false), ("password", "Password", true), ("from", "From", false), ("to", "To (comma separated)", false)],
+        "email" => &[
+            ("smtp_host", "SMTP host", false),
+            ("smtp_port", "SMTP port", false),
+            ("security", "Security (starttls, tls, none)", false),
+            ("username", "Username", false),
+            ("password", "Password", true),
+            ("from", "From", false),
+            ("to", "To (comma separated)", false),
+        ],
         "gotify" => &[("url", "Server URL", false), ("token", "App token", true)],
-        "matrix" => &[("homeserver", "Homeserver URL", false), ("room", "Room id or alias", false), ("access_token", "Access token", true)],
-        "ntfy" => &[("url", "Server URL (optional)", false), ("topic", "Topic", false), ("token", "Access token (optional)", true)],
+        "matrix" => &[
+            ("homeserver", "Homeserver URL", false),
+            ("room", "Room id or alias", false),
+            ("access_token", "Access token", true),
+        ],
+        "ntfy" => &[
+            ("url", "Server URL (optional)", false),
+            ("topic", "Topic", false),
+            ("token", "Access token (optional)", true),
+        ],
         "webhook" => &[("url", "URL", false), ("secret", "Signing secret", true)],
         _ => &[("url", "Apprise URL", true)],
     }
@@ -34,7 +59,9 @@ pub fn provider_fields(kind: &str) -> &'static [(&'static str, &'static str, boo
 fn humanize(key: &str) -> String {
     let s = key.replace('_', " ");
     let mut c = s.chars();
-    c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
+    c.next()
+        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+        .unwrap_or_default()
 }
 
 #[component]
@@ -43,9 +70,13 @@ pub fn SettingsPage() -> impl IntoView {
     // child: hydration then finds each one's server-rendered data in the same order.
     let settings = Resource::new(|| (), |_| api::get::<Value>("/api/v1/settings"));
     let version = RwSignal::new(0u32);
-    let providers = Resource::new(move || version.get(), |_| api::get::<Vec<Value>>("/api/v1/providers"));
+    let providers = Resource::new(
+        move || version.get(),
+        |_| api::get::<Vec<Value>>("/api/v1/providers"),
+    );
     let routing = Resource::new(|| (), |_| api::get::<Matrix>("/api/v1/routing"));
-    let failed = |e: crate::types::ApiFailure| view! { <p class="error">{e.message}</p> }.into_any();
+    let failed =
+        |e: crate::types::ApiFailure| view! { <p class="error">{e.message}</p> }.into_any();
     view! {
         <h1>"Settings"</h1>
         <nav class="subnav" aria-label="Settings sections">
@@ -83,10 +114,12 @@ pub fn SettingsPage() -> impl IntoView {
 /// Save feedback: success or the API's precise error.
 #[component]
 fn Outcome(state: RwSignal<Option<Result<String, String>>>) -> impl IntoView {
-    move || state.get().map(|r| match r {
-        Ok(m) => view! { <p class="success" role="status">{m}</p> }.into_any(),
-        Err(m) => view! { <p class="error" role="alert">{m}</p> }.into_any(),
-    })
+    move || {
+        state.get().map(|r| match r {
+            Ok(m) => view! { <p class="success" role="status">{m}</p> }.into_any(),
+            Err(m) => view! { <p class="error" role="alert">{m}</p> }.into_any(),
+        })
+    }
 }
 
 fn set_at(v: &mut Value, path: &[String], new: Value) {
@@ -100,7 +133,9 @@ fn set_at(v: &mut Value, path: &[String], new: Value) {
 /// Renders one settings object as a form: switches for booleans, number fields for
 /// numbers, nested groups for objects. Every module and option is covered this way.
 fn fields(model: RwSignal<Value>, value: &Value, path: Vec<String>, disabled: bool) -> AnyView {
-    let Value::Object(map) = value else { return ().into_any() };
+    let Value::Object(map) = value else {
+        return ().into_any();
+    };
     map.iter()
         .filter(|(k, _)| k.as_str() != "per_dvr")
         .map(|(k, v)| {
@@ -153,6 +188,18 @@ fn fields(model: RwSignal<Value>, value: &Value, path: Vec<String>, disabled: bo
                 Value::Object(_) => view! {
                     <fieldset class="group"><legend>{label}</legend>{fields(model, v, p, disabled)}</fieldset>
                 }.into_any(),
+                // Unset template parts: empty means the default layout.
+                Value::Null => view! {
+                    <div class="field">
+                        <label for=id.clone()>{format!("{label} (empty: default layout)")}</label>
+                        <textarea id=id rows="2" disabled=disabled
+                            on:change=move |ev| {
+                                let t = event_target_value(&ev);
+                                let v = if t.trim().is_empty() { Value::Null } else { json!(t) };
+                                model.update(|m| set_at(m, &p, v));
+                            }></textarea>
+                    </div>
+                }.into_any(),
                 _ => ().into_any(),
             }
         })
@@ -167,9 +214,18 @@ fn AlertSettings(initial: Value) -> impl IntoView {
     let outcome = RwSignal::new(None);
     let save = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        api::send(session, "PUT", "/api/v1/settings".into(), Some(json!({"alerts": model.get_untracked()})), move |r| {
-            outcome.set(Some(r.map(|_| "Alert settings saved.".to_string()).map_err(|e| e.message)));
-        });
+        api::send(
+            session,
+            "PUT",
+            "/api/v1/settings".into(),
+            Some(json!({"alerts": model.get_untracked()})),
+            move |r| {
+                outcome.set(Some(
+                    r.map(|_| "Alert settings saved.".to_string())
+                        .map_err(|e| e.message),
+                ));
+            },
+        );
     };
     let disabled = !session.is_admin();
     view! {
@@ -178,6 +234,7 @@ fn AlertSettings(initial: Value) -> impl IntoView {
             <p class="hint">"Switch alert modules and their options on or off. DVR reload failures are always reported."</p>
             <form class="form settings-form" on:submit=save>
                 {fields(model, &initial, Vec::new(), disabled)}
+                <PerDvrModules model=model disabled=disabled/>
                 <button type="submit" disabled=disabled>"Save alert settings"</button>
                 <Outcome state=outcome/>
             </form>
@@ -185,8 +242,60 @@ fn AlertSettings(initial: Value) -> impl IntoView {
     }
 }
 
+/// Per-DVR module switches (`alerts.per_dvr`): a module can be off for one DVR only.
 #[component]
-fn Providers(list: Resource<Result<Vec<Value>, crate::types::ApiFailure>>, version: RwSignal<u32>) -> impl IntoView {
+fn PerDvrModules(model: RwSignal<Value>, disabled: bool) -> impl IntoView {
+    let live = use_live();
+    let dvrs = Memo::new(move |_| {
+        live.dash
+            .get()
+            .dvrs
+            .into_iter()
+            .map(|d| (d.dvr_id, d.name))
+            .collect::<Vec<_>>()
+    });
+    let on = move |dvr: &str, module: &str| {
+        model.with(|m| m["per_dvr"][dvr][module].as_bool().unwrap_or(true))
+    };
+    view! {
+        <fieldset class="group per-dvr">
+            <legend>"Modules per DVR"</legend>
+            <table class="table">
+                <thead><tr><th scope="col">"DVR"</th>
+                    {EVENTS.iter().map(|e| view! { <th scope="col">{humanize(e)}</th> }).collect_view()}</tr></thead>
+                <tbody>
+                    {move || dvrs.get().into_iter().map(|(id, name)| {
+                        let id = StoredValue::new(id);
+                        view! {
+                            <tr><th scope="row">{name.clone()}</th>
+                                {EVENTS.iter().map(|e| view! {
+                                    <td><input type="checkbox" disabled=disabled
+                                        aria-label=format!("{e} alerts for {name}")
+                                        checked=move || on(&id.get_value(), e)
+                                        prop:checked=move || on(&id.get_value(), e)
+                                        on:change=move |ev| {
+                                            let v = event_target_checked(&ev);
+                                            model.update(|m| {
+                                                if !m["per_dvr"].is_object() { m["per_dvr"] = json!({}); }
+                                                if !m["per_dvr"][id.get_value()].is_object() { m["per_dvr"][id.get_value()] = json!({}); }
+                                                m["per_dvr"][id.get_value()][*e] = json!(v);
+                                            });
+                                        }/></td>
+                                }).collect_view()}
+                            </tr>
+                        }
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </fieldset>
+    }
+}
+
+#[component]
+fn Providers(
+    list: Resource<Result<Vec<Value>, crate::types::ApiFailure>>,
+    version: RwSignal<u32>,
+) -> impl IntoView {
     let session = use_session();
     let reload = move || version.update(|v| *v += 1);
     view! {
@@ -221,26 +330,68 @@ fn ProviderItem(p: Value, on_change: Callback<()>) -> impl IntoView {
     let testing = RwSignal::new(false);
     let details: Vec<(String, String)> = p
         .as_object()
-        .map(|m| m.iter()
-            .filter(|(k, _)| !matches!(k.as_str(), "id" | "type" | "name" | "enabled"))
-            .map(|(k, v)| (k.clone(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
-            .collect())
+        .map(|m| {
+            m.iter()
+                .filter(|(k, _)| !matches!(k.as_str(), "id" | "type" | "name" | "enabled"))
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        v.as_str()
+                            .map(str::to_string)
+                            .unwrap_or_else(|| v.to_string()),
+                    )
+                })
+                .collect()
+        })
         .unwrap_or_default();
     let run_test = move |_| {
         testing.set(true);
-        api::send(session, "POST", format!("/api/v1/providers/{id}/test"), None, move |r| {
-            testing.set(false);
-            test.set(Some(match r {
-                Ok(v) => {
-                    let text = format!("{} {}", v["status"].as_str().map(str::to_string).unwrap_or_else(|| v["status"].to_string()), v["message"].as_str().unwrap_or(""));
-                    if v["ok"].as_bool() == Some(true) { Ok(format!("Sent. Provider answered: {text}")) } else { Err(format!("Failed. Provider answered: {text}")) }
-                }
-                Err(e) => Err(e.message),
-            }));
-        });
+        api::send(
+            session,
+            "POST",
+            format!("/api/v1/providers/{id}/test"),
+            None,
+            move |r| {
+                testing.set(false);
+                test.set(Some(match r {
+                    Ok(v) => {
+                        let text = format!(
+                            "{} {}",
+                            v["status"]
+                                .as_str()
+                                .map(str::to_string)
+                                .unwrap_or_else(|| v["status"].to_string()),
+                            v["message"].as_str().unwrap_or("")
+                        );
+                        if v["ok"].as_bool() == Some(true) {
+                            Ok(format!("Sent. Provider answered: {text}"))
+                        } else {
+                            Err(format!("Failed. Provider answered: {text}"))
+                        }
+                    }
+                    Err(e) => Err(e.message),
+                }));
+            },
+        );
     };
-    let toggle = move |_| api::send(session, "PATCH", format!("/api/v1/providers/{id}"), Some(json!({"enabled": !enabled})), move |_| on_change.run(()));
-    let remove = move |_| api::send(session, "DELETE", format!("/api/v1/providers/{id}"), None, move |_| on_change.run(()));
+    let toggle = move |_| {
+        api::send(
+            session,
+            "PATCH",
+            format!("/api/v1/providers/{id}"),
+            Some(json!({"enabled": !enabled})),
+            move |_| on_change.run(()),
+        )
+    };
+    let remove = move |_| {
+        api::send(
+            session,
+            "DELETE",
+            format!("/api/v1/providers/{id}"),
+            None,
+            move |_| on_change.run(()),
+        )
+    };
     view! {
         <li class="provider" data-provider-id=id.to_string() data-provider-type=kind.clone()>
             <strong>{format!("{name} ({kind})")}</strong>
@@ -283,14 +434,22 @@ fn AddProvider(on_added: Callback<()>) -> impl IntoView {
                 continue;
             }
             let value = match f.as_str() {
-                "to" => json!(v.split(',').map(|s| s.trim()).filter(|s| !s.is_empty()).collect::<Vec<_>>()),
+                "to" => json!(v
+                    .split(',')
+                    .map(|s| s.trim())
+                    .filter(|s| !s.is_empty())
+                    .collect::<Vec<_>>()),
                 "smtp_port" | "priority" => v.parse::<i64>().map(Value::from).unwrap_or(json!(v)),
                 _ => json!(v),
             };
             body.insert(f, value);
         }
-        api::send(session, "POST", "/api/v1/providers".into(), Some(Value::Object(body)), move |r| {
-            match r {
+        api::send(
+            session,
+            "POST",
+            "/api/v1/providers".into(),
+            Some(Value::Object(body)),
+            move |r| match r {
                 Ok(_) => {
                     values.set(BTreeMap::new());
                     name.set(String::new());
@@ -298,8 +457,8 @@ fn AddProvider(on_added: Callback<()>) -> impl IntoView {
                     on_added.run(());
                 }
                 Err(e) => outcome.set(Some(Err(e.message))),
-            }
-        });
+            },
+        );
     };
     view! {
         <form class="form add-provider" id="add-provider" on:submit=submit>
@@ -336,11 +495,19 @@ fn AddProvider(on_added: Callback<()>) -> impl IntoView {
 type Matrix = BTreeMap<String, BTreeMap<String, BTreeMap<String, bool>>>;
 
 fn cell(m: &Matrix, dvr: &str, event: &str, provider: &str) -> bool {
-    m.get(dvr).and_then(|e| e.get(event)).and_then(|p| p.get(provider)).copied().unwrap_or(true)
+    m.get(dvr)
+        .and_then(|e| e.get(event))
+        .and_then(|p| p.get(provider))
+        .copied()
+        .unwrap_or(true)
 }
 
 fn set_cell(m: &mut Matrix, dvr: &str, event: &str, provider: &str, on: bool) {
-    m.entry(dvr.into()).or_default().entry(event.into()).or_default().insert(provider.into(), on);
+    m.entry(dvr.into())
+        .or_default()
+        .entry(event.into())
+        .or_default()
+        .insert(provider.into(), on);
 }
 
 #[component]
@@ -375,16 +542,30 @@ fn RoutingEditor(routing: Matrix, providers: Vec<Value>) -> impl IntoView {
 }
 
 #[component]
-fn MatrixGrid(initial: Matrix, types: Vec<String>, session: Session, live_dvrs: Signal<Vec<(String, String)>>) -> impl IntoView {
+fn MatrixGrid(
+    initial: Matrix,
+    types: Vec<String>,
+    session: Session,
+    live_dvrs: Signal<Vec<(String, String)>>,
+) -> impl IntoView {
     let m = RwSignal::new(initial);
     let outcome = RwSignal::new(None);
     let admin = session.is_admin();
     let types = StoredValue::new(types);
     let save = move |_| {
         let body = serde_json::to_value(m.get_untracked()).unwrap_or(Value::Null);
-        api::send(session, "PUT", "/api/v1/routing".into(), Some(body), move |r| {
-            outcome.set(Some(r.map(|_| "Routing saved.".to_string()).map_err(|e| e.message)));
-        });
+        api::send(
+            session,
+            "PUT",
+            "/api/v1/routing".into(),
+            Some(body),
+            move |r| {
+                outcome.set(Some(
+                    r.map(|_| "Routing saved.".to_string())
+                        .map_err(|e| e.message),
+                ));
+            },
+        );
     };
     view! {
         <div class="matrix" id="routing-matrix">
@@ -456,18 +637,41 @@ fn Advanced(initial: Value) -> impl IntoView {
     let retention = RwSignal::new(initial["retention_days"].to_string());
     let t = initial["disk_thresholds"].clone();
     let thresholds: Vec<(&'static str, &'static str, RwSignal<String>)> = vec![
-        ("warning_percent", "Disk warning below (% free)", RwSignal::new(t["warning_percent"].to_string())),
-        ("warning_gib", "Disk warning below (GiB free)", RwSignal::new(t["warning_gib"].to_string())),
-        ("critical_percent", "Disk critical below (% free)", RwSignal::new(t["critical_percent"].to_string())),
-        ("critical_gib", "Disk critical below (GiB free)", RwSignal::new(t["critical_gib"].to_string())),
+        (
+            "warning_percent",
+            "Disk warning below (% free)",
+            RwSignal::new(t["warning_percent"].to_string()),
+        ),
+        (
+            "warning_gib",
+            "Disk warning below (GiB free)",
+            RwSignal::new(t["warning_gib"].to_string()),
+        ),
+        (
+            "critical_percent",
+            "Disk critical below (% free)",
+            RwSignal::new(t["critical_percent"].to_string()),
+        ),
+        (
+            "critical_gib",
+            "Disk critical below (GiB free)",
+            RwSignal::new(t["critical_gib"].to_string()),
+        ),
     ];
-    let file_thresholds = initial["disk_thresholds_managed_by_file"].as_bool().unwrap_or(false);
+    let file_thresholds = initial["disk_thresholds_managed_by_file"]
+        .as_bool()
+        .unwrap_or(false);
     let outcome = RwSignal::new(None);
     let admin = session.is_admin();
     let th = thresholds.clone();
     let save = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        let num = |s: String| s.trim().parse::<f64>().map(Value::from).unwrap_or(Value::String(s));
+        let num = |s: String| {
+            s.trim()
+                .parse::<f64>()
+                .map(Value::from)
+                .unwrap_or(Value::String(s))
+        };
         let mut body = json!({
             "dvr_soft_limit": limit.get_untracked().trim().parse::<u64>().map(Value::from).unwrap_or(Value::String(limit.get_untracked())),
             "retention_days": retention.get_untracked().trim().parse::<u64>().map(Value::from).unwrap_or(Value::String(retention.get_untracked())),
@@ -479,9 +683,18 @@ fn Advanced(initial: Value) -> impl IntoView {
             }
             body["disk_thresholds"] = Value::Object(d);
         }
-        api::send(session, "PUT", "/api/v1/settings".into(), Some(body), move |r| {
-            outcome.set(Some(r.map(|_| "Advanced settings saved.".to_string()).map_err(|e| e.message)));
-        });
+        api::send(
+            session,
+            "PUT",
+            "/api/v1/settings".into(),
+            Some(body),
+            move |r| {
+                outcome.set(Some(
+                    r.map(|_| "Advanced settings saved.".to_string())
+                        .map_err(|e| e.message),
+                ));
+            },
+        );
     };
     view! {
         <section id="advanced" class="panel">
@@ -519,11 +732,21 @@ fn ThresholdRow(id: String, name: String, value: u32, editable: bool) -> impl In
     let save = move |_| {
         let body = match v.get_untracked().trim().parse::<u32>() {
             Ok(n) => json!({"staleness_threshold_seconds": n}),
-            Err(_) => return outcome.set(Some(Err("staleness_threshold_seconds: must be a whole number".to_string()))),
+            Err(_) => {
+                return outcome.set(Some(Err(
+                    "staleness_threshold_seconds: must be a whole number".to_string(),
+                )))
+            }
         };
-        api::send(session, "PATCH", format!("/api/v1/dvrs/{id}"), Some(body), move |r| {
-            outcome.set(Some(r.map(|_| "Saved.".to_string()).map_err(|e| e.message)));
-        });
+        api::send(
+            session,
+            "PATCH",
+            format!("/api/v1/dvrs/{id}"),
+            Some(body),
+            move |r| {
+                outcome.set(Some(r.map(|_| "Saved.".to_string()).map_err(|e| e.message)));
+            },
+        );
     };
     view! {
         <tr>

@@ -355,7 +355,10 @@ impl Enricher {
                 });
             }
         }
-        self.jobs.as_ref().map(|j| j.value.clone()).unwrap_or_default()
+        self.jobs
+            .as_ref()
+            .map(|j| j.value.clone())
+            .unwrap_or_default()
     }
 
     pub async fn job(&mut self, id: &str) -> Option<JobInfo> {

@@ -12,8 +12,8 @@ use super::dvrs::parse_body;
 use super::error::ApiError;
 use super::session::Caller;
 use super::AppState;
-use crate::storage::users::{self, Role, UserError};
 use crate::storage::api_keys;
+use crate::storage::users::{self, Role, UserError};
 
 fn user_error(e: UserError) -> ApiError {
     match e {
@@ -46,7 +46,9 @@ fn admin_only(caller: &Caller) -> Result<(), ApiError> {
 /// `GET /api/v1/me`: the caller, and for a browser session its CSRF token.
 pub async fn me(Extension(caller): Extension<Caller>) -> Json<Value> {
     Json(match caller {
-        Caller::ApiKey => json!({"username": null, "role": "admin", "via": "api_key", "csrf_token": null}),
+        Caller::ApiKey => {
+            json!({"username": null, "role": "admin", "via": "api_key", "csrf_token": null})
+        }
         Caller::User(s) => json!({
             "username": s.user.username,
             "role": s.user.role,
@@ -84,7 +86,9 @@ pub async fn change_password(
     )
     .await
     .map_err(user_error)?;
-    Ok(Json(json!({"ok": true, "message": "password changed; other sessions were signed out"})))
+    Ok(Json(
+        json!({"ok": true, "message": "password changed; other sessions were signed out"}),
+    ))
 }
 
 /// `GET /api/v1/apikeys`: names and prefixes, never the keys.
@@ -115,7 +119,9 @@ pub async fn create_key(
     let key = api_keys::create(&state.services.db, name).await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({"name": name, "key": key, "message": "copy this key now: it is not shown again"})),
+        Json(
+            json!({"name": name, "key": key, "message": "copy this key now: it is not shown again"}),
+        ),
     ))
 }
 

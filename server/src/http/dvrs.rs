@@ -309,7 +309,11 @@ pub async fn test_connection(
             field: "host",
             message: m.clone(),
         }],
-        ..ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", format!("host: {m}"))
+        ..ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            format!("host: {m}"),
+        )
     })?;
     if port == 0 {
         return Err(ApiError::invalid("port: must be between 1 and 65535"));

@@ -100,9 +100,15 @@ fn api() -> Router<AppState> {
         .route("/activity", get(crate::live::activity))
         .route("/me", get(account::me))
         .route("/me/password", post(account::change_password))
-        .route("/apikeys", get(account::list_keys).post(account::create_key))
+        .route(
+            "/apikeys",
+            get(account::list_keys).post(account::create_key),
+        )
         .route("/apikeys/{id}", delete(account::revoke_key))
-        .route("/users", get(account::list_users).post(account::create_user))
+        .route(
+            "/users",
+            get(account::list_users).post(account::create_user),
+        )
         .route("/users/{id}", delete(account::delete_user))
         .fallback(api_not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -123,8 +129,7 @@ pub fn api_router(state: AppState) -> Router {
 /// The whole application router.
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(app::App);
-    let services =
-        crate::web::services_context(state.services.clone(), api_router(state.clone()));
+    let services = crate::web::services_context(state.services.clone(), api_router(state.clone()));
     let options = state.leptos_options.clone();
     Router::new()
         .route("/healthz/live", get(probes::live))
@@ -158,7 +163,10 @@ async fn security_headers(mut res: axum::response::Response) -> axum::response::
     use axum::http::HeaderValue;
     let h = res.headers_mut();
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
-    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     h.insert("referrer-policy", HeaderValue::from_static("same-origin"));
     res
 }

@@ -22,9 +22,9 @@ use tracing::{info, warn};
 use super::auth::{presented_key, same_secret};
 use super::error::ApiError;
 use super::AppState;
+use crate::storage::api_keys;
 use crate::storage::sessions::{self, Session, SESSION_DAYS};
 use crate::storage::users::{self, Role};
-use crate::storage::api_keys;
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "cw_session";
@@ -125,7 +125,10 @@ fn cross_origin(headers: &HeaderMap) -> bool {
     let Some(origin) = headers.get(ORIGIN).and_then(|v| v.to_str().ok()) else {
         return false;
     };
-    let host = headers.get(HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let host = headers
+        .get(HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     let origin_host = origin.split_once("://").map(|(_, h)| h).unwrap_or(origin);
     origin == "null" || !origin_host.eq_ignore_ascii_case(host)
 }
@@ -465,7 +468,10 @@ mod tests {
     #[test]
     fn the_cookie_is_http_only_strict_and_secure_on_request() {
         let c = session_cookie("abc", Duration::from_secs(60), false);
-        assert!(c.contains("HttpOnly") && c.contains("SameSite=Strict"), "{c}");
+        assert!(
+            c.contains("HttpOnly") && c.contains("SameSite=Strict"),
+            "{c}"
+        );
         assert!(!c.contains("Secure"));
         assert!(session_cookie("abc", Duration::from_secs(60), true).contains("Secure"));
         let mut h = HeaderMap::new();

@@ -111,9 +111,17 @@ mod tests {
             disk_free: Some(25),
             disk_total: Some(100),
         };
-        record(&db, &[s(now, 1), s(now + 60, 3), s(now + 300, 2), s(now - 30 * 86_400, 9)])
-            .await
-            .unwrap();
+        record(
+            &db,
+            &[
+                s(now, 1),
+                s(now + 60, 3),
+                s(now + 300, 2),
+                s(now - 30 * 86_400, 9),
+            ],
+        )
+        .await
+        .unwrap();
         let b = buckets(&db, None, now - 3600, 300).await.unwrap();
         assert_eq!(
             b,
@@ -122,7 +130,10 @@ mod tests {
                 ("aaaa0001".to_string(), now + 300, 2, Some(75.0)),
             ]
         );
-        assert!(buckets(&db, Some("other"), 0, 300).await.unwrap().is_empty());
+        assert!(buckets(&db, Some("other"), 0, 300)
+            .await
+            .unwrap()
+            .is_empty());
         let (_, removed) = sweep(&db, 30, 7).await.unwrap();
         assert_eq!(removed, 1);
     }

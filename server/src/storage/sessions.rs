@@ -108,7 +108,10 @@ mod tests {
             .unwrap();
         let (token, csrf) = create(&db, ann.id).await.unwrap();
         let s = lookup(&db, &token).await.unwrap().unwrap();
-        assert_eq!((s.user.username.as_str(), s.user.role), ("ann", Role::Viewer));
+        assert_eq!(
+            (s.user.username.as_str(), s.user.role),
+            ("ann", Role::Viewer)
+        );
         assert_eq!(s.csrf, csrf);
         let stored: String = sqlx::query_scalar("SELECT token_hash FROM user_sessions")
             .fetch_one(&db.pool)
@@ -119,9 +122,15 @@ mod tests {
 
         // A password change ends the other sessions but keeps the current one.
         let (other, _) = create(&db, ann.id).await.unwrap();
-        users::change_password(&db, "ann", "long enough", "even longer", Some(&s.token_hash))
-            .await
-            .unwrap();
+        users::change_password(
+            &db,
+            "ann",
+            "long enough",
+            "even longer",
+            Some(&s.token_hash),
+        )
+        .await
+        .unwrap();
         assert!(lookup(&db, &other).await.unwrap().is_none());
         assert!(lookup(&db, &token).await.unwrap().is_some());
         assert!(matches!(

@@ -128,7 +128,11 @@ pub async fn create(db: &Db, username: &str, password: &str, role: Role) -> Resu
 
 /// Creates the first admin (the setup page): refused once any user exists, in the same
 /// statement, so two racing setups cannot both win.
-pub async fn create_first_admin(db: &Db, username: &str, password: &str) -> Result<bool, UserError> {
+pub async fn create_first_admin(
+    db: &Db,
+    username: &str,
+    password: &str,
+) -> Result<bool, UserError> {
     validate_username(username)?;
     validate_password(password)?;
     let password = password.to_string();
@@ -189,10 +193,11 @@ pub async fn authenticate(
     username: &str,
     password: &str,
 ) -> Result<Option<User>, StorageError> {
-    let row = sqlx::query("SELECT id, password_hash, role, created_at FROM users WHERE username = ?")
-        .bind(username)
-        .fetch_optional(&db.pool)
-        .await?;
+    let row =
+        sqlx::query("SELECT id, password_hash, role, created_at FROM users WHERE username = ?")
+            .bind(username)
+            .fetch_optional(&db.pool)
+            .await?;
     let password = password.to_string();
     let Some(row) = row else {
         // Same work as a real check, so timing does not tell which usernames exist.
