@@ -29,7 +29,8 @@ pub fn use_scope() -> Memo<Option<String>> {
     Memo::new(move |_| query.read().get("dvr").filter(|d| !d.is_empty()))
 }
 
-/// Opens the push stream once hydrated; the browser reconnects it by itself.
+/// Opens the push stream once hydrated; the browser reconnects it by itself. The alert
+/// history arrives apart from the rest (`event: alerts`), only when it changed.
 #[cfg(feature = "hydrate")]
 fn open_feed(live: Live) {
     use wasm_bindgen::closure::Closure;
@@ -39,15 +40,32 @@ fn open_feed(live: Live) {
     };
     let on_frame =
         Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
-            if let Some(text) = ev.data().as_string() {
-                if let Ok(d) = serde_json::from_str::<Dashboard>(&text) {
+            let Some(text) = ev.data().as_string() else {
+                return;
+            };
+            match serde_json::from_str::<Dashboard>(&text) {
+                Ok(mut d) => {
+                    d.alerts = live.dash.with_untracked(|old| old.alerts.clone());
                     live.dash.set(d);
                     live.online.set(true);
                 }
+                Err(e) => leptos::logging::error!("unreadable dashboard frame: {e}"),
             }
         });
     let _ = es.add_event_listener_with_callback("dashboard", on_frame.as_ref().unchecked_ref());
     on_frame.forget();
+    let on_alerts =
+        Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
+            let Some(text) = ev.data().as_string() else {
+                return;
+            };
+            match serde_json::from_str::<Vec<crate::types::AlertRow>>(&text) {
+                Ok(a) => live.dash.update(|d| d.alerts = a),
+                Err(e) => leptos::logging::error!("unreadable alerts frame: {e}"),
+            }
+        });
+    let _ = es.add_event_listener_with_callback("alerts", on_alerts.as_ref().unchecked_ref());
+    on_alerts.forget();
     let on_error = Closure::<dyn FnMut()>::new(move || live.online.set(false));
     es.set_onerror(Some(on_error.as_ref().unchecked_ref()));
     on_error.forget();

@@ -1,6 +1,9 @@
 //! ChannelWatch server: the per-DVR engine, the Channels DVR simulator, storage, the
 //! HTTP API and the web app's server side.
 
+// Leptos view types nest deeply; the release build needs the higher limit.
+#![recursion_limit = "256"]
+
 pub mod alerts;
 pub mod config;
 pub mod doctor;

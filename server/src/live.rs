@@ -35,8 +35,9 @@ use crate::http::error::ApiError;
 use crate::http::{AppState, Services};
 use crate::storage::{activity, outbox, settings};
 
-/// Events closer together than this share one frame.
-const COALESCE: Duration = Duration::from_millis(100);
+/// Events closer together than this share one frame: at most four frames a second,
+/// well inside the one second a change may take to show.
+const COALESCE: Duration = Duration::from_millis(250);
 /// Frames are rebuilt at least this often while anyone watches (ages, alert outcomes).
 const TICK: Duration = Duration::from_secs(1);
 /// How often each DVR's activity is sampled for the charts.
@@ -50,13 +51,19 @@ const FRAME_ALERTS: i64 = 50;
 /// Chart samples are kept this long.
 const SAMPLE_DAYS: u32 = 7;
 
-/// One built dashboard frame, serialized once for every viewer.
+/// One built dashboard frame, serialized once for every viewer. The alert history is
+/// serialized apart and sent only when it changed: it is a large part of a frame and
+/// changes far less often than session ages and counts.
 #[derive(Debug)]
 pub struct Frame {
     pub seq: u64,
     pub built: Instant,
     pub dashboard: Dashboard,
+    /// The dashboard without its alerts (`event: dashboard`).
     pub json: Arc<str>,
+    /// The alerts alone (`event: alerts`), and the frame they last changed in.
+    pub alerts_json: Arc<str>,
+    pub alerts_seq: u64,
 }
 
 /// A channel's name, logo and the program on air now.
@@ -95,6 +102,8 @@ impl LiveHub {
             built: Instant::now() - Duration::from_secs(3600),
             dashboard: Dashboard::default(),
             json: Arc::from("{}"),
+            alerts_json: Arc::from("[]"),
+            alerts_seq: 0,
         };
         Self {
             tx: watch::channel(Arc::new(empty)).0,
@@ -132,14 +141,28 @@ impl LiveHub {
                 return self.tx.borrow().clone();
             }
         };
-        let json: Arc<str> = serde_json::to_string(&dashboard)
+        let mut core = dashboard;
+        let alerts = std::mem::take(&mut core.alerts);
+        let json: Arc<str> = serde_json::to_string(&core)
             .unwrap_or_else(|_| "{}".into())
             .into();
+        let previous = self.tx.borrow().clone();
+        let (alerts_json, alerts_seq) = if previous.dashboard.alerts == alerts && previous.seq > 0 {
+            (previous.alerts_json.clone(), previous.alerts_seq)
+        } else {
+            let j: Arc<str> = serde_json::to_string(&alerts)
+                .unwrap_or_else(|_| "[]".into())
+                .into();
+            (j, seq)
+        };
+        core.alerts = alerts;
         let frame = Arc::new(Frame {
             seq,
             built: Instant::now(),
-            dashboard,
+            dashboard: core,
             json,
+            alerts_json,
+            alerts_seq,
         });
         self.tx.send_replace(frame.clone());
         frame
@@ -408,7 +431,13 @@ impl LiveHub {
                     }
                 }
                 _ = enrich_all.tick() => {
-                    for slot in services.engine.slots() {
+                    let slots = services.engine.slots();
+                    // Removed DVRs' caches go with them.
+                    let live: std::collections::HashSet<&str> =
+                        slots.iter().map(|s| s.dvr_id.as_str()).collect();
+                    self.extras.write().retain(|id, _| live.contains(id.as_str()));
+                    self.enrichers.lock().retain(|id, _| live.contains(id.as_str()));
+                    for slot in &slots {
                         self.enrich(&services, &slot.dvr_id);
                     }
                 }
@@ -452,8 +481,10 @@ async fn record_samples(services: &Services) {
     }
 }
 
-/// `GET /api/v1/live`: the dashboard as Server-Sent Events, `event: dashboard` with the
-/// whole frame as JSON, first at once and then on every change.
+/// `GET /api/v1/live`: the dashboard as Server-Sent Events. `event: alerts` carries the
+/// alert history (a JSON array) whenever it changed since this client's last one, and
+/// `event: dashboard` the rest of the frame (its `alerts` empty), first at once and
+/// then on every change.
 pub async fn feed(
     State(state): State<AppState>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
@@ -462,20 +493,29 @@ pub async fn feed(
     // The first frame now, even if nobody was watching a moment ago.
     let first = hub.current(&state.services).await;
     rx.mark_unchanged();
-    let stream = futures::stream::unfold((rx, Some(first)), |(mut rx, first)| async move {
-        let frame = match first {
-            Some(f) => f,
-            None => {
-                rx.changed().await.ok()?;
-                rx.borrow_and_update().clone()
+    // State: the receiver, a frame not yet sent, and the alerts version this client has.
+    let stream = futures::stream::unfold(
+        (rx, Some(first), 0u64, false),
+        |(mut rx, pending, alerts_sent, alerts_done)| async move {
+            let frame = match pending {
+                Some(f) => f,
+                None => {
+                    rx.changed().await.ok()?;
+                    rx.borrow_and_update().clone()
+                }
+            };
+            if !alerts_done && frame.alerts_seq != alerts_sent {
+                let event = Event::default().event("alerts").data(&*frame.alerts_json);
+                let version = frame.alerts_seq;
+                return Some((Ok(event), (rx, Some(frame), version, true)));
             }
-        };
-        let event = Event::default()
-            .event("dashboard")
-            .id(frame.seq.to_string())
-            .data(&*frame.json);
-        Some((Ok(event), (rx, None)))
-    });
+            let event = Event::default()
+                .event("dashboard")
+                .id(frame.seq.to_string())
+                .data(&*frame.json);
+            Some((Ok(event), (rx, None, alerts_sent, false)))
+        },
+    );
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }
 

@@ -1,6 +1,9 @@
 //! `channelwatch`: the binary's wiring only. Commands parse their flags here and call
 //! into the library.
 
+// Leptos view types nest deeply; the release build needs the higher limit.
+#![recursion_limit = "256"]
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;

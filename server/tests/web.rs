@@ -93,11 +93,13 @@ async fn first_run_setup_then_sign_in_with_a_rate_limit_and_sign_out() {
         (status, body["error"].as_str()),
         (401, Some("unauthorized"))
     );
-    // Probes, metrics and the sign-in pages stay open.
-    for path in ["/healthz/live", "/metrics", "/login", "/setup"] {
+    // Probes, metrics and the setup page stay open; sign-in leads to setup for now.
+    for path in ["/healthz/live", "/metrics", "/setup"] {
         let res = web.get(url(&srv, path)).send().await.unwrap();
         assert_eq!(res.status(), 200, "{path}");
     }
+    let res = web.get(url(&srv, "/login")).send().await.unwrap();
+    assert_eq!(location(&res), "/setup");
 
     // Setup validates, then creates the admin and signs them in.
     let res = web
@@ -144,6 +146,16 @@ async fn first_run_setup_then_sign_in_with_a_rate_limit_and_sign_out() {
         .unwrap();
     assert_eq!(location(&res), "/login");
     assert!(set_cookie(&res).is_empty());
+    let res = web.get(url(&srv, "/setup")).send().await.unwrap();
+    assert_eq!(
+        location(&res),
+        "/login",
+        "the setup page is gone once a user exists"
+    );
+    assert_eq!(
+        web.get(url(&srv, "/login")).send().await.unwrap().status(),
+        200
+    );
     let res = web.get(url(&srv, "/settings?dvr=x")).send().await.unwrap();
     assert_eq!(location(&res), "/login?next=%2Fsettings%3Fdvr%3Dx");
 
@@ -469,11 +481,22 @@ async fn api_keys_are_shown_once_work_and_can_be_revoked() {
     srv.shutdown().await;
 }
 
-/// Reads SSE frames until one satisfies `want`.
+/// Reads SSE events until a `dashboard` one satisfies `want`.
 async fn frame_where(
     stream: &mut (impl futures::Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin),
     buf: &mut String,
     timeout: Duration,
+    want: impl Fn(&Value) -> bool,
+) -> Value {
+    event_where(stream, buf, timeout, "dashboard", want).await
+}
+
+/// Reads SSE events until one named `kind` satisfies `want`.
+async fn event_where(
+    stream: &mut (impl futures::Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin),
+    buf: &mut String,
+    timeout: Duration,
+    kind: &str,
     want: impl Fn(&Value) -> bool,
 ) -> Value {
     let deadline = tokio::time::Instant::now() + timeout;
@@ -485,7 +508,7 @@ async fn frame_where(
                 .filter_map(|l| l.strip_prefix("data:"))
                 .map(str::trim_start)
                 .collect();
-            if block.contains("event: dashboard") {
+            if block.lines().any(|l| l == format!("event: {kind}")) {
                 let v: Value = serde_json::from_str(&data).unwrap();
                 if want(&v) {
                     return v;
@@ -538,6 +561,18 @@ async fn the_live_feed_pushes_dashboard_frames_on_change() {
     .await;
     assert_eq!(f["dvrs"][0]["dvr_id"], id.as_str());
     assert_eq!(f["sessions"][0]["dvr_name"], "Family");
+    // Dashboard frames leave the alert history out; it comes as its own event, and
+    // only when it changed.
+    assert_eq!(f["alerts"], json!([]));
+    let alerts = event_where(
+        &mut stream,
+        &mut buf,
+        Duration::from_secs(10),
+        "alerts",
+        |a| a.as_array().is_some_and(|a| !a.is_empty()),
+    )
+    .await;
+    assert_eq!(alerts[0]["dvr_name"], "Family");
 
     // A rename is pushed without anyone asking.
     send(

@@ -398,9 +398,9 @@ fn ProviderItem(p: Value, on_change: Callback<()>) -> impl IntoView {
             <span class=if enabled { "pill healthy" } else { "pill disabled" }>{if enabled { "enabled" } else { "disabled" }}</span>
             <dl class="provider-fields">{details.into_iter().map(|(k, v)| view! { <dt>{humanize(&k)}</dt><dd>{v}</dd> }).collect_view()}</dl>
             <div class="buttons">
-                <button type="button" class="secondary provider-test" on:click=run_test disabled=move || testing.get()>
-                    {move || if testing.get() { "Testing…" } else { "Test" }}</button>
                 <Show when=move || session.is_admin()>
+                    <button type="button" class="secondary provider-test" on:click=run_test disabled=move || testing.get()>
+                        {move || if testing.get() { "Testing…" } else { "Test" }}</button>
                     <button type="button" class="secondary" on:click=toggle>{if enabled { "Disable" } else { "Enable" }}</button>
                     <button type="button" class="danger" on:click=remove>"Delete"</button>
                 </Show>

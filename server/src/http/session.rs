@@ -141,6 +141,16 @@ fn is_read(method: &Method) -> bool {
 pub async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let path = req.uri().path().to_string();
     if is_public(&path) {
+        // Setup exists only before the first user; sign-in only after it.
+        if req.method() == Method::GET && (path == "/setup" || path == "/login") {
+            let no_users = users::count(&state.services.db).await.is_ok_and(|n| n == 0);
+            if no_users && path == "/login" {
+                return redirect("/setup", None);
+            }
+            if !no_users && path == "/setup" {
+                return redirect("/login", None);
+            }
+        }
         return next.run(req).await;
     }
     let services = &state.services;
