@@ -93,13 +93,24 @@ pub fn send(
     });
 }
 
-/// Human-readable size in GiB/TiB.
+/// Human-readable size in GiB/TiB. Integer arithmetic only: float formatting would
+/// add its own code to the browser bundle.
 pub fn bytes(n: u64) -> String {
-    let gib = n as f64 / (1u64 << 30) as f64;
-    if gib >= 1024.0 {
-        format!("{:.1} TiB", gib / 1024.0)
+    let gib = (n + (1 << 29)) >> 30;
+    if gib >= 1024 {
+        let tenths = (n * 10 + (1 << 39)) >> 40;
+        format!("{}.{} TiB", tenths / 10, tenths % 10)
     } else {
-        format!("{gib:.0} GiB")
+        format!("{gib} GiB")
+    }
+}
+
+/// `used / total` as a whole percentage.
+pub fn percent(used: u64, total: u64) -> u64 {
+    if total == 0 {
+        0
+    } else {
+        ((used as u128 * 100 + total as u128 / 2) / total as u128) as u64
     }
 }
 
@@ -130,6 +141,10 @@ mod tests {
     fn formats() {
         assert_eq!(bytes(500 * (1 << 30)), "500 GiB");
         assert_eq!(bytes(2048 * (1 << 30)), "2.0 TiB");
+        assert_eq!(bytes(1843 * (1 << 30)), "1.8 TiB");
+        assert_eq!(percent(1, 3), 33);
+        assert_eq!(percent(2, 3), 67);
+        assert_eq!(percent(5, 0), 0);
         assert_eq!(ago(47), "47 s ago");
         assert_eq!(ago(180), "3 min ago");
         assert_eq!(clock("2026-04-19T14:32:01Z"), "14:32");

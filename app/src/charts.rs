@@ -13,16 +13,18 @@ pub fn color(i: usize) -> &'static str {
     PALETTE[i % PALETTE.len()]
 }
 
-/// SVG polyline points for `(x, y)` values scaled into a `w`×`h` box.
+/// SVG polyline points for `(x, y)` values scaled into a `w`×`h` box, as whole
+/// numbers (the view boxes are hundreds of units wide, so nothing visible is lost, and
+/// float formatting stays out of the bundle).
 pub fn polyline(points: &[(f64, f64)], x0: f64, x1: f64, y_max: f64, w: f64, h: f64) -> String {
     let span = (x1 - x0).max(1.0);
     let y_max = if y_max <= 0.0 { 1.0 } else { y_max };
     points
         .iter()
         .map(|(x, y)| {
-            let px = (x - x0) / span * w;
-            let py = h - (y / y_max).clamp(0.0, 1.0) * h;
-            format!("{px:.1},{py:.1}")
+            let px = ((x - x0) / span * w).round() as i64;
+            let py = (h - (y / y_max).clamp(0.0, 1.0) * h).round() as i64;
+            format!("{px},{py}")
         })
         .collect::<Vec<_>>()
         .join(" ")
@@ -82,7 +84,7 @@ pub fn DiskTrend(series: ActivitySeries, from: i64, to: i64, index: usize) -> im
         .iter()
         .filter_map(|p| p.2.map(|u| (p.0 as f64, u)))
         .collect();
-    let now = pts.last().map(|p| format!("{:.0}% used", p.1));
+    let now = pts.last().map(|p| format!("{}% used", p.1.round() as i64));
     let d = polyline(&pts, from as f64, to as f64, 100.0, w, h);
     view! {
         <div class="disk-trend">
@@ -111,11 +113,8 @@ mod tests {
                 100.0,
                 50.0
             ),
-            "0.0,50.0 50.0,25.0 100.0,0.0"
+            "0,50 50,25 100,0"
         );
-        assert_eq!(
-            polyline(&[(5.0, 9.0)], 5.0, 5.0, 0.0, 10.0, 10.0),
-            "0.0,0.0"
-        );
+        assert_eq!(polyline(&[(5.0, 9.0)], 5.0, 5.0, 0.0, 10.0, 10.0), "0,0");
     }
 }

@@ -2,26 +2,6 @@
 
 use serde::{Deserialize, Serialize};
 
-/// One DVR as the dashboard shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DvrOverview {
-    pub dvr_id: String,
-    pub name: String,
-    pub host: String,
-    pub port: u16,
-    /// `healthy`, `stale`, `disconnected` or `disabled`.
-    pub status: String,
-    pub connected: bool,
-    pub sessions: usize,
-}
-
-/// Every configured DVR at one moment.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct Overview {
-    pub version: String,
-    pub dvrs: Vec<DvrOverview>,
-}
-
 /// One check of a DVR diagnosis (`channelwatch doctor diagnose`, the UI's Diagnose).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DiagnoseCheck {
@@ -256,16 +236,4 @@ impl std::fmt::Display for ApiFailure {
 pub struct FieldMessage {
     pub field: String,
     pub message: String,
-}
-
-/// A DVR object of the API (`GET /api/v1/dvrs`).
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct DvrObject {
-    pub dvr_id: String,
-    pub name: String,
-    pub host: String,
-    pub port: u16,
-    pub enabled: bool,
-    pub staleness_threshold_seconds: u32,
-    pub managed_by: String,
 }

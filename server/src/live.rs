@@ -32,8 +32,9 @@ use crate::dvr::client::DvrClient;
 use crate::engine::state::Change;
 use crate::engine::EngineEventKind;
 use crate::http::error::ApiError;
+use crate::http::session::Caller;
 use crate::http::{AppState, Services};
-use crate::storage::{activity, outbox, settings};
+use crate::storage::{activity, outbox, sessions, settings};
 
 /// Events closer together than this share one frame: at most four frames a second,
 /// well inside the one second a change may take to show.
@@ -57,7 +58,8 @@ const SAMPLE_DAYS: u32 = 7;
 #[derive(Debug)]
 pub struct Frame {
     pub seq: u64,
-    pub built: Instant,
+    /// When it was built; `None` for the empty frame before the first build.
+    pub built: Option<Instant>,
     pub dashboard: Dashboard,
     /// The dashboard without its alerts (`event: dashboard`).
     pub json: Arc<str>,
@@ -87,6 +89,9 @@ pub struct LiveHub {
     tx: watch::Sender<Arc<Frame>>,
     extras: RwLock<HashMap<String, Extras>>,
     enrichers: parking_lot::Mutex<HashMap<String, Arc<tokio::sync::Mutex<Enricher>>>>,
+    /// One build at a time, so frame numbers rise and a slow build cannot replace a
+    /// newer frame.
+    building: tokio::sync::Mutex<()>,
 }
 
 impl Default for LiveHub {
@@ -99,7 +104,7 @@ impl LiveHub {
     pub fn new() -> Self {
         let empty = Frame {
             seq: 0,
-            built: Instant::now() - Duration::from_secs(3600),
+            built: None,
             dashboard: Dashboard::default(),
             json: Arc::from("{}"),
             alerts_json: Arc::from("[]"),
@@ -109,6 +114,7 @@ impl LiveHub {
             tx: watch::channel(Arc::new(empty)).0,
             extras: RwLock::default(),
             enrichers: Default::default(),
+            building: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -126,13 +132,14 @@ impl LiveHub {
     /// (no viewer was connected).
     pub async fn current(&self, services: &Services) -> Arc<Frame> {
         let last = self.tx.borrow().clone();
-        if last.built.elapsed() < TICK {
+        if last.built.is_some_and(|b| b.elapsed() < TICK) {
             return last;
         }
         self.rebuild(services).await
     }
 
     async fn rebuild(&self, services: &Services) -> Arc<Frame> {
+        let _one = self.building.lock().await;
         let seq = self.tx.borrow().seq + 1;
         let dashboard = match self.build(services).await {
             Ok(d) => d,
@@ -158,7 +165,7 @@ impl LiveHub {
         core.alerts = alerts;
         let frame = Arc::new(Frame {
             seq,
-            built: Instant::now(),
+            built: Some(Instant::now()),
             dashboard: core,
             json,
             alerts_json,
@@ -487,36 +494,82 @@ async fn record_samples(services: &Services) {
 /// then on every change.
 pub async fn feed(
     State(state): State<AppState>,
+    axum::Extension(caller): axum::Extension<Caller>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let hub = state.services.live.clone();
     let mut rx = hub.subscribe();
     // The first frame now, even if nobody was watching a moment ago.
     let first = hub.current(&state.services).await;
     rx.mark_unchanged();
-    // State: the receiver, a frame not yet sent, and the alerts version this client has.
-    let stream = futures::stream::unfold(
-        (rx, Some(first), 0u64, false),
-        |(mut rx, pending, alerts_sent, alerts_done)| async move {
-            let frame = match pending {
-                Some(f) => f,
-                None => {
-                    rx.changed().await.ok()?;
-                    rx.borrow_and_update().clone()
-                }
-            };
-            if !alerts_done && frame.alerts_seq != alerts_sent {
-                let event = Event::default().event("alerts").data(&*frame.alerts_json);
-                let version = frame.alerts_seq;
-                return Some((Ok(event), (rx, Some(frame), version, true)));
-            }
-            let event = Event::default()
-                .event("dashboard")
-                .id(frame.seq.to_string())
-                .data(&*frame.json);
-            Some((Ok(event), (rx, None, alerts_sent, false)))
+    let feed = Feed {
+        rx,
+        pending: Some(first),
+        alerts_sent: 0,
+        alerts_done: false,
+        session: match caller {
+            Caller::User(s) => Some(s.token_hash),
+            Caller::ApiKey => None,
         },
-    );
+        db: state.services.db.clone(),
+    };
+    let stream = futures::stream::unfold(feed, |mut f| async move {
+        let frame = match f.pending.take() {
+            Some(frame) => frame,
+            None => f.next_frame().await?,
+        };
+        if !f.alerts_done && frame.alerts_seq != f.alerts_sent {
+            let event = Event::default().event("alerts").data(&*frame.alerts_json);
+            f.alerts_sent = frame.alerts_seq;
+            f.alerts_done = true;
+            f.pending = Some(frame);
+            return Some((Ok(event), f));
+        }
+        f.alerts_done = false;
+        let event = Event::default()
+            .event("dashboard")
+            .id(frame.seq.to_string())
+            .data(&*frame.json);
+        Some((Ok(event), f))
+    });
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
+
+/// How often an open stream checks that its session still exists.
+const SESSION_CHECK: Duration = Duration::from_secs(30);
+
+/// One client's stream state.
+struct Feed {
+    rx: watch::Receiver<Arc<Frame>>,
+    /// A frame whose dashboard event is still to be sent.
+    pending: Option<Arc<Frame>>,
+    /// The alerts version this client has.
+    alerts_sent: u64,
+    /// The pending frame's alerts went out already.
+    alerts_done: bool,
+    /// The browser session the stream belongs to (API-key streams have none).
+    session: Option<String>,
+    db: crate::storage::Db,
+}
+
+impl Feed {
+    /// The next frame; `None` ends the stream (hub gone, or the session signed out,
+    /// expired or was deleted).
+    async fn next_frame(&mut self) -> Option<Arc<Frame>> {
+        loop {
+            tokio::select! {
+                changed = self.rx.changed() => {
+                    changed.ok()?;
+                    return Some(self.rx.borrow_and_update().clone());
+                }
+                _ = tokio::time::sleep(SESSION_CHECK), if self.session.is_some() => {
+                    let hash = self.session.as_deref().unwrap_or_default();
+                    if !sessions::alive(&self.db, hash).await.unwrap_or(true) {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
 }
 
 #[derive(Deserialize)]

@@ -133,8 +133,8 @@ fn Counts(d: Memo<Dashboard>) -> impl IntoView {
 fn StatusCard(card: DvrCard) -> impl IntoView {
     let disk = match (card.disk_free_bytes, card.disk_total_bytes) {
         (Some(f), Some(t)) if t > 0 => {
-            let used = 100.0 - f as f64 * 100.0 / t as f64;
-            format!("{} free of {} ({used:.0}% used)", bytes(f), bytes(t))
+            let used = crate::api::percent(t.saturating_sub(f), t);
+            format!("{} free of {} ({used}% used)", bytes(f), bytes(t))
         }
         _ => "not polled yet".into(),
     };

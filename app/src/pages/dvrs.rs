@@ -54,12 +54,28 @@ pub fn DvrsPage() -> impl IntoView {
             <thead><tr><th scope="col">"Name"</th><th scope="col">"Address"</th><th scope="col">"Status"</th>
                 <th scope="col">"Last event"</th><th scope="col">"Stale after"</th><th scope="col">"Actions"</th></tr></thead>
             <tbody>
-                <For each=move || live.dash.get().dvrs key=|d| format!("{:?}", d) let:card>
+                <For each=move || live.dash.get().dvrs key=|d| row_key(d) let:card>
                     <DvrRow card=card/>
                 </For>
             </tbody>
         </table>
     }
+}
+
+/// Rows are rebuilt when anything they show changes.
+fn row_key(d: &DvrCard) -> String {
+    format!(
+        "{}|{}|{}:{}|{}|{}|{}|{}|{}",
+        d.dvr_id,
+        d.name,
+        d.host,
+        d.port,
+        d.enabled,
+        d.status,
+        d.staleness_threshold_seconds,
+        d.last_event_seconds_ago.unwrap_or(u64::MAX),
+        d.managed_by
+    )
 }
 
 #[component]

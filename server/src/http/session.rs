@@ -48,44 +48,77 @@ impl Caller {
     }
 }
 
-/// Failed sign-ins per client address: after [`LoginLimiter::MAX_FAILURES`] within the
-/// window, that address waits until the oldest failure leaves the window.
+/// Sign-in attempts per client: after [`LoginLimiter::MAX_FAILURES`] failures within the
+/// window, that client waits until the oldest leaves the window.
+///
+/// An attempt counts as a failure from the moment it starts ([`LoginLimiter::begin`]),
+/// so parallel guesses cannot all slip past the check while argon2 runs; a success
+/// takes back only its own attempt, so signing in to one account does not reset the
+/// count of guesses at another. IPv6 clients are counted per /64 (one host's share).
 #[derive(Debug, Default)]
 pub struct LoginLimiter {
-    failures: parking_lot::Mutex<HashMap<IpAddr, Vec<Instant>>>,
+    attempts: parking_lot::Mutex<HashMap<IpAddr, Vec<Instant>>>,
 }
 
 impl LoginLimiter {
     pub const MAX_FAILURES: usize = 5;
     pub const WINDOW: Duration = Duration::from_secs(300);
+    /// Clients tracked at most; past it the stalest are forgotten.
+    pub const MAX_CLIENTS: usize = 10_000;
 
-    /// How long `ip` must still wait, if it is locked out.
-    pub fn locked_for(&self, ip: IpAddr, now: Instant) -> Option<Duration> {
-        let mut map = self.failures.lock();
-        let list = map.get_mut(&ip)?;
-        list.retain(|t| now.duration_since(*t) < Self::WINDOW);
-        if list.len() < Self::MAX_FAILURES {
-            return None;
+    fn key(ip: IpAddr) -> IpAddr {
+        match ip {
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => IpAddr::V4(v4),
+                None => {
+                    let s = v6.segments();
+                    IpAddr::from([s[0], s[1], s[2], s[3], 0, 0, 0, 0])
+                }
+            },
+            v4 => v4,
         }
-        let oldest = *list.first()?;
-        Some(Self::WINDOW.saturating_sub(now.duration_since(oldest)))
     }
 
-    pub fn fail(&self, ip: IpAddr, now: Instant) {
-        let mut map = self.failures.lock();
-        // Bounded: forget addresses whose failures are all old.
-        if map.len() > 10_000 {
+    /// Starts an attempt: `Err(wait)` when the client is locked out, else the attempt
+    /// is recorded (as a failure until [`LoginLimiter::succeeded`] takes it back).
+    pub fn begin(&self, ip: IpAddr, now: Instant) -> Result<Instant, Duration> {
+        let key = Self::key(ip);
+        let mut map = self.attempts.lock();
+        if map.len() >= Self::MAX_CLIENTS && !map.contains_key(&key) {
             map.retain(|_, l| l.iter().any(|t| now.duration_since(*t) < Self::WINDOW));
+            if map.len() >= Self::MAX_CLIENTS {
+                // Still full of live entries: forget the client whose newest attempt is oldest.
+                if let Some(stalest) = map
+                    .iter()
+                    .min_by_key(|(_, l)| l.last().copied())
+                    .map(|(k, _)| *k)
+                {
+                    map.remove(&stalest);
+                }
+            }
         }
-        let list = map.entry(ip).or_default();
+        let list = map.entry(key).or_default();
+        list.retain(|t| now.duration_since(*t) < Self::WINDOW);
+        if list.len() >= Self::MAX_FAILURES {
+            let oldest = list[0];
+            return Err(Self::WINDOW.saturating_sub(now.duration_since(oldest)));
+        }
         list.push(now);
-        if list.len() > Self::MAX_FAILURES {
-            list.remove(0);
-        }
+        Ok(now)
     }
 
-    pub fn clear(&self, ip: IpAddr) {
-        self.failures.lock().remove(&ip);
+    /// The attempt started at `at` succeeded: it no longer counts.
+    pub fn succeeded(&self, ip: IpAddr, at: Instant) {
+        let key = Self::key(ip);
+        let mut map = self.attempts.lock();
+        if let Some(list) = map.get_mut(&key) {
+            if let Some(i) = list.iter().rposition(|t| *t == at) {
+                list.remove(i);
+            }
+            if list.is_empty() {
+                map.remove(&key);
+            }
+        }
     }
 }
 
@@ -125,12 +158,15 @@ fn cross_origin(headers: &HeaderMap) -> bool {
     let Some(origin) = headers.get(ORIGIN).and_then(|v| v.to_str().ok()) else {
         return false;
     };
-    let host = headers
-        .get(HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
     let origin_host = origin.split_once("://").map(|(_, h)| h).unwrap_or(origin);
-    origin == "null" || !origin_host.eq_ignore_ascii_case(host)
+    // Behind a reverse proxy that rewrites Host, the browser's host is in X-Forwarded-Host.
+    let same = [HOST.as_str(), "x-forwarded-host"].iter().any(|h| {
+        headers
+            .get(*h)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|host| origin_host.eq_ignore_ascii_case(host.trim()))
+    });
+    origin == "null" || !same
 }
 
 fn is_read(method: &Method) -> bool {
@@ -264,8 +300,16 @@ fn redirect(to: &str, cookie: Option<String>) -> Response {
 
 /// Only same-site paths, so `next` cannot send a user elsewhere after sign-in.
 fn safe_next(next: Option<&str>) -> &str {
+    // Browsers drop tabs and newlines from `Location`, which would turn `/<tab>/evil`
+    // into `//evil`: only URL characters are let through.
+    let ok = |n: &str| {
+        n.starts_with('/')
+            && !n.starts_with("//")
+            && n.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"/-_.~?=&%+:,;@!$'()*".contains(&b))
+    };
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n,
+        Some(n) if ok(n) => n,
         _ => "/",
     }
 }
@@ -323,10 +367,13 @@ pub async fn login(
     }
     let ip = client_ip(info);
     let limiter = &state.services.logins;
-    if let Some(wait) = limiter.locked_for(ip, Instant::now()) {
-        warn!(%ip, "sign-in refused: too many failed attempts");
-        return back("rate_limited", &format!("&retry={}", wait.as_secs().max(1)));
-    }
+    let attempt = match limiter.begin(ip, Instant::now()) {
+        Ok(at) => at,
+        Err(wait) => {
+            warn!(%ip, "sign-in refused: too many failed attempts");
+            return back("rate_limited", &format!("&retry={}", wait.as_secs().max(1)));
+        }
+    };
     let db = &state.services.db;
     let user = match users::authenticate(db, form.username.trim(), &form.password).await {
         Ok(u) => u,
@@ -336,11 +383,13 @@ pub async fn login(
         }
     };
     let Some(user) = user else {
-        limiter.fail(ip, Instant::now());
-        warn!(%ip, username = %form.username.trim(), "failed sign-in");
+        // Escaped and cut short: a password typed into the username field stays partly
+        // hidden, and a username cannot forge log lines.
+        let shown: String = form.username.trim().chars().take(32).collect();
+        warn!(%ip, username = ?shown, "failed sign-in");
         return back("invalid", "");
     };
-    limiter.clear(ip);
+    limiter.succeeded(ip, attempt);
     match sessions::create(db, user.id).await {
         Ok((token, _)) => {
             info!(username = %user.username, %ip, "signed in");
@@ -446,18 +495,48 @@ mod tests {
         let ip: IpAddr = "127.0.0.9".parse().unwrap();
         let other: IpAddr = "127.0.0.10".parse().unwrap();
         let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
         for i in 0..4 {
-            l.fail(ip, t0 + Duration::from_secs(i));
-            assert_eq!(l.locked_for(ip, t0 + Duration::from_secs(i)), None);
+            assert!(l.begin(ip, at(i)).is_ok());
         }
-        l.fail(ip, t0 + Duration::from_secs(10));
-        let wait = l.locked_for(ip, t0 + Duration::from_secs(10)).unwrap();
-        assert_eq!(wait, Duration::from_secs(290));
-        assert_eq!(l.locked_for(other, t0), None, "per client");
-        assert_eq!(l.locked_for(ip, t0 + Duration::from_secs(301)), None);
-        l.fail(ip, t0 + Duration::from_secs(302));
-        l.clear(ip);
-        assert_eq!(l.locked_for(ip, t0 + Duration::from_secs(302)), None);
+        // A success takes back only its own attempt, not the earlier failures.
+        let ok = l.begin(ip, at(5)).unwrap();
+        l.succeeded(ip, ok);
+        assert!(l.begin(ip, at(10)).is_ok(), "the fifth failure");
+        assert_eq!(l.begin(ip, at(10)), Err(Duration::from_secs(290)));
+        assert_eq!(l.begin(ip, at(20)), Err(Duration::from_secs(280)));
+        assert!(l.begin(other, at(20)).is_ok(), "per client");
+        assert!(l.begin(ip, at(301)).is_ok(), "the oldest left the window");
+    }
+
+    #[test]
+    fn parallel_attempts_count_before_they_finish_and_ipv6_counts_per_64() {
+        let l = LoginLimiter::default();
+        let t0 = Instant::now();
+        let ip: IpAddr = "127.0.0.7".parse().unwrap();
+        // Five attempts in flight at once: the sixth is refused before any finished.
+        for _ in 0..5 {
+            assert!(l.begin(ip, t0).is_ok());
+        }
+        assert!(l.begin(ip, t0).is_err());
+        for i in 0..5u16 {
+            let ip = IpAddr::from([0x2001, 0xdb8, 1, 2, 0, 0, 0, i + 1]);
+            assert!(l.begin(ip, t0).is_ok());
+        }
+        let same_64 = IpAddr::from([0x2001, 0xdb8, 1, 2, 9, 9, 9, 9]);
+        assert!(l.begin(same_64, t0).is_err());
+        let other_64 = IpAddr::from([0x2001, 0xdb8, 1, 3, 0, 0, 0, 1]);
+        assert!(l.begin(other_64, t0).is_ok());
+    }
+
+    #[test]
+    fn the_limiter_stays_bounded() {
+        let l = LoginLimiter::default();
+        let t0 = Instant::now();
+        for i in 0..(LoginLimiter::MAX_CLIENTS as u32 + 50) {
+            let _ = l.begin(IpAddr::from(i.to_be_bytes()), t0);
+        }
+        assert!(l.attempts.lock().len() <= LoginLimiter::MAX_CLIENTS);
     }
 
     #[test]
@@ -466,6 +545,9 @@ mod tests {
         assert_eq!(safe_next(Some("//evil.example")), "/");
         assert_eq!(safe_next(Some("https://evil.example")), "/");
         assert_eq!(safe_next(None), "/");
+        assert_eq!(safe_next(Some("/\t/evil.example")), "/");
+        assert_eq!(safe_next(Some("/\\evil.example")), "/");
+        assert_eq!(safe_next(Some("/%09/x")), "/%09/x", "encoded stays a path");
         let mut h = HeaderMap::new();
         h.insert(HOST, "127.0.0.1:8501".parse().unwrap());
         assert!(!cross_origin(&h));
@@ -473,6 +555,11 @@ mod tests {
         assert!(!cross_origin(&h));
         h.insert(ORIGIN, "http://evil.example".parse().unwrap());
         assert!(cross_origin(&h));
+        // A proxy that rewrites Host passes the browser's host along.
+        h.insert(ORIGIN, "https://tv.example".parse().unwrap());
+        assert!(cross_origin(&h));
+        h.insert("x-forwarded-host", "tv.example".parse().unwrap());
+        assert!(!cross_origin(&h));
     }
 
     #[test]

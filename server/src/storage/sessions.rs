@@ -81,6 +81,18 @@ pub async fn lookup(db: &Db, token: &str) -> Result<Option<Session>, StorageErro
     }))
 }
 
+/// Whether a session (by its stored hash) still exists and has not expired: open
+/// live streams check this so they end with the session.
+pub async fn alive(db: &Db, token_hash: &str) -> Result<bool, StorageError> {
+    let found: Option<i64> =
+        sqlx::query_scalar("SELECT 1 FROM user_sessions WHERE token_hash = ? AND expires_at > ?")
+            .bind(token_hash)
+            .bind(text(Utc::now()))
+            .fetch_optional(&db.pool)
+            .await?;
+    Ok(found.is_some())
+}
+
 /// Ends one session (logout).
 pub async fn delete(db: &Db, token_hash: &str) -> Result<(), StorageError> {
     sqlx::query("DELETE FROM user_sessions WHERE token_hash = ?")
@@ -113,6 +125,7 @@ mod tests {
             ("ann", Role::Viewer)
         );
         assert_eq!(s.csrf, csrf);
+        assert!(alive(&db, &s.token_hash).await.unwrap());
         let stored: String = sqlx::query_scalar("SELECT token_hash FROM user_sessions")
             .fetch_one(&db.pool)
             .await
@@ -143,6 +156,7 @@ mod tests {
             .await
             .unwrap();
         assert!(lookup(&db, &token).await.unwrap().is_none(), "expired");
+        assert!(!alive(&db, &s.token_hash).await.unwrap());
         delete(&db, &s.token_hash).await.unwrap();
     }
 

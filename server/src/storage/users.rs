@@ -94,6 +94,29 @@ pub fn hash_password(p: &str) -> Result<String, UserError> {
         .map_err(|e| UserError::Hash(e.to_string()))
 }
 
+/// Argon2 runs (about 19 MiB and tens of milliseconds each) at most this many at once,
+/// so a flood of sign-ins queues instead of exhausting memory.
+static HASHING: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
+    tokio::sync::Semaphore::new(
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2),
+    )
+});
+
+/// Runs one argon2 job off the async workers, within the [`HASHING`] limit.
+async fn hashing<T: Send + 'static>(
+    job: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, UserError> {
+    let _permit = HASHING
+        .acquire()
+        .await
+        .map_err(|e| UserError::Hash(e.to_string()))?;
+    tokio::task::spawn_blocking(job)
+        .await
+        .map_err(|e| UserError::Hash(e.to_string()))
+}
+
 fn matches(hash: &str, p: &str) -> bool {
     PasswordHash::new(hash)
         .map(|h| Argon2::default().verify_password(p.as_bytes(), &h).is_ok())
@@ -109,7 +132,8 @@ pub async fn count(db: &Db) -> Result<i64, StorageError> {
 pub async fn create(db: &Db, username: &str, password: &str, role: Role) -> Result<(), UserError> {
     validate_username(username)?;
     validate_password(password)?;
-    let hash = hash_password(password)?;
+    let owned = password.to_string();
+    let hash = hashing(move || hash_password(&owned)).await??;
     let res = sqlx::query(
         "INSERT INTO users (username, password_hash, role, created_at) VALUES (?, ?, ?, ?)
          ON CONFLICT(username) DO NOTHING",
@@ -136,9 +160,11 @@ pub async fn create_first_admin(
     validate_username(username)?;
     validate_password(password)?;
     let password = password.to_string();
-    let hash = tokio::task::spawn_blocking(move || hash_password(&password))
-        .await
-        .map_err(|e| UserError::Hash(e.to_string()))??;
+    // No hashing at all once setup is done: a closed setup form costs nothing.
+    if count(db).await? > 0 {
+        return Ok(false);
+    }
+    let hash = hashing(move || hash_password(&password)).await??;
     let res = sqlx::query(
         "INSERT INTO users (username, password_hash, role, created_at)
          SELECT ?, ?, 'admin', ? WHERE NOT EXISTS (SELECT 1 FROM users)",
@@ -154,7 +180,8 @@ pub async fn create_first_admin(
 /// Sets a new password and ends the user's sessions.
 pub async fn reset_password(db: &Db, username: &str, password: &str) -> Result<(), UserError> {
     validate_password(password)?;
-    let hash = hash_password(password)?;
+    let owned = password.to_string();
+    let hash = hashing(move || hash_password(&owned)).await??;
     let mut tx = db.pool.begin().await?;
     let id: Option<i64> =
         sqlx::query_scalar("UPDATE users SET password_hash = ? WHERE username = ? RETURNING id")
@@ -203,12 +230,12 @@ pub async fn authenticate(
         // Same work as a real check, so timing does not tell which usernames exist.
         static DUMMY: std::sync::LazyLock<String> =
             std::sync::LazyLock::new(|| hash_password("not a real password").unwrap_or_default());
-        let _ = tokio::task::spawn_blocking(move || matches(&DUMMY, &password)).await;
+        let _ = hashing(move || matches(&DUMMY, &password)).await;
         return Ok(None);
     };
     let hash: String = row.try_get("password_hash")?;
     let role: String = row.try_get("role")?;
-    let ok = tokio::task::spawn_blocking(move || matches(&hash, &password))
+    let ok = hashing(move || matches(&hash, &password))
         .await
         .unwrap_or(false);
     let Some(role) = Role::parse(&role).filter(|_| ok) else {
@@ -278,9 +305,7 @@ pub async fn change_password(
         return Err(UserError::WrongPassword);
     };
     let new = new.to_string();
-    let hash = tokio::task::spawn_blocking(move || hash_password(&new))
-        .await
-        .map_err(|e| UserError::Hash(e.to_string()))??;
+    let hash = hashing(move || hash_password(&new)).await??;
     let mut tx = db.pool.begin().await?;
     sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
         .bind(hash)
