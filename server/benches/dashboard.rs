@@ -111,6 +111,16 @@ async fn client(
     stats
 }
 
+/// Events received so far, over every DVR.
+fn total_events(srv: &channelwatch::serve::Server) -> u64 {
+    srv.services
+        .engine
+        .slots()
+        .iter()
+        .map(|s| s.events_by_kind().values().sum::<u64>())
+        .sum()
+}
+
 async fn ttfb(http: &reqwest::Client, url: &str, cookie: &str, n: usize) -> (f64, f64, f64) {
     let mut first = Vec::with_capacity(n);
     let mut full = Vec::with_capacity(n);
@@ -231,13 +241,7 @@ async fn run(args: &[String]) {
     let (p50, p99, full) = ttfb(&http, &format!("{base}/"), &cookie, 50).await;
     println!("dashboard page, no live clients: TTFB p50 {p50:.2} ms, p99 {p99:.2} ms; whole page p50 {full:.2} ms");
     let rss_before = rss_mib();
-    let events_before: u64 = srv
-        .services
-        .engine
-        .slots()
-        .iter()
-        .map(|s| s.events_by_kind().values().sum::<u64>())
-        .sum();
+    let events_before = total_events(&srv);
 
     let stop = Instant::now() + Duration::from_secs(seconds);
     let bytes = Arc::new(AtomicU64::new(0));
@@ -276,13 +280,7 @@ async fn run(args: &[String]) {
         all.extend(s.lags_ms);
     }
     let rss_after = rss_mib();
-    let events_after: u64 = srv
-        .services
-        .engine
-        .slots()
-        .iter()
-        .map(|s| s.events_by_kind().values().sum::<u64>())
-        .sum();
+    let events_after = total_events(&srv);
     let frame = srv.services.live.current(&srv.services).await;
     let total_frames: f64 = frames.iter().sum();
     let lagging = all.iter().filter(|l| **l > 1000.0).count();
