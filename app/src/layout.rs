@@ -278,3 +278,14 @@ pub fn DiagnoseView(report: DiagnoseReport) -> impl IntoView {
         </div>
     }
 }
+
+/// Save feedback: success or the API's precise error.
+#[component]
+pub fn Outcome(state: RwSignal<Option<Result<String, String>>>) -> impl IntoView {
+    move || {
+        state.get().map(|r| match r {
+            Ok(m) => view! { <p class="success" role="status">{m}</p> }.into_any(),
+            Err(m) => view! { <p class="error" role="alert">{m}</p> }.into_any(),
+        })
+    }
+}

@@ -63,6 +63,21 @@ fn bare_host(host: &str) -> &str {
     host.trim_start_matches('[').trim_end_matches(']')
 }
 
+/// [`diagnose`] with the engine's current disk thresholds and the default timeouts:
+/// what the UI's Diagnose and Test connection buttons run.
+pub async fn diagnose_with_engine(
+    engine: &crate::engine::Engine,
+    dvr: &DvrRecord,
+) -> DiagnoseReport {
+    diagnose(
+        &crate::dvr::client::DvrClient::shared_http(),
+        dvr,
+        &engine.disk_thresholds(),
+        DoctorTimeouts::default(),
+    )
+    .await
+}
+
 /// Runs every check against one DVR. Checks that need an earlier one to pass are
 /// still listed, as failures naming what blocked them.
 pub async fn diagnose(

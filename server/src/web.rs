@@ -86,14 +86,7 @@ impl Monitor {
             .get(&dvr_id)
             .await
             .map_err(|e| e.to_string())?;
-        let http = crate::dvr::client::DvrClient::shared_http();
-        Ok(crate::doctor::diagnose(
-            &http,
-            &record,
-            &self.services.engine.disk_thresholds(),
-            crate::doctor::DoctorTimeouts::default(),
-        )
-        .await)
+        Ok(crate::doctor::diagnose_with_engine(&self.services.engine, &record).await)
     }
 }
 

@@ -4,6 +4,7 @@ use leptos::prelude::*;
 use serde_json::{json, Value};
 
 use crate::api::{self, use_session};
+use crate::layout::Outcome;
 
 #[component]
 pub fn AccountPage() -> impl IntoView {
@@ -85,10 +86,7 @@ fn ChangePassword() -> impl IntoView {
                 <div class="field"><label for="new-password">"New password (at least 8 characters)"</label>
                     <input id="new-password" type="password" autocomplete="new-password" bind:value=new required/></div>
                 <button type="submit">"Change password"</button>
-                {move || outcome.get().map(|r| match r {
-                    Ok(m) => view! { <p class="success" role="status">{m}</p> }.into_any(),
-                    Err(m) => view! { <p class="error" role="alert">{m}</p> }.into_any(),
-                })}
+                <Outcome state=outcome/>
             </form>
         </section>
     }
@@ -203,10 +201,7 @@ fn Users(users: List, version: RwSignal<u32>) -> impl IntoView {
                         <option value="admin">"admin"</option>
                     </select></div>
                 <button type="submit">"Add user"</button>
-                {move || outcome.get().map(|r| match r {
-                    Ok(m) => view! { <p class="success" role="status">{m}</p> }.into_any(),
-                    Err(m) => view! { <p class="error" role="alert">{m}</p> }.into_any(),
-                })}
+                <Outcome state=outcome/>
             </form>
         </section>
     }

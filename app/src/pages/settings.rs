@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use serde_json::{json, Map, Value};
 
 use crate::api::{self, use_session, Session};
-use crate::layout::use_live;
+use crate::layout::{use_live, Outcome};
 
 /// The routing matrix's events (contract §3).
 pub const EVENTS: [&str; 5] = ["channel", "vod", "recording", "disk", "health"];
@@ -108,17 +108,6 @@ pub fn SettingsPage() -> impl IntoView {
                 }
             })}
         </Suspense>
-    }
-}
-
-/// Save feedback: success or the API's precise error.
-#[component]
-fn Outcome(state: RwSignal<Option<Result<String, String>>>) -> impl IntoView {
-    move || {
-        state.get().map(|r| match r {
-            Ok(m) => view! { <p class="success" role="status">{m}</p> }.into_any(),
-            Err(m) => view! { <p class="error" role="alert">{m}</p> }.into_any(),
-        })
     }
 }
 

@@ -327,13 +327,7 @@ pub async fn test_connection(
         staleness_threshold_seconds: 300,
         managed_by: ManagedBy::Ui,
     };
-    let report = crate::doctor::diagnose(
-        &crate::dvr::client::DvrClient::shared_http(),
-        &record,
-        &state.services.engine.disk_thresholds(),
-        crate::doctor::DoctorTimeouts::default(),
-    )
-    .await;
+    let report = crate::doctor::diagnose_with_engine(&state.services.engine, &record).await;
     Ok(Json(serde_json::json!({
         "ok": report.ok(),
         "report": report,
