@@ -21,9 +21,11 @@ pub struct Flags {
 
 /// A configuration problem: where (file or variable), which key, what is wrong.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("invalid configuration in {source_name}: {key}: {message}")]
+#[error("invalid configuration in {source_name}: {}{key}: {message}", .line.map(|l| format!("line {l}: ")).unwrap_or_default())]
 pub struct ConfigError {
     pub source_name: String,
+    /// The line in the file, when the key could be found there.
+    pub line: Option<usize>,
     pub key: String,
     pub message: String,
 }
@@ -34,11 +36,35 @@ impl ConfigError {
         key: impl Into<String>,
         message: impl Into<String>,
     ) -> Self {
+        Self::at(source_name, None, key, message)
+    }
+
+    pub fn at(
+        source_name: impl Into<String>,
+        line: Option<usize>,
+        key: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
         Self {
             source_name: source_name.into(),
+            line,
             key: key.into(),
             message: message.into(),
         }
+    }
+}
+
+/// Where a file configuration was read from, kept to point errors found later (on
+/// apply) at their line. Its `Debug` does not print the text, which may hold secrets.
+#[derive(Clone, Default)]
+pub struct Origin {
+    pub name: String,
+    pub text: std::sync::Arc<str>,
+}
+
+impl std::fmt::Debug for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Origin({}, {} bytes)", self.name, self.text.len())
     }
 }
 
@@ -56,6 +82,47 @@ pub struct FileConfig {
     pub disk_thresholds: Option<crate::engine::disk::DiskThresholds>,
     #[serde(default)]
     pub dvrs: Vec<FileDvr>,
+    /// Notification providers owned by the file (matched by `name` on reload).
+    #[serde(default)]
+    pub providers: Vec<crate::declared::FileProvider>,
+    /// Routing cells: DVR name or dvr_id → event → provider type → on/off.
+    #[serde(default)]
+    pub routing: crate::declared::FileRouting,
+    /// Alert-history retention in days (Settings > Advanced).
+    pub retention_days: Option<u32>,
+    /// Alert settings laid over the stored ones (keys of `GET /api/v1/settings` `alerts`).
+    pub alerts: Option<serde_json::Value>,
+    /// `providers` with their secrets resolved (filled by [`read_file`]).
+    #[serde(skip)]
+    pub declared_providers: Vec<crate::declared::DeclaredProvider>,
+    #[serde(skip)]
+    pub origin: Origin,
+}
+
+impl FileConfig {
+    /// An error about `key` of this file, pointing at its line when it can be found.
+    pub fn error(&self, key: &str, message: String) -> ConfigError {
+        ConfigError::at(
+            self.origin.name.clone(),
+            crate::declared::line_of(&self.origin.text, key),
+            key,
+            message,
+        )
+    }
+
+    /// DVRs the file declares, in registry form.
+    pub fn file_dvrs_list(&self) -> Vec<NewDvr> {
+        self.dvrs
+            .iter()
+            .map(|d| NewDvr {
+                name: d.name.clone().unwrap_or_else(|| d.host.clone()),
+                host: d.host.clone(),
+                port: d.port,
+                enabled: d.enabled,
+                staleness_threshold_seconds: d.staleness_threshold_seconds,
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -75,14 +142,16 @@ pub enum LogFormat {
     Json,
 }
 
-/// The resolved configuration the process runs with.
-#[derive(Debug, Clone)]
+/// The resolved configuration the process runs with. Its `Debug` masks the secrets.
+#[derive(Clone)]
 pub struct Config {
     pub data_dir: PathBuf,
     pub bind: IpAddr,
     pub port: u16,
     /// The YAML file in use, if any.
     pub config_file: Option<PathBuf>,
+    /// Whether it was named by `--config`/`CHANNELWATCH_CONFIG` (then it must exist).
+    pub config_explicit: bool,
     pub file: FileConfig,
     /// DVRs from `CHANNELS_DVR_SERVERS`.
     pub env_dvrs: Vec<NewDvr>,
@@ -102,6 +171,26 @@ pub struct Config {
     /// `CHANNELWATCH_SECURE_COOKIES`: mark session cookies `Secure`. Unset means
     /// automatic: when the request arrived over TLS at a proxy (`X-Forwarded-Proto: https`).
     pub secure_cookies: Option<bool>,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mask = |v: &Option<String>| v.as_ref().map(|_| "****");
+        f.debug_struct("Config")
+            .field("data_dir", &self.data_dir)
+            .field("bind", &self.bind)
+            .field("port", &self.port)
+            .field("config_file", &self.config_file)
+            .field("env_dvrs", &self.env_dvrs.len())
+            .field("api_key", &mask(&self.api_key))
+            .field("admin_user", &self.admin_user)
+            .field("admin_password", &mask(&self.admin_password))
+            .field("metrics_token", &mask(&self.metrics_token))
+            .field("log_filter", &self.log_filter)
+            .field("log_format", &self.log_format)
+            .field("demo", &self.demo)
+            .finish_non_exhaustive()
+    }
 }
 
 pub const DEFAULT_PORT: u16 = 8501;
@@ -157,7 +246,7 @@ impl Config {
             }
         };
         let file = match &config_file {
-            Some(path) => read_file(path, explicit)?,
+            Some(path) => read_file(path, explicit, env)?,
             None => FileConfig::default(),
         };
         let file_name = config_file
@@ -265,6 +354,7 @@ impl Config {
             bind,
             port,
             config_file,
+            config_explicit: explicit,
             file,
             env_dvrs,
             api_key: env.var("CHANNELWATCH_API_KEY"),
@@ -284,21 +374,13 @@ impl Config {
 
     /// DVRs the YAML file declares, in registry form.
     pub fn file_dvrs(&self) -> Vec<NewDvr> {
-        self.file
-            .dvrs
-            .iter()
-            .map(|d| NewDvr {
-                name: d.name.clone().unwrap_or_else(|| d.host.clone()),
-                host: d.host.clone(),
-                port: d.port,
-                enabled: d.enabled,
-                staleness_threshold_seconds: d.staleness_threshold_seconds,
-            })
-            .collect()
+        self.file.file_dvrs_list()
     }
 }
 
-fn read_file(path: &Path, explicit: bool) -> Result<FileConfig, ConfigError> {
+/// Reads, parses and checks a configuration file; `${VAR}` secrets come from `env`.
+/// A missing file is an empty configuration unless it was named explicitly.
+pub fn read_file(path: &Path, explicit: bool, env: &dyn Env) -> Result<FileConfig, ConfigError> {
     let name = path.display().to_string();
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
@@ -317,23 +399,36 @@ fn read_file(path: &Path, explicit: bool) -> Result<FileConfig, ConfigError> {
         return Ok(FileConfig::default());
     }
     let de = serde_norway::Deserializer::from_str(&text);
-    let file: FileConfig = serde_path_to_error::deserialize(de).map_err(|e| {
+    let mut file: FileConfig = serde_path_to_error::deserialize(de).map_err(|e| {
         let key = e.path().to_string();
         let inner = e.into_inner();
-        let location = inner
+        let line = inner
             .location()
-            .map(|l| format!(" (line {}, column {})", l.line(), l.column()))
-            .unwrap_or_default();
-        ConfigError::new(
+            .map(|l| l.line())
+            .or_else(|| crate::declared::line_of(&text, &key));
+        let mut message = inner.to_string();
+        // serde_norway repeats the position at the end; the line is given up front.
+        if let Some(i) = message.find(" at line ") {
+            message.truncate(i);
+        }
+        if let Some(rest) = message.strip_prefix(&format!("{key}: ")) {
+            message = rest.to_string();
+        }
+        ConfigError::at(
             name.clone(),
+            line,
             if key == "." {
                 "(document)".to_string()
             } else {
                 key
             },
-            format!("{inner}{location}"),
+            message,
         )
     })?;
+    file.origin = Origin {
+        name: name.clone(),
+        text: text.as_str().into(),
+    };
     for (i, d) in file.dvrs.iter().enumerate() {
         let port = d.port.unwrap_or(crate::registry::DEFAULT_PORT);
         let threshold = d
@@ -344,13 +439,12 @@ fn read_file(path: &Path, explicit: bool) -> Result<FileConfig, ConfigError> {
             crate::registry::validate(&dname, &d.host, port, threshold)
         {
             let first = &errs[0];
-            return Err(ConfigError::new(
-                name,
-                format!("dvrs[{i}].{}", first.field),
-                first.message.clone(),
-            ));
+            return Err(file.error(&format!("dvrs[{i}].{}", first.field), first.message.clone()));
         }
     }
+    let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let origin = file.origin.clone();
+    crate::declared::resolve(&mut file, &origin.text, &origin.name, env, &base)?;
     Ok(file)
 }
 
@@ -486,7 +580,12 @@ mod tests {
         let e = Config::load(&flags(dir.path()), &[]).unwrap_err();
         assert_eq!(e.source_name, path.display().to_string());
         assert_eq!(e.key, "dvrs[0].port");
-        assert!(e.message.contains("line 3"), "{e}");
+        assert_eq!(e.line, Some(3), "{e}");
+        assert!(
+            e.to_string()
+                .contains("line 3: dvrs[0].port: invalid value"),
+            "{e}"
+        );
         std::fs::write(&path, "dvrs:\n  - host: dvr.local\n    prot: 8089\n").unwrap();
         let e = Config::load(&flags(dir.path()), &[]).unwrap_err();
         assert!(e.to_string().contains("prot"), "{e}");

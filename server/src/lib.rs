@@ -6,6 +6,7 @@
 
 pub mod alerts;
 pub mod config;
+pub mod declared;
 pub mod doctor;
 pub mod dvr;
 pub mod engine;

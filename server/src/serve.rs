@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::config::Config;
+use crate::declared::{Declared, Parts};
 use crate::engine::watchdog::{Watchdog, WatchdogSettings};
 use crate::engine::{Engine, EngineSettings};
 use crate::http::{AppState, Services};
@@ -30,6 +31,8 @@ pub enum StartError {
     Storage(#[from] StorageError),
     #[error("declared DVRs are invalid: {0}")]
     Declared(#[from] RegistryError),
+    #[error("{0}")]
+    File(#[from] crate::declared::ApplyError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -130,14 +133,11 @@ pub async fn start_with(
         source,
     })?;
     let db = Db::open(&config.data_dir).await?;
-    if let Some(limit) = config.file.dvr_soft_limit {
-        settings::set(&db, settings::DVR_SOFT_LIMIT, &limit).await?;
-    }
     bootstrap_admin(&config, &db).await?;
     let engine = Engine::new(engine_settings);
     let saved_thresholds: Option<crate::engine::disk::DiskThresholds> =
         settings::get(&db, settings::DISK_THRESHOLDS).await?;
-    if let Some(t) = config.file.disk_thresholds.or(saved_thresholds) {
+    if let Some(t) = saved_thresholds {
         engine.set_disk_thresholds(t);
     }
     let registry = Registry::new(db.clone(), engine.clone());
@@ -153,9 +153,21 @@ pub async fn start_with(
     // Subscribed before any DVR task runs, so no event escapes the alert rules.
     let alert_rx = engine.alert_stream();
 
-    registry
-        .apply_declared(&config.file_dvrs(), ManagedBy::File)
-        .await?;
+    let parts = Parts {
+        db: &db,
+        engine: &engine,
+        registry: &registry,
+        alerts: &alerts,
+    };
+    let applied = crate::declared::apply(parts, &config.file, None).await?;
+    if !applied.is_empty() {
+        info!(changes = %applied.summary(), "configuration file applied");
+    }
+    let (watch_path, explicit) = match &config.config_file {
+        Some(p) => (p.clone(), config.config_explicit),
+        None => (config.data_dir.join("channelwatch.yaml"), false),
+    };
+    let declared = Declared::new(watch_path, explicit, config.file.clone(), applied);
     registry
         .apply_declared(&config.env_dvrs, ManagedBy::Env)
         .await?;
@@ -190,6 +202,7 @@ pub async fn start_with(
         alerts,
         dispatcher,
         live: Arc::new(crate::live::LiveHub::new()),
+        declared,
         logins: Default::default(),
         started: Default::default(),
     });
@@ -218,6 +231,11 @@ pub async fn start_with(
     let alert_task = services.alerts.spawn(alert_rx, cancel.clone());
     let dispatch_task = services.dispatcher.spawn(cancel.clone());
     let live_task = services.live.spawn(services.clone(), cancel.clone());
+    let config_task = crate::declared::spawn_watcher(
+        services.clone(),
+        std::time::Duration::from_secs(2),
+        cancel.clone(),
+    );
     services.started.store(true, Ordering::Release);
     info!(%addr, dvrs = services.engine.running_count(), version = crate::VERSION, "ChannelWatch is running");
     Ok(Server {
@@ -226,7 +244,7 @@ pub async fn start_with(
         cancel,
         http,
         watchdog: watchdog_task,
-        background: vec![alert_task, dispatch_task, live_task],
+        background: vec![alert_task, dispatch_task, live_task, config_task],
         demo,
     })
 }

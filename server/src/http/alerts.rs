@@ -83,7 +83,11 @@ async fn current(state: &AppState) -> Result<Value, ApiError> {
         "alerts": state.services.alerts.settings(),
         "retention_days": store::retention_days(&state.services.db).await?,
         "disk_thresholds": state.services.engine.disk_thresholds(),
-        "disk_thresholds_managed_by_file": state.services.config.file.disk_thresholds.is_some(),
+        "disk_thresholds_managed_by_file": state.services.declared.file().disk_thresholds.is_some(),
+        "config_file": {
+            "path": state.services.declared.path.display().to_string(),
+            "last_apply": state.services.declared.status(),
+        },
     }))
 }
 
@@ -112,7 +116,7 @@ pub async fn put_settings(
         }
     }
     if let Some(t) = &b.disk_thresholds {
-        if state.services.config.file.disk_thresholds.is_some() {
+        if state.services.declared.file().disk_thresholds.is_some() {
             return Err(ApiError::new(
                 axum::http::StatusCode::CONFLICT,
                 "managed_by_file",

@@ -41,10 +41,24 @@ pub struct Services {
     pub dispatcher: Dispatcher,
     /// The dashboard's live feed.
     pub live: Arc<crate::live::LiveHub>,
+    /// The YAML file in effect and its reloads.
+    pub declared: crate::declared::Declared,
     /// Failed sign-ins per client address.
     pub logins: session::LoginLimiter,
     /// Flipped once config is parsed, the database migrated and DVR tasks started.
     pub started: AtomicBool,
+}
+
+impl Services {
+    /// What applying the configuration file touches.
+    pub fn parts(&self) -> crate::declared::Parts<'_> {
+        crate::declared::Parts {
+            db: &self.db,
+            engine: &self.engine,
+            registry: &self.registry,
+            alerts: &self.alerts,
+        }
+    }
 }
 
 #[derive(Clone)]

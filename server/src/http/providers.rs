@@ -42,6 +42,21 @@ async fn load(state: &AppState, raw: &str) -> Result<ProviderRecord, ApiError> {
         .ok_or_else(|| ApiError::not_found(format!("no provider with id {raw}")))
 }
 
+/// Providers the YAML file declares change only there (a reload would undo the edit).
+fn refuse_file_managed(r: &ProviderRecord) -> Result<(), ApiError> {
+    if r.managed_by == crate::storage::dvrs::ManagedBy::File {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "managed_by_file",
+            format!(
+                "provider {} ('{}') is declared in the configuration file; change it there",
+                r.id, r.name
+            ),
+        ));
+    }
+    Ok(())
+}
+
 pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<Value>>, ApiError> {
     let all = store::list(&state.services.db).await?;
     Ok(Json(all.iter().map(api_object).collect()))
@@ -70,6 +85,7 @@ pub async fn patch(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let mut r = load(&state, &raw).await?;
+    refuse_file_managed(&r)?;
     let mut m: Map<String, Value> = parse_body(body)?;
     // An echoed answer object carries its id (and an Apprise provider's scheme).
     if let Some(id) = m.remove("id") {
@@ -80,6 +96,7 @@ pub async fn patch(
         }
     }
     m.remove("scheme");
+    m.remove("managed_by");
     if let Some(kind) = take_str(&mut m, "type")? {
         if kind != r.kind {
             return Err(ApiError::invalid(
@@ -118,6 +135,7 @@ pub async fn delete(
     Path(raw): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = provider_id(&raw)?;
+    refuse_file_managed(&load(&state, &raw).await?)?;
     if store::delete(&state.services.db, id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {

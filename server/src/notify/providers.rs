@@ -72,6 +72,7 @@ pub fn api_object(r: &ProviderRecord) -> Value {
     m.insert("type".into(), Value::from(r.kind.clone()));
     m.insert("name".into(), Value::from(r.name.clone()));
     m.insert("enabled".into(), Value::from(r.enabled));
+    m.insert("managed_by".into(), Value::from(r.managed_by.as_str()));
     if r.kind == "apprise" {
         m.insert(
             "scheme".into(),
@@ -161,6 +162,7 @@ mod tests {
                 chat_id: "42".into(),
                 base_url: None,
             },
+            managed_by: crate::storage::dvrs::ManagedBy::Ui,
         };
         let v = api_object(&r);
         assert_eq!(v["bot_token"], "****");

@@ -23,7 +23,7 @@ pub enum EmailSecurity {
     Plain,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
 pub enum Target {
     Pushover {
@@ -111,6 +111,19 @@ pub enum Target {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         headers: Vec<(String, String)>,
     },
+}
+
+/// Debug output is masked like the API's answer, so a `{:?}` in a log line or a panic
+/// message cannot print a secret.
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Target::{}({})",
+            self.provider_type(),
+            Value::Object(self.masked())
+        )
+    }
 }
 
 impl Target {

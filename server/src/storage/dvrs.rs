@@ -25,7 +25,7 @@ impl ManagedBy {
         }
     }
 
-    fn parse(s: &str) -> ManagedBy {
+    pub fn parse(s: &str) -> ManagedBy {
         match s {
             "file" => ManagedBy::File,
             "env" => ManagedBy::Env,

@@ -9,6 +9,7 @@ pub mod routing;
 pub mod sessions;
 pub mod settings;
 pub mod users;
+pub mod vault;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -32,12 +33,16 @@ pub enum StorageError {
     Sql(#[from] sqlx::Error),
     #[error("stored value for {key} is not valid: {message}")]
     Corrupt { key: String, message: String },
+    #[error(transparent)]
+    Vault(#[from] vault::VaultError),
 }
 
 /// The handle every store function takes.
 #[derive(Clone, Debug)]
 pub struct Db {
     pub pool: SqlitePool,
+    /// Seals and opens secrets stored in columns (see [`vault`]).
+    pub vault: std::sync::Arc<vault::Vault>,
 }
 
 /// The migrations embedded at compile time.
@@ -67,8 +72,67 @@ impl Db {
                 source,
             })?;
         MIGRATOR.run(&pool).await?;
-        Ok(Db { pool })
+        let db = Db {
+            pool,
+            vault: std::sync::Arc::new(vault::Vault::load_or_create(data_dir)?),
+        };
+        db.finish_rotation(data_dir).await?;
+        let sealed = providers::seal_plaintext(&db).await?;
+        if sealed > 0 {
+            tracing::info!(
+                providers = sealed,
+                "encrypted provider secrets stored in plain text by an earlier version"
+            );
+        }
+        Ok(db)
     }
+
+    /// The newest migration this build knows (backups name it as their schema).
+    pub fn schema_version() -> i64 {
+        MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0)
+    }
+
+    /// Re-encrypts every stored secret under a new key: the new key is written to
+    /// `encryption.key.new`, every value is resealed in one transaction, then the file
+    /// is renamed over `encryption.key`. A crash in between is finished (or undone) by
+    /// the next [`Db::open`]. Answers the new key id and how many values were resealed.
+    pub async fn rotate_key(&self, data_dir: &Path) -> Result<(String, u64), StorageError> {
+        let pending = data_dir.join(vault::PENDING_KEY_FILE);
+        let key = vault::new_key_file(&pending)?;
+        let n = providers::reseal_all(self, &key).await?;
+        install_pending(data_dir)?;
+        self.vault.replace(key.clone());
+        Ok((key.id().to_string(), n))
+    }
+
+    /// Completes a rotation that committed before the key file was renamed, or drops
+    /// the leftover new key of one that did not commit.
+    async fn finish_rotation(&self, data_dir: &Path) -> Result<(), StorageError> {
+        let pending_path = data_dir.join(vault::PENDING_KEY_FILE);
+        let Some(pending) = vault::read_key(&pending_path)? else {
+            return Ok(());
+        };
+        if providers::uses_key(self, pending.id()).await? {
+            install_pending(data_dir)?;
+            self.vault.replace(pending);
+            tracing::warn!("finished an encryption key rotation that was interrupted");
+        } else {
+            let _ = std::fs::remove_file(&pending_path);
+        }
+        Ok(())
+    }
+}
+
+fn install_pending(data_dir: &Path) -> Result<(), StorageError> {
+    let to = data_dir.join(vault::KEY_FILE);
+    std::fs::rename(data_dir.join(vault::PENDING_KEY_FILE), &to).map_err(|source| {
+        vault::VaultError::Io {
+            action: "install the new",
+            path: to.display().to_string(),
+            source,
+        }
+    })?;
+    Ok(())
 }
 
 /// Current time as stored in the database (RFC 3339, UTC, seconds).

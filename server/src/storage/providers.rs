@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
+use super::dvrs::ManagedBy;
 use super::{now_text, Db, StorageError};
 use crate::notify::target::Target;
 
@@ -14,6 +15,8 @@ pub struct ProviderRecord {
     pub name: String,
     pub enabled: bool,
     pub target: Target,
+    /// `ui` (API and web app) or `file` (the YAML file; read-only elsewhere).
+    pub managed_by: ManagedBy,
 }
 
 /// What the `config` column holds.
@@ -22,9 +25,13 @@ struct Stored {
     target: Target,
 }
 
-fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ProviderRecord, StorageError> {
+/// The AAD of the sealed `config` column.
+const AAD: &str = "providers.config";
+
+fn from_row(db: &Db, row: &sqlx::sqlite::SqliteRow) -> Result<ProviderRecord, StorageError> {
     let id: i64 = row.try_get("id")?;
-    let config: String = row.try_get("config")?;
+    let sealed: String = row.try_get("config")?;
+    let config = db.vault.open(&sealed, AAD)?;
     let stored: Stored = serde_json::from_str(&config).map_err(|e| StorageError::Corrupt {
         key: format!("providers.{id}.config"),
         message: e.to_string(),
@@ -35,29 +42,89 @@ fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ProviderRecord, StorageErro
         name: row.try_get("name")?,
         enabled: row.try_get("enabled")?,
         target: stored.target,
+        managed_by: ManagedBy::parse(&row.try_get::<String, _>("managed_by")?),
     })
 }
 
-fn config_json(target: &Target) -> String {
-    serde_json::to_string(&Stored {
+/// The sealed `config` column: the whole target, so no field can leak in clear.
+fn config_json(db: &Db, target: &Target) -> String {
+    let plain = serde_json::to_string(&Stored {
         target: target.clone(),
     })
-    .expect("a target always serialises")
+    .expect("a target always serialises");
+    db.vault.seal(&plain, AAD)
+}
+
+/// Seals rows stored in clear by a version before encryption; answers how many.
+pub(crate) async fn seal_plaintext(db: &Db) -> Result<u64, StorageError> {
+    let rows: Vec<(i64, String)> = sqlx::query_as("SELECT id, config FROM providers")
+        .fetch_all(&db.pool)
+        .await?;
+    let mut n = 0;
+    for (id, config) in rows {
+        if super::vault::is_sealed(&config) {
+            continue;
+        }
+        sqlx::query("UPDATE providers SET config = ? WHERE id = ?")
+            .bind(db.vault.seal(&config, AAD))
+            .bind(id)
+            .execute(&db.pool)
+            .await?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// Reseals every row under `key`, all or nothing.
+pub(crate) async fn reseal_all(db: &Db, key: &super::vault::Key) -> Result<u64, StorageError> {
+    let mut tx = db.pool.begin().await?;
+    // Write first so the transaction takes the write lock before it reads.
+    sqlx::query("UPDATE providers SET config = config WHERE 0")
+        .execute(&mut *tx)
+        .await?;
+    let rows: Vec<(i64, String)> = sqlx::query_as("SELECT id, config FROM providers")
+        .fetch_all(&mut *tx)
+        .await?;
+    let n = rows.len() as u64;
+    for (id, sealed) in rows {
+        let plain = db.vault.open(&sealed, AAD)?;
+        sqlx::query("UPDATE providers SET config = ? WHERE id = ?")
+            .bind(super::vault::Vault::seal_with(key, &plain, AAD))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(n)
+}
+
+/// Whether any row is sealed under the key with this id.
+pub(crate) async fn uses_key(db: &Db, key_id: &str) -> Result<bool, StorageError> {
+    let rows: Vec<(String,)> = sqlx::query_as("SELECT config FROM providers")
+        .fetch_all(&db.pool)
+        .await?;
+    Ok(rows
+        .iter()
+        .any(|(c,)| super::vault::key_id_of(c) == Some(key_id)))
 }
 
 pub async fn list(db: &Db) -> Result<Vec<ProviderRecord>, StorageError> {
-    let rows = sqlx::query("SELECT id, type, name, enabled, config FROM providers ORDER BY id")
-        .fetch_all(&db.pool)
-        .await?;
-    rows.iter().map(from_row).collect()
+    let rows = sqlx::query(
+        "SELECT id, type, name, enabled, config, managed_by FROM providers ORDER BY id",
+    )
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter().map(|r| from_row(db, r)).collect()
 }
 
 pub async fn get(db: &Db, id: i64) -> Result<Option<ProviderRecord>, StorageError> {
-    let row = sqlx::query("SELECT id, type, name, enabled, config FROM providers WHERE id = ?")
-        .bind(id)
-        .fetch_optional(&db.pool)
-        .await?;
-    row.as_ref().map(from_row).transpose()
+    let row = sqlx::query(
+        "SELECT id, type, name, enabled, config, managed_by FROM providers WHERE id = ?",
+    )
+    .bind(id)
+    .fetch_optional(&db.pool)
+    .await?;
+    row.as_ref().map(|r| from_row(db, r)).transpose()
 }
 
 /// Inserts and answers the stored record (with its new id).
@@ -68,17 +135,30 @@ pub async fn insert(
     enabled: bool,
     target: &Target,
 ) -> Result<ProviderRecord, StorageError> {
+    insert_managed(db, kind, name, enabled, target, ManagedBy::Ui).await
+}
+
+/// [`insert`] for an owner other than the UI (the YAML file).
+pub async fn insert_managed(
+    db: &Db,
+    kind: &str,
+    name: &str,
+    enabled: bool,
+    target: &Target,
+    managed_by: ManagedBy,
+) -> Result<ProviderRecord, StorageError> {
     let now = now_text();
     let id: i64 = sqlx::query_scalar(
-        "INSERT INTO providers (type, name, enabled, config, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+        "INSERT INTO providers (type, name, enabled, config, created_at, updated_at, managed_by)
+         VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
     )
     .bind(kind)
     .bind(name)
     .bind(enabled)
-    .bind(config_json(target))
+    .bind(config_json(db, target))
     .bind(&now)
     .bind(&now)
+    .bind(managed_by.as_str())
     .fetch_one(&db.pool)
     .await?;
     Ok(ProviderRecord {
@@ -87,16 +167,18 @@ pub async fn insert(
         name: name.to_string(),
         enabled,
         target: target.clone(),
+        managed_by,
     })
 }
 
 pub async fn update(db: &Db, r: &ProviderRecord) -> Result<bool, StorageError> {
     let res = sqlx::query(
-        "UPDATE providers SET name = ?, enabled = ?, config = ?, updated_at = ? WHERE id = ?",
+        "UPDATE providers SET type = ?, name = ?, enabled = ?, config = ?, updated_at = ? WHERE id = ?",
     )
+    .bind(&r.kind)
     .bind(&r.name)
     .bind(r.enabled)
-    .bind(config_json(&r.target))
+    .bind(config_json(db, &r.target))
     .bind(now_text())
     .bind(r.id)
     .execute(&db.pool)
@@ -134,5 +216,97 @@ mod tests {
         assert!(delete(&db, r.id).await.unwrap());
         assert!(get(&db, r.id).await.unwrap().is_none());
         assert!(!delete(&db, r.id).await.unwrap());
+    }
+
+    async fn raw_configs(db: &Db) -> Vec<String> {
+        sqlx::query_scalar("SELECT config FROM providers")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn secrets_are_sealed_at_rest_and_survive_a_key_rotation() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).await.unwrap();
+        let t = Target::Webhook {
+            url: "http://127.0.0.1:9/hook".into(),
+            secret: "planted-webhook-secret".into(),
+        };
+        let r = insert(&db, "webhook", "HA", true, &t).await.unwrap();
+        let raw = raw_configs(&db).await;
+        assert!(raw[0].starts_with("cw1:"), "{}", raw[0]);
+        assert!(!raw[0].contains("planted-webhook-secret"));
+        assert!(!format!("{r:?}").contains("planted-webhook-secret"));
+
+        let before = db.vault.key_id();
+        let key_before = std::fs::read(dir.path().join("encryption.key")).unwrap();
+        let (after, n) = db.rotate_key(dir.path()).await.unwrap();
+        assert_eq!(n, 1);
+        assert_ne!(before, after);
+        assert_ne!(
+            key_before,
+            std::fs::read(dir.path().join("encryption.key")).unwrap()
+        );
+        assert!(!dir.path().join("encryption.key.new").exists());
+        assert_eq!(
+            super::super::vault::key_id_of(&raw_configs(&db).await[0]),
+            Some(after.as_str())
+        );
+        assert_eq!(get(&db, r.id).await.unwrap().unwrap().target, t);
+        drop(db);
+        // A restart reads the rotated key from disk.
+        let db = Db::open(dir.path()).await.unwrap();
+        assert_eq!(get(&db, r.id).await.unwrap().unwrap().target, t);
+    }
+
+    #[tokio::test]
+    async fn plaintext_rows_from_before_encryption_are_sealed_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).await.unwrap();
+        sqlx::query(
+            "INSERT INTO providers (type, name, enabled, config, created_at, updated_at)
+             VALUES ('webhook', 'old', 1, ?, 'x', 'x')",
+        )
+        .bind(r#"{"target":{"kind":"webhook","url":"http://127.0.0.1:9/","secret":"old-secret"}}"#)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+        drop(db);
+        let db = Db::open(dir.path()).await.unwrap();
+        let raw = raw_configs(&db).await;
+        assert!(raw[0].starts_with("cw1:") && !raw[0].contains("old-secret"));
+        let listed = list(&db).await.unwrap();
+        assert!(
+            matches!(&listed[0].target, Target::Webhook { secret, .. } if secret == "old-secret")
+        );
+    }
+
+    #[tokio::test]
+    async fn an_interrupted_rotation_is_finished_or_dropped_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).await.unwrap();
+        let t = Target::Webhook {
+            url: "http://127.0.0.1:9/hook".into(),
+            secret: "s".into(),
+        };
+        insert(&db, "webhook", "HA", true, &t).await.unwrap();
+        // Committed but not renamed: the next open installs the new key.
+        let pending = dir.path().join("encryption.key.new");
+        let key = super::super::vault::new_key_file(&pending).unwrap();
+        reseal_all(&db, &key).await.unwrap();
+        drop(db);
+        let db = Db::open(dir.path()).await.unwrap();
+        assert_eq!(db.vault.key_id(), key.id());
+        assert!(!pending.exists());
+        assert_eq!(list(&db).await.unwrap()[0].target, t);
+        // Not committed: the leftover key is dropped and the old one stays.
+        let before = db.vault.key_id();
+        super::super::vault::new_key_file(&pending).unwrap();
+        drop(db);
+        let db = Db::open(dir.path()).await.unwrap();
+        assert_eq!(db.vault.key_id(), before);
+        assert!(!pending.exists());
+        assert_eq!(list(&db).await.unwrap()[0].target, t);
     }
 }

@@ -1,0 +1,934 @@
+//! The declarative part of the YAML file: providers (secrets from `${VAR}`, `VAR_FILE`
+//! or `<field>_file`), routing, settings and DVRs, applied to the database at start and
+//! again on `SIGHUP` or when the file changes. A reload validates the whole file first;
+//! a bad file changes nothing and the running state stays. Only DVRs whose entry
+//! changed restart (the engine's reconcile leaves the others running).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::RwLock;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::alerts::kind::Category;
+use crate::alerts::pipeline::AlertService;
+use crate::alerts::settings::AlertSettings;
+use crate::config::{ConfigError, Env, FileConfig};
+use crate::dvr::id::dvr_id;
+use crate::engine::Engine;
+use crate::notify::routing::PROVIDER_TYPES;
+use crate::notify::target::Target;
+use crate::registry::{record_from, Registry, RegistryError};
+use crate::storage::dvrs::ManagedBy;
+use crate::storage::{providers, routing, settings, Db, StorageError};
+
+/// A provider entry as written in the file: `name`, `type`, `enabled`, then the type's
+/// fields (or `url` for an Apprise URL). Its `Debug` prints field names only.
+#[derive(Clone, Deserialize)]
+pub struct FileProvider {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    #[serde(flatten)]
+    pub fields: Map<String, Value>,
+}
+
+impl std::fmt::Debug for FileProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileProvider")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("fields", &self.fields.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// A provider the file declares, its secrets resolved (masked in `Debug` via [`Target`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeclaredProvider {
+    pub name: String,
+    pub kind: String,
+    pub enabled: bool,
+    pub target: Target,
+}
+
+/// `routing:` in the file: DVR name or dvr_id → event → provider type → on/off.
+pub type FileRouting = BTreeMap<String, BTreeMap<Category, BTreeMap<String, bool>>>;
+
+/// Replaces `${NAME}` with the variable's value; `NAME_FILE` (Docker and Kubernetes
+/// secrets) names a file holding it when `NAME` is unset. `$${` writes a literal `${`.
+pub fn interpolate(text: &str, env: &dyn Env, base: &Path) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(pos) = rest.find('$') {
+        out.push_str(&rest[..pos]);
+        let after = &rest[pos..];
+        if let Some(tail) = after.strip_prefix("$${") {
+            out.push_str("${");
+            rest = tail;
+        } else if let Some(tail) = after.strip_prefix("${") {
+            let end = tail
+                .find('}')
+                .ok_or_else(|| "'${' without a closing '}'".to_string())?;
+            let name = &tail[..end];
+            let valid = !name.is_empty()
+                && !name.starts_with(|c: char| c.is_ascii_digit())
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid {
+                return Err(format!("'${{{name}}}' is not an environment variable name"));
+            }
+            let value = match env.var(name) {
+                Some(v) => v,
+                None => match env.var(&format!("{name}_FILE")) {
+                    Some(file) => {
+                        read_secret_file(&file, base).map_err(|e| format!("{name}_FILE: {e}"))?
+                    }
+                    None => {
+                        return Err(format!(
+                            "environment variable {name} is not set (nor {name}_FILE)"
+                        ))
+                    }
+                },
+            };
+            out.push_str(&value);
+            rest = &tail[end + 1..];
+        } else {
+            out.push('$');
+            rest = &after[1..];
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// A secret file's content without its trailing newline; relative paths are taken
+/// from the configuration file's folder.
+fn read_secret_file(path: &str, base: &Path) -> Result<String, String> {
+    let p = Path::new(path);
+    let full = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    };
+    std::fs::read_to_string(&full)
+        .map(|s| s.trim_end_matches(['\n', '\r']).to_string())
+        .map_err(|e| format!("cannot read {}: {e}", full.display()))
+}
+
+/// Resolves one provider entry: interpolates every string, reads `<field>_file`, and
+/// builds the destination exactly as the API would. Errors name the field.
+fn resolve_provider(
+    p: &FileProvider,
+    env: &dyn Env,
+    base: &Path,
+) -> Result<DeclaredProvider, (String, String)> {
+    let mut fields = Map::new();
+    for (key, value) in &p.fields {
+        let resolved = resolve_value(value, env, base).map_err(|m| (key.clone(), m))?;
+        match key.strip_suffix("_file") {
+            Some(field) => {
+                let Value::String(path) = &resolved else {
+                    return Err((key.clone(), "must be a file path".into()));
+                };
+                if p.fields.contains_key(field) {
+                    return Err((
+                        key.clone(),
+                        format!("give either {field} or {key}, not both"),
+                    ));
+                }
+                let secret = read_secret_file(path, base).map_err(|m| (key.clone(), m))?;
+                fields.insert(field.to_string(), Value::String(secret));
+            }
+            None => {
+                fields.insert(key.clone(), resolved);
+            }
+        }
+    }
+    let target =
+        crate::notify::providers::target_from_body(&p.kind, fields, None).map_err(|m| {
+            // The builder's messages start with the field they concern.
+            if let Some(field) = m
+                .split_once("unknown field `")
+                .and_then(|(_, r)| r.split_once('`'))
+                .map(|(f, _)| f.to_string())
+            {
+                return (field, m);
+            }
+            match m.split_once(": ") {
+                Some((field, rest)) if !field.contains(' ') => {
+                    (field.to_string(), rest.to_string())
+                }
+                _ => ("type".to_string(), m),
+            }
+        })?;
+    Ok(DeclaredProvider {
+        name: p.name.trim().to_string(),
+        kind: p.kind.clone(),
+        enabled: p.enabled.unwrap_or(true),
+        target,
+    })
+}
+
+fn resolve_value(v: &Value, env: &dyn Env, base: &Path) -> Result<Value, String> {
+    Ok(match v {
+        Value::String(s) => Value::String(interpolate(s, env, base)?),
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|i| resolve_value(i, env, base))
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| Ok((k.clone(), resolve_value(v, env, base)?)))
+                .collect::<Result<_, String>>()?,
+        ),
+        other => other.clone(),
+    })
+}
+
+/// Checks the declarative keys of a parsed file and resolves its providers' secrets.
+/// Errors carry the key and, where it can be found, the line.
+pub fn resolve(
+    file: &mut FileConfig,
+    text: &str,
+    source: &str,
+    env: &dyn Env,
+    base: &Path,
+) -> Result<(), ConfigError> {
+    let err =
+        |key: String, message: String| ConfigError::at(source, line_of(text, &key), key, message);
+    let mut names = BTreeSet::new();
+    let mut resolved = Vec::new();
+    for (i, p) in file.providers.iter().enumerate() {
+        let name = p.name.trim();
+        if name.is_empty() {
+            return Err(err(
+                format!("providers[{i}].name"),
+                "must not be empty".into(),
+            ));
+        }
+        if !names.insert(name.to_string()) {
+            return Err(err(
+                format!("providers[{i}].name"),
+                format!("'{name}' is declared twice; names identify file providers"),
+            ));
+        }
+        let d = resolve_provider(p, env, base)
+            .map_err(|(field, m)| err(format!("providers[{i}].{field}"), m))?;
+        resolved.push(d);
+    }
+    file.declared_providers = resolved;
+    for (dvr, events) in &file.routing {
+        for types in events.values() {
+            for t in types.keys() {
+                if !PROVIDER_TYPES.contains(&t.as_str()) {
+                    return Err(err(
+                        format!("routing.{dvr}"),
+                        format!(
+                            "'{t}' is not a provider type; use one of {}",
+                            PROVIDER_TYPES.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    if let Some(days) = file.retention_days {
+        if !(1..=3650).contains(&days) {
+            return Err(err(
+                "retention_days".into(),
+                "must be between 1 and 3650".into(),
+            ));
+        }
+    }
+    if let Some(patch) = &file.alerts {
+        merged_alerts(&AlertSettings::default(), patch).map_err(|(key, m)| err(key, m))?;
+    }
+    Ok(())
+}
+
+/// The stored alert settings with the file's `alerts:` keys laid over them.
+fn merged_alerts(
+    current: &AlertSettings,
+    patch: &Value,
+) -> Result<AlertSettings, (String, String)> {
+    let mut merged = serde_json::to_value(current).map_err(|e| ("alerts".into(), e.to_string()))?;
+    merge(&mut merged, patch);
+    let a: AlertSettings = serde_path_to_error::deserialize(merged)
+        .map_err(|e| (format!("alerts.{}", e.path()), e.inner().to_string()))?;
+    a.validate().map_err(|e| match e.split_once(": ") {
+        Some((k, m)) => (format!("alerts.{k}"), m.to_string()),
+        None => ("alerts".into(), e),
+    })?;
+    Ok(a)
+}
+
+fn merge(into: &mut Value, patch: &Value) {
+    match (into, patch) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, v) in b {
+                merge(a.entry(k.clone()).or_insert(Value::Null), v);
+            }
+        }
+        (slot, v) => *slot = v.clone(),
+    }
+}
+
+/// The 1-based line of a key path such as `providers[1].token` in block-style YAML
+/// (`token_file` counts as `token`); the nearest enclosing key's line when the exact
+/// one is not written out (flow style, or a missing key).
+pub fn line_of(text: &str, path: &str) -> Option<usize> {
+    struct Line {
+        no: usize,
+        indent: usize,
+        item: bool,
+        key: Option<String>,
+        key_indent: usize,
+    }
+    let lines: Vec<Line> = text
+        .lines()
+        .enumerate()
+        .filter_map(|(i, l)| {
+            let t = l.trim_start();
+            if t.is_empty() || t.starts_with('#') || t == "---" {
+                return None;
+            }
+            let indent = l.len() - t.len();
+            let (item, body) = match t.strip_prefix('-') {
+                Some(b) if b.is_empty() || b.starts_with(' ') => (true, b.trim_start()),
+                _ => (false, t),
+            };
+            let key_indent = if item {
+                indent + (t.len() - body.len())
+            } else {
+                indent
+            };
+            let key = body
+                .find(": ")
+                .or_else(|| body.ends_with(':').then(|| body.len() - 1))
+                .map(|end| body[..end].trim().trim_matches(['"', '\'']).to_string())
+                .filter(|k| !k.is_empty() && !k.starts_with(['{', '[']));
+            Some(Line {
+                no: i + 1,
+                indent,
+                item,
+                key,
+                key_indent,
+            })
+        })
+        .collect();
+    // The indent a line's own entry sits at: an item's marker, except for the item
+    // being entered, whose first key belongs to its children.
+    let eff = |l: &Line, entered: Option<usize>| {
+        if l.item && Some(l.no) != entered {
+            l.indent
+        } else {
+            l.key_indent
+        }
+    };
+    let (mut start, mut end, mut entered) = (0, lines.len(), None);
+    let mut found = None;
+    for seg in path_segments(path) {
+        let range = &lines[start..end];
+        let block = range.iter().map(|l| eff(l, entered)).min()?;
+        let hit = match &seg {
+            Segment::Key(k) => range.iter().position(|l| {
+                eff(l, entered) == block
+                    && (!l.item || Some(l.no) == entered)
+                    && l.key
+                        .as_deref()
+                        .is_some_and(|lk| lk == k || lk.strip_suffix("_file") == Some(k.as_str()))
+            }),
+            Segment::Index(n) => range
+                .iter()
+                .enumerate()
+                .filter(|(_, l)| l.item && Some(l.no) != entered && l.indent == block)
+                .nth(*n)
+                .map(|(i, _)| i),
+        };
+        let Some(i) = hit.map(|i| i + start) else {
+            return found;
+        };
+        found = Some(lines[i].no);
+        let own = eff(&lines[i], entered);
+        let next = lines[i + 1..end]
+            .iter()
+            .position(|l| eff(l, None) <= own)
+            .map_or(end, |p| p + i + 1);
+        (start, end, entered) = match seg {
+            Segment::Key(_) => (i + 1, next, None),
+            Segment::Index(_) => (i, next, Some(lines[i].no)),
+        };
+        if start >= end {
+            return found;
+        }
+    }
+    found
+}
+
+enum Segment {
+    Key(String),
+    Index(usize),
+}
+
+/// `providers[1].token` → `providers`, 1, `token`.
+fn path_segments(path: &str) -> Vec<Segment> {
+    let mut out = Vec::new();
+    for part in path.split('.') {
+        let (key, mut idx) = match part.find('[') {
+            Some(b) => (&part[..b], &part[b..]),
+            None => (part, ""),
+        };
+        if !key.is_empty() {
+            out.push(Segment::Key(key.to_string()));
+        }
+        while let Some(r) = idx.strip_prefix('[') {
+            let Some(close) = r.find(']') else { break };
+            if let Ok(n) = r[..close].parse() {
+                out.push(Segment::Index(n));
+            }
+            idx = &r[close + 1..];
+        }
+    }
+    out
+}
+
+/// What applying the file changed: the reload's log line and `GET /api/v1/settings`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Diff {
+    pub dvrs_added: Vec<String>,
+    pub dvrs_changed: Vec<String>,
+    pub dvrs_removed: Vec<String>,
+    pub providers_added: Vec<String>,
+    pub providers_changed: Vec<String>,
+    pub providers_removed: Vec<String>,
+    pub routing_changed: bool,
+    pub settings_changed: Vec<String>,
+    /// Keys that changed but only take effect after a restart (`bind`, `port`, `log`).
+    pub needs_restart: Vec<String>,
+}
+
+impl Diff {
+    pub fn is_empty(&self) -> bool {
+        *self == Diff::default()
+    }
+
+    /// One line: `dvrs +1 ~0 -0, providers +0 ~1 -0, routing changed, settings: alerts`.
+    pub fn summary(&self) -> String {
+        if self.is_empty() {
+            return "no changes".into();
+        }
+        let mut parts = vec![
+            format!(
+                "dvrs +{} ~{} -{}",
+                self.dvrs_added.len(),
+                self.dvrs_changed.len(),
+                self.dvrs_removed.len()
+            ),
+            format!(
+                "providers +{} ~{} -{}",
+                self.providers_added.len(),
+                self.providers_changed.len(),
+                self.providers_removed.len()
+            ),
+        ];
+        if self.routing_changed {
+            parts.push("routing changed".into());
+        }
+        if !self.settings_changed.is_empty() {
+            parts.push(format!("settings: {}", self.settings_changed.join(", ")));
+        }
+        if !self.needs_restart.is_empty() {
+            parts.push(format!(
+                "restart needed for: {}",
+                self.needs_restart.join(", ")
+            ));
+        }
+        parts.join(", ")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// What applying touches.
+#[derive(Clone, Copy)]
+pub struct Parts<'a> {
+    pub db: &'a Db,
+    pub engine: &'a Engine,
+    pub registry: &'a Registry,
+    pub alerts: &'a AlertService,
+}
+
+/// Maps routing keys (DVR names or ids) to dvr_ids, knowing the stored DVRs and the
+/// file's own (which may not be stored yet).
+async fn routing_ids(db: &Db, file: &FileConfig) -> Result<BTreeMap<String, String>, ConfigError> {
+    let stored = crate::storage::dvrs::list(db)
+        .await
+        .map_err(|e| file.error("routing", e.to_string()))?;
+    let mut known: Vec<(String, String)> = stored.into_iter().map(|r| (r.dvr_id, r.name)).collect();
+    for d in file.file_dvrs_list() {
+        let id = dvr_id(&d.host, d.port.unwrap_or(crate::registry::DEFAULT_PORT));
+        known.retain(|(k, _)| *k != id);
+        known.push((id, d.name.clone()));
+    }
+    let mut out = BTreeMap::new();
+    for key in file.routing.keys() {
+        let id = if known.iter().any(|(id, _)| id == key) {
+            key.clone()
+        } else {
+            let named: Vec<&String> = known
+                .iter()
+                .filter(|(_, n)| n == key)
+                .map(|(id, _)| id)
+                .collect();
+            match named.as_slice() {
+                [one] => (*one).clone(),
+                [] => {
+                    return Err(file.error(
+                        &format!("routing.{key}"),
+                        "no DVR has this name or dvr_id".into(),
+                    ))
+                }
+                _ => {
+                    return Err(file.error(
+                        &format!("routing.{key}"),
+                        format!("{} DVRs have this name; use the dvr_id", named.len()),
+                    ))
+                }
+            }
+        };
+        out.insert(key.clone(), id);
+    }
+    Ok(out)
+}
+
+/// Checks what needs the database (routing keys) without changing anything.
+pub async fn check(db: &Db, file: &FileConfig) -> Result<(), ConfigError> {
+    routing_ids(db, file).await.map(|_| ())
+}
+
+/// Applies the file: validates what needs the database first, then writes DVRs,
+/// providers, routing and settings. `previous` (on reload) adds the keys that need a
+/// restart to the answer.
+pub async fn apply(
+    parts: Parts<'_>,
+    file: &FileConfig,
+    previous: Option<&FileConfig>,
+) -> Result<Diff, ApplyError> {
+    let mut diff = Diff::default();
+    // Everything that can refuse the file is checked before anything is written.
+    let ids = routing_ids(parts.db, file).await?;
+    let current_alerts = parts.alerts.settings();
+    let alerts = match &file.alerts {
+        Some(patch) => {
+            Some(merged_alerts(&current_alerts, patch).map_err(|(key, m)| file.error(&key, m))?)
+        }
+        None => None,
+    };
+    let file_dvrs = file.file_dvrs_list();
+    let records = file_dvrs
+        .iter()
+        .map(|d| record_from(d, ManagedBy::File))
+        .collect::<Result<Vec<_>, _>>()?;
+
+    // Settings first: the soft limit decides which declared DVRs fit.
+    if let Some(limit) = file.dvr_soft_limit {
+        if settings::dvr_soft_limit(parts.db).await? != limit {
+            settings::set(parts.db, settings::DVR_SOFT_LIMIT, &limit).await?;
+            diff.settings_changed.push("dvr_soft_limit".into());
+        }
+    }
+    if let Some(days) = file.retention_days {
+        if settings::retention_days(parts.db).await? != days {
+            settings::set(parts.db, settings::RETENTION_DAYS, &days).await?;
+            diff.settings_changed.push("retention_days".into());
+        }
+    }
+    if let Some(t) = file.disk_thresholds {
+        if parts.engine.disk_thresholds() != t {
+            parts.engine.set_disk_thresholds(t);
+            diff.settings_changed.push("disk_thresholds".into());
+        }
+    }
+    if let Some(a) = alerts {
+        if a != current_alerts {
+            parts
+                .alerts
+                .set_settings(a)
+                .await
+                .map_err(|m| file.error("alerts", m))?;
+            diff.settings_changed.push("alerts".into());
+        }
+    }
+
+    // DVRs: only entries that changed are restarted by the engine's reconcile.
+    let before: Vec<_> = crate::storage::dvrs::list(parts.db)
+        .await?
+        .into_iter()
+        .filter(|r| r.managed_by == ManagedBy::File)
+        .collect();
+    for r in &records {
+        match before.iter().find(|b| b.dvr_id == r.dvr_id) {
+            None => diff.dvrs_added.push(r.name.clone()),
+            Some(b) if b != r => diff.dvrs_changed.push(r.name.clone()),
+            Some(_) => {}
+        }
+    }
+    for b in &before {
+        if !records.iter().any(|r| r.dvr_id == b.dvr_id) {
+            diff.dvrs_removed.push(b.name.clone());
+        }
+    }
+    parts
+        .registry
+        .apply_declared(&file_dvrs, ManagedBy::File)
+        .await?;
+    parts.registry.sync_engine().await?;
+
+    // Providers, matched by name among the file's own.
+    let stored: Vec<_> = providers::list(parts.db)
+        .await?
+        .into_iter()
+        .filter(|p| p.managed_by == ManagedBy::File)
+        .collect();
+    for old in &stored {
+        if !file.declared_providers.iter().any(|p| p.name == old.name) {
+            providers::delete(parts.db, old.id).await?;
+            diff.providers_removed.push(old.name.clone());
+        }
+    }
+    for p in &file.declared_providers {
+        match stored.iter().find(|s| s.name == p.name) {
+            None => {
+                providers::insert_managed(
+                    parts.db,
+                    &p.kind,
+                    &p.name,
+                    p.enabled,
+                    &p.target,
+                    ManagedBy::File,
+                )
+                .await?;
+                diff.providers_added.push(p.name.clone());
+            }
+            Some(s) if s.kind != p.kind || s.enabled != p.enabled || s.target != p.target => {
+                let mut r = s.clone();
+                r.kind = p.kind.clone();
+                r.enabled = p.enabled;
+                r.target = p.target.clone();
+                providers::update(parts.db, &r).await?;
+                diff.providers_changed.push(p.name.clone());
+            }
+            Some(_) => {}
+        }
+    }
+
+    // Routing: the cells the file names win; the others keep their stored value.
+    if !file.routing.is_empty() {
+        let current = routing::load(parts.db).await?;
+        let mut next = current.clone();
+        for (key, events) in &file.routing {
+            let cells = next.0.entry(ids[key].clone()).or_default();
+            for (cat, types) in events {
+                let row = cells.entry(*cat).or_default();
+                for (t, on) in types {
+                    row.insert(t.clone(), *on);
+                }
+            }
+        }
+        if next != current {
+            routing::replace(parts.db, &next).await?;
+            diff.routing_changed = true;
+        }
+    }
+
+    if let Some(prev) = previous {
+        if prev.bind != file.bind {
+            diff.needs_restart.push("bind".into());
+        }
+        if prev.port != file.port {
+            diff.needs_restart.push("port".into());
+        }
+        if prev.log != file.log {
+            diff.needs_restart.push("log".into());
+        }
+    }
+    Ok(diff)
+}
+
+/// The outcome of the last start or reload, for the API.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReloadStatus {
+    pub at: String,
+    pub ok: bool,
+    pub message: String,
+    pub diff: Option<Diff>,
+}
+
+/// The file in effect and the last reload's outcome.
+pub struct Declared {
+    /// The file watched: `--config`, or `<data-dir>/channelwatch.yaml` (which may appear later).
+    pub path: PathBuf,
+    /// Whether the path was given explicitly (then a missing file is an error).
+    pub explicit: bool,
+    file: RwLock<Arc<FileConfig>>,
+    status: RwLock<Option<ReloadStatus>>,
+    /// Serialises reloads (signal and file change may race).
+    reloading: tokio::sync::Mutex<()>,
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+impl Declared {
+    pub fn new(path: PathBuf, explicit: bool, file: FileConfig, applied: Diff) -> Declared {
+        Declared {
+            path,
+            explicit,
+            file: RwLock::new(Arc::new(file)),
+            status: RwLock::new(Some(ReloadStatus {
+                at: now(),
+                ok: true,
+                message: format!("applied at start: {}", applied.summary()),
+                diff: Some(applied),
+            })),
+            reloading: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The file configuration in effect.
+    pub fn file(&self) -> Arc<FileConfig> {
+        self.file.read().clone()
+    }
+
+    pub fn status(&self) -> Option<ReloadStatus> {
+        self.status.read().clone()
+    }
+
+    /// Reads the file again and applies it; a bad file changes nothing.
+    pub async fn reload(&self, parts: Parts<'_>, env: &(dyn Env + Sync)) -> Result<Diff, String> {
+        let _one = self.reloading.lock().await;
+        let result = async {
+            let file = crate::config::read_file(&self.path, self.explicit, env)?;
+            let previous = self.file();
+            let diff = apply(parts, &file, Some(&previous)).await?;
+            *self.file.write() = Arc::new(file);
+            Ok::<_, ApplyError>(diff)
+        }
+        .await;
+        let path = self.path.display().to_string();
+        match result {
+            Ok(diff) => {
+                info!(path = %path, changes = %diff.summary(), "configuration reloaded");
+                *self.status.write() = Some(ReloadStatus {
+                    at: now(),
+                    ok: true,
+                    message: format!("reloaded: {}", diff.summary()),
+                    diff: Some(diff.clone()),
+                });
+                Ok(diff)
+            }
+            Err(e) => {
+                let message = format!("{e}; the running configuration is kept");
+                warn!(path = %path, error = %e, "configuration reload refused; the running configuration is kept");
+                *self.status.write() = Some(ReloadStatus {
+                    at: now(),
+                    ok: false,
+                    message: message.clone(),
+                    diff: None,
+                });
+                Err(message)
+            }
+        }
+    }
+}
+
+/// The file's bytes, or `None` when it does not exist.
+async fn fingerprint(path: &Path) -> Option<Vec<u8>> {
+    use sha2::Digest;
+    tokio::fs::read(path)
+        .await
+        .ok()
+        .map(|b| sha2::Sha256::digest(&b).to_vec())
+}
+
+/// Reloads on `SIGHUP` and when the file's content changes (polled, which also sees
+/// Kubernetes ConfigMap swaps and edits over network shares).
+pub fn spawn_watcher(
+    services: Arc<crate::http::Services>,
+    poll: Duration,
+    cancel: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let declared = &services.declared;
+        let mut seen = fingerprint(&declared.path).await;
+        #[cfg(unix)]
+        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+        loop {
+            #[cfg(unix)]
+            let signalled = async {
+                match hup.as_mut() {
+                    Some(h) => {
+                        h.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            #[cfg(not(unix))]
+            let signalled = std::future::pending::<()>();
+            let why = tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = signalled => "SIGHUP",
+                _ = tokio::time::sleep(poll) => {
+                    let now = fingerprint(&declared.path).await;
+                    if now == seen {
+                        continue;
+                    }
+                    "file changed"
+                }
+            };
+            seen = fingerprint(&declared.path).await;
+            info!(path = %declared.path.display(), trigger = why, "reloading the configuration file");
+            let parts = services.parts();
+            let _ = declared.reload(parts, &crate::config::ProcessEnv).await;
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::read_file;
+
+    fn write(dir: &Path, text: &str) -> PathBuf {
+        let p = dir.join("channelwatch.yaml");
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    #[test]
+    fn interpolation_reads_variables_and_secret_files() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("tok"), "from-file\n").unwrap();
+        let env = vec![("A", "alpha"), ("B_FILE", "tok")];
+        assert_eq!(interpolate("x${A}y", &env, dir.path()).unwrap(), "xalphay");
+        assert_eq!(interpolate("${B}", &env, dir.path()).unwrap(), "from-file");
+        assert_eq!(
+            interpolate("$${A} $5", &env, dir.path()).unwrap(),
+            "${A} $5"
+        );
+        let e = interpolate("${MISSING}", &env, dir.path()).unwrap_err();
+        assert!(e.contains("MISSING is not set"), "{e}");
+        assert!(interpolate("${A", &env, dir.path()).is_err());
+        assert!(interpolate("${1A}", &env, dir.path()).is_err());
+    }
+
+    #[test]
+    fn line_of_finds_keys_inside_list_items() {
+        let text = "\
+# comment
+port: 8501
+providers:
+  - name: Phone
+    type: pushover
+    token: x
+  -   name: Hook
+      type: webhook
+      secret_file: /s
+routing:
+  Living Room:
+    channel: {pushover: true}
+";
+        assert_eq!(line_of(text, "port"), Some(2));
+        assert_eq!(line_of(text, "providers[0].name"), Some(4));
+        assert_eq!(line_of(text, "providers[0].token"), Some(6));
+        assert_eq!(line_of(text, "providers[1]"), Some(7));
+        assert_eq!(line_of(text, "providers[1].secret"), Some(9));
+        assert_eq!(line_of(text, "providers[1].type"), Some(8));
+        assert_eq!(line_of(text, "routing.Living Room"), Some(11));
+        assert_eq!(
+            line_of(text, "routing.Living Room.channel.pushover"),
+            Some(12)
+        );
+        // A missing key points at its nearest written parent.
+        assert_eq!(line_of(text, "providers[0].missing"), Some(4));
+        assert_eq!(line_of(text, "nothing"), None);
+    }
+
+    #[test]
+    fn providers_resolve_secrets_and_bad_entries_name_line_and_key() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("hook-secret"), "s3cret\n").unwrap();
+        let p = write(
+            dir.path(),
+            "providers:\n  - name: Phone\n    type: pushover\n    user_key: ${PO_USER}\n    token: ${PO_TOKEN}\n  - name: Hook\n    type: webhook\n    url: http://127.0.0.1:9/h\n    secret_file: hook-secret\n",
+        );
+        let env = vec![("PO_USER", "u-123"), ("PO_TOKEN", "t-456")];
+        let f = read_file(&p, true, &env).unwrap();
+        assert_eq!(f.declared_providers.len(), 2);
+        assert!(matches!(&f.declared_providers[0].target,
+            Target::Pushover { user_key, token, .. } if user_key == "u-123" && token == "t-456"));
+        assert!(matches!(&f.declared_providers[1].target,
+            Target::Webhook { secret, .. } if secret == "s3cret"));
+        // Nothing secret in Debug output.
+        let dbg = format!("{f:?}");
+        assert!(!dbg.contains("t-456") && !dbg.contains("s3cret"), "{dbg}");
+
+        let e = read_file(&p, true, &vec![("PO_USER", "u")]).unwrap_err();
+        assert_eq!((e.line, e.key.as_str()), (Some(5), "providers[0].token"));
+        assert!(
+            e.to_string()
+                .contains("line 5: providers[0].token: environment variable PO_TOKEN is not set"),
+            "{e}"
+        );
+
+        let bad = write(
+            dir.path(),
+            "providers:\n  - name: X\n    type: gotify\n    url: http://127.0.0.1:1\n    tokn: a\n",
+        );
+        let e = read_file(&bad, true, &env).unwrap_err();
+        assert_eq!(e.line, Some(5), "{e}");
+        assert!(e.key.starts_with("providers[0]"), "{e}");
+
+        let twice = write(dir.path(), "providers:\n  - {name: A, type: webhook, url: 'http://127.0.0.1:9/', secret: s}\n  - {name: A, type: webhook, url: 'http://127.0.0.1:9/', secret: s}\n");
+        let e = read_file(&twice, true, &env).unwrap_err();
+        assert!(e.to_string().contains("declared twice"), "{e}");
+        assert_eq!(e.line, Some(3));
+
+        let unknown = write(
+            dir.path(),
+            "dvrs: []\nrouting:\n  Den:\n    channel: {carrier_pigeon: true}\n",
+        );
+        let e = read_file(&unknown, true, &env).unwrap_err();
+        assert_eq!((e.line, e.key.as_str()), (Some(3), "routing.Den"), "{e}");
+
+        let typo = write(
+            dir.path(),
+            "port: 8501\nalerts:\n  disk:\n    cooldown_secondz: 5\n",
+        );
+        let e = read_file(&typo, true, &env).unwrap_err();
+        assert_eq!(e.key, "alerts.disk.cooldown_secondz", "{e}");
+        assert_eq!(e.line, Some(4), "{e}");
+
+        let yaml_error = write(dir.path(), "port: 8501\nproviders: [\n");
+        let e = read_file(&yaml_error, true, &env).unwrap_err();
+        assert!(e.line.is_some(), "{e}");
+    }
+}

@@ -1,0 +1,346 @@
+//! Secrets at rest: values sealed with XChaCha20-Poly1305 under the key in
+//! `<data-dir>/encryption.key` (32 random bytes, base64, mode 0600).
+//!
+//! A sealed value reads `cw1:<key id>:<base64 nonce‖ciphertext>`. The key id (8 hex of
+//! the key's SHA-256) says which key sealed it, so a rotation can be finished after a
+//! crash and a running server picks up a key rotated under it. The AAD names what the
+//! value is (e.g. `providers.config`), so a sealed value cannot be moved to another
+//! column and still open.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use parking_lot::RwLock;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+pub const KEY_FILE: &str = "encryption.key";
+/// A rotation writes the new key here first and renames it over [`KEY_FILE`] last.
+pub const PENDING_KEY_FILE: &str = "encryption.key.new";
+const PREFIX: &str = "cw1:";
+
+#[derive(Debug, thiserror::Error)]
+pub enum VaultError {
+    #[error("encryption key {path} has mode {mode:o}; it must be readable by its owner only (chmod 600 {path})")]
+    LooseMode { path: String, mode: u32 },
+    #[error("encryption key {path}: {message}")]
+    BadKey { path: String, message: String },
+    #[error("cannot {action} encryption key {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("a stored secret was sealed with key {key_id}, which is not {path}; restore the key file that belongs to this database")]
+    UnknownKey { key_id: String, path: String },
+    #[error(
+        "a stored secret does not open with the encryption key (damaged, or moved from elsewhere)"
+    )]
+    Damaged,
+}
+
+/// One key and its id.
+#[derive(Clone)]
+pub struct Key {
+    id: String,
+    cipher: XChaCha20Poly1305,
+}
+
+impl Key {
+    fn from_bytes(bytes: &[u8; 32]) -> Key {
+        let id = hex::encode(&Sha256::digest(bytes)[..4]);
+        Key {
+            id,
+            cipher: XChaCha20Poly1305::new(bytes.into()),
+        }
+    }
+
+    fn generate() -> ([u8; 32], Key) {
+        let mut bytes = [0u8; 32];
+        rand::rng().fill_bytes(&mut bytes);
+        let key = Key::from_bytes(&bytes);
+        (bytes, key)
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn seal(&self, plain: &[u8], aad: &str) -> String {
+        let mut nonce = [0u8; 24];
+        rand::rng().fill_bytes(&mut nonce);
+        let ct = self
+            .cipher
+            .encrypt(
+                &XNonce::from(nonce),
+                Payload {
+                    msg: plain,
+                    aad: aad.as_bytes(),
+                },
+            )
+            .expect("XChaCha20-Poly1305 encryption of an in-memory buffer cannot fail");
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&ct);
+        format!("{PREFIX}{}:{}", self.id, B64.encode(out))
+    }
+
+    fn open(&self, body: &str, aad: &str) -> Result<Vec<u8>, VaultError> {
+        let raw = B64.decode(body).map_err(|_| VaultError::Damaged)?;
+        if raw.len() < 24 {
+            return Err(VaultError::Damaged);
+        }
+        let (nonce, ct) = raw.split_at(24);
+        let nonce: [u8; 24] = nonce.try_into().map_err(|_| VaultError::Damaged)?;
+        self.cipher
+            .decrypt(
+                &XNonce::from(nonce),
+                Payload {
+                    msg: ct,
+                    aad: aad.as_bytes(),
+                },
+            )
+            .map_err(|_| VaultError::Damaged)
+    }
+}
+
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Key({})", self.id)
+    }
+}
+
+/// Whether a stored text is sealed (anything else is a plaintext value from before
+/// encryption, sealed again on the next start).
+pub fn is_sealed(text: &str) -> bool {
+    text.starts_with(PREFIX)
+}
+
+/// The key id a sealed text names.
+pub fn key_id_of(text: &str) -> Option<&str> {
+    text.strip_prefix(PREFIX)?.split(':').next()
+}
+
+/// The data directory's key, reloaded from disk when a value names a key it does not
+/// hold (a `doctor rotate-key` run while the server was up).
+#[derive(Debug)]
+pub struct Vault {
+    path: PathBuf,
+    key: RwLock<Key>,
+}
+
+impl Vault {
+    /// Loads `<data_dir>/encryption.key`, creating it (mode 0600) when missing.
+    pub fn load_or_create(data_dir: &Path) -> Result<Vault, VaultError> {
+        let path = data_dir.join(KEY_FILE);
+        let key = match read_key(&path)? {
+            Some(k) => k,
+            None => {
+                let (bytes, key) = Key::generate();
+                write_key(&path, &bytes)?;
+                tracing::info!(path = %path.display(), "created a new encryption key for secrets at rest; back it up with the database");
+                key
+            }
+        };
+        Ok(Vault {
+            path,
+            key: RwLock::new(key),
+        })
+    }
+
+    pub fn key_id(&self) -> String {
+        self.key.read().id.clone()
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Seals `plain`; `aad` names where the value lives.
+    pub fn seal(&self, plain: &str, aad: &str) -> String {
+        self.key.read().seal(plain.as_bytes(), aad)
+    }
+
+    /// Opens a sealed text; a plaintext (pre-encryption) value is answered as it is.
+    pub fn open(&self, text: &str, aad: &str) -> Result<String, VaultError> {
+        let Some(rest) = text.strip_prefix(PREFIX) else {
+            return Ok(text.to_string());
+        };
+        let (id, body) = rest.split_once(':').ok_or(VaultError::Damaged)?;
+        if id != self.key.read().id {
+            self.reload_for(id)?;
+        }
+        let plain = self.key.read().open(body, aad)?;
+        String::from_utf8(plain).map_err(|_| VaultError::Damaged)
+    }
+
+    /// Rereads the key file when a value names another key (rotated underneath us).
+    fn reload_for(&self, id: &str) -> Result<(), VaultError> {
+        let unknown = || VaultError::UnknownKey {
+            key_id: id.to_string(),
+            path: self.path.display().to_string(),
+        };
+        let fresh = read_key(&self.path)?.ok_or_else(unknown)?;
+        if fresh.id != id {
+            return Err(unknown());
+        }
+        tracing::info!(key_id = %fresh.id, "encryption key was rotated; using the new key");
+        *self.key.write() = fresh;
+        Ok(())
+    }
+
+    /// Swaps in a key (after a rotation committed).
+    pub(crate) fn replace(&self, key: Key) {
+        *self.key.write() = key;
+    }
+
+    /// Seals with a given key (a rotation seals under the pending key).
+    pub(crate) fn seal_with(key: &Key, plain: &str, aad: &str) -> String {
+        key.seal(plain.as_bytes(), aad)
+    }
+}
+
+/// Creates a fresh key and writes it to `path` (mode 0600, replacing a leftover file).
+pub(crate) fn new_key_file(path: &Path) -> Result<Key, VaultError> {
+    let _ = std::fs::remove_file(path);
+    let (bytes, key) = Key::generate();
+    write_key(path, &bytes)?;
+    Ok(key)
+}
+
+/// Reads a key file; `None` when it does not exist. A file that others may read is
+/// refused rather than used.
+pub(crate) fn read_key(path: &Path) -> Result<Option<Key>, VaultError> {
+    let display = path.display().to_string();
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(VaultError::Io {
+                action: "read",
+                path: display,
+                source,
+            })
+        }
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(VaultError::LooseMode {
+                path: display,
+                mode,
+            });
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = meta;
+    let text = std::fs::read_to_string(path).map_err(|source| VaultError::Io {
+        action: "read",
+        path: display.clone(),
+        source,
+    })?;
+    let bytes = B64.decode(text.trim()).map_err(|_| VaultError::BadKey {
+        path: display.clone(),
+        message: "not base64".into(),
+    })?;
+    let bytes: [u8; 32] = bytes.try_into().map_err(|_| VaultError::BadKey {
+        path: display,
+        message: "must hold 32 bytes".into(),
+    })?;
+    Ok(Some(Key::from_bytes(&bytes)))
+}
+
+fn write_key(path: &Path, bytes: &[u8; 32]) -> Result<(), VaultError> {
+    let io = |source| VaultError::Io {
+        action: "write",
+        path: path.display().to_string(),
+        source,
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut f = options.open(path).map_err(io)?;
+    f.write_all(format!("{}\n", B64.encode(bytes)).as_bytes())
+        .map_err(io)?;
+    f.sync_all().map_err(io)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seals_and_opens_with_the_aad_it_was_sealed_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let v = Vault::load_or_create(dir.path()).unwrap();
+        let sealed = v.seal("hunter2", "providers.config");
+        assert!(is_sealed(&sealed));
+        assert!(!sealed.contains("hunter2"));
+        assert_eq!(key_id_of(&sealed), Some(v.key_id().as_str()));
+        assert_eq!(v.open(&sealed, "providers.config").unwrap(), "hunter2");
+        assert!(matches!(
+            v.open(&sealed, "settings.value"),
+            Err(VaultError::Damaged)
+        ));
+        // Two seals of one value differ (random nonce).
+        assert_ne!(sealed, v.seal("hunter2", "providers.config"));
+        // Plaintext from before encryption reads as it is.
+        assert_eq!(
+            v.open("{\"a\":1}", "providers.config").unwrap(),
+            "{\"a\":1}"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_key_file_is_0600_and_a_looser_one_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let v = Vault::load_or_create(dir.path()).unwrap();
+        let path = dir.path().join(KEY_FILE);
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        // The same key comes back on the next start.
+        assert_eq!(
+            Vault::load_or_create(dir.path()).unwrap().key_id(),
+            v.key_id()
+        );
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = Vault::load_or_create(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("mode 644"), "{err}");
+        assert!(err.contains("chmod 600"), "{err}");
+    }
+
+    #[test]
+    fn a_value_of_another_key_names_the_problem() {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        let va = Vault::load_or_create(a.path()).unwrap();
+        let vb = Vault::load_or_create(b.path()).unwrap();
+        let sealed = va.seal("x", "t");
+        let err = vb.open(&sealed, "t").unwrap_err().to_string();
+        assert!(err.contains(&va.key_id()), "{err}");
+    }
+
+    #[test]
+    fn a_key_rotated_on_disk_is_picked_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let running = Vault::load_or_create(dir.path()).unwrap();
+        let path = dir.path().join(KEY_FILE);
+        let fresh = new_key_file(&path).unwrap();
+        let sealed = Vault::seal_with(&fresh, "new", "t");
+        assert_eq!(running.open(&sealed, "t").unwrap(), "new");
+        assert_eq!(running.key_id(), fresh.id());
+    }
+}
