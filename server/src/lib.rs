@@ -5,6 +5,8 @@
 #![recursion_limit = "256"]
 
 pub mod alerts;
+pub mod backup;
+pub mod bundle;
 pub mod config;
 pub mod declared;
 pub mod doctor;
@@ -12,6 +14,7 @@ pub mod dvr;
 pub mod engine;
 pub mod http;
 pub mod live;
+pub mod logging;
 pub mod metrics;
 pub mod notify;
 pub mod registry;

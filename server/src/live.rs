@@ -323,11 +323,10 @@ impl LiveHub {
             .lock()
             .entry(dvr_id.to_string())
             .or_insert_with(|| {
-                Arc::new(tokio::sync::Mutex::new(Enricher::new(DvrClient::new(
-                    DvrClient::shared_http(),
-                    &spec.host,
-                    spec.port,
-                ))))
+                Arc::new(tokio::sync::Mutex::new(Enricher::new(
+                    dvr_id,
+                    DvrClient::new(DvrClient::shared_http(), &spec.host, spec.port),
+                )))
             })
             .clone();
         let hub = self.clone();

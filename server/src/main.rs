@@ -47,6 +47,9 @@ enum Command {
     /// Manage logins.
     #[command(subcommand)]
     User(UserCommand),
+    /// Back up or restore settings, DVRs, providers and routing.
+    #[command(subcommand)]
+    Backup(BackupCommand),
     /// Exit 0 iff /healthz/live answers 200 (for Docker HEALTHCHECK).
     Healthcheck {
         #[arg(long, default_value = "http://127.0.0.1:8501/healthz/live")]
@@ -183,9 +186,64 @@ enum NotifyCommand {
 }
 
 #[derive(Subcommand)]
+enum BackupCommand {
+    /// Write settings, DVRs, providers and routing to one JSON file.
+    Export {
+        #[arg(long)]
+        output: PathBuf,
+        /// Seal provider secrets under the passphrase in this file (at least 8
+        /// characters; or CHANNELWATCH_BACKUP_PASSPHRASE). Without it secrets are left out.
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
+    /// Restore a backup file into this install (stop the server first, or use the API).
+    Import {
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+        /// Import providers without their secrets (they come in disabled).
+        #[arg(long)]
+        without_secrets: bool,
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
+}
+
+/// The backup passphrase from a file (trailing newline removed) or the environment.
+fn passphrase(file: Option<&PathBuf>) -> anyhow::Result<Option<String>> {
+    if let Some(f) = file {
+        let text =
+            std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?;
+        return Ok(Some(text.trim_end_matches(['\r', '\n']).to_string()));
+    }
+    Ok(std::env::var("CHANNELWATCH_BACKUP_PASSPHRASE")
+        .ok()
+        .filter(|p| !p.is_empty()))
+}
+
+#[derive(Subcommand)]
 enum DoctorCommand {
     /// Validate configuration and database; exit 1 with a precise message on error.
     ConfigCheck {
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
+    /// Re-encrypt every stored secret under a new <data-dir>/encryption.key.
+    RotateKey {
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
+    /// Write a sanitized debug bundle (no secrets, hashes, key or database).
+    Bundle {
+        /// The zip to write. Default: channelwatch-debug-<time>.zip here.
+        #[arg(long)]
+        output: Option<PathBuf>,
+        /// The running server, for the metrics and health snapshot.
+        #[arg(long)]
+        url: Option<String>,
         #[command(flatten)]
         serve: ServeArgs,
     },
@@ -201,15 +259,8 @@ enum DoctorCommand {
 }
 
 fn init_logging(filter: &str, format: &LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Text => builder.try_init(),
-    };
+    // Commands other than serve log to stderr only.
+    let _ = channelwatch::logging::init(filter, format, None);
 }
 
 fn load_config(args: &ServeArgs) -> anyhow::Result<Config> {
@@ -218,7 +269,11 @@ fn load_config(args: &ServeArgs) -> anyhow::Result<Config> {
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = load_config(&args)?;
-    init_logging(&config.log_filter, &config.log_format);
+    let _flush = channelwatch::logging::init(
+        &config.log_filter,
+        &config.log_format,
+        Some(&config.data_dir),
+    );
     let server = channelwatch::serve::start(config, EngineSettings::default()).await?;
     shutdown_signal().await;
     tracing::info!("shutting down");
@@ -289,6 +344,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Doctor(DoctorCommand::ConfigCheck { serve })) => {
             let config = load_config(&serve)?;
             let db = channelwatch::storage::Db::open(&config.data_dir).await?;
+            channelwatch::declared::check(&db, &config.file).await?;
             let n = channelwatch::storage::dvrs::count(&db).await?;
             println!(
                 "OK configuration: {}",
@@ -302,6 +358,67 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 "OK database: {} ({n} DVRs)",
                 config.data_dir.join("channelwatch.db").display()
             );
+        }
+        Some(Command::Doctor(DoctorCommand::RotateKey { serve })) => {
+            let config = load_config(&serve)?;
+            let db = channelwatch::storage::Db::open(&config.data_dir).await?;
+            let before = db.vault.key_id();
+            let (after, n) = db.rotate_key(&config.data_dir).await?;
+            println!(
+                "OK rotated the encryption key {before} -> {after}; {n} stored secret value(s) re-encrypted"
+            );
+            println!("A running server picks up the new key by itself. Back up the new key file with the database.");
+        }
+        Some(Command::Doctor(DoctorCommand::Bundle { output, url, serve })) => {
+            return bundle(serve, output, url).await;
+        }
+        Some(Command::Backup(BackupCommand::Export {
+            output,
+            passphrase_file,
+            serve,
+        })) => {
+            let config = load_config(&serve)?;
+            let db = channelwatch::storage::Db::open(&config.data_dir).await?;
+            let pass = passphrase(passphrase_file.as_ref())?;
+            let b = channelwatch::backup::export(&db, pass.as_deref()).await?;
+            std::fs::write(&output, serde_json::to_string_pretty(&b)?)
+                .with_context(|| format!("cannot write {}", output.display()))?;
+            println!(
+                "wrote {}: {} DVR(s), {} provider(s), secrets {}",
+                output.display(),
+                b.dvrs.len(),
+                b.providers.len(),
+                if b.sealed_secrets.is_some() {
+                    "sealed with the passphrase"
+                } else {
+                    "left out"
+                }
+            );
+        }
+        Some(Command::Backup(BackupCommand::Import {
+            input,
+            passphrase_file,
+            without_secrets,
+            serve,
+        })) => {
+            let config = load_config(&serve)?;
+            std::fs::create_dir_all(&config.data_dir)
+                .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
+            let text = std::fs::read_to_string(&input)
+                .with_context(|| format!("cannot read {}", input.display()))?;
+            let b = channelwatch::backup::parse(&text)?;
+            let db = channelwatch::storage::Db::open(&config.data_dir).await?;
+            let pass = passphrase(passphrase_file.as_ref())?;
+            let r = channelwatch::backup::import(&db, &b, pass.as_deref(), without_secrets).await?;
+            println!(
+                "imported {} DVR(s), {} provider(s), {} routing entries",
+                r.dvrs, r.providers, r.routing_entries
+            );
+            for p in &r.providers_without_secrets {
+                println!(
+                    "provider '{p}' came in disabled without its secrets; enter them in Settings"
+                );
+            }
         }
         Some(Command::Doctor(DoctorCommand::Diagnose { dvr, serve })) => {
             return diagnose(serve, dvr).await;
@@ -413,6 +530,73 @@ async fn diagnose(args: ServeArgs, only: Option<String>) -> anyhow::Result<ExitC
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// `doctor bundle`: the doctor runs here; health and metrics come from the running
+/// server when it answers (the bundle says so when it does not).
+async fn bundle(
+    args: ServeArgs,
+    output: Option<PathBuf>,
+    url: Option<String>,
+) -> anyhow::Result<ExitCode> {
+    use channelwatch::doctor;
+    let config = load_config(&args)?;
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
+    let db = channelwatch::storage::Db::open(&config.data_dir).await?;
+    let base = url.unwrap_or_else(|| format!("http://127.0.0.1:{}", config.port));
+    let http = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(5))
+        .build()?;
+    let fetch = |path: &'static str| {
+        let mut req = http.get(format!("{base}{path}"));
+        if let Some(t) = &config.metrics_token {
+            req = req.bearer_auth(t);
+        }
+        async move {
+            match req.send().await {
+                Ok(r) => {
+                    let status = r.status();
+                    let body = r.text().await.unwrap_or_default();
+                    format!("{status}\n{body}")
+                }
+                Err(e) => format!("the server did not answer ({e}); is it running?\n"),
+            }
+        }
+    };
+    let metrics = fetch("/metrics").await;
+    let health = serde_json::json!({
+        "live": fetch("/healthz/live").await,
+        "ready": fetch("/healthz/ready").await,
+        "startup": fetch("/healthz/startup").await,
+    });
+    let targets = doctor::targets(&config, &db, None).await?;
+    let thresholds = config.file.disk_thresholds.unwrap_or_default();
+    let dvr_http = channelwatch::dvr::client::DvrClient::shared_http();
+    let reports =
+        futures::future::join_all(targets.iter().map(|t| {
+            doctor::diagnose(&dvr_http, t, &thresholds, doctor::DoctorTimeouts::default())
+        }))
+        .await;
+    let doctor: String = if reports.is_empty() {
+        "No enabled DVRs.\n".into()
+    } else {
+        reports.iter().map(|r| r.to_text()).collect()
+    };
+    let zip = channelwatch::bundle::build(
+        &db,
+        &config,
+        channelwatch::bundle::Snapshot {
+            health,
+            metrics,
+            doctor,
+        },
+    )
+    .await?;
+    let output = output.unwrap_or_else(channelwatch::bundle::default_name);
+    std::fs::write(&output, &zip).with_context(|| format!("cannot write {}", output.display()))?;
+    println!("wrote {} ({} bytes)", output.display(), zip.len());
+    Ok(ExitCode::SUCCESS)
 }
 
 #[tokio::main]

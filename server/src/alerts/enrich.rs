@@ -239,6 +239,8 @@ struct Timed<T> {
 
 /// One DVR's caches.
 pub struct Enricher {
+    /// For log lines.
+    dvr_id: String,
     client: DvrClient,
     channels: Option<Timed<HashMap<String, ChannelInfo>>>,
     guide: Option<Timed<HashMap<String, Vec<Airing>>>>,
@@ -247,8 +249,9 @@ pub struct Enricher {
 }
 
 impl Enricher {
-    pub fn new(client: DvrClient) -> Self {
+    pub fn new(dvr_id: &str, client: DvrClient) -> Self {
         Self {
+            dvr_id: dvr_id.to_string(),
             client,
             channels: None,
             guide: None,
@@ -261,7 +264,7 @@ impl Enricher {
         match self.client.get_value(path, LOOKUP_TIMEOUT).await {
             Ok(v) => Some(v),
             Err(e) => {
-                debug!(path, error = %e, "enrichment lookup failed");
+                debug!(dvr_id = %self.dvr_id, path, error = %e, "enrichment lookup failed");
                 None
             }
         }

@@ -173,11 +173,10 @@ impl AlertService {
         let spec = slot.spec();
         let addr = format!("{}:{}", spec.host, spec.port);
         if st.enricher_addr.as_deref() != Some(addr.as_str()) {
-            st.enricher = Some(Enricher::new(DvrClient::new(
-                self.shared.http.clone(),
-                &spec.host,
-                spec.port,
-            )));
+            st.enricher = Some(Enricher::new(
+                &st.dvr_id,
+                DvrClient::new(self.shared.http.clone(), &spec.host, spec.port),
+            ));
             st.enricher_addr = Some(addr);
         }
         st.enricher.as_mut()

@@ -31,7 +31,7 @@ fn user_error(e: UserError) -> ApiError {
     }
 }
 
-fn admin_only(caller: &Caller) -> Result<(), ApiError> {
+pub(crate) fn admin_only(caller: &Caller) -> Result<(), ApiError> {
     if caller.is_admin() {
         Ok(())
     } else {

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod dvrs;
 pub mod error;
 pub mod metrics;
+pub mod operations;
 pub mod probes;
 pub mod providers;
 pub mod routing;
@@ -112,6 +113,10 @@ fn api() -> Router<AppState> {
         .route("/templates/preview", axum::routing::post(alerts::preview))
         .route("/live", get(crate::live::feed))
         .route("/activity", get(crate::live::activity))
+        .route("/doctor/bundle", get(operations::bundle))
+        .route("/backup/export", post(operations::export))
+        .route("/backup/import", post(operations::import))
+        .route("/config/reload", post(operations::reload))
         .route("/me", get(account::me))
         .route("/me/password", post(account::change_password))
         .route(

@@ -52,7 +52,7 @@ pub struct Key {
 }
 
 impl Key {
-    fn from_bytes(bytes: &[u8; 32]) -> Key {
+    pub(crate) fn from_bytes(bytes: &[u8; 32]) -> Key {
         let id = hex::encode(&Sha256::digest(bytes)[..4]);
         Key {
             id,
@@ -71,7 +71,7 @@ impl Key {
         &self.id
     }
 
-    fn seal(&self, plain: &[u8], aad: &str) -> String {
+    pub(crate) fn seal(&self, plain: &[u8], aad: &str) -> String {
         let mut nonce = [0u8; 24];
         rand::rng().fill_bytes(&mut nonce);
         let ct = self
@@ -87,6 +87,16 @@ impl Key {
         let mut out = nonce.to_vec();
         out.extend_from_slice(&ct);
         format!("{PREFIX}{}:{}", self.id, B64.encode(out))
+    }
+
+    /// Opens a text [`Key::seal`] made (with its `cw1:<id>:` prefix).
+    pub(crate) fn open_sealed(&self, text: &str, aad: &str) -> Result<Vec<u8>, VaultError> {
+        let body = text
+            .strip_prefix(PREFIX)
+            .and_then(|r| r.split_once(':'))
+            .map(|(_, b)| b)
+            .ok_or(VaultError::Damaged)?;
+        self.open(body, aad)
     }
 
     fn open(&self, body: &str, aad: &str) -> Result<Vec<u8>, VaultError> {

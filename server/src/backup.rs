@@ -1,0 +1,465 @@
+//! Backup and restore: settings, the DVRs and providers added in the UI, and routing
+//! as one JSON file. Provider secrets are either sealed under a passphrase
+//! (argon2id → XChaCha20-Poly1305, so the file opens on a fresh install whose
+//! `encryption.key` differs) or left out; the data dir's own key never leaves it.
+//! Users, API keys and alert history are not part of a backup.
+
+use argon2::{Algorithm, Argon2, Params, Version};
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::alerts::pipeline::SETTINGS_KEY;
+use crate::alerts::settings::AlertSettings;
+use crate::engine::disk::DiskThresholds;
+use crate::notify::routing::Routing;
+use crate::notify::target::{Target, MASK};
+use crate::storage::dvrs::ManagedBy;
+use crate::storage::vault::Key;
+use crate::storage::{dvrs, providers, routing, settings, Db, StorageError};
+
+pub const FORMAT: &str = "channelwatch-backup";
+const AAD: &str = "backup.providers";
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    #[error("not a ChannelWatch backup file: {0}")]
+    NotABackup(String),
+    #[error("this backup was written by a newer ChannelWatch (database schema {theirs}); this version knows schema {ours}. Upgrade ChannelWatch, then import it")]
+    Newer { theirs: i64, ours: i64 },
+    #[error("this backup's provider secrets are sealed with a passphrase; give it (--passphrase-file or CHANNELWATCH_BACKUP_PASSPHRASE), or import with --without-secrets")]
+    PassphraseNeeded,
+    #[error("the passphrase does not open this backup's provider secrets")]
+    WrongPassphrase,
+    #[error("the passphrase must be at least 8 characters")]
+    WeakPassphrase,
+    #[error("{key}: {message}")]
+    Invalid { key: String, message: String },
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BackupDvr {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    pub enabled: bool,
+    pub staleness_threshold_seconds: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BackupProvider {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub name: String,
+    pub enabled: bool,
+    /// The type's fields with every secret masked as `****`.
+    pub fields: Map<String, Value>,
+}
+
+/// Provider targets sealed under the passphrase, in `providers` order.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SealedSecrets {
+    pub kdf: String,
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+    pub salt: String,
+    pub ciphertext: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BackupSettings {
+    pub dvr_soft_limit: u32,
+    pub retention_days: u32,
+    pub disk_thresholds: Option<DiskThresholds>,
+    pub alerts: AlertSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Backup {
+    pub format: String,
+    /// The newest database migration of the writer; a reader refuses a newer one.
+    pub schema_version: i64,
+    pub app_version: String,
+    pub created_at: String,
+    pub settings: BackupSettings,
+    pub dvrs: Vec<BackupDvr>,
+    pub providers: Vec<BackupProvider>,
+    pub routing: Routing,
+    /// Absent when the secrets were left out.
+    pub sealed_secrets: Option<SealedSecrets>,
+}
+
+/// What an import did, for the operator.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ImportReport {
+    pub dvrs: usize,
+    pub providers: usize,
+    /// Providers imported disabled because their secrets were not in the file.
+    pub providers_without_secrets: Vec<String>,
+    pub routing_entries: usize,
+}
+
+const KDF_MEMORY_KIB: u32 = 19_456;
+const KDF_ITERATIONS: u32 = 2;
+const KDF_PARALLELISM: u32 = 1;
+
+fn derive(passphrase: &str, salt: &[u8], m: u32, t: u32, p: u32) -> Result<Key, BackupError> {
+    let params = Params::new(m, t, p, Some(32)).map_err(|e| BackupError::Invalid {
+        key: "sealed_secrets".into(),
+        message: e.to_string(),
+    })?;
+    let mut out = [0u8; 32];
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+        .hash_password_into(passphrase.as_bytes(), salt, &mut out)
+        .map_err(|e| BackupError::Invalid {
+            key: "sealed_secrets".into(),
+            message: e.to_string(),
+        })?;
+    Ok(Key::from_bytes(&out))
+}
+
+/// Builds a backup; with a passphrase the provider secrets go in sealed.
+pub async fn export(db: &Db, passphrase: Option<&str>) -> Result<Backup, BackupError> {
+    if passphrase.is_some_and(|p| p.chars().count() < 8) {
+        return Err(BackupError::WeakPassphrase);
+    }
+    let all_dvrs = dvrs::list(db).await?;
+    let dvrs_out: Vec<BackupDvr> = all_dvrs
+        .iter()
+        .filter(|r| r.managed_by == ManagedBy::Ui)
+        .map(|r| BackupDvr {
+            name: r.name.clone(),
+            host: r.host.clone(),
+            port: r.port,
+            enabled: r.enabled,
+            staleness_threshold_seconds: r.staleness_threshold_seconds,
+        })
+        .collect();
+    let provs: Vec<_> = providers::list(db)
+        .await?
+        .into_iter()
+        .filter(|p| p.managed_by == ManagedBy::Ui)
+        .collect();
+    let sealed_secrets = match passphrase {
+        Some(pass) => {
+            let mut salt = [0u8; 16];
+            rand::rng().fill_bytes(&mut salt);
+            let key = derive(pass, &salt, KDF_MEMORY_KIB, KDF_ITERATIONS, KDF_PARALLELISM)?;
+            let targets: Vec<&Target> = provs.iter().map(|p| &p.target).collect();
+            let plain = serde_json::to_vec(&targets).expect("targets serialise");
+            Some(SealedSecrets {
+                kdf: "argon2id".into(),
+                memory_kib: KDF_MEMORY_KIB,
+                iterations: KDF_ITERATIONS,
+                parallelism: KDF_PARALLELISM,
+                salt: B64.encode(salt),
+                ciphertext: key.seal(&plain, AAD),
+            })
+        }
+        None => None,
+    };
+    // Only routing of the DVRs in the backup (file and env entries come from their source).
+    let ids: Vec<&str> = all_dvrs
+        .iter()
+        .filter(|r| r.managed_by == ManagedBy::Ui)
+        .map(|r| r.dvr_id.as_str())
+        .collect();
+    let mut routes = routing::load(db).await?;
+    routes.0.retain(|id, _| ids.contains(&id.as_str()));
+    Ok(Backup {
+        format: FORMAT.into(),
+        schema_version: Db::schema_version(),
+        app_version: crate::VERSION.into(),
+        created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        settings: BackupSettings {
+            dvr_soft_limit: settings::dvr_soft_limit(db).await?,
+            retention_days: settings::retention_days(db).await?,
+            disk_thresholds: settings::get(db, settings::DISK_THRESHOLDS).await?,
+            alerts: settings::get(db, SETTINGS_KEY).await?.unwrap_or_default(),
+        },
+        dvrs: dvrs_out,
+        providers: provs
+            .iter()
+            .map(|p| BackupProvider {
+                kind: p.kind.clone(),
+                name: p.name.clone(),
+                enabled: p.enabled,
+                fields: p.target.masked(),
+            })
+            .collect(),
+        routing: routes,
+        sealed_secrets,
+    })
+}
+
+/// Reads a backup file's text, refusing other files and newer schemas before anything
+/// else is looked at.
+pub fn parse(text: &str) -> Result<Backup, BackupError> {
+    let v: Value =
+        serde_json::from_str(text).map_err(|e| BackupError::NotABackup(e.to_string()))?;
+    if v.get("format").and_then(Value::as_str) != Some(FORMAT) {
+        return Err(BackupError::NotABackup(format!(
+            "the \"format\" field is not \"{FORMAT}\""
+        )));
+    }
+    let theirs = v
+        .get("schema_version")
+        .and_then(Value::as_i64)
+        .ok_or_else(|| BackupError::NotABackup("no schema_version".into()))?;
+    let ours = Db::schema_version();
+    if theirs > ours {
+        return Err(BackupError::Newer { theirs, ours });
+    }
+    serde_path_to_error::deserialize(v).map_err(|e| BackupError::Invalid {
+        key: e.path().to_string(),
+        message: e.inner().to_string(),
+    })
+}
+
+/// Restores a backup into this install: DVRs and providers are added or updated (by
+/// address, and by type and name), routing entries and settings replace the stored
+/// ones. Without the passphrase (or with `without_secrets`) providers come in
+/// disabled with masked secrets to be entered again.
+pub async fn import(
+    db: &Db,
+    b: &Backup,
+    passphrase: Option<&str>,
+    without_secrets: bool,
+) -> Result<ImportReport, BackupError> {
+    let targets: Option<Vec<Target>> = match (&b.sealed_secrets, passphrase, without_secrets) {
+        (Some(_), _, true) | (None, _, _) => None,
+        (Some(_), None, false) => return Err(BackupError::PassphraseNeeded),
+        (Some(s), Some(pass), false) => {
+            let salt = B64
+                .decode(&s.salt)
+                .map_err(|_| BackupError::NotABackup("sealed_secrets.salt".into()))?;
+            let key = derive(pass, &salt, s.memory_kib, s.iterations, s.parallelism)?;
+            let plain = key
+                .open_sealed(&s.ciphertext, AAD)
+                .map_err(|_| BackupError::WrongPassphrase)?;
+            let t: Vec<Target> = serde_json::from_slice(&plain)
+                .map_err(|e| BackupError::NotABackup(e.to_string()))?;
+            if t.len() != b.providers.len() {
+                return Err(BackupError::NotABackup(
+                    "sealed_secrets does not match providers".into(),
+                ));
+            }
+            Some(t)
+        }
+    };
+    b.settings
+        .alerts
+        .validate()
+        .map_err(|m| BackupError::Invalid {
+            key: "settings.alerts".into(),
+            message: m,
+        })?;
+    // Check every entry before writing any.
+    let mut records = Vec::new();
+    for (i, d) in b.dvrs.iter().enumerate() {
+        let new = crate::registry::NewDvr {
+            name: d.name.clone(),
+            host: d.host.clone(),
+            port: Some(d.port),
+            enabled: Some(d.enabled),
+            staleness_threshold_seconds: Some(d.staleness_threshold_seconds),
+        };
+        records.push(
+            crate::registry::record_from(&new, ManagedBy::Ui).map_err(|e| {
+                BackupError::Invalid {
+                    key: format!("dvrs[{i}]"),
+                    message: e.to_string(),
+                }
+            })?,
+        );
+    }
+    let mut resolved = Vec::new();
+    for (i, p) in b.providers.iter().enumerate() {
+        let (target, has_secret) = match &targets {
+            Some(t) => (t[i].clone(), true),
+            None => {
+                // Masked secrets stay "****" until entered again; the provider
+                // comes in disabled, so nothing is sent with them.
+                let mut fields = p.fields.clone();
+                let kind = match p.kind.as_str() {
+                    "apprise" => "json",
+                    k => k,
+                };
+                fields.insert("kind".into(), Value::String(kind.into()));
+                let t: Target = serde_path_to_error::deserialize(Value::Object(fields))
+                    .map_err(|e| BackupError::Invalid {
+                        key: format!("providers[{i}].{}", e.path()),
+                        message: e.inner().to_string(),
+                    })?;
+                let masked = p.fields.values().any(|v| v.as_str() == Some(MASK));
+                (t, !masked)
+            }
+        };
+        resolved.push((p, target, has_secret));
+    }
+
+    let mut report = ImportReport::default();
+    settings::set(db, settings::DVR_SOFT_LIMIT, &b.settings.dvr_soft_limit).await?;
+    settings::set(db, settings::RETENTION_DAYS, &b.settings.retention_days).await?;
+    if let Some(t) = &b.settings.disk_thresholds {
+        settings::set(db, settings::DISK_THRESHOLDS, t).await?;
+    }
+    settings::set(db, SETTINGS_KEY, &b.settings.alerts).await?;
+    for r in &records {
+        dvrs::upsert(db, r).await?;
+        report.dvrs += 1;
+    }
+    let existing = providers::list(db).await?;
+    for (p, target, has_secret) in resolved {
+        let enabled = p.enabled && has_secret;
+        if !has_secret {
+            report.providers_without_secrets.push(p.name.clone());
+        }
+        match existing
+            .iter()
+            .find(|e| e.managed_by == ManagedBy::Ui && e.kind == p.kind && e.name == p.name)
+        {
+            Some(e) => {
+                let mut r = e.clone();
+                r.enabled = enabled;
+                r.target = target;
+                providers::update(db, &r).await?;
+            }
+            None => {
+                providers::insert(db, &p.kind, &p.name, enabled, &target).await?;
+            }
+        }
+        report.providers += 1;
+    }
+    let mut routes = routing::load(db).await?;
+    for (id, cells) in &b.routing.0 {
+        report.routing_entries += cells.values().map(|m| m.len()).sum::<usize>();
+        routes.0.insert(id.clone(), cells.clone());
+    }
+    routing::replace(db, &routes).await?;
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn seeded() -> (tempfile::TempDir, Db) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).await.unwrap();
+        let r = crate::registry::record_from(
+            &crate::registry::NewDvr {
+                name: "Den".into(),
+                host: "127.0.0.9".into(),
+                port: Some(8089),
+                ..Default::default()
+            },
+            ManagedBy::Ui,
+        )
+        .unwrap();
+        dvrs::upsert(&db, &r).await.unwrap();
+        providers::insert(
+            &db,
+            "webhook",
+            "HA",
+            true,
+            &Target::Webhook {
+                url: "http://127.0.0.1:9/h".into(),
+                secret: "planted-secret-1".into(),
+            },
+        )
+        .await
+        .unwrap();
+        settings::set(&db, settings::RETENTION_DAYS, &12u32)
+            .await
+            .unwrap();
+        let mut m = routing::load(&db).await.unwrap();
+        m.0.entry(r.dvr_id.clone())
+            .or_default()
+            .entry(crate::alerts::kind::Category::Channel)
+            .or_default()
+            .insert("webhook".into(), false);
+        routing::replace(&db, &m).await.unwrap();
+        (dir, db)
+    }
+
+    #[tokio::test]
+    async fn a_sealed_backup_restores_everything_on_a_fresh_install() {
+        let (_d, db) = seeded().await;
+        let b = export(&db, Some("correct horse")).await.unwrap();
+        let text = serde_json::to_string_pretty(&b).unwrap();
+        assert!(!text.contains("planted-secret-1"), "{text}");
+
+        let fresh_dir = tempfile::tempdir().unwrap();
+        let fresh = Db::open(fresh_dir.path()).await.unwrap();
+        let parsed = parse(&text).unwrap();
+        assert!(matches!(
+            import(&fresh, &parsed, None, false).await,
+            Err(BackupError::PassphraseNeeded)
+        ));
+        assert!(matches!(
+            import(&fresh, &parsed, Some("wrong horse"), false).await,
+            Err(BackupError::WrongPassphrase)
+        ));
+        let report = import(&fresh, &parsed, Some("correct horse"), false)
+            .await
+            .unwrap();
+        assert_eq!((report.dvrs, report.providers), (1, 1));
+        assert!(report.providers_without_secrets.is_empty());
+        let p = &providers::list(&fresh).await.unwrap()[0];
+        assert!(p.enabled);
+        assert!(
+            matches!(&p.target, Target::Webhook { secret, .. } if secret == "planted-secret-1")
+        );
+        assert_eq!(settings::retention_days(&fresh).await.unwrap(), 12);
+        assert_eq!(
+            routing::load(&fresh).await.unwrap(),
+            routing::load(&db).await.unwrap()
+        );
+        assert_eq!(dvrs::list(&fresh).await.unwrap().len(), 1);
+        // Importing twice updates instead of duplicating.
+        import(&fresh, &parsed, Some("correct horse"), false)
+            .await
+            .unwrap();
+        assert_eq!(providers::list(&fresh).await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn without_secrets_providers_come_back_disabled() {
+        let (_d, db) = seeded().await;
+        assert!(matches!(
+            export(&db, Some("short")).await,
+            Err(BackupError::WeakPassphrase)
+        ));
+        let text = serde_json::to_string(&export(&db, None).await.unwrap()).unwrap();
+        assert!(!text.contains("planted-secret-1"));
+        let fresh_dir = tempfile::tempdir().unwrap();
+        let fresh = Db::open(fresh_dir.path()).await.unwrap();
+        let report = import(&fresh, &parse(&text).unwrap(), None, false)
+            .await
+            .unwrap();
+        assert_eq!(report.providers_without_secrets, ["HA"]);
+        assert!(!providers::list(&fresh).await.unwrap()[0].enabled);
+    }
+
+    #[test]
+    fn newer_schemas_and_other_files_are_refused_clearly() {
+        let ours = Db::schema_version();
+        let newer = format!(
+            r#"{{"format":"channelwatch-backup","schema_version":{}}}"#,
+            ours + 1
+        );
+        let e = parse(&newer).unwrap_err().to_string();
+        assert!(
+            e.contains("newer ChannelWatch") && e.contains(&format!("schema {}", ours + 1)),
+            "{e}"
+        );
+        assert!(matches!(parse("{}"), Err(BackupError::NotABackup(_))));
+        assert!(matches!(parse("not json"), Err(BackupError::NotABackup(_))));
+    }
+}

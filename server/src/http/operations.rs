@@ -1,0 +1,210 @@
+//! Operator endpoints: the debug bundle download, backup export and import, and a
+//! configuration reload (the same as `SIGHUP`). Admins only: each of them exposes or
+//! changes the whole install.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::State;
+use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::account::admin_only;
+use super::dvrs::parse_body;
+use super::error::ApiError;
+use super::session::Caller;
+use super::{AppState, Services};
+use crate::backup::{self, BackupError};
+
+/// What the running server knows, for the bundle.
+pub async fn snapshot(s: &Services) -> crate::bundle::Snapshot {
+    let health: Vec<Value> = s
+        .engine
+        .slots()
+        .iter()
+        .map(|slot| serde_json::to_value(s.engine.health_of(slot)).unwrap_or(Value::Null))
+        .collect();
+    let (dvrs, globals) =
+        crate::metrics::gather(&s.engine, &s.watchdog, s.dispatcher.queue_depth());
+    let metrics = crate::metrics::render(&dvrs, &globals);
+    let records = crate::storage::dvrs::list(&s.db).await.unwrap_or_default();
+    let reports = futures::future::join_all(
+        records
+            .iter()
+            .filter(|r| r.enabled)
+            .map(|r| crate::doctor::diagnose_with_engine(&s.engine, r)),
+    )
+    .await;
+    let doctor = if reports.is_empty() {
+        "No enabled DVRs.\n".to_string()
+    } else {
+        reports.iter().map(|r| r.to_text()).collect()
+    };
+    crate::bundle::Snapshot {
+        health: json!({
+            "ready": s.engine.slots().iter().all(|slot| !s.engine.health_of(slot).stale),
+            "dvrs": health,
+            "config_file": s.declared.status(),
+        }),
+        metrics,
+        doctor,
+    }
+}
+
+/// `GET /api/v1/doctor/bundle`: the sanitized debug bundle as a zip download.
+pub async fn bundle(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Response, ApiError> {
+    admin_only(&caller)?;
+    let s = &state.services;
+    let snap = snapshot(s).await;
+    let zip = crate::bundle::build(&s.db, &s.config, snap)
+        .await
+        .map_err(|e| ApiError::internal("cannot build the debug bundle", e))?;
+    let name = crate::bundle::default_name();
+    tracing::info!(bytes = zip.len(), "debug bundle downloaded");
+    Ok((
+        [
+            (CONTENT_TYPE, "application/zip".to_string()),
+            (
+                CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{}\"", name.display()),
+            ),
+        ],
+        zip,
+    )
+        .into_response())
+}
+
+fn backup_error(e: BackupError) -> ApiError {
+    match e {
+        BackupError::Storage(e) => ApiError::internal("cannot read or write the database", e),
+        BackupError::Newer { .. } => {
+            ApiError::new(StatusCode::CONFLICT, "backup_too_new", e.to_string())
+        }
+        BackupError::PassphraseNeeded | BackupError::WrongPassphrase => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "passphrase",
+            e.to_string(),
+        ),
+        other => ApiError::invalid(other.to_string()),
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ExportBody {
+    /// Seals provider secrets into the file; without it they are left out.
+    #[serde(default)]
+    passphrase: Option<String>,
+}
+
+/// `POST /api/v1/backup/export` → the backup file (JSON download).
+pub async fn export(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    admin_only(&caller)?;
+    let empty = body.as_ref().map(|b| b.is_empty()).unwrap_or(false);
+    let b: ExportBody = if empty {
+        ExportBody::default()
+    } else {
+        parse_body(body)?
+    };
+    let backup = backup::export(
+        &state.services.db,
+        b.passphrase.as_deref().filter(|p| !p.is_empty()),
+    )
+    .await
+    .map_err(backup_error)?;
+    let name = format!(
+        "channelwatch-backup-{}.json",
+        chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
+    );
+    Ok((
+        [
+            (CONTENT_TYPE, "application/json".to_string()),
+            (
+                CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        serde_json::to_string_pretty(&backup).unwrap_or_default(),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportBody {
+    backup: Value,
+    #[serde(default)]
+    passphrase: Option<String>,
+    #[serde(default)]
+    without_secrets: bool,
+}
+
+/// `POST /api/v1/backup/import` `{backup, passphrase?, without_secrets?}` → what was
+/// restored. The DVRs start at once.
+pub async fn import(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    admin_only(&caller)?;
+    let b: ImportBody = parse_body(body)?;
+    let s = &state.services;
+    let parsed = backup::parse(&b.backup.to_string()).map_err(backup_error)?;
+    let report = backup::import(&s.db, &parsed, b.passphrase.as_deref(), b.without_secrets)
+        .await
+        .map_err(backup_error)?;
+    s.registry.sync_engine().await?;
+    // Imported alert settings take effect now.
+    if let Some(a) =
+        crate::storage::settings::get(&s.db, crate::alerts::pipeline::SETTINGS_KEY).await?
+    {
+        s.alerts.set_settings(a).await.map_err(ApiError::invalid)?;
+    }
+    if let Some(t) =
+        crate::storage::settings::get(&s.db, crate::storage::settings::DISK_THRESHOLDS).await?
+    {
+        if s.declared.file().disk_thresholds.is_none() {
+            s.engine.set_disk_thresholds(t);
+        }
+    }
+    tracing::info!(
+        dvrs = report.dvrs,
+        providers = report.providers,
+        "backup imported"
+    );
+    Ok(Json(serde_json::to_value(report).unwrap_or(Value::Null)))
+}
+
+/// `POST /api/v1/config/reload`: rereads the YAML file now (like `SIGHUP`) and answers
+/// the diff, or 422 with the reason the file was refused.
+pub async fn reload(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<Value>, ApiError> {
+    admin_only(&caller)?;
+    let s = &state.services;
+    match s
+        .declared
+        .reload(s.parts(), &crate::config::ProcessEnv)
+        .await
+    {
+        Ok(diff) => Ok(Json(
+            json!({"ok": true, "summary": diff.summary(), "diff": diff}),
+        )),
+        Err(message) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "config_invalid",
+            message,
+        )),
+    }
+}
