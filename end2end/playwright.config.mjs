@@ -35,6 +35,8 @@ export default defineConfig({
     url: `http://127.0.0.1:${port}/healthz/startup`,
     timeout: 60_000,
     reuseExistingServer: false,
+    // No background mDNS scans: tests send nothing beyond loopback.
+    env: { CHANNELWATCH_DISCOVERY_INTERVAL_SECONDS: '0' },
     stdout: 'ignore',
     stderr: 'pipe',
   },

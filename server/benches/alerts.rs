@@ -92,6 +92,7 @@ async fn run(args: &[String]) {
         &flags,
         &vec![
             ("CHANNELS_DVR_SERVERS", servers.as_str()),
+            ("CHANNELWATCH_DISCOVERY_INTERVAL_SECONDS", "0"),
             ("CHANNELWATCH_LOG", "warn"),
         ],
     )

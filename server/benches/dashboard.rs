@@ -198,6 +198,7 @@ async fn run(args: &[String]) {
         &flags,
         &vec![
             ("CHANNELS_DVR_SERVERS", servers.as_str()),
+            ("CHANNELWATCH_DISCOVERY_INTERVAL_SECONDS", "0"),
             ("CHANNELWATCH_ADMIN_USER", "bench"),
             ("CHANNELWATCH_ADMIN_PASSWORD", "bench password"),
         ],

@@ -111,6 +111,7 @@ async fn run(args: &[String]) {
         &vec![
             ("CHANNELWATCH_API_KEY", API_KEY),
             ("CHANNELS_DVR_SERVERS", servers.as_str()),
+            ("CHANNELWATCH_DISCOVERY_INTERVAL_SECONDS", "0"),
         ],
     )
     .expect("config");

@@ -280,26 +280,27 @@ pub async fn import(
     }
     let mut resolved = Vec::new();
     for (i, p) in b.providers.iter().enumerate() {
-        let (target, has_secret) = match &targets {
-            Some(t) => (t[i].clone(), true),
-            None => {
-                // Masked secrets stay "****" until entered again; the provider
-                // comes in disabled, so nothing is sent with them.
-                let mut fields = p.fields.clone();
-                let kind = match p.kind.as_str() {
-                    "apprise" => "json",
-                    k => k,
-                };
-                fields.insert("kind".into(), Value::String(kind.into()));
-                let t: Target = serde_path_to_error::deserialize(Value::Object(fields))
-                    .map_err(|e| BackupError::Invalid {
-                        key: format!("providers[{i}].{}", e.path()),
-                        message: e.inner().to_string(),
-                    })?;
-                let masked = p.fields.values().any(|v| v.as_str() == Some(MASK));
-                (t, !masked)
-            }
-        };
+        let (target, has_secret) =
+            match &targets {
+                Some(t) => (t[i].clone(), true),
+                None => {
+                    // Masked secrets stay "****" until entered again; the provider
+                    // comes in disabled, so nothing is sent with them.
+                    let mut fields = p.fields.clone();
+                    let kind = match p.kind.as_str() {
+                        "apprise" => "json",
+                        k => k,
+                    };
+                    fields.insert("kind".into(), Value::String(kind.into()));
+                    let t: Target = serde_path_to_error::deserialize(Value::Object(fields))
+                        .map_err(|e| BackupError::Invalid {
+                            key: format!("providers[{i}].{}", e.path()),
+                            message: e.inner().to_string(),
+                        })?;
+                    let masked = p.fields.values().any(|v| v.as_str() == Some(MASK));
+                    (t, !masked)
+                }
+            };
         resolved.push((p, target, has_secret));
     }
 

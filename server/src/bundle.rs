@@ -75,7 +75,10 @@ pub fn redact(text: &str, secrets: &[String], hosts: &[String]) -> String {
         // Inside a word it is a code path (`crate::io`), not an address.
         let word = |ch: char| ch.is_alphanumeric() || ch == '_' || ch == ':';
         let inside = text[..m.start()].chars().next_back().is_some_and(word)
-            || text[m.end()..].chars().next().is_some_and(|ch| ch.is_alphanumeric() || ch == '_');
+            || text[m.end()..]
+                .chars()
+                .next()
+                .is_some_and(|ch| ch.is_alphanumeric() || ch == '_');
         // Only `::` forms or all eight groups: times like 14:32:01 have neither.
         if !inside && (c[0].contains("::") || c[0].matches(':').count() >= 7) {
             "[ip]".to_string()

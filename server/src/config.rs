@@ -166,6 +166,9 @@ pub struct Config {
     pub metrics_token: Option<String>,
     /// `CHANNELWATCH_WATCHDOG_INTERVAL_SECONDS` (tests only; default 30).
     pub watchdog_interval: std::time::Duration,
+    /// `CHANNELWATCH_DISCOVERY_INTERVAL_SECONDS`: background mDNS scans (default 600;
+    /// 0 = only when asked, which the tests use so nothing is sent to the LAN).
+    pub discovery_interval: Option<std::time::Duration>,
     /// `CHANNELWATCH_INSTANCE_URL`: where this instance is reached (in webhook bodies).
     pub instance_url: String,
     /// `CHANNELWATCH_SECURE_COOKIES`: mark session cookies `Secure`. Unset means
@@ -329,6 +332,22 @@ impl Config {
                 }
             },
         };
+        let discovery_interval = match env.var("CHANNELWATCH_DISCOVERY_INTERVAL_SECONDS") {
+            None => Some(crate::discovery::PERIOD),
+            Some(text) => match text.trim().parse::<u64>() {
+                Ok(0) => None,
+                Ok(n @ 60..=86_400) => Some(std::time::Duration::from_secs(n)),
+                _ => {
+                    return Err(ConfigError::new(
+                        "environment",
+                        "CHANNELWATCH_DISCOVERY_INTERVAL_SECONDS",
+                        format!(
+                            "'{text}' is not 0 (off) or a number of seconds between 60 and 86400"
+                        ),
+                    ))
+                }
+            },
+        };
         let secure_cookies = match env.var("CHANNELWATCH_SECURE_COOKIES") {
             None => None,
             Some(v) => match v.trim().to_ascii_lowercase().as_str() {
@@ -365,6 +384,7 @@ impl Config {
             demo: flags.demo,
             metrics_token: env.var("CHANNELWATCH_METRICS_TOKEN"),
             watchdog_interval,
+            discovery_interval,
             instance_url: env
                 .var("CHANNELWATCH_INSTANCE_URL")
                 .unwrap_or_else(|| format!("http://localhost:{port}")),

@@ -9,6 +9,7 @@ pub mod backup;
 pub mod bundle;
 pub mod config;
 pub mod declared;
+pub mod discovery;
 pub mod doctor;
 pub mod dvr;
 pub mod engine;

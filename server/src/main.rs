@@ -109,6 +109,9 @@ struct SimulateArgs {
     /// Run the scenario this many times faster than real time.
     #[arg(long, default_value_t = 1.0)]
     speed: f64,
+    /// Announce the simulator over mDNS as `_channels_dvr._tcp` (for discovery).
+    #[arg(long)]
+    mdns: bool,
 }
 
 #[derive(Subcommand)]
@@ -326,7 +329,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 framing: if a.sse { Framing::Sse } else { Framing::Bare },
                 keepalive: None,
             };
-            channelwatch::sim::run_cli(SocketAddr::new(a.bind, a.port), config)
+            channelwatch::sim::run_cli(SocketAddr::new(a.bind, a.port), config, a.mdns)
                 .await
                 .context("simulator failed")?;
         }

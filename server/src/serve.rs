@@ -203,6 +203,7 @@ pub async fn start_with(
         dispatcher,
         live: Arc::new(crate::live::LiveHub::new()),
         declared,
+        discovery: Default::default(),
         logins: Default::default(),
         started: Default::default(),
     });
@@ -231,6 +232,10 @@ pub async fn start_with(
     let alert_task = services.alerts.spawn(alert_rx, cancel.clone());
     let dispatch_task = services.dispatcher.spawn(cancel.clone());
     let live_task = services.live.spawn(services.clone(), cancel.clone());
+    let mut background = Vec::new();
+    if let Some(period) = services.config.discovery_interval {
+        background.push(services.discovery.spawn(period, cancel.clone()));
+    }
     let config_task = crate::declared::spawn_watcher(
         services.clone(),
         std::time::Duration::from_secs(2),
@@ -244,7 +249,10 @@ pub async fn start_with(
         cancel,
         http,
         watchdog: watchdog_task,
-        background: vec![alert_task, dispatch_task, live_task, config_task],
+        background: {
+            background.extend([alert_task, dispatch_task, live_task, config_task]);
+            background
+        },
         demo,
     })
 }

@@ -34,7 +34,8 @@ fn clean_env(cmd: &mut Command) -> &mut Command {
             cmd.env_remove(k);
         }
     }
-    cmd
+    // No background mDNS scans: tests send nothing beyond loopback.
+    cmd.env("CHANNELWATCH_DISCOVERY_INTERVAL_SECONDS", "0")
 }
 
 async fn get_ok(url: String) -> bool {
@@ -711,6 +712,7 @@ async fn user_create_reset_password_and_the_env_admin() {
         &[
             ("CHANNELWATCH_ADMIN_USER", "root"),
             ("CHANNELWATCH_ADMIN_PASSWORD", "s3cret-pass"),
+            ("CHANNELWATCH_DISCOVERY_INTERVAL_SECONDS", "0"),
         ],
     )
     .unwrap();

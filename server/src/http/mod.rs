@@ -42,6 +42,8 @@ pub struct Services {
     pub dispatcher: Dispatcher,
     /// The dashboard's live feed.
     pub live: Arc<crate::live::LiveHub>,
+    /// mDNS discovery's last scan.
+    pub discovery: Arc<crate::discovery::Discovery>,
     /// The YAML file in effect and its reloads.
     pub declared: crate::declared::Declared,
     /// Failed sign-ins per client address.
@@ -113,6 +115,8 @@ fn api() -> Router<AppState> {
         .route("/templates/preview", axum::routing::post(alerts::preview))
         .route("/live", get(crate::live::feed))
         .route("/activity", get(crate::live::activity))
+        .route("/discovery", get(operations::discovery))
+        .route("/discovery/scan", post(operations::discovery_scan))
         .route("/doctor/bundle", get(operations::bundle))
         .route("/backup/export", post(operations::export))
         .route("/backup/import", post(operations::import))

@@ -208,3 +208,59 @@ pub async fn reload(
         )),
     }
 }
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ScanQuery {
+    /// How long to listen, 1–30 s (default 5).
+    #[serde(default)]
+    seconds: Option<u64>,
+}
+
+/// Marks the DVRs already added (by dvr_id, or by host and port).
+async fn with_added(s: &Services, scan: crate::discovery::Scan) -> Result<Value, ApiError> {
+    let known = crate::storage::dvrs::list(&s.db).await?;
+    let mut v = serde_json::to_value(&scan).unwrap_or(Value::Null);
+    if let Some(list) = v.get_mut("dvrs").and_then(Value::as_array_mut) {
+        for (entry, found) in list.iter_mut().zip(&scan.dvrs) {
+            let added = known.iter().any(|k| {
+                k.dvr_id == found.dvr_id
+                    || (k.port == found.port
+                        && (found.addresses.iter().any(|a| {
+                            crate::dvr::id::normalize_host(&k.host).trim_matches(['[', ']']) == a
+                        }) || k.host.trim_end_matches('.')
+                            == found.hostname.trim_end_matches('.')))
+            });
+            entry["added"] = Value::Bool(added);
+        }
+    }
+    Ok(v)
+}
+
+/// `GET /api/v1/discovery`: the last scan (the first call scans).
+pub async fn discovery(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let s = &state.services;
+    let scan = match s.discovery.last() {
+        Some(scan) => scan,
+        None => s.discovery.scan(crate::discovery::WINDOW).await,
+    };
+    Ok(Json(with_added(s, scan).await?))
+}
+
+/// `POST /api/v1/discovery/scan?seconds=N`: browses now and answers what was found.
+pub async fn discovery_scan(
+    State(state): State<AppState>,
+    query: Result<axum::extract::Query<ScanQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let q = query.map_err(|e| ApiError::invalid(e.body_text()))?.0;
+    let seconds = q.seconds.unwrap_or(crate::discovery::WINDOW.as_secs());
+    if !(1..=30).contains(&seconds) {
+        return Err(ApiError::invalid("seconds: must be between 1 and 30"));
+    }
+    let s = &state.services;
+    let scan = s
+        .discovery
+        .scan(std::time::Duration::from_secs(seconds))
+        .await;
+    Ok(Json(with_added(s, scan).await?))
+}

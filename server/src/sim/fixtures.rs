@@ -10,6 +10,8 @@ use serde_json::Value;
 use super::state::Job;
 
 const STATUS: &str = include_str!("fixtures/status.json");
+/// The version `/status` reports (also announced over mDNS).
+pub const VERSION: &str = "2026.04.20.0213";
 const DVR: &str = include_str!("fixtures/dvr.json");
 const CHANNELS: &str = include_str!("fixtures/channels.json");
 const GUIDE_NOW: &str = include_str!("fixtures/guide-now.json");

@@ -302,10 +302,24 @@ impl SimHandle {
 }
 
 /// `channelwatch simulate`: serves on `bind` until ctrl-c, then shuts down cleanly.
-pub async fn run_cli(bind: SocketAddr, config: SimConfig) -> std::io::Result<()> {
+pub async fn run_cli(bind: SocketAddr, config: SimConfig, mdns: bool) -> std::io::Result<()> {
     let scenario = config.scenario;
     let seed = config.seed;
+    let name = config.name.clone();
     let sim = Simulator::start(bind, config).await?;
+    // Announced like a real DVR, for discovery tests and demos; dropped on shutdown.
+    let _announcement = if mdns {
+        let ip = match sim.addr().ip() {
+            ip if ip.is_unspecified() => std::net::IpAddr::from([127, 0, 0, 1]),
+            ip => ip,
+        };
+        let daemon = crate::discovery::advertise(&name, ip, sim.addr().port(), fixtures::VERSION)
+            .map_err(std::io::Error::other)?;
+        tracing::info!(name = %name, "announcing the simulated DVR over mDNS");
+        Some(daemon)
+    } else {
+        None
+    };
     tracing::info!(
         addr = %sim.addr(),
         scenario = scenario.name(),

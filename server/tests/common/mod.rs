@@ -103,7 +103,11 @@ pub async fn server_full(
         port: Some(0),
         ..Flags::default()
     };
-    let mut vars = vec![("CHANNELWATCH_API_KEY", API_KEY)];
+    // No background mDNS scans: tests send nothing beyond loopback.
+    let mut vars = vec![
+        ("CHANNELWATCH_API_KEY", API_KEY),
+        ("CHANNELWATCH_DISCOVERY_INTERVAL_SECONDS", "0"),
+    ];
     vars.extend_from_slice(env);
     let config = Config::load(&flags, &vars).expect("config");
     channelwatch::serve::start_with(config, fast_settings(), watchdog, dispatch)

@@ -1,0 +1,328 @@
+//! mDNS discovery of Channels DVR servers (`_channels_dvr._tcp.local.`): a time-boxed
+//! browse on demand and every [`PERIOD`], reading host, port and the TXT
+//! `name`/`friendlyName`/`version`. When multicast cannot work (no interface but
+//! loopback, Docker's bridge network, a daemon that cannot open its sockets) the answer
+//! says so in words instead of being a silent empty list.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mdns_sd::{ServiceDaemon, ServiceEvent, ServiceInfo};
+use parking_lot::RwLock;
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::dvr::id::dvr_id;
+
+pub const SERVICE_TYPE: &str = "_channels_dvr._tcp.local.";
+/// How long one browse listens (the Python ChannelWatch used 5 s).
+pub const WINDOW: Duration = Duration::from_secs(5);
+/// Background browses while the server runs.
+pub const PERIOD: Duration = Duration::from_secs(600);
+
+/// A DVR that answered.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Found {
+    pub name: String,
+    /// The address to add it by (an IPv4 address when it has one).
+    pub host: String,
+    pub port: u16,
+    pub version: Option<String>,
+    pub dvr_id: String,
+    /// Every address it announced.
+    pub addresses: Vec<String>,
+    /// The mDNS host name, e.g. `living-room.local.`.
+    pub hostname: String,
+}
+
+/// Whether multicast can reach the network this process is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Multicast {
+    /// A LAN interface is up; answers can arrive.
+    Ok,
+    /// Browsing works, but only on interfaces that cannot see the LAN.
+    Limited,
+    /// No browse could be made.
+    Unavailable,
+}
+
+/// The last browse's outcome.
+#[derive(Debug, Clone, Serialize)]
+pub struct Scan {
+    pub multicast: Multicast,
+    /// A plain sentence when something limits discovery or nothing answered.
+    pub message: Option<String>,
+    pub scanned_at: Option<String>,
+    pub window_seconds: u64,
+    pub dvrs: Vec<Found>,
+}
+
+/// Why multicast may not reach the LAN, judged from the interfaces (pure, tested).
+pub fn judge_interfaces(
+    addrs: &[(String, IpAddr)],
+    in_docker: bool,
+) -> (Multicast, Option<String>) {
+    let lan: Vec<&(String, IpAddr)> = addrs
+        .iter()
+        .filter(|(_, ip)| !ip.is_loopback())
+        .filter(|(_, ip)| match ip {
+            IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) != 0xfe80,
+            IpAddr::V4(_) => true,
+        })
+        .collect();
+    if lan.is_empty() {
+        return (
+            Multicast::Limited,
+            Some("No network interface other than loopback is up, so mDNS can only find DVRs on this host. Add DVRs by address, or give ChannelWatch access to the LAN.".into()),
+        );
+    }
+    let docker_bridge = lan.iter().all(|(_, ip)| match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            o[0] == 172 && (16..=31).contains(&o[1])
+        }
+        IpAddr::V6(_) => false,
+    });
+    if in_docker && docker_bridge {
+        return (
+            Multicast::Limited,
+            Some("ChannelWatch runs in a container on Docker's bridge network, which does not pass mDNS multicast, so DVRs on the LAN cannot be discovered. Run the container with --network host (or a macvlan network), or add DVRs by address.".into()),
+        );
+    }
+    (Multicast::Ok, None)
+}
+
+fn interfaces() -> Vec<(String, IpAddr)> {
+    if_addrs::get_if_addrs()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|i| i.is_oper_up() || i.is_loopback())
+        .map(|i| (i.name.clone(), i.ip()))
+        .collect()
+}
+
+/// The address to add a DVR by: IPv4 (LAN before loopback), then IPv6, then the name.
+fn pick_host(addresses: &[IpAddr], hostname: &str) -> String {
+    let mut v: Vec<&IpAddr> = addresses.iter().collect();
+    v.sort_by_key(|ip| (!ip.is_ipv4(), ip.is_loopback()));
+    match v.first() {
+        Some(IpAddr::V4(a)) => a.to_string(),
+        Some(IpAddr::V6(a)) => format!("[{a}]"),
+        None => hostname.trim_end_matches('.').to_string(),
+    }
+}
+
+/// Browses for `window` on a blocking thread; answers what resolved.
+fn browse_blocking(window: Duration) -> Result<Vec<Found>, String> {
+    let daemon = ServiceDaemon::new().map_err(|e| format!("cannot start mDNS: {e}"))?;
+    let rx = daemon
+        .browse(SERVICE_TYPE)
+        .map_err(|e| format!("cannot browse mDNS: {e}"))?;
+    let deadline = Instant::now() + window;
+    let mut found: BTreeMap<String, Found> = BTreeMap::new();
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        match rx.recv_timeout(left) {
+            Ok(ServiceEvent::ServiceResolved(s)) => {
+                let addresses: Vec<IpAddr> =
+                    s.get_addresses().iter().map(|a| a.to_ip_addr()).collect();
+                let txt = |k: &str| s.get_property_val_str(k).map(str::to_string);
+                let instance = s
+                    .fullname
+                    .strip_suffix(&format!(".{SERVICE_TYPE}"))
+                    .unwrap_or(&s.fullname)
+                    .to_string();
+                let name = txt("friendlyName")
+                    .or_else(|| txt("name"))
+                    .unwrap_or(instance);
+                let host = pick_host(&addresses, &s.host);
+                found.insert(
+                    s.fullname.clone(),
+                    Found {
+                        dvr_id: dvr_id(&host, s.port),
+                        name,
+                        host,
+                        port: s.port,
+                        version: txt("version"),
+                        addresses: addresses.iter().map(IpAddr::to_string).collect(),
+                        hostname: s.host.clone(),
+                    },
+                );
+            }
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    let _ = daemon.stop_browse(SERVICE_TYPE);
+    let _ = daemon.shutdown();
+    Ok(found.into_values().collect())
+}
+
+/// The discovery service: the last scan, and one scan at a time.
+pub struct Discovery {
+    last: RwLock<Option<Scan>>,
+    scanning: tokio::sync::Mutex<()>,
+}
+
+impl Default for Discovery {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Discovery {
+    pub fn new() -> Self {
+        Discovery {
+            last: RwLock::new(None),
+            scanning: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    pub fn last(&self) -> Option<Scan> {
+        self.last.read().clone()
+    }
+
+    /// Browses now (waiting for a scan already under way instead of starting another).
+    pub async fn scan(&self, window: Duration) -> Scan {
+        let started = Instant::now();
+        let _one = self.scanning.lock().await;
+        if let Some(s) = self.last() {
+            // A scan finished while we waited: that one is fresh enough.
+            if s.scanned_at.is_some() && started.elapsed() > Duration::from_millis(100) {
+                return s;
+            }
+        }
+        let (mut multicast, mut message) =
+            judge_interfaces(&interfaces(), std::path::Path::new("/.dockerenv").exists());
+        let result = tokio::task::spawn_blocking(move || browse_blocking(window))
+            .await
+            .unwrap_or_else(|e| Err(format!("mDNS browse failed: {e}")));
+        let dvrs = match result {
+            Ok(d) => d,
+            Err(e) => {
+                warn!(error = %e, "mDNS discovery unavailable");
+                multicast = Multicast::Unavailable;
+                message = Some(format!(
+                    "{e}. Multicast is not available here; add DVRs by address."
+                ));
+                Vec::new()
+            }
+        };
+        if dvrs.is_empty() && message.is_none() {
+            message = Some(format!(
+                "No Channels DVR answered on the local network within {} s. Check that the DVR is on and on the same network segment (mDNS does not cross routers or VLANs), or add it by address.",
+                window.as_secs()
+            ));
+        }
+        info!(found = dvrs.len(), multicast = ?multicast, "mDNS discovery scan finished");
+        let scan = Scan {
+            multicast,
+            message,
+            scanned_at: Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+            window_seconds: window.as_secs(),
+            dvrs,
+        };
+        *self.last.write() = Some(scan.clone());
+        scan
+    }
+
+    /// Scans at start and every `period` until cancelled.
+    pub fn spawn(
+        self: &Arc<Self>,
+        period: Duration,
+        cancel: CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
+        let me = self.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = me.scan(WINDOW) => {}
+                }
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep(period) => {}
+                }
+            }
+        })
+    }
+}
+
+/// Announces a simulated DVR the way a real one is found (`channelwatch simulate --mdns`).
+/// Keep the answered daemon alive for as long as the announcement should last.
+pub fn advertise(
+    name: &str,
+    ip: IpAddr,
+    port: u16,
+    version: &str,
+) -> Result<ServiceDaemon, String> {
+    let daemon = ServiceDaemon::new().map_err(|e| format!("cannot start mDNS: {e}"))?;
+    let instance: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == ' ' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let host = format!("{}.local.", instance.to_ascii_lowercase().replace(' ', "-"));
+    let props = [("name", name), ("friendlyName", name), ("version", version)];
+    let info = ServiceInfo::new(SERVICE_TYPE, &instance, &host, ip, port, &props[..])
+        .map_err(|e| format!("cannot describe the service: {e}"))?;
+    daemon
+        .register(info)
+        .map_err(|e| format!("cannot announce the service: {e}"))?;
+    Ok(daemon)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn interfaces_decide_whether_the_lan_is_reachable() {
+        let lo = ("lo".to_string(), ip("127.0.0.1"));
+        let (m, msg) = judge_interfaces(&[lo.clone()], false);
+        assert_eq!(m, Multicast::Limited);
+        assert!(msg.unwrap().contains("loopback"));
+        let bridge = ("eth0".to_string(), ip("172.17.0.2"));
+        let (m, msg) = judge_interfaces(&[lo.clone(), bridge.clone()], true);
+        assert_eq!(m, Multicast::Limited);
+        assert!(msg.unwrap().contains("--network host"));
+        // The same address outside a container is just a LAN.
+        assert_eq!(
+            judge_interfaces(&[lo.clone(), bridge], false).0,
+            Multicast::Ok
+        );
+        let lan = ("eth0".to_string(), ip("192.168.1.20"));
+        assert_eq!(
+            judge_interfaces(&[lo.clone(), lan], true),
+            (Multicast::Ok, None)
+        );
+        // Link-local IPv6 alone is no LAN address.
+        let ll = ("eth0".to_string(), ip("fe80::1"));
+        assert_eq!(judge_interfaces(&[lo, ll], false).0, Multicast::Limited);
+    }
+
+    #[test]
+    fn the_host_to_add_prefers_ipv4_on_the_lan() {
+        assert_eq!(
+            pick_host(
+                &[ip("fe80::2"), ip("127.0.0.1"), ip("192.168.1.9")],
+                "x.local."
+            ),
+            "192.168.1.9"
+        );
+        assert_eq!(pick_host(&[ip("2001:db8::5")], "x.local."), "[2001:db8::5]");
+        assert_eq!(pick_host(&[], "den.local."), "den.local");
+    }
+}

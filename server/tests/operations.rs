@@ -1,0 +1,738 @@
+//! Operations against the real binary and real files: the YAML file reloaded on
+//! `SIGHUP` and on change (only changed DVRs restart, a bad file keeps the running
+//! state), secrets at rest and key rotation, the debug bundle with planted secrets,
+//! backup and restore, JSON logs in the data dir, and mDNS discovery with a real
+//! advertiser in a network namespace of the test's own.
+
+mod common;
+
+use std::io::Read;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use channelwatch::sim::Scenario;
+use serde_json::{json, Value};
+
+const BIN: &str = env!("CARGO_BIN_EXE_channelwatch");
+const KEY: &str = "ops-test-key-0123456789";
+
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn clean(cmd: &mut Command) -> &mut Command {
+    for (k, _) in std::env::vars() {
+        if k.starts_with("CHANNELWATCH_") || k == "CHANNELS_DVR_SERVERS" {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("CHANNELWATCH_DISCOVERY_INTERVAL_SECONDS", "0")
+}
+
+fn free_port() -> u16 {
+    common::closed_port()
+}
+
+/// Starts `channelwatch serve` on a free loopback port; answers it and its base URL.
+async fn serve(dir: &Path, env: &[(&str, &str)]) -> (Proc, String) {
+    let port = free_port();
+    let mut cmd = Command::new(BIN);
+    clean(&mut cmd)
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--data-dir",
+        ])
+        .arg(dir)
+        .env("CHANNELWATCH_API_KEY", KEY)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let proc = Proc(cmd.spawn().unwrap());
+    let base = format!("http://127.0.0.1:{port}");
+    common::eventually("the startup probe", Duration::from_secs(30), || {
+        let url = format!("{base}/healthz/startup");
+        async move {
+            reqwest::get(&url)
+                .await
+                .ok()
+                .filter(|r| r.status().is_success())
+                .map(|_| ())
+        }
+    })
+    .await;
+    (proc, base)
+}
+
+async fn api(method: reqwest::Method, url: String, body: Option<Value>) -> (u16, Value) {
+    api_as(KEY, method, url, body).await
+}
+
+async fn api_as(
+    key: &str,
+    method: reqwest::Method,
+    url: String,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = common::client().request(method, url);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    common::send(req, Some(key)).await
+}
+
+async fn get(base: &str, path: &str) -> Value {
+    let (status, v) = api(reqwest::Method::GET, format!("{base}{path}"), None).await;
+    assert_eq!(status, 200, "{path}: {v}");
+    v
+}
+
+fn kill(sig: &str, p: &Proc) {
+    assert!(Command::new("kill")
+        .args([sig, &p.0.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+}
+
+fn file_config(sim_a: u16, name_a: &str, sim_b: Option<u16>) -> String {
+    let b = sim_b
+        .map(|p| format!("  - name: Bedroom\n    host: 127.0.0.1\n    port: {p}\n"))
+        .unwrap_or_default();
+    format!(
+        "dvrs:\n  - name: {name_a}\n    host: 127.0.0.1\n    port: {sim_a}\n{b}\
+providers:\n  - name: Home Assistant\n    type: webhook\n    url: http://127.0.0.1:9/hook\n    secret: ${{HOOK_SECRET}}\n\
+routing:\n  {name_a}:\n    channel: {{webhook: false}}\n\
+retention_days: 21\n"
+    )
+}
+
+/// The file's DVRs, providers, routing and settings apply at start; a changed file
+/// applies on SIGHUP and by itself, restarting only the DVRs that changed; a bad file
+/// is refused whole with line and key while the running state stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_yaml_file_reloads_on_sighup_and_change_and_a_bad_file_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim_a = common::sim(Scenario::Quiet).await;
+    let sim_b = common::sim(Scenario::Quiet).await;
+    let (a, b) = (sim_a.addr().port(), sim_b.addr().port());
+    let yaml = dir.path().join("channelwatch.yaml");
+    std::fs::write(&yaml, file_config(a, "Den", None)).unwrap();
+    let (server, base) = serve(dir.path(), &[("HOOK_SECRET", "planted-hook-secret")]).await;
+
+    let dvrs = get(&base, "/api/v1/dvrs").await;
+    assert_eq!(dvrs.as_array().unwrap().len(), 1);
+    assert_eq!(dvrs[0]["managed_by"], "file");
+    let id_a = dvrs[0]["dvr_id"].as_str().unwrap().to_string();
+    let providers = get(&base, "/api/v1/providers").await;
+    assert_eq!(providers[0]["managed_by"], "file");
+    assert_eq!(providers[0]["secret"], "****");
+    let pid = providers[0]["id"].as_i64().unwrap();
+    let (status, v) = api(
+        reqwest::Method::PATCH,
+        format!("{base}/api/v1/providers/{pid}"),
+        Some(json!({"enabled": false})),
+    )
+    .await;
+    assert_eq!(
+        (status, v["error"].as_str()),
+        (409, Some("managed_by_file")),
+        "{v}"
+    );
+    assert_eq!(
+        get(&base, "/api/v1/routing").await[&id_a]["channel"]["webhook"],
+        false
+    );
+    let settings = get(&base, "/api/v1/settings").await;
+    assert_eq!(settings["retention_days"], 21);
+    common::eventually("Den connects", Duration::from_secs(15), || {
+        let sim = &sim_a;
+        async move { (sim.handle().connections_total() >= 1).then_some(()) }
+    })
+    .await;
+
+    // SIGHUP: a second DVR, Den renamed (no restart for a rename).
+    std::fs::write(&yaml, file_config(a, "Den Upstairs", Some(b))).unwrap();
+    kill("-HUP", &server);
+    let dvrs = common::eventually("the reload", Duration::from_secs(15), || {
+        let base = base.clone();
+        async move {
+            let v = get(&base, "/api/v1/dvrs").await;
+            (v.as_array().unwrap().len() == 2).then_some(v)
+        }
+    })
+    .await;
+    let den = dvrs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["dvr_id"] == id_a.as_str())
+        .unwrap();
+    assert_eq!(den["name"], "Den Upstairs");
+    let status = &get(&base, "/api/v1/settings").await["config_file"]["last_apply"];
+    assert_eq!(status["ok"], true, "{status}");
+    assert_eq!(status["diff"]["dvrs_added"], json!(["Bedroom"]), "{status}");
+    assert_eq!(
+        status["diff"]["dvrs_changed"],
+        json!(["Den Upstairs"]),
+        "{status}"
+    );
+    common::eventually("Bedroom connects", Duration::from_secs(15), || {
+        let sim = &sim_b;
+        async move { (sim.handle().connections_total() >= 1).then_some(()) }
+    })
+    .await;
+    assert_eq!(
+        sim_a.handle().connections_total(),
+        1,
+        "the renamed DVR kept its stream"
+    );
+
+    // A bad file (an unset variable) is refused whole: nothing changes.
+    let bad = file_config(a, "Den Upstairs", None).replace("HOOK_SECRET", "NOT_SET_ANYWHERE");
+    std::fs::write(&yaml, bad).unwrap();
+    let status = common::eventually("the refusal", Duration::from_secs(15), || {
+        let base = base.clone();
+        async move {
+            let s = get(&base, "/api/v1/settings").await["config_file"]["last_apply"].clone();
+            (s["ok"] == false).then_some(s)
+        }
+    })
+    .await;
+    let msg = status["message"].as_str().unwrap();
+    assert!(
+        msg.contains(
+            "line 9: providers[0].secret: environment variable NOT_SET_ANYWHERE is not set"
+        ),
+        "{msg}"
+    );
+    assert!(msg.contains("running configuration is kept"), "{msg}");
+    assert_eq!(
+        get(&base, "/api/v1/dvrs").await.as_array().unwrap().len(),
+        2
+    );
+    assert_eq!(
+        get(&base, "/api/v1/providers")
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // A good file again, picked up without a signal: Bedroom goes, its task stops.
+    std::fs::write(&yaml, file_config(a, "Den Upstairs", None)).unwrap();
+    common::eventually("Bedroom removed", Duration::from_secs(15), || {
+        let base = base.clone();
+        async move {
+            let v = get(&base, "/api/v1/dvrs").await;
+            (v.as_array().unwrap().len() == 1).then_some(())
+        }
+    })
+    .await;
+    common::eventually("Bedroom's stream closes", Duration::from_secs(15), || {
+        let sim = &sim_b;
+        async move { (sim.handle().open_streams() == 0).then_some(()) }
+    })
+    .await;
+    assert_eq!(sim_a.handle().connections_total(), 1, "Den never restarted");
+    drop(server);
+}
+
+fn unzip(bytes: &[u8]) -> Vec<(String, String)> {
+    let mut z = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    (0..z.len())
+        .map(|i| {
+            let mut f = z.by_index(i).unwrap();
+            let mut s = String::new();
+            f.read_to_string(&mut s).unwrap();
+            (f.name().to_string(), s)
+        })
+        .collect()
+}
+
+/// Secrets are encrypted in the database under a 0600 key (a looser key is refused),
+/// survive `doctor rotate-key` under a running server, and appear nowhere in a debug
+/// bundle, whether downloaded from the server or written by the CLI.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_stay_encrypted_rotate_and_never_reach_a_bundle() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = common::sim(Scenario::Quiet).await;
+    let planted = [
+        "planted-api-key-7f3a9c",
+        "planted-metrics-token-51be",
+        "planted-admin-password-9d2e",
+        "planted-webhook-secret-c4a1",
+        "planted-pushover-token-88aa",
+        "planted-telegram-token-3b7c",
+        "planted-smtp-password-6e0f",
+        "planted-file-secret-aa51",
+        "planted-apprise-pass-1c2d",
+    ];
+    std::fs::write(
+        dir.path().join("channelwatch.yaml"),
+        "providers:\n  - name: From file\n    type: ntfy\n    url: http://127.0.0.1:9\n    topic: t\n    token: ${FILE_SECRET}\n",
+    )
+    .unwrap();
+    let servers = format!("Den@127.0.0.1:{}", sim.addr().port());
+    let env = [
+        ("CHANNELWATCH_METRICS_TOKEN", planted[1]),
+        ("CHANNELWATCH_ADMIN_USER", "admin"),
+        ("CHANNELWATCH_ADMIN_PASSWORD", planted[2]),
+        ("FILE_SECRET", planted[7]),
+        ("CHANNELS_DVR_SERVERS", servers.as_str()),
+    ];
+    let (server, base) = serve(dir.path(), &env).await;
+    let closed = free_port();
+    let bodies = [
+        json!({"type": "webhook", "url": "http://127.0.0.1:9/h", "secret": planted[3]}),
+        json!({"type": "pushover", "user_key": "u0123456789", "token": planted[4], "base_url": format!("http://127.0.0.1:{closed}")}),
+        json!({"type": "telegram", "bot_token": planted[5], "chat_id": "42", "base_url": format!("http://127.0.0.1:{closed}")}),
+        json!({"type": "email", "smtp_host": "127.0.0.1", "smtp_port": closed, "security": "plain", "username": "u", "password": planted[6], "from": "a@example.com", "to": ["b@example.com"]}),
+        json!({"type": "apprise", "url": format!("json://user:{}@127.0.0.1:{closed}/hook", planted[8])}),
+    ];
+    let mut ids = Vec::new();
+    for b in bodies {
+        let (status, v) = api(
+            reqwest::Method::POST,
+            format!("{base}/api/v1/providers"),
+            Some(b),
+        )
+        .await;
+        assert_eq!(status, 201, "{v}");
+        ids.push(v["id"].as_i64().unwrap());
+    }
+    // Failing tests put the providers' error texts (and request URLs) into the log.
+    for id in &ids {
+        api(
+            reqwest::Method::POST,
+            format!("{base}/api/v1/providers/{id}/test"),
+            None,
+        )
+        .await;
+    }
+    let listed = get(&base, "/api/v1/providers").await.to_string();
+    for p in &planted {
+        assert!(!listed.contains(p), "{p} in the API answer");
+    }
+
+    // At rest: no provider secret in the database file or its WAL.
+    let mut raw = Vec::new();
+    for name in ["channelwatch.db", "channelwatch.db-wal"] {
+        if let Ok(b) = std::fs::read(dir.path().join(name)) {
+            raw.extend(b);
+        }
+    }
+    let raw = String::from_utf8_lossy(&raw);
+    for p in &planted[3..] {
+        assert!(!raw.contains(p), "{p} stored in clear");
+    }
+
+    // Rotation under the running server: it reads with the new key by itself.
+    let key_before = std::fs::read(dir.path().join("encryption.key")).unwrap();
+    let out = clean(&mut Command::new(BIN))
+        .args(["doctor", "rotate-key", "--data-dir"])
+        .arg(dir.path())
+        .env("FILE_SECRET", planted[7])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("6 stored secret value(s) re-encrypted"));
+    assert_ne!(
+        key_before,
+        std::fs::read(dir.path().join("encryption.key")).unwrap()
+    );
+    assert_eq!(
+        get(&base, "/api/v1/providers")
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        6
+    );
+
+    // The bundle from the server.
+    let res = common::client()
+        .get(format!("{base}/api/v1/doctor/bundle"))
+        .header("X-API-Key", KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "application/zip");
+    assert!(res.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .contains(".zip"));
+    let served = unzip(&res.bytes().await.unwrap());
+    // The bundle from the CLI, asking the running server for metrics and health.
+    let out_path = dir.path().join("bundle.zip");
+    let out = clean(&mut Command::new(BIN))
+        .args(["doctor", "bundle", "--output"])
+        .arg(&out_path)
+        .args(["--url", &base, "--data-dir"])
+        .arg(dir.path())
+        .env("CHANNELWATCH_METRICS_TOKEN", planted[1])
+        .env("CHANNELWATCH_API_KEY", planted[0])
+        .env("FILE_SECRET", planted[7])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let written = unzip(&std::fs::read(&out_path).unwrap());
+
+    let key_text = std::fs::read_to_string(dir.path().join("encryption.key")).unwrap();
+    for (which, files) in [("served", &served), ("cli", &written)] {
+        let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+        for want in [
+            "version.txt",
+            "settings.json",
+            "health.json",
+            "doctor.txt",
+            "metrics.txt",
+            "logs.txt",
+        ] {
+            assert!(
+                names.iter().any(|n| n.ends_with(want)),
+                "{which}: no {want} in {names:?}"
+            );
+        }
+        let logs = &files
+            .iter()
+            .find(|(n, _)| n.ends_with("logs.txt"))
+            .unwrap()
+            .1;
+        assert!(logs.lines().count() > 5, "{which}: the log lines are there");
+        let metrics = &files
+            .iter()
+            .find(|(n, _)| n.ends_with("metrics.txt"))
+            .unwrap()
+            .1;
+        assert!(
+            metrics.contains("channelwatch_dvr_connected"),
+            "{which}: {metrics}"
+        );
+        for (name, text) in files.iter() {
+            for p in &planted {
+                assert!(!text.contains(p), "{which}: {p} in {name}");
+            }
+            assert!(
+                !text.contains("$argon2id"),
+                "{which}: a password hash in {name}"
+            );
+            assert!(
+                !text.contains(key_text.trim()),
+                "{which}: the key in {name}"
+            );
+            assert!(
+                !text.contains("SQLite format"),
+                "{which}: the database in {name}"
+            );
+            assert!(!text.contains("127.0.0.1"), "{which}: an address in {name}");
+        }
+    }
+
+    // A key file others can read is refused, naming the fix.
+    drop(server);
+    use std::os::unix::fs::PermissionsExt;
+    let key_path = dir.path().join("encryption.key");
+    std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = clean(&mut Command::new(BIN))
+        .args(["doctor", "config-check", "--data-dir"])
+        .arg(dir.path())
+        .env("FILE_SECRET", "x")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("mode 644") && err.contains("chmod 600"),
+        "{err}"
+    );
+}
+
+/// A backup written with a passphrase restores DVRs, providers (with secrets),
+/// routing and settings on a fresh install; a file from a newer schema is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backup_restores_on_a_fresh_install_and_refuses_a_newer_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, base) = serve(dir.path(), &[]).await;
+    let (status, dvr) = api(
+        reqwest::Method::POST,
+        format!("{base}/api/v1/dvrs"),
+        Some(json!({"name": "Den", "host": "127.0.0.1", "port": free_port(), "enabled": false})),
+    )
+    .await;
+    assert_eq!(status, 201, "{dvr}");
+    let id = dvr["dvr_id"].as_str().unwrap().to_string();
+    api(
+        reqwest::Method::POST,
+        format!("{base}/api/v1/providers"),
+        Some(json!({"type": "webhook", "name": "HA", "url": "http://127.0.0.1:9/h", "secret": "backup-secret-1234"})),
+    )
+    .await;
+    let (status, _) = api(
+        reqwest::Method::PUT,
+        format!("{base}/api/v1/routing"),
+        Some(json!({id.clone(): {"vod": {"webhook": false}}})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _) = api(
+        reqwest::Method::PUT,
+        format!("{base}/api/v1/settings"),
+        Some(json!({"retention_days": 9, "alerts": {"vod": {"enabled": false}}})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    drop(server);
+
+    let pass = dir.path().join("pass");
+    std::fs::write(&pass, "a long passphrase\n").unwrap();
+    let file = dir.path().join("backup.json");
+    let out = clean(&mut Command::new(BIN))
+        .args(["backup", "export", "--output"])
+        .arg(&file)
+        .arg("--passphrase-file")
+        .arg(&pass)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(!text.contains("backup-secret-1234"));
+
+    let fresh = tempfile::tempdir().unwrap();
+    let out = clean(&mut Command::new(BIN))
+        .args(["backup", "import", "--input"])
+        .arg(&file)
+        .arg("--passphrase-file")
+        .arg(&pass)
+        .arg("--data-dir")
+        .arg(fresh.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("imported 1 DVR(s), 1 provider(s)"));
+    let (_server, base) = serve(fresh.path(), &[]).await;
+    let dvrs = get(&base, "/api/v1/dvrs").await;
+    assert_eq!(
+        (dvrs[0]["dvr_id"].as_str(), dvrs[0]["name"].as_str()),
+        (Some(id.as_str()), Some("Den"))
+    );
+    let providers = get(&base, "/api/v1/providers").await;
+    assert_eq!(
+        (
+            providers[0]["name"].as_str(),
+            providers[0]["enabled"].as_bool()
+        ),
+        (Some("HA"), Some(true))
+    );
+    assert_eq!(
+        get(&base, "/api/v1/routing").await[&id]["vod"]["webhook"],
+        false
+    );
+    let settings = get(&base, "/api/v1/settings").await;
+    assert_eq!(settings["retention_days"], 9);
+    assert_eq!(settings["alerts"]["vod"]["enabled"], false);
+
+    // A backup from a newer ChannelWatch is refused before anything is read.
+    let mut v: Value = serde_json::from_str(&text).unwrap();
+    v["schema_version"] = json!(v["schema_version"].as_i64().unwrap() + 1);
+    std::fs::write(&file, v.to_string()).unwrap();
+    let other = tempfile::tempdir().unwrap();
+    let out = clean(&mut Command::new(BIN))
+        .args(["backup", "import", "--input"])
+        .arg(&file)
+        .arg("--data-dir")
+        .arg(other.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("newer ChannelWatch") && err.contains("Upgrade ChannelWatch"),
+        "{err}"
+    );
+}
+
+/// With `CHANNELWATCH_LOG_FORMAT=json` every line is JSON in the data dir's log file,
+/// and each line from a DVR's task carries its `dvr_id`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_go_to_the_data_dir_and_dvr_lines_carry_the_dvr_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let closed = free_port();
+    let servers = format!("Gone@127.0.0.1:{closed}");
+    let (server, _base) = serve(
+        dir.path(),
+        &[
+            ("CHANNELWATCH_LOG_FORMAT", "json"),
+            ("CHANNELS_DVR_SERVERS", servers.as_str()),
+        ],
+    )
+    .await;
+    let id = channelwatch::dvr::id::dvr_id("127.0.0.1", closed);
+    let logs = dir.path().join("logs");
+    let lines = common::eventually(
+        "reconnect lines in the log file",
+        Duration::from_secs(20),
+        || {
+            let logs = logs.clone();
+            async move {
+                let lines = channelwatch::logging::recent_lines(logs.parent().unwrap(), 10_000);
+                lines
+                    .iter()
+                    .any(|l| l.contains("reconnecting"))
+                    .then_some(lines)
+            }
+        },
+    )
+    .await;
+    let mut dvr_lines = 0;
+    for l in &lines {
+        let v: Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
+        let target = v["target"].as_str().unwrap_or_default();
+        if target.starts_with("channelwatch::engine::task")
+            || target.starts_with("channelwatch::dvr")
+        {
+            assert_eq!(v["fields"]["dvr_id"], id.as_str(), "{l}");
+            dvr_lines += 1;
+        }
+    }
+    assert!(dvr_lines > 0);
+    drop(server);
+}
+
+/// Runs `f` on a thread of its own inside a new network namespace whose loopback is
+/// up (and carries multicast when asked); nothing leaves the namespace.
+fn in_network_namespace<T: Send + 'static>(
+    f: impl FnOnce(&dyn Fn(bool)) -> T + Send + 'static,
+) -> T {
+    std::thread::spawn(move || {
+        // SAFETY: unshare only changes this thread's namespaces; no memory is involved.
+        let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
+        assert_eq!(
+            rc,
+            0,
+            "unshare(CLONE_NEWNET) failed ({}): the discovery test needs root in a container that allows network namespaces",
+            std::io::Error::last_os_error()
+        );
+        let ip = |args: &[&str]| {
+            // Children forked from this thread start in its namespace.
+            let ok = Command::new("ip").args(args).status().map(|s| s.success()).unwrap_or(false);
+            assert!(ok, "ip {args:?} failed");
+        };
+        ip(&["link", "set", "lo", "up"]);
+        let multicast = move |on: bool| ip(&["link", "set", "lo", "multicast", if on { "on" } else { "off" }]);
+        f(&multicast)
+    })
+    .join()
+    .unwrap()
+}
+
+/// A simulator announced over mDNS is listed by `GET /api/v1/discovery` with its TXT
+/// name and version and marked once added; without multicast, discovery says why.
+#[test]
+fn mdns_finds_an_announced_dvr_and_says_plainly_when_multicast_is_unavailable() {
+    in_network_namespace(|multicast| {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let server = common::server(dir.path()).await;
+            let scan = |secs: u64| {
+                let url = common::url(&server, &format!("/api/v1/discovery/scan?seconds={secs}"));
+                async move { api_as(common::API_KEY, reqwest::Method::POST, url, None).await }
+            };
+
+            multicast(false);
+            let (status, v) = scan(1).await;
+            assert_eq!(status, 200, "{v}");
+            assert_eq!(v["dvrs"], json!([]));
+            assert_ne!(v["multicast"], "ok", "{v}");
+            let msg = v["message"].as_str().unwrap();
+            assert!(msg.contains("loopback"), "{msg}");
+
+            multicast(true);
+            let sim = common::sim(Scenario::Quiet).await;
+            let port = sim.addr().port();
+            let _announce = channelwatch::discovery::advertise(
+                "Den DVR",
+                sim.addr().ip(),
+                port,
+                "2026.04.20.0213",
+            )
+            .unwrap();
+            let found = common::eventually("the announced DVR", Duration::from_secs(20), || {
+                let s = scan(2);
+                async move {
+                    let (_, v) = s.await;
+                    v["dvrs"]
+                        .as_array()
+                        .filter(|a| !a.is_empty())
+                        .map(|_| v.clone())
+                }
+            })
+            .await;
+            let d = &found["dvrs"][0];
+            assert_eq!(d["name"], "Den DVR", "{found}");
+            assert_eq!(d["host"], "127.0.0.1");
+            assert_eq!(d["port"], port);
+            assert_eq!(d["version"], "2026.04.20.0213");
+            assert_eq!(
+                d["dvr_id"],
+                channelwatch::dvr::id::dvr_id("127.0.0.1", port).as_str()
+            );
+            assert_eq!(d["added"], false);
+
+            // One click in the UI is this call with the found host and port.
+            let (status, v) = api_as(
+                common::API_KEY,
+                reqwest::Method::POST,
+                common::url(&server, "/api/v1/dvrs"),
+                Some(json!({"name": d["name"], "host": d["host"], "port": d["port"]})),
+            )
+            .await;
+            assert_eq!(status, 201, "{v}");
+            let (_, listed) = api_as(
+                common::API_KEY,
+                reqwest::Method::GET,
+                common::url(&server, "/api/v1/discovery"),
+                None,
+            )
+            .await;
+            assert_eq!(listed["dvrs"][0]["added"], true, "{listed}");
+            server.shutdown().await;
+            sim.shutdown().await;
+        })
+    });
+}
