@@ -291,7 +291,7 @@ mod tests {
     #[test]
     fn interfaces_decide_whether_the_lan_is_reachable() {
         let lo = ("lo".to_string(), ip("127.0.0.1"));
-        let (m, msg) = judge_interfaces(&[lo.clone()], false);
+        let (m, msg) = judge_interfaces(std::slice::from_ref(&lo), false);
         assert_eq!(m, Multicast::Limited);
         assert!(msg.unwrap().contains("loopback"));
         let bridge = ("eth0".to_string(), ip("172.17.0.2"));
