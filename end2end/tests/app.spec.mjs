@@ -6,7 +6,8 @@ import { test, expect } from '@playwright/test';
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import { createHmac } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { inflateRawSync } from 'node:zlib';
 
 const profile = process.env.CW_PROFILE || 'debug';
 const shots = `test-results/screenshots-${profile}`;
@@ -64,6 +65,28 @@ async function signIn(page, who) {
 async function signOut(page) {
   await page.click('form.logout button');
   await expect(page.locator('.notice')).toHaveText('You are signed out.');
+}
+
+/** The files of a zip (stored or deflated), read through its central directory. */
+function unzip(buf) {
+  let eocd = buf.length - 22;
+  while (eocd >= 0 && buf.readUInt32LE(eocd) !== 0x06054b50) eocd -= 1;
+  const count = buf.readUInt16LE(eocd + 10);
+  let at = buf.readUInt32LE(eocd + 16);
+  const files = {};
+  for (let i = 0; i < count; i += 1) {
+    const method = buf.readUInt16LE(at + 10);
+    const size = buf.readUInt32LE(at + 20);
+    const nameLen = buf.readUInt16LE(at + 28);
+    const skip = nameLen + buf.readUInt16LE(at + 30) + buf.readUInt16LE(at + 32);
+    const name = buf.subarray(at + 46, at + 46 + nameLen).toString();
+    const local = buf.readUInt32LE(at + 42);
+    const start = local + 30 + buf.readUInt16LE(local + 26) + buf.readUInt16LE(local + 28);
+    const data = buf.subarray(start, start + size);
+    files[name] = (method === 8 ? inflateRawSync(data) : data).toString();
+    at += 46 + skip;
+  }
+  return files;
 }
 
 test.describe.configure({ mode: 'serial' });
@@ -248,6 +271,31 @@ test('the routing matrix decides whether a fake provider receives the next alert
   await page.screenshot({ path: `${shots}/settings.png`, fullPage: true });
 });
 
+test('Settings downloads a debug bundle without secrets; the DVR page offers discovery', async ({ page }) => {
+  await signIn(page, ADMIN);
+  await page.click('nav a[href^="/dvrs"]');
+  await hydrated(page);
+  // Opening the page scans nothing by itself (the e2e server has no background scans).
+  await expect(page.locator('#discovery-message')).toContainText('No scan yet');
+  await expect(page.locator('#discovery-scan')).toBeEnabled();
+
+  await page.click('nav a[href^="/settings"]');
+  await hydrated(page);
+  await expect(page.locator('#config-status')).toContainText('applied at start');
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#bundle-download')]);
+  expect(download.suggestedFilename()).toMatch(/^channelwatch-debug-.*\.zip$/);
+  const files = unzip(readFileSync(await download.path()));
+  const names = Object.keys(files).map((n) => n.split('/').pop()).sort();
+  expect(names).toEqual(['README.txt', 'doctor.txt', 'health.json', 'logs.txt', 'metrics.txt', 'settings.json', 'version.txt']);
+  for (const [name, text] of Object.entries(files)) {
+    for (const secret of [SECRET, ADMIN.pass, VIEWER.pass, '$argon2id']) {
+      expect(text.includes(secret), `${secret} in ${name}`).toBe(false);
+    }
+  }
+  expect(files['channelwatch-debug/settings.json']).toContain('E2E hook');
+  await page.screenshot({ path: `${shots}/advanced.png`, fullPage: true });
+});
+
 test('a viewer can look but cannot change anything', async ({ page }) => {
   await signIn(page, ADMIN);
   await page.click('nav a[href^="/account"]');
@@ -264,10 +312,13 @@ test('a viewer can look but cannot change anything', async ({ page }) => {
   await page.click('nav a[href^="/dvrs"]');
   await expect(page.locator('#dvr-table tbody tr')).toHaveCount(4);
   await expect(page.locator('#add-dvr')).toHaveCount(0);
+  await expect(page.locator('#discovery')).toHaveCount(0);
   await expect(page.locator('#dvr-table .actions', { hasText: 'read-only' })).toHaveCount(4);
   await page.click('nav a[href^="/settings"]');
   await expect(page.locator('#save-routing')).toBeDisabled();
   await expect(page.locator('#add-provider')).toHaveCount(0);
+  await expect(page.locator('#bundle-download')).toHaveCount(0);
+  expect((await page.request.get('/api/v1/doctor/bundle')).status()).toBe(403);
   // The server refuses, not just the page: a write with the viewer's own token.
   const me = await (await page.request.get('/api/v1/me')).json();
   expect(me.role).toBe('viewer');

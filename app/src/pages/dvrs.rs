@@ -59,6 +59,106 @@ pub fn DvrsPage() -> impl IntoView {
                 </For>
             </tbody>
         </table>
+        <Show when=move || session.is_admin()>
+            <Discovery/>
+        </Show>
+    }
+}
+
+/// mDNS discovery: the last scan, a Scan button, and one-click add of what answered.
+#[component]
+fn Discovery() -> impl IntoView {
+    let session = use_session();
+    let last = Resource::new(|| (), |_| api::get::<Value>("/api/v1/discovery"));
+    let fresh = RwSignal::new(None::<Value>);
+    let busy = RwSignal::new(false);
+    let error = RwSignal::new(None::<String>);
+    let reread = move || {
+        leptos::task::spawn_local(async move {
+            if let Ok(v) = api::get::<Value>("/api/v1/discovery").await {
+                fresh.set(Some(v));
+            }
+        });
+    };
+    let scan = move |_| {
+        busy.set(true);
+        error.set(None);
+        api::send(
+            session,
+            "POST",
+            "/api/v1/discovery/scan".into(),
+            None,
+            move |r| {
+                busy.set(false);
+                match r {
+                    Ok(v) => fresh.set(Some(v)),
+                    Err(e) => error.set(Some(e.message)),
+                }
+            },
+        );
+    };
+    let add = move |d: Value| {
+        let body = json!({"name": d["name"], "host": d["host"], "port": d["port"]});
+        api::send(
+            session,
+            "POST",
+            "/api/v1/dvrs".into(),
+            Some(body),
+            move |r| match r {
+                Ok(_) => reread(),
+                Err(e) => error.set(Some(e.message)),
+            },
+        );
+    };
+    let current = move || fresh.get().or_else(|| last.get().and_then(|r| r.ok()));
+    view! {
+        <section class="card discovery" id="discovery" aria-labelledby="discovery-title">
+            <h2 id="discovery-title">"Find DVRs on the network"</h2>
+            <p class="hint">"ChannelWatch looks for Channels DVR servers announcing themselves over mDNS (Bonjour) on the local network."</p>
+            <button type="button" id="discovery-scan" on:click=scan disabled=move || busy.get()>
+                {move || if busy.get() { "Scanning…" } else { "Scan now" }}
+            </button>
+            {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+            <Suspense fallback=|| ()>
+                {move || current().map(|v| {
+                    let found: Vec<Value> = v["dvrs"].as_array().cloned().unwrap_or_default();
+                    let when = v["scanned_at"].as_str().map(|t| format!("Last scan {}.", api::clock(t)));
+                    view! {
+                        <p class="hint" id="discovery-message" role="status">
+                            {when}" "{v["message"].as_str().map(str::to_string)}
+                        </p>
+                        <ul class="discovered" id="discovered">
+                            {found.into_iter().map(|d| {
+                                let added = d["added"].as_bool().unwrap_or(false);
+                                let label = format!(
+                                    "{} — {}:{}{}",
+                                    d["name"].as_str().unwrap_or("DVR"),
+                                    d["host"].as_str().unwrap_or(""),
+                                    d["port"].as_u64().unwrap_or(0),
+                                    d["version"].as_str().map(|v| format!(" (version {v})")).unwrap_or_default()
+                                );
+                                let name = d["name"].as_str().unwrap_or("DVR").to_string();
+                                view! {
+                                    <li data-dvr-id=d["dvr_id"].as_str().unwrap_or("").to_string()>
+                                        <span>{label}</span>
+                                        {if added {
+                                            view! { <span class="badge">"Added"</span> }.into_any()
+                                        } else {
+                                            let d = d.clone();
+                                            view! {
+                                                <button type="button" class="secondary"
+                                                    aria-label=format!("Add {name}")
+                                                    on:click=move |_| add(d.clone())>"Add"</button>
+                                            }.into_any()
+                                        }}
+                                    </li>
+                                }
+                            }).collect_view()}
+                        </ul>
+                    }
+                })}
+            </Suspense>
+        </section>
     }
 }
 

@@ -315,13 +315,20 @@ fn ProviderItem(p: Value, on_change: Callback<()>) -> impl IntoView {
     let kind = p["type"].as_str().unwrap_or("").to_string();
     let name = p["name"].as_str().unwrap_or("").to_string();
     let enabled = p["enabled"].as_bool().unwrap_or(true);
+    // Declared in the YAML file: changed there, so no edit buttons here.
+    let from_file = p["managed_by"].as_str() == Some("file");
     let test = RwSignal::new(None::<Result<String, String>>);
     let testing = RwSignal::new(false);
     let details: Vec<(String, String)> = p
         .as_object()
         .map(|m| {
             m.iter()
-                .filter(|(k, _)| !matches!(k.as_str(), "id" | "type" | "name" | "enabled"))
+                .filter(|(k, _)| {
+                    !matches!(
+                        k.as_str(),
+                        "id" | "type" | "name" | "enabled" | "managed_by"
+                    )
+                })
                 .map(|(k, v)| {
                     (
                         k.clone(),
@@ -385,13 +392,16 @@ fn ProviderItem(p: Value, on_change: Callback<()>) -> impl IntoView {
         <li class="provider" data-provider-id=id.to_string() data-provider-type=kind.clone()>
             <strong>{format!("{name} ({kind})")}</strong>
             <span class=if enabled { "pill healthy" } else { "pill disabled" }>{if enabled { "enabled" } else { "disabled" }}</span>
+            {from_file.then(|| view! { <span class="badge managed">"Managed by the YAML configuration file"</span> })}
             <dl class="provider-fields">{details.into_iter().map(|(k, v)| view! { <dt>{humanize(&k)}</dt><dd>{v}</dd> }).collect_view()}</dl>
             <div class="buttons">
                 <Show when=move || session.is_admin()>
                     <button type="button" class="secondary provider-test" on:click=run_test disabled=move || testing.get()>
                         {move || if testing.get() { "Testing…" } else { "Test" }}</button>
-                    <button type="button" class="secondary" on:click=toggle>{if enabled { "Disable" } else { "Enable" }}</button>
-                    <button type="button" class="danger" on:click=remove>"Delete"</button>
+                    <Show when=move || !from_file>
+                        <button type="button" class="secondary" on:click=toggle>{if enabled { "Disable" } else { "Enable" }}</button>
+                        <button type="button" class="danger" on:click=remove>"Delete"</button>
+                    </Show>
                 </Show>
             </div>
             {move || test.get().map(|r| match r {
@@ -652,6 +662,36 @@ fn Advanced(initial: Value) -> impl IntoView {
         .unwrap_or(false);
     let outcome = RwSignal::new(None);
     let admin = session.is_admin();
+    let config_path = initial["config_file"]["path"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    let last_apply = RwSignal::new(initial["config_file"]["last_apply"].clone());
+    let reload_outcome = RwSignal::new(None);
+    let reload = move |_| {
+        api::send(
+            session,
+            "POST",
+            "/api/v1/config/reload".into(),
+            None,
+            move |r| {
+                reload_outcome.set(Some(
+                    r.map(|v| {
+                        format!(
+                            "Configuration file reloaded: {}.",
+                            v["summary"].as_str().unwrap_or("")
+                        )
+                    })
+                    .map_err(|e| e.message),
+                ));
+                leptos::task::spawn_local(async move {
+                    if let Ok(v) = api::get::<Value>("/api/v1/settings").await {
+                        last_apply.set(v["config_file"]["last_apply"].clone());
+                    }
+                });
+            },
+        );
+    };
     let th = thresholds.clone();
     let save = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -701,6 +741,20 @@ fn Advanced(initial: Value) -> impl IntoView {
                 <button type="submit" disabled=!admin>"Save advanced settings"</button>
                 <Outcome state=outcome/>
             </form>
+            <h3>"Configuration file"</h3>
+            <p class="hint" id="config-file">{format!("{config_path} is read at start, on SIGHUP and whenever it changes.")}</p>
+            <p id="config-status" class=move || if last_apply.get()["ok"].as_bool() == Some(false) { "error" } else { "note" } role="status">
+                {move || last_apply.get()["message"].as_str().map(str::to_string)}
+            </p>
+            <Show when=move || admin>
+                <button type="button" class="secondary" id="config-reload" on:click=reload>"Reload now"</button>
+            </Show>
+            <Outcome state=reload_outcome/>
+            <Show when=move || admin>
+                <h3>"Support"</h3>
+                <p class="hint">"A debug bundle holds the version, settings, health, doctor report, metrics and recent log lines, with every secret, URL and address removed."</p>
+                <a class="button secondary" id="bundle-download" href="/api/v1/doctor/bundle" download>"Download debug bundle"</a>
+            </Show>
             <h3>"Staleness thresholds per DVR"</h3>
             <table class="table">
                 <thead><tr><th scope="col">"DVR"</th><th scope="col">"Stale after (seconds)"</th></tr></thead>

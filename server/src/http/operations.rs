@@ -237,13 +237,19 @@ async fn with_added(s: &Services, scan: crate::discovery::Scan) -> Result<Value,
     Ok(v)
 }
 
-/// `GET /api/v1/discovery`: the last scan (the first call scans).
+/// `GET /api/v1/discovery`: the last scan, background or asked for. Reading never
+/// starts one (opening the DVRs page sends nothing to the network by itself).
 pub async fn discovery(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let s = &state.services;
-    let scan = match s.discovery.last() {
-        Some(scan) => scan,
-        None => s.discovery.scan(crate::discovery::WINDOW).await,
-    };
+    let scan = s.discovery.last().unwrap_or(crate::discovery::Scan {
+        multicast: crate::discovery::Multicast::Ok,
+        message: Some(
+            "No scan yet. Scan to look for Channels DVR servers on the local network.".into(),
+        ),
+        scanned_at: None,
+        window_seconds: crate::discovery::WINDOW.as_secs(),
+        dvrs: Vec::new(),
+    });
     Ok(Json(with_added(s, scan).await?))
 }
 
