@@ -626,7 +626,47 @@ mod tests {
         let mut f = flags(dir.path());
         f.config =
             Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/channelwatch.example.yaml"));
-        let c = Config::load(&f, &[]).unwrap();
+        let dir2 = tempfile::tempdir().unwrap();
+        let secret = dir2.path().join("hook");
+        std::fs::write(&secret, "s\n").unwrap();
+        let text = std::fs::read_to_string(f.config.as_ref().unwrap())
+            .unwrap()
+            .replace("/run/secrets/channelwatch-webhook", secret.to_str().unwrap());
+        let copy = dir2.path().join("example.yaml");
+        std::fs::write(&copy, text).unwrap();
+        f.config = Some(copy);
+        let env = [
+            ("PUSHOVER_USER_KEY", "u"),
+            ("PUSHOVER_TOKEN", "t"),
+            ("TELEGRAM_BOT_TOKEN", "123:abc"),
+            ("SMTP_PASSWORD", "p"),
+            ("NTFY_TOKEN", "n"),
+        ];
+        let c = Config::load(&f, &env).unwrap();
+        assert_eq!(c.file.declared_providers.len(), 5);
+        assert_eq!(c.file.routing.len(), 2);
+        assert_eq!(c.file.retention_days, Some(30));
+        // The example shows every alert setting: its keys are exactly the defaults'.
+        fn keys(v: &serde_json::Value, at: &str, out: &mut Vec<String>) {
+            if let serde_json::Value::Object(m) = v {
+                for (k, x) in m {
+                    if k != "per_dvr" {
+                        out.push(format!("{at}.{k}"));
+                        keys(x, &format!("{at}.{k}"), out);
+                    }
+                }
+            }
+        }
+        let (mut documented, mut all) = (Vec::new(), Vec::new());
+        keys(c.file.alerts.as_ref().unwrap(), "alerts", &mut documented);
+        keys(
+            &serde_json::to_value(crate::alerts::settings::AlertSettings::default()).unwrap(),
+            "alerts",
+            &mut all,
+        );
+        documented.sort();
+        all.sort();
+        assert_eq!(documented, all);
         assert_eq!(c.file.dvrs.len(), 2);
         assert_eq!(c.file.dvr_soft_limit, Some(10));
         assert_eq!(
