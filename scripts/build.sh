@@ -18,7 +18,7 @@ if [ "$have" != "$want" ]; then
   exit 1
 fi
 
-cargo build -p frontend --lib --target wasm32-unknown-unknown --profile "$wprof"
+cargo build --locked -p frontend --lib --target wasm32-unknown-unknown --profile "$wprof"
 
 site=target/site
 tmp=target/site.tmp
@@ -37,5 +37,5 @@ cp style/main.css "$tmp/pkg/channelwatch.css"
 rm -rf "$site"
 mv "$tmp" "$site"
 
-cargo build -p server --bin channelwatch --profile "$sprof"
+cargo build --locked -p server --bin channelwatch --profile "$sprof"
 ls -l "$site/pkg"

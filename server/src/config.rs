@@ -631,7 +631,10 @@ mod tests {
         std::fs::write(&secret, "s\n").unwrap();
         let text = std::fs::read_to_string(f.config.as_ref().unwrap())
             .unwrap()
-            .replace("/run/secrets/channelwatch-webhook", secret.to_str().unwrap());
+            .replace(
+                "/run/secrets/channelwatch-webhook",
+                secret.to_str().unwrap(),
+            );
         let copy = dir2.path().join("example.yaml");
         std::fs::write(&copy, text).unwrap();
         f.config = Some(copy);

@@ -151,8 +151,21 @@ fn resolve_provider(
             }
         }
     }
-    let target =
-        crate::notify::providers::target_from_body(&p.kind, fields, None).map_err(|m| {
+    // Error texts may quote a value, and any value may be a secret: mask them all.
+    let mut values = Vec::new();
+    for v in fields.values() {
+        collect_strings(v, &mut values);
+    }
+    values.retain(|v| v.len() >= 4);
+    values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+    let masked = move |m: String| {
+        values
+            .iter()
+            .fold(m, |m, v| m.replace(v.as_str(), crate::notify::target::MASK))
+    };
+    let target = crate::notify::providers::target_from_body(&p.kind, fields, None)
+        .map_err(masked)
+        .map_err(|m| {
             // The builder's messages start with the field they concern.
             if let Some(field) = m
                 .split_once("unknown field `")
@@ -174,6 +187,15 @@ fn resolve_provider(
         enabled: p.enabled.unwrap_or(true),
         target,
     })
+}
+
+fn collect_strings(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::String(s) => out.push(s.clone()),
+        Value::Array(a) => a.iter().for_each(|x| collect_strings(x, out)),
+        Value::Object(m) => m.values().for_each(|x| collect_strings(x, out)),
+        _ => {}
+    }
 }
 
 fn resolve_value(v: &Value, env: &dyn Env, base: &Path) -> Result<Value, String> {
@@ -906,6 +928,15 @@ routing:
         let e = read_file(&bad, true, &env).unwrap_err();
         assert_eq!(e.line, Some(5), "{e}");
         assert!(e.key.starts_with("providers[0]"), "{e}");
+
+        // A secret in the wrong place is not quoted back in the error.
+        let wrong = write(
+            dir.path(),
+            "providers:\n  - name: P\n    type: pushover\n    user_key: u-123\n    token: t\n    priority: ${PO_TOKEN}\n",
+        );
+        let e = read_file(&wrong, true, &env).unwrap_err();
+        assert!(e.key.starts_with("providers[0]"), "{e}");
+        assert!(!e.to_string().contains("t-456"), "{e}");
 
         let twice = write(dir.path(), "providers:\n  - {name: A, type: webhook, url: 'http://127.0.0.1:9/', secret: s}\n  - {name: A, type: webhook, url: 'http://127.0.0.1:9/', secret: s}\n");
         let e = read_file(&twice, true, &env).unwrap_err();
