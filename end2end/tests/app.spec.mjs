@@ -319,6 +319,10 @@ test('a viewer can look but cannot change anything', async ({ page }) => {
   await expect(page.locator('#add-provider')).toHaveCount(0);
   await expect(page.locator('#bundle-download')).toHaveCount(0);
   expect((await page.request.get('/api/v1/doctor/bundle')).status()).toBe(403);
+  const csrf = (await (await page.request.get('/api/v1/me')).json()).csrf_token;
+  for (const path of ['/api/v1/config/reload', '/api/v1/backup/export', '/api/v1/discovery/scan']) {
+    expect((await page.request.post(path, { headers: { 'x-csrf-token': csrf } })).status(), path).toBe(403);
+  }
   // The server refuses, not just the page: a write with the viewer's own token.
   const me = await (await page.request.get('/api/v1/me')).json();
   expect(me.role).toBe('viewer');

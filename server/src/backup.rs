@@ -54,6 +54,8 @@ pub struct BackupDvr {
 pub struct BackupProvider {
     #[serde(rename = "type")]
     pub kind: String,
+    /// The destination's own kind (an Apprise URL may be any of the native ones).
+    pub target_kind: String,
     pub name: String,
     pub enabled: bool,
     /// The type's fields with every secret masked as `****`.
@@ -108,7 +110,25 @@ const KDF_MEMORY_KIB: u32 = 19_456;
 const KDF_ITERATIONS: u32 = 2;
 const KDF_PARALLELISM: u32 = 1;
 
-fn derive(passphrase: &str, salt: &[u8], m: u32, t: u32, p: u32) -> Result<Key, BackupError> {
+/// Derives the sealing key off the async workers; parameters read from a file are
+/// bounded first, so a crafted backup cannot ask for gigabytes or hours.
+async fn derive(passphrase: &str, salt: &[u8], m: u32, t: u32, p: u32) -> Result<Key, BackupError> {
+    if m > 1_048_576 || t > 10 || p > 16 {
+        return Err(BackupError::Invalid {
+            key: "sealed_secrets".into(),
+            message: "key derivation parameters out of range".into(),
+        });
+    }
+    let (pass, salt) = (passphrase.to_string(), salt.to_vec());
+    tokio::task::spawn_blocking(move || derive_now(&pass, &salt, m, t, p))
+        .await
+        .map_err(|e| BackupError::Invalid {
+            key: "sealed_secrets".into(),
+            message: e.to_string(),
+        })?
+}
+
+fn derive_now(passphrase: &str, salt: &[u8], m: u32, t: u32, p: u32) -> Result<Key, BackupError> {
     let params = Params::new(m, t, p, Some(32)).map_err(|e| BackupError::Invalid {
         key: "sealed_secrets".into(),
         message: e.to_string(),
@@ -149,7 +169,7 @@ pub async fn export(db: &Db, passphrase: Option<&str>) -> Result<Backup, BackupE
         Some(pass) => {
             let mut salt = [0u8; 16];
             rand::rng().fill_bytes(&mut salt);
-            let key = derive(pass, &salt, KDF_MEMORY_KIB, KDF_ITERATIONS, KDF_PARALLELISM)?;
+            let key = derive(pass, &salt, KDF_MEMORY_KIB, KDF_ITERATIONS, KDF_PARALLELISM).await?;
             let targets: Vec<&Target> = provs.iter().map(|p| &p.target).collect();
             let plain = serde_json::to_vec(&targets).expect("targets serialise");
             Some(SealedSecrets {
@@ -186,6 +206,10 @@ pub async fn export(db: &Db, passphrase: Option<&str>) -> Result<Backup, BackupE
         providers: provs
             .iter()
             .map(|p| BackupProvider {
+                target_kind: serde_json::to_value(&p.target)
+                    .ok()
+                    .and_then(|v| v["kind"].as_str().map(str::to_string))
+                    .unwrap_or_else(|| p.kind.clone()),
                 kind: p.kind.clone(),
                 name: p.name.clone(),
                 enabled: p.enabled,
@@ -238,7 +262,7 @@ pub async fn import(
             let salt = B64
                 .decode(&s.salt)
                 .map_err(|_| BackupError::NotABackup("sealed_secrets.salt".into()))?;
-            let key = derive(pass, &salt, s.memory_kib, s.iterations, s.parallelism)?;
+            let key = derive(pass, &salt, s.memory_kib, s.iterations, s.parallelism).await?;
             let plain = key
                 .open_sealed(&s.ciphertext, AAD)
                 .map_err(|_| BackupError::WrongPassphrase)?;
@@ -287,11 +311,9 @@ pub async fn import(
                     // Masked secrets stay "****" until entered again; the provider
                     // comes in disabled, so nothing is sent with them.
                     let mut fields = p.fields.clone();
-                    let kind = match p.kind.as_str() {
-                        "apprise" => "json",
-                        k => k,
-                    };
-                    fields.insert("kind".into(), Value::String(kind.into()));
+                    // A masked list (a json:// provider's headers) comes back empty.
+                    fields.retain(|k, v| !(k == "headers" && v.as_str() == Some(MASK)));
+                    fields.insert("kind".into(), Value::String(p.target_kind.clone()));
                     let t: Target = serde_path_to_error::deserialize(Value::Object(fields))
                         .map_err(|e| BackupError::Invalid {
                             key: format!("providers[{i}].{}", e.path()),
@@ -311,7 +333,15 @@ pub async fn import(
         settings::set(db, settings::DISK_THRESHOLDS, t).await?;
     }
     settings::set(db, SETTINGS_KEY, &b.settings.alerts).await?;
+    let stored_dvrs = dvrs::list(db).await?;
     for r in &records {
+        // A DVR the YAML file or the environment declares stays theirs.
+        if stored_dvrs
+            .iter()
+            .any(|s| s.dvr_id == r.dvr_id && s.managed_by != ManagedBy::Ui)
+        {
+            continue;
+        }
         dvrs::upsert(db, r).await?;
         report.dvrs += 1;
     }
@@ -327,8 +357,19 @@ pub async fn import(
         {
             Some(e) => {
                 let mut r = e.clone();
-                r.enabled = enabled;
-                r.target = target;
+                if has_secret {
+                    r.target = target;
+                    r.enabled = p.enabled;
+                } else if e.target.provider_type() == target.provider_type() {
+                    // Masked secrets keep the ones this install already has.
+                    let mut fields = p.fields.clone();
+                    fields.retain(|k, v| !(k == "headers" && v.as_str() == Some(MASK)));
+                    if let Ok(t) = Target::from_fields(&p.target_kind, fields, Some(&e.target)) {
+                        r.target = t;
+                        r.enabled = p.enabled;
+                        report.providers_without_secrets.retain(|n| n != &p.name);
+                    }
+                }
                 providers::update(db, &r).await?;
             }
             None => {
@@ -446,6 +487,16 @@ mod tests {
             .unwrap();
         assert_eq!(report.providers_without_secrets, ["HA"]);
         assert!(!providers::list(&fresh).await.unwrap()[0].enabled);
+        // Into the install it came from, a backup without secrets keeps the secrets.
+        let again = import(&db, &parse(&text).unwrap(), None, false)
+            .await
+            .unwrap();
+        assert!(again.providers_without_secrets.is_empty());
+        let p = &providers::list(&db).await.unwrap()[0];
+        assert!(p.enabled);
+        assert!(
+            matches!(&p.target, Target::Webhook { secret, .. } if secret == "planted-secret-1")
+        );
     }
 
     #[test]

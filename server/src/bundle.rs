@@ -61,11 +61,16 @@ pub fn redact(text: &str, secrets: &[String], hosts: &[String]) -> String {
         .iter()
         .map(|s| (s, "[secret]"))
         .chain(hosts.iter().map(|h| (h, "[host]")))
-        .filter(|(s, _)| s.len() >= 4)
+        .filter(|(s, _)| !s.is_empty())
         .collect();
     known.sort_by_key(|(s, _)| std::cmp::Reverse(s.len()));
     for (s, with) in known {
-        out = out.replace(s.as_str(), with);
+        if s.chars().count() >= 4 {
+            out = out.replace(s.as_str(), with);
+        } else if let Ok(re) = Regex::new(&format!(r"\b{}\b", regex::escape(s))) {
+            // A short value is replaced only as a whole word, not inside others.
+            out = re.replace_all(&out, with).into_owned();
+        }
     }
     let out = URL.replace_all(&out, "[url]");
     let out = IPV4.replace_all(&out, "[ip]");
@@ -259,7 +264,13 @@ mod tests {
         let line = "2026-11-24T05:00:01.123Z WARN dvr_id=aef6d698 GET http://192.168.1.5:8089/status failed; \
                     peer 10.0.0.7, v6 [2001:db8::1]:8089 and fe80::1%eth0, full 2001:0db8:0000:0000:0000:0000:0000:0001, \
                     token tok-123456 host dvr.example.lan at 14:32:01 in channelwatch::declared, crate::x";
-        let out = redact(line, &["tok-123456".into()], &["dvr.example.lan".into()]);
+        let out = redact(
+            line,
+            &["tok-123456".into(), "pw9".into()],
+            &["dvr.example.lan".into()],
+        );
+        assert!(redact("password pw9 ok", &["pw9".into()], &[]) == "password [secret] ok");
+        assert!(redact("xpw9x", &["pw9".into()], &[]) == "xpw9x");
         for gone in [
             "192.168.1.5",
             "10.0.0.7",

@@ -495,16 +495,22 @@ pub struct Parts<'a> {
     pub engine: &'a Engine,
     pub registry: &'a Registry,
     pub alerts: &'a AlertService,
+    /// `CHANNELS_DVR_SERVERS`, whose names routing may use before they are stored.
+    pub env_dvrs: &'a [crate::registry::NewDvr],
 }
 
 /// Maps routing keys (DVR names or ids) to dvr_ids, knowing the stored DVRs and the
 /// file's own (which may not be stored yet).
-async fn routing_ids(db: &Db, file: &FileConfig) -> Result<BTreeMap<String, String>, ConfigError> {
+async fn routing_ids(
+    db: &Db,
+    file: &FileConfig,
+    env_dvrs: &[crate::registry::NewDvr],
+) -> Result<BTreeMap<String, String>, ConfigError> {
     let stored = crate::storage::dvrs::list(db)
         .await
         .map_err(|e| file.error("routing", e.to_string()))?;
     let mut known: Vec<(String, String)> = stored.into_iter().map(|r| (r.dvr_id, r.name)).collect();
-    for d in file.file_dvrs_list() {
+    for d in env_dvrs.iter().cloned().chain(file.file_dvrs_list()) {
         let id = dvr_id(&d.host, d.port.unwrap_or(crate::registry::DEFAULT_PORT));
         known.retain(|(k, _)| *k != id);
         known.push((id, d.name.clone()));
@@ -541,8 +547,12 @@ async fn routing_ids(db: &Db, file: &FileConfig) -> Result<BTreeMap<String, Stri
 }
 
 /// Checks what needs the database (routing keys) without changing anything.
-pub async fn check(db: &Db, file: &FileConfig) -> Result<(), ConfigError> {
-    routing_ids(db, file).await.map(|_| ())
+pub async fn check(
+    db: &Db,
+    file: &FileConfig,
+    env_dvrs: &[crate::registry::NewDvr],
+) -> Result<(), ConfigError> {
+    routing_ids(db, file, env_dvrs).await.map(|_| ())
 }
 
 /// Applies the file: validates what needs the database first, then writes DVRs,
@@ -555,7 +565,7 @@ pub async fn apply(
 ) -> Result<Diff, ApplyError> {
     let mut diff = Diff::default();
     // Everything that can refuse the file is checked before anything is written.
-    let ids = routing_ids(parts.db, file).await?;
+    let ids = routing_ids(parts.db, file, parts.env_dvrs).await?;
     let current_alerts = parts.alerts.settings();
     let alerts = match &file.alerts {
         Some(patch) => {
@@ -568,6 +578,38 @@ pub async fn apply(
         .iter()
         .map(|d| record_from(d, ManagedBy::File))
         .collect::<Result<Vec<_>, _>>()?;
+    let stored_dvrs = crate::storage::dvrs::list(parts.db).await?;
+    // The DVRs the file would leave configured must fit under the limit.
+    let limit = match file.dvr_soft_limit {
+        Some(l) => l,
+        None => settings::dvr_soft_limit(parts.db).await?,
+    };
+    let others = stored_dvrs
+        .iter()
+        .filter(|r| r.managed_by != ManagedBy::File)
+        .count();
+    let added = records
+        .iter()
+        .filter(|r| {
+            !stored_dvrs
+                .iter()
+                .any(|s| s.dvr_id == r.dvr_id && s.managed_by == ManagedBy::Ui)
+        })
+        .count();
+    if others + added > limit as usize {
+        return Err(file
+            .error(
+                "dvrs",
+                format!(
+                    "declares {added} DVRs; with the {others} configured elsewhere that is {}, over dvr_soft_limit {limit}",
+                    others + added
+                ),
+            )
+            .into());
+    }
+    // Read before anything is written: a provider row that cannot be opened refuses
+    // the file instead of leaving it half applied.
+    let stored_providers = providers::list(parts.db).await?;
 
     // Settings first: the soft limit decides which declared DVRs fit.
     if let Some(limit) = file.dvr_soft_limit {
@@ -582,7 +624,17 @@ pub async fn apply(
             diff.settings_changed.push("retention_days".into());
         }
     }
-    if let Some(t) = file.disk_thresholds {
+    // The file's thresholds, else (when the file stopped setting them) the stored ones.
+    let thresholds = match file.disk_thresholds {
+        Some(t) => Some(t),
+        None if previous.is_some_and(|p| p.disk_thresholds.is_some()) => Some(
+            settings::get(parts.db, settings::DISK_THRESHOLDS)
+                .await?
+                .unwrap_or_default(),
+        ),
+        None => None,
+    };
+    if let Some(t) = thresholds {
         if parts.engine.disk_thresholds() != t {
             parts.engine.set_disk_thresholds(t);
             diff.settings_changed.push("disk_thresholds".into());
@@ -600,8 +652,7 @@ pub async fn apply(
     }
 
     // DVRs: only entries that changed are restarted by the engine's reconcile.
-    let before: Vec<_> = crate::storage::dvrs::list(parts.db)
-        .await?
+    let before: Vec<_> = stored_dvrs
         .into_iter()
         .filter(|r| r.managed_by == ManagedBy::File)
         .collect();
@@ -624,8 +675,7 @@ pub async fn apply(
     parts.registry.sync_engine().await?;
 
     // Providers, matched by name among the file's own.
-    let stored: Vec<_> = providers::list(parts.db)
-        .await?
+    let stored: Vec<_> = stored_providers
         .into_iter()
         .filter(|p| p.managed_by == ManagedBy::File)
         .collect();
@@ -748,8 +798,19 @@ impl Declared {
     pub async fn reload(&self, parts: Parts<'_>, env: &(dyn Env + Sync)) -> Result<Diff, String> {
         let _one = self.reloading.lock().await;
         let result = async {
-            let file = crate::config::read_file(&self.path, self.explicit, env)?;
             let previous = self.file();
+            let text = std::fs::read_to_string(&self.path).unwrap_or_default();
+            if text.trim().is_empty() && !previous.origin.text.trim().is_empty() {
+                // A truncated save or a file replaced in two steps must not remove
+                // every DVR and provider it declared; `{}` does that on purpose.
+                return Err(ApplyError::Config(ConfigError::at(
+                    self.path.display().to_string(),
+                    None,
+                    "(file)",
+                    "is missing or empty; write {} into it to remove everything it declared",
+                )));
+            }
+            let file = crate::config::read_file(&self.path, self.explicit, env)?;
             let diff = apply(parts, &file, Some(&previous)).await?;
             *self.file.write() = Arc::new(file);
             Ok::<_, ApplyError>(diff)
@@ -800,7 +861,14 @@ pub fn spawn_watcher(
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let declared = &services.declared;
-        let mut seen = fingerprint(&declared.path).await;
+        // What was applied at start, so an edit made during start-up is still seen.
+        let mut seen = {
+            use sha2::Digest;
+            let applied = declared.file();
+            (!applied.origin.name.is_empty())
+                .then(|| sha2::Sha256::digest(applied.origin.text.as_bytes()).to_vec())
+                .or(fingerprint(&declared.path).await)
+        };
         #[cfg(unix)]
         let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
         loop {
@@ -821,6 +889,11 @@ pub fn spawn_watcher(
                 _ = tokio::time::sleep(poll) => {
                     let now = fingerprint(&declared.path).await;
                     if now == seen {
+                        continue;
+                    }
+                    // Wait until the writer is done: the same content twice in a row.
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    if fingerprint(&declared.path).await != now {
                         continue;
                     }
                     "file changed"

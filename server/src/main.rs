@@ -347,7 +347,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Doctor(DoctorCommand::ConfigCheck { serve })) => {
             let config = load_config(&serve)?;
             let db = channelwatch::storage::Db::open(&config.data_dir).await?;
-            channelwatch::declared::check(&db, &config.file).await?;
+            channelwatch::declared::check(&db, &config.file, &config.env_dvrs).await?;
             let n = channelwatch::storage::dvrs::count(&db).await?;
             println!(
                 "OK configuration: {}",
@@ -551,9 +551,19 @@ async fn bundle(
     let http = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(5))
         .build()?;
+    // The metrics token goes to /metrics only, and only on this machine.
+    let local = url::Url::parse(&base)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string))
+        .is_some_and(|h| {
+            h == "localhost"
+                || h.trim_matches(['[', ']'])
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        });
     let fetch = |path: &'static str| {
         let mut req = http.get(format!("{base}{path}"));
-        if let Some(t) = &config.metrics_token {
+        if let (Some(t), true, "/metrics") = (&config.metrics_token, local, path) {
             req = req.bearer_auth(t);
         }
         async move {

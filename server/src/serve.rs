@@ -158,6 +158,7 @@ pub async fn start_with(
         engine: &engine,
         registry: &registry,
         alerts: &alerts,
+        env_dvrs: &config.env_dvrs,
     };
     let applied = crate::declared::apply(parts, &config.file, None).await?;
     if !applied.is_empty() {

@@ -29,6 +29,12 @@ fn load(name: &str) -> Value {
 fn deployment_probes_follow_the_documented_timings() {
     let d = load("deployment.yaml");
     assert_eq!(d["kind"], "Deployment");
+    // "Always" would chmod g+rw every file on each start, and a group-readable
+    // encryption.key is refused.
+    assert_eq!(
+        d["spec"]["template"]["spec"]["securityContext"]["fsGroupChangePolicy"],
+        "OnRootMismatch"
+    );
     assert_eq!(d["spec"]["replicas"], 1, "one writer per SQLite file");
     assert_eq!(d["spec"]["strategy"]["type"], "Recreate");
     let c = &d["spec"]["template"]["spec"]["containers"][0];

@@ -231,6 +231,32 @@ async fn the_yaml_file_reloads_on_sighup_and_change_and_a_bad_file_changes_nothi
         1
     );
 
+    // An emptied file (a truncated save) removes nothing either.
+    std::fs::write(&yaml, "").unwrap();
+    common::eventually("the empty file refused", Duration::from_secs(15), || {
+        let base = base.clone();
+        async move {
+            let s = get(&base, "/api/v1/settings").await["config_file"]["last_apply"].clone();
+            s["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("is missing or empty"))
+                .then_some(())
+        }
+    })
+    .await;
+    assert_eq!(
+        get(&base, "/api/v1/dvrs").await.as_array().unwrap().len(),
+        2
+    );
+    assert_eq!(
+        get(&base, "/api/v1/providers")
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
     // A good file again, picked up without a signal: Bedroom goes, its task stops.
     std::fs::write(&yaml, file_config(a, "Den Upstairs", None)).unwrap();
     common::eventually("Bedroom removed", Duration::from_secs(15), || {

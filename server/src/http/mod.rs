@@ -60,6 +60,7 @@ impl Services {
             engine: &self.engine,
             registry: &self.registry,
             alerts: &self.alerts,
+            env_dvrs: &self.config.env_dvrs,
         }
     }
 }

@@ -72,17 +72,49 @@ impl Db {
                 source,
             })?;
         MIGRATOR.run(&pool).await?;
+        // Rotations and starts take turns on the key files.
+        let _lock = lock_keys(data_dir)?;
+        finish_rotation(&pool, data_dir).await?;
+        let vault = vault::Vault::load_or_create(data_dir)?;
+        if vault.created {
+            if let Some(id) = providers::key_ids(&pool).await?.first() {
+                // Sealed values exist but their key file does not: a fresh key would
+                // hide that every secret is lost. Refuse and say what is missing.
+                let _ = std::fs::remove_file(vault.path());
+                return Err(vault::VaultError::UnknownKey {
+                    key_id: id.clone(),
+                    path: vault.path().display().to_string(),
+                }
+                .into());
+            }
+        }
         let db = Db {
             pool,
-            vault: std::sync::Arc::new(vault::Vault::load_or_create(data_dir)?),
+            vault: std::sync::Arc::new(vault),
         };
-        db.finish_rotation(data_dir).await?;
         let sealed = providers::seal_plaintext(&db).await?;
         if sealed > 0 {
             tracing::info!(
                 providers = sealed,
                 "encrypted provider secrets stored in plain text by an earlier version"
             );
+        }
+        // Values a racing writer sealed under the replaced key move to the current one;
+        // then the replaced key is no longer needed.
+        if let Some(old) = db.vault.previous_key_id() {
+            let current = db.vault.key_id();
+            let ids = providers::key_ids(&db.pool).await?;
+            if ids.contains(&old) {
+                let key =
+                    vault::read_key(&data_dir.join(vault::KEY_FILE))?.filter(|k| k.id() == current);
+                if let Some(key) = key {
+                    providers::reseal_all(&db, &key).await?;
+                }
+            }
+            if !providers::key_ids(&db.pool).await?.contains(&old) {
+                let _ = std::fs::remove_file(data_dir.join(vault::OLD_KEY_FILE));
+                db.vault.drop_previous();
+            }
         }
         Ok(db)
     }
@@ -93,45 +125,88 @@ impl Db {
     }
 
     /// Re-encrypts every stored secret under a new key: the new key is written to
-    /// `encryption.key.new`, every value is resealed in one transaction, then the file
-    /// is renamed over `encryption.key`. A crash in between is finished (or undone) by
-    /// the next [`Db::open`]. Answers the new key id and how many values were resealed.
+    /// `encryption.key.new`, every value is resealed in one transaction (checkpointed
+    /// to the main file), then the current key becomes `encryption.key.old` and the new
+    /// one `encryption.key`. A crash in between is finished (or undone) by the next
+    /// [`Db::open`]; a running server rereads the key before its next write. Answers the
+    /// new key id and how many values were resealed.
     pub async fn rotate_key(&self, data_dir: &Path) -> Result<(String, u64), StorageError> {
+        let _lock = lock_keys(data_dir)?;
         let pending = data_dir.join(vault::PENDING_KEY_FILE);
         let key = vault::new_key_file(&pending)?;
         let n = providers::reseal_all(self, &key).await?;
+        sqlx::query("PRAGMA wal_checkpoint(FULL)")
+            .execute(&self.pool)
+            .await?;
         install_pending(data_dir)?;
         self.vault.replace(key.clone());
         Ok((key.id().to_string(), n))
     }
-
-    /// Completes a rotation that committed before the key file was renamed, or drops
-    /// the leftover new key of one that did not commit.
-    async fn finish_rotation(&self, data_dir: &Path) -> Result<(), StorageError> {
-        let pending_path = data_dir.join(vault::PENDING_KEY_FILE);
-        let Some(pending) = vault::read_key(&pending_path)? else {
-            return Ok(());
-        };
-        if providers::uses_key(self, pending.id()).await? {
-            install_pending(data_dir)?;
-            self.vault.replace(pending);
-            tracing::warn!("finished an encryption key rotation that was interrupted");
-        } else {
-            let _ = std::fs::remove_file(&pending_path);
-        }
-        Ok(())
-    }
 }
 
-fn install_pending(data_dir: &Path) -> Result<(), StorageError> {
-    let to = data_dir.join(vault::KEY_FILE);
-    std::fs::rename(data_dir.join(vault::PENDING_KEY_FILE), &to).map_err(|source| {
-        vault::VaultError::Io {
-            action: "install the new",
-            path: to.display().to_string(),
-            source,
+/// An exclusive advisory lock on `encryption.key.lock`, released on drop.
+fn lock_keys(data_dir: &Path) -> Result<std::fs::File, StorageError> {
+    let path = data_dir.join(vault::LOCK_FILE);
+    let io = |source| vault::VaultError::Io {
+        action: "lock",
+        path: path.display().to_string(),
+        source,
+    };
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io)?;
+    f.lock().map_err(io)?;
+    Ok(f)
+}
+
+/// Completes a rotation that committed before its key files were swapped, or drops
+/// the new key of one that did not commit (or that a crash left unreadable).
+async fn finish_rotation(pool: &SqlitePool, data_dir: &Path) -> Result<(), StorageError> {
+    let pending_path = data_dir.join(vault::PENDING_KEY_FILE);
+    let pending = match vault::read_key(&pending_path) {
+        Ok(Some(k)) => k,
+        Ok(None) => return Ok(()),
+        Err(vault::VaultError::BadKey { .. }) => {
+            let _ = std::fs::remove_file(&pending_path);
+            return Ok(());
         }
-    })?;
+        Err(e) => return Err(e.into()),
+    };
+    if providers::key_ids(pool)
+        .await?
+        .iter()
+        .any(|id| id == pending.id())
+    {
+        install_pending(data_dir)?;
+        tracing::warn!("finished an encryption key rotation that was interrupted");
+    } else {
+        let _ = std::fs::remove_file(&pending_path);
+    }
+    Ok(())
+}
+
+/// `encryption.key` → `encryption.key.old`, `encryption.key.new` → `encryption.key`,
+/// then the folder is synced so the names survive a power cut.
+fn install_pending(data_dir: &Path) -> Result<(), StorageError> {
+    let key = data_dir.join(vault::KEY_FILE);
+    let io = |action, source| vault::VaultError::Io {
+        action,
+        path: key.display().to_string(),
+        source,
+    };
+    if key.exists() {
+        std::fs::rename(&key, data_dir.join(vault::OLD_KEY_FILE))
+            .map_err(|e| io("keep the replaced", e))?;
+    }
+    std::fs::rename(data_dir.join(vault::PENDING_KEY_FILE), &key)
+        .map_err(|e| io("install the new", e))?;
+    #[cfg(unix)]
+    if let Ok(d) = std::fs::File::open(data_dir) {
+        let _ = d.sync_all();
+    }
     Ok(())
 }
 

@@ -98,14 +98,18 @@ pub(crate) async fn reseal_all(db: &Db, key: &super::vault::Key) -> Result<u64, 
     Ok(n)
 }
 
-/// Whether any row is sealed under the key with this id.
-pub(crate) async fn uses_key(db: &Db, key_id: &str) -> Result<bool, StorageError> {
+/// The ids of the keys stored values are sealed under.
+pub(crate) async fn key_ids(pool: &sqlx::SqlitePool) -> Result<Vec<String>, StorageError> {
     let rows: Vec<(String,)> = sqlx::query_as("SELECT config FROM providers")
-        .fetch_all(&db.pool)
+        .fetch_all(pool)
         .await?;
-    Ok(rows
+    let mut ids: Vec<String> = rows
         .iter()
-        .any(|(c,)| super::vault::key_id_of(c) == Some(key_id)))
+        .filter_map(|(c,)| super::vault::key_id_of(c).map(str::to_string))
+        .collect();
+    ids.sort();
+    ids.dedup();
+    Ok(ids)
 }
 
 pub async fn list(db: &Db) -> Result<Vec<ProviderRecord>, StorageError> {

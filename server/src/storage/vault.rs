@@ -21,6 +21,10 @@ use sha2::{Digest, Sha256};
 pub const KEY_FILE: &str = "encryption.key";
 /// A rotation writes the new key here first and renames it over [`KEY_FILE`] last.
 pub const PENDING_KEY_FILE: &str = "encryption.key.new";
+/// The key a rotation replaced, kept until no stored value needs it.
+pub const OLD_KEY_FILE: &str = "encryption.key.old";
+/// Serialises rotations with every start (an advisory lock).
+pub const LOCK_FILE: &str = "encryption.key.lock";
 const PREFIX: &str = "cw1:";
 
 #[derive(Debug, thiserror::Error)]
@@ -135,44 +139,107 @@ pub fn key_id_of(text: &str) -> Option<&str> {
     text.strip_prefix(PREFIX)?.split(':').next()
 }
 
-/// The data directory's key, reloaded from disk when a value names a key it does not
-/// hold (a `doctor rotate-key` run while the server was up).
+/// The keys of a data directory: the current one, and the one a rotation replaced
+/// (kept as `encryption.key.old` until no stored value needs it).
+#[derive(Debug)]
+struct Keys {
+    current: Key,
+    previous: Option<Key>,
+    /// The key file's modification time when read: a changed file (a `doctor
+    /// rotate-key` run while the server is up) is read again before the next seal.
+    stamp: Option<Stamp>,
+}
+
+/// Seals with the data directory's current key and opens with the current or the
+/// previous one.
 #[derive(Debug)]
 pub struct Vault {
-    path: PathBuf,
-    key: RwLock<Key>,
+    dir: PathBuf,
+    keys: RwLock<Keys>,
+    /// True when this start created the key file.
+    pub created: bool,
+}
+
+/// What identifies one version of the key file: rotation replaces the file, so its
+/// inode changes even within one timestamp tick.
+type Stamp = (std::time::SystemTime, u64);
+
+fn stamp(path: &Path) -> Option<Stamp> {
+    let m = std::fs::metadata(path).ok()?;
+    #[cfg(unix)]
+    let ino = std::os::unix::fs::MetadataExt::ino(&m);
+    #[cfg(not(unix))]
+    let ino = m.len();
+    Some((m.modified().ok()?, ino))
 }
 
 impl Vault {
-    /// Loads `<data_dir>/encryption.key`, creating it (mode 0600) when missing.
+    /// Loads `<data_dir>/encryption.key`, creating it (mode 0600) when missing, and
+    /// `encryption.key.old` when a rotation left it.
     pub fn load_or_create(data_dir: &Path) -> Result<Vault, VaultError> {
         let path = data_dir.join(KEY_FILE);
-        let key = match read_key(&path)? {
-            Some(k) => k,
+        let (current, created) = match read_key(&path)? {
+            Some(k) => (k, false),
             None => {
                 let (bytes, key) = Key::generate();
                 write_key(&path, &bytes)?;
                 tracing::info!(path = %path.display(), "created a new encryption key for secrets at rest; back it up with the database");
-                key
+                (key, true)
             }
         };
         Ok(Vault {
-            path,
-            key: RwLock::new(key),
+            dir: data_dir.to_path_buf(),
+            keys: RwLock::new(Keys {
+                current,
+                previous: read_key(&data_dir.join(OLD_KEY_FILE))?,
+                stamp: stamp(&path),
+            }),
+            created,
         })
     }
 
     pub fn key_id(&self) -> String {
-        self.key.read().id.clone()
+        self.keys.read().current.id.clone()
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// The previous key's id, while `encryption.key.old` exists.
+    pub fn previous_key_id(&self) -> Option<String> {
+        self.keys.read().previous.as_ref().map(|k| k.id.clone())
     }
 
-    /// Seals `plain`; `aad` names where the value lives.
+    pub fn path(&self) -> PathBuf {
+        self.dir.join(KEY_FILE)
+    }
+
+    /// Rereads the key files when the current one changed on disk.
+    fn refresh(&self) -> Result<(), VaultError> {
+        let path = self.path();
+        let now = stamp(&path);
+        if now == self.keys.read().stamp {
+            return Ok(());
+        }
+        let Some(current) = read_key(&path)? else {
+            return Ok(());
+        };
+        let previous = read_key(&self.dir.join(OLD_KEY_FILE))?;
+        let mut k = self.keys.write();
+        if k.current.id != current.id {
+            tracing::info!(key_id = %current.id, "encryption key was rotated; using the new key");
+        }
+        *k = Keys {
+            current,
+            previous,
+            stamp: now,
+        };
+        Ok(())
+    }
+
+    /// Seals `plain` under the current key; `aad` names where the value lives.
     pub fn seal(&self, plain: &str, aad: &str) -> String {
-        self.key.read().seal(plain.as_bytes(), aad)
+        if let Err(e) = self.refresh() {
+            tracing::warn!(error = %e, "cannot reread the encryption key; sealing with the key in memory");
+        }
+        self.keys.read().current.seal(plain.as_bytes(), aad)
     }
 
     /// Opens a sealed text; a plaintext (pre-encryption) value is answered as it is.
@@ -181,31 +248,40 @@ impl Vault {
             return Ok(text.to_string());
         };
         let (id, body) = rest.split_once(':').ok_or(VaultError::Damaged)?;
-        if id != self.key.read().id {
-            self.reload_for(id)?;
-        }
-        let plain = self.key.read().open(body, aad)?;
+        let find = |k: &Keys| {
+            [Some(&k.current), k.previous.as_ref()]
+                .into_iter()
+                .flatten()
+                .find(|x| x.id == id)
+                .cloned()
+        };
+        // Its own statement: the read guard must be gone before `refresh` writes.
+        let found = find(&self.keys.read());
+        let key = match found {
+            Some(k) => k,
+            None => {
+                self.refresh()?;
+                find(&self.keys.read()).ok_or_else(|| VaultError::UnknownKey {
+                    key_id: id.to_string(),
+                    path: self.path().display().to_string(),
+                })?
+            }
+        };
+        let plain = key.open(body, aad)?;
         String::from_utf8(plain).map_err(|_| VaultError::Damaged)
     }
 
-    /// Rereads the key file when a value names another key (rotated underneath us).
-    fn reload_for(&self, id: &str) -> Result<(), VaultError> {
-        let unknown = || VaultError::UnknownKey {
-            key_id: id.to_string(),
-            path: self.path.display().to_string(),
-        };
-        let fresh = read_key(&self.path)?.ok_or_else(unknown)?;
-        if fresh.id != id {
-            return Err(unknown());
-        }
-        tracing::info!(key_id = %fresh.id, "encryption key was rotated; using the new key");
-        *self.key.write() = fresh;
-        Ok(())
+    /// Swaps in the key a rotation installed; the replaced one stays readable.
+    pub(crate) fn replace(&self, key: Key) {
+        let mut k = self.keys.write();
+        let old = std::mem::replace(&mut k.current, key);
+        k.previous = Some(old);
+        k.stamp = stamp(&self.dir.join(KEY_FILE));
     }
 
-    /// Swaps in a key (after a rotation committed).
-    pub(crate) fn replace(&self, key: Key) {
-        *self.key.write() = key;
+    /// Forgets the previous key (no stored value needs it any more).
+    pub(crate) fn drop_previous(&self) {
+        self.keys.write().previous = None;
     }
 
     /// Seals with a given key (a rotation seals under the pending key).
@@ -352,5 +428,18 @@ mod tests {
         let sealed = Vault::seal_with(&fresh, "new", "t");
         assert_eq!(running.open(&sealed, "t").unwrap(), "new");
         assert_eq!(running.key_id(), fresh.id());
+    }
+
+    #[test]
+    fn a_running_vault_seals_with_a_key_rotated_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let running = Vault::load_or_create(dir.path()).unwrap();
+        let old_id = running.key_id();
+        std::fs::rename(dir.path().join(KEY_FILE), dir.path().join(OLD_KEY_FILE)).unwrap();
+        let fresh = new_key_file(&dir.path().join(KEY_FILE)).unwrap();
+        // The next seal uses the new key without any value having named it.
+        let sealed = running.seal("x", "t");
+        assert_eq!(key_id_of(&sealed), Some(fresh.id()));
+        assert_eq!(running.previous_key_id(), Some(old_id));
     }
 }
