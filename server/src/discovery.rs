@@ -164,6 +164,8 @@ fn browse_blocking(window: Duration) -> Result<Vec<Found>, String> {
 /// The discovery service: the last scan, and one scan at a time.
 pub struct Discovery {
     last: RwLock<Option<Scan>>,
+    /// Counts finished scans, so a caller that waited on another scan can use its result.
+    finished: std::sync::atomic::AtomicU64,
     scanning: tokio::sync::Mutex<()>,
 }
 
@@ -177,6 +179,7 @@ impl Discovery {
     pub fn new() -> Self {
         Discovery {
             last: RwLock::new(None),
+            finished: std::sync::atomic::AtomicU64::new(0),
             scanning: tokio::sync::Mutex::new(()),
         }
     }
@@ -187,11 +190,12 @@ impl Discovery {
 
     /// Browses now (waiting for a scan already under way instead of starting another).
     pub async fn scan(&self, window: Duration) -> Scan {
-        let started = Instant::now();
+        use std::sync::atomic::Ordering;
+        let before = self.finished.load(Ordering::Acquire);
         let _one = self.scanning.lock().await;
-        if let Some(s) = self.last() {
-            // A scan finished while we waited: that one is fresh enough.
-            if s.scanned_at.is_some() && started.elapsed() > Duration::from_millis(100) {
+        if self.finished.load(Ordering::Acquire) != before {
+            // A scan finished while we waited for it: that one is fresh.
+            if let Some(s) = self.last() {
                 return s;
             }
         }
@@ -226,6 +230,7 @@ impl Discovery {
             dvrs,
         };
         *self.last.write() = Some(scan.clone());
+        self.finished.fetch_add(1, Ordering::Release);
         scan
     }
 
