@@ -16,6 +16,7 @@ use regex::Regex;
 use serde_json::{json, Value};
 
 use crate::config::Config;
+use crate::declared::collect_strings;
 use crate::storage::{dvrs, providers, routing, settings, Db, StorageError};
 
 /// Log lines in the bundle.
@@ -118,14 +119,6 @@ async fn known_secrets(db: &Db, config: &Config) -> Result<Vec<String>, StorageE
         }
     }
     Ok(out)
-}
-
-fn collect_strings(v: &Value, out: &mut Vec<String>) {
-    match v {
-        Value::String(s) => out.push(s.clone()),
-        Value::Array(a) => a.iter().for_each(|x| collect_strings(x, out)),
-        _ => {}
-    }
 }
 
 /// Builds the zip in memory.

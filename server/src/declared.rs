@@ -189,7 +189,8 @@ fn resolve_provider(
     })
 }
 
-fn collect_strings(v: &Value, out: &mut Vec<String>) {
+/// Every string inside a JSON value (values that may be secrets).
+pub(crate) fn collect_strings(v: &Value, out: &mut Vec<String>) {
     match v {
         Value::String(s) => out.push(s.clone()),
         Value::Array(a) => a.iter().for_each(|x| collect_strings(x, out)),

@@ -3,10 +3,10 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::wait_for;
+use common::{clean_env, wait_for, Proc};
 
 const BIN: &str = env!("CARGO_BIN_EXE_channelwatch");
 
@@ -16,26 +16,6 @@ fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
-}
-
-/// Kills the child if a test fails before stopping it.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn clean_env(cmd: &mut Command) -> &mut Command {
-    for (k, _) in std::env::vars() {
-        if k.starts_with("CHANNELWATCH_") || k == "CHANNELS_DVR_SERVERS" {
-            cmd.env_remove(k);
-        }
-    }
-    // No background mDNS scans: tests send nothing beyond loopback.
-    cmd.env("CHANNELWATCH_DISCOVERY_INTERVAL_SECONDS", "0")
 }
 
 async fn get_ok(url: String) -> bool {

@@ -8,32 +8,15 @@ mod common;
 
 use std::io::Read;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use channelwatch::sim::Scenario;
+use common::{clean_env, Proc};
 use serde_json::{json, Value};
 
 const BIN: &str = env!("CARGO_BIN_EXE_channelwatch");
 const KEY: &str = "ops-test-key-0123456789";
-
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn clean(cmd: &mut Command) -> &mut Command {
-    for (k, _) in std::env::vars() {
-        if k.starts_with("CHANNELWATCH_") || k == "CHANNELS_DVR_SERVERS" {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.env("CHANNELWATCH_DISCOVERY_INTERVAL_SECONDS", "0")
-}
 
 fn free_port() -> u16 {
     common::closed_port()
@@ -43,7 +26,7 @@ fn free_port() -> u16 {
 async fn serve(dir: &Path, env: &[(&str, &str)]) -> (Proc, String) {
     let port = free_port();
     let mut cmd = Command::new(BIN);
-    clean(&mut cmd)
+    clean_env(&mut cmd)
         .args([
             "serve",
             "--bind",
@@ -367,7 +350,7 @@ async fn secrets_stay_encrypted_rotate_and_never_reach_a_bundle() {
 
     // Rotation under the running server: it reads with the new key by itself.
     let key_before = std::fs::read(dir.path().join("encryption.key")).unwrap();
-    let out = clean(&mut Command::new(BIN))
+    let out = clean_env(&mut Command::new(BIN))
         .args(["doctor", "rotate-key", "--data-dir"])
         .arg(dir.path())
         .env("FILE_SECRET", planted[7])
@@ -408,7 +391,7 @@ async fn secrets_stay_encrypted_rotate_and_never_reach_a_bundle() {
     let served = unzip(&res.bytes().await.unwrap());
     // The bundle from the CLI, asking the running server for metrics and health.
     let out_path = dir.path().join("bundle.zip");
-    let out = clean(&mut Command::new(BIN))
+    let out = clean_env(&mut Command::new(BIN))
         .args(["doctor", "bundle", "--output"])
         .arg(&out_path)
         .args(["--url", &base, "--data-dir"])
@@ -481,7 +464,7 @@ async fn secrets_stay_encrypted_rotate_and_never_reach_a_bundle() {
     use std::os::unix::fs::PermissionsExt;
     let key_path = dir.path().join("encryption.key");
     std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let out = clean(&mut Command::new(BIN))
+    let out = clean_env(&mut Command::new(BIN))
         .args(["doctor", "config-check", "--data-dir"])
         .arg(dir.path())
         .env("FILE_SECRET", "x")
@@ -534,7 +517,7 @@ async fn backup_restores_on_a_fresh_install_and_refuses_a_newer_schema() {
     let pass = dir.path().join("pass");
     std::fs::write(&pass, "a long passphrase\n").unwrap();
     let file = dir.path().join("backup.json");
-    let out = clean(&mut Command::new(BIN))
+    let out = clean_env(&mut Command::new(BIN))
         .args(["backup", "export", "--output"])
         .arg(&file)
         .arg("--passphrase-file")
@@ -552,7 +535,7 @@ async fn backup_restores_on_a_fresh_install_and_refuses_a_newer_schema() {
     assert!(!text.contains("backup-secret-1234"));
 
     let fresh = tempfile::tempdir().unwrap();
-    let out = clean(&mut Command::new(BIN))
+    let out = clean_env(&mut Command::new(BIN))
         .args(["backup", "import", "--input"])
         .arg(&file)
         .arg("--passphrase-file")
@@ -594,7 +577,7 @@ async fn backup_restores_on_a_fresh_install_and_refuses_a_newer_schema() {
     v["schema_version"] = json!(v["schema_version"].as_i64().unwrap() + 1);
     std::fs::write(&file, v.to_string()).unwrap();
     let other = tempfile::tempdir().unwrap();
-    let out = clean(&mut Command::new(BIN))
+    let out = clean_env(&mut Command::new(BIN))
         .args(["backup", "import", "--input"])
         .arg(&file)
         .arg("--data-dir")
