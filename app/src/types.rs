@@ -86,6 +86,9 @@ pub struct DvrCard {
     pub disk_total_bytes: Option<u64>,
     pub version: Option<String>,
     pub last_error: Option<String>,
+    /// The DVR has an API key (the key itself never leaves the server).
+    #[serde(default)]
+    pub has_api_key: bool,
 }
 
 /// An active live-TV or library session.

@@ -16,6 +16,8 @@ mkdirSync(shots, { recursive: true });
 const ADMIN = { user: 'admin', pass: 'e2e admin pass' };
 const VIEWER = { user: 'viewer', pass: 'e2e viewer pass' };
 const SECRET = 'e2e-webhook-secret';
+// The simulator is set to require an API key, as a DVR with authentication is.
+const DVR_KEY = 'e2e-dvr-key-41d7';
 
 let sim; let simPort; let dvrId;
 let hook; let hookPort; const received = [];
@@ -94,7 +96,7 @@ test.describe.configure({ mode: 'serial' });
 test.beforeAll(async () => {
   simPort = await freePort();
   sim = spawn(`../target/${profile}/channelwatch`,
-    ['simulate', '--bind', '127.0.0.1', '--port', String(simPort), '--scenario', 'quiet'],
+    ['simulate', '--bind', '127.0.0.1', '--port', String(simPort), '--scenario', 'quiet', '--api-key', DVR_KEY],
     { stdio: 'ignore' });
   hook = createServer((req, res) => {
     let body = '';
@@ -114,7 +116,9 @@ test.beforeAll(async () => {
   await new Promise((r) => hook.listen(hookPort, '127.0.0.1', r));
   // The simulator answers once it listens.
   await expect.poll(async () => {
-    try { return (await fetch(`http://127.0.0.1:${simPort}/status`)).status; } catch { return 0; }
+    try {
+      return (await fetch(`http://127.0.0.1:${simPort}/status`, { headers: { 'x-api-key': DVR_KEY } })).status;
+    } catch { return 0; }
   }).toBe(200);
 });
 
@@ -174,6 +178,10 @@ test('add a DVR pointing at a simulator and see it connect', async ({ page }) =>
   await page.fill('#dvr-new-host', '127.0.0.1');
   await page.fill('#dvr-new-port', String(simPort));
   await page.fill('#dvr-new-threshold', '30');
+  // This DVR wants an API key: without it the test says so.
+  await page.click('.dvr-form .test-connection');
+  await expect(page.locator('.dvr-form .diagnosis')).toContainText('API key');
+  await page.fill('#dvr-new-api_key', DVR_KEY);
   await page.click('.dvr-form .test-connection');
   await expect(page.locator('.dvr-form .diagnosis-summary')).toContainText('Every check passed.');
   await page.click('.dvr-form button[type=submit]');
@@ -182,6 +190,19 @@ test('add a DVR pointing at a simulator and see it connect', async ({ page }) =>
   await expect(row.locator('.pill')).toHaveText('healthy');
   dvrId = await row.getAttribute('data-dvr-id');
   expect(dvrId).toMatch(/^[0-9a-f]{8}$/);
+  // Editing another field keeps the stored key (the form never holds it).
+  await row.locator('button', { hasText: 'Edit' }).click();
+  const keyField = page.locator(`#dvr-${dvrId}-api_key`);
+  await expect(keyField).toHaveValue('');
+  await expect(keyField).toHaveAttribute('placeholder', /stored/);
+  await page.fill(`#dvr-${dvrId}-threshold`, '31');
+  await page.click('.edit-row .dvr-form button[type=submit]');
+  await expect(page.locator('.edit-row')).toHaveCount(0);
+  const api = await page.request.get(`/api/v1/dvrs/${dvrId}`);
+  const saved = await api.json();
+  expect([saved.staleness_threshold_seconds, saved.api_key]).toEqual([31, '****']);
+  expect(JSON.stringify(saved)).not.toContain(DVR_KEY);
+  await expect(row.locator('.pill')).toHaveText('healthy');
   await expect(page.locator('.badge.managed').first()).toContainText('--demo');
   await checkPage(page);
   await page.screenshot({ path: `${shots}/dvrs.png`, fullPage: true });

@@ -234,6 +234,7 @@ async fn run_size(n: usize, rate: f64, seconds: f64) -> RunResult {
             host: "127.0.0.1".into(),
             port,
             staleness_threshold_seconds: 300,
+            api_key: Default::default(),
         })
         .collect();
     let t0 = Instant::now();

@@ -1,5 +1,5 @@
 //! Backup and restore: settings, the DVRs and providers added in the UI, and routing
-//! as one JSON file. Provider secrets are either sealed under a passphrase
+//! as one JSON file. Provider secrets and DVR API keys are either sealed under a passphrase
 //! (argon2id → XChaCha20-Poly1305, so the file opens on a fresh install whose
 //! `encryption.key` differs) or left out; the data dir's own key never leaves it.
 //! Users, API keys and alert history are not part of a backup.
@@ -48,6 +48,9 @@ pub struct BackupDvr {
     pub port: u16,
     pub enabled: bool,
     pub staleness_threshold_seconds: u32,
+    /// `****` when the DVR has an API key (the key itself is in `sealed_secrets`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -62,7 +65,19 @@ pub struct BackupProvider {
     pub fields: Map<String, Value>,
 }
 
-/// Provider targets sealed under the passphrase, in `providers` order.
+/// What `sealed_secrets` holds: provider targets in `providers` order and DVR API keys
+/// in `dvrs` order (`""` for none). Schema 4 files held the targets alone.
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum SealedPlain {
+    Current {
+        providers: Vec<Target>,
+        dvr_api_keys: Vec<String>,
+    },
+    ProvidersOnly(Vec<Target>),
+}
+
+/// Provider targets and DVR API keys sealed under the passphrase.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SealedSecrets {
     pub kdf: String,
@@ -103,6 +118,8 @@ pub struct ImportReport {
     pub providers: usize,
     /// Providers imported disabled because their secrets were not in the file.
     pub providers_without_secrets: Vec<String>,
+    /// DVRs imported disabled because their API key was not in the file.
+    pub dvrs_without_api_key: Vec<String>,
     pub routing_entries: usize,
 }
 
@@ -158,7 +175,13 @@ pub async fn export(db: &Db, passphrase: Option<&str>) -> Result<Backup, BackupE
             port: r.port,
             enabled: r.enabled,
             staleness_threshold_seconds: r.staleness_threshold_seconds,
+            api_key: r.api_key.is_set().then(|| MASK.to_string()),
         })
+        .collect();
+    let dvr_keys: Vec<String> = all_dvrs
+        .iter()
+        .filter(|r| r.managed_by == ManagedBy::Ui)
+        .map(|r| r.api_key.expose().to_string())
         .collect();
     let provs: Vec<_> = providers::list(db)
         .await?
@@ -170,8 +193,11 @@ pub async fn export(db: &Db, passphrase: Option<&str>) -> Result<Backup, BackupE
             let mut salt = [0u8; 16];
             rand::rng().fill_bytes(&mut salt);
             let key = derive(pass, &salt, KDF_MEMORY_KIB, KDF_ITERATIONS, KDF_PARALLELISM).await?;
-            let targets: Vec<&Target> = provs.iter().map(|p| &p.target).collect();
-            let plain = serde_json::to_vec(&targets).expect("targets serialise");
+            let plain = serde_json::to_vec(&SealedPlain::Current {
+                providers: provs.iter().map(|p| p.target.clone()).collect(),
+                dvr_api_keys: dvr_keys,
+            })
+            .expect("targets serialise");
             Some(SealedSecrets {
                 kdf: "argon2id".into(),
                 memory_kib: KDF_MEMORY_KIB,
@@ -255,26 +281,40 @@ pub async fn import(
     passphrase: Option<&str>,
     without_secrets: bool,
 ) -> Result<ImportReport, BackupError> {
-    let targets: Option<Vec<Target>> = match (&b.sealed_secrets, passphrase, without_secrets) {
-        (Some(_), _, true) | (None, _, _) => None,
-        (Some(_), None, false) => return Err(BackupError::PassphraseNeeded),
-        (Some(s), Some(pass), false) => {
-            let salt = B64
-                .decode(&s.salt)
-                .map_err(|_| BackupError::NotABackup("sealed_secrets.salt".into()))?;
-            let key = derive(pass, &salt, s.memory_kib, s.iterations, s.parallelism).await?;
-            let plain = key
-                .open_sealed(&s.ciphertext, AAD)
-                .map_err(|_| BackupError::WrongPassphrase)?;
-            let t: Vec<Target> = serde_json::from_slice(&plain)
-                .map_err(|e| BackupError::NotABackup(e.to_string()))?;
-            if t.len() != b.providers.len() {
-                return Err(BackupError::NotABackup(
-                    "sealed_secrets does not match providers".into(),
-                ));
+    let sealed: Option<(Vec<Target>, Vec<String>)> =
+        match (&b.sealed_secrets, passphrase, without_secrets) {
+            (Some(_), _, true) | (None, _, _) => None,
+            (Some(_), None, false) => return Err(BackupError::PassphraseNeeded),
+            (Some(s), Some(pass), false) => {
+                let salt = B64
+                    .decode(&s.salt)
+                    .map_err(|_| BackupError::NotABackup("sealed_secrets.salt".into()))?;
+                let key = derive(pass, &salt, s.memory_kib, s.iterations, s.parallelism).await?;
+                let plain = key
+                    .open_sealed(&s.ciphertext, AAD)
+                    .map_err(|_| BackupError::WrongPassphrase)?;
+                let (t, keys) = match serde_json::from_slice(&plain)
+                    .map_err(|e| BackupError::NotABackup(e.to_string()))?
+                {
+                    SealedPlain::Current {
+                        providers,
+                        dvr_api_keys,
+                    } => (providers, dvr_api_keys),
+                    SealedPlain::ProvidersOnly(providers) => {
+                        (providers, vec![String::new(); b.dvrs.len()])
+                    }
+                };
+                if t.len() != b.providers.len() || keys.len() != b.dvrs.len() {
+                    return Err(BackupError::NotABackup(
+                        "sealed_secrets does not match providers and dvrs".into(),
+                    ));
+                }
+                Some((t, keys))
             }
-            Some(t)
-        }
+        };
+    let (targets, dvr_keys) = match sealed {
+        Some((t, k)) => (Some(t), Some(k)),
+        None => (None, None),
     };
     b.settings
         .alerts
@@ -292,15 +332,17 @@ pub async fn import(
             port: Some(d.port),
             enabled: Some(d.enabled),
             staleness_threshold_seconds: Some(d.staleness_threshold_seconds),
+            api_key: dvr_keys.as_ref().map(|k| k[i].clone()),
         };
-        records.push(
-            crate::registry::record_from(&new, ManagedBy::Ui).map_err(|e| {
-                BackupError::Invalid {
-                    key: format!("dvrs[{i}]"),
-                    message: e.to_string(),
-                }
-            })?,
-        );
+        let record = crate::registry::record_from(&new, ManagedBy::Ui).map_err(|e| {
+            BackupError::Invalid {
+                key: format!("dvrs[{i}]"),
+                message: e.to_string(),
+            }
+        })?;
+        // The file says the DVR had a key but does not carry it.
+        let key_missing = d.api_key.is_some() && !record.api_key.is_set();
+        records.push((record, key_missing));
     }
     let mut resolved = Vec::new();
     for (i, p) in b.providers.iter().enumerate() {
@@ -334,13 +376,22 @@ pub async fn import(
     }
     settings::set(db, SETTINGS_KEY, &b.settings.alerts).await?;
     let stored_dvrs = dvrs::list(db).await?;
-    for r in &records {
+    for (r, key_missing) in &mut records {
+        let stored = stored_dvrs.iter().find(|s| s.dvr_id == r.dvr_id);
         // A DVR the YAML file or the environment declares stays theirs.
-        if stored_dvrs
-            .iter()
-            .any(|s| s.dvr_id == r.dvr_id && s.managed_by != ManagedBy::Ui)
-        {
+        if stored.is_some_and(|s| s.managed_by != ManagedBy::Ui) {
             continue;
+        }
+        if *key_missing {
+            match stored.filter(|s| s.api_key.is_set()) {
+                // The key this install already has for it stays.
+                Some(s) => r.api_key = s.api_key.clone(),
+                // Disabled until the key is entered again: without it the DVR refuses us.
+                None => {
+                    r.enabled = false;
+                    report.dvrs_without_api_key.push(r.name.clone());
+                }
+            }
         }
         dvrs::upsert(db, r).await?;
         report.dvrs += 1;
@@ -399,6 +450,7 @@ mod tests {
                 name: "Den".into(),
                 host: "127.0.0.9".into(),
                 port: Some(8089),
+                api_key: Some("planted-dvr-key-2".into()),
                 ..Default::default()
             },
             ManagedBy::Ui,
@@ -436,6 +488,7 @@ mod tests {
         let b = export(&db, Some("correct horse")).await.unwrap();
         let text = serde_json::to_string_pretty(&b).unwrap();
         assert!(!text.contains("planted-secret-1"), "{text}");
+        assert!(!text.contains("planted-dvr-key-2"), "{text}");
 
         let fresh_dir = tempfile::tempdir().unwrap();
         let fresh = Db::open(fresh_dir.path()).await.unwrap();
@@ -463,7 +516,10 @@ mod tests {
             routing::load(&fresh).await.unwrap(),
             routing::load(&db).await.unwrap()
         );
-        assert_eq!(dvrs::list(&fresh).await.unwrap().len(), 1);
+        let restored = dvrs::list(&fresh).await.unwrap();
+        assert_eq!(restored.len(), 1);
+        assert_eq!(restored[0].api_key.expose(), "planted-dvr-key-2");
+        assert!(report.dvrs_without_api_key.is_empty());
         // Importing twice updates instead of duplicating.
         import(&fresh, &parsed, Some("correct horse"), false)
             .await
@@ -480,6 +536,7 @@ mod tests {
         ));
         let text = serde_json::to_string(&export(&db, None).await.unwrap()).unwrap();
         assert!(!text.contains("planted-secret-1"));
+        assert!(!text.contains("planted-dvr-key-2"));
         let fresh_dir = tempfile::tempdir().unwrap();
         let fresh = Db::open(fresh_dir.path()).await.unwrap();
         let report = import(&fresh, &parse(&text).unwrap(), None, false)
@@ -487,11 +544,18 @@ mod tests {
             .unwrap();
         assert_eq!(report.providers_without_secrets, ["HA"]);
         assert!(!providers::list(&fresh).await.unwrap()[0].enabled);
+        // The DVR said it had a key the file does not carry: disabled until entered.
+        assert_eq!(report.dvrs_without_api_key, ["Den"]);
+        let d = &dvrs::list(&fresh).await.unwrap()[0];
+        assert!(!d.enabled && !d.api_key.is_set());
         // Into the install it came from, a backup without secrets keeps the secrets.
         let again = import(&db, &parse(&text).unwrap(), None, false)
             .await
             .unwrap();
         assert!(again.providers_without_secrets.is_empty());
+        assert!(again.dvrs_without_api_key.is_empty());
+        let d = &dvrs::list(&db).await.unwrap()[0];
+        assert!(d.enabled && d.api_key.expose() == "planted-dvr-key-2");
         let p = &providers::list(&db).await.unwrap()[0];
         assert!(p.enabled);
         assert!(

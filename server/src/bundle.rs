@@ -4,7 +4,7 @@
 //! In: version, sanitized settings (no provider fields, DVR hosts replaced), the health
 //! snapshot, the doctor report, a metrics snapshot and the last log lines. Every text
 //! goes through [`redact`]: URLs and IP addresses become placeholders, and every
-//! secret the install knows (provider fields, API key, metrics token, admin password)
+//! secret the install knows (provider fields, DVR API keys, API key, metrics token, admin password)
 //! and every DVR host is replaced wherever it appears. Never in: the database, the
 //! encryption key, password hashes, session or API-key hashes.
 
@@ -118,6 +118,14 @@ async fn known_secrets(db: &Db, config: &Config) -> Result<Vec<String>, StorageE
             collect_strings(&full[*f], &mut out);
         }
     }
+    out.extend(
+        dvrs::list(db)
+            .await?
+            .iter()
+            .filter(|d| d.api_key.is_set())
+            .map(|d| d.api_key.expose().to_string()),
+    );
+    out.extend(config.file.dvrs.iter().filter_map(|d| d.api_key.clone()));
     Ok(out)
 }
 
@@ -161,6 +169,7 @@ pub async fn build(db: &Db, config: &Config, snap: Snapshot) -> Result<Vec<u8>, 
                 "staleness_threshold_seconds": d.staleness_threshold_seconds,
                 "managed_by": d.managed_by.as_str(),
                 "host_kind": host_kind(&d.host),
+                "api_key": d.api_key.is_set(),
             })
         })
         .collect();

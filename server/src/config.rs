@@ -120,12 +120,13 @@ impl FileConfig {
                 port: d.port,
                 enabled: d.enabled,
                 staleness_threshold_seconds: d.staleness_threshold_seconds,
+                api_key: d.api_key.clone(),
             })
             .collect()
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileDvr {
     pub name: Option<String>,
@@ -133,6 +134,22 @@ pub struct FileDvr {
     pub port: Option<u16>,
     pub enabled: Option<bool>,
     pub staleness_threshold_seconds: Option<u32>,
+    /// For DVRs that require one: `${VAR}` (or `VAR_FILE`) interpolated, or read from
+    /// `api_key_file`. Resolved by [`read_file`]; its `Debug` is masked below.
+    pub api_key: Option<String>,
+    pub api_key_file: Option<String>,
+}
+
+impl std::fmt::Debug for FileDvr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileDvr")
+            .field("name", &self.name)
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("enabled", &self.enabled)
+            .field("api_key", &self.api_key.as_ref().map(|_| "****"))
+            .finish_non_exhaustive()
+    }
 }
 
 /// Where log lines go and how they look.
@@ -521,6 +538,7 @@ pub fn parse_dvr_servers(text: &str) -> Result<Vec<NewDvr>, String> {
             port: Some(port),
             enabled: Some(true),
             staleness_threshold_seconds: None,
+            api_key: None,
         });
     }
     Ok(out)
@@ -644,8 +662,10 @@ mod tests {
             ("TELEGRAM_BOT_TOKEN", "123:abc"),
             ("SMTP_PASSWORD", "p"),
             ("NTFY_TOKEN", "n"),
+            ("CABIN_DVR_API_KEY", "cabin-key"),
         ];
         let c = Config::load(&f, &env).unwrap();
+        assert_eq!(c.file.dvrs[1].api_key.as_deref(), Some("cabin-key"));
         assert_eq!(c.file.declared_providers.len(), 5);
         assert_eq!(c.file.routing.len(), 2);
         assert_eq!(c.file.retention_days, Some(30));

@@ -249,6 +249,27 @@ pub fn resolve(
         resolved.push(d);
     }
     file.declared_providers = resolved;
+    for (i, d) in file.dvrs.iter_mut().enumerate() {
+        let key = match (d.api_key.take(), d.api_key_file.take()) {
+            (Some(_), Some(_)) => {
+                return Err(err(
+                    format!("dvrs[{i}].api_key_file"),
+                    "give either api_key or api_key_file, not both".into(),
+                ))
+            }
+            (Some(text), None) => {
+                interpolate(&text, env, base).map_err(|m| err(format!("dvrs[{i}].api_key"), m))?
+            }
+            (None, Some(path)) => {
+                let path = interpolate(&path, env, base)
+                    .map_err(|m| err(format!("dvrs[{i}].api_key_file"), m))?;
+                read_secret_file(&path, base)
+                    .map_err(|m| err(format!("dvrs[{i}].api_key_file"), m))?
+            }
+            (None, None) => continue,
+        };
+        d.api_key = Some(key);
+    }
     for (dvr, events) in &file.routing {
         for types in events.values() {
             for t in types.keys() {
@@ -966,6 +987,40 @@ routing:
         // A missing key points at its nearest written parent.
         assert_eq!(line_of(text, "providers[0].missing"), Some(4));
         assert_eq!(line_of(text, "nothing"), None);
+    }
+
+    #[test]
+    fn dvr_api_keys_come_from_variables_or_files_and_stay_out_of_debug() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("garage-key"), "key-from-file\n").unwrap();
+        let p = write(
+            dir.path(),
+            "dvrs:\n  - name: Den\n    host: 127.0.0.1\n    api_key: ${DEN_KEY}\n  - name: Garage\n    host: 127.0.0.2\n    api_key_file: garage-key\n  - host: 127.0.0.3\n",
+        );
+        let f = read_file(&p, true, &vec![("DEN_KEY", "key-from-env")]).unwrap();
+        let keys: Vec<Option<String>> = f.file_dvrs_list().into_iter().map(|d| d.api_key).collect();
+        assert_eq!(
+            keys,
+            [
+                Some("key-from-env".into()),
+                Some("key-from-file".into()),
+                None
+            ]
+        );
+        let dbg = format!("{f:?}");
+        assert!(
+            !dbg.contains("key-from-env") && !dbg.contains("key-from-file"),
+            "{dbg}"
+        );
+        let e = read_file(&p, true, &vec![]).unwrap_err();
+        assert_eq!((e.line, e.key.as_str()), (Some(4), "dvrs[0].api_key"));
+        assert!(e.message.contains("DEN_KEY"), "{e}");
+        let both = write(
+            dir.path(),
+            "dvrs:\n  - host: 127.0.0.1\n    api_key: k\n    api_key_file: garage-key\n",
+        );
+        let e = read_file(&both, true, &vec![]).unwrap_err();
+        assert_eq!(e.key, "dvrs[0].api_key_file");
     }
 
     #[test]

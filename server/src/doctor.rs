@@ -207,9 +207,9 @@ pub async fn diagnose(
         }
     }
 
-    let client = DvrClient::new(http.clone(), &dvr.host, dvr.port);
+    let client = DvrClient::new(http.clone(), &dvr.host, dvr.port).with_api_key(&dvr.api_key);
     let (status, stream, disk) = tokio::join!(
-        check_status(http, client.base(), t),
+        check_status(&client, t),
         check_stream(&client, t),
         check_disk(&client, thresholds, t),
     );
@@ -255,7 +255,7 @@ fn status_hint(e: &str) -> String {
     if e.contains("timed out") || e.contains("no answer") {
         "the DVR accepts connections but does not answer: it may be hung or overloaded; restart Channels DVR".into()
     } else if e.contains("HTTP 401") || e.contains("HTTP 403") {
-        "the DVR refuses this client; check its remote-access or authentication settings".into()
+        "the DVR wants an API key, or refuses the one given: set the DVR's API key in its settings here, or check its remote-access settings".into()
     } else {
         "make sure this host:port is the Channels DVR web port (the one that serves its settings page)".into()
     }
@@ -263,13 +263,12 @@ fn status_hint(e: &str) -> String {
 
 /// `GET /status` with its time and the `Date` header (for the skew check).
 async fn check_status(
-    http: &reqwest::Client,
-    base: &str,
+    client: &DvrClient,
     t: DoctorTimeouts,
 ) -> Result<(Duration, DvrStatus, Option<SystemTime>), String> {
     let started = Instant::now();
-    let res = http
-        .get(format!("{base}/status"))
+    let res = client
+        .get("/status")
         .timeout(t.request)
         .send()
         .await
@@ -319,15 +318,21 @@ pub fn check_skew(dvr_date: Option<SystemTime>, now: SystemTime, max: Duration) 
 /// Opens the event stream and waits for its first line.
 async fn check_stream(client: &DvrClient, t: DoctorTimeouts) -> DiagnoseCheck {
     let started = Instant::now();
-    let res =
-        match client.subscribe(t.request).await {
-            Ok(r) => r,
-            Err(e) => return fail(
+    let res = match client.subscribe(t.request).await {
+        Ok(r) => r,
+        Err(e) => {
+            let hint = if matches!(e, ClientError::Status(401 | 403)) {
+                "the DVR wants an API key, or refuses the one given: set the DVR's API key in its settings here"
+            } else {
+                "the DVR refused the event stream; update Channels DVR or check a proxy in between"
+            };
+            return fail(
                 "event_stream",
                 format!("cannot open /dvr/events/subscribe: {e}"),
-                "the DVR refused the event stream; update Channels DVR or check a proxy in between",
-            ),
-        };
+                hint,
+            );
+        }
+    };
     let mut body = res.bytes_stream();
     let mut buf = Vec::new();
     let first = tokio::time::timeout(t.first_line, async {

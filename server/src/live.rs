@@ -85,10 +85,17 @@ struct Extras {
 }
 
 /// The live hub. Cheap to share (`Arc`).
+/// An enricher and the DVR API key its client sends.
+type KeyedEnricher = (
+    crate::dvr::client::ApiKey,
+    Arc<tokio::sync::Mutex<Enricher>>,
+);
+
 pub struct LiveHub {
     tx: watch::Sender<Arc<Frame>>,
     extras: RwLock<HashMap<String, Extras>>,
-    enrichers: parking_lot::Mutex<HashMap<String, Arc<tokio::sync::Mutex<Enricher>>>>,
+    /// Per DVR, with the API key its client was built with (a new key rebuilds it).
+    enrichers: parking_lot::Mutex<HashMap<String, KeyedEnricher>>,
     /// One build at a time, so frame numbers rise and a slow build cannot replace a
     /// newer frame.
     building: tokio::sync::Mutex<()>,
@@ -198,6 +205,7 @@ impl LiveHub {
                 port: r.port,
                 enabled: r.enabled,
                 managed_by: r.managed_by.as_str().to_string(),
+                has_api_key: r.api_key.is_set(),
                 status: "disabled".into(),
                 staleness_threshold_seconds: r.staleness_threshold_seconds,
                 disk_status: "unknown".into(),
@@ -318,17 +326,23 @@ impl LiveHub {
             return;
         };
         let spec = slot.spec();
-        let enricher = self
-            .enrichers
-            .lock()
-            .entry(dvr_id.to_string())
-            .or_insert_with(|| {
-                Arc::new(tokio::sync::Mutex::new(Enricher::new(
-                    dvr_id,
-                    DvrClient::new(DvrClient::shared_http(), &spec.host, spec.port),
-                )))
-            })
-            .clone();
+        let enricher = {
+            let fresh = || {
+                let client = DvrClient::new(DvrClient::shared_http(), &spec.host, spec.port)
+                    .with_api_key(&spec.api_key);
+                let enricher = Enricher::new(dvr_id, client);
+                (
+                    spec.api_key.clone(),
+                    Arc::new(tokio::sync::Mutex::new(enricher)),
+                )
+            };
+            let mut all = self.enrichers.lock();
+            let entry = all.entry(dvr_id.to_string()).or_insert_with(fresh);
+            if entry.0 != spec.api_key {
+                *entry = fresh();
+            }
+            entry.1.clone()
+        };
         let hub = self.clone();
         let dvr_id = dvr_id.to_string();
         tokio::spawn(async move {

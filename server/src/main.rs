@@ -112,6 +112,9 @@ struct SimulateArgs {
     /// Announce the simulator over mDNS as `_channels_dvr._tcp` (for discovery).
     #[arg(long)]
     mdns: bool,
+    /// Require this `X-API-Key` on every DVR path, as a DVR set to require one does.
+    #[arg(long)]
+    api_key: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -328,6 +331,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 time_scale: a.speed,
                 framing: if a.sse { Framing::Sse } else { Framing::Bare },
                 keepalive: None,
+                api_key: a.api_key,
             };
             channelwatch::sim::run_cli(SocketAddr::new(a.bind, a.port), config, a.mdns)
                 .await
@@ -420,6 +424,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             for p in &r.providers_without_secrets {
                 println!(
                     "provider '{p}' came in disabled without its secrets; enter them in Settings"
+                );
+            }
+            for d in &r.dvrs_without_api_key {
+                println!(
+                    "DVR '{d}' came in disabled without its API key; enter it on the DVRs page"
                 );
             }
         }

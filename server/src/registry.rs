@@ -5,6 +5,7 @@ use serde::Serialize;
 use tokio::sync::Mutex;
 use tracing::{info, warn};
 
+use crate::dvr::client::ApiKey;
 use crate::dvr::id::{dvr_id, normalize_host};
 use crate::engine::{DvrSpec, Engine};
 use crate::storage::dvrs::{self, DvrRecord, ManagedBy};
@@ -51,6 +52,8 @@ pub struct NewDvr {
     pub port: Option<u16>,
     pub enabled: Option<bool>,
     pub staleness_threshold_seconds: Option<u32>,
+    /// For DVRs that require one; `None` or empty for none.
+    pub api_key: Option<String>,
 }
 
 /// An edit; absent fields keep their value.
@@ -61,6 +64,23 @@ pub struct DvrPatch {
     pub port: Option<u16>,
     pub enabled: Option<bool>,
     pub staleness_threshold_seconds: Option<u32>,
+    /// A new key; `""` removes it, and the mask `****` (an echo of an answer) keeps it.
+    pub api_key: Option<String>,
+}
+
+/// What API answers show for a set key; sent back unchanged, it keeps the stored one.
+pub const MASK: &str = "****";
+
+/// An API key as Channels DVR issues them: printable, no spaces, at most 256 bytes.
+fn api_key_from(text: Option<&str>) -> Result<ApiKey, RegistryError> {
+    let key = text.unwrap_or("").trim();
+    if key.len() > 256 || key.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(RegistryError::Invalid(vec![FieldError {
+            field: "api_key",
+            message: "must be at most 256 characters, without spaces".into(),
+        }]));
+    }
+    Ok(ApiKey::new(key))
 }
 
 /// Checks every field and reports all problems at once.
@@ -156,6 +176,7 @@ pub fn record_from(d: &NewDvr, managed_by: ManagedBy) -> Result<DvrRecord, Regis
         .staleness_threshold_seconds
         .unwrap_or(DEFAULT_STALENESS_SECONDS);
     validate(&d.name, &d.host, port, threshold)?;
+    let api_key = api_key_from(d.api_key.as_deref())?;
     let host = d.host.trim().to_string();
     Ok(DvrRecord {
         dvr_id: dvr_id(&host, port),
@@ -165,6 +186,7 @@ pub fn record_from(d: &NewDvr, managed_by: ManagedBy) -> Result<DvrRecord, Regis
         enabled: d.enabled.unwrap_or(true),
         staleness_threshold_seconds: threshold,
         managed_by,
+        api_key,
     })
 }
 
@@ -176,6 +198,7 @@ pub fn spec_of(r: &DvrRecord) -> DvrSpec {
         host: r.host.clone(),
         port: r.port,
         staleness_threshold_seconds: r.staleness_threshold_seconds,
+        api_key: r.api_key.clone(),
     }
 }
 
@@ -260,6 +283,10 @@ impl Registry {
             .staleness_threshold_seconds
             .unwrap_or(old.staleness_threshold_seconds);
         validate(&name, &host, port, threshold)?;
+        let api_key = match patch.api_key.as_deref() {
+            None | Some(MASK) => old.api_key.clone(),
+            Some(k) => api_key_from(Some(k))?,
+        };
         let new = DvrRecord {
             dvr_id: dvr_id(&host, port),
             name: name.trim().to_string(),
@@ -268,6 +295,7 @@ impl Registry {
             enabled: patch.enabled.unwrap_or(old.enabled),
             staleness_threshold_seconds: threshold,
             managed_by: old.managed_by,
+            api_key,
         };
         if !dvrs::replace(&self.db, &old.dvr_id, &new).await? {
             return Err(self.duplicate(&new));
@@ -377,6 +405,7 @@ mod tests {
             port: Some(8089),
             enabled: Some(false),
             staleness_threshold_seconds: None,
+            api_key: None,
         }
     }
 

@@ -87,6 +87,7 @@ async fn start_demo() -> Result<(Vec<Simulator>, Vec<NewDvr>), StartError> {
             port: Some(sim.addr().port()),
             enabled: Some(true),
             staleness_threshold_seconds: None,
+            api_key: None,
         });
         sims.push(sim);
     }

@@ -371,3 +371,129 @@ async fn the_routing_matrix_is_stored_validated_and_follows_its_dvr() {
     assert_eq!(got, json!({}));
     srv.shutdown().await;
 }
+
+/// A DVR set to require an API key: the key is sent on every request, shown only as
+/// `****`, kept when the form echoes the mask, and its removal shows up as a 401.
+#[tokio::test]
+async fn a_dvr_api_key_is_sent_masked_kept_and_removable() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = server(dir.path()).await;
+    let sim = channelwatch::sim::Simulator::start(
+        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        channelwatch::sim::SimConfig {
+            api_key: Some("dvr-key-5c1e".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let c = client();
+    let k = Some(API_KEY);
+    let port = sim.addr().port();
+    let health = |id: String| {
+        let c = c.clone();
+        let u = url(&srv, &format!("/api/v1/dvrs/{id}/health"));
+        async move { send(c.get(u), k).await }
+    };
+
+    // Without the key the DVR refuses us, and health says why.
+    let (status, dvr) = send(
+        c.post(url(&srv, "/api/v1/dvrs"))
+            .json(&json!({"name": "Den", "host": "127.0.0.1", "port": port})),
+        k,
+    )
+    .await;
+    assert_eq!(status, 201, "{dvr}");
+    assert!(dvr.get("api_key").is_none(), "no key, no field: {dvr}");
+    let id = dvr["dvr_id"].as_str().unwrap().to_string();
+    eventually("a 401 in health", Duration::from_secs(10), || {
+        let h = health(id.clone());
+        async move {
+            let (status, v) = h.await;
+            (status == 503 && v["error"].as_str()?.contains("401")).then_some(())
+        }
+    })
+    .await;
+
+    // Set it: the task restarts with it and connects.
+    let (status, dvr) = send(
+        c.patch(url(&srv, &format!("/api/v1/dvrs/{id}")))
+            .json(&json!({"api_key": "dvr-key-5c1e"})),
+        k,
+    )
+    .await;
+    assert_eq!(status, 200, "{dvr}");
+    assert_eq!(dvr["api_key"], "****");
+    assert!(!dvr.to_string().contains("dvr-key-5c1e"));
+    eventually("connected with the key", Duration::from_secs(10), || {
+        let h = health(id.clone());
+        async move { (h.await.0 == 200).then_some(()) }
+    })
+    .await;
+
+    // The edit form echoes the mask: the stored key stays.
+    let (status, dvr) = send(
+        c.patch(url(&srv, &format!("/api/v1/dvrs/{id}")))
+            .json(&json!({"name": "Den 2", "api_key": "****"})),
+        k,
+    )
+    .await;
+    assert_eq!((status, dvr["name"].as_str()), (200, Some("Den 2")));
+    let stored = channelwatch::storage::dvrs::get(&srv.services.db, &id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.api_key.expose(), "dvr-key-5c1e");
+    let raw: String = sqlx::query_scalar("SELECT api_key FROM dvrs")
+        .fetch_one(&srv.services.db.pool)
+        .await
+        .unwrap();
+    assert!(raw.starts_with("cw1:") && !raw.contains("dvr-key-5c1e"));
+
+    // Test connection with the mask uses the stored key; without a key it fails on 401
+    // with a hint that names the API key.
+    let test = |key: Option<&str>| {
+        let mut b = json!({"host": "127.0.0.1", "port": port});
+        if let Some(key) = key {
+            b["api_key"] = json!(key);
+        }
+        send(c.post(url(&srv, "/api/v1/dvrs/test")).json(&b), k)
+    };
+    let (_, with) = test(Some("****")).await;
+    assert_eq!(with["ok"], true, "{with}");
+    let (_, without) = test(None).await;
+    assert_eq!(without["ok"], false);
+    assert!(
+        without["text"].as_str().unwrap().contains("API key"),
+        "{without}"
+    );
+
+    // A bad key is refused with the field named.
+    let (status, body) = send(
+        c.patch(url(&srv, &format!("/api/v1/dvrs/{id}")))
+            .json(&json!({"api_key": "has a space"})),
+        k,
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body["message"].as_str().unwrap().starts_with("api_key:"));
+
+    // Removed: the DVR refuses us again.
+    let (status, dvr) = send(
+        c.patch(url(&srv, &format!("/api/v1/dvrs/{id}")))
+            .json(&json!({"api_key": ""})),
+        k,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(dvr.get("api_key").is_none());
+    eventually("a 401 after removal", Duration::from_secs(10), || {
+        let h = health(id.clone());
+        async move {
+            let (status, v) = h.await;
+            (status == 503 && v["error"].as_str()?.contains("401")).then_some(())
+        }
+    })
+    .await;
+    srv.shutdown().await;
+}

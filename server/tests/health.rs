@@ -438,6 +438,7 @@ async fn a_filling_disk_moves_disk_status_ok_warning_critical() {
             time_scale: 20.0,
             framing: Framing::Bare,
             keepalive: None,
+            api_key: None,
         },
     )
     .await

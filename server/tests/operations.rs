@@ -288,7 +288,19 @@ async fn secrets_stay_encrypted_rotate_and_never_reach_a_bundle() {
         "planted-smtp-password-6e0f",
         "planted-file-secret-aa51",
         "planted-apprise-pass-1c2d",
+        "planted-dvr-api-key-e8b0",
     ];
+    // A DVR set to require an API key.
+    let keyed = channelwatch::sim::Simulator::start(
+        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        channelwatch::sim::SimConfig {
+            name: "Keyed".into(),
+            api_key: Some(planted[9].into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     std::fs::write(
         dir.path().join("channelwatch.yaml"),
         "providers:\n  - name: From file\n    type: ntfy\n    url: http://127.0.0.1:9\n    topic: t\n    token: ${FILE_SECRET}\n",
@@ -331,7 +343,28 @@ async fn secrets_stay_encrypted_rotate_and_never_reach_a_bundle() {
         )
         .await;
     }
-    let listed = get(&base, "/api/v1/providers").await.to_string();
+    let (status, dvr) = api(
+        reqwest::Method::POST,
+        format!("{base}/api/v1/dvrs"),
+        Some(json!({"name": "Keyed", "host": "127.0.0.1", "port": keyed.addr().port(), "api_key": planted[9]})),
+    )
+    .await;
+    assert_eq!(status, 201, "{dvr}");
+    assert_eq!(dvr["api_key"], "****");
+    let keyed_id = dvr["dvr_id"].as_str().unwrap().to_string();
+    // The key is sent: the DVR that refuses requests without it streams events to us.
+    common::eventually("the keyed DVR connects", Duration::from_secs(20), || {
+        let base = base.clone();
+        let keyed_id = keyed_id.clone();
+        async move {
+            let url = format!("{base}/api/v1/dvrs/{keyed_id}/health");
+            let (_, v) = api(reqwest::Method::GET, url, None).await;
+            (v["connected"] == true).then_some(())
+        }
+    })
+    .await;
+    let listed = get(&base, "/api/v1/providers").await.to_string()
+        + &get(&base, "/api/v1/dvrs").await.to_string();
     for p in &planted {
         assert!(!listed.contains(p), "{p} in the API answer");
     }
@@ -361,7 +394,11 @@ async fn secrets_stay_encrypted_rotate_and_never_reach_a_bundle() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("6 stored secret value(s) re-encrypted"));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("7 stored secret value(s) re-encrypted"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     assert_ne!(
         key_before,
         std::fs::read(dir.path().join("encryption.key")).unwrap()

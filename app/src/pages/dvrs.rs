@@ -258,6 +258,10 @@ fn DvrForm(existing: Option<DvrCard>, on_done: Callback<()>) -> impl IntoView {
     let host = RwSignal::new(e.host.clone());
     let port = RwSignal::new(e.port.to_string());
     let threshold = RwSignal::new(e.staleness_threshold_seconds.to_string());
+    // Never filled in: the stored key stays on the server. Empty keeps it.
+    let api_key = RwSignal::new(String::new());
+    let remove_key = RwSignal::new(false);
+    let has_key = e.has_api_key;
     let failure = RwSignal::new(None::<ApiFailure>);
     let test = RwSignal::new(None::<Result<DiagnoseReport, String>>);
     let testing = RwSignal::new(false);
@@ -296,9 +300,17 @@ fn DvrForm(existing: Option<DvrCard>, on_done: Callback<()>) -> impl IntoView {
                 "must be a whole number of seconds",
             )
         })?;
-        Ok(
-            json!({"name": name.get_untracked(), "host": host.get_untracked().trim(), "port": port, "staleness_threshold_seconds": t}),
-        )
+        let mut b = json!({"name": name.get_untracked(), "host": host.get_untracked().trim(), "port": port, "staleness_threshold_seconds": t});
+        let key = api_key.get_untracked().trim().to_string();
+        if remove_key.get_untracked() {
+            b["api_key"] = json!("");
+        } else if !key.is_empty() {
+            b["api_key"] = json!(key);
+        } else if has_key {
+            // The server's mask: "the key you already have".
+            b["api_key"] = json!("****");
+        }
+        Ok(b)
     };
     let submit = {
         let edit_id = edit_id.clone();
@@ -326,12 +338,15 @@ fn DvrForm(existing: Option<DvrCard>, on_done: Callback<()>) -> impl IntoView {
         }
     };
     let run_test = move |_| {
-        let b = match body() {
+        let form = match body() {
             Ok(b) => b,
             Err(f) => return failure.set(Some(f)),
         };
         testing.set(true);
-        let b = json!({"host": b["host"], "port": b["port"], "name": b["name"]});
+        let mut b = json!({"host": form["host"], "port": form["port"], "name": form["name"]});
+        if let Some(k) = form["api_key"].as_str() {
+            b["api_key"] = json!(k);
+        }
         api::send(
             session,
             "POST",
@@ -370,6 +385,15 @@ fn DvrForm(existing: Option<DvrCard>, on_done: Callback<()>) -> impl IntoView {
                 <label for=field_id("threshold")>"Stale after (seconds, 30 or more)"</label>
                 <input id=field_id("threshold") name="staleness_threshold_seconds" inputmode="numeric" bind:value=threshold/>
                 {err("staleness_threshold_seconds")}
+            </div>
+            <div class="field">
+                <label for=field_id("api_key")>"API key (only if this DVR requires one)"</label>
+                <input id=field_id("api_key") name="api_key" type="password" autocomplete="off" bind:value=api_key
+                    placeholder=if has_key { "stored; leave empty to keep it" } else { "none" }/>
+                {err("api_key")}
+                {has_key.then(|| view! {
+                    <label class="check"><input type="checkbox" name="remove_api_key" bind:checked=remove_key/>" Remove the stored key"</label>
+                })}
             </div>
             {is_edit.then(|| view! { <p class="note">"Changing the host or port starts a new identity: the DVR gets a new id and its sessions, history counters and health start fresh."</p> })}
             <div class="buttons">

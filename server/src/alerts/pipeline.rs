@@ -171,11 +171,12 @@ impl AlertService {
     fn enricher<'a>(&self, st: &'a mut DvrAlerts) -> Option<&'a mut Enricher> {
         let slot = self.shared.engine.slot(&st.dvr_id)?;
         let spec = slot.spec();
-        let addr = format!("{}:{}", spec.host, spec.port);
-        if st.enricher_addr.as_deref() != Some(addr.as_str()) {
+        let addr = (format!("{}:{}", spec.host, spec.port), spec.api_key.clone());
+        if st.enricher_addr.as_ref() != Some(&addr) {
             st.enricher = Some(Enricher::new(
                 &st.dvr_id,
-                DvrClient::new(self.shared.http.clone(), &spec.host, spec.port),
+                DvrClient::new(self.shared.http.clone(), &spec.host, spec.port)
+                    .with_api_key(&spec.api_key),
             ));
             st.enricher_addr = Some(addr);
         }
@@ -824,7 +825,8 @@ struct DvrAlerts {
     health: HealthRule,
     last_detail: Option<String>,
     enricher: Option<Enricher>,
-    enricher_addr: Option<String>,
+    /// The address and key the enricher was built for (a change rebuilds it).
+    enricher_addr: Option<(String, crate::dvr::client::ApiKey)>,
     /// Scheduled jobs and their start time (unix s), for "did not start".
     scheduled: HashMap<String, i64>,
     started: HashSet<String>,

@@ -80,11 +80,41 @@ pub struct RecordingInfo {
     pub title: Option<String>,
 }
 
+/// A DVR's API key, for DVRs set to require one (sent as `X-API-Key`). Its `Debug`
+/// prints `****`, so a record or spec in a log line or panic never shows it.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    pub fn new(key: impl Into<String>) -> Self {
+        Self(key.into().trim().to_string())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_set(&self) -> bool {
+        !self.0.is_empty()
+    }
+}
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.is_set() {
+            "ApiKey(****)"
+        } else {
+            "ApiKey(none)"
+        })
+    }
+}
+
 /// A cheap handle: clones share the process-wide connection pool.
 #[derive(Debug, Clone)]
 pub struct DvrClient {
     http: reqwest::Client,
     base: String,
+    api_key: ApiKey,
 }
 
 /// Connect timeout for every DVR request (the stream has no read timeout).
@@ -95,6 +125,23 @@ impl DvrClient {
         Self {
             http,
             base: base_url(host, port),
+            api_key: ApiKey::default(),
+        }
+    }
+
+    /// Sends `key` as `X-API-Key` on every request (nothing when it is empty).
+    pub fn with_api_key(mut self, key: &ApiKey) -> Self {
+        self.api_key = key.clone();
+        self
+    }
+
+    /// A GET with the API key, when there is one.
+    pub(crate) fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        let req = self.http.get(format!("{}{path}", self.base));
+        if self.api_key.is_set() {
+            req.header("X-API-Key", self.api_key.expose())
+        } else {
+            req
         }
     }
 
@@ -120,8 +167,7 @@ impl DvrClient {
         timeout: Duration,
     ) -> Result<T, ClientError> {
         let res = self
-            .http
-            .get(format!("{}{path}", self.base))
+            .get(path)
             .timeout(timeout)
             .send()
             .await
@@ -176,8 +222,7 @@ impl DvrClient {
         header_timeout: Duration,
     ) -> Result<reqwest::Response, ClientError> {
         let req = self
-            .http
-            .get(format!("{}/dvr/events/subscribe", self.base))
+            .get("/dvr/events/subscribe")
             .header(reqwest::header::ACCEPT, "text/event-stream")
             .header(reqwest::header::CACHE_CONTROL, "no-cache")
             .send();

@@ -205,13 +205,17 @@ impl Engine {
         let mut running = self.inner.running.write();
         if let Some(r) = running.get(&spec.dvr_id) {
             let current = r.slot.spec();
-            if current.host == spec.host && current.port == spec.port {
+            if current.host == spec.host
+                && current.port == spec.port
+                && current.api_key == spec.api_key
+            {
                 if current != spec {
                     r.slot.update_spec(spec);
                 }
                 return;
             }
-            // Same id but a different way of writing the address: restart cleanly.
+            // Same id but a different way of writing the address, or a new API key:
+            // restart cleanly.
             if let Some(old) = running.remove(&spec.dvr_id) {
                 old.cancel.cancel();
             }
@@ -252,7 +256,8 @@ impl Engine {
         let cancel = CancellationToken::new();
         let ctx = task::TaskCtx {
             slot: slot.clone(),
-            client: DvrClient::new(self.inner.http.clone(), &spec.host, spec.port),
+            client: DvrClient::new(self.inner.http.clone(), &spec.host, spec.port)
+                .with_api_key(&spec.api_key),
             settings: self.inner.settings.clone(),
             events: self.inner.events.clone(),
             restarts: self.inner.restarts.clone(),

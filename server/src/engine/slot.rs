@@ -25,6 +25,8 @@ pub struct DvrSpec {
     pub host: String,
     pub port: u16,
     pub staleness_threshold_seconds: u32,
+    /// Sent as `X-API-Key`; a change restarts the task (its client carries the key).
+    pub api_key: crate::dvr::client::ApiKey,
 }
 
 /// Faults tests inject to prove the supervisor restarts a broken task.

@@ -35,6 +35,9 @@ pub struct DvrObject {
     pub enabled: bool,
     pub staleness_threshold_seconds: u32,
     pub managed_by: &'static str,
+    /// `****` when the DVR has an API key; absent when it has none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<&'static str>,
     pub health: HealthSummary,
 }
 
@@ -70,6 +73,7 @@ impl DvrObject {
                 // --demo entries are declared by the process invocation, like env ones.
                 ManagedBy::Env | ManagedBy::Demo => "env",
             },
+            api_key: r.api_key.is_set().then_some(crate::registry::MASK),
             dvr_id: r.dvr_id,
             name: r.name,
             host: r.host,
@@ -110,6 +114,7 @@ struct CreateBody {
     port: Option<u16>,
     enabled: Option<bool>,
     staleness_threshold_seconds: Option<u32>,
+    api_key: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -120,6 +125,7 @@ struct PatchBody {
     port: Option<u16>,
     enabled: Option<bool>,
     staleness_threshold_seconds: Option<u32>,
+    api_key: Option<String>,
 }
 
 fn object(state: &AppState, r: DvrRecord) -> DvrObject {
@@ -149,6 +155,7 @@ pub async fn create(
                 port: b.port,
                 enabled: b.enabled,
                 staleness_threshold_seconds: b.staleness_threshold_seconds,
+                api_key: b.api_key,
             },
             ManagedBy::Ui,
         )
@@ -181,6 +188,7 @@ pub async fn patch(
                 port: b.port,
                 enabled: b.enabled,
                 staleness_threshold_seconds: b.staleness_threshold_seconds,
+                api_key: b.api_key,
             },
         )
         .await?;
@@ -293,6 +301,9 @@ struct TestBody {
     port: Option<u16>,
     #[serde(default)]
     name: Option<String>,
+    /// `****` (the edit form's echo) means the key stored for this address.
+    #[serde(default)]
+    api_key: Option<String>,
 }
 
 /// `POST /api/v1/dvrs/test`: the doctor's checks against an address before it is saved
@@ -318,14 +329,23 @@ pub async fn test_connection(
     if port == 0 {
         return Err(ApiError::invalid("port: must be between 1 and 65535"));
     }
+    let id = crate::dvr::id::dvr_id(&host, port);
+    let api_key = match b.api_key.as_deref() {
+        Some(crate::registry::MASK) => match state.services.registry.get(&id).await {
+            Ok(r) => r.api_key,
+            Err(_) => Default::default(),
+        },
+        other => crate::dvr::client::ApiKey::new(other.unwrap_or("")),
+    };
     let record = crate::storage::dvrs::DvrRecord {
-        dvr_id: crate::dvr::id::dvr_id(&host, port),
+        dvr_id: id,
         name: b.name.unwrap_or_else(|| host.clone()),
         host,
         port,
         enabled: true,
         staleness_threshold_seconds: 300,
         managed_by: ManagedBy::Ui,
+        api_key,
     };
     let report = crate::doctor::diagnose_with_engine(&state.services.engine, &record).await;
     Ok(Json(serde_json::json!({

@@ -139,6 +139,9 @@ pub struct SimConfig {
     pub framing: Framing,
     /// `: keepalive` comment lines at this interval (SSE framing only); None = never.
     pub keepalive: Option<Duration>,
+    /// Like a DVR set to require authentication: every Channels DVR path answers 401
+    /// without this `X-API-Key` (the `/__sim` control paths stay open).
+    pub api_key: Option<String>,
 }
 
 impl Default for SimConfig {
@@ -150,6 +153,7 @@ impl Default for SimConfig {
             time_scale: 1.0,
             framing: Framing::Bare,
             keepalive: None,
+            api_key: None,
         }
     }
 }

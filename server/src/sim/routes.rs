@@ -33,6 +33,10 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         // Real DVRs accept a device id here; monitors use `ANY`.
         .route("/devices/{device}/guide/now", get(guide_now))
         .route("/devices/{device}/guide/xmltv", get(guide_xmltv))
+        .route_layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&shared),
+            require_api_key,
+        ))
         // The simulator's own control plane (not a Channels DVR path): lets browser
         // tests and demos drive a simulator running as a separate process.
         .route("/__sim/emit", axum::routing::post(control_emit))
@@ -40,6 +44,21 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/__sim/disk", axum::routing::post(control_disk))
         .fallback(not_found)
         .with_state(shared)
+}
+
+/// 401 without the configured `X-API-Key` (when one is configured).
+async fn require_api_key(
+    State(sh): St,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if let Some(want) = &sh.config.api_key {
+        let given = req.headers().get("x-api-key").and_then(|v| v.to_str().ok());
+        if given != Some(want.as_str()) {
+            return (StatusCode::UNAUTHORIZED, "API key required").into_response();
+        }
+    }
+    next.run(req).await
 }
 
 fn now_unix() -> i64 {

@@ -4,6 +4,10 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use super::{now_text, Db, StorageError};
+use crate::dvr::client::ApiKey;
+
+/// The AAD of the sealed `api_key` column.
+pub(crate) const AAD: &str = "dvrs.api_key";
 
 /// Who owns a DVR entry: edits from the UI/API, the YAML file, the environment, or `--demo`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,9 +49,11 @@ pub struct DvrRecord {
     pub enabled: bool,
     pub staleness_threshold_seconds: u32,
     pub managed_by: ManagedBy,
+    /// Sent as `X-API-Key` when set; sealed at rest, `****` in every answer.
+    pub api_key: ApiKey,
 }
 
-fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<DvrRecord, StorageError> {
+fn from_row(db: &Db, row: &sqlx::sqlite::SqliteRow) -> Result<DvrRecord, StorageError> {
     let port: i64 = row.try_get("port")?;
     let threshold: i64 = row.try_get("staleness_threshold_seconds")?;
     let dvr_id: String = row.try_get("dvr_id")?;
@@ -62,30 +68,47 @@ fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<DvrRecord, StorageError> {
         enabled: row.try_get::<i64, _>("enabled")? != 0,
         staleness_threshold_seconds: u32::try_from(threshold).map_err(|_| corrupt("threshold"))?,
         managed_by: ManagedBy::parse(&row.try_get::<String, _>("managed_by")?),
+        api_key: open_key(db, &row.try_get::<String, _>("api_key")?)?,
         dvr_id,
     })
+}
+
+fn open_key(db: &Db, stored: &str) -> Result<ApiKey, StorageError> {
+    if stored.is_empty() {
+        Ok(ApiKey::default())
+    } else {
+        Ok(ApiKey::new(db.vault.open(stored, AAD)?))
+    }
+}
+
+fn seal_key(db: &Db, key: &ApiKey) -> String {
+    if key.is_set() {
+        db.vault.seal(key.expose(), AAD)
+    } else {
+        String::new()
+    }
 }
 
 /// All DVRs in the order they were added.
 pub async fn list(db: &Db) -> Result<Vec<DvrRecord>, StorageError> {
     let rows = sqlx::query(
-        "SELECT dvr_id, name, host, port, enabled, staleness_threshold_seconds, managed_by
+        "SELECT dvr_id, name, host, port, enabled, staleness_threshold_seconds, managed_by, api_key
          FROM dvrs ORDER BY created_at, rowid",
     )
     .fetch_all(&db.pool)
     .await?;
-    rows.iter().map(from_row).collect()
+    rows.iter().map(|r| from_row(db, r)).collect()
 }
 
 pub async fn get(db: &Db, dvr_id: &str) -> Result<Option<DvrRecord>, StorageError> {
     let row = sqlx::query(
-        "SELECT dvr_id, name, host, port, enabled, staleness_threshold_seconds, managed_by
+        "SELECT dvr_id, name, host, port, enabled, staleness_threshold_seconds, managed_by, api_key
          FROM dvrs WHERE dvr_id = ?",
     )
     .bind(dvr_id)
     .fetch_optional(&db.pool)
     .await?;
-    row.as_ref().map(from_row).transpose()
+    row.as_ref().map(|r| from_row(db, r)).transpose()
 }
 
 pub async fn count(db: &Db) -> Result<u32, StorageError> {
@@ -95,11 +118,12 @@ pub async fn count(db: &Db) -> Result<u32, StorageError> {
     Ok(u32::try_from(n).unwrap_or(u32::MAX))
 }
 
-/// Binds a record to an `INSERT … VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)` statement.
+/// Binds a record to an `INSERT … VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)` statement.
 fn bind_insert<'q>(
     q: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
     r: &'q DvrRecord,
     now: &'q str,
+    sealed_key: String,
 ) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments> {
     q.bind(&r.dvr_id)
         .bind(&r.name)
@@ -110,16 +134,19 @@ fn bind_insert<'q>(
         .bind(r.managed_by.as_str())
         .bind(now)
         .bind(now)
+        .bind(sealed_key)
 }
 
 /// Inserts a new entry; `Ok(false)` if that id already exists.
 pub async fn insert(db: &Db, r: &DvrRecord) -> Result<bool, StorageError> {
     let now = now_text();
     let q = sqlx::query(
-        "INSERT INTO dvrs (dvr_id, name, host, port, enabled, staleness_threshold_seconds, managed_by, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(dvr_id) DO NOTHING",
+        "INSERT INTO dvrs (dvr_id, name, host, port, enabled, staleness_threshold_seconds, managed_by, created_at, updated_at, api_key)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(dvr_id) DO NOTHING",
     );
-    let res = bind_insert(q, r, &now).execute(&db.pool).await?;
+    let res = bind_insert(q, r, &now, seal_key(db, &r.api_key))
+        .execute(&db.pool)
+        .await?;
     Ok(res.rows_affected() == 1)
 }
 
@@ -127,13 +154,15 @@ pub async fn insert(db: &Db, r: &DvrRecord) -> Result<bool, StorageError> {
 pub async fn upsert(db: &Db, r: &DvrRecord) -> Result<(), StorageError> {
     let now = now_text();
     let q = sqlx::query(
-        "INSERT INTO dvrs (dvr_id, name, host, port, enabled, staleness_threshold_seconds, managed_by, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+        "INSERT INTO dvrs (dvr_id, name, host, port, enabled, staleness_threshold_seconds, managed_by, created_at, updated_at, api_key)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT(dvr_id) DO UPDATE SET name = excluded.name, host = excluded.host, port = excluded.port,
            enabled = excluded.enabled, staleness_threshold_seconds = excluded.staleness_threshold_seconds,
-           managed_by = excluded.managed_by, updated_at = excluded.updated_at",
+           managed_by = excluded.managed_by, updated_at = excluded.updated_at, api_key = excluded.api_key",
     );
-    bind_insert(q, r, &now).execute(&db.pool).await?;
+    bind_insert(q, r, &now, seal_key(db, &r.api_key))
+        .execute(&db.pool)
+        .await?;
     Ok(())
 }
 
@@ -153,7 +182,7 @@ pub async fn replace(db: &Db, old_id: &str, r: &DvrRecord) -> Result<bool, Stora
     let now = now_text();
     sqlx::query(
         "UPDATE dvrs SET dvr_id = ?, name = ?, host = ?, port = ?, enabled = ?, staleness_threshold_seconds = ?,
-           managed_by = ?, updated_at = ? WHERE dvr_id = ?",
+           managed_by = ?, updated_at = ?, api_key = ? WHERE dvr_id = ?",
     )
     .bind(&r.dvr_id)
     .bind(&r.name)
@@ -163,6 +192,7 @@ pub async fn replace(db: &Db, old_id: &str, r: &DvrRecord) -> Result<bool, Stora
     .bind(i64::from(r.staleness_threshold_seconds))
     .bind(r.managed_by.as_str())
     .bind(&now)
+    .bind(seal_key(db, &r.api_key))
     .bind(old_id)
     .execute(&mut *tx)
     .await?;
@@ -204,6 +234,7 @@ mod tests {
             enabled: true,
             staleness_threshold_seconds: 300,
             managed_by: ManagedBy::Ui,
+            api_key: ApiKey::default(),
         }
     }
 
@@ -247,5 +278,61 @@ mod tests {
         insert(&db, &rec("127.0.0.4", 1)).await.unwrap();
         assert_eq!(prune(&db, ManagedBy::Demo, &[]).await.unwrap(), 1);
         assert_eq!(count(&db).await.unwrap(), 1);
+    }
+}
+
+#[cfg(test)]
+mod api_key_tests {
+    use super::*;
+    use crate::dvr::id::dvr_id;
+
+    #[tokio::test]
+    async fn the_api_key_is_sealed_at_rest_and_masked_in_debug() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).await.unwrap();
+        let mut r = DvrRecord {
+            dvr_id: dvr_id("127.0.0.1", 8089),
+            name: "Den".into(),
+            host: "127.0.0.1".into(),
+            port: 8089,
+            enabled: false,
+            staleness_threshold_seconds: 300,
+            managed_by: ManagedBy::Ui,
+            api_key: ApiKey::new("planted-dvr-key"),
+        };
+        insert(&db, &r).await.unwrap();
+        let raw: String = sqlx::query_scalar("SELECT api_key FROM dvrs")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+        assert!(
+            raw.starts_with("cw1:") && !raw.contains("planted-dvr-key"),
+            "{raw}"
+        );
+        let back = get(&db, &r.dvr_id).await.unwrap().unwrap();
+        assert_eq!(back.api_key.expose(), "planted-dvr-key");
+        assert!(!format!("{back:?}").contains("planted-dvr-key"));
+
+        // A rotation reseals it with the provider secrets.
+        let (after, n) = db.rotate_key(dir.path()).await.unwrap();
+        assert_eq!(n, 1);
+        let raw: String = sqlx::query_scalar("SELECT api_key FROM dvrs")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+        assert_eq!(super::super::vault::key_id_of(&raw), Some(after.as_str()));
+        assert_eq!(
+            list(&db).await.unwrap()[0].api_key.expose(),
+            "planted-dvr-key"
+        );
+
+        // Cleared: stored as '' (nothing to seal).
+        r.api_key = ApiKey::default();
+        replace(&db, &r.dvr_id, &r).await.unwrap();
+        let raw: String = sqlx::query_scalar("SELECT api_key FROM dvrs")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+        assert_eq!(raw, "");
     }
 }

@@ -77,7 +77,7 @@ impl Db {
         finish_rotation(&pool, data_dir).await?;
         let vault = vault::Vault::load_or_create(data_dir)?;
         if vault.created {
-            if let Some(id) = providers::key_ids(&pool).await?.first() {
+            if let Some(id) = key_ids(&pool).await?.first() {
                 // Sealed values exist but their key file does not: a fresh key would
                 // hide that every secret is lost. Refuse and say what is missing.
                 let _ = std::fs::remove_file(vault.path());
@@ -103,15 +103,15 @@ impl Db {
         // then the replaced key is no longer needed.
         if let Some(old) = db.vault.previous_key_id() {
             let current = db.vault.key_id();
-            let ids = providers::key_ids(&db.pool).await?;
+            let ids = key_ids(&db.pool).await?;
             if ids.contains(&old) {
                 let key =
                     vault::read_key(&data_dir.join(vault::KEY_FILE))?.filter(|k| k.id() == current);
                 if let Some(key) = key {
-                    providers::reseal_all(&db, &key).await?;
+                    reseal_all(&db, &key).await?;
                 }
             }
-            if !providers::key_ids(&db.pool).await?.contains(&old) {
+            if !key_ids(&db.pool).await?.contains(&old) {
                 let _ = std::fs::remove_file(data_dir.join(vault::OLD_KEY_FILE));
                 db.vault.drop_previous();
             }
@@ -134,7 +134,7 @@ impl Db {
         let _lock = lock_keys(data_dir)?;
         let pending = data_dir.join(vault::PENDING_KEY_FILE);
         let key = vault::new_key_file(&pending)?;
-        let n = providers::reseal_all(self, &key).await?;
+        let n = reseal_all(self, &key).await?;
         sqlx::query("PRAGMA wal_checkpoint(FULL)")
             .execute(&self.pool)
             .await?;
@@ -142,6 +142,60 @@ impl Db {
         self.vault.replace(key.clone());
         Ok((key.id().to_string(), n))
     }
+}
+
+/// Every sealed column: how to read it (row id and value), how to write it back, and
+/// its AAD. Rotation and the missing-key check go over all of them.
+const SEALED_COLUMNS: [(&str, &str, &str); 2] = [
+    (
+        "SELECT rowid, config FROM providers",
+        "UPDATE providers SET config = ? WHERE rowid = ?",
+        providers::AAD,
+    ),
+    (
+        "SELECT rowid, api_key FROM dvrs WHERE api_key != ''",
+        "UPDATE dvrs SET api_key = ? WHERE rowid = ?",
+        dvrs::AAD,
+    ),
+];
+
+/// Reseals every stored secret under `key`, all or nothing; answers how many.
+pub(crate) async fn reseal_all(db: &Db, key: &vault::Key) -> Result<u64, StorageError> {
+    let mut tx = db.pool.begin().await?;
+    // Write first so the transaction takes the write lock before it reads.
+    sqlx::query("UPDATE providers SET config = config WHERE 0")
+        .execute(&mut *tx)
+        .await?;
+    let mut n = 0;
+    for (select, update, aad) in SEALED_COLUMNS {
+        let rows: Vec<(i64, String)> = sqlx::query_as(select).fetch_all(&mut *tx).await?;
+        for (rowid, sealed) in rows {
+            let plain = db.vault.open(&sealed, aad)?;
+            sqlx::query(update)
+                .bind(vault::Vault::seal_with(key, &plain, aad))
+                .bind(rowid)
+                .execute(&mut *tx)
+                .await?;
+            n += 1;
+        }
+    }
+    tx.commit().await?;
+    Ok(n)
+}
+
+/// The ids of the keys stored secrets are sealed under.
+pub(crate) async fn key_ids(pool: &SqlitePool) -> Result<Vec<String>, StorageError> {
+    let mut ids = Vec::new();
+    for (select, _, _) in SEALED_COLUMNS {
+        let rows: Vec<(i64, String)> = sqlx::query_as(select).fetch_all(pool).await?;
+        ids.extend(
+            rows.iter()
+                .filter_map(|(_, v)| vault::key_id_of(v).map(str::to_string)),
+        );
+    }
+    ids.sort();
+    ids.dedup();
+    Ok(ids)
 }
 
 /// An exclusive advisory lock on `encryption.key.lock`, released on drop.
@@ -175,11 +229,7 @@ async fn finish_rotation(pool: &SqlitePool, data_dir: &Path) -> Result<(), Stora
         }
         Err(e) => return Err(e.into()),
     };
-    if providers::key_ids(pool)
-        .await?
-        .iter()
-        .any(|id| id == pending.id())
-    {
+    if key_ids(pool).await?.iter().any(|id| id == pending.id()) {
         install_pending(data_dir)?;
         tracing::warn!("finished an encryption key rotation that was interrupted");
     } else {

@@ -26,7 +26,7 @@ struct Stored {
 }
 
 /// The AAD of the sealed `config` column.
-const AAD: &str = "providers.config";
+pub(crate) const AAD: &str = "providers.config";
 
 fn from_row(db: &Db, row: &sqlx::sqlite::SqliteRow) -> Result<ProviderRecord, StorageError> {
     let id: i64 = row.try_get("id")?;
@@ -73,43 +73,6 @@ pub(crate) async fn seal_plaintext(db: &Db) -> Result<u64, StorageError> {
         n += 1;
     }
     Ok(n)
-}
-
-/// Reseals every row under `key`, all or nothing.
-pub(crate) async fn reseal_all(db: &Db, key: &super::vault::Key) -> Result<u64, StorageError> {
-    let mut tx = db.pool.begin().await?;
-    // Write first so the transaction takes the write lock before it reads.
-    sqlx::query("UPDATE providers SET config = config WHERE 0")
-        .execute(&mut *tx)
-        .await?;
-    let rows: Vec<(i64, String)> = sqlx::query_as("SELECT id, config FROM providers")
-        .fetch_all(&mut *tx)
-        .await?;
-    let n = rows.len() as u64;
-    for (id, sealed) in rows {
-        let plain = db.vault.open(&sealed, AAD)?;
-        sqlx::query("UPDATE providers SET config = ? WHERE id = ?")
-            .bind(super::vault::Vault::seal_with(key, &plain, AAD))
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-    }
-    tx.commit().await?;
-    Ok(n)
-}
-
-/// The ids of the keys stored values are sealed under.
-pub(crate) async fn key_ids(pool: &sqlx::SqlitePool) -> Result<Vec<String>, StorageError> {
-    let rows: Vec<(String,)> = sqlx::query_as("SELECT config FROM providers")
-        .fetch_all(pool)
-        .await?;
-    let mut ids: Vec<String> = rows
-        .iter()
-        .filter_map(|(c,)| super::vault::key_id_of(c).map(str::to_string))
-        .collect();
-    ids.sort();
-    ids.dedup();
-    Ok(ids)
 }
 
 pub async fn list(db: &Db) -> Result<Vec<ProviderRecord>, StorageError> {
@@ -298,7 +261,7 @@ mod tests {
         // Committed but not renamed: the next open installs the new key.
         let pending = dir.path().join("encryption.key.new");
         let key = super::super::vault::new_key_file(&pending).unwrap();
-        reseal_all(&db, &key).await.unwrap();
+        crate::storage::reseal_all(&db, &key).await.unwrap();
         drop(db);
         let db = Db::open(dir.path()).await.unwrap();
         assert_eq!(db.vault.key_id(), key.id());

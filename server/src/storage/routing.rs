@@ -56,6 +56,7 @@ mod tests {
             enabled: true,
             staleness_threshold_seconds: 300,
             managed_by: ManagedBy::Ui,
+            api_key: Default::default(),
         }
     }
 

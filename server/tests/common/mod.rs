@@ -45,6 +45,7 @@ pub async fn sim_with(scenario: Scenario, framing: Framing) -> Simulator {
             time_scale: 1.0,
             framing,
             keepalive: None,
+            api_key: None,
         },
     )
     .await
@@ -59,6 +60,7 @@ pub fn spec(name: &str, sim: &Simulator, threshold: u32) -> DvrSpec {
         host: "127.0.0.1".to_string(),
         port,
         staleness_threshold_seconds: threshold,
+        api_key: Default::default(),
     }
 }
 
