@@ -361,8 +361,7 @@ pub async fn import(
                             key: format!("providers[{i}].{}", e.path()),
                             message: e.inner().to_string(),
                         })?;
-                    let masked = p.fields.values().any(|v| v.as_str() == Some(MASK));
-                    (t, !masked)
+                    (t, !Target::has_masked(&p.fields))
                 }
             };
         resolved.push((p, target, has_secret));

@@ -113,6 +113,49 @@ pub enum Target {
     },
 }
 
+/// Query parameters whose values are credentials.
+const SECRET_PARAMS: [&str; 11] = [
+    "token",
+    "access_token",
+    "auth",
+    "key",
+    "apikey",
+    "api_key",
+    "secret",
+    "password",
+    "pass",
+    "sig",
+    "signature",
+];
+
+/// A URL with its password and credential-like query values replaced by [`MASK`] (the
+/// address stays readable); `None` when it holds none, or is not a URL.
+pub fn mask_url(text: &str) -> Option<String> {
+    let mut u = url::Url::parse(text).ok()?;
+    let mut changed = false;
+    if u.password().is_some() {
+        u.set_password(Some(MASK)).ok()?;
+        changed = true;
+    }
+    let secret = |k: &str| SECRET_PARAMS.contains(&k.to_ascii_lowercase().as_str());
+    let pairs: Vec<(String, String)> = u.query_pairs().into_owned().collect();
+    if pairs.iter().any(|(k, _)| secret(k)) {
+        let masked: Vec<(String, String)> = pairs
+            .into_iter()
+            .map(|(k, v)| {
+                if secret(&k) {
+                    (k, MASK.to_string())
+                } else {
+                    (k, v)
+                }
+            })
+            .collect();
+        u.query_pairs_mut().clear().extend_pairs(masked);
+        changed = true;
+    }
+    changed.then(|| u.to_string())
+}
+
 /// Debug output is masked like the API's answer, so a `{:?}` in a log line or a panic
 /// message cannot print a secret.
 impl std::fmt::Debug for Target {
@@ -160,21 +203,33 @@ impl Target {
         }
     }
 
-    /// The fields as a JSON object, secrets replaced by [`MASK`]; no `kind`.
+    /// The fields as a JSON object, secrets replaced by [`MASK`]; no `kind`. Other URL
+    /// fields keep their address but lose an embedded password or token ([`mask_url`]).
     pub fn masked(&self) -> Map<String, Value> {
         let mut v = match serde_json::to_value(self) {
             Ok(Value::Object(m)) => m,
             _ => Map::new(),
         };
         v.remove("kind");
-        for f in self.secret_fields() {
-            if let Some(x) = v.get_mut(*f) {
+        for (name, x) in v.iter_mut() {
+            if self.secret_fields().contains(&name.as_str()) {
                 if !x.is_null() {
                     *x = Value::String(MASK.into());
                 }
+            } else if let Some(m) = x.as_str().and_then(mask_url) {
+                *x = Value::String(m);
             }
         }
         v
+    }
+
+    /// Whether `fields` (an answer or a backup's entry) still hold masked values, which
+    /// only the stored secrets can fill in.
+    pub fn has_masked(fields: &Map<String, Value>) -> bool {
+        fields.values().any(|v| {
+            v.as_str()
+                .is_some_and(|s| s == MASK || mask_url(s).as_deref() == Some(s))
+        })
     }
 
     /// Builds a target of `kind` from API fields. Secrets given as [`MASK`] are taken
@@ -189,6 +244,17 @@ impl Target {
                 Ok(Value::Object(m)) => m,
                 _ => Map::new(),
             };
+            // A URL echoed with its credentials masked is the stored URL.
+            for (f, m) in prev.masked() {
+                if prev.secret_fields().contains(&f.as_str()) {
+                    continue;
+                }
+                if let (Some(given), Some(s)) = (fields.get(&f), stored.get(&f)) {
+                    if given == &m && &m != s {
+                        fields.insert(f, s.clone());
+                    }
+                }
+            }
             for f in prev.secret_fields() {
                 let masked = fields.get(*f).and_then(Value::as_str) == Some(MASK);
                 if masked {
@@ -481,6 +547,46 @@ mod tests {
         };
         assert_eq!((user_key.as_str(), token.as_str()), ("u123", "t456"));
         assert_eq!(sound.as_deref(), Some("bugle"));
+    }
+
+    #[test]
+    fn credentials_inside_urls_are_masked_and_kept_on_an_echo() {
+        assert_eq!(
+            mask_url("https://bob:hunter2@gotify.example.com/sub").as_deref(),
+            Some("https://bob:****@gotify.example.com/sub")
+        );
+        assert_eq!(
+            mask_url("http://127.0.0.1:9/hook?Token=abc&room=1").as_deref(),
+            Some("http://127.0.0.1:9/hook?Token=****&room=1")
+        );
+        assert_eq!(mask_url("https://ntfy.sh"), None);
+        assert_eq!(mask_url("not a url"), None);
+
+        let t = Target::from_fields(
+            "webhook",
+            fields(json!({"url": "http://user:pw-in-url@127.0.0.1:9/h?token=tk-in-url", "secret": "s"})),
+            None,
+        )
+        .unwrap();
+        let m = t.masked();
+        let shown = Value::Object(m.clone()).to_string();
+        assert!(
+            !shown.contains("pw-in-url") && !shown.contains("tk-in-url"),
+            "{shown}"
+        );
+        assert!(Target::has_masked(&m));
+        assert!(!format!("{t:?}").contains("pw-in-url"));
+        // The form sends the masked answer back: the stored URL stays.
+        let t2 = Target::from_fields("webhook", m, Some(&t)).unwrap();
+        assert_eq!(t2, t);
+        // A new URL replaces it.
+        let mut edited = t.masked();
+        edited.insert("url".into(), json!("http://127.0.0.1:9/new"));
+        let t3 = Target::from_fields("webhook", edited, Some(&t)).unwrap();
+        assert!(matches!(t3, Target::Webhook { url, .. } if url == "http://127.0.0.1:9/new"));
+        assert!(!Target::has_masked(&fields(
+            json!({"url": "http://127.0.0.1:9/h", "secret": "s"})
+        )));
     }
 
     #[test]
