@@ -17,6 +17,7 @@ use leptos_router::{
 };
 
 pub mod api;
+pub mod browser;
 pub mod charts;
 pub mod layout;
 pub mod pages;

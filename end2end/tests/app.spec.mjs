@@ -314,6 +314,29 @@ test('Settings downloads a debug bundle without secrets; the DVR page offers dis
     }
   }
   expect(files['channelwatch-debug/settings.json']).toContain('E2E hook');
+
+  // A backup sealed with a passphrase, then restored from that file.
+  await page.fill('#backup-passphrase', 'e2e backup passphrase');
+  const [backup] = await Promise.all([page.waitForEvent('download'), page.click('#backup-export')]);
+  expect(backup.suggestedFilename()).toMatch(/^channelwatch-backup-.*\.json$/);
+  const backupPath = await backup.path();
+  const text = readFileSync(backupPath, 'utf8');
+  const parsed = JSON.parse(text);
+  expect(parsed.format).toBe('channelwatch-backup');
+  expect(parsed.dvrs.map((d) => [d.name, d.api_key])).toEqual([['E2E Sim', '****']]);
+  for (const secret of [SECRET, DVR_KEY]) expect(text.includes(secret), secret).toBe(false);
+  await expect(page.locator('#backup-export ~ .success')).toContainText('secrets sealed');
+  await page.setInputFiles('#restore-file', backupPath);
+  await page.fill('#restore-passphrase', 'not the passphrase');
+  await page.click('#backup-import');
+  await expect(page.locator('#backup-import ~ .error')).toContainText('passphrase does not open');
+  await page.fill('#restore-passphrase', 'e2e backup passphrase');
+  await page.click('#backup-import');
+  await expect(page.locator('#backup-import ~ .success')).toContainText('Restored 1 DVR(s), 1 provider(s)');
+  // Restored with its sealed key, the DVR that requires one stays connected.
+  const dvr = await (await page.request.get(`/api/v1/dvrs/${dvrId}`)).json();
+  expect([dvr.api_key, dvr.health.status]).toEqual(['****', 'healthy']);
+  await checkPage(page);
   await page.screenshot({ path: `${shots}/advanced.png`, fullPage: true });
 });
 
@@ -339,6 +362,7 @@ test('a viewer can look but cannot change anything', async ({ page }) => {
   await expect(page.locator('#save-routing')).toBeDisabled();
   await expect(page.locator('#add-provider')).toHaveCount(0);
   await expect(page.locator('#bundle-download')).toHaveCount(0);
+  await expect(page.locator('#backup-export')).toHaveCount(0);
   expect((await page.request.get('/api/v1/doctor/bundle')).status()).toBe(403);
   const csrf = (await (await page.request.get('/api/v1/me')).json()).csrf_token;
   for (const path of ['/api/v1/config/reload', '/api/v1/backup/export', '/api/v1/discovery/scan']) {

@@ -754,6 +754,7 @@ fn Advanced(initial: Value) -> impl IntoView {
                 <h3>"Support"</h3>
                 <p class="hint">"A debug bundle holds the version, settings, health, doctor report, metrics and recent log lines, with every secret, URL and address removed."</p>
                 <a class="button secondary" id="bundle-download" href="/api/v1/doctor/bundle" download>"Download debug bundle"</a>
+                <BackupRestore/>
             </Show>
             <h3>"Staleness thresholds per DVR"</h3>
             <table class="table">
@@ -763,6 +764,129 @@ fn Advanced(initial: Value) -> impl IntoView {
                 </tbody>
             </table>
         </section>
+    }
+}
+
+/// Backup to a file and restore from one (admins): `/api/v1/backup/export|import`.
+#[component]
+fn BackupRestore() -> impl IntoView {
+    let session = use_session();
+    let pass = RwSignal::new(String::new());
+    let restore_pass = RwSignal::new(String::new());
+    let without = RwSignal::new(false);
+    let exported = RwSignal::new(None);
+    let restored = RwSignal::new(None);
+    let busy = RwSignal::new(false);
+    let export = move |_| {
+        let p = pass.get_untracked();
+        let body = if p.is_empty() {
+            json!({})
+        } else {
+            json!({ "passphrase": p })
+        };
+        busy.set(true);
+        api::send(
+            session,
+            "POST",
+            "/api/v1/backup/export".into(),
+            Some(body),
+            move |r| {
+                busy.set(false);
+                exported.set(Some(r.map_err(|e| e.message).and_then(|v| {
+                    let stamp: String = v["created_at"]
+                        .as_str()
+                        .unwrap_or("")
+                        .chars()
+                        .filter(char::is_ascii_alphanumeric)
+                        .collect();
+                    let text = serde_json::to_string_pretty(&v).unwrap_or_default();
+                    crate::browser::download_text(
+                        &format!("channelwatch-backup-{stamp}.json"),
+                        "application/json",
+                        &text,
+                    )?;
+                    Ok(if v["sealed_secrets"].is_null() {
+                        "Backup downloaded, without secrets.".to_string()
+                    } else {
+                        "Backup downloaded, secrets sealed with the passphrase.".to_string()
+                    })
+                })));
+            },
+        );
+    };
+    let restore = move |_| {
+        busy.set(true);
+        leptos::task::spawn_local(async move {
+            let text = match crate::browser::chosen_file_text("restore-file").await {
+                Ok(t) => t,
+                Err(e) => {
+                    busy.set(false);
+                    return restored.set(Some(Err(e)));
+                }
+            };
+            let backup: Value = match serde_json::from_str(&text) {
+                Ok(v) => v,
+                Err(e) => {
+                    busy.set(false);
+                    return restored.set(Some(Err(format!("not a backup file: {e}"))));
+                }
+            };
+            let p = restore_pass.get_untracked();
+            let mut body = json!({ "backup": backup, "without_secrets": without.get_untracked() });
+            if !p.is_empty() {
+                body["passphrase"] = json!(p);
+            }
+            api::send(
+                session,
+                "POST",
+                "/api/v1/backup/import".into(),
+                Some(body),
+                move |r| {
+                    busy.set(false);
+                    restored.set(Some(r.map_err(|e| e.message).map(|v| {
+                        let list = |k: &str| {
+                            v[k].as_array()
+                                .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "))
+                                .unwrap_or_default()
+                        };
+                        let mut m = format!(
+                            "Restored {} DVR(s), {} provider(s) and {} routing entries.",
+                            v["dvrs"], v["providers"], v["routing_entries"]
+                        );
+                        for (k, what) in [
+                            ("providers_without_secrets", "Providers"),
+                            ("dvrs_without_api_key", "DVRs"),
+                        ] {
+                            let names = list(k);
+                            if !names.is_empty() {
+                                m.push_str(&format!(
+                                    " {what} that came in disabled until their secrets are entered again: {names}."
+                                ));
+                            }
+                        }
+                        m
+                    })));
+                },
+            );
+        });
+    };
+    view! {
+        <h3>"Backup and restore"</h3>
+        <p class="hint">"One file with the settings, the DVRs and providers added here, and routing. With a passphrase, provider secrets and DVR API keys go in sealed; without one they are left out. Users, API keys and alert history are not included."</p>
+        <div class="form">
+            <div class="field"><label for="backup-passphrase">"Passphrase (optional, 8 characters or more)"</label>
+                <input id="backup-passphrase" type="password" autocomplete="new-password" bind:value=pass/></div>
+            <button type="button" class="secondary" id="backup-export" on:click=export disabled=move || busy.get()>"Download backup"</button>
+            <Outcome state=exported/>
+            <div class="field"><label for="restore-file">"Backup file to restore"</label>
+                <input id="restore-file" type="file" accept="application/json,.json"/></div>
+            <div class="field"><label for="restore-passphrase">"Its passphrase"</label>
+                <input id="restore-passphrase" type="password" autocomplete="off" bind:value=restore_pass/></div>
+            <div class="field check"><input id="restore-without-secrets" type="checkbox" bind:checked=without/>
+                <label for="restore-without-secrets">"Restore without its secrets"</label></div>
+            <button type="button" class="secondary" id="backup-import" on:click=restore disabled=move || busy.get()>"Restore"</button>
+            <Outcome state=restored/>
+        </div>
     }
 }
 
