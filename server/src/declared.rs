@@ -21,7 +21,7 @@ use crate::alerts::settings::AlertSettings;
 use crate::config::{ConfigError, Env, FileConfig};
 use crate::dvr::id::dvr_id;
 use crate::engine::Engine;
-use crate::notify::routing::PROVIDER_TYPES;
+use crate::notify::routing::{Routing, PROVIDER_TYPES};
 use crate::notify::target::Target;
 use crate::registry::{record_from, Registry, RegistryError};
 use crate::storage::dvrs::ManagedBy;
@@ -313,6 +313,20 @@ fn merged_alerts(
         None => ("alerts".into(), e),
     })?;
     Ok(a)
+}
+
+/// Sets the routing cells `file` names (keys resolved to dvr_ids by `ids`).
+fn lay_routing(m: &mut Routing, file: &FileConfig, ids: &BTreeMap<String, String>) {
+    for (key, events) in &file.routing {
+        let Some(id) = ids.get(key) else { continue };
+        let cells = m.0.entry(id.clone()).or_default();
+        for (cat, types) in events {
+            let row = cells.entry(*cat).or_default();
+            for (t, on) in types {
+                row.insert(t.clone(), *on);
+            }
+        }
+    }
 }
 
 fn merge(into: &mut Value, patch: &Value) {
@@ -737,15 +751,7 @@ pub async fn apply(
     if !file.routing.is_empty() {
         let current = routing::load(parts.db).await?;
         let mut next = current.clone();
-        for (key, events) in &file.routing {
-            let cells = next.0.entry(ids[key].clone()).or_default();
-            for (cat, types) in events {
-                let row = cells.entry(*cat).or_default();
-                for (t, on) in types {
-                    row.insert(t.clone(), *on);
-                }
-            }
-        }
+        lay_routing(&mut next, file, &ids);
         if next != current {
             routing::replace(parts.db, &next).await?;
             diff.routing_changed = true;
@@ -814,6 +820,33 @@ impl Declared {
 
     pub fn status(&self) -> Option<ReloadStatus> {
         self.status.read().clone()
+    }
+
+    /// Taken by edits of the routing matrix and alert settings (and by imports), so
+    /// that they and a reload take turns: each reads, changes and writes a whole value.
+    pub async fn edit_turn(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.reloading.lock().await
+    }
+
+    /// `a` with the alert settings the file names laid over it: they win over an edit.
+    pub fn pin_alerts(&self, a: AlertSettings) -> Result<AlertSettings, String> {
+        match &self.file().alerts {
+            Some(patch) => merged_alerts(&a, patch).map_err(|(k, m)| format!("{k}: {m}")),
+            None => Ok(a),
+        }
+    }
+
+    /// `m` with the routing cells the file names set as the file says.
+    pub async fn pin_routing(&self, parts: &Parts<'_>, m: &mut Routing) {
+        let file = self.file();
+        if file.routing.is_empty() {
+            return;
+        }
+        // The file was applied, so its names resolve; when they no longer do (a DVR
+        // removed since), the next reload says so and there is nothing to pin.
+        if let Ok(ids) = routing_ids(parts.db, &file, parts.env_dvrs).await {
+            lay_routing(m, &file, &ids);
+        }
     }
 
     /// Reads the file again and applies it; a bad file changes nothing.

@@ -782,3 +782,56 @@ fn mdns_finds_an_announced_dvr_and_says_plainly_when_multicast_is_unavailable() 
         })
     });
 }
+
+/// What the YAML file names wins over edits in the UI and API: its alert keys and
+/// routing cells stay as the file says, and another retention is refused naming it.
+#[tokio::test]
+async fn settings_the_file_names_win_over_edits() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("channelwatch.yaml"),
+        "retention_days: 21\ndvrs:\n  - name: Den\n    host: 127.0.0.1\n    port: 9\n    enabled: false\nrouting:\n  Den:\n    channel: {webhook: false}\nalerts:\n  channel:\n    cooldown_seconds: 77\n",
+    )
+    .unwrap();
+    let srv = common::server(dir.path()).await;
+    let c = common::client();
+    let k = Some(common::API_KEY);
+    let settings =
+        |body: Value| common::send(c.put(common::url(&srv, "/api/v1/settings")).json(&body), k);
+
+    let (status, v) = settings(
+        json!({"alerts": {"channel": {"cooldown_seconds": 5}, "vod": {"cooldown_seconds": 6}}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["alerts"]["channel"]["cooldown_seconds"], 77, "the file's");
+    assert_eq!(v["alerts"]["vod"]["cooldown_seconds"], 6, "the edit's");
+    let keys = v["managed_by_file"].as_array().unwrap();
+    assert!(
+        keys.contains(&json!("alerts.channel.cooldown_seconds"))
+            && keys.contains(&json!("retention_days")),
+        "{v}"
+    );
+
+    let (status, v) = settings(json!({"retention_days": 30})).await;
+    assert_eq!(
+        (status, v["error"].as_str()),
+        (409, Some("managed_by_file")),
+        "{v}"
+    );
+    assert!(v["message"].as_str().unwrap().starts_with("retention_days"));
+    let (status, _) = settings(json!({"retention_days": 21})).await;
+    assert_eq!(status, 200, "the file's own value is fine");
+
+    let id = channelwatch::dvr::id::dvr_id("127.0.0.1", 9);
+    let (status, v) = common::send(
+        c.put(common::url(&srv, "/api/v1/routing"))
+            .json(&json!({id.clone(): {"channel": {"webhook": true}, "vod": {"webhook": false}}})),
+        k,
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v[&id]["channel"]["webhook"], false, "the file's cell: {v}");
+    assert_eq!(v[&id]["vod"]["webhook"], false, "the edit's cell: {v}");
+    srv.shutdown().await;
+}

@@ -660,6 +660,16 @@ fn Advanced(initial: Value) -> impl IntoView {
     let file_thresholds = initial["disk_thresholds_managed_by_file"]
         .as_bool()
         .unwrap_or(false);
+    let file_keys: Vec<String> = initial["managed_by_file"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|k| k.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let file_sets = |k: &str| file_keys.iter().any(|x| x == k);
+    let (file_limit, file_retention) = (file_sets("dvr_soft_limit"), file_sets("retention_days"));
     let outcome = RwSignal::new(None);
     let admin = session.is_admin();
     let config_path = initial["config_file"]["path"]
@@ -730,9 +740,9 @@ fn Advanced(initial: Value) -> impl IntoView {
             <h2>"Advanced"</h2>
             <form class="form" on:submit=save>
                 <div class="field"><label for="soft-limit-input">"DVR soft limit"</label>
-                    <input id="soft-limit-input" inputmode="numeric" bind:value=limit disabled=!admin/></div>
+                    <input id="soft-limit-input" inputmode="numeric" bind:value=limit disabled=!admin || file_limit/></div>
                 <div class="field"><label for="retention-input">"Keep alert history (days)"</label>
-                    <input id="retention-input" inputmode="numeric" bind:value=retention disabled=!admin/></div>
+                    <input id="retention-input" inputmode="numeric" bind:value=retention disabled=!admin || file_retention/></div>
                 {thresholds.into_iter().map(|(k, label, s)| view! {
                     <div class="field"><label for=format!("disk-{k}")>{label}</label>
                         <input id=format!("disk-{k}") inputmode="decimal" bind:value=s disabled=!admin || file_thresholds/></div>
@@ -743,6 +753,9 @@ fn Advanced(initial: Value) -> impl IntoView {
             </form>
             <h3>"Configuration file"</h3>
             <p class="hint" id="config-file">{format!("{config_path} is read at start, on SIGHUP and whenever it changes.")}</p>
+            {(!file_keys.is_empty()).then(|| view! {
+                <p class="note" id="file-keys">{format!("Set by the file, which wins over edits here: {}.", file_keys.join(", "))}</p>
+            })}
             <p id="config-status" class=move || if last_apply.get()["ok"].as_bool() == Some(false) { "error" } else { "note" } role="status">
                 {move || last_apply.get()["message"].as_str().map(str::to_string)}
             </p>

@@ -77,8 +77,38 @@ fn merge(base: &mut Value, patch: Value) {
     }
 }
 
+/// The settings keys the YAML file sets (dotted paths, alert leaves included): the UI
+/// shows them as the file's.
+fn file_keys(file: &crate::config::FileConfig) -> Vec<String> {
+    fn leaves(v: &Value, at: String, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) if !m.is_empty() => {
+                for (k, x) in m {
+                    leaves(x, format!("{at}.{k}"), out);
+                }
+            }
+            _ => out.push(at),
+        }
+    }
+    let mut out = Vec::new();
+    for (key, set) in [
+        ("dvr_soft_limit", file.dvr_soft_limit.is_some()),
+        ("retention_days", file.retention_days.is_some()),
+        ("disk_thresholds", file.disk_thresholds.is_some()),
+    ] {
+        if set {
+            out.push(key.to_string());
+        }
+    }
+    if let Some(a) = &file.alerts {
+        leaves(a, "alerts".into(), &mut out);
+    }
+    out
+}
+
 async fn current(state: &AppState) -> Result<Value, ApiError> {
     Ok(json!({
+        "managed_by_file": file_keys(&state.services.declared.file()),
         "dvr_soft_limit": store::dvr_soft_limit(&state.services.db).await?,
         "alerts": state.services.alerts.settings(),
         "retention_days": store::retention_days(&state.services.db).await?,
@@ -101,6 +131,19 @@ pub async fn put_settings(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let b: SettingsBody = parse_body(body)?;
+    let file = state.services.declared.file();
+    for (key, given, declared) in [
+        ("dvr_soft_limit", b.dvr_soft_limit, file.dvr_soft_limit),
+        ("retention_days", b.retention_days, file.retention_days),
+    ] {
+        if matches!((given, declared), (Some(g), Some(d)) if g != d) {
+            return Err(ApiError::new(
+                axum::http::StatusCode::CONFLICT,
+                "managed_by_file",
+                format!("{key}: set in the YAML configuration file; change it there"),
+            ));
+        }
+    }
     if let Some(limit) = b.dvr_soft_limit {
         if !(1..=10_000).contains(&limit) {
             return Err(ApiError::invalid(
@@ -126,6 +169,8 @@ pub async fn put_settings(
         t.validate()
             .map_err(|(key, msg)| ApiError::invalid(format!("disk_thresholds.{key}: {msg}")))?;
     }
+    // Alert edits and reloads take turns: each merges into the settings it read.
+    let _turn = state.services.declared.edit_turn().await;
     let alerts = match b.alerts {
         Some(patch) => {
             let mut merged = serde_json::to_value(state.services.alerts.settings())
@@ -135,7 +180,14 @@ pub async fn put_settings(
                 .map_err(|e| ApiError::invalid(format!("alerts.{}: {}", e.path(), e.inner())))?;
             a.validate()
                 .map_err(|e| ApiError::invalid(format!("alerts.{e}")))?;
-            Some(a)
+            // What the YAML file names wins over the edit.
+            Some(
+                state
+                    .services
+                    .declared
+                    .pin_alerts(a)
+                    .map_err(ApiError::invalid)?,
+            )
         }
         None => None,
     };

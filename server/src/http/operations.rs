@@ -160,14 +160,29 @@ pub async fn import(
     let b: ImportBody = parse_body(body)?;
     let s = &state.services;
     let parsed = backup::parse(&b.backup.to_string()).map_err(backup_error)?;
+    // Like an edit: a reload cannot interleave, and what the YAML file names stays.
+    let _turn = s.declared.edit_turn().await;
     let report = backup::import(&s.db, &parsed, b.passphrase.as_deref(), b.without_secrets)
         .await
         .map_err(backup_error)?;
     s.registry.sync_engine().await?;
+    let mut routes = crate::storage::routing::load(&s.db).await?;
+    s.declared.pin_routing(&s.parts(), &mut routes).await;
+    crate::storage::routing::replace(&s.db, &routes).await?;
+    let file = s.declared.file();
+    if let Some(days) = file.retention_days {
+        crate::storage::settings::set(&s.db, crate::storage::settings::RETENTION_DAYS, &days)
+            .await?;
+    }
+    if let Some(limit) = file.dvr_soft_limit {
+        crate::storage::settings::set(&s.db, crate::storage::settings::DVR_SOFT_LIMIT, &limit)
+            .await?;
+    }
     // Imported alert settings take effect now.
     if let Some(a) =
         crate::storage::settings::get(&s.db, crate::alerts::pipeline::SETTINGS_KEY).await?
     {
+        let a = s.declared.pin_alerts(a).map_err(ApiError::invalid)?;
         s.alerts.set_settings(a).await.map_err(ApiError::invalid)?;
     }
     if let Some(t) =

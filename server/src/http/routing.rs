@@ -1,5 +1,5 @@
 //! `GET/PUT /api/v1/routing`: the routing matrix, replaced whole on PUT and in effect
-//! for the next alert.
+//! for the next alert. Cells the YAML file names keep the file's value.
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -20,10 +20,14 @@ pub async fn put(
     State(state): State<AppState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Routing>, ApiError> {
-    let m: Routing = parse_body(body)?;
-    let known = state.services.registry.list().await?;
+    let mut m: Routing = parse_body(body)?;
+    let s = &state.services;
+    let known = s.registry.list().await?;
     m.validate(|id| known.iter().any(|d| d.dvr_id == id))
         .map_err(|e| ApiError::invalid(e.to_string()))?;
-    store::replace(&state.services.db, &m).await?;
+    // Cells the YAML file names stay as it says; a reload cannot interleave.
+    let _turn = s.declared.edit_turn().await;
+    s.declared.pin_routing(&s.parts(), &mut m).await;
+    store::replace(&s.db, &m).await?;
     Ok(Json(store::load(&state.services.db).await?))
 }
