@@ -74,13 +74,17 @@ pub const MASK: &str = "****";
 /// An API key as Channels DVR issues them: printable, no spaces, at most 256 bytes.
 fn api_key_from(text: Option<&str>) -> Result<ApiKey, RegistryError> {
     let key = text.unwrap_or("").trim();
-    if key.len() > 256 || key.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(RegistryError::Invalid(vec![FieldError {
-            field: "api_key",
-            message: "must be at most 256 characters, without spaces".into(),
-        }]));
-    }
-    Ok(ApiKey::new(key))
+    let problem = if key.len() > 256 || key.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        "must be at most 256 characters, without spaces"
+    } else if key == MASK {
+        "**** stands for a stored key, and this DVR has none; give the key itself"
+    } else {
+        return Ok(ApiKey::new(key));
+    };
+    Err(RegistryError::Invalid(vec![FieldError {
+        field: "api_key",
+        message: problem.into(),
+    }]))
 }
 
 /// Checks every field and reports all problems at once.
@@ -441,6 +445,18 @@ mod tests {
             1,
             "the env entry is gone, mine stays"
         );
+    }
+
+    #[test]
+    fn api_keys_are_checked_and_the_mask_is_not_a_key() {
+        assert_eq!(api_key_from(Some(" k-1 ")).unwrap().expose(), "k-1");
+        assert!(!api_key_from(None).unwrap().is_set());
+        for bad in ["a b", MASK, &"x".repeat(257)] {
+            assert!(
+                matches!(api_key_from(Some(bad)), Err(RegistryError::Invalid(e)) if e[0].field == "api_key"),
+                "{bad}"
+            );
+        }
     }
 
     #[test]
