@@ -13,7 +13,7 @@ use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::alerts::kind::Category;
 use crate::alerts::pipeline::AlertService;
@@ -518,6 +518,10 @@ impl Diff {
 pub enum ApplyError {
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// Writing failed after it began (the database could not be written, e.g. a full
+    /// disk): part of the file is applied, so "nothing changed" would not be true.
+    #[error("applying the file stopped part-way ({0}); part of it is in effect. Fix the cause, then reload (SIGHUP, Reload now) or restart to apply it whole")]
+    Interrupted(Box<ApplyError>),
     #[error(transparent)]
     Registry(#[from] RegistryError),
     #[error(transparent)]
@@ -599,7 +603,6 @@ pub async fn apply(
     file: &FileConfig,
     previous: Option<&FileConfig>,
 ) -> Result<Diff, ApplyError> {
-    let mut diff = Diff::default();
     // Everything that can refuse the file is checked before anything is written.
     let ids = routing_ids(parts.db, file, parts.env_dvrs).await?;
     let current_alerts = parts.alerts.settings();
@@ -647,6 +650,52 @@ pub async fn apply(
     // the file instead of leaving it half applied.
     let stored_providers = providers::list(parts.db).await?;
 
+    write(
+        parts,
+        file,
+        previous,
+        Checked {
+            ids,
+            alerts,
+            current_alerts,
+            records,
+            file_dvrs,
+            stored_dvrs,
+            stored_providers,
+        },
+    )
+    .await
+    .map_err(|e| ApplyError::Interrupted(Box::new(e)))
+}
+
+/// What [`apply`] checked and read before writing.
+struct Checked {
+    ids: BTreeMap<String, String>,
+    alerts: Option<AlertSettings>,
+    current_alerts: AlertSettings,
+    records: Vec<crate::storage::dvrs::DvrRecord>,
+    file_dvrs: Vec<crate::registry::NewDvr>,
+    stored_dvrs: Vec<crate::storage::dvrs::DvrRecord>,
+    stored_providers: Vec<providers::ProviderRecord>,
+}
+
+/// The writing half of [`apply`]: settings, DVRs, providers, routing.
+async fn write(
+    parts: Parts<'_>,
+    file: &FileConfig,
+    previous: Option<&FileConfig>,
+    c: Checked,
+) -> Result<Diff, ApplyError> {
+    let Checked {
+        ids,
+        alerts,
+        current_alerts,
+        records,
+        file_dvrs,
+        stored_dvrs,
+        stored_providers,
+    } = c;
+    let mut diff = Diff::default();
     // Settings first: the soft limit decides which declared DVRs fit.
     if let Some(limit) = file.dvr_soft_limit {
         if settings::dvr_soft_limit(parts.db).await? != limit {
@@ -779,6 +828,8 @@ pub struct ReloadStatus {
     pub ok: bool,
     pub message: String,
     pub diff: Option<Diff>,
+    /// Writing failed part-way; the watcher tries the file again.
+    pub interrupted: bool,
 }
 
 /// The file in effect and the last reload's outcome.
@@ -808,6 +859,7 @@ impl Declared {
                 ok: true,
                 message: format!("applied at start: {}", applied.summary()),
                 diff: Some(applied),
+                interrupted: false,
             })),
             reloading: tokio::sync::Mutex::new(()),
         }
@@ -880,8 +932,21 @@ impl Declared {
                     ok: true,
                     message: format!("reloaded: {}", diff.summary()),
                     diff: Some(diff.clone()),
+                    interrupted: false,
                 });
                 Ok(diff)
+            }
+            Err(e @ ApplyError::Interrupted(_)) => {
+                let message = e.to_string();
+                error!(path = %path, error = %e, "configuration reload interrupted");
+                *self.status.write() = Some(ReloadStatus {
+                    at: now(),
+                    ok: false,
+                    message: message.clone(),
+                    diff: None,
+                    interrupted: true,
+                });
+                Err(message)
             }
             Err(e) => {
                 let message = format!("{e}; the running configuration is kept");
@@ -891,6 +956,7 @@ impl Declared {
                     ok: false,
                     message: message.clone(),
                     diff: None,
+                    interrupted: false,
                 });
                 Err(message)
             }
@@ -924,6 +990,7 @@ pub fn spawn_watcher(
                 .then(|| sha2::Sha256::digest(applied.origin.text.as_bytes()).to_vec())
                 .or(fingerprint(&declared.path).await)
         };
+        let mut retry_at: Option<tokio::time::Instant> = None;
         #[cfg(unix)]
         let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
         loop {
@@ -943,7 +1010,7 @@ pub fn spawn_watcher(
                 _ = signalled => "SIGHUP",
                 _ = tokio::time::sleep(poll) => {
                     let now = fingerprint(&declared.path).await;
-                    if now == seen {
+                    if now == seen || retry_at.is_some_and(|t| tokio::time::Instant::now() < t) {
                         continue;
                     }
                     // Wait until the writer is done: the same content twice in a row.
@@ -958,6 +1025,12 @@ pub fn spawn_watcher(
             info!(path = %declared.path.display(), trigger = why, "reloading the configuration file");
             let parts = services.parts();
             let _ = declared.reload(parts, &crate::config::ProcessEnv).await;
+            // Half applied (a full disk, say): the same file again, every 30 s, until whole.
+            retry_at = None;
+            if declared.status().is_some_and(|s| s.interrupted) {
+                seen = None;
+                retry_at = Some(tokio::time::Instant::now() + Duration::from_secs(30));
+            }
         }
     })
 }

@@ -835,3 +835,46 @@ async fn settings_the_file_names_win_over_edits() {
     assert_eq!(v[&id]["vod"]["webhook"], false, "the edit's cell: {v}");
     srv.shutdown().await;
 }
+
+/// A reload whose writing fails part-way (here a trigger refuses the insert, as a full
+/// disk would) does not claim that nothing changed, and says how to finish.
+#[tokio::test]
+async fn a_reload_interrupted_part_way_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = dir.path().join("channelwatch.yaml");
+    std::fs::write(&yaml, "retention_days: 21\n").unwrap();
+    let srv = common::server(dir.path()).await;
+    sqlx::query(
+        "CREATE TRIGGER refuse_providers BEFORE INSERT ON providers
+         BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END",
+    )
+    .execute(&srv.services.db.pool)
+    .await
+    .unwrap();
+    std::fs::write(
+        &yaml,
+        "retention_days: 22\nproviders:\n  - name: Hook\n    type: webhook\n    url: http://127.0.0.1:9/h\n    secret: s\n",
+    )
+    .unwrap();
+    let env: Vec<(&str, &str)> = Vec::new();
+    let e = srv
+        .services
+        .declared
+        .reload(srv.services.parts(), &env)
+        .await
+        .unwrap_err();
+    assert!(
+        e.contains("stopped part-way") && e.contains("disk is full") && !e.contains("is kept"),
+        "{e}"
+    );
+    let status = srv.services.declared.status().unwrap();
+    assert!(!status.ok && status.interrupted);
+    // The settings written before the failure are in effect; the answer said so.
+    assert_eq!(
+        channelwatch::storage::settings::retention_days(&srv.services.db)
+            .await
+            .unwrap(),
+        22
+    );
+    srv.shutdown().await;
+}
