@@ -287,7 +287,11 @@ impl Registry {
             .staleness_threshold_seconds
             .unwrap_or(old.staleness_threshold_seconds);
         validate(&name, &host, port, threshold)?;
+        // The stored key only ever goes to the address it was given for: a new host
+        // or port (a new identity) needs it entered again.
+        let moved = dvr_id(&host, port) != old.dvr_id;
         let api_key = match patch.api_key.as_deref() {
+            None | Some(MASK) if moved => ApiKey::default(),
             None | Some(MASK) => old.api_key.clone(),
             Some(k) => api_key_from(Some(k))?,
         };

@@ -478,6 +478,25 @@ async fn a_dvr_api_key_is_sent_masked_kept_and_removable() {
     assert_eq!(status, 422, "{body}");
     assert!(body["message"].as_str().unwrap().starts_with("api_key:"));
 
+    // The key never follows the DVR to another address unless given again.
+    let other = closed_port();
+    let (status, moved) = send(
+        c.patch(url(&srv, &format!("/api/v1/dvrs/{id}")))
+            .json(&json!({"port": other, "api_key": "****"})),
+        k,
+    )
+    .await;
+    assert_eq!(status, 200, "{moved}");
+    assert!(moved.get("api_key").is_none(), "{moved}");
+    let moved_id = moved["dvr_id"].as_str().unwrap().to_string();
+    let (status, back) = send(
+        c.patch(url(&srv, &format!("/api/v1/dvrs/{moved_id}")))
+            .json(&json!({"port": port, "api_key": "dvr-key-5c1e"})),
+        k,
+    )
+    .await;
+    assert_eq!((status, back["dvr_id"].as_str()), (200, Some(id.as_str())));
+
     // Removed: the DVR refuses us again.
     let (status, dvr) = send(
         c.patch(url(&srv, &format!("/api/v1/dvrs/{id}")))

@@ -395,7 +395,7 @@ fn DvrForm(existing: Option<DvrCard>, on_done: Callback<()>) -> impl IntoView {
                     <label class="check"><input type="checkbox" name="remove_api_key" bind:checked=remove_key/>" Remove the stored key"</label>
                 })}
             </div>
-            {is_edit.then(|| view! { <p class="note">"Changing the host or port starts a new identity: the DVR gets a new id and its sessions, history counters and health start fresh."</p> })}
+            {is_edit.then(|| view! { <p class="note">"Changing the host or port starts a new identity: the DVR gets a new id and its sessions, history counters and health start fresh, and its API key (if any) must be entered again."</p> })}
             <div class="buttons">
                 <button type="submit" disabled=move || saving.get()>{if is_edit { "Save" } else { "Add DVR" }}</button>
                 <button type="button" class="secondary test-connection" on:click=run_test disabled=move || testing.get()>
