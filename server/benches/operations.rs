@@ -150,6 +150,8 @@ async fn run(args: &[String]) {
                 name: format!("UI DVR {i}"),
                 host: format!("127.1.{}.{}", i / 250, i % 250 + 1),
                 enabled: Some(false),
+                // Sealed too: rotation and backups carry them.
+                api_key: Some(format!("bench-dvr-key-{i}")),
                 ..Default::default()
             },
             channelwatch::storage::dvrs::ManagedBy::Ui,
