@@ -299,8 +299,10 @@ pub fn resolve(
     Ok(())
 }
 
-/// The stored alert settings with the file's `alerts:` keys laid over them.
-fn merged_alerts(
+/// `current` with `patch` (part of the settings' `alerts` object) merged in, checked
+/// whole; errors name the key (`alerts.channel.cooldown_seconds`). The settings API
+/// and the file both go through here.
+pub fn merged_alerts(
     current: &AlertSettings,
     patch: &Value,
 ) -> Result<AlertSettings, (String, String)> {
@@ -329,6 +331,7 @@ fn lay_routing(m: &mut Routing, file: &FileConfig, ids: &BTreeMap<String, String
     }
 }
 
+/// RFC 7396-style merge: objects merge key by key, anything else replaces.
 fn merge(into: &mut Value, patch: &Value) {
     match (into, patch) {
         (Value::Object(a), Value::Object(b)) => {

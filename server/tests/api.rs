@@ -406,14 +406,18 @@ async fn a_dvr_api_key_is_sent_masked_kept_and_removable() {
     assert_eq!(status, 201, "{dvr}");
     assert!(dvr.get("api_key").is_none(), "no key, no field: {dvr}");
     let id = dvr["dvr_id"].as_str().unwrap().to_string();
-    eventually("a 401 in health", Duration::from_secs(10), || {
-        let h = health(id.clone());
-        async move {
-            let (status, v) = h.await;
-            (status == 503 && v["error"].as_str()?.contains("401")).then_some(())
-        }
-    })
-    .await;
+    // Health says the DVR refuses us (HTTP 401).
+    let refused = |what: &'static str| {
+        let (health, id) = (&health, id.clone());
+        eventually(what, Duration::from_secs(10), move || {
+            let h = health(id.clone());
+            async move {
+                let (status, v) = h.await;
+                (status == 503 && v["error"].as_str()?.contains("401")).then_some(())
+            }
+        })
+    };
+    refused("a 401 in health").await;
 
     // Set it: the task restarts with it and connects.
     let (status, dvr) = send(
@@ -506,13 +510,6 @@ async fn a_dvr_api_key_is_sent_masked_kept_and_removable() {
     .await;
     assert_eq!(status, 200);
     assert!(dvr.get("api_key").is_none());
-    eventually("a 401 after removal", Duration::from_secs(10), || {
-        let h = health(id.clone());
-        async move {
-            let (status, v) = h.await;
-            (status == 503 && v["error"].as_str()?.contains("401")).then_some(())
-        }
-    })
-    .await;
+    refused("a 401 after removal").await;
     srv.shutdown().await;
 }

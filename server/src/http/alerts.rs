@@ -12,7 +12,7 @@ use super::dvrs::parse_body;
 use super::error::ApiError;
 use super::AppState;
 use crate::alerts::kind::AlertKind;
-use crate::alerts::settings::{AlertSettings, Template};
+use crate::alerts::settings::Template;
 use crate::alerts::template;
 use crate::storage::outbox::{self, AlertView};
 use crate::storage::settings as store;
@@ -63,18 +63,6 @@ pub struct SettingsBody {
     retention_days: Option<u32>,
     #[serde(default)]
     disk_thresholds: Option<crate::engine::disk::DiskThresholds>,
-}
-
-/// RFC 7396-style merge: objects merge key by key, anything else replaces.
-fn merge(base: &mut Value, patch: Value) {
-    match (base, patch) {
-        (Value::Object(b), Value::Object(p)) => {
-            for (k, v) in p {
-                merge(b.entry(k).or_insert(Value::Null), v);
-            }
-        }
-        (b, p) => *b = p,
-    }
 }
 
 /// The settings keys the YAML file sets (dotted paths, alert leaves included): the UI
@@ -173,13 +161,8 @@ pub async fn put_settings(
     let _turn = state.services.declared.edit_turn().await;
     let alerts = match b.alerts {
         Some(patch) => {
-            let mut merged = serde_json::to_value(state.services.alerts.settings())
-                .map_err(|e| ApiError::internal("cannot read the alert settings", e))?;
-            merge(&mut merged, patch);
-            let a: AlertSettings = serde_path_to_error::deserialize(merged)
-                .map_err(|e| ApiError::invalid(format!("alerts.{}: {}", e.path(), e.inner())))?;
-            a.validate()
-                .map_err(|e| ApiError::invalid(format!("alerts.{e}")))?;
+            let a = crate::declared::merged_alerts(&state.services.alerts.settings(), &patch)
+                .map_err(|(key, m)| ApiError::invalid(format!("{key}: {m}")))?;
             // What the YAML file names wins over the edit.
             Some(
                 state
