@@ -388,7 +388,7 @@ fn DvrForm(existing: Option<DvrCard>, on_done: Callback<()>) -> impl IntoView {
             </div>
             <div class="field">
                 <label for=field_id("api_key")>"API key (only if this DVR requires one)"</label>
-                <input id=field_id("api_key") name="api_key" type="password" autocomplete="off" bind:value=api_key
+                <input id=field_id("api_key") name="api_key" type="password" autocomplete="new-password" bind:value=api_key
                     placeholder=if has_key { "stored; leave empty to keep it" } else { "none" }/>
                 {err("api_key")}
                 {has_key.then(|| view! {
