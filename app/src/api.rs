@@ -87,6 +87,18 @@ pub fn send(
     body: Option<Value>,
     done: impl FnOnce(Result<Value, ApiFailure>) + 'static,
 ) {
+    send_boxed(session, method, path, body, Box::new(done));
+}
+
+/// One copy of the request task for every caller (a generic one would be compiled
+/// again for each of the app's callbacks, which the browser bundle pays for).
+fn send_boxed(
+    session: Session,
+    method: &'static str,
+    path: String,
+    body: Option<Value>,
+    done: Box<dyn FnOnce(Result<Value, ApiFailure>)>,
+) {
     let csrf = session.csrf();
     leptos::task::spawn_local(async move {
         done(call::<Value>(csrf, method, &path, body).await);
