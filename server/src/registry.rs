@@ -69,7 +69,8 @@ pub struct DvrPatch {
 }
 
 /// What API answers show for a set key; sent back unchanged, it keeps the stored one.
-pub const MASK: &str = "****";
+/// The same mask as provider secrets.
+pub use crate::notify::target::MASK;
 
 /// An API key as Channels DVR issues them: printable, no spaces, at most 256 bytes.
 fn api_key_from(text: Option<&str>) -> Result<ApiKey, RegistryError> {
