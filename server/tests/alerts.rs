@@ -1,6 +1,6 @@
 //! Alerts end to end: simulator events → rules → outbox → a fake provider's received
 //! request, through the real server. Dedup, cooldowns, routing on and off, per-DVR
-//! isolation, the global rate limit, retries with Retry-After, templates, and a restart
+//! isolation, per-DVR alert budgets, retries with Retry-After, templates, and a restart
 //! that neither loses nor duplicates a pending notification.
 
 mod common;
@@ -241,22 +241,72 @@ async fn dvrs_are_isolated_and_routing_decides_per_dvr() {
     b.shutdown().await;
 }
 
+async fn put_alert_settings(srv: &Server, alerts: Value) {
+    let (status, s) = send(
+        client()
+            .put(url(srv, "/api/v1/settings"))
+            .json(&json!({ "alerts": alerts })),
+        Some(API_KEY),
+    )
+    .await;
+    assert_eq!(status, 200, "{s}");
+}
+
 #[tokio::test]
-async fn the_global_rate_limit_records_what_it_holds_back() {
+async fn a_dvr_budget_delays_what_it_holds_back_then_delivers_it() {
     let dir = tempfile::tempdir().unwrap();
     let srv = start(dir.path()).await;
     let sim = sim(Scenario::Quiet).await;
     let fake = webhook_fake().await;
     add_dvr(&srv, "Den", &sim).await;
     add_webhook(&srv, &fake).await;
-    let (status, s) = send(
-        client()
-            .put(url(&srv, "/api/v1/settings"))
-            .json(&json!({"alerts": {"rate_limit": {"count": 2, "window_seconds": 300}}})),
-        Some(API_KEY),
+    put_alert_settings(
+        &srv,
+        json!({"rate_limit": {"count": 2, "window_seconds": 4}}),
     )
     .await;
-    assert_eq!(status, 200, "{s}");
+    for ch in ["2", "4", "5.1"] {
+        watch(&sim, ch, "X", "TV");
+    }
+    let h = eventually("three alerts recorded", Duration::from_secs(10), || async {
+        let h = alerts(&srv, "").await;
+        (h.len() == 3).then_some(h)
+    })
+    .await;
+    let statuses: Vec<&str> = h.iter().map(|a| a["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["delayed", "sent", "sent"]);
+    assert_eq!(h[0]["deliveries"].as_array().unwrap().len(), 1, "{}", h[0]);
+    wait_received(&fake, "channel.watching.start", 2).await;
+    // The held-back one goes out once the window has room again, not before.
+    wait_received(&fake, "channel.watching.start", 3).await;
+    let at: Vec<_> = fake
+        .requests()
+        .iter()
+        .filter(|r| r.header("x-channelwatch-event") == Some("channel.watching.start"))
+        .map(|r| r.at)
+        .collect();
+    let waited = at[2].duration_since(at[0]);
+    assert!(
+        waited >= Duration::from_secs(3),
+        "the third went out {waited:?} after the first"
+    );
+    srv.shutdown().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_alert_the_budget_would_hold_too_long_is_recorded_as_rate_limited() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    let sim = sim(Scenario::Quiet).await;
+    let fake = webhook_fake().await;
+    add_dvr(&srv, "Den", &sim).await;
+    add_webhook(&srv, &fake).await;
+    put_alert_settings(
+        &srv,
+        json!({"rate_limit": {"count": 2, "window_seconds": 300}, "delivery": {"max_age_seconds": 60}}),
+    )
+    .await;
     for ch in ["2", "4", "5.1"] {
         watch(&sim, ch, "X", "TV");
     }
@@ -273,6 +323,72 @@ async fn the_global_rate_limit_records_what_it_holds_back() {
     assert_eq!(received(&fake, "channel.watching.start").len(), 2);
     srv.shutdown().await;
     sim.shutdown().await;
+}
+
+/// A storm on one DVR neither mutes another DVR's alerts nor any DVR's health alerts.
+#[tokio::test]
+async fn a_busy_dvr_cannot_crowd_out_another_dvrs_alerts_or_health_alerts() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    put_alert_settings(
+        &srv,
+        json!({"rate_limit": {"count": 3, "window_seconds": 3600},
+               "health": {"unreachable_delay_seconds": 30}}),
+    )
+    .await;
+    let a = sim(Scenario::Quiet).await;
+    let b = sim(Scenario::Quiet).await;
+    let fake = webhook_fake().await;
+    add_webhook(&srv, &fake).await;
+    let ida = add_dvr(&srv, "Busy", &a).await;
+    let idb = add_dvr(&srv, "Quiet", &b).await;
+    // DVR A surfs channels: its budget is used up and more alerts wait behind it.
+    for ch in ["2", "4", "5.1", "7", "9", "11"] {
+        watch(&a, ch, "X", "TV");
+    }
+    eventually("A's budget used up", Duration::from_secs(10), || async {
+        let h = alerts(&srv, &format!("?dvr_id={ida}")).await;
+        (h.iter().filter(|x| x["status"] == "delayed").count() == 3).then_some(())
+    })
+    .await;
+    // B's own alert goes out at once.
+    watch(&b, "7", "ABC", "Den");
+    eventually(
+        "B's channel alert delivered",
+        Duration::from_secs(10),
+        || async {
+            received(&fake, "channel.watching.start")
+                .iter()
+                .any(|w| w["dvr_id"] == idb.as_str())
+                .then_some(())
+        },
+    )
+    .await;
+    // B goes dark, then comes back: both health alerts arrive.
+    b.handle()
+        .set_fail_mode(channelwatch::sim::FailMode::Status(503));
+    b.handle().drop_streams();
+    let u = eventually("B's dvr.unreachable", Duration::from_secs(90), || async {
+        let got = received(&fake, "dvr.unreachable");
+        (!got.is_empty()).then_some(got)
+    })
+    .await;
+    assert_eq!(u[0]["dvr_id"], idb.as_str());
+    b.handle().set_fail_mode(channelwatch::sim::FailMode::None);
+    let r = eventually("B's dvr.recovered", Duration::from_secs(60), || async {
+        let got = received(&fake, "dvr.recovered");
+        (!got.is_empty()).then_some(got)
+    })
+    .await;
+    assert_eq!(r[0]["dvr_id"], idb.as_str());
+    let h = alerts(&srv, &format!("?dvr_id={idb}")).await;
+    assert!(
+        h.iter().all(|x| x["status"] == "sent"),
+        "nothing of B's was held back: {h:?}"
+    );
+    srv.shutdown().await;
+    a.shutdown().await;
+    b.shutdown().await;
 }
 
 #[tokio::test]

@@ -229,7 +229,7 @@ fn Recordings(d: Memo<Dashboard>) -> impl IntoView {
 fn outcome(a: &AlertRow) -> (String, &'static str) {
     if a.deliveries.is_empty() {
         let text = match a.status.as_str() {
-            "rate_limited" => "held back by the rate limit",
+            "rate_limited" => "held back by the DVR's alert budget",
             "suppressed" => "suppressed",
             _ => "routed nowhere",
         };

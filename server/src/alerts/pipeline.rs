@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::dedup::{Cooldowns, RateLimiter};
+use super::dedup::{Budget, Cooldowns};
 use super::disk::DiskRule;
 use super::enrich::Enricher;
 use super::health::{human_duration, HealthAlert, HealthRule};
@@ -51,7 +51,8 @@ struct Shared {
     engine: Engine,
     dispatcher: Dispatcher,
     settings: RwLock<AlertSettings>,
-    rate: Mutex<RateLimiter>,
+    /// Per-DVR alert budgets, so one busy DVR cannot use up another's.
+    budgets: Mutex<HashMap<String, Budget>>,
     /// Per-DVR cooldowns; they outlive the DVR's task restarts and reloads, so a
     /// reconnect that rediscovers a session does not alert it again.
     cooldowns: Mutex<HashMap<String, Arc<Mutex<Cooldowns>>>>,
@@ -74,17 +75,13 @@ impl AlertService {
         let settings: AlertSettings = store_settings::get(&db, SETTINGS_KEY)
             .await?
             .unwrap_or_default();
-        let rate = RateLimiter::new(
-            settings.rate_limit.count,
-            Duration::from_secs(settings.rate_limit.window_seconds),
-        );
         Ok(Self {
             shared: Arc::new(Shared {
                 db,
                 engine,
                 dispatcher,
                 settings: RwLock::new(settings),
-                rate: Mutex::new(rate),
+                budgets: Mutex::new(HashMap::new()),
                 cooldowns: Mutex::new(HashMap::new()),
                 http: DvrClient::shared_http(),
             }),
@@ -101,10 +98,6 @@ impl AlertService {
         store_settings::set(&self.shared.db, SETTINGS_KEY, &s)
             .await
             .map_err(|e| e.to_string())?;
-        self.shared.rate.lock().set(
-            s.rate_limit.count,
-            Duration::from_secs(s.rate_limit.window_seconds),
-        );
         *self.shared.settings.write() = s;
         Ok(())
     }
@@ -697,18 +690,39 @@ impl AlertService {
         if wanted {
             destinations = self.destinations(dvr_id, d.kind).await;
         }
-        let status = if !wanted {
-            "suppressed"
-        } else if self.shared.rate.lock().try_acquire(now) {
-            "sent"
+        let (status, due) = if !wanted {
+            ("suppressed", now)
+        } else if destinations.is_empty() || !budgeted(d.kind) {
+            ("sent", now)
         } else {
-            warn!(
-                dvr_id,
-                alert_type = d.kind.event_type(),
-                "global alert rate limit reached; alert recorded but not sent"
-            );
-            destinations.clear();
-            "rate_limited"
+            let reserved = self
+                .shared
+                .budgets
+                .lock()
+                .entry(dvr_id.to_string())
+                .or_default()
+                .reserve(
+                    s.rate_limit.count,
+                    Duration::from_secs(s.rate_limit.window_seconds),
+                    Duration::from_secs(s.delivery.max_age_seconds),
+                    now,
+                );
+            match reserved {
+                Some(at) if at <= now => ("sent", now),
+                Some(at) => {
+                    info!(dvr_id, alert_type = d.kind.event_type(), send_at = %at, "the DVR's alert budget is used up; the alert waits for a free slot");
+                    ("delayed", at)
+                }
+                None => {
+                    warn!(
+                        dvr_id,
+                        alert_type = d.kind.event_type(),
+                        "the DVR's alert budget is used up for longer than delivery.max_age_seconds; alert recorded but not sent"
+                    );
+                    destinations.clear();
+                    ("rate_limited", now)
+                }
+            }
         };
         let alert = NewAlert {
             dvr_id: dvr_id.to_string(),
@@ -720,6 +734,7 @@ impl AlertService {
             dedup_key: d.dedup_key.clone(),
             status,
             created_at: now,
+            send_at: due,
         };
         // Nothing is lost: a busy database is retried before giving up loudly.
         let mut wait = Duration::from_millis(100);
@@ -850,6 +865,16 @@ impl DvrAlerts {
             missed_candidates: HashMap::new(),
         }
     }
+}
+
+/// Whether a kind counts against its DVR's budget: disk and health alerts never do
+/// (their rules send one per level or outage), so a storm cannot mute them.
+fn budgeted(kind: AlertKind) -> bool {
+    use super::kind::Category;
+    !matches!(
+        kind.category(),
+        None | Some(Category::Disk | Category::Health)
+    )
 }
 
 fn health_draft(

@@ -156,6 +156,9 @@ impl Default for HealthOptions {
     }
 }
 
+/// Each DVR's alert budget for the channel, VOD and recording modules: at most `count`
+/// alerts per `window_seconds`. Disk and health alerts are outside it (their rules
+/// already send one per level or outage), so a busy DVR can never mute them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RateLimit {
@@ -184,7 +187,25 @@ pub struct AlertSettings {
     pub disk: DiskOptions,
     pub health: HealthOptions,
     pub rate_limit: RateLimit,
+    pub delivery: DeliveryOptions,
     pub per_dvr: DvrModules,
+}
+
+/// How long an alert stays worth sending.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeliveryOptions {
+    /// An alert not delivered within this age (held by a budget, a provider down or
+    /// its circuit open) is marked expired instead of arriving hours late.
+    pub max_age_seconds: u64,
+}
+
+impl Default for DeliveryOptions {
+    fn default() -> Self {
+        Self {
+            max_age_seconds: 3600,
+        }
+    }
 }
 
 impl AlertSettings {
@@ -246,6 +267,9 @@ impl AlertSettings {
         }
         if self.rate_limit.window_seconds == 0 {
             return Err("rate_limit.window_seconds: must be at least 1".into());
+        }
+        if !(60..=604_800).contains(&self.delivery.max_age_seconds) {
+            return Err("delivery.max_age_seconds: must be between 60 and 604800".into());
         }
         if !(30..=3600).contains(&self.health.unreachable_delay_seconds) {
             return Err("health.unreachable_delay_seconds: must be between 30 and 3600".into());

@@ -29,9 +29,13 @@ pub struct NewAlert {
     pub message: String,
     pub image_url: Option<String>,
     pub dedup_key: Option<String>,
-    /// `sent` (handed to the outbox) or `rate_limited` (held back, no deliveries).
+    /// `sent` (handed to the outbox), `delayed` (handed to the outbox, due at
+    /// `send_at` when the DVR's budget has room), `rate_limited` (held back for longer
+    /// than alerts stay worth sending: no deliveries) or `suppressed`.
     pub status: &'static str,
     pub created_at: DateTime<Utc>,
+    /// When the deliveries are first due.
+    pub send_at: DateTime<Utc>,
 }
 
 /// A provider the alert goes to.
@@ -69,7 +73,7 @@ pub async fn record(db: &Db, a: &NewAlert, to: &[Destination]) -> Result<i64, St
         .bind(d.provider_id)
         .bind(&d.provider_type)
         .bind(uuid::Uuid::new_v4().to_string())
-        .bind(&created)
+        .bind(ts(a.send_at.max(a.created_at)))
         .bind(&created)
         .execute(&mut *tx)
         .await?;
@@ -372,6 +376,7 @@ mod tests {
             dedup_key: Some("ch7-Den".into()),
             status: "sent",
             created_at: Utc::now(),
+            send_at: Utc::now(),
         }
     }
 

@@ -195,6 +195,8 @@ pub struct Received {
     pub query: Option<String>,
     pub headers: axum::http::HeaderMap,
     pub body: Vec<u8>,
+    /// When it arrived.
+    pub at: std::time::Instant,
 }
 
 impl Received {
@@ -248,6 +250,7 @@ impl FakeProvider {
                     query: parts.uri.query().map(str::to_string),
                     headers: parts.headers,
                     body,
+                    at: std::time::Instant::now(),
                 };
                 let handler = h.lock().unwrap().clone();
                 let (status, headers, body) = handler(&r);
