@@ -183,6 +183,9 @@ pub struct Config {
     pub metrics_token: Option<String>,
     /// `CHANNELWATCH_WATCHDOG_INTERVAL_SECONDS` (tests only; default 30).
     pub watchdog_interval: std::time::Duration,
+    /// `CHANNELWATCH_LIVE_RECHECK_SECONDS` (tests only; default 30): how often an open
+    /// live stream checks that its session or stored API key is still valid.
+    pub live_recheck: std::time::Duration,
     /// `CHANNELWATCH_DISCOVERY_INTERVAL_SECONDS`: background mDNS scans (default 600;
     /// 0 = only when asked, which the tests use so nothing is sent to the LAN).
     pub discovery_interval: Option<std::time::Duration>,
@@ -349,6 +352,19 @@ impl Config {
                 }
             },
         };
+        let live_recheck = match env.var("CHANNELWATCH_LIVE_RECHECK_SECONDS") {
+            None => std::time::Duration::from_secs(30),
+            Some(text) => match text.trim().parse::<u64>() {
+                Ok(n @ 1..=30) => std::time::Duration::from_secs(n),
+                _ => {
+                    return Err(ConfigError::new(
+                        "environment",
+                        "CHANNELWATCH_LIVE_RECHECK_SECONDS",
+                        format!("'{text}' is not a number of seconds between 1 and 30"),
+                    ))
+                }
+            },
+        };
         let discovery_interval = match env.var("CHANNELWATCH_DISCOVERY_INTERVAL_SECONDS") {
             None => Some(crate::discovery::PERIOD),
             Some(text) => match text.trim().parse::<u64>() {
@@ -401,6 +417,7 @@ impl Config {
             demo: flags.demo,
             metrics_token: env.var("CHANNELWATCH_METRICS_TOKEN"),
             watchdog_interval,
+            live_recheck,
             discovery_interval,
             instance_url: env
                 .var("CHANNELWATCH_INSTANCE_URL")
@@ -732,6 +749,27 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.key, "CHANNELWATCH_WATCHDOG_INTERVAL_SECONDS");
+    }
+
+    #[test]
+    fn live_recheck_from_the_environment_at_most_30_seconds() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Config::load(&flags(dir.path()), &[]).unwrap();
+        assert_eq!(c.live_recheck, std::time::Duration::from_secs(30));
+        let c = Config::load(
+            &flags(dir.path()),
+            &[("CHANNELWATCH_LIVE_RECHECK_SECONDS", "1")],
+        )
+        .unwrap();
+        assert_eq!(c.live_recheck, std::time::Duration::from_secs(1));
+        for bad in ["0", "31", "soon"] {
+            let e = Config::load(
+                &flags(dir.path()),
+                &[("CHANNELWATCH_LIVE_RECHECK_SECONDS", bad)],
+            )
+            .unwrap_err();
+            assert_eq!(e.key, "CHANNELWATCH_LIVE_RECHECK_SECONDS", "{bad}");
+        }
     }
 
     #[test]

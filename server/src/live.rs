@@ -34,7 +34,7 @@ use crate::engine::EngineEventKind;
 use crate::http::error::ApiError;
 use crate::http::session::Caller;
 use crate::http::{AppState, Services};
-use crate::storage::{activity, outbox, sessions, settings};
+use crate::storage::{activity, outbox, settings};
 
 /// Events closer together than this share one frame: at most four frames a second,
 /// well inside the one second a change may take to show.
@@ -514,15 +514,16 @@ pub async fn feed(
     // The first frame now, even if nobody was watching a moment ago.
     let first = hub.current(&state.services).await;
     rx.mark_unchanged();
+    let every = state.services.config.live_recheck;
+    let mut recheck = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let feed = Feed {
         rx,
         pending: Some(first),
         alerts_sent: 0,
         alerts_done: false,
-        session: match caller {
-            Caller::User(s) => Some(s.token_hash),
-            Caller::ApiKey => None,
-        },
+        caller,
+        recheck,
         db: state.services.db.clone(),
     };
     let stream = futures::stream::unfold(feed, |mut f| async move {
@@ -547,9 +548,6 @@ pub async fn feed(
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }
 
-/// How often an open stream checks that its session still exists.
-const SESSION_CHECK: Duration = Duration::from_secs(30);
-
 /// One client's stream state.
 struct Feed {
     rx: watch::Receiver<Arc<Frame>>,
@@ -559,14 +557,18 @@ struct Feed {
     alerts_sent: u64,
     /// The pending frame's alerts went out already.
     alerts_done: bool,
-    /// The browser session the stream belongs to (API-key streams have none).
-    session: Option<String>,
+    /// Who the stream is for, asked again at every `recheck` tick.
+    caller: Caller,
+    /// `config.live_recheck` (30 s). It lives with the stream, so frames (one a second)
+    /// do not restart it.
+    recheck: tokio::time::Interval,
     db: crate::storage::Db,
 }
 
 impl Feed {
-    /// The next frame; `None` ends the stream (hub gone, or the session signed out,
-    /// expired or was deleted).
+    /// The next frame; `None` ends the stream: the hub is gone, or at a recheck the
+    /// caller is no longer let in (signed out, session expired, password changed in
+    /// another session, user deleted, API key revoked).
     async fn next_frame(&mut self) -> Option<Arc<Frame>> {
         loop {
             tokio::select! {
@@ -574,9 +576,10 @@ impl Feed {
                     changed.ok()?;
                     return Some(self.rx.borrow_and_update().clone());
                 }
-                _ = tokio::time::sleep(SESSION_CHECK), if self.session.is_some() => {
-                    let hash = self.session.as_deref().unwrap_or_default();
-                    if !sessions::alive(&self.db, hash).await.unwrap_or(true) {
+                _ = self.recheck.tick() => {
+                    // A failed lookup keeps the stream; the next tick asks again.
+                    if !self.caller.still_valid(&self.db).await.unwrap_or(true) {
+                        debug!("a live stream ended: its session or API key is no longer valid");
                         return None;
                     }
                 }

@@ -1,6 +1,7 @@
 //! The web app's security and live feed against the real server: first-run setup,
 //! sign-in with its rate limit, session cookies, CSRF, roles, API keys, sign-out, the
-//! server-function bridge to `/api/v1`, and the dashboard push stream.
+//! server-function bridge to `/api/v1`, and the dashboard push stream (which ends when
+//! its session or API key stops being valid).
 
 mod common;
 
@@ -597,6 +598,217 @@ async fn the_live_feed_pushes_dashboard_frames_on_change() {
     assert!(activity["to"].as_i64().unwrap() - activity["from"].as_i64().unwrap() == 86_400);
     srv.shutdown().await;
     sim.shutdown().await;
+}
+
+/// A server whose live streams recheck their caller every second, with an admin.
+async fn rechecking_server(dir: &std::path::Path) -> channelwatch::serve::Server {
+    server_with(
+        dir,
+        &[
+            ("CHANNELWATCH_ADMIN_USER", "admin"),
+            ("CHANNELWATCH_ADMIN_PASSWORD", "admin pass 1"),
+            ("CHANNELWATCH_LIVE_RECHECK_SECONDS", "1"),
+        ],
+        WatchdogSettings::default(),
+    )
+    .await
+}
+
+/// A stream must end this soon after its caller lost access (one-second rechecks).
+const ENDS_WITHIN: Duration = Duration::from_secs(5);
+/// Long enough for a valid caller to pass two rechecks (and several frames).
+const STAYS_OPEN: Duration = Duration::from_millis(2500);
+
+/// An open `/api/v1/live` response body.
+type LiveStream = futures::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>;
+
+/// Opens `/api/v1/live` with one credential header and reads its first frame.
+async fn open_live(srv: &channelwatch::serve::Server, (name, value): (&str, &str)) -> LiveStream {
+    // No overall timeout (`client()` has ten seconds): the stream is meant to outlive it.
+    let res = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .build()
+        .unwrap()
+        .get(url(srv, "/api/v1/live"))
+        .header(name, value)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let mut stream = res.bytes_stream().boxed();
+    frame_where(
+        &mut stream,
+        &mut String::new(),
+        Duration::from_secs(5),
+        |_| true,
+    )
+    .await;
+    stream
+}
+
+/// Reads frames for `d`; fails if the stream ends or breaks meanwhile.
+async fn stays_open(stream: &mut LiveStream, d: Duration) {
+    let until = tokio::time::Instant::now() + d;
+    while let Ok(next) = tokio::time::timeout_at(until, stream.next()).await {
+        match next {
+            Some(Ok(_)) => {}
+            Some(Err(e)) => panic!("the live stream broke: {e}"),
+            None => panic!("the live stream ended while its caller was still valid"),
+        }
+    }
+}
+
+/// Reads to the end of the stream; fails if it is still open after `timeout` or
+/// breaks instead of ending cleanly.
+async fn ends_within(stream: &mut LiveStream, timeout: Duration) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.next()).await {
+            Err(_) => panic!("the live stream was still open {timeout:?} later"),
+            Ok(None) => return,
+            Ok(Some(Ok(_))) => {}
+            Ok(Some(Err(e))) => panic!("the live stream broke instead of ending: {e}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_live_feed_ends_after_sign_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = rechecking_server(dir.path()).await;
+    let (cookie, csrf) = session(&srv, "admin", "admin pass 1").await;
+    let mut feed = open_live(&srv, ("cookie", &cookie)).await;
+    // Frames every second neither end nor postpone the rechecks a valid session passes.
+    stays_open(&mut feed, STAYS_OPEN).await;
+    let res = no_redirects()
+        .post(url(&srv, "/auth/logout"))
+        .header("cookie", &cookie)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&res), "/login?signed_out=1");
+    ends_within(&mut feed, ENDS_WITHIN).await;
+    srv.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_live_feed_ends_when_its_session_expires() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = rechecking_server(dir.path()).await;
+    let (cookie, _) = session(&srv, "admin", "admin pass 1").await;
+    let mut feed = open_live(&srv, ("cookie", &cookie)).await;
+    // The session runs out in three seconds, as a fourteen-day one would: nothing else
+    // touches it.
+    let soon = (chrono::Utc::now() + chrono::Duration::seconds(3))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    sqlx::query("UPDATE user_sessions SET expires_at = ?")
+        .bind(soon)
+        .execute(&srv.services.db.pool)
+        .await
+        .unwrap();
+    stays_open(&mut feed, Duration::from_millis(1500)).await;
+    ends_within(&mut feed, ENDS_WITHIN).await;
+    let res = client()
+        .get(url(&srv, "/api/v1/me"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401, "the session did expire");
+    srv.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_live_feed_of_other_sessions_ends_after_a_password_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = rechecking_server(dir.path()).await;
+    let (elsewhere, _) = session(&srv, "admin", "admin pass 1").await;
+    let (here, csrf) = session(&srv, "admin", "admin pass 1").await;
+    let mut other = open_live(&srv, ("cookie", &elsewhere)).await;
+    let mut own = open_live(&srv, ("cookie", &here)).await;
+    let (status, body) = send(
+        client()
+            .post(url(&srv, "/api/v1/me/password"))
+            .header("cookie", &here)
+            .header("x-csrf-token", &csrf)
+            .json(&json!({"current_password": "admin pass 1", "new_password": "admin pass 2"})),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    ends_within(&mut other, ENDS_WITHIN).await;
+    // The session that changed the password stays signed in, and so does its stream.
+    stays_open(&mut own, STAYS_OPEN).await;
+    drop(own);
+    srv.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_live_feed_ends_when_its_user_is_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = rechecking_server(dir.path()).await;
+    let (status, body) = send(
+        client()
+            .post(url(&srv, "/api/v1/users"))
+            .json(&json!({"username": "val", "password": "viewer pass"})),
+        Some(API_KEY),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let (viewer, _) = session(&srv, "val", "viewer pass").await;
+    let (admin, _) = session(&srv, "admin", "admin pass 1").await;
+    let mut feed = open_live(&srv, ("cookie", &viewer)).await;
+    let mut admin_feed = open_live(&srv, ("cookie", &admin)).await;
+    let (_, users) = send(client().get(url(&srv, "/api/v1/users")), Some(API_KEY)).await;
+    let id = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == "val")
+        .and_then(|u| u["id"].as_i64())
+        .unwrap();
+    let (status, _) = send(
+        client().delete(url(&srv, &format!("/api/v1/users/{id}"))),
+        Some(API_KEY),
+    )
+    .await;
+    assert_eq!(status, 204);
+    ends_within(&mut feed, ENDS_WITHIN).await;
+    stays_open(&mut admin_feed, STAYS_OPEN).await;
+    drop(admin_feed);
+    srv.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_live_feed_ends_when_its_api_key_is_revoked() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = rechecking_server(dir.path()).await;
+    let (status, created) = send(
+        client()
+            .post(url(&srv, "/api/v1/apikeys"))
+            .json(&json!({"name": "grafana"})),
+        Some(API_KEY),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let key = created["key"].as_str().unwrap().to_string();
+    let mut feed = open_live(&srv, ("x-api-key", &key)).await;
+    let mut env_feed = open_live(&srv, ("x-api-key", API_KEY)).await;
+    stays_open(&mut feed, STAYS_OPEN).await;
+    let (_, list) = send(client().get(url(&srv, "/api/v1/apikeys")), Some(API_KEY)).await;
+    let id = list[0]["id"].as_i64().unwrap();
+    let (status, _) = send(
+        client().delete(url(&srv, &format!("/api/v1/apikeys/{id}"))),
+        Some(API_KEY),
+    )
+    .await;
+    assert_eq!(status, 204);
+    ends_within(&mut feed, ENDS_WITHIN).await;
+    // `CHANNELWATCH_API_KEY` cannot be revoked: its stream goes on.
+    stays_open(&mut env_feed, STAYS_OPEN).await;
+    drop(env_feed);
+    srv.shutdown().await;
 }
 
 #[tokio::test]

@@ -46,7 +46,7 @@ pub(crate) fn admin_only(caller: &Caller) -> Result<(), ApiError> {
 /// `GET /api/v1/me`: the caller, and for a browser session its CSRF token.
 pub async fn me(Extension(caller): Extension<Caller>) -> Json<Value> {
     Json(match caller {
-        Caller::ApiKey => {
+        Caller::ApiKey(_) => {
             json!({"username": null, "role": "admin", "via": "api_key", "csrf_token": null})
         }
         Caller::User(s) => json!({

@@ -22,9 +22,9 @@ use tracing::{info, warn};
 use super::auth::{presented_key, same_secret};
 use super::error::ApiError;
 use super::AppState;
-use crate::storage::api_keys;
 use crate::storage::sessions::{self, Session, SESSION_DAYS};
 use crate::storage::users::{self, Role};
+use crate::storage::{api_keys, Db, StorageError};
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "cw_session";
@@ -34,16 +34,28 @@ pub const CSRF_HEADER: &str = "x-csrf-token";
 /// The authenticated caller, put in the request's extensions for handlers.
 #[derive(Debug, Clone)]
 pub enum Caller {
-    /// An API key (stored or `CHANNELWATCH_API_KEY`): full access, no CSRF (not a browser).
-    ApiKey,
+    /// An API key: full access, no CSRF (not a browser). The stored key's hash, or `None`
+    /// for `CHANNELWATCH_API_KEY` (which cannot be revoked).
+    ApiKey(Option<String>),
     User(Session),
 }
 
 impl Caller {
     pub fn is_admin(&self) -> bool {
         match self {
-            Caller::ApiKey => true,
+            Caller::ApiKey(_) => true,
             Caller::User(s) => s.user.role == Role::Admin,
+        }
+    }
+
+    /// Whether the guard would still let this caller in: the session exists and has not
+    /// expired (sign-out, a password change and deleting the user remove it), or the
+    /// stored key is not revoked. Long-lived responses (the live feed) ask again.
+    pub async fn still_valid(&self, db: &Db) -> Result<bool, StorageError> {
+        match self {
+            Caller::ApiKey(None) => Ok(true),
+            Caller::ApiKey(Some(hash)) => api_keys::active(db, hash).await,
+            Caller::User(s) => sessions::alive(db, &s.token_hash).await,
         }
     }
 }
@@ -210,7 +222,7 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
             )
             .into_response();
         }
-        Caller::ApiKey
+        Caller::ApiKey((!env_ok).then(|| api_keys::hash_key(&key)))
     } else {
         let session = match session_token(req.headers()) {
             Some(t) => match sessions::lookup(&services.db, &t).await {

@@ -55,6 +55,17 @@ pub async fn verify(db: &Db, key: &str) -> Result<bool, StorageError> {
     Ok(true)
 }
 
+/// Whether a stored key (by its hash) is still unrevoked: open live streams check this
+/// so they end when the key is revoked. Read-only, unlike [`verify`].
+pub async fn active(db: &Db, key_hash: &str) -> Result<bool, StorageError> {
+    let found: Option<i64> =
+        sqlx::query_scalar("SELECT 1 FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL")
+            .bind(key_hash)
+            .fetch_optional(&db.pool)
+            .await?;
+    Ok(found.is_some())
+}
+
 /// Revokes a key by name; returns how many were revoked.
 pub async fn revoke(db: &Db, name: &str) -> Result<u64, StorageError> {
     let res =
@@ -123,7 +134,9 @@ mod tests {
             .await
             .unwrap();
         assert_ne!(stored, key);
+        assert!(active(&db, &stored).await.unwrap());
         assert_eq!(revoke(&db, "ci").await.unwrap(), 1);
         assert!(!verify(&db, &key).await.unwrap());
+        assert!(!active(&db, &stored).await.unwrap());
     }
 }
