@@ -99,6 +99,9 @@ pub struct LiveHub {
     /// One build at a time, so frame numbers rise and a slow build cannot replace a
     /// newer frame.
     building: tokio::sync::Mutex<()>,
+    /// Cancelled at shutdown: every open stream ends at once, so the HTTP server's
+    /// graceful shutdown is not held up by dashboards that never disconnect.
+    closing: CancellationToken,
 }
 
 impl Default for LiveHub {
@@ -122,7 +125,13 @@ impl LiveHub {
             extras: RwLock::default(),
             enrichers: Default::default(),
             building: tokio::sync::Mutex::new(()),
+            closing: CancellationToken::new(),
         }
+    }
+
+    /// Ends every open stream (shutdown).
+    pub fn close(&self) {
+        self.closing.cancel();
     }
 
     /// A receiver that sees every new frame (the newest only, never a backlog).
@@ -422,7 +431,10 @@ impl LiveHub {
                 }
             };
             tokio::select! {
-                _ = cancel.cancelled() => break,
+                _ = cancel.cancelled() => {
+                    self.close();
+                    break;
+                }
                 ev = feed.recv() => match ev {
                     Ok(ev) => {
                         if let EngineEventKind::Change(
@@ -524,6 +536,7 @@ pub async fn feed(
         alerts_done: false,
         caller,
         recheck,
+        closing: hub.closing.clone(),
         db: state.services.db.clone(),
     };
     let stream = futures::stream::unfold(feed, |mut f| async move {
@@ -562,6 +575,7 @@ struct Feed {
     /// `config.live_recheck` (30 s). It lives with the stream, so frames (one a second)
     /// do not restart it.
     recheck: tokio::time::Interval,
+    closing: CancellationToken,
     db: crate::storage::Db,
 }
 
@@ -572,6 +586,7 @@ impl Feed {
     async fn next_frame(&mut self) -> Option<Arc<Frame>> {
         loop {
             tokio::select! {
+                _ = self.closing.cancelled() => return None,
                 changed = self.rx.changed() => {
                     changed.ok()?;
                     return Some(self.rx.borrow_and_update().clone());

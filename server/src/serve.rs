@@ -45,6 +45,10 @@ pub enum StartError {
     Admin(String),
 }
 
+/// Everything [`Server::shutdown`] does fits in this, so a container's stop (SIGTERM,
+/// then SIGKILL 10 s later) never kills it half-way.
+pub const SHUTDOWN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(8);
+
 /// A running server; dropping it does not stop it, call [`Server::shutdown`].
 pub struct Server {
     pub addr: SocketAddr,
@@ -260,17 +264,20 @@ pub async fn start_with(
 }
 
 impl Server {
-    /// Stops serving, every DVR task, and the demo simulators.
+    /// Stops serving, every DVR task, and the demo simulators, within one deadline
+    /// ([`SHUTDOWN_DEADLINE`], under Docker's 10 s before SIGKILL): live streams end at
+    /// once, in-flight deliveries record their outcome or are released, and only then
+    /// does the database close.
     pub async fn shutdown(self) {
+        let deadline = tokio::time::Instant::now() + SHUTDOWN_DEADLINE;
         self.cancel.cancel();
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), self.http).await;
-        let _ = self.watchdog.await;
-        for t in self.background {
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), t).await;
-        }
-        self.services.engine.shutdown().await;
+        self.services.live.close();
+        let _ = tokio::time::timeout_at(deadline, self.http).await;
+        let _ = tokio::time::timeout_at(deadline, self.watchdog).await;
+        let _ = tokio::time::timeout_at(deadline, futures::future::join_all(self.background)).await;
+        let _ = tokio::time::timeout_at(deadline, self.services.engine.shutdown()).await;
         for sim in self.demo {
-            sim.shutdown().await;
+            let _ = tokio::time::timeout_at(deadline, sim.shutdown()).await;
         }
         self.services.db.pool.close().await;
     }

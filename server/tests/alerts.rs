@@ -915,3 +915,148 @@ async fn a_failing_or_hanging_provider_never_holds_up_another_and_its_circuit_op
     srv.shutdown().await;
     sim.shutdown().await;
 }
+
+/// Records an alert for the first provider straight into the running server's outbox,
+/// as a process would have (for ages and claims a test cannot wait for).
+async fn planted(srv: &Server, created_at: chrono::DateTime<chrono::Utc>, provider_id: i64) -> i64 {
+    use channelwatch::storage::outbox::{self, Destination, NewAlert};
+    let a = NewAlert {
+        dvr_id: "aef6d698".into(),
+        dvr_name: "Den".into(),
+        alert_type: "channel.watching.start".into(),
+        title: "planted".into(),
+        message: "planted".into(),
+        image_url: None,
+        dedup_key: None,
+        status: "sent",
+        created_at,
+        send_at: created_at,
+    };
+    let to = [Destination {
+        provider_id,
+        provider_type: "webhook".into(),
+    }];
+    outbox::record(&srv.services.db, &a, &to).await.unwrap()
+}
+
+async fn outbox_status(db: &channelwatch::storage::Db, alert_id: i64) -> String {
+    sqlx::query_scalar("SELECT status FROM outbox WHERE alert_id = ?")
+        .bind(alert_id)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_claim_whose_sender_died_is_released_while_the_process_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    let fake = webhook_fake().await;
+    let provider = add_webhook(&srv, &fake).await;
+    // Claimed ten minutes ago by a sender that never came back.
+    let id = planted(&srv, chrono::Utc::now(), provider).await;
+    let old = (chrono::Utc::now() - chrono::Duration::minutes(10))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    sqlx::query(
+        "UPDATE outbox SET status = 'sending', claim = 'gone', claimed_at = ? WHERE alert_id = ?",
+    )
+    .bind(&old)
+    .bind(id)
+    .execute(&srv.services.db.pool)
+    .await
+    .unwrap();
+    wait_received(&fake, "channel.watching.start", 1).await;
+    eventually("marked sent", Duration::from_secs(10), || async {
+        (outbox_status(&srv.services.db, id).await == "sent").then_some(())
+    })
+    .await;
+    srv.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_alert_older_than_the_maximum_age_expires_instead_of_going_out_late() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    let fake = webhook_fake().await;
+    let provider = add_webhook(&srv, &fake).await;
+    put_alert_settings(&srv, json!({"delivery": {"max_age_seconds": 600}})).await;
+    let old = planted(
+        &srv,
+        chrono::Utc::now() - chrono::Duration::minutes(20),
+        provider,
+    )
+    .await;
+    let fresh = planted(
+        &srv,
+        chrono::Utc::now() - chrono::Duration::minutes(5),
+        provider,
+    )
+    .await;
+    srv.services.dispatcher.wake();
+    wait_received(&fake, "channel.watching.start", 1).await;
+    eventually("the old one expired", Duration::from_secs(15), || async {
+        (outbox_status(&srv.services.db, old).await == "expired").then_some(())
+    })
+    .await;
+    assert_eq!(outbox_status(&srv.services.db, fresh).await, "sent");
+    let got = received(&fake, "channel.watching.start");
+    assert_eq!(got.len(), 1, "only the fresh alert went out");
+    let h = alerts(&srv, "").await;
+    let expired = h.iter().find(|a| a["id"] == old).unwrap();
+    assert_eq!(expired["deliveries"][0]["status"], "expired");
+    srv.shutdown().await;
+}
+
+#[tokio::test]
+async fn shutdown_ends_live_streams_and_releases_sends_in_flight_within_the_deadline() {
+    use futures::StreamExt;
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    // A provider that accepts the connection and never answers.
+    let hang = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hang_addr = hang.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((sock, _)) = hang.accept().await {
+            held.push(sock);
+        }
+    });
+    let (status, p) = send(
+        client().post(url(&srv, "/api/v1/providers")).json(&json!({
+            "type": "webhook", "name": "Hanging", "url": format!("http://{hang_addr}/hook"), "secret": SECRET
+        })),
+        Some(API_KEY),
+    )
+    .await;
+    assert_eq!(status, 201, "{p}");
+    let id = planted(&srv, chrono::Utc::now(), p["id"].as_i64().unwrap()).await;
+    srv.services.dispatcher.wake();
+    eventually("the send is in flight", Duration::from_secs(10), || async {
+        (outbox_status(&srv.services.db, id).await == "sending").then_some(())
+    })
+    .await;
+    let live = reqwest::Client::new()
+        .get(url(&srv, "/api/v1/live"))
+        .header("X-API-Key", API_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(live.status(), 200);
+    let mut live = live.bytes_stream();
+    assert!(live.next().await.is_some(), "the first frame");
+    let stream_end = tokio::spawn(async move { while let Some(Ok(_)) = live.next().await {} });
+    // Docker sends SIGKILL 10 s after SIGTERM: everything must be done before.
+    tokio::time::timeout(Duration::from_secs(10), srv.shutdown())
+        .await
+        .expect("shutdown finished within 10 s");
+    tokio::time::timeout(Duration::from_secs(2), stream_end)
+        .await
+        .expect("the live stream ended")
+        .unwrap();
+    let db = channelwatch::storage::Db::open(dir.path()).await.unwrap();
+    assert_eq!(
+        outbox_status(&db, id).await,
+        "pending",
+        "the unfinished send is released for the next start"
+    );
+}

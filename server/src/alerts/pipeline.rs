@@ -75,6 +75,7 @@ impl AlertService {
         let settings: AlertSettings = store_settings::get(&db, SETTINGS_KEY)
             .await?
             .unwrap_or_default();
+        dispatcher.set_max_age(Duration::from_secs(settings.delivery.max_age_seconds));
         Ok(Self {
             shared: Arc::new(Shared {
                 db,
@@ -98,6 +99,9 @@ impl AlertService {
         store_settings::set(&self.shared.db, SETTINGS_KEY, &s)
             .await
             .map_err(|e| e.to_string())?;
+        self.shared
+            .dispatcher
+            .set_max_age(Duration::from_secs(s.delivery.max_age_seconds));
         *self.shared.settings.write() = s;
         Ok(())
     }

@@ -75,7 +75,22 @@ struct Inner {
     circuits: Mutex<HashMap<i64, Circuit>>,
     limits: Mutex<HashMap<i64, Arc<Semaphore>>>,
     queue_depth: AtomicU64,
+    /// `alerts.delivery.max_age_seconds`: older undelivered rows expire.
+    max_age_secs: AtomicU64,
+    /// When expiry and stale claims were last looked at.
+    last_upkeep: Mutex<Option<Instant>>,
 }
+
+/// A claim this old without an outcome is released: every send has a request timeout
+/// far below it, so its sender is gone (or hung) and the row would never go out.
+const CLAIM_TTL: Duration = Duration::from_secs(300);
+
+/// How often the worker expires old rows and releases stale claims.
+const UPKEEP_EVERY: Duration = Duration::from_secs(10);
+
+/// At shutdown, sends in flight get this long to record their outcome; the rest are
+/// released (pending again) so the next start sends them. Well under Docker's 10 s.
+const DRAIN: Duration = Duration::from_secs(5);
 
 /// Handle to the worker. Cheap to clone.
 #[derive(Clone)]
@@ -97,6 +112,8 @@ impl Dispatcher {
                 circuits: Mutex::new(HashMap::new()),
                 limits: Mutex::new(HashMap::new()),
                 queue_depth: AtomicU64::new(0),
+                max_age_secs: AtomicU64::new(3600),
+                last_upkeep: Mutex::new(None),
             }),
         }
     }
@@ -104,6 +121,13 @@ impl Dispatcher {
     /// New rows were written: look now rather than at the next timer.
     pub fn wake(&self) {
         self.inner.wake.notify_one();
+    }
+
+    /// Undelivered rows of alerts older than this expire instead of going out late.
+    pub fn set_max_age(&self, age: Duration) {
+        self.inner
+            .max_age_secs
+            .store(age.as_secs().max(1), Ordering::Relaxed);
     }
 
     /// Pending deliveries (for `channelwatch_notification_queue_depth`).
@@ -136,9 +160,15 @@ impl Dispatcher {
                     _ = me.inner.wake.notified() => {}
                     _ = cancel.cancelled() => {
                         // Stop claiming; give sends in flight time to record their
-                        // outcome, so an acknowledged row is not sent again next start.
+                        // outcome, so an acknowledged row is not sent again next start;
+                        // what is still out then is released for the next start.
                         me.inner.tracker.close();
-                        let _ = tokio::time::timeout(Duration::from_secs(12), me.inner.tracker.wait()).await;
+                        if tokio::time::timeout(DRAIN, me.inner.tracker.wait()).await.is_err() {
+                            match outbox::release_claims(&me.inner.db).await {
+                                Ok(n) => info!(rows = n, "outbox: sends still in flight at shutdown are pending again"),
+                                Err(e) => warn!(error = %e, "outbox: cannot release claims at shutdown; the next start does"),
+                            }
+                        }
                         return;
                     }
                 }
@@ -150,6 +180,7 @@ impl Dispatcher {
     async fn dispatch_due(&self) -> Result<Duration, crate::storage::StorageError> {
         let db = &self.inner.db;
         let now = Utc::now();
+        self.upkeep(now).await?;
         let rows = outbox::claim_due(db, now, self.inner.settings.batch).await?;
         for row in rows {
             let me = self.clone();
@@ -167,6 +198,39 @@ impl Dispatcher {
             None => Duration::from_secs(5),
         };
         Ok(wait.min(Duration::from_secs(5)))
+    }
+
+    /// Every [`UPKEEP_EVERY`]: rows too old to be worth sending expire, and claims
+    /// whose sender never came back are released.
+    async fn upkeep(&self, now: DateTime<Utc>) -> Result<(), crate::storage::StorageError> {
+        {
+            let mut last = self.inner.last_upkeep.lock();
+            if last.is_some_and(|t| t.elapsed() < UPKEEP_EVERY) {
+                return Ok(());
+            }
+            *last = Some(Instant::now());
+        }
+        let db = &self.inner.db;
+        let stale = now - chrono::Duration::from_std(CLAIM_TTL).unwrap_or_default();
+        let released = outbox::release_stale_claims(db, stale).await?;
+        if released > 0 {
+            warn!(rows = released, "outbox: deliveries claimed over 5 minutes ago without an outcome are pending again");
+        }
+        let age = self.inner.max_age_secs.load(Ordering::Relaxed);
+        let cutoff = now
+            .checked_sub_signed(chrono::Duration::seconds(
+                i64::try_from(age).unwrap_or(i64::MAX),
+            ))
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let expired = outbox::expire_before(db, cutoff).await?;
+        if expired > 0 {
+            warn!(
+                rows = expired,
+                max_age_seconds = age,
+                "outbox: deliveries not made within the maximum age expired"
+            );
+        }
+        Ok(())
     }
 
     fn count(&self, row: &Pending, outcome: &str) {
@@ -197,6 +261,25 @@ impl Dispatcher {
 
     async fn deliver(&self, row: Pending) {
         let s = &self.inner.settings;
+        let max_age = self.inner.max_age_secs.load(Ordering::Relaxed);
+        if (Utc::now() - row.created_at).num_seconds() > i64::try_from(max_age).unwrap_or(i64::MAX)
+        {
+            self.finish(
+                &row,
+                Attempt {
+                    status: "expired",
+                    http_status: None,
+                    latency_ms: None,
+                    error: Some(
+                        "not delivered in time: older than delivery.max_age_seconds".into(),
+                    ),
+                    next_at: None,
+                    counts: false,
+                },
+            )
+            .await;
+            return;
+        }
         let provider = match providers::get(&self.inner.db, row.provider_id).await {
             Ok(Some(p)) if p.enabled => p,
             Err(e) => {
@@ -256,21 +339,16 @@ impl Dispatcher {
             .and_then(|c| c.open_until)
             .filter(|t| *t > Utc::now());
         if let Some(until) = open_until {
-            self.finish(
-                &row,
-                Attempt {
-                    status: "circuit_open",
-                    http_status: None,
-                    latency_ms: None,
-                    error: Some(format!(
-                        "circuit open after {} consecutive failures",
-                        s.circuit_threshold
-                    )),
-                    next_at: Some(until),
-                    counts: false,
-                },
-            )
-            .await;
+            // Not an attempt: no log entry, no attempt counted; the row's age still
+            // runs toward expiry.
+            let why = format!(
+                "circuit open after {} consecutive failures",
+                s.circuit_threshold
+            );
+            if let Err(e) = outbox::defer(&self.inner.db, row.id, until, &why).await {
+                warn!(dvr_id = %row.dvr_id, outbox_id = row.id, error = %e, "outbox: cannot defer a delivery; the claim is released later");
+            }
+            self.count(&row, "circuit_open");
             return;
         }
         let out = Outgoing {

@@ -72,23 +72,44 @@ pub async fn buckets(
         .collect()
 }
 
+/// Alerts deleted per statement by the sweep: each batch is a short write, so other
+/// writers (new alerts, deliveries) wait milliseconds, not the whole sweep.
+pub const SWEEP_BATCH: i64 = 1000;
+
 /// Deletes alerts older than `alert_days` whose deliveries are all finished (a pending
-/// delivery is never dropped), and samples older than `sample_days`. Returns the counts.
+/// delivery is never dropped), in batches of [`SWEEP_BATCH`], and samples older than
+/// `sample_days`. Returns the counts.
 pub async fn sweep(db: &Db, alert_days: u32, sample_days: u32) -> Result<(u64, u64), StorageError> {
     let now = chrono::Utc::now();
-    let alert_cutoff = (now - chrono::Duration::days(alert_days as i64))
+    let alert_cutoff = now
+        .checked_sub_signed(chrono::Duration::days(i64::from(alert_days)))
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC)
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let alerts = sqlx::query(
-        "DELETE FROM alerts WHERE created_at < ?
-           AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.alert_id = alerts.id
-                            AND o.status IN ('pending', 'sending'))",
-    )
-    .bind(alert_cutoff)
-    .execute(&db.pool)
-    .await?
-    .rows_affected();
+    let mut alerts = 0;
+    loop {
+        let n = sqlx::query(
+            "DELETE FROM alerts WHERE id IN (
+               SELECT id FROM alerts WHERE created_at < ?1
+                 AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.alert_id = alerts.id
+                                  AND o.status IN ('pending', 'sending'))
+               LIMIT ?2)",
+        )
+        .bind(&alert_cutoff)
+        .bind(SWEEP_BATCH)
+        .execute(&db.pool)
+        .await?
+        .rows_affected();
+        alerts += n;
+        if n < SWEEP_BATCH as u64 {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
     let samples = sqlx::query("DELETE FROM activity_samples WHERE at < ?")
-        .bind(now.timestamp() - sample_days as i64 * 86_400)
+        .bind(
+            now.timestamp()
+                .saturating_sub(i64::from(sample_days) * 86_400),
+        )
         .execute(&db.pool)
         .await?
         .rows_affected();
@@ -136,5 +157,38 @@ mod tests {
             .is_empty());
         let (_, removed) = sweep(&db, 30, 7).await.unwrap();
         assert_eq!(removed, 1);
+    }
+
+    #[tokio::test]
+    async fn the_sweep_deletes_in_batches_and_keeps_pending_deliveries() {
+        use crate::storage::outbox::{self, Destination, NewAlert};
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).await.unwrap();
+        let old = chrono::Utc::now() - chrono::Duration::days(40);
+        let a = NewAlert {
+            dvr_id: "aaaa0001".into(),
+            dvr_name: "Den".into(),
+            alert_type: "channel.watching.start".into(),
+            title: "t".into(),
+            message: "m".into(),
+            image_url: None,
+            dedup_key: None,
+            status: "sent",
+            created_at: old,
+            send_at: old,
+        };
+        let n = SWEEP_BATCH as usize * 2 + 5;
+        for _ in 0..n {
+            outbox::record(&db, &a, &[]).await.unwrap();
+        }
+        let to = [Destination {
+            provider_id: 1,
+            provider_type: "webhook".into(),
+        }];
+        outbox::record(&db, &a, &to).await.unwrap();
+        let (alerts, _) = sweep(&db, 30, 7).await.unwrap();
+        assert_eq!(alerts, n as u64);
+        let left = outbox::history(&db, None, 10, None).await.unwrap();
+        assert_eq!(left.len(), 1, "the alert with a pending delivery stays");
     }
 }

@@ -110,7 +110,7 @@ pub async fn claim_due(
     let claim = uuid::Uuid::new_v4().to_string();
     let mut tx = db.pool.begin().await?;
     sqlx::query(
-        "UPDATE outbox SET status = 'sending', claim = ?1
+        "UPDATE outbox SET status = 'sending', claim = ?1, claimed_at = ?2
          WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= ?2
                       ORDER BY next_attempt_at, id LIMIT ?3)",
     )
@@ -151,13 +151,78 @@ pub async fn claim_due(
         .collect()
 }
 
-/// Rows a previous process claimed but never finished go back to pending (start-up).
+/// Rows a previous process claimed but never finished go back to pending (start-up,
+/// and at shutdown for sends that did not finish in time).
 pub async fn release_claims(db: &Db) -> Result<u64, StorageError> {
-    let res =
-        sqlx::query("UPDATE outbox SET status = 'pending', claim = NULL WHERE status = 'sending'")
-            .execute(&db.pool)
-            .await?;
+    let res = sqlx::query(
+        "UPDATE outbox SET status = 'pending', claim = NULL, claimed_at = NULL WHERE status = 'sending'",
+    )
+    .execute(&db.pool)
+    .await?;
     Ok(res.rows_affected())
+}
+
+/// Claims taken before `before` that never recorded an outcome (their sender died or
+/// hung past every timeout) go back to pending while the process runs.
+pub async fn release_stale_claims(db: &Db, before: DateTime<Utc>) -> Result<u64, StorageError> {
+    let res = sqlx::query(
+        "UPDATE outbox SET status = 'pending', claim = NULL, claimed_at = NULL
+         WHERE status = 'sending' AND (claimed_at IS NULL OR claimed_at < ?)",
+    )
+    .bind(ts(before))
+    .execute(&db.pool)
+    .await?;
+    Ok(res.rows_affected())
+}
+
+/// Pending deliveries of alerts raised before `cutoff` are not worth sending any more:
+/// they turn `expired`, with one log entry each, in one transaction.
+pub async fn expire_before(db: &Db, cutoff: DateTime<Utc>) -> Result<u64, StorageError> {
+    let now = ts(Utc::now());
+    let mut tx = db.pool.begin().await?;
+    let done = sqlx::query(
+        "UPDATE outbox SET status = 'expired', claim = NULL, finished_at = ?1,
+           last_error = 'not delivered in time: older than delivery.max_age_seconds'
+         WHERE status = 'pending' AND created_at < ?2",
+    )
+    .bind(&now)
+    .bind(ts(cutoff))
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if done > 0 {
+        sqlx::query(
+            "INSERT INTO delivery_log (outbox_id, attempt, status, error, created_at)
+             SELECT id, attempts, 'expired', last_error, ?1 FROM outbox
+             WHERE status = 'expired' AND finished_at = ?1",
+        )
+        .bind(&now)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(done)
+}
+
+/// Puts a claimed row back until `until` without logging an attempt (a circuit that is
+/// open is not the provider's answer; the row's age still runs toward expiry).
+pub async fn defer(
+    db: &Db,
+    row_id: i64,
+    until: DateTime<Utc>,
+    why: &str,
+) -> Result<(), StorageError> {
+    sqlx::query(
+        "UPDATE outbox SET status = 'pending', claim = NULL, claimed_at = NULL, next_attempt_at = ?,
+           last_error = ?
+         WHERE id = ? AND status = 'sending'",
+    )
+    .bind(ts(until))
+    .bind(why)
+    .bind(row_id)
+    .execute(&db.pool)
+    .await?;
+    Ok(())
 }
 
 /// The latest alert time per dedup key for one DVR since `since` (durable dedup).
@@ -205,12 +270,12 @@ pub async fn pending_count(db: &Db) -> Result<u64, StorageError> {
 /// One attempt's outcome.
 #[derive(Debug, Clone)]
 pub struct Attempt {
-    /// `sent`, `retry`, `failed` or `circuit_open`.
+    /// `sent`, `retry`, `failed` or `expired`.
     pub status: &'static str,
     pub http_status: Option<u16>,
     pub latency_ms: Option<u64>,
     pub error: Option<String>,
-    /// For `retry` and `circuit_open`: when to try again.
+    /// For `retry`: when to try again.
     pub next_at: Option<DateTime<Utc>>,
     /// Whether this attempt counts (a circuit-open skip does not).
     pub counts: bool,
@@ -223,7 +288,7 @@ pub async fn finish_attempt(db: &Db, row_id: i64, a: &Attempt) -> Result<(), Sto
     let now = ts(Utc::now());
     let mut tx = db.pool.begin().await?;
     let attempt: i64 = match a.status {
-        "sent" | "failed" => {
+        "sent" | "failed" | "expired" => {
             sqlx::query_scalar(
                 "UPDATE outbox SET status = ?1, attempts = attempts + ?2, last_error = ?3, finished_at = ?4
                  WHERE id = ?5 RETURNING attempts",
@@ -238,7 +303,7 @@ pub async fn finish_attempt(db: &Db, row_id: i64, a: &Attempt) -> Result<(), Sto
         }
         _ => {
             sqlx::query_scalar(
-                "UPDATE outbox SET status = 'pending', claim = NULL, attempts = attempts + ?1,
+                "UPDATE outbox SET status = 'pending', claim = NULL, claimed_at = NULL, attempts = attempts + ?1,
                    last_error = ?2, next_attempt_at = ?3
                  WHERE id = ?4 RETURNING attempts",
             )
@@ -293,7 +358,8 @@ pub struct AlertView {
     pub deliveries: Vec<DeliveryView>,
 }
 
-/// Alerts newest first, optionally for one DVR and before an id (the cursor).
+/// Alerts newest first, optionally for one DVR and before an id (the cursor), with
+/// their deliveries: one query for the page.
 pub async fn history(
     db: &Db,
     dvr_id: Option<&str>,
@@ -301,50 +367,51 @@ pub async fn history(
     before: Option<i64>,
 ) -> Result<Vec<AlertView>, StorageError> {
     let rows = sqlx::query(
-        "SELECT id, dvr_id, dvr_name, alert_type, title, message, image_url, status, created_at
-         FROM alerts
-         WHERE (?1 IS NULL OR dvr_id = ?1) AND (?2 IS NULL OR id < ?2)
-         ORDER BY id DESC LIMIT ?3",
+        "WITH page AS (
+             SELECT id, dvr_id, dvr_name, alert_type, title, message, image_url, status, created_at
+             FROM alerts
+             WHERE (?1 IS NULL OR dvr_id = ?1) AND (?2 IS NULL OR id < ?2)
+             ORDER BY id DESC LIMIT ?3)
+         SELECT page.*, o.id AS o_id, o.provider_id, o.provider_type, o.status AS o_status,
+                o.attempts, o.last_error, o.finished_at
+         FROM page LEFT JOIN outbox o ON o.alert_id = page.id
+         ORDER BY page.id DESC, o.id",
     )
     .bind(dvr_id)
     .bind(before)
     .bind(limit)
     .fetch_all(&db.pool)
     .await?;
-    let mut out = Vec::with_capacity(rows.len());
+    let mut out: Vec<AlertView> = Vec::new();
     for r in rows {
         let id: i64 = r.try_get("id")?;
-        let deliveries = sqlx::query(
-            "SELECT provider_id, provider_type, status, attempts, last_error, finished_at
-             FROM outbox WHERE alert_id = ? ORDER BY id",
-        )
-        .bind(id)
-        .fetch_all(&db.pool)
-        .await?
-        .iter()
-        .map(|d| {
-            Ok(DeliveryView {
-                provider_id: d.try_get("provider_id")?,
-                provider_type: d.try_get("provider_type")?,
-                status: d.try_get("status")?,
-                attempts: d.try_get("attempts")?,
-                last_error: d.try_get("last_error")?,
-                finished_at: d.try_get("finished_at")?,
-            })
-        })
-        .collect::<Result<Vec<_>, StorageError>>()?;
-        out.push(AlertView {
-            id,
-            dvr_id: r.try_get("dvr_id")?,
-            dvr_name: r.try_get("dvr_name")?,
-            alert_type: r.try_get("alert_type")?,
-            title: r.try_get("title")?,
-            message: r.try_get("message")?,
-            image_url: r.try_get("image_url")?,
-            status: r.try_get("status")?,
-            created_at: r.try_get("created_at")?,
-            deliveries,
-        });
+        if out.last().is_none_or(|a| a.id != id) {
+            out.push(AlertView {
+                id,
+                dvr_id: r.try_get("dvr_id")?,
+                dvr_name: r.try_get("dvr_name")?,
+                alert_type: r.try_get("alert_type")?,
+                title: r.try_get("title")?,
+                message: r.try_get("message")?,
+                image_url: r.try_get("image_url")?,
+                status: r.try_get("status")?,
+                created_at: r.try_get("created_at")?,
+                deliveries: Vec::new(),
+            });
+        }
+        if r.try_get::<Option<i64>, _>("o_id")?.is_some() {
+            let d = DeliveryView {
+                provider_id: r.try_get("provider_id")?,
+                provider_type: r.try_get("provider_type")?,
+                status: r.try_get("o_status")?,
+                attempts: r.try_get("attempts")?,
+                last_error: r.try_get("last_error")?,
+                finished_at: r.try_get("finished_at")?,
+            };
+            if let Some(a) = out.last_mut() {
+                a.deliveries.push(d);
+            }
+        }
     }
     Ok(out)
 }
@@ -462,5 +529,96 @@ mod tests {
             .unwrap()
             .is_empty());
         assert!(history(&db, None, 10, Some(id)).await.unwrap().is_empty());
+    }
+
+    fn two() -> [Destination; 2] {
+        [
+            Destination {
+                provider_id: 1,
+                provider_type: "discord".into(),
+            },
+            Destination {
+                provider_id: 2,
+                provider_type: "email".into(),
+            },
+        ]
+    }
+
+    #[tokio::test]
+    async fn a_stale_claim_is_released_while_the_process_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).await.unwrap();
+        record(&db, &alert(), &two()).await.unwrap();
+        let claimed = claim_due(&db, Utc::now(), 10).await.unwrap();
+        assert_eq!(claimed.len(), 2);
+        let minute_ago = Utc::now() - chrono::Duration::seconds(60);
+        assert_eq!(
+            release_stale_claims(&db, minute_ago).await.unwrap(),
+            0,
+            "fresh claims stay"
+        );
+        assert_eq!(
+            release_stale_claims(&db, Utc::now() + chrono::Duration::seconds(1))
+                .await
+                .unwrap(),
+            2
+        );
+        assert_eq!(
+            claim_due(&db, Utc::now(), 10).await.unwrap().len(),
+            2,
+            "pending again"
+        );
+    }
+
+    #[tokio::test]
+    async fn old_pending_deliveries_expire_with_one_log_entry_and_deferrals_log_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).await.unwrap();
+        let mut old = alert();
+        old.created_at = Utc::now() - chrono::Duration::hours(2);
+        old.send_at = old.created_at;
+        let old_id = record(&db, &old, &two()).await.unwrap();
+        let new_id = record(&db, &alert(), &two()).await.unwrap();
+        // A deferred (circuit open) row keeps its age and writes no log entry.
+        let rows = claim_due(&db, Utc::now(), 1).await.unwrap();
+        defer(
+            &db,
+            rows[0].id,
+            Utc::now() + chrono::Duration::seconds(60),
+            "circuit open",
+        )
+        .await
+        .unwrap();
+        assert!(attempts_of(&db, rows[0].id).await.unwrap().is_empty());
+        let cutoff = Utc::now() - chrono::Duration::hours(1);
+        assert_eq!(expire_before(&db, cutoff).await.unwrap(), 2);
+        assert_eq!(expire_before(&db, cutoff).await.unwrap(), 0);
+        let h = history(&db, None, 10, None).await.unwrap();
+        assert_eq!(h.len(), 2);
+        assert_eq!(h[0].id, new_id);
+        assert!(h[0].deliveries.iter().all(|d| d.status == "pending"));
+        assert_eq!(h[1].id, old_id);
+        assert_eq!(h[1].deliveries.len(), 2);
+        assert!(h[1].deliveries.iter().all(|d| d.status == "expired"));
+        assert_eq!(
+            attempts_of(&db, rows[0].id).await.unwrap(),
+            vec![("expired".to_string(), None)]
+        );
+        assert_eq!(pending_count(&db).await.unwrap(), 2);
+    }
+
+    #[tokio::test]
+    async fn history_pages_keep_alerts_without_deliveries() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).await.unwrap();
+        let a = record(&db, &alert(), &[]).await.unwrap();
+        let b = record(&db, &alert(), &two()).await.unwrap();
+        let c = record(&db, &alert(), &[]).await.unwrap();
+        let h = history(&db, None, 2, None).await.unwrap();
+        assert_eq!(h.iter().map(|x| x.id).collect::<Vec<_>>(), [c, b]);
+        assert_eq!(h[1].deliveries.len(), 2);
+        let h = history(&db, None, 2, Some(b)).await.unwrap();
+        assert_eq!(h.iter().map(|x| x.id).collect::<Vec<_>>(), [a]);
+        assert!(h[0].deliveries.is_empty());
     }
 }
