@@ -411,10 +411,19 @@ pub async fn import(
                     r.target = target;
                     r.enabled = p.enabled;
                 } else if e.target.provider_type() == target.provider_type() {
-                    // Masked secrets keep the ones this install already has.
+                    // Masked secrets keep the ones this install already has, but only
+                    // for the destination they were given for.
                     let mut fields = p.fields.clone();
                     fields.retain(|k, v| !(k == "headers" && v.as_str() == Some(MASK)));
-                    if let Ok(t) = Target::from_fields(&p.target_kind, fields, Some(&e.target)) {
+                    if let Some(c) = e.target.carried_secrets(&p.target_kind, &fields) {
+                        // The file's provider sends elsewhere: it comes in as on a fresh
+                        // install, disabled with its secrets masked until entered again.
+                        tracing::warn!(provider = %p.name, "backup import: {c}");
+                        r.target = target;
+                        r.enabled = false;
+                    } else if let Ok(t) =
+                        Target::from_fields(&p.target_kind, fields, Some(&e.target))
+                    {
                         r.target = t;
                         r.enabled = p.enabled;
                         report.providers_without_secrets.retain(|n| n != &p.name);
@@ -560,6 +569,50 @@ mod tests {
         assert!(
             matches!(&p.target, Target::Webhook { secret, .. } if secret == "planted-secret-1")
         );
+    }
+
+    #[tokio::test]
+    async fn masked_secrets_do_not_follow_a_provider_to_another_address() {
+        let (_d, db) = seeded().await;
+        let secret_of = |p: &providers::ProviderRecord| match &p.target {
+            Target::Webhook { url, secret } => (url.clone(), secret.clone()),
+            other => panic!("{other:?}"),
+        };
+        // Another path on the same server: the stored secret stays.
+        let mut b = export(&db, None).await.unwrap();
+        b.providers[0]
+            .fields
+            .insert("url".into(), Value::from("http://127.0.0.1:9/other"));
+        let report = import(&db, &b, None, false).await.unwrap();
+        assert!(report.providers_without_secrets.is_empty());
+        let p = &providers::list(&db).await.unwrap()[0];
+        assert!(p.enabled);
+        assert_eq!(
+            secret_of(p),
+            (
+                "http://127.0.0.1:9/other".to_string(),
+                "planted-secret-1".to_string()
+            )
+        );
+        // Another host or port: the file's provider comes in disabled, its secret
+        // masked, and the stored one goes nowhere.
+        for url in ["http://127.0.0.1:10/h", "http://127.0.0.2:9/h"] {
+            let mut b = export(&db, None).await.unwrap();
+            b.providers[0].fields.insert("url".into(), Value::from(url));
+            let report = import(&db, &b, None, false).await.unwrap();
+            assert_eq!(report.providers_without_secrets, ["HA"], "{url}");
+            let p = &providers::list(&db).await.unwrap()[0];
+            assert!(!p.enabled, "{url}");
+            assert_eq!(secret_of(p), (url.to_string(), MASK.to_string()));
+            // Put back for the next round.
+            let mut r = p.clone();
+            r.target = Target::Webhook {
+                url: "http://127.0.0.1:9/h".into(),
+                secret: "planted-secret-1".into(),
+            };
+            r.enabled = true;
+            providers::update(&db, &r).await.unwrap();
+        }
     }
 
     #[test]

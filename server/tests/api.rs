@@ -513,3 +513,54 @@ async fn a_dvr_api_key_is_sent_masked_kept_and_removable() {
     refused("a 401 after removal").await;
     srv.shutdown().await;
 }
+
+/// Requests to a DVR never follow a redirect, so its API key cannot be bounced to
+/// another address (reqwest drops `Authorization` and cookies across hosts, not
+/// `X-API-Key`): a 302 to another loopback port is the DVR's answer, and the other
+/// port never hears from us.
+#[tokio::test]
+async fn a_dvr_redirect_is_not_followed_so_its_api_key_stays_with_it() {
+    use channelwatch::dvr::client::{ApiKey, ClientError, DvrClient};
+    use std::sync::Arc;
+    let elsewhere = FakeProvider::start(Arc::new(|_: &Received| {
+        (
+            200,
+            vec![("content-type".into(), "application/json".into())],
+            json!({"name": "elsewhere", "version": "9.9.9", "disk": {"free": 1, "total": 2}})
+                .to_string(),
+        )
+    }))
+    .await;
+    let to = elsewhere.url("/status");
+    let dvr = FakeProvider::start(Arc::new(move |_: &Received| {
+        (302, vec![("location".into(), to.clone())], String::new())
+    }))
+    .await;
+    let client = DvrClient::new(DvrClient::shared_http(), "127.0.0.1", dvr.addr.port())
+        .with_api_key(&ApiKey::new("dvr-key-stays-home"));
+    let t = Duration::from_secs(5);
+    let status = client.status(t).await;
+    assert!(
+        matches!(status, Err(ClientError::Status(302))),
+        "{status:?}"
+    );
+    let info = client.dvr_info(t).await;
+    assert!(matches!(info, Err(ClientError::Status(302))), "{info:?}");
+    let stream = client.subscribe(t).await;
+    assert!(
+        matches!(stream, Err(ClientError::Status(302))),
+        "{stream:?}"
+    );
+    let asked = dvr.requests();
+    assert_eq!(asked.len(), 3);
+    assert!(asked
+        .iter()
+        .all(|r| r.header("x-api-key") == Some("dvr-key-stays-home")));
+    let leaked: Vec<_> = elsewhere
+        .requests()
+        .iter()
+        .filter_map(|r| r.header("x-api-key").map(str::to_string))
+        .collect();
+    assert!(leaked.is_empty(), "the key went elsewhere: {leaked:?}");
+    assert!(elsewhere.requests().is_empty(), "a redirect was followed");
+}

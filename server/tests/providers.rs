@@ -643,6 +643,144 @@ async fn the_providers_api_masks_secrets_keeps_them_on_patch_and_tests_for_real(
     srv.shutdown().await;
 }
 
+/// A stored secret only goes where it was given: a PATCH that moves a provider to
+/// another scheme, host or port (SMTP host or port, Matrix homeserver) while leaving
+/// a secret masked is refused with the secret named, and changes nothing.
+#[tokio::test]
+async fn a_masked_secret_does_not_follow_a_provider_to_another_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = server(dir.path()).await;
+    let c = client();
+    let k = Some(API_KEY);
+    let create = |body: Value| {
+        let req = c.post(url(&srv, "/api/v1/providers")).json(&body);
+        async move {
+            let (status, p) = send(req, k).await;
+            assert_eq!(status, 201, "{p}");
+            p["id"].as_i64().unwrap()
+        }
+    };
+    let patch = |id: i64, body: Value| {
+        send(
+            c.patch(url(&srv, &format!("/api/v1/providers/{id}")))
+                .json(&body),
+            k,
+        )
+    };
+    let stored = |id: i64| {
+        let db = srv.services.db.clone();
+        async move {
+            channelwatch::storage::providers::get(&db, id)
+                .await
+                .unwrap()
+                .unwrap()
+                .target
+        }
+    };
+    let refused = |status: u16, e: &Value, field: &str| {
+        assert_eq!(
+            (status, e["error"].as_str()),
+            (422, Some("invalid_request")),
+            "{e}"
+        );
+        let message = e["message"].as_str().unwrap();
+        assert!(message.starts_with(&format!("{field}: ")), "{e}");
+        assert!(message.contains("enter"), "{e}");
+    };
+
+    // The signed webhook: its secret stays with the server it was given for.
+    let hook = create(json!({
+        "type": "webhook", "name": "Hook", "url": "http://127.0.0.1:9/h", "secret": "hook-secret-1"
+    }))
+    .await;
+    let (status, e) = patch(
+        hook,
+        json!({"url": "http://127.0.0.2:9/h", "secret": "****"}),
+    )
+    .await;
+    refused(status, &e, "secret");
+    assert!(!e.to_string().contains("hook-secret-1"), "{e}");
+    for moved in [
+        "http://127.0.0.1:10/h",
+        "https://127.0.0.1:9/h",
+        "http://localhost:9/h",
+    ] {
+        let (status, e) = patch(hook, json!({"url": moved})).await;
+        refused(status, &e, "secret");
+    }
+    let unchanged = Target::Webhook {
+        url: "http://127.0.0.1:9/h".into(),
+        secret: "hook-secret-1".into(),
+    };
+    assert_eq!(stored(hook).await, unchanged);
+    // Another path on the same server keeps it.
+    let (status, p) = patch(
+        hook,
+        json!({"url": "http://127.0.0.1:9/other", "secret": "****"}),
+    )
+    .await;
+    assert_eq!((status, p["secret"].as_str()), (200, Some("****")), "{p}");
+    assert!(
+        matches!(stored(hook).await, Target::Webhook { secret, .. } if secret == "hook-secret-1")
+    );
+    // Given again, it goes to the new server.
+    let (status, p) = patch(
+        hook,
+        json!({"url": "http://127.0.0.2:9/h", "secret": "hook-secret-2"}),
+    )
+    .await;
+    assert_eq!(
+        (status, p["url"].as_str()),
+        (200, Some("http://127.0.0.2:9/h")),
+        "{p}"
+    );
+    assert_eq!(
+        stored(hook).await,
+        Target::Webhook {
+            url: "http://127.0.0.2:9/h".into(),
+            secret: "hook-secret-2".into(),
+        }
+    );
+
+    // Email: the password stays with the SMTP server (host, port and security).
+    let mail = create(json!({
+        "type": "email", "name": "Mail", "smtp_host": "127.0.0.1", "smtp_port": 2525,
+        "security": "plain", "username": "cw", "password": "smtp-password-1",
+        "from": "cw@example.com", "to": "ops@example.com"
+    }))
+    .await;
+    let (status, e) = patch(mail, json!({"smtp_host": "127.0.0.2"})).await;
+    refused(status, &e, "password");
+    let (status, e) = patch(mail, json!({"smtp_port": 2526, "password": "****"})).await;
+    refused(status, &e, "password");
+    assert!(
+        matches!(stored(mail).await, Target::Email { smtp_host, smtp_port: Some(2525), password: Some(pw), .. } if smtp_host == "127.0.0.1" && pw == "smtp-password-1")
+    );
+    let (status, p) = patch(mail, json!({"to": "other@example.com"})).await;
+    assert_eq!(status, 200, "{p}");
+    let (status, p) = patch(
+        mail,
+        json!({"smtp_host": "127.0.0.2", "password": "smtp-password-2"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{p}");
+
+    // Matrix: the access token stays with its homeserver.
+    let room = create(json!({
+        "type": "matrix", "name": "Room", "homeserver": "http://127.0.0.1:8008",
+        "room": "!abc:example.org", "access_token": "matrix-token-1"
+    }))
+    .await;
+    let (status, e) = patch(room, json!({"homeserver": "http://127.0.0.1:8448"})).await;
+    refused(status, &e, "access_token");
+    let (status, p) = patch(room, json!({"homeserver": "http://127.0.0.1:8008/"})).await;
+    assert_eq!(status, 200, "{p}");
+    assert!(
+        matches!(stored(room).await, Target::Matrix { homeserver, access_token: Some(t), .. } if homeserver == "http://127.0.0.1:8008/" && t == "matrix-token-1")
+    );
+    srv.shutdown().await;
+}
+
 #[tokio::test]
 async fn email_over_starttls_and_implicit_tls() {
     let http = channelwatch::notify::http_client();

@@ -145,9 +145,13 @@ impl DvrClient {
         }
     }
 
-    /// The process-wide HTTP client all DVR handles share.
+    /// The process-wide HTTP client all DVR handles share. It never follows a
+    /// redirect: the DVR's `X-API-Key` goes to the address it was given for and nowhere
+    /// else (reqwest drops only `Authorization` and cookies on a cross-host redirect),
+    /// so a 3xx is the DVR's answer ([`ClientError::Status`]).
     pub fn shared_http() -> reqwest::Client {
         reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(CONNECT_TIMEOUT)
             .pool_idle_timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(1)

@@ -9,7 +9,7 @@ use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
 
-use super::target::{EmailSecurity, Target};
+use super::target::{EmailSecurity, Target, NTFY_URL, PUSHOVER_URL, TELEGRAM_URL};
 
 /// What goes out: the alert's text and the context the webhook and templates carry.
 #[derive(Debug, Clone)]
@@ -105,7 +105,7 @@ pub async fn send(http: &reqwest::Client, target: &Target, out: &Outgoing) -> Se
             sound,
             base_url,
         } => {
-            let base = base_url.as_deref().unwrap_or("https://api.pushover.net");
+            let base = base_url.as_deref().unwrap_or(PUSHOVER_URL);
             let mut form: Vec<(&str, String)> = vec![
                 ("token", token.clone()),
                 ("user", user_key.clone()),
@@ -197,7 +197,7 @@ pub async fn send(http: &reqwest::Client, target: &Target, out: &Outgoing) -> Se
             chat_id,
             base_url,
         } => {
-            let base = base_url.as_deref().unwrap_or("https://api.telegram.org");
+            let base = base_url.as_deref().unwrap_or(TELEGRAM_URL);
             let text = format!(
                 "<b>{}</b>\n{}",
                 html_escape(&out.title),
@@ -337,7 +337,7 @@ pub async fn send(http: &reqwest::Client, target: &Target, out: &Outgoing) -> Se
             password,
             priority,
         } => {
-            let base = url.as_deref().unwrap_or("https://ntfy.sh");
+            let base = url.as_deref().unwrap_or(NTFY_URL);
             let mut body = json!({
                 "topic": topic,
                 "title": out.title,
@@ -762,12 +762,14 @@ async fn send_email(
     let mut transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host);
     transport = match security {
         EmailSecurity::Starttls => transport
-            .port(port.unwrap_or(587))
+            .port(port.unwrap_or(security.default_port()))
             .tls(Tls::Required(tls(host)?)),
         EmailSecurity::Tls => transport
-            .port(port.unwrap_or(465))
+            .port(port.unwrap_or(security.default_port()))
             .tls(Tls::Wrapper(tls(host)?)),
-        EmailSecurity::Plain => transport.port(port.unwrap_or(25)).tls(Tls::None),
+        EmailSecurity::Plain => transport
+            .port(port.unwrap_or(security.default_port()))
+            .tls(Tls::None),
     };
     if let (Some(u), Some(p)) = (username, password) {
         transport = transport.credentials(Credentials::new(u.to_string(), p.to_string()));

@@ -10,6 +10,11 @@ use serde_json::{Map, Value};
 /// What the API answers in place of a secret; sending it back keeps the stored value.
 pub const MASK: &str = "****";
 
+/// Where Pushover, Telegram and ntfy send when `base_url` / `url` is not set.
+pub const PUSHOVER_URL: &str = "https://api.pushover.net";
+pub const TELEGRAM_URL: &str = "https://api.telegram.org";
+pub const NTFY_URL: &str = "https://ntfy.sh";
+
 /// SMTP connection security.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -21,6 +26,17 @@ pub enum EmailSecurity {
     Tls,
     /// No TLS at all (a relay on the local network, or a test listener).
     Plain,
+}
+
+impl EmailSecurity {
+    /// The port used when `smtp_port` is not set.
+    pub fn default_port(self) -> u16 {
+        match self {
+            EmailSecurity::Starttls => 587,
+            EmailSecurity::Tls => 465,
+            EmailSecurity::Plain => 25,
+        }
+    }
 }
 
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
@@ -111,6 +127,51 @@ pub enum Target {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         headers: Vec<(String, String)>,
     },
+}
+
+/// Secrets an edit would carry to another destination: left masked (so the stored
+/// values would be filled in) while the address they are sent to changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CarriedSecrets {
+    /// The masked secret fields whose stored values would be sent elsewhere.
+    pub secrets: Vec<&'static str>,
+    /// The destination field that changed (`type` for another kind of target).
+    pub changed: &'static str,
+}
+
+impl std::fmt::Display for CarriedSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let one = self.secrets.len() == 1;
+        write!(
+            f,
+            "{}: {} to the destination {} given for, and {} changed; enter {} again",
+            self.secrets.join(", "),
+            if one {
+                "a stored secret only goes"
+            } else {
+                "stored secrets only go"
+            },
+            if one { "it was" } else { "they were" },
+            self.changed,
+            if one { "it" } else { "them" },
+        )
+    }
+}
+
+/// A URL's address as far as a secret is concerned: `scheme://host:port` (the default
+/// port written out, the host as the URL parser normalises it); other text as it is.
+fn origin(url: &str) -> String {
+    let url = url.trim();
+    match url::Url::parse(url) {
+        Ok(u) => format!(
+            "{}://{}:{}",
+            u.scheme(),
+            u.host_str().unwrap_or(""),
+            u.port_or_known_default()
+                .map_or_else(String::new, |p| p.to_string())
+        ),
+        Err(_) => url.to_string(),
+    }
 }
 
 /// Query parameters whose values are credentials.
@@ -232,13 +293,143 @@ impl Target {
         })
     }
 
+    /// The `kind` tag of the variant (`json` for Apprise's JSON target).
+    fn kind_tag(&self) -> &'static str {
+        match self {
+            Target::Json { .. } => "json",
+            other => other.provider_type(),
+        }
+    }
+
+    /// Where fields of this target's kind send their secrets, one address per
+    /// destination field: a URL field's `scheme://host:port` ([`origin`]; the built-in
+    /// server when an optional one is not set), or the SMTP server's host, security and
+    /// port in use. Other fields (paths, rooms, topics, recipients, user names) do not
+    /// move a secret to another server.
+    fn addresses(&self, fields: &Map<String, Value>) -> Vec<(&'static str, String)> {
+        let text = |f: &str| -> String {
+            fields
+                .get(f)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .trim()
+                .to_string()
+        };
+        let url_at = |f: &'static str, default: &str| -> (&'static str, String) {
+            let given = text(f);
+            (
+                f,
+                origin(if given.is_empty() {
+                    default
+                } else {
+                    given.as_str()
+                }),
+            )
+        };
+        match self {
+            Target::Pushover { .. } => vec![url_at("base_url", PUSHOVER_URL)],
+            Target::Telegram { .. } => vec![url_at("base_url", TELEGRAM_URL)],
+            Target::Ntfy { .. } => vec![url_at("url", NTFY_URL)],
+            Target::Discord { .. } | Target::Slack { .. } => vec![url_at("webhook_url", "")],
+            Target::Gotify { .. } | Target::Webhook { .. } | Target::Json { .. } => {
+                vec![url_at("url", "")]
+            }
+            Target::Matrix { .. } => vec![url_at("homeserver", "")],
+            Target::Email { .. } => {
+                let security: EmailSecurity = fields
+                    .get("security")
+                    .cloned()
+                    .and_then(|v| serde_json::from_value(v).ok())
+                    .unwrap_or_default();
+                let port = fields
+                    .get("smtp_port")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(u64::from(security.default_port()));
+                vec![
+                    (
+                        "smtp_host",
+                        text("smtp_host").trim_end_matches('.').to_ascii_lowercase(),
+                    ),
+                    ("security", format!("{security:?}")),
+                    ("smtp_port", port.to_string()),
+                ]
+            }
+        }
+    }
+
+    /// Whether an edit of this stored target would carry a stored secret to another
+    /// destination. `edited` holds the fields as given (a PATCH's merged answer, a
+    /// backup's entry), before [`Target::from_fields`] fills the masked secrets in: a
+    /// secret left as [`MASK`] is only filled in for the destination it was given for —
+    /// the scheme, host and port of its URL field, or the SMTP host, security and port.
+    /// Answers the masked secrets and the destination field that changed; `None` when
+    /// nothing stored would go anywhere new. Pure: no I/O, no name resolution.
+    pub fn carried_secrets(
+        &self,
+        kind: &str,
+        edited: &Map<String, Value>,
+    ) -> Option<CarriedSecrets> {
+        let stored = match serde_json::to_value(self) {
+            Ok(Value::Object(m)) => m,
+            _ => Map::new(),
+        };
+        let secrets: Vec<&'static str> = self
+            .secret_fields()
+            .iter()
+            .copied()
+            .filter(|f| edited.get(*f).and_then(Value::as_str) == Some(MASK))
+            .filter(|f| stored.get(*f).is_some_and(|v| !v.is_null()))
+            .collect();
+        if secrets.is_empty() {
+            return None;
+        }
+        if kind != self.kind_tag() {
+            return Some(CarriedSecrets {
+                secrets,
+                changed: "type",
+            });
+        }
+        let before = self.addresses(&stored);
+        // A masked destination (a webhook URL that is itself the secret) or the echo of
+        // a URL whose credentials are masked stands for the stored one, as in
+        // `from_fields`.
+        let masked = self.masked();
+        let mut resolved = edited.clone();
+        for (f, _) in &before {
+            let Some(given) = edited.get(*f) else {
+                continue;
+            };
+            if given.as_str() == Some(MASK) || masked.get(*f) == Some(given) {
+                match stored.get(*f) {
+                    Some(v) => {
+                        resolved.insert((*f).to_string(), v.clone());
+                    }
+                    None => {
+                        resolved.remove(*f);
+                    }
+                }
+            }
+        }
+        let after = self.addresses(&resolved);
+        before
+            .into_iter()
+            .zip(after)
+            .find(|(b, a)| b != a)
+            .map(|((changed, _), _)| CarriedSecrets { secrets, changed })
+    }
+
     /// Builds a target of `kind` from API fields. Secrets given as [`MASK`] are taken
-    /// from `previous` (a PATCH that echoes the masked answer keeps the stored secret).
+    /// from `previous` (a PATCH that echoes the masked answer keeps the stored secret),
+    /// but only for the destination they were given for: with a new address they must
+    /// be given again ([`Target::carried_secrets`]; the error names them).
     pub fn from_fields(
         kind: &str,
         mut fields: Map<String, Value>,
         previous: Option<&Target>,
     ) -> Result<Target, String> {
+        // Judged on the fields as given, before the stored secrets are filled in; told
+        // after the fields' own errors.
+        let carried = previous.and_then(|p| p.carried_secrets(kind, &fields));
         if let Some(prev) = previous {
             let stored = match serde_json::to_value(prev) {
                 Ok(Value::Object(m)) => m,
@@ -282,6 +473,9 @@ impl Target {
             }
         })?;
         t.validate()?;
+        if let Some(c) = carried {
+            return Err(c.to_string());
+        }
         Ok(t)
     }
 
@@ -622,6 +816,293 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.contains("extra"), "{e}");
+    }
+
+    /// What `carried_secrets` says of a PATCH-like edit: the stored target's masked
+    /// answer with `edit` laid over it (as `PATCH /api/v1/providers/{id}` builds it).
+    fn carried(stored: &Target, edit: Value) -> Option<(Vec<&'static str>, &'static str)> {
+        let mut edited = stored.masked();
+        edited.extend(fields(edit));
+        stored
+            .carried_secrets(stored.kind_tag(), &edited)
+            .map(|c| (c.secrets, c.changed))
+    }
+
+    fn some(
+        secrets: &[&'static str],
+        changed: &'static str,
+    ) -> Option<(Vec<&'static str>, &'static str)> {
+        Some((secrets.to_vec(), changed))
+    }
+
+    #[test]
+    fn a_masked_secret_only_goes_to_the_destination_it_was_given_for() {
+        let hook = Target::Webhook {
+            url: "http://127.0.0.1:9/h".into(),
+            secret: "s3cret".into(),
+        };
+        // The same server: another path or query, the default port written out, the
+        // host in another case.
+        assert_eq!(
+            carried(&hook, json!({"url": "http://127.0.0.1:9/other?x=1"})),
+            None
+        );
+        let named = Target::Webhook {
+            url: "http://Hooks.Example.com/h".into(),
+            secret: "s3cret".into(),
+        };
+        assert_eq!(
+            carried(&named, json!({"url": "http://hooks.example.com:80/x"})),
+            None
+        );
+        // Another host, port or scheme with the secret masked, or left out (a PATCH
+        // fills the rest in from the masked answer).
+        for url in [
+            "http://127.0.0.2:9/h",
+            "http://127.0.0.1:10/h",
+            "https://127.0.0.1:9/h",
+            "http://localhost:9/h",
+        ] {
+            assert_eq!(
+                carried(&hook, json!({"url": url, "secret": MASK})),
+                some(&["secret"], "url"),
+                "{url}"
+            );
+            assert_eq!(
+                carried(&hook, json!({"url": url})),
+                some(&["secret"], "url"),
+                "{url}"
+            );
+            // Given again, it goes wherever it was given for.
+            assert_eq!(
+                carried(&hook, json!({"url": url, "secret": "new"})),
+                None,
+                "{url}"
+            );
+        }
+        // Another kind of target is another destination.
+        assert_eq!(
+            hook.carried_secrets("gotify", &hook.masked()),
+            Some(CarriedSecrets {
+                secrets: vec!["secret"],
+                changed: "type"
+            })
+        );
+
+        // Optional server URLs: not set means the public service.
+        let pushover = Target::Pushover {
+            user_key: "u".into(),
+            token: "t".into(),
+            device: None,
+            priority: None,
+            sound: None,
+            base_url: None,
+        };
+        assert_eq!(carried(&pushover, json!({"sound": "bugle"})), None);
+        assert_eq!(
+            carried(&pushover, json!({"base_url": "https://api.pushover.net/"})),
+            None
+        );
+        assert_eq!(
+            carried(&pushover, json!({"base_url": "http://127.0.0.1:9"})),
+            some(&["user_key", "token"], "base_url")
+        );
+        let telegram = Target::Telegram {
+            bot_token: "1:abc".into(),
+            chat_id: "42".into(),
+            base_url: Some("http://127.0.0.1:9".into()),
+        };
+        assert_eq!(carried(&telegram, json!({"chat_id": "43"})), None);
+        assert_eq!(
+            carried(&telegram, json!({"base_url": null})),
+            some(&["bot_token"], "base_url")
+        );
+        let ntfy = |token: Option<&str>| Target::Ntfy {
+            url: None,
+            topic: "cw".into(),
+            token: token.map(str::to_string),
+            user: None,
+            password: None,
+            priority: None,
+        };
+        assert_eq!(
+            carried(
+                &ntfy(Some("tk")),
+                json!({"url": "https://ntfy.sh", "topic": "other"})
+            ),
+            None
+        );
+        assert_eq!(
+            carried(
+                &ntfy(Some("tk")),
+                json!({"url": "https://ntfy.example.com"})
+            ),
+            some(&["token"], "url")
+        );
+        // No secret stored, none carried.
+        assert_eq!(
+            carried(&ntfy(None), json!({"url": "https://ntfy.example.com"})),
+            None
+        );
+
+        // Credentials inside a URL: the masked echo is the stored URL.
+        let gotify = Target::Gotify {
+            url: "https://bob:pw@gotify.example.com/sub".into(),
+            token: "tok".into(),
+            priority: None,
+        };
+        assert_eq!(carried(&gotify, json!({"priority": 8})), None);
+        assert_eq!(
+            carried(
+                &gotify,
+                json!({"url": "https://bob:****@other.example.com/sub"})
+            ),
+            some(&["token"], "url")
+        );
+
+        let matrix = Target::Matrix {
+            homeserver: "http://127.0.0.1:8008".into(),
+            room: "!r:example.org".into(),
+            access_token: Some("mx".into()),
+            user: Some("cw".into()),
+            password: Some("pw".into()),
+        };
+        assert_eq!(
+            carried(&matrix, json!({"room": "#other:example.org"})),
+            None
+        );
+        assert_eq!(
+            carried(&matrix, json!({"homeserver": "http://127.0.0.1:8008/"})),
+            None
+        );
+        assert_eq!(
+            carried(&matrix, json!({"homeserver": "http://127.0.0.1:8448"})),
+            some(&["access_token", "password"], "homeserver")
+        );
+
+        let mail = |password: Option<&str>| Target::Email {
+            smtp_host: "smtp.example.com".into(),
+            smtp_port: None,
+            security: EmailSecurity::Starttls,
+            username: Some("cw".into()),
+            password: password.map(str::to_string),
+            from: "cw@example.com".into(),
+            to: vec!["ops@example.com".into()],
+            ca_certificate: None,
+        };
+        let m = mail(Some("pw"));
+        assert_eq!(
+            carried(
+                &m,
+                json!({"smtp_port": 587, "smtp_host": "SMTP.example.com"})
+            ),
+            None
+        );
+        assert_eq!(
+            carried(&m, json!({"to": "b@example.org", "username": "other"})),
+            None
+        );
+        assert_eq!(
+            carried(&m, json!({"smtp_host": "smtp.other.example"})),
+            some(&["password"], "smtp_host")
+        );
+        assert_eq!(
+            carried(&m, json!({"smtp_port": 2525})),
+            some(&["password"], "smtp_port")
+        );
+        assert_eq!(
+            carried(&m, json!({"security": "plain"})),
+            some(&["password"], "security")
+        );
+        assert_eq!(
+            carried(&mail(None), json!({"smtp_host": "smtp.other.example"})),
+            None
+        );
+
+        // Where the URL is the secret, a new URL is a secret given again; the masked one
+        // stays where it was. A json:// target's masked headers do not follow a new URL.
+        let discord = Target::Discord {
+            webhook_url: "https://discord.com/api/webhooks/1/tok".into(),
+            username: None,
+        };
+        assert_eq!(carried(&discord, json!({"username": "cw"})), None);
+        assert_eq!(
+            carried(
+                &discord,
+                json!({"webhook_url": "https://example.com/api/webhooks/2/x"})
+            ),
+            None
+        );
+        let apprise = Target::Json {
+            url: "http://127.0.0.1:9/x".into(),
+            headers: vec![("Authorization".into(), "Bearer k".into())],
+        };
+        assert_eq!(carried(&apprise, json!({})), None);
+        assert_eq!(
+            carried(&apprise, json!({"url": "http://127.0.0.2:9/x"})),
+            some(&["headers"], "url")
+        );
+    }
+
+    #[test]
+    fn from_fields_refuses_to_carry_a_masked_secret_elsewhere() {
+        let hook = Target::Webhook {
+            url: "http://127.0.0.1:9/h".into(),
+            secret: "s3cret".into(),
+        };
+        let e = Target::from_fields(
+            "webhook",
+            fields(json!({"url": "http://127.0.0.2:9/h", "secret": MASK})),
+            Some(&hook),
+        )
+        .unwrap_err();
+        assert!(e.starts_with("secret: "), "{e}");
+        assert!(!e.contains("s3cret"), "{e}");
+        // The field's own error comes first.
+        let e = Target::from_fields(
+            "webhook",
+            fields(json!({"url": "ftp://127.0.0.2/h", "secret": MASK})),
+            Some(&hook),
+        )
+        .unwrap_err();
+        assert!(e.starts_with("url: "), "{e}");
+        let t = Target::from_fields(
+            "webhook",
+            fields(json!({"url": "http://127.0.0.2:9/h", "secret": "n3w"})),
+            Some(&hook),
+        )
+        .unwrap();
+        assert_eq!(
+            t,
+            Target::Webhook {
+                url: "http://127.0.0.2:9/h".into(),
+                secret: "n3w".into()
+            }
+        );
+        let t = Target::from_fields(
+            "webhook",
+            fields(json!({"url": "http://127.0.0.1:9/moved", "secret": MASK})),
+            Some(&hook),
+        )
+        .unwrap();
+        assert!(matches!(t, Target::Webhook { secret, .. } if secret == "s3cret"));
+        let mail = Target::Email {
+            smtp_host: "127.0.0.1".into(),
+            smtp_port: Some(2525),
+            security: EmailSecurity::Plain,
+            username: Some("cw".into()),
+            password: Some("pw".into()),
+            from: "cw@example.com".into(),
+            to: vec!["ops@example.com".into()],
+            ca_certificate: None,
+        };
+        let mut edited = mail.masked();
+        edited.insert("smtp_host".into(), json!("127.0.0.2"));
+        let e = Target::from_fields("email", edited, Some(&mail)).unwrap_err();
+        assert_eq!(
+            e,
+            "password: a stored secret only goes to the destination it was given for, and smtp_host changed; enter it again"
+        );
     }
 
     #[test]
