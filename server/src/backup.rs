@@ -130,10 +130,18 @@ const KDF_PARALLELISM: u32 = 1;
 /// Derives the sealing key off the async workers; parameters read from a file are
 /// bounded first, so a crafted backup cannot ask for gigabytes or hours.
 async fn derive(passphrase: &str, salt: &[u8], m: u32, t: u32, p: u32) -> Result<Key, BackupError> {
-    if m > 1_048_576 || t > 10 || p > 16 {
+    if (m, t, p) != (KDF_MEMORY_KIB, KDF_ITERATIONS, KDF_PARALLELISM) {
         return Err(BackupError::Invalid {
             key: "sealed_secrets".into(),
-            message: "key derivation parameters out of range".into(),
+            message: format!(
+                "key derivation parameters must be argon2id m={KDF_MEMORY_KIB} t={KDF_ITERATIONS} p={KDF_PARALLELISM} (ChannelWatch writes no others)"
+            ),
+        });
+    }
+    if !(16..=64).contains(&salt.len()) {
+        return Err(BackupError::Invalid {
+            key: "sealed_secrets.salt".into(),
+            message: "must be 16 to 64 bytes".into(),
         });
     }
     let (pass, salt) = (passphrase.to_string(), salt.to_vec());
@@ -247,6 +255,42 @@ pub async fn export(db: &Db, passphrase: Option<&str>) -> Result<Backup, BackupE
     })
 }
 
+/// The ranges the settings API enforces, so an import cannot store what an edit could not.
+fn validate_settings(s: &BackupSettings) -> Result<(), BackupError> {
+    let invalid = |key: &str, message: String| BackupError::Invalid {
+        key: format!("settings.{key}"),
+        message,
+    };
+    settings::check_dvr_soft_limit(s.dvr_soft_limit).map_err(|m| invalid("dvr_soft_limit", m))?;
+    settings::check_retention_days(s.retention_days).map_err(|m| invalid("retention_days", m))?;
+    if let Some(t) = &s.disk_thresholds {
+        t.validate()
+            .map_err(|(key, m)| invalid(&format!("disk_thresholds.{key}"), m))?;
+    }
+    s.alerts.validate().map_err(|m| invalid("alerts", m))
+}
+
+/// A provider's target as the API would check it (fields, URLs, the SSRF rules). A
+/// secret still masked (to be entered again) is not judged: only its own field's
+/// complaint is let through, and only while it is masked.
+fn check_target(t: &Target, fields: &Map<String, Value>, has_secret: bool) -> Result<(), String> {
+    match t.validate() {
+        Ok(()) => Ok(()),
+        Err(m) if !has_secret => {
+            let masked_field = t.secret_fields().iter().any(|f| {
+                m.starts_with(&format!("{f}:"))
+                    && fields.get(*f).and_then(Value::as_str) == Some(MASK)
+            });
+            if masked_field {
+                Ok(())
+            } else {
+                Err(m)
+            }
+        }
+        Err(m) => Err(m),
+    }
+}
+
 /// Reads a backup file's text, refusing other files and newer schemas before anything
 /// else is looked at.
 pub fn parse(text: &str) -> Result<Backup, BackupError> {
@@ -286,6 +330,12 @@ pub async fn import(
             (Some(_), _, true) | (None, _, _) => None,
             (Some(_), None, false) => return Err(BackupError::PassphraseNeeded),
             (Some(s), Some(pass), false) => {
+                if s.kdf != "argon2id" {
+                    return Err(BackupError::Invalid {
+                        key: "sealed_secrets.kdf".into(),
+                        message: format!("'{}' is not argon2id", s.kdf),
+                    });
+                }
                 let salt = B64
                     .decode(&s.salt)
                     .map_err(|_| BackupError::NotABackup("sealed_secrets.salt".into()))?;
@@ -316,13 +366,7 @@ pub async fn import(
         Some((t, k)) => (Some(t), Some(k)),
         None => (None, None),
     };
-    b.settings
-        .alerts
-        .validate()
-        .map_err(|m| BackupError::Invalid {
-            key: "settings.alerts".into(),
-            message: m,
-        })?;
+    validate_settings(&b.settings)?;
     // Check every entry before writing any.
     let mut records = Vec::new();
     for (i, d) in b.dvrs.iter().enumerate() {
@@ -364,8 +408,26 @@ pub async fn import(
                     (t, !Target::has_masked(&p.fields))
                 }
             };
+        check_target(&target, &p.fields, has_secret).map_err(|m| BackupError::Invalid {
+            key: format!("providers[{i}]"),
+            message: m,
+        })?;
         resolved.push((p, target, has_secret));
     }
+    // Routing may name the file's DVRs and this install's.
+    let stored_ids: Vec<String> = dvrs::list(db)
+        .await?
+        .into_iter()
+        .map(|d| d.dvr_id)
+        .collect();
+    b.routing
+        .validate(|id| {
+            records.iter().any(|(r, _)| r.dvr_id == id) || stored_ids.iter().any(|s| s == id)
+        })
+        .map_err(|e| BackupError::Invalid {
+            key: format!("routing.{}", e.path),
+            message: e.message,
+        })?;
 
     let mut report = ImportReport::default();
     settings::set(db, settings::DVR_SOFT_LIMIT, &b.settings.dvr_soft_limit).await?;
@@ -629,5 +691,92 @@ mod tests {
         );
         assert!(matches!(parse("{}"), Err(BackupError::NotABackup(_))));
         assert!(matches!(parse("not json"), Err(BackupError::NotABackup(_))));
+    }
+
+    /// Imports `edit`ed copies of the seeded backup into a fresh install and answers
+    /// the refusal (nothing may be written by a refused import).
+    async fn refused(passphrase: Option<&str>, edit: impl FnOnce(&mut Value)) -> String {
+        let (_d, db) = seeded().await;
+        let b = export(&db, passphrase).await.unwrap();
+        let mut v = serde_json::to_value(&b).unwrap();
+        edit(&mut v);
+        let b = parse(&v.to_string()).unwrap();
+        let fresh_dir = tempfile::tempdir().unwrap();
+        let fresh = Db::open(fresh_dir.path()).await.unwrap();
+        let e = import(&fresh, &b, passphrase, false)
+            .await
+            .expect_err("the import is refused")
+            .to_string();
+        assert!(
+            dvrs::list(&fresh).await.unwrap().is_empty(),
+            "nothing written"
+        );
+        assert!(
+            providers::list(&fresh).await.unwrap().is_empty(),
+            "nothing written"
+        );
+        e
+    }
+
+    #[tokio::test]
+    async fn an_import_validates_like_the_api() {
+        // A provider pointed at the cloud metadata address (the SSRF rule).
+        let e = refused(None, |v| {
+            v["providers"][0]["fields"]["url"] = "http://169.254.169.254/latest".into();
+        })
+        .await;
+        assert!(e.contains("providers[0]") && e.contains("url"), "{e}");
+        // Settings outside the API's ranges.
+        let e = refused(None, |v| v["settings"]["retention_days"] = 0.into()).await;
+        assert!(e.contains("settings.retention_days"), "{e}");
+        let e = refused(None, |v| v["settings"]["dvr_soft_limit"] = 100_000.into()).await;
+        assert!(e.contains("settings.dvr_soft_limit"), "{e}");
+        let e = refused(None, |v| {
+            v["settings"]["alerts"]["delivery"]["max_age_seconds"] = 1.into()
+        })
+        .await;
+        assert!(e.contains("max_age_seconds"), "{e}");
+        // Routing that names no DVR, or no provider type.
+        let e = refused(None, |v| {
+            v["routing"]["ffffffff"] = serde_json::json!({"channel": {"webhook": false}});
+        })
+        .await;
+        assert!(e.contains("routing.ffffffff"), "{e}");
+        let e = refused(None, |v| {
+            let id = crate::dvr::id::dvr_id("127.0.0.9", 8089);
+            v["routing"][id.as_str()] = serde_json::json!({"channel": {"carrier-pigeon": false}});
+        })
+        .await;
+        assert!(e.contains("carrier-pigeon"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn only_our_exact_key_derivation_parameters_are_accepted() {
+        for (key, value) in [
+            ("memory_kib", 8u32),
+            ("memory_kib", 1_048_576),
+            ("iterations", 1),
+            ("iterations", 10),
+            ("parallelism", 16),
+        ] {
+            let e = refused(Some("correct horse"), |v| {
+                v["sealed_secrets"][key] = value.into();
+            })
+            .await;
+            assert!(
+                e.contains("key derivation parameters"),
+                "{key}={value}: {e}"
+            );
+        }
+        let e = refused(Some("correct horse"), |v| {
+            v["sealed_secrets"]["kdf"] = "scrypt".into();
+        })
+        .await;
+        assert!(e.contains("argon2id"), "{e}");
+        let e = refused(Some("correct horse"), |v| {
+            v["sealed_secrets"]["salt"] = "AAAA".into();
+        })
+        .await;
+        assert!(e.contains("salt"), "{e}");
     }
 }

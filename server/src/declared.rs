@@ -285,13 +285,21 @@ pub fn resolve(
             }
         }
     }
+    if let Some(limit) = file.dvr_soft_limit {
+        settings::check_dvr_soft_limit(limit).map_err(|m| {
+            err(
+                "dvr_soft_limit".into(),
+                m.trim_start_matches("dvr_soft_limit: ").to_string(),
+            )
+        })?;
+    }
     if let Some(days) = file.retention_days {
-        if !(1..=3650).contains(&days) {
-            return Err(err(
+        settings::check_retention_days(days).map_err(|m| {
+            err(
                 "retention_days".into(),
-                "must be between 1 and 3650".into(),
-            ));
-        }
+                m.trim_start_matches("retention_days: ").to_string(),
+            )
+        })?;
     }
     if let Some(patch) = &file.alerts {
         merged_alerts(&AlertSettings::default(), patch).map_err(|(key, m)| err(key, m))?;

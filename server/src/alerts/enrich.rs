@@ -303,7 +303,7 @@ impl Enricher {
         let current = |g: &HashMap<String, Vec<Airing>>| {
             g.get(number).and_then(|list| {
                 list.iter()
-                    .find(|a| a.start <= now && now < a.start + a.duration.max(1))
+                    .find(|a| a.start <= now && now < a.start.saturating_add(a.duration.max(1)))
                     .cloned()
             })
         };

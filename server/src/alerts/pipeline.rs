@@ -414,7 +414,7 @@ impl AlertService {
                 .scheduled
                 .iter()
                 .filter(|(id, start)| {
-                    now.timestamp() > **start + grace
+                    now.timestamp() > start.saturating_add(grace)
                         && !st.started.contains(*id)
                         && !st.missed.contains(*id)
                 })

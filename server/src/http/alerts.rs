@@ -133,18 +133,10 @@ pub async fn put_settings(
         }
     }
     if let Some(limit) = b.dvr_soft_limit {
-        if !(1..=10_000).contains(&limit) {
-            return Err(ApiError::invalid(
-                "dvr_soft_limit: must be between 1 and 10000",
-            ));
-        }
+        store::check_dvr_soft_limit(limit).map_err(ApiError::invalid)?;
     }
     if let Some(days) = b.retention_days {
-        if !(1..=3650).contains(&days) {
-            return Err(ApiError::invalid(
-                "retention_days: must be between 1 and 3650",
-            ));
-        }
+        store::check_retention_days(days).map_err(ApiError::invalid)?;
     }
     if let Some(t) = &b.disk_thresholds {
         if state.services.declared.file().disk_thresholds.is_some() {
