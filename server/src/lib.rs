@@ -18,6 +18,7 @@ pub mod live;
 pub mod logging;
 pub mod metrics;
 pub mod notify;
+pub mod private_files;
 pub mod registry;
 pub mod serve;
 pub mod sim;

@@ -48,6 +48,7 @@ pub fn init(filter: &str, format: &LogFormat, data_dir: Option<&Path>) -> Option
         let appender = std::fs::create_dir_all(&dir)
             .map_err(|e| e.to_string())
             .and_then(|_| {
+                crate::private_files::private_dir(&dir);
                 Builder::new()
                     .rotation(Rotation::DAILY)
                     .filename_prefix(PREFIX)
@@ -58,7 +59,12 @@ pub fn init(filter: &str, format: &LogFormat, data_dir: Option<&Path>) -> Option
             });
         match appender {
             Ok(a) => {
-                let (writer, g) = tracing_appender::non_blocking(a);
+                crate::private_files::private_files_in(&dir);
+                let (writer, g) = tracing_appender::non_blocking(PrivateLogs {
+                    inner: a,
+                    dir: dir.clone(),
+                    checked: std::time::Instant::now(),
+                });
                 guard = Some(g);
                 Some(layer(format, writer))
             }
@@ -73,6 +79,30 @@ pub fn init(filter: &str, format: &LogFormat, data_dir: Option<&Path>) -> Option
         .with(layers.with_filter(filter))
         .try_init();
     guard
+}
+
+/// The rotating log files, kept owner-only: the appender creates each day's file with
+/// the umask's mode, so the folder (0700 already) is swept to 0600 once a minute, on
+/// the writer's own thread.
+struct PrivateLogs {
+    inner: tracing_appender::rolling::RollingFileAppender,
+    dir: PathBuf,
+    checked: std::time::Instant,
+}
+
+impl std::io::Write for PrivateLogs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        if self.checked.elapsed() >= std::time::Duration::from_secs(60) {
+            self.checked = std::time::Instant::now();
+            crate::private_files::private_files_in(&self.dir);
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// The last `n` lines over the log files, oldest first.

@@ -53,6 +53,11 @@ impl Db {
     pub async fn open(data_dir: &Path) -> Result<Db, StorageError> {
         let path = data_dir.join("channelwatch.db");
         let display = path.display().to_string();
+        crate::private_files::private_dir(data_dir);
+        crate::private_files::create_private(&path);
+        for side in ["channelwatch.db-wal", "channelwatch.db-shm"] {
+            crate::private_files::private_file(&data_dir.join(side));
+        }
         let options = SqliteConnectOptions::from_str(&format!("sqlite://{display}"))
             .map_err(|source| StorageError::Open {
                 path: display.clone(),
@@ -253,10 +258,7 @@ fn install_pending(data_dir: &Path) -> Result<(), StorageError> {
     }
     std::fs::rename(data_dir.join(vault::PENDING_KEY_FILE), &key)
         .map_err(|e| io("install the new", e))?;
-    #[cfg(unix)]
-    if let Ok(d) = std::fs::File::open(data_dir) {
-        let _ = d.sync_all();
-    }
+    crate::private_files::sync_dir(data_dir);
     Ok(())
 }
 
@@ -268,6 +270,39 @@ pub(crate) fn now_text() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn the_data_dir_and_database_files_are_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let db = Db::open(&data).await.unwrap();
+        sqlx::query("CREATE TABLE t (x)")
+            .execute(&db.pool)
+            .await
+            .unwrap();
+        assert_eq!(mode(&data), 0o700);
+        for f in [
+            "channelwatch.db",
+            "channelwatch.db-wal",
+            "channelwatch.db-shm",
+        ] {
+            assert_eq!(mode(&data.join(f)), 0o600, "{f}");
+        }
+        // A database left readable by an older version is tightened at the next open.
+        drop(db);
+        std::fs::set_permissions(
+            data.join("channelwatch.db"),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
+        let _db = Db::open(&data).await.unwrap();
+        assert_eq!(mode(&data.join("channelwatch.db")), 0o600);
+    }
 
     #[tokio::test]
     async fn opens_in_wal_mode_and_migrates() {

@@ -359,6 +359,10 @@ fn write_key(path: &Path, bytes: &[u8; 32]) -> Result<(), VaultError> {
     f.write_all(format!("{}\n", B64.encode(bytes)).as_bytes())
         .map_err(io)?;
     f.sync_all().map_err(io)?;
+    // The new name too: a key whose file vanishes in a power cut loses every secret.
+    if let Some(dir) = path.parent() {
+        crate::private_files::sync_dir(dir);
+    }
     Ok(())
 }
 
