@@ -247,7 +247,7 @@ pub async fn send(http: &reqwest::Client, target: &Target, out: &Outgoing) -> Se
         Target::Slack { webhook_url } => {
             let mut blocks = vec![json!({
                 "type": "section",
-                "text": {"type": "mrkdwn", "text": format!("*{}*\n{}", html_escape(&out.title), html_escape(&out.message))}
+                "text": {"type": "mrkdwn", "text": format!("*{}*\n{}", slack_escape(&out.title), slack_escape(&out.message))}
             })];
             // Slack fetches the image itself: only a public URL can work.
             if let Some(img) = out
@@ -535,10 +535,27 @@ fn truncate(s: &str, max: usize) -> String {
     }
 }
 
+/// Escapes text for HTML element content and quoted attribute values alike.
 fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+/// Slack's mrkdwn control characters (Slack shows any other entity literally).
+fn slack_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// An image URL fit for an `src`/`href` attribute: http or https only (never
+/// `javascript:` or `data:`), escaped for the quoted attribute.
+fn attr_url(url: &str) -> Option<String> {
+    let parsed = url::Url::parse(url.trim()).ok()?;
+    matches!(parsed.scheme(), "http" | "https").then(|| html_escape(parsed.as_str()))
 }
 
 /// Downloads an image for providers that need the bytes (bounded in size and time).
@@ -646,8 +663,8 @@ async fn matrix_post(
         html_escape(&out.title),
         html_escape(&out.message).replace('\n', "<br>")
     );
-    if let Some(img) = &out.image_url {
-        html.push_str(&format!("<br><a href=\"{}\">image</a>", html_escape(img)));
+    if let Some(img) = out.image_url.as_deref().and_then(attr_url) {
+        html.push_str(&format!("<br><a href=\"{img}\">image</a>"));
     }
     let rid: String =
         percent_encoding::utf8_percent_encode(&room_id, percent_encoding::NON_ALPHANUMERIC)
@@ -732,10 +749,9 @@ async fn send_email(
         html_escape(&out.title),
         html_escape(&out.message).replace('\n', "<br>")
     );
-    if let Some(img) = &out.image_url {
+    if let Some(img) = out.image_url.as_deref().and_then(attr_url) {
         html.push_str(&format!(
-            "<p><img src=\"{}\" alt=\"\" style=\"max-width:480px\"></p>",
-            html_escape(img)
+            "<p><img src=\"{img}\" alt=\"\" style=\"max-width:480px\"></p>"
         ));
     }
     html.push_str(&format!(
@@ -807,5 +823,21 @@ mod tests {
         assert_eq!(truncate("abcdef", 4), "abc…");
         assert_eq!(truncate("abc", 4), "abc");
         assert_eq!(html_escape("<b>&"), "&lt;b&gt;&amp;");
+        assert_eq!(
+            html_escape(r#"a" onerror='x'"#),
+            "a&quot; onerror=&#39;x&#39;"
+        );
+    }
+
+    #[test]
+    fn image_urls_cannot_leave_their_attribute_or_run_script() {
+        let out = attr_url(r#"https://img.example/a.png" onerror="alert(1)"#).unwrap();
+        assert!(!out.contains('"'), "{out}");
+        assert_eq!(attr_url("javascript:alert(1)"), None);
+        assert_eq!(attr_url("data:text/html,<script>"), None);
+        assert_eq!(
+            attr_url("https://img.example/a.png?x=1&y=2").as_deref(),
+            Some("https://img.example/a.png?x=1&amp;y=2")
+        );
     }
 }
