@@ -851,3 +851,67 @@ async fn advanced_settings_validate_and_apply() {
     assert_eq!(srv.services.engine.disk_thresholds().critical_gib, 40.0);
     srv.shutdown().await;
 }
+
+#[tokio::test]
+async fn viewers_do_not_see_credential_bearing_webhook_urls_or_ntfy_topics() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = server_with(
+        dir.path(),
+        &[
+            ("CHANNELWATCH_ADMIN_USER", "admin"),
+            ("CHANNELWATCH_ADMIN_PASSWORD", "admin pass 1"),
+        ],
+        WatchdogSettings::default(),
+    )
+    .await;
+    let hook = "http://127.0.0.1:8123/api/webhook/secret-hook-id";
+    for body in [
+        json!({"type": "webhook", "name": "HA", "url": hook, "secret": "s3cret-value"}),
+        json!({"type": "ntfy", "name": "Phone", "url": "http://127.0.0.1:9", "topic": "private-topic-7"}),
+    ] {
+        let (status, p) = send(
+            client().post(url(&srv, "/api/v1/providers")).json(&body),
+            Some(API_KEY),
+        )
+        .await;
+        assert_eq!(status, 201, "{p}");
+    }
+    let (admin, admin_csrf) = session(&srv, "admin", "admin pass 1").await;
+    let (status, body) = send(
+        client()
+            .post(url(&srv, "/api/v1/users"))
+            .header("cookie", &admin)
+            .header("x-csrf-token", &admin_csrf)
+            .json(&json!({"username": "val", "password": "viewer pass", "role": "viewer"})),
+        None,
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let (viewer, _) = session(&srv, "val", "viewer pass").await;
+    let (status, seen) = send(
+        client()
+            .get(url(&srv, "/api/v1/providers"))
+            .header("cookie", &viewer),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{seen}");
+    let text = seen.to_string();
+    assert!(!text.contains("secret-hook-id"), "{text}");
+    assert!(!text.contains("private-topic-7"), "{text}");
+    assert!(!text.contains("s3cret-value"), "{text}");
+    assert_eq!(seen[0]["url"], "****");
+    assert_eq!(seen[1]["topic"], "****");
+    // Admins still see what they configured (the secret itself stays masked).
+    let (_, all) = send(
+        client()
+            .get(url(&srv, "/api/v1/providers"))
+            .header("cookie", &admin),
+        None,
+    )
+    .await;
+    assert_eq!(all[0]["url"], hook);
+    assert_eq!(all[1]["topic"], "private-topic-7");
+    assert_eq!(all[0]["secret"], "****");
+    srv.shutdown().await;
+}

@@ -6,13 +6,14 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use serde_json::{json, Map, Value};
 
 use super::dvrs::parse_body;
 use super::error::ApiError;
+use super::session::Caller;
 use super::AppState;
-use crate::notify::providers::{api_object, target_from_body, test_message};
+use crate::notify::providers::{api_object, target_from_body, test_message, viewer_object};
 use crate::storage::providers::{self as store, ProviderRecord};
 
 fn take_str(m: &mut Map<String, Value>, key: &str) -> Result<Option<String>, ApiError> {
@@ -57,9 +58,17 @@ fn refuse_file_managed(r: &ProviderRecord) -> Result<(), ApiError> {
     Ok(())
 }
 
-pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<Value>>, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<Vec<Value>>, ApiError> {
     let all = store::list(&state.services.db).await?;
-    Ok(Json(all.iter().map(api_object).collect()))
+    let view = if caller.is_admin() {
+        api_object
+    } else {
+        viewer_object
+    };
+    Ok(Json(all.iter().map(view).collect()))
 }
 
 pub async fn create(

@@ -67,6 +67,16 @@ pub fn target_from_body(
 
 /// The API's provider object: `{id, type, name, enabled, …fields}`, secrets masked.
 pub fn api_object(r: &ProviderRecord) -> Value {
+    object(r, r.target.masked())
+}
+
+/// [`api_object`] for a viewer: credential-like fields masked too
+/// ([`Target::viewer_masked`]).
+pub fn viewer_object(r: &ProviderRecord) -> Value {
+    object(r, r.target.viewer_masked())
+}
+
+fn object(r: &ProviderRecord, fields: Map<String, Value>) -> Value {
     let mut m = Map::new();
     m.insert("id".into(), Value::from(r.id));
     m.insert("type".into(), Value::from(r.kind.clone()));
@@ -82,7 +92,7 @@ pub fn api_object(r: &ProviderRecord) -> Value {
             }),
         );
     }
-    for (k, v) in r.target.masked() {
+    for (k, v) in fields {
         m.entry(k).or_insert(v);
     }
     Value::Object(m)

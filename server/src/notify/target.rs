@@ -284,6 +284,26 @@ impl Target {
         v
     }
 
+    /// [`Target::masked`] for a viewer: also the fields that work as credentials
+    /// without being called secrets (a webhook URL carries its own token, as a Home
+    /// Assistant webhook id does; an ntfy topic is readable by whoever knows its name).
+    pub fn viewer_masked(&self) -> Map<String, Value> {
+        let mut v = self.masked();
+        let hidden: &[&str] = match self {
+            Target::Webhook { .. } => &["url"],
+            Target::Ntfy { .. } => &["topic"],
+            _ => &[],
+        };
+        for f in hidden {
+            if let Some(x) = v.get_mut(*f) {
+                if !x.is_null() {
+                    *x = Value::String(MASK.into());
+                }
+            }
+        }
+        v
+    }
+
     /// Whether `fields` (an answer or a backup's entry) still hold masked values, which
     /// only the stored secrets can fill in.
     pub fn has_masked(fields: &Map<String, Value>) -> bool {
