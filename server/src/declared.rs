@@ -533,6 +533,9 @@ pub enum ApplyError {
     /// disk): part of the file is applied, so "nothing changed" would not be true.
     #[error("applying the file stopped part-way ({0}); part of it is in effect. Fix the cause, then reload (SIGHUP, Reload now) or restart to apply it whole")]
     Interrupted(Box<ApplyError>),
+    /// A bug: applying panicked. Part of the file may be in effect, as with `Interrupted`.
+    #[error("applying the file failed with an internal error ({0}); part of it may be in effect. Reload (SIGHUP, Reload now) or restart to apply it whole, and please report this")]
+    Panicked(String),
     #[error(transparent)]
     Registry(#[from] RegistryError),
     #[error(transparent)]
@@ -914,8 +917,11 @@ impl Declared {
 
     /// Reads the file again and applies it; a bad file changes nothing.
     pub async fn reload(&self, parts: Parts<'_>, env: &(dyn Env + Sync)) -> Result<Diff, String> {
+        use futures::FutureExt as _;
         let _one = self.reloading.lock().await;
-        let result = async {
+        // A panic while applying must not end the caller (the watcher's loop, a request):
+        // it becomes an outcome like an interrupted apply, which the watcher retries.
+        let result = std::panic::AssertUnwindSafe(async {
             let previous = self.file();
             let text = std::fs::read_to_string(&self.path).unwrap_or_default();
             if text.trim().is_empty() && !previous.origin.text.trim().is_empty() {
@@ -932,8 +938,10 @@ impl Declared {
             let diff = apply(parts, &file, Some(&previous)).await?;
             *self.file.write() = Arc::new(file);
             Ok::<_, ApplyError>(diff)
-        }
-        .await;
+        })
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|panic| Err(ApplyError::Panicked(crate::panic_message(panic))));
         let path = self.path.display().to_string();
         match result {
             Ok(diff) => {
@@ -947,7 +955,7 @@ impl Declared {
                 });
                 Ok(diff)
             }
-            Err(e @ ApplyError::Interrupted(_)) => {
+            Err(e @ (ApplyError::Interrupted(_) | ApplyError::Panicked(_))) => {
                 let message = e.to_string();
                 error!(path = %path, error = %e, "configuration reload interrupted");
                 *self.status.write() = Some(ReloadStatus {

@@ -121,12 +121,21 @@ impl AlertService {
                     ev = rx.recv() => match ev { Some(ev) => ev, None => return },
                     _ = cancel.cancelled() => return,
                 };
-                let tx = workers.entry(ev.dvr_id.clone()).or_insert_with(|| {
+                let start = |dvr_id: &str| {
                     let (tx, wrx) = mpsc::unbounded_channel();
-                    tokio::spawn(me.clone().run_dvr(ev.dvr_id.clone(), wrx, cancel.clone()));
+                    tokio::spawn(me.clone().run_dvr(dvr_id.to_string(), wrx, cancel.clone()));
                     tx
-                });
-                let _ = tx.send(ev);
+                };
+                let tx = workers
+                    .entry(ev.dvr_id.clone())
+                    .or_insert_with(|| start(&ev.dvr_id));
+                // The DVR's worker ended (it panicked): start a new one, or every later
+                // alert of this DVR would vanish without a word.
+                if let Err(mpsc::error::SendError(ev)) = tx.send(ev) {
+                    warn!(dvr_id = %ev.dvr_id, "the DVR's alert worker stopped (a panic?); starting it again");
+                    *tx = start(&ev.dvr_id);
+                    let _ = tx.send(ev);
+                }
             }
         })
     }

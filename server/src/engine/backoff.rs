@@ -46,20 +46,38 @@ impl Backoff {
     }
 }
 
-/// Parses `Retry-After` (seconds or an HTTP date), capped at `max`.
+/// Parses `Retry-After` (seconds, possibly fractional, or an HTTP date), capped at
+/// `max`. Nonsense (`inf`, `NaN`, negative) is ignored: `None`, never a panic.
 pub fn parse_retry_after(
     value: &str,
     now: std::time::SystemTime,
     max: Duration,
 ) -> Option<Duration> {
     let v = value.trim();
-    let d = if let Ok(secs) = v.parse::<u64>() {
-        Duration::from_secs(secs)
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs).min(max));
+    }
+    if let Ok(secs) = v.parse::<f64>() {
+        return secs_f64(secs, max);
+    }
+    let at = httpdate::parse_http_date(v).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO).min(max))
+}
+
+/// Seconds as a server sends them (`Retry-After: 1.5`, a JSON `retry_after`) as a
+/// `Duration` capped at `max`; NaN, infinite and negative values are refused (`None`).
+/// `Duration::from_secs_f64` would panic on all three, and on overflow (`1e20`).
+pub fn secs_f64(secs: f64, max: Duration) -> Option<Duration> {
+    if !secs.is_finite() || secs < 0.0 {
+        return None;
+    }
+    Some(if secs >= max.as_secs_f64() {
+        max
+    } else if secs > 0.0 {
+        Duration::from_secs_f64(secs)
     } else {
-        let at = httpdate::parse_http_date(v).ok()?;
-        at.duration_since(now).unwrap_or(Duration::ZERO)
-    };
-    Some(d.min(max))
+        Duration::ZERO // 0 and -0
+    })
 }
 
 #[cfg(test)]
@@ -100,5 +118,24 @@ mod tests {
             Some(Duration::from_secs(30))
         );
         assert_eq!(parse_retry_after("soon", now, max), None);
+    }
+
+    #[test]
+    fn retry_after_nonsense_is_ignored_or_capped_never_a_panic() {
+        let now = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let max = Duration::from_secs(3600);
+        assert_eq!(
+            parse_retry_after("1.5", now, max),
+            Some(Duration::from_millis(1500))
+        );
+        for v in ["1e20", "99999999999999999999", "3600.5"] {
+            assert_eq!(parse_retry_after(v, now, max), Some(max), "{v}");
+        }
+        for v in ["inf", "-inf", "infinity", "NaN", "-1", "-0.5"] {
+            assert_eq!(parse_retry_after(v, now, max), None, "{v}");
+        }
+        assert_eq!(secs_f64(-0.0, max), Some(Duration::ZERO));
+        assert_eq!(secs_f64(f64::MAX, max), Some(max));
+        assert_eq!(secs_f64(f64::MIN_POSITIVE, max), Some(Duration::ZERO));
     }
 }

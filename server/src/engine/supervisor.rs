@@ -20,7 +20,7 @@ pub(crate) async fn supervise(ctx: TaskCtx) {
             tokio::select! {
                 res = &mut handle => match res {
                     Ok(()) => return,
-                    Err(e) if e.is_panic() => break format!("task panicked: {}", panic_message(e.into_panic())),
+                    Err(e) if e.is_panic() => break format!("task panicked: {}", crate::panic_message(e.into_panic())),
                     Err(_) => return,
                 },
                 _ = check.tick() => {
@@ -57,16 +57,6 @@ pub(crate) async fn supervise(ctx: TaskCtx) {
             _ = tokio::time::sleep(s.restart_delay) => {}
             _ = ctx.cancel.cancelled() => return,
         }
-    }
-}
-
-fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "unknown panic".to_string()
     }
 }
 

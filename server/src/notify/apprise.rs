@@ -130,10 +130,22 @@ fn need(v: Option<String>, what: &str) -> Result<String, String> {
 pub fn parse(url: &str) -> Result<Target, String> {
     let url = url.trim();
     let lower = url.to_ascii_lowercase();
-    if lower.starts_with("https://discord.com/api/webhooks/")
-        || lower.starts_with("https://discordapp.com/api/webhooks/")
-    {
-        let rest = &url[url.find("/api/webhooks/").expect("checked") + "/api/webhooks/".len()..];
+    for prefix in [
+        "https://discord.com/api/webhooks/",
+        "https://discordapp.com/api/webhooks/",
+    ] {
+        if !lower.starts_with(prefix) {
+            continue;
+        }
+        // `lower` is `url` with ASCII letters lowered byte for byte, and `prefix` is
+        // ASCII, so `prefix.len()` is a character boundary of `url` as well.
+        let (head, rest) = url.split_at(prefix.len());
+        // Scheme and host are case-insensitive; Discord's path is not.
+        if !head.ends_with("/api/webhooks/") {
+            return Err(
+                "url: a Discord webhook URL's path is /api/webhooks/ID/TOKEN, in lower case".into(),
+            );
+        }
         let rest = rest
             .split('?')
             .next()
@@ -525,5 +537,23 @@ mod tests {
             .contains("password"));
         assert!(parse("pbul://x").unwrap_err().contains("not supported"));
         assert!(parse("no-scheme").unwrap_err().contains("scheme://"));
+    }
+
+    #[test]
+    fn odd_discord_urls_are_errors_not_panics() {
+        assert!(parse("https://discord.com/API/webhooks/123/abc")
+            .unwrap_err()
+            .contains("/api/webhooks/"));
+        assert!(parse("https://discordapp.com/api/Webhooks/123/abc").is_err());
+        assert_eq!(
+            parse("HTTPS://Discord.com/api/webhooks/123/abc-DEF").unwrap(),
+            Target::Discord {
+                webhook_url: "https://discord.com/api/webhooks/123/abc-DEF".into(),
+                username: None,
+            }
+        );
+        // Multi-byte characters right after the prefix: no slicing inside them.
+        assert!(parse("https://discord.com/api/webhooks/é").is_err());
+        assert!(parse("https://discord.com/api/webhooks/ü/ä").is_ok());
     }
 }

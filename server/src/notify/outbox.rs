@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::send::{send, Outgoing};
+use super::send::{send, Failure, Outgoing};
 use crate::engine::Engine;
 use crate::storage::outbox::{self, Attempt, Pending};
 use crate::storage::{providers, Db};
@@ -364,7 +364,20 @@ impl Dispatcher {
             instance_url: self.inner.instance_url.clone(),
         };
         let started = Instant::now();
-        let result = send(&self.inner.http, &provider.target, &out).await;
+        // A panic while sending (a bug, or a provider answer nobody foresaw) must not
+        // leave the row claimed until the next start: it is a failed, retried attempt.
+        let result = {
+            use futures::FutureExt as _;
+            std::panic::AssertUnwindSafe(send(&self.inner.http, &provider.target, &out))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|panic| {
+                    Err(Failure::transient(format!(
+                        "internal error while sending: {}",
+                        crate::panic_message(panic)
+                    )))
+                })
+        };
         let latency_ms = Some(started.elapsed().as_millis() as u64);
         let attempt_no = row.attempts + 1;
         match result {

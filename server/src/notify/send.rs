@@ -60,7 +60,7 @@ impl Failure {
     }
 
     /// A failure worth retrying (network, resolution), with no provider status.
-    fn transient(message: impl Into<String>) -> Self {
+    pub(crate) fn transient(message: impl Into<String>) -> Self {
         Failure {
             status: None,
             message: message.into(),
@@ -93,6 +93,9 @@ pub type SendResult = Result<Ack, Failure>;
 
 /// Per-request timeout for provider calls.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The longest wait a provider can ask for (`Retry-After`, `retry_after`): longer is capped.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
 /// Sends `out` to `target`.
 pub async fn send(http: &reqwest::Client, target: &Target, out: &Outgoing) -> SendResult {
@@ -478,8 +481,13 @@ async fn answer(
         .headers()
         .get(reqwest::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .map(|s| Duration::from_secs_f64(s.max(0.0)));
+        .and_then(|v| {
+            crate::engine::backoff::parse_retry_after(
+                v,
+                std::time::SystemTime::now(),
+                MAX_RETRY_AFTER,
+            )
+        });
     let reset = res
         .headers()
         .get("x-limit-app-reset")
@@ -492,13 +500,17 @@ async fn answer(
             let mut retry_after = retry_after;
             if status == 429 && retry_after.is_none() {
                 let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+                // Discord and Telegram say it in the JSON; Pushover gives a reset time.
                 retry_after = v["retry_after"]
                     .as_f64()
                     .or(v["parameters"]["retry_after"].as_f64())
-                    .map(Duration::from_secs_f64)
-                    .or(v["retry_after_ms"].as_u64().map(Duration::from_millis))
+                    .and_then(|s| crate::engine::backoff::secs_f64(s, MAX_RETRY_AFTER))
+                    .or(v["retry_after_ms"]
+                        .as_u64()
+                        .map(|ms| Duration::from_millis(ms).min(MAX_RETRY_AFTER)))
                     .or(reset.map(|r| {
-                        Duration::from_secs(u64::try_from(r - Utc::now().timestamp()).unwrap_or(0))
+                        let secs = r.saturating_sub(Utc::now().timestamp());
+                        Duration::from_secs(u64::try_from(secs).unwrap_or(0)).min(MAX_RETRY_AFTER)
                     }));
             }
             Err(Failure {
@@ -816,6 +828,33 @@ mod tests {
             sign("Jefe", b"what do ya want for nothing?"),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
+    }
+
+    #[tokio::test]
+    async fn odd_retry_after_values_never_panic() {
+        let cases = [
+            ("inf", "{}"),
+            ("1e20", "{}"),
+            ("-5", "{}"),
+            ("NaN", "{}"),
+            ("", r#"{"retry_after": 1e300}"#),
+            ("", r#"{"retry_after": -1}"#),
+            ("", r#"{"parameters": {"retry_after": 1e20}}"#),
+            ("", r#"{"retry_after_ms": 18446744073709551615}"#),
+        ];
+        for (header, body) in cases {
+            let mut b = axum::http::Response::builder().status(429);
+            if !header.is_empty() {
+                b = b.header("retry-after", header);
+            }
+            let res = reqwest::Response::from(b.body(body.to_string()).unwrap());
+            let f = answer(res, |_, _| Err(String::new())).await.unwrap_err();
+            assert!(
+                f.retry_after.is_none_or(|d| d <= MAX_RETRY_AFTER),
+                "{header} {body}: {:?}",
+                f.retry_after
+            );
+        }
     }
 
     #[test]
