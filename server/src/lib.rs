@@ -14,6 +14,7 @@ pub mod doctor;
 pub mod dvr;
 pub mod engine;
 pub mod http;
+pub mod limits;
 pub mod live;
 pub mod logging;
 pub mod metrics;

@@ -95,7 +95,10 @@ impl AlertService {
 
     /// Validates, stores and applies new settings (the next alert uses them).
     pub async fn set_settings(&self, s: AlertSettings) -> Result<(), String> {
-        s.validate()?;
+        // Validation renders every template on its samples: off the async workers.
+        let s = tokio::task::spawn_blocking(move || s.validate().map(|()| s))
+            .await
+            .map_err(|e| format!("checking the settings failed: {e}"))??;
         store_settings::set(&self.shared.db, SETTINGS_KEY, &s)
             .await
             .map_err(|e| e.to_string())?;
@@ -691,7 +694,8 @@ impl AlertService {
         let cat = d.kind.category();
         let user = cat.map(|c| s.template(c).clone());
         let vars = Value::Object(vars);
-        let (title, mut message, problem) = template::render(d.kind, &vars, user.as_ref());
+        // Rendered on the blocking pool with a time limit: a template is user input.
+        let (title, mut message, problem) = template::render_async(d.kind, vars, user).await;
         // Every notification names its DVR, whatever a user template left out.
         if !title.contains(&dvr_name) && !message.contains(&dvr_name) {
             message.push_str(&format!("\nDVR: {dvr_name}"));

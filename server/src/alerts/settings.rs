@@ -260,7 +260,9 @@ impl AlertSettings {
         }
     }
 
-    /// Checks ranges the types cannot express; the error names the key.
+    /// Checks ranges the types cannot express; the error names the key. Templates are
+    /// rendered on their samples here (bounded by the sandbox: milliseconds), so async
+    /// callers that can should run this on the blocking pool.
     pub fn validate(&self) -> Result<(), String> {
         if self.rate_limit.count == 0 {
             return Err("rate_limit.count: must be at least 1".into());
@@ -281,7 +283,7 @@ impl AlertSettings {
             let t = self.template(cat);
             for (part, text) in [("title", &t.title), ("body", &t.body)] {
                 if let Some(text) = text {
-                    super::template::check(text)
+                    super::template::check(text, cat)
                         .map_err(|e| format!("{}.template.{part}: {e}", cat.as_str()))?;
                 }
             }

@@ -2,10 +2,16 @@
 //! with its quirks fixed: no "Unknown resolution" line, "Total Streams" on its own, the
 //! DVR's name on every alert), and optional user templates in a sandboxed minijinja
 //! environment with a documented variable list per type and a preview.
+//!
+//! User templates run in a sandbox whose memory and time are bounded: no assignments,
+//! macros, recursive loops or `*` (nothing can feed a value back into itself), only
+//! filters whose results are capped, variables cut to size, the output capped, fuel for
+//! the instruction count, and the render on the blocking pool with a time limit.
 
+use std::sync::{Arc, LazyLock, OnceLock};
 use std::time::Duration;
 
-use minijinja::{Environment, UndefinedBehavior};
+use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior};
 use serde_json::{json, Map, Value};
 
 use super::kind::{AlertKind, Category};
@@ -83,37 +89,309 @@ pub fn variables(cat: Category) -> &'static [&'static str] {
     }
 }
 
-/// A minijinja environment with no file access, bounded work, and plain-text output.
-fn environment() -> Environment<'static> {
-    let mut env = Environment::new();
-    env.set_undefined_behavior(UndefinedBehavior::Strict);
-    env.set_fuel(Some(50_000));
-    env.set_recursion_limit(32);
-    env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
-    // An unknown value (null) prints as nothing, not "none".
-    env.set_formatter(|out, state, value| {
-        if value.is_none() {
-            Ok(())
-        } else {
-            minijinja::escape_formatter(out, state, value)
-        }
-    });
-    env
+/// The longest template source (a title or a body), in bytes.
+pub const MAX_SOURCE: usize = 4 * 1024;
+/// The longest rendered text; a render that writes more stops with an error.
+pub const MAX_OUTPUT: usize = 16 * 1024;
+/// The largest result a filter may produce: bytes of a string, items of a list.
+const MAX_VALUE: usize = 16 * 1024;
+/// A variable's text (from the DVR) is cut to this many bytes, a list to this many items.
+const MAX_VAR_BYTES: usize = 2 * 1024;
+const MAX_VAR_ITEMS: usize = 16;
+/// Past this the render is abandoned and the default texts are used (the fuel ends a
+/// render long before, unless the machine is starved).
+pub const RENDER_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Renders at once, across all DVRs: with the caps above, one render holds at most
+/// (MAX_SOURCE / 2 leaves) × (largest leaf, ~32 KiB) ≈ 64 MiB, in the worst case.
+static RENDERS: LazyLock<Arc<tokio::sync::Semaphore>> =
+    LazyLock::new(|| Arc::new(tokio::sync::Semaphore::new(2)));
+
+/// The sandbox: no loader (no include/import), no globals (no `range`, `namespace`),
+/// the tests, and an allowlist of filters whose results are capped.
+fn environment() -> &'static Environment<'static> {
+    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        use minijinja::{filters as f, tests as t};
+        let mut env = Environment::empty();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_fuel(Some(50_000));
+        env.set_recursion_limit(32);
+        env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+        // An unknown value (null) prints as nothing, not "none".
+        env.set_formatter(|out, state, value| {
+            if value.is_none() {
+                Ok(())
+            } else {
+                minijinja::escape_formatter(out, state, value)
+            }
+        });
+        // Results no larger than their input.
+        env.add_filter("length", f::length);
+        env.add_filter("count", f::length);
+        env.add_filter("default", f::default);
+        env.add_filter("d", f::default);
+        env.add_filter("first", f::first);
+        env.add_filter("last", f::last);
+        env.add_filter("trim", f::trim);
+        env.add_filter("int", f::int);
+        env.add_filter("float", f::float);
+        env.add_filter("round", f::round);
+        env.add_filter("abs", f::abs);
+        env.add_filter("reverse", f::reverse);
+        env.add_filter("sort", f::sort);
+        env.add_filter("unique", f::unique);
+        env.add_filter("min", f::min);
+        env.add_filter("max", f::max);
+        env.add_filter("sum", f::sum);
+        env.add_filter("bool", f::bool);
+        // Results that can grow: capped.
+        env.add_filter("upper", capped_filters::upper);
+        env.add_filter("lower", capped_filters::lower);
+        env.add_filter("title", capped_filters::title);
+        env.add_filter("capitalize", capped_filters::capitalize);
+        env.add_filter("replace", capped_filters::replace);
+        env.add_filter("join", capped_filters::join);
+        env.add_filter("string", capped_filters::string);
+        env.add_filter("split", capped_filters::split);
+        env.add_filter("lines", capped_filters::lines);
+        // Tests answer true or false.
+        env.add_test("defined", t::is_defined);
+        env.add_test("undefined", t::is_undefined);
+        env.add_test("none", t::is_none);
+        env.add_test("true", t::is_true);
+        env.add_test("false", t::is_false);
+        env.add_test("boolean", t::is_boolean);
+        env.add_test("number", t::is_number);
+        env.add_test("integer", t::is_integer);
+        env.add_test("float", t::is_float);
+        env.add_test("string", t::is_string);
+        env.add_test("sequence", t::is_sequence);
+        env.add_test("mapping", t::is_mapping);
+        env.add_test("odd", t::is_odd);
+        env.add_test("even", t::is_even);
+        env.add_test("eq", t::is_eq);
+        env.add_test("ne", t::is_ne);
+        env.add_test("lt", t::is_lt);
+        env.add_test("le", t::is_le);
+        env.add_test("gt", t::is_gt);
+        env.add_test("ge", t::is_ge);
+        env.add_test("in", t::is_in);
+        env.add_test("startingwith", t::is_startingwith);
+        env.add_test("endingwith", t::is_endingwith);
+        env.add_test("lower", t::is_lower);
+        env.add_test("upper", t::is_upper);
+        env
+    })
 }
 
-/// Compiles a template: `Ok` when its syntax is valid.
-pub fn check(source: &str) -> Result<(), String> {
+fn too_large() -> Error {
+    Error::new(
+        ErrorKind::InvalidOperation,
+        format!("a value over {MAX_VALUE} bytes or items"),
+    )
+}
+
+/// Refuses sizes over [`MAX_VALUE`]: a filter's input, or the result it would make.
+fn small(size: usize) -> Result<(), Error> {
+    if size > MAX_VALUE {
+        Err(too_large())
+    } else {
+        Ok(())
+    }
+}
+
+/// A filter's result, refused when it is larger than [`MAX_VALUE`].
+fn capped(v: minijinja::Value) -> Result<minijinja::Value, Error> {
+    small(match v.as_str() {
+        Some(s) => s.len(),
+        None => v.len().unwrap_or(0),
+    })?;
+    Ok(v)
+}
+
+/// The builtin filters that can make a result larger than their input. Each checks
+/// its input first (a case mapping may triple a text; a split makes an item per
+/// character), and `join` and `replace` the size they would produce, before any of it
+/// is allocated: a result can be the product of two inputs.
+mod capped_filters {
+    use std::borrow::Cow;
+    use std::sync::Arc;
+
+    use minijinja::value::StringInput;
+    use minijinja::{filters as f, Error, State, Value};
+
+    use super::{capped, small};
+
+    pub fn upper(v: StringInput<'_>) -> Result<Value, Error> {
+        small(v.as_str().len())?;
+        Ok(f::upper(v))
+    }
+    pub fn lower(v: StringInput<'_>) -> Result<Value, Error> {
+        small(v.as_str().len())?;
+        Ok(f::lower(v))
+    }
+    pub fn title(v: Cow<'_, str>) -> Result<Value, Error> {
+        small(v.len())?;
+        Ok(Value::from(f::title(v)))
+    }
+    pub fn capitalize(v: StringInput<'_>) -> Result<Value, Error> {
+        small(v.as_str().len())?;
+        Ok(f::capitalize(v))
+    }
+    pub fn replace(
+        state: &State,
+        v: StringInput<'_>,
+        from: StringInput<'_>,
+        to: StringInput<'_>,
+    ) -> Result<Value, Error> {
+        let (text, pattern) = (v.as_str(), from.as_str());
+        small(text.len())?;
+        let hits = if pattern.is_empty() {
+            text.chars().count() + 1
+        } else {
+            text.matches(pattern).count()
+        };
+        small(
+            text.len()
+                .saturating_add(hits.saturating_mul(to.as_str().len())),
+        )?;
+        capped(f::replace(state, v, from, to)?)
+    }
+    pub fn join(state: &State, v: &Value, sep: Option<StringInput<'_>>) -> Result<Value, Error> {
+        let items = v.len().unwrap_or(0);
+        small(items)?;
+        small(items.saturating_mul(sep.as_ref().map_or(0, |s| s.as_str().len())))?;
+        capped(f::join(state, v, sep)?)
+    }
+    pub fn string(state: &State, v: &Value) -> Result<Value, Error> {
+        capped(f::string(state, v)?)
+    }
+    pub fn split(v: &Value, sep: Option<Arc<str>>, max: Option<i64>) -> Result<Value, Error> {
+        small(v.as_str().map_or(0, str::len))?;
+        capped(f::split(v, sep, max)?)
+    }
+    pub fn lines(v: &Value) -> Result<Value, Error> {
+        small(v.as_str().map_or(0, str::len))?;
+        capped(f::lines(v)?)
+    }
+}
+
+/// Refuses what could build a value without bound: assignments, macros and call
+/// blocks (a value fed back into itself doubles on every pass), recursive loops (the
+/// same through `loop()`), `*` (repetition: 100 MB per use in minijinja), and the
+/// statements that need a loader. Read with minijinja's own lexer, so a string or a
+/// `{% raw %}` block that merely contains these words is fine.
+fn refuse_unbounded(source: &str) -> Result<(), String> {
+    use minijinja::machinery::{tokenize, Token, WhitespaceConfig};
+    let mut statement_start = false;
+    for token in tokenize(
+        source,
+        false,
+        Default::default(),
+        WhitespaceConfig::default(),
+    ) {
+        let (token, _) = token.map_err(|e| e.to_string())?;
+        match token {
+            Token::Ident(
+                w @ ("set" | "with" | "macro" | "call" | "filter" | "do" | "block" | "extends"
+                | "include" | "import" | "from"),
+            ) if statement_start => {
+                return Err(format!("'{{% {w} %}}' is not allowed in alert templates"));
+            }
+            Token::Ident("recursive") => {
+                return Err("recursive loops are not allowed in alert templates".into());
+            }
+            Token::Mul => {
+                return Err("'*' is not allowed in alert templates".into());
+            }
+            _ => {}
+        }
+        statement_start = matches!(token, Token::BlockStart);
+    }
+    Ok(())
+}
+
+/// A template's syntax and the sandbox's rules, without rendering it.
+pub fn check_syntax(source: &str) -> Result<(), String> {
+    if source.len() > MAX_SOURCE {
+        return Err(format!("longer than {MAX_SOURCE} bytes"));
+    }
+    refuse_unbounded(source)?;
     environment()
         .template_from_str(source)
         .map(|_| ())
         .map_err(|e| e.to_string())
 }
 
+/// Refuses a template that cannot work: [`check_syntax`], then a render on the sample
+/// variables of every alert type of `cat` (an unknown variable, an error, nothing
+/// rendered). Blank is fine: it means the default layout.
+pub fn check(source: &str, cat: Category) -> Result<(), String> {
+    if source.trim().is_empty() {
+        return Ok(());
+    }
+    check_syntax(source)?;
+    for kind in AlertKind::ALL
+        .into_iter()
+        .filter(|k| k.category() == Some(cat))
+    {
+        render_one(source, &sample(kind))
+            .map_err(|e| format!("on the {} sample: {e}", kind.event_type()))?;
+    }
+    Ok(())
+}
+
+/// The render's output, refused once it passes [`MAX_OUTPUT`].
+#[derive(Default)]
+struct CappedOutput {
+    buf: Vec<u8>,
+    over: bool,
+}
+
+impl std::io::Write for CappedOutput {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        if self.buf.len() + b.len() > MAX_OUTPUT {
+            self.over = true;
+            return Err(std::io::Error::other("output too long"));
+        }
+        self.buf.extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The variables as a template sees them: texts cut to [`MAX_VAR_BYTES`], lists to
+/// [`MAX_VAR_ITEMS`] (the DVR's data is outside input; a notification needs no more).
+fn clipped_vars(v: &Value) -> Value {
+    match v {
+        Value::String(s) => Value::String(crate::limits::clip(s, MAX_VAR_BYTES)),
+        Value::Array(a) => Value::Array(a.iter().take(MAX_VAR_ITEMS).map(clipped_vars).collect()),
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| (k.clone(), clipped_vars(v)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
 fn render_one(source: &str, vars: &Value) -> Result<String, String> {
-    let env = environment();
-    let t = env.template_from_str(source).map_err(|e| e.to_string())?;
-    let out = t.render(vars).map_err(|e| e.to_string())?;
-    let out = out.trim().to_string();
+    check_syntax(source)?;
+    let t = environment()
+        .template_from_str(source)
+        .map_err(|e| e.to_string())?;
+    let mut out = CappedOutput::default();
+    if let Err(e) = t.render_captured_to(clipped_vars(vars), &mut out) {
+        return Err(if out.over {
+            format!("the text is longer than {MAX_OUTPUT} bytes")
+        } else {
+            e.to_string()
+        });
+    }
+    let out = String::from_utf8_lossy(&out.buf).trim().to_string();
     if out.is_empty() {
         Err("the template rendered nothing".into())
     } else {
@@ -121,8 +399,45 @@ fn render_one(source: &str, vars: &Value) -> Result<String, String> {
     }
 }
 
+/// [`render`] on the blocking pool, at most two at once, with [`RENDER_TIMEOUT`]: the
+/// way async code renders. A render that panics or takes too long falls back to the
+/// default texts, and says why.
+pub async fn render_async(
+    kind: AlertKind,
+    vars: Value,
+    user: Option<Template>,
+) -> (String, String, Option<String>) {
+    let blank = |t: &Option<String>| t.as_deref().is_none_or(|s| s.trim().is_empty());
+    if user
+        .as_ref()
+        .is_none_or(|u| blank(&u.title) && blank(&u.body))
+    {
+        let (t, b) = default_text(kind, &vars);
+        return (t, b, None);
+    }
+    let permit = RENDERS.clone().acquire_owned().await.ok();
+    let job = tokio::task::spawn_blocking({
+        let vars = vars.clone();
+        move || {
+            let _permit = permit;
+            render(kind, &vars, user.as_ref())
+        }
+    });
+    let problem = match tokio::time::timeout(RENDER_TIMEOUT, job).await {
+        Ok(Ok(rendered)) => return rendered,
+        Ok(Err(e)) => format!("the template render failed: {e}"),
+        Err(_) => format!(
+            "the template render took over {} s",
+            RENDER_TIMEOUT.as_secs()
+        ),
+    };
+    let (t, b) = default_text(kind, &vars);
+    (t, b, Some(problem))
+}
+
 /// The rendered title and body; a user template that fails (unknown variable, blank
-/// result) falls back to the default text, and says why.
+/// result, a sandbox limit) falls back to the default text, and says why. Blocking:
+/// async code calls [`render_async`].
 pub fn render(
     kind: AlertKind,
     vars: &Value,
@@ -429,8 +744,75 @@ mod tests {
         let (title, _, problem) = render(AlertKind::ChannelWatching, &v, Some(&bad));
         assert_eq!(title, "Channels DVR - Watching TV");
         assert!(problem.unwrap().contains("title template"));
-        assert!(check("{% for %}").is_err());
-        assert!(check("{{ a }}").is_ok());
+        assert!(check_syntax("{% for %}").is_err());
+        assert!(check_syntax("{{ a }}").is_ok());
+        assert!(check("{{ no_such_var }}", Category::Channel).is_err());
+        assert!(check("{{ channel_name }}", Category::Channel).is_ok());
+        assert!(
+            check("   ", Category::Channel).is_ok(),
+            "blank is the default layout"
+        );
+    }
+
+    #[test]
+    fn unbounded_constructs_are_refused() {
+        for src in [
+            "{% set a = 'x' %}{% set a = a ~ a %}{{ a }}",
+            "{%- set a = 'x' -%}{{ a }}",
+            "{% with a = 'x' %}{{ a }}{% endwith %}",
+            "{% macro m(s) %}{{ m(s ~ s) }}{% endmacro %}{{ m('x') }}",
+            "{% for x in ['a'] recursive %}{{ loop([x ~ x]) }}{% endfor %}",
+            "{{ 'x' * 99999999 }}",
+            "{{ (cast * 1000000)|join }}",
+            "{% filter upper %}x{% endfilter %}",
+            "{% include 'x' %}",
+        ] {
+            assert!(check_syntax(src).is_err(), "{src}");
+        }
+        // The same words as text, in strings or raw blocks, are fine.
+        for src in [
+            "set * with {{ '*' }} {{ \"recursive\" }}",
+            "{% raw %}{% set a = 1 %}{{ a * 2 }}{% endraw %}",
+            "*{{ channel_name }}* on {{ device_name|upper }}",
+        ] {
+            assert!(check_syntax(src).is_ok(), "{src}");
+        }
+        assert!(check_syntax(&"x".repeat(MAX_SOURCE + 1)).is_err());
+    }
+
+    #[test]
+    fn sandbox_caps_values_and_output() {
+        let v = sample(AlertKind::ChannelWatching);
+        let user = |title: &str| Template {
+            title: Some(title.into()),
+            body: None,
+        };
+        for src in [
+            // Filters that grow are capped...
+            "{{ channel_name|replace('', program_summary)|replace('', program_summary)|replace('', program_summary)|replace('', program_summary) }}",
+            "{{ [program_summary, program_summary]|join(program_summary ~ program_summary) }}x{{ channel_name|replace('', channel_name|replace('', program_summary)|replace('', program_summary)|replace('', program_summary)) }}",
+            // ...and so is the output.
+            "{% for a in 'abcdefghijklmnopqrstuvwxyz' %}{% for b in 'abcdefghijklmnopqrstuvwxyz' %}{{ program_summary ~ program_summary ~ program_summary ~ program_summary }}{% endfor %}{% endfor %}",
+            // No globals: range, namespace, dict, debug are gone.
+            "{{ range(10)|join }}",
+            "{{ namespace() }}",
+            // Filters outside the allowlist.
+            "{{ channel_name|indent(10000000000000) }}",
+            "{{ '%99999999999999d'|format(1) }}",
+            "{{ channel_name|batch(10000000000000) }}",
+        ] {
+            let (title, _, problem) = render(AlertKind::ChannelWatching, &v, Some(&user(src)));
+            assert_eq!(title, "Channels DVR - Watching TV", "{src}");
+            assert!(problem.is_some(), "{src}");
+        }
+        let mut big = v.clone();
+        big["program_title"] = json!("y".repeat(1 << 20));
+        let (title, _, _) = render(
+            AlertKind::ChannelWatching,
+            &big,
+            Some(&user("{{ program_title }}")),
+        );
+        assert!(title.len() <= MAX_VAR_BYTES, "variables are cut");
     }
 
     #[test]

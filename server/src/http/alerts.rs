@@ -208,7 +208,7 @@ pub async fn preview(body: Result<Bytes, BytesRejection>) -> Result<Json<Value>,
     })?;
     for (part, t) in [("title", &b.title), ("body", &b.body)] {
         if let Some(t) = t {
-            template::check(t).map_err(|e| ApiError::invalid(format!("{part}: {e}")))?;
+            template::check_syntax(t).map_err(|e| ApiError::invalid(format!("{part}: {e}")))?;
         }
     }
     let vars = template::sample(kind);
@@ -216,7 +216,7 @@ pub async fn preview(body: Result<Bytes, BytesRejection>) -> Result<Json<Value>,
         title: b.title,
         body: b.body,
     };
-    let (title, message, problem) = template::render(kind, &vars, Some(&user));
+    let (title, message, problem) = template::render_async(kind, vars.clone(), Some(user)).await;
     let variables: Vec<&str> = template::SHARED_VARS
         .iter()
         .chain(kind.category().map(template::variables).unwrap_or_default())
