@@ -11,6 +11,7 @@ use futures::StreamExt;
 use tokio::net::TcpStream;
 
 use crate::dvr::client::{ClientError, DvrClient, DvrStatus};
+use crate::dvr::framing::{Frame, LineSplitter};
 use crate::engine::disk::{DiskSample, DiskThresholds};
 use crate::storage::dvrs::DvrRecord;
 
@@ -281,10 +282,14 @@ async fn check_status(
         .get(reqwest::header::DATE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| httpdate::parse_http_date(v).ok());
-    let body = res
-        .bytes()
+    let body = crate::limits::read_capped(res, crate::dvr::client::MAX_STATUS_BODY)
         .await
-        .map_err(|e| ClientError::from_reqwest(e, t.request).to_string())?;
+        .map_err(|e| match e {
+            crate::limits::ReadError::Http(e) => {
+                ClientError::from_reqwest(e, t.request).to_string()
+            }
+            too_large => format!("/status: {too_large}"),
+        })?;
     let st: DvrStatus = serde_json::from_slice(&body)
         .map_err(|e| format!("/status is not the JSON Channels DVR sends: {e}"))?;
     Ok((started.elapsed(), st, date))
@@ -334,16 +339,22 @@ async fn check_stream(client: &DvrClient, t: DoctorTimeouts) -> DiagnoseCheck {
         }
     };
     let mut body = res.bytes_stream();
-    let mut buf = Vec::new();
+    // The engine's splitter: a line over 1 MiB is dropped, never buffered whole.
+    let mut splitter = LineSplitter::default();
+    let mut frames = Vec::new();
     let first = tokio::time::timeout(t.first_line, async {
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(|e| e.to_string())?;
-            buf.extend_from_slice(&chunk);
-            while let Some(pos) = buf.iter().position(|b| *b == b'\n') {
-                let line: Vec<u8> = buf.drain(..=pos).collect();
-                let text = String::from_utf8_lossy(&line).trim().to_string();
-                if !text.is_empty() {
-                    return Ok(text);
+            splitter.push(&chunk, &mut frames);
+            for frame in frames.drain(..) {
+                match frame {
+                    Frame::Line(line) if !line.trim().is_empty() => {
+                        return Ok(line.trim().to_string())
+                    }
+                    Frame::Line(_) => {}
+                    Frame::Oversized(bytes) => {
+                        return Err(format!("the first line is over 1 MiB ({bytes} bytes)"))
+                    }
                 }
             }
         }

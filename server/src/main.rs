@@ -579,7 +579,10 @@ async fn bundle(
             match req.send().await {
                 Ok(r) => {
                     let status = r.status();
-                    let body = r.text().await.unwrap_or_default();
+                    // Our own server's answer, but `--url` may name any: capped.
+                    let body = channelwatch::limits::read_text_prefix(r, 16 * 1024 * 1024)
+                        .await
+                        .unwrap_or_default();
                     format!("{status}\n{body}")
                 }
                 Err(e) => format!("the server did not answer ({e}); is it running?\n"),

@@ -32,6 +32,8 @@ pub struct DvrSample {
     pub reconnects: u64,
     pub task_restarts: u64,
     pub parse_errors: u64,
+    /// Activities and jobs the DVR announced past the state caps (not tracked).
+    pub state_overflows: u64,
     pub alerts_by_type: BTreeMap<String, u64>,
     pub notifications: BTreeMap<(String, String), u64>,
     pub disk: Option<DiskSample>,
@@ -68,6 +70,7 @@ pub fn gather(engine: &Engine, watchdog: &Watchdog, queue_depth: u64) -> (Vec<Dv
                 reconnects: c.reconnects.load(Ordering::Relaxed),
                 task_restarts: c.task_restarts.load(Ordering::Relaxed),
                 parse_errors: c.parse_errors.load(Ordering::Relaxed),
+                state_overflows: slot.with_state(|s| s.overflowed()),
                 alerts_by_type: slot.alerts_by_type(),
                 notifications: slot.notifications(),
                 disk: slot.disk(),
@@ -259,6 +262,14 @@ pub fn render(dvrs: &[DvrSample], g: &Globals) -> String {
             Fold::Sum,
             dvrs,
             |d| one(d.parse_errors as f64),
+        ),
+        per_dvr(
+            "channelwatch_dvr_state_overflows_total",
+            "Activities and jobs the DVR announced that were not tracked: its state was full.",
+            COUNTER,
+            Fold::Sum,
+            dvrs,
+            |d| one(d.state_overflows as f64),
         ),
         per_dvr(
             "channelwatch_alerts_total",

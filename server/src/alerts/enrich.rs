@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tracing::debug;
 
-use crate::dvr::client::DvrClient;
+use crate::dvr::client::{DvrClient, MAX_LIST_BODY, MAX_OBJECT_BODY};
 
 const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
 const CHANNELS_TTL: Duration = Duration::from_secs(86_400);
@@ -260,8 +260,8 @@ impl Enricher {
         }
     }
 
-    async fn fetch(&self, path: &str) -> Option<Value> {
-        match self.client.get_value(path, LOOKUP_TIMEOUT).await {
+    async fn fetch(&self, path: &str, max: usize) -> Option<Value> {
+        match self.client.get_value(path, LOOKUP_TIMEOUT, max).await {
             Ok(v) => Some(v),
             Err(e) => {
                 debug!(dvr_id = %self.dvr_id, path, error = %e, "enrichment lookup failed");
@@ -285,7 +285,7 @@ impl Enricher {
             .as_ref()
             .is_some_and(|c| !c.value.contains_key(number));
         if Self::stale(&self.channels, CHANNELS_TTL, missed) {
-            if let Some(v) = self.fetch("/api/v1/channels").await {
+            if let Some(v) = self.fetch("/api/v1/channels", MAX_LIST_BODY).await {
                 self.channels = Some(Timed {
                     value: parse_channels(&v),
                     at: Instant::now(),
@@ -312,7 +312,7 @@ impl Enricher {
             .as_ref()
             .is_some_and(|g| current(&g.value).is_none());
         if Self::stale(&self.guide, GUIDE_TTL, missed) {
-            if let Some(v) = self.fetch("/devices/ANY/guide/now").await {
+            if let Some(v) = self.fetch("/devices/ANY/guide/now", MAX_LIST_BODY).await {
                 self.guide = Some(Timed {
                     value: parse_guide(&v),
                     at: Instant::now(),
@@ -334,7 +334,7 @@ impl Enricher {
             .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
             .collect();
         let item = self
-            .fetch(&format!("/api/v1/all?id={clean}"))
+            .fetch(&format!("/api/v1/all?id={clean}"), MAX_OBJECT_BODY)
             .await
             .and_then(|v| parse_library_item(&v, id));
         self.library.insert(
@@ -351,7 +351,7 @@ impl Enricher {
     /// upcoming recordings).
     pub async fn jobs(&mut self, max_age: Duration) -> HashMap<String, JobInfo> {
         if Self::stale(&self.jobs, max_age, false) {
-            if let Some(v) = self.fetch("/api/v1/jobs").await {
+            if let Some(v) = self.fetch("/api/v1/jobs", MAX_LIST_BODY).await {
                 self.jobs = Some(Timed {
                     value: parse_jobs(&v),
                     at: Instant::now(),
@@ -370,7 +370,7 @@ impl Enricher {
             .as_ref()
             .is_some_and(|j| !j.value.contains_key(id));
         if Self::stale(&self.jobs, JOBS_TTL, missed) {
-            if let Some(v) = self.fetch("/api/v1/jobs").await {
+            if let Some(v) = self.fetch("/api/v1/jobs", MAX_LIST_BODY).await {
                 self.jobs = Some(Timed {
                     value: parse_jobs(&v),
                     at: Instant::now(),
@@ -385,7 +385,7 @@ impl Enricher {
             .chars()
             .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
             .collect();
-        self.fetch(&format!("/api/v1/recordings/{clean}"))
+        self.fetch(&format!("/api/v1/recordings/{clean}"), MAX_OBJECT_BODY)
             .await
             .map(|v| parse_recording(&v))
     }

@@ -7,6 +7,15 @@ use serde::Deserialize;
 
 use super::id::base_url;
 use crate::engine::backoff::parse_retry_after;
+use crate::limits::{read_capped, ReadError};
+
+/// Caps on a DVR's answers, enforced while they stream in: `/status`; `/dvr` (disk
+/// and the activity map); one object (a recording, a library item); and the lists
+/// enrichment reads (channels, the guide's now-playing, jobs).
+pub const MAX_STATUS_BODY: usize = 64 * 1024;
+pub const MAX_DVR_BODY: usize = 4 * 1024 * 1024;
+pub const MAX_OBJECT_BODY: usize = 1024 * 1024;
+pub const MAX_LIST_BODY: usize = 8 * 1024 * 1024;
 
 /// Why a DVR request failed, phrased for an operator.
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +30,8 @@ pub enum ClientError {
     Decode(String),
     #[error("DVR did not answer within {0:?}")]
     Timeout(Duration),
+    #[error("DVR's answer to {0} is larger than {1} bytes")]
+    TooLarge(String, usize),
 }
 
 impl ClientError {
@@ -169,6 +180,7 @@ impl DvrClient {
         &self,
         path: &str,
         timeout: Duration,
+        max: usize,
     ) -> Result<T, ClientError> {
         let res = self
             .get(path)
@@ -180,30 +192,32 @@ impl DvrClient {
         if !status.is_success() {
             return Err(ClientError::Status(status.as_u16()));
         }
-        let bytes = res
-            .bytes()
-            .await
-            .map_err(|e| ClientError::from_reqwest(e, timeout))?;
+        let bytes = read_capped(res, max).await.map_err(|e| match e {
+            ReadError::TooLarge(max) => ClientError::TooLarge(path.to_string(), max),
+            ReadError::Http(e) => ClientError::from_reqwest(e, timeout),
+        })?;
         serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode(format!("{path}: {e}")))
     }
 
-    /// Any JSON endpoint, read leniently (enrichment tolerates field-name variants).
+    /// Any JSON endpoint, read leniently (enrichment tolerates field-name variants),
+    /// refused past `max` bytes.
     pub async fn get_value(
         &self,
         path: &str,
         timeout: Duration,
+        max: usize,
     ) -> Result<serde_json::Value, ClientError> {
-        self.get_json(path, timeout).await
+        self.get_json(path, timeout, max).await
     }
 
     /// `GET /status` (keep-alive and version).
     pub async fn status(&self, timeout: Duration) -> Result<DvrStatus, ClientError> {
-        self.get_json("/status", timeout).await
+        self.get_json("/status", timeout, MAX_STATUS_BODY).await
     }
 
     /// `GET /dvr` (disk and activity map).
     pub async fn dvr_info(&self, timeout: Duration) -> Result<DvrInfo, ClientError> {
-        self.get_json("/dvr", timeout).await
+        self.get_json("/dvr", timeout, MAX_DVR_BODY).await
     }
 
     /// `GET /api/v1/recordings/{id}`.
@@ -216,8 +230,12 @@ impl DvrClient {
             .chars()
             .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
             .collect();
-        self.get_json(&format!("/api/v1/recordings/{id}"), timeout)
-            .await
+        self.get_json(
+            &format!("/api/v1/recordings/{id}"),
+            timeout,
+            MAX_OBJECT_BODY,
+        )
+        .await
     }
 
     /// Opens `GET /dvr/events/subscribe`; the caller reads the body as a byte stream.

@@ -159,6 +159,23 @@ impl DvrEvent {
     }
 }
 
+/// An activity or job name longer than this is no real DVR's: the line is refused.
+pub const MAX_NAME_BYTES: usize = 512;
+/// An activity's text is kept per session and shown: a longer one is cut.
+pub const MAX_VALUE_BYTES: usize = 4096;
+
+/// `s` cut to at most `max` bytes, at a character boundary.
+fn prefix(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
 /// Parses one line of the event stream: bare JSON (what a Channels DVR sends) or an SSE
 /// `data:` line (what proxies and mocks send). Comments and other SSE fields are skipped.
 pub fn parse_line(line: &str) -> Result<Line, ParseError> {
@@ -186,7 +203,13 @@ pub fn parse_line(line: &str) -> Result<Line, ParseError> {
         .ok_or(ParseError::Shape("not a JSON object"))?;
     let event_type = str_field(obj, &["Type", "type"])?.ok_or(ParseError::Shape("no Type"))?;
     let name = str_field(obj, &["Name", "name"])?.unwrap_or_default();
-    let value = str_field(obj, &["Value", "value"])?.unwrap_or_default();
+    if name.len() > MAX_NAME_BYTES {
+        return Err(ParseError::Shape("Name is longer than 512 bytes"));
+    }
+    let value = prefix(
+        str_field(obj, &["Value", "value"])?.unwrap_or_default(),
+        MAX_VALUE_BYTES,
+    );
     Ok(Line::Event(classify(event_type, name, value, obj)))
 }
 
@@ -547,6 +570,26 @@ fn parse_recording(name: &str, value: &str) -> RecordingActivity {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn long_names_are_refused_and_long_values_cut() {
+        let long = "n".repeat(MAX_NAME_BYTES + 1);
+        assert!(parse_line(&format!(
+            r#"{{"Type":"activities.set","Name":"{long}","Value":"x"}}"#
+        ))
+        .is_err());
+        let value = "é".repeat(MAX_VALUE_BYTES);
+        match parse_line(&format!(
+            r#"{{"Type":"activities.set","Name":"a","Value":"{value}"}}"#
+        ))
+        .unwrap()
+        {
+            Line::Event(DvrEvent::OtherActivity { value, .. }) => {
+                assert!(value.len() <= MAX_VALUE_BYTES)
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 
     fn event(line: &str) -> DvrEvent {
         match parse_line(line) {

@@ -39,9 +39,62 @@ impl SlidingRate {
     }
 }
 
+/// Lets at most `burst` log lines through per `window` and counts the rest, so a DVR
+/// sending a flood of bad lines cannot flood the log.
+#[derive(Debug, Clone)]
+pub struct LogGate {
+    window: Duration,
+    burst: u32,
+    started: Option<Instant>,
+    passed: u32,
+    suppressed: u64,
+}
+
+impl LogGate {
+    pub fn new(window: Duration, burst: u32) -> Self {
+        Self {
+            window,
+            burst,
+            started: None,
+            passed: 0,
+            suppressed: 0,
+        }
+    }
+
+    /// `Some(n)` when a line may be logged now (`n`: lines suppressed since the last one
+    /// let through, for the line to say so); `None` when it is suppressed.
+    pub fn allow(&mut self, now: Instant) -> Option<u64> {
+        if self
+            .started
+            .is_none_or(|s| now.saturating_duration_since(s) >= self.window)
+        {
+            self.started = Some(now);
+            self.passed = 0;
+        }
+        if self.passed < self.burst {
+            self.passed += 1;
+            Some(std::mem::take(&mut self.suppressed))
+        } else {
+            self.suppressed += 1;
+            None
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_gate_lets_a_burst_through_per_window_and_counts_the_rest() {
+        let t0 = Instant::now();
+        let mut g = LogGate::new(Duration::from_secs(60), 2);
+        assert_eq!(g.allow(t0), Some(0));
+        assert_eq!(g.allow(t0), Some(0));
+        assert_eq!(g.allow(t0), None);
+        assert_eq!(g.allow(t0 + Duration::from_secs(1)), None);
+        assert_eq!(g.allow(t0 + Duration::from_secs(60)), Some(2));
+    }
 
     #[test]
     fn counts_within_the_window_only() {

@@ -165,6 +165,8 @@ pub struct DvrSlot {
     pending_restart: Mutex<Option<PendingRestart>>,
     last_restart_check: Mutex<Option<RestartCheck>>,
     fault: Mutex<Option<Fault>>,
+    /// Rate-limits the per-line warnings (malformed, oversized event lines).
+    pub(crate) line_warnings: Mutex<super::rate::LogGate>,
 }
 
 fn now_ms() -> i64 {
@@ -193,6 +195,7 @@ impl DvrSlot {
             pending_restart: Mutex::new(None),
             last_restart_check: Mutex::new(None),
             fault: Mutex::new(None),
+            line_warnings: Mutex::new(super::rate::LogGate::new(Duration::from_secs(60), 10)),
         })
     }
 

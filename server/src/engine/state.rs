@@ -80,6 +80,13 @@ pub enum Change {
     },
 }
 
+/// The most activities (live, VOD, recording and other, together) and jobs (scheduled
+/// and recording, together) one DVR can make us track. A real DVR has a handful of
+/// activities and at most a few hundred jobs; past a cap a new name is dropped and
+/// counted ([`DvrState::overflowed`], on `/metrics`), while known names still update.
+pub const MAX_ACTIVITIES: usize = 256;
+pub const MAX_JOBS: usize = 4096;
+
 /// Per-DVR state. Activities are keyed by their DVR activity name, as the DVR does.
 #[derive(Debug, Default, Clone)]
 pub struct DvrState {
@@ -90,6 +97,8 @@ pub struct DvrState {
     other_activities: HashMap<String, String>,
     scheduled: BTreeMap<String, DateTime<Utc>>,
     recordings: BTreeMap<String, Recording>,
+    /// New activities and jobs dropped because a cap was reached.
+    overflowed: u64,
 }
 
 impl DvrState {
@@ -126,8 +135,47 @@ impl DvrState {
         self.scheduled.keys()
     }
 
+    /// Activities and jobs not tracked because a cap was reached (a counter).
+    pub fn overflowed(&self) -> u64 {
+        self.overflowed
+    }
+
+    /// Whether the activity `name` may be tracked: it is known, or there is room.
+    fn room_for_activity(&mut self, name: &str) -> bool {
+        let known = self.live.contains_key(name)
+            || self.vod.contains_key(name)
+            || self.recording_activities.contains_key(name)
+            || self.other_activities.contains_key(name);
+        if known || self.stream_count() < MAX_ACTIVITIES {
+            true
+        } else {
+            self.overflowed += 1;
+            false
+        }
+    }
+
+    /// Whether one more job may be tracked.
+    fn room_for_job(&mut self) -> bool {
+        if self.scheduled.len() + self.recordings.len() < MAX_JOBS {
+            true
+        } else {
+            self.overflowed += 1;
+            false
+        }
+    }
+
     /// Applies one event; returns what changed (possibly nothing).
     pub fn apply(&mut self, event: &DvrEvent, now: DateTime<Utc>) -> Vec<Change> {
+        let activity = match event {
+            DvrEvent::LiveTv(l) => Some(&l.name),
+            DvrEvent::Vod(v) => Some(&v.name),
+            DvrEvent::Recording(r) => Some(&r.name),
+            DvrEvent::OtherActivity { name, .. } => Some(name),
+            _ => None,
+        };
+        if activity.is_some_and(|name| !self.room_for_activity(name)) {
+            return Vec::new();
+        }
         let before = self.stream_count();
         let mut changes = Vec::new();
         match event {
@@ -162,7 +210,10 @@ impl DvrState {
             }
             DvrEvent::ActivityEnded { name } => self.end_activity(name, &mut changes),
             DvrEvent::JobCreated { job_id } => {
-                if !job_id.is_empty() && !self.recordings.contains_key(job_id) {
+                if !job_id.is_empty()
+                    && !self.recordings.contains_key(job_id)
+                    && (self.scheduled.contains_key(job_id) || self.room_for_job())
+                {
                     self.scheduled.insert(job_id.clone(), now);
                     changes.push(Change::RecordingScheduled {
                         job_id: job_id.clone(),
@@ -182,6 +233,9 @@ impl DvrState {
             }
             DvrEvent::RecordingStarted { job_id } => {
                 let scheduled = self.scheduled.remove(job_id).is_some();
+                if !scheduled && !self.recordings.contains_key(job_id) && !self.room_for_job() {
+                    return changes;
+                }
                 let rec = Recording {
                     job_id: job_id.clone(),
                     scheduled,
@@ -490,6 +544,36 @@ mod tests {
             .iter()
             .any(|c| matches!(c, Change::LiveStarted(s) if s.channel_number == "7")));
         assert_eq!(st.session_count(), 1);
+    }
+
+    #[test]
+    fn a_flood_of_names_is_capped_and_counted() {
+        let mut st = DvrState::new();
+        for i in 0..MAX_ACTIVITIES + 10 {
+            st.apply(
+                &ev(&format!(
+                    r#"{{"Type":"activities.set","Name":"x-{i}","Value":"Something {i}"}}"#
+                )),
+                t(0),
+            );
+        }
+        assert_eq!(st.stream_count(), MAX_ACTIVITIES);
+        assert_eq!(st.overflowed(), 10);
+        // A known name still updates and ends.
+        assert!(!st
+            .apply(
+                &ev(r#"{"Type":"activities.set","Name":"x-0","Value":""}"#),
+                t(1)
+            )
+            .is_empty());
+        for i in 0..MAX_JOBS + 5 {
+            st.apply(
+                &ev(&format!(r#"{{"Type":"jobs.created","Name":"{i}-ch1"}}"#)),
+                t(2),
+            );
+        }
+        assert_eq!(st.scheduled_jobs().count(), MAX_JOBS);
+        assert_eq!(st.overflowed(), 15);
     }
 
     #[test]

@@ -34,8 +34,17 @@ pub(crate) struct TaskCtx {
     pub lookups: Arc<tokio::sync::Semaphore>,
 }
 
-/// Frames held back while the first `/dvr` snapshot is awaited (then replayed).
+/// Frames held back while the first `/dvr` snapshot is awaited (then replayed): at
+/// most this many, holding at most this many bytes of text (a line may be 1 MiB).
 const MAX_HELD_FRAMES: usize = 10_000;
+const MAX_HELD_BYTES: usize = 4 * 1024 * 1024;
+
+fn frame_bytes(f: &Frame) -> usize {
+    match f {
+        Frame::Line(l) => l.len(),
+        Frame::Oversized(_) => 0,
+    }
+}
 
 impl TaskCtx {
     pub(crate) fn publish(&self, kind: EngineEventKind) {
@@ -180,16 +189,22 @@ async fn connect_and_stream(ctx: &TaskCtx) -> (Option<Instant>, End) {
     // Until the first `/dvr` snapshot is applied, stream frames are held and replayed
     // after it, so the snapshot can never undo a newer event (an end seen on the stream).
     let mut held: Option<Vec<Frame>> = Some(Vec::new());
+    let mut held_bytes = 0;
     loop {
         tokio::select! {
             chunk = body.next() => match chunk {
                 Some(Ok(bytes)) => {
                     splitter.push(&bytes, &mut frames);
+                    let incoming: usize = frames.iter().map(frame_bytes).sum();
                     match held.as_mut() {
-                        Some(buf) if buf.len() + frames.len() <= MAX_HELD_FRAMES => {
+                        Some(buf)
+                            if buf.len() + frames.len() <= MAX_HELD_FRAMES
+                                && held_bytes + incoming <= MAX_HELD_BYTES =>
+                        {
                             if frames.iter().any(|f| !matches!(f, Frame::Line(l) if l.trim().is_empty())) {
                                 ctx.slot.mark_event();
                             }
+                            held_bytes += incoming;
                             buf.append(&mut frames);
                         }
                         _ => {
@@ -261,7 +276,9 @@ fn handle_frame(ctx: &TaskCtx, frame: Frame) {
             slot.counters
                 .oversized_lines
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            warn!(dvr_id = %slot.dvr_id, bytes, "dropped an event line over 1 MiB");
+            if let Some(suppressed) = slot.line_warnings.lock().allow(Instant::now()) {
+                warn!(dvr_id = %slot.dvr_id, bytes, suppressed, "dropped an event line over 1 MiB");
+            }
             return;
         }
     };
@@ -292,8 +309,11 @@ fn handle_frame(ctx: &TaskCtx, frame: Frame) {
             slot.counters
                 .parse_errors
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let sample: String = line.chars().take(120).collect();
-            warn!(dvr_id = %slot.dvr_id, error = %e, line = %sample, "malformed event line skipped");
+            if let Some(suppressed) = slot.line_warnings.lock().allow(Instant::now()) {
+                // The DVR's bytes in our log: one short line, no control characters.
+                let sample = crate::limits::outside_text(&line, 120);
+                warn!(dvr_id = %slot.dvr_id, error = %e, line = %sample, suppressed, "malformed event line skipped");
+            }
         }
     }
 }

@@ -97,8 +97,32 @@ pub const TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest wait a provider can ask for (`Retry-After`, `retry_after`): longer is capped.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
-/// Sends `out` to `target`.
+/// How much of a provider's answer is read (the rest is never downloaded): enough for
+/// any API's JSON reply or error page.
+const MAX_ANSWER_BODY: usize = 64 * 1024;
+
+/// The longest provider text kept (the answer's message, an error): it goes to the
+/// delivery log, log lines and browsers.
+pub const MAX_PROVIDER_TEXT: usize = 500;
+
+/// Sends `out` to `target`. The provider's words in the result are cut to
+/// [`MAX_PROVIDER_TEXT`] and flattened to one line, here, once: inside, a Matrix token
+/// or room id read from an answer must stay whole.
 pub async fn send(http: &reqwest::Client, target: &Target, out: &Outgoing) -> SendResult {
+    use crate::limits::outside_text;
+    send_raw(http, target, out)
+        .await
+        .map(|a| Ack {
+            message: outside_text(&a.message, MAX_PROVIDER_TEXT),
+            ..a
+        })
+        .map_err(|f| Failure {
+            message: outside_text(&f.message, MAX_PROVIDER_TEXT),
+            ..f
+        })
+}
+
+async fn send_raw(http: &reqwest::Client, target: &Target, out: &Outgoing) -> SendResult {
     match target {
         Target::Pushover {
             user_key,
@@ -493,7 +517,9 @@ async fn answer(
         .get("x-limit-app-reset")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<i64>().ok());
-    let body = res.text().await.unwrap_or_default();
+    let body = crate::limits::read_text_prefix(res, MAX_ANSWER_BODY)
+        .await
+        .unwrap_or_default();
     match judge(status, &body) {
         Ok(message) if (200..300).contains(&status) => Ok(Ack { status, message }),
         Ok(message) | Err(message) => {
@@ -590,8 +616,8 @@ async fn fetch_image(http: &reqwest::Client, url: Option<&str>) -> Option<(Vec<u
         .and_then(|v| v.to_str().ok())
         .filter(|m| m.starts_with("image/"))?
         .to_string();
-    let bytes = res.bytes().await.ok()?;
-    (bytes.len() <= MAX).then(|| (bytes.to_vec(), mime))
+    let bytes = crate::limits::read_capped(res, MAX).await.ok()?;
+    Some((bytes.to_vec(), mime))
 }
 
 async fn send_matrix(
