@@ -44,8 +44,11 @@ pub mod services {
         pub body: Option<String>,
         /// The session's CSRF token, sent as `X-CSRF-Token`.
         pub csrf: Option<String>,
-        /// The browser request's headers (only credentials and origin are carried over).
+        /// The browser request's headers (only credentials, origin and a proxy's
+        /// forwarding headers are carried over).
         pub headers: Vec<(String, String)>,
+        /// The browser request's extensions (the server carries over its TCP peer).
+        pub extensions: http::Extensions,
     }
 
     /// What server functions may ask of the running monitor.
@@ -136,12 +139,14 @@ pub async fn api_call(
             "unsupported method",
         ));
     }
-    let headers = use_context::<http::request::Parts>()
+    let (headers, extensions) = use_context::<http::request::Parts>()
         .map(|p| {
-            p.headers
+            let headers: Vec<(String, String)> = p
+                .headers
                 .iter()
                 .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
-                .collect()
+                .collect();
+            (headers, p.extensions)
         })
         .unwrap_or_default();
     Ok(services()?
@@ -151,6 +156,7 @@ pub async fn api_call(
             body,
             csrf,
             headers,
+            extensions,
         })
         .await)
 }

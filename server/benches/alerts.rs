@@ -180,6 +180,7 @@ async fn run(args: &[String]) {
                 dedup_key: None,
                 status: "sent",
                 created_at: chrono::Utc::now(),
+                send_at: chrono::Utc::now(),
             },
             &[Destination {
                 provider_id: provider.id,

@@ -192,8 +192,12 @@ pub struct Config {
     /// `CHANNELWATCH_INSTANCE_URL`: where this instance is reached (in webhook bodies).
     pub instance_url: String,
     /// `CHANNELWATCH_SECURE_COOKIES`: mark session cookies `Secure`. Unset means
-    /// automatic: when the request arrived over TLS at a proxy (`X-Forwarded-Proto: https`).
+    /// automatic: when the request arrived over TLS at a trusted proxy
+    /// (`X-Forwarded-Proto: https`).
     pub secure_cookies: Option<bool>,
+    /// `CHANNELWATCH_TRUSTED_PROXIES`: reverse proxies whose `X-Forwarded-For` /
+    /// `Forwarded`, `X-Forwarded-Host` and `X-Forwarded-Proto` are believed. Empty: none.
+    pub trusted_proxies: crate::http::forwarded::TrustedProxies,
 }
 
 impl std::fmt::Debug for Config {
@@ -212,6 +216,7 @@ impl std::fmt::Debug for Config {
             .field("log_filter", &self.log_filter)
             .field("log_format", &self.log_format)
             .field("demo", &self.demo)
+            .field("trusted_proxies", &self.trusted_proxies)
             .finish_non_exhaustive()
     }
 }
@@ -396,6 +401,11 @@ impl Config {
                 }
             },
         };
+        let trusted_proxies = match env.var("CHANNELWATCH_TRUSTED_PROXIES") {
+            None => Default::default(),
+            Some(text) => crate::http::forwarded::TrustedProxies::parse(&text)
+                .map_err(|m| ConfigError::new("environment", "CHANNELWATCH_TRUSTED_PROXIES", m))?,
+        };
         let log_filter = env
             .var("CHANNELWATCH_LOG")
             .or_else(|| file.log.clone())
@@ -423,6 +433,7 @@ impl Config {
                 .var("CHANNELWATCH_INSTANCE_URL")
                 .unwrap_or_else(|| format!("http://localhost:{port}")),
             secure_cookies,
+            trusted_proxies,
         })
     }
 
@@ -769,6 +780,35 @@ mod tests {
             )
             .unwrap_err();
             assert_eq!(e.key, "CHANNELWATCH_LIVE_RECHECK_SECONDS", "{bad}");
+        }
+    }
+
+    #[test]
+    fn trusted_proxies_from_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Config::load(&flags(dir.path()), &[]).unwrap();
+        assert!(c.trusted_proxies.is_empty());
+        let c = Config::load(
+            &flags(dir.path()),
+            &[(
+                "CHANNELWATCH_TRUSTED_PROXIES",
+                "10.0.0.0/8, 192.168.1.5,fd00::/8",
+            )],
+        )
+        .unwrap();
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert!(c.trusted_proxies.contains(ip("10.1.2.3")));
+        assert!(c.trusted_proxies.contains(ip("192.168.1.5")));
+        assert!(!c.trusted_proxies.contains(ip("192.168.1.6")));
+        assert!(c.trusted_proxies.contains(ip("fd00::1")));
+        for bad in ["10.0.0.0/33", "proxy.local", "10.0.0.0/8;10.1.0.0/16"] {
+            let e = Config::load(&flags(dir.path()), &[("CHANNELWATCH_TRUSTED_PROXIES", bad)])
+                .unwrap_err();
+            assert_eq!(
+                (e.source_name.as_str(), e.key.as_str()),
+                ("environment", "CHANNELWATCH_TRUSTED_PROXIES")
+            );
+            assert!(e.to_string().contains(&format!("'{bad}'")), "{e}");
         }
     }
 

@@ -14,14 +14,19 @@ struct Monitor {
     api: axum::Router,
 }
 
-/// Request headers the in-process API call carries over from the browser's request.
-const FORWARDED: [&str; 6] = [
+/// Request headers the in-process API call carries over from the browser's request
+/// (the forwarding headers count only when its TCP peer, carried over too, is a trusted
+/// proxy).
+const FORWARDED: [&str; 9] = [
     "cookie",
     "x-api-key",
     "authorization",
     "host",
     "origin",
     "x-forwarded-proto",
+    "x-forwarded-host",
+    "x-forwarded-for",
+    "forwarded",
 ];
 
 impl AppServices for Monitor {
@@ -35,6 +40,14 @@ impl AppServices for Monitor {
                 if FORWARDED.contains(&k.to_ascii_lowercase().as_str()) {
                     req = req.header(k.as_str(), v.as_str());
                 }
+            }
+            // The browser's TCP peer: the guard and the sign-in limits see the same client
+            // as for the browser's own request.
+            if let Some(peer) = call
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            {
+                req = req.extension(*peer);
             }
             if let Some(csrf) = &call.csrf {
                 req = req.header(crate::http::session::CSRF_HEADER, csrf.as_str());

@@ -1,10 +1,12 @@
 //! The web app's security and live feed against the real server: first-run setup,
 //! sign-in with its rate limit, session cookies, CSRF, roles, API keys, sign-out, the
-//! server-function bridge to `/api/v1`, and the dashboard push stream (which ends when
-//! its session or API key stops being valid).
+//! server-function bridge to `/api/v1`, the dashboard push stream (which ends when
+//! its session or API key stops being valid), and all of it behind a reverse proxy on
+//! loopback (`CHANNELWATCH_TRUSTED_PROXIES`).
 
 mod common;
 
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use channelwatch::engine::watchdog::WatchdogSettings;
@@ -131,9 +133,12 @@ async fn first_run_setup_then_sign_in_with_a_rate_limit_and_sign_out() {
         .unwrap();
     assert_eq!(location(&res), "/");
     let c = set_cookie(&res);
-    for attr in ["HttpOnly", "SameSite=Strict", "Secure", "Path=/"] {
+    for attr in ["HttpOnly", "SameSite=Strict", "Path=/"] {
         assert!(c.contains(attr), "{attr} missing in {c}");
     }
+    // X-Forwarded-Proto from a peer that is not a trusted proxy is not believed (the
+    // trusted case is in the reverse-proxy tests below).
+    assert!(!c.contains("Secure"), "{c}");
     // Setup is closed once a user exists: no second admin can be made this way.
     let res = web
         .post(url(&srv, "/auth/setup"))
@@ -913,5 +918,382 @@ async fn viewers_do_not_see_credential_bearing_webhook_urls_or_ntfy_topics() {
     assert_eq!(all[0]["url"], hook);
     assert_eq!(all[1]["topic"], "private-topic-7");
     assert_eq!(all[0]["secret"], "****");
+    srv.shutdown().await;
+}
+
+/// A reverse proxy on 127.0.0.1 in front of `backend`, set up as nginx would be with
+/// `proxy_set_header Host $proxy_host`, `X-Forwarded-For $proxy_add_x_forwarded_for`,
+/// `X-Forwarded-Host $host` and `X-Forwarded-Proto https` (as if it terminated TLS).
+/// Its own connections leave from 127.0.0.1.
+async fn reverse_proxy(backend: SocketAddr) -> SocketAddr {
+    let upstream = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .local_address(IpAddr::from([127, 0, 0, 1]))
+        .no_proxy()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let app = axum::Router::new()
+        .fallback(forward)
+        .with_state((upstream, backend));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await;
+    });
+    addr
+}
+
+/// Drops hop-by-hop headers (and the length, which each side sets for itself).
+fn strip_hop_by_hop(headers: &mut axum::http::HeaderMap) {
+    use axum::http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
+    for h in [CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING] {
+        headers.remove(h);
+    }
+}
+
+async fn forward(
+    axum::extract::State((upstream, backend)): axum::extract::State<(reqwest::Client, SocketAddr)>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<SocketAddr>,
+    req: axum::extract::Request,
+) -> axum::response::Response {
+    let (parts, body) = req.into_parts();
+    let body = axum::body::to_bytes(body, 1 << 20).await.unwrap();
+    let mut headers = parts.headers;
+    strip_hop_by_hop(&mut headers);
+    // Host becomes the backend's (reqwest sets it from the URL); the browser's goes along.
+    if let Some(host) = headers.remove(axum::http::header::HOST) {
+        headers.insert("x-forwarded-host", host);
+    }
+    let chain = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        Some(earlier) => format!("{earlier}, {}", peer.ip()),
+        None => peer.ip().to_string(),
+    };
+    headers.insert("x-forwarded-for", chain.parse().unwrap());
+    headers.insert(
+        "x-forwarded-proto",
+        axum::http::HeaderValue::from_static("https"),
+    );
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    let res = upstream
+        .request(parts.method, format!("http://{backend}{path}"))
+        .headers(headers)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    let mut headers = res.headers().clone();
+    strip_hop_by_hop(&mut headers);
+    let mut out = axum::response::Response::new(axum::body::Body::from(res.bytes().await.unwrap()));
+    *out.status_mut() = status;
+    *out.headers_mut() = headers;
+    out
+}
+
+/// A browser at 127.0.0.`last` (all of 127/8 is loopback on Linux) that does not follow
+/// redirects.
+fn browser_at(last: u8) -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .local_address(IpAddr::from([127, 0, 0, last]))
+        .no_proxy()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+async fn sign_in_via(
+    browser: &reqwest::Client,
+    to: SocketAddr,
+    user: &str,
+    password: &str,
+) -> reqwest::Response {
+    browser
+        .post(format!("http://{to}/auth/login"))
+        .form(&[("username", user), ("password", password)])
+        .send()
+        .await
+        .unwrap()
+}
+
+const ROOT: [(&str, &str); 2] = [
+    ("CHANNELWATCH_ADMIN_USER", "root"),
+    ("CHANNELWATCH_ADMIN_PASSWORD", "long enough"),
+];
+const TRUST_LOOPBACK_PROXY: (&str, &str) = ("CHANNELWATCH_TRUSTED_PROXIES", "127.0.0.1/32");
+
+fn rate_limited(res: &reqwest::Response) -> bool {
+    location(res).starts_with("/login?error=rate_limited&retry=")
+}
+
+#[tokio::test]
+async fn sign_in_limits_count_the_forwarded_client_only_behind_a_trusted_proxy() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [ROOT[0], ROOT[1], TRUST_LOOPBACK_PROXY];
+    let srv = server_with(dir.path(), &env, WatchdogSettings::default()).await;
+    let proxy = reverse_proxy(srv.addr).await;
+
+    // Five failures from 127.0.0.2, each claiming another address in an X-Forwarded-For
+    // of its own: the proxy appends the real one, and only that one counts.
+    let mallory = browser_at(2);
+    for i in 0..5 {
+        let res = mallory
+            .post(format!("http://{proxy}/auth/login"))
+            .header("x-forwarded-for", format!("203.0.113.{i}"))
+            .form(&[("username", "root"), ("password", "wrong password")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(location(&res), "/login?error=invalid");
+    }
+    let res = sign_in_via(&mallory, proxy, "root", "long enough").await;
+    assert!(rate_limited(&res), "{}", location(&res));
+    // Another browser behind the same proxy has a count of its own, and the proxy's
+    // X-Forwarded-Proto: https makes its cookie Secure.
+    let res = sign_in_via(&browser_at(3), proxy, "root", "long enough").await;
+    assert_eq!(location(&res), "/");
+    assert!(set_cookie(&res).contains("Secure"), "{}", set_cookie(&res));
+    // Straight to the server from 127.0.0.4 (not a trusted proxy): its forwarding
+    // headers are ignored, so it can neither pass as 127.0.0.2 nor ask for Secure.
+    let res = browser_at(4)
+        .post(url(&srv, "/auth/login"))
+        .header("x-forwarded-for", "127.0.0.2")
+        .header("x-forwarded-proto", "https")
+        .form(&[("username", "root"), ("password", "long enough")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&res), "/");
+    assert!(!set_cookie(&res).contains("Secure"), "{}", set_cookie(&res));
+    srv.shutdown().await;
+
+    // Without CHANNELWATCH_TRUSTED_PROXIES every forwarding header is ignored: failures
+    // through the proxy and spoofed X-Forwarded-For sent directly all count for the
+    // TCP peer, 127.0.0.1.
+    let dir = tempfile::tempdir().unwrap();
+    let srv = server_with(dir.path(), &ROOT, WatchdogSettings::default()).await;
+    let proxy = reverse_proxy(srv.addr).await;
+    for i in 0..3u8 {
+        let res = sign_in_via(&browser_at(10 + i), proxy, "root", "wrong password").await;
+        assert_eq!(location(&res), "/login?error=invalid");
+    }
+    for i in 0..2 {
+        let res = no_redirects()
+            .post(url(&srv, "/auth/login"))
+            .header("x-forwarded-for", format!("198.51.100.{i}"))
+            .form(&[("username", "root"), ("password", "wrong password")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(location(&res), "/login?error=invalid");
+    }
+    let res = no_redirects()
+        .post(url(&srv, "/auth/login"))
+        .header("x-forwarded-for", "198.51.100.99")
+        .form(&[("username", "root"), ("password", "long enough")])
+        .send()
+        .await
+        .unwrap();
+    assert!(rate_limited(&res), "{}", location(&res));
+    let res = sign_in_via(&browser_at(20), proxy, "root", "long enough").await;
+    assert!(
+        rate_limited(&res),
+        "behind an untrusted proxy all its browsers are the proxy: {}",
+        location(&res)
+    );
+    // A browser at an address of its own, straight to the server, is not held back.
+    let res = sign_in_via(&browser_at(21), srv.addr, "root", "long enough").await;
+    assert_eq!(location(&res), "/");
+    srv.shutdown().await;
+}
+
+#[tokio::test]
+async fn ui_writes_work_through_a_trusted_proxy_that_rewrites_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [ROOT[0], ROOT[1], TRUST_LOOPBACK_PROXY];
+    let srv = server_with(dir.path(), &env, WatchdogSettings::default()).await;
+    let proxy = reverse_proxy(srv.addr).await;
+    // The browser knows the server by the proxy's address: that is its Origin, while the
+    // server sees Host = its own address and the browser's in X-Forwarded-Host.
+    let public = format!("http://{proxy}");
+    let browser = browser_at(2);
+    let res = sign_in_via(&browser, proxy, "root", "long enough").await;
+    assert_eq!(location(&res), "/");
+    let cookie = cookie_pair(&set_cookie(&res));
+    let me: Value = browser
+        .get(format!("{public}/api/v1/me"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let csrf = me["csrf_token"].as_str().unwrap().to_string();
+
+    // The server function the pages call, as a browser sends it.
+    let port = closed_port();
+    let dvr = json!({"name": "Den", "host": "127.0.0.1", "port": port}).to_string();
+    let call = |origin: &str, form: &[(&str, &str)]| {
+        browser
+            .post(format!("{public}/api/call"))
+            .header("cookie", &cookie)
+            .header("origin", origin)
+            .form(form)
+    };
+    let create = [
+        ("method", "POST"),
+        ("path", "/api/v1/dvrs"),
+        ("body", dvr.as_str()),
+        ("csrf", csrf.as_str()),
+    ];
+    let res = call(&public, &create).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let reply: Value = res.json().await.unwrap();
+    assert_eq!(reply["status"], 201, "{reply}");
+    // Another site's page is still refused.
+    let res = call("http://evil.example", &create).send().await.unwrap();
+    assert_eq!(res.status(), 403);
+    // The API itself through the proxy, with the public Origin.
+    let (status, body) = send(
+        browser
+            .post(format!("{public}/api/v1/dvrs"))
+            .header("cookie", &cookie)
+            .header("x-csrf-token", &csrf)
+            .header("origin", &public)
+            .json(&json!({"name": "Attic", "host": "127.0.0.2", "port": port})),
+        None,
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+
+    // The bridge's own requests keep the browser's address: wrong current passwords
+    // through it count for 127.0.0.2 (not the proxy, not the server itself) ...
+    let wrong =
+        json!({"current_password": "not it", "new_password": "another long one"}).to_string();
+    let change = [
+        ("method", "POST"),
+        ("path", "/api/v1/me/password"),
+        ("body", wrong.as_str()),
+        ("csrf", csrf.as_str()),
+    ];
+    for _ in 0..5 {
+        let reply: Value = call(&public, &change)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(reply["status"], 422, "{reply}");
+    }
+    let reply: Value = call(&public, &change)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(reply["status"], 429, "{reply}");
+    let body: Value = serde_json::from_str(reply["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body["error"], "rate_limited");
+    // ... so that browser's sign-in is held back too, and another one's is not.
+    assert!(rate_limited(
+        &sign_in_via(&browser, proxy, "root", "long enough").await
+    ));
+    let res = sign_in_via(&browser_at(3), proxy, "root", "long enough").await;
+    assert_eq!(location(&res), "/");
+    srv.shutdown().await;
+
+    // A proxy the server was not told to trust: its X-Forwarded-For and -Proto are not
+    // believed (no Secure cookie), but writes still work: X-Forwarded-Host is only
+    // compared with Origin, and no other site can make a browser send it.
+    let dir = tempfile::tempdir().unwrap();
+    let srv = server_with(dir.path(), &ROOT, WatchdogSettings::default()).await;
+    let proxy = reverse_proxy(srv.addr).await;
+    let public = format!("http://{proxy}");
+    let res = sign_in_via(&browser, proxy, "root", "long enough").await;
+    assert_eq!(location(&res), "/");
+    assert!(!set_cookie(&res).contains("Secure"));
+    let cookie = cookie_pair(&set_cookie(&res));
+    let me: Value = browser
+        .get(format!("{public}/api/v1/me"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let csrf = me["csrf_token"].as_str().unwrap().to_string();
+    let (status, body) = send(
+        browser
+            .post(format!("{public}/api/v1/dvrs"))
+            .header("cookie", &cookie)
+            .header("x-csrf-token", &csrf)
+            .header("origin", &public)
+            .json(&json!({"name": "Den", "host": "127.0.0.1", "port": closed_port()})),
+        None,
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    srv.shutdown().await;
+}
+
+#[tokio::test]
+async fn failures_against_one_username_from_many_addresses_lock_that_username() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [ROOT[0], ROOT[1], TRUST_LOOPBACK_PROXY];
+    let srv = server_with(dir.path(), &env, WatchdogSettings::default()).await;
+    let proxy = reverse_proxy(srv.addr).await;
+    // A second account, and a session of root's from before the guessing.
+    let (status, body) = send(
+        client()
+            .post(url(&srv, "/api/v1/users"))
+            .json(&json!({"username": "val", "password": "viewer pass", "role": "viewer"})),
+        Some(API_KEY),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let (root, root_csrf) = session(&srv, "root", "long enough").await;
+
+    // One wrong password from each of many addresses: none reaches its own limit ...
+    let max = channelwatch::http::session::LoginLimiter::MAX_USER_FAILURES;
+    for i in 0..max {
+        let res = sign_in_via(&browser_at(30 + i as u8), proxy, "root", "wrong password").await;
+        assert_eq!(location(&res), "/login?error=invalid", "attempt {i}");
+    }
+    // ... but the username is locked, for the right password from a fresh address too.
+    let fresh = browser_at(100);
+    let res = sign_in_via(&fresh, proxy, "root", "long enough").await;
+    assert!(rate_limited(&res), "{}", location(&res));
+    assert!(set_cookie(&res).is_empty(), "no session while locked");
+    // Other accounts are not: the lock is the username's, not everyone's.
+    let res = sign_in_via(&fresh, proxy, "val", "viewer pass").await;
+    assert_eq!(location(&res), "/");
+    // Changing the password checks the same lock: root's open session cannot guess either.
+    let (status, body) = send(
+        client()
+            .post(url(&srv, "/api/v1/me/password"))
+            .header("cookie", &root)
+            .header("x-csrf-token", &root_csrf)
+            .json(&json!({"current_password": "long enough", "new_password": "another long one"})),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (429, Some("rate_limited")),
+        "{body}"
+    );
     srv.shutdown().await;
 }

@@ -9,9 +9,10 @@ pub fn login_message(error: &str, retry: Option<&str>) -> String {
     match error {
         "invalid" => "Wrong username or password.".into(),
         "rate_limited" => format!(
-            "Too many failed sign-in attempts from your address. Try again in {} seconds.",
+            "Too many failed sign-in attempts. Try again in {} seconds.",
             retry.unwrap_or("a few")
         ),
+        "busy" => "The server is busy checking other sign-ins. Try again in a moment.".into(),
         "cross_origin" => "That sign-in came from another site and was refused.".into(),
         "unavailable" => "Signing in is not possible right now; see the server log.".into(),
         other => format!("Sign-in failed ({other})."),

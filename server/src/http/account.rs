@@ -1,5 +1,7 @@
 //! Accounts: who am I (`/me`), my password, API keys and users (admins only).
 
+use std::time::Instant;
+
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
@@ -7,9 +9,11 @@ use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use tracing::warn;
 
 use super::dvrs::parse_body;
 use super::error::ApiError;
+use super::forwarded::Client;
 use super::session::Caller;
 use super::AppState;
 use crate::storage::api_keys;
@@ -66,9 +70,12 @@ pub struct PasswordBody {
 }
 
 /// `POST /api/v1/me/password`: the signed-in user's own password; other sessions end.
+/// The current password is checked under the sign-in limits (a stolen session cannot
+/// guess it faster than the sign-in form could).
 pub async fn change_password(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
+    client: Client,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Caller::User(session) = caller else {
@@ -77,15 +84,30 @@ pub async fn change_password(
         ));
     };
     let b: PasswordBody = parse_body(body)?;
-    users::change_password(
+    // A new password that would be refused costs no guess.
+    users::validate_password(&b.new_password).map_err(user_error)?;
+    let username = &session.user.username;
+    let limiter = &state.services.logins;
+    let attempt = limiter
+        .begin(client.ip, username, Instant::now())
+        .map_err(|r| {
+            warn!(ip = %client.ip, %username, refusal = ?r, "password change refused");
+            ApiError::from(r)
+        })?;
+    let changed = users::change_password(
         &state.services.db,
-        &session.user.username,
+        username,
         &b.current_password,
         &b.new_password,
         Some(&session.token_hash),
     )
-    .await
-    .map_err(user_error)?;
+    .await;
+    if let Err(UserError::WrongPassword) = changed {
+        warn!(ip = %client.ip, %username, "wrong current password on a password change");
+        return Err(user_error(UserError::WrongPassword));
+    }
+    limiter.succeeded(attempt);
+    changed.map_err(user_error)?;
     Ok(Json(
         json!({"ok": true, "message": "password changed; other sessions were signed out"}),
     ))

@@ -5,6 +5,7 @@ pub mod alerts;
 pub mod auth;
 pub mod dvrs;
 pub mod error;
+pub mod forwarded;
 pub mod metrics;
 pub mod operations;
 pub mod probes;
@@ -46,7 +47,8 @@ pub struct Services {
     pub discovery: Arc<crate::discovery::Discovery>,
     /// The YAML file in effect and its reloads.
     pub declared: crate::declared::Declared,
-    /// Failed sign-ins per client address.
+    /// Failed password checks per client address and per username, and the checks in
+    /// progress (sign-in and `/me/password`).
     pub logins: session::LoginLimiter,
     /// Flipped once config is parsed, the database migrated and DVR tasks started.
     pub started: AtomicBool,

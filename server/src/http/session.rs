@@ -6,10 +6,11 @@
 //! contract's 401 JSON.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::hash::Hash;
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::header::{COOKIE, HOST, LOCATION, ORIGIN, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
@@ -17,10 +18,12 @@ use axum::response::{IntoResponse, Response};
 use axum::Form;
 use cookie::{Cookie, SameSite};
 use serde::Deserialize;
+use tokio::sync::{Semaphore, SemaphorePermit};
 use tracing::{info, warn};
 
 use super::auth::{presented_key, same_secret};
 use super::error::ApiError;
+use super::forwarded::Client;
 use super::AppState;
 use crate::storage::sessions::{self, Session, SESSION_DAYS};
 use crate::storage::users::{self, Role};
@@ -60,23 +63,90 @@ impl Caller {
     }
 }
 
-/// Sign-in attempts per client: after [`LoginLimiter::MAX_FAILURES`] failures within the
-/// window, that client waits until the oldest leaves the window.
+/// Password checks (sign-in and `/me/password`): failures are counted per client and per
+/// username, and the checks in progress are capped.
 ///
-/// An attempt counts as a failure from the moment it starts ([`LoginLimiter::begin`]),
-/// so parallel guesses cannot all slip past the check while argon2 runs; a success
-/// takes back only its own attempt, so signing in to one account does not reset the
-/// count of guesses at another. IPv6 clients are counted per /64 (one host's share).
-#[derive(Debug, Default)]
+/// After [`LoginLimiter::MAX_FAILURES`] failures from one client, or
+/// [`LoginLimiter::MAX_USER_FAILURES`] against one username from anywhere, within the
+/// window, further attempts wait until the oldest failure leaves the window; the
+/// username's count stops guessing spread over many addresses. An attempt counts as a
+/// failure from the moment it starts ([`LoginLimiter::begin`]), so parallel guesses
+/// cannot all slip past the check while argon2 runs; a success takes back only its own
+/// attempt, so signing in to one account does not reset the count of guesses at
+/// another. IPv6 clients are counted per /64 (one host's share). At most
+/// [`LoginLimiter::MAX_CHECKS`] attempts run or wait for argon2 at once; past that an
+/// attempt is refused at once ([`Refusal::Busy`]) instead of queueing.
+#[derive(Debug)]
 pub struct LoginLimiter {
-    attempts: parking_lot::Mutex<HashMap<IpAddr, Vec<Instant>>>,
+    counts: parking_lot::Mutex<Counts>,
+    checks: Semaphore,
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    clients: HashMap<IpAddr, Vec<Instant>>,
+    users: HashMap<String, Vec<Instant>>,
+}
+
+impl Default for LoginLimiter {
+    fn default() -> Self {
+        Self {
+            counts: Default::default(),
+            checks: Semaphore::new(Self::MAX_CHECKS),
+        }
+    }
+}
+
+/// Why an attempt was not started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Too many failures from this client or against this username: wait this long.
+    Locked(Duration),
+    /// [`LoginLimiter::MAX_CHECKS`] password checks are already in progress.
+    Busy,
+}
+
+impl From<Refusal> for ApiError {
+    fn from(r: Refusal) -> Self {
+        match r {
+            Refusal::Locked(wait) => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!(
+                    "too many wrong passwords; try again in {} seconds",
+                    wait.as_secs().max(1)
+                ),
+            ),
+            Refusal::Busy => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "too many password checks are in progress; try again in a moment",
+            ),
+        }
+    }
+}
+
+/// A started attempt: a failure until [`LoginLimiter::succeeded`] takes it back. It holds
+/// one of the [`LoginLimiter::MAX_CHECKS`] places while it lives.
+#[derive(Debug)]
+#[must_use]
+pub struct Attempt<'a> {
+    at: Instant,
+    client: IpAddr,
+    user: Option<String>,
+    _place: SemaphorePermit<'a>,
 }
 
 impl LoginLimiter {
+    /// Failures per client within the window.
     pub const MAX_FAILURES: usize = 5;
+    /// Failures per username within the window, from any number of clients.
+    pub const MAX_USER_FAILURES: usize = 10;
     pub const WINDOW: Duration = Duration::from_secs(300);
-    /// Clients tracked at most; past it the stalest are forgotten.
+    /// Clients (and usernames) tracked at most; past it the stalest are forgotten.
     pub const MAX_CLIENTS: usize = 10_000;
+    /// Password checks running or waiting for argon2 at most.
+    pub const MAX_CHECKS: usize = 16;
 
     fn key(ip: IpAddr) -> IpAddr {
         match ip {
@@ -91,45 +161,88 @@ impl LoginLimiter {
         }
     }
 
-    /// Starts an attempt: `Err(wait)` when the client is locked out, else the attempt
-    /// is recorded (as a failure until [`LoginLimiter::succeeded`] takes it back).
-    pub fn begin(&self, ip: IpAddr, now: Instant) -> Result<Instant, Duration> {
-        let key = Self::key(ip);
-        let mut map = self.attempts.lock();
-        if map.len() >= Self::MAX_CLIENTS && !map.contains_key(&key) {
-            map.retain(|_, l| l.iter().any(|t| now.duration_since(*t) < Self::WINDOW));
-            if map.len() >= Self::MAX_CLIENTS {
-                // Still full of live entries: forget the client whose newest attempt is oldest.
-                if let Some(stalest) = map
-                    .iter()
-                    .min_by_key(|(_, l)| l.last().copied())
-                    .map(|(k, _)| *k)
-                {
-                    map.remove(&stalest);
-                }
-            }
+    /// Starts an attempt of `ip` at `username`'s password: refused while either is
+    /// locked out or when too many checks are in progress, else recorded (as a failure
+    /// until [`LoginLimiter::succeeded`] takes it back). A name no account can have is
+    /// counted only per client.
+    pub fn begin(&self, ip: IpAddr, username: &str, now: Instant) -> Result<Attempt<'_>, Refusal> {
+        let client = Self::key(ip);
+        let user = users::validate_username(username)
+            .is_ok()
+            .then(|| username.to_string());
+        let mut counts = self.counts.lock();
+        let mut wait = locked(&mut counts.clients, &client, now, Self::MAX_FAILURES);
+        if let Some(u) = &user {
+            wait = wait.max(locked(&mut counts.users, u, now, Self::MAX_USER_FAILURES));
         }
-        let list = map.entry(key).or_default();
-        list.retain(|t| now.duration_since(*t) < Self::WINDOW);
-        if list.len() >= Self::MAX_FAILURES {
-            let oldest = list[0];
-            return Err(Self::WINDOW.saturating_sub(now.duration_since(oldest)));
+        if let Some(wait) = wait {
+            return Err(Refusal::Locked(wait));
         }
-        list.push(now);
-        Ok(now)
+        let place = self.checks.try_acquire().map_err(|_| Refusal::Busy)?;
+        record(&mut counts.clients, client, now);
+        if let Some(u) = &user {
+            record(&mut counts.users, u.clone(), now);
+        }
+        Ok(Attempt {
+            at: now,
+            client,
+            user,
+            _place: place,
+        })
     }
 
-    /// The attempt started at `at` succeeded: it no longer counts.
-    pub fn succeeded(&self, ip: IpAddr, at: Instant) {
-        let key = Self::key(ip);
-        let mut map = self.attempts.lock();
-        if let Some(list) = map.get_mut(&key) {
-            if let Some(i) = list.iter().rposition(|t| *t == at) {
-                list.remove(i);
+    /// The attempt succeeded: it no longer counts.
+    pub fn succeeded(&self, attempt: Attempt<'_>) {
+        let mut counts = self.counts.lock();
+        take_back(&mut counts.clients, &attempt.client, attempt.at);
+        if let Some(u) = &attempt.user {
+            take_back(&mut counts.users, u, attempt.at);
+        }
+    }
+}
+
+/// Keeps `key`'s failures within the window; how long to wait when `max` remain.
+fn locked<K: Hash + Eq>(
+    map: &mut HashMap<K, Vec<Instant>>,
+    key: &K,
+    now: Instant,
+    max: usize,
+) -> Option<Duration> {
+    let list = map.get_mut(key)?;
+    list.retain(|t| now.duration_since(*t) < LoginLimiter::WINDOW);
+    let oldest = *list.first()?;
+    (list.len() >= max).then(|| LoginLimiter::WINDOW.saturating_sub(now.duration_since(oldest)))
+}
+
+/// Records a failure of `key` at `now`; past [`LoginLimiter::MAX_CLIENTS`] keys the
+/// stalest are forgotten.
+fn record<K: Hash + Eq + Clone>(map: &mut HashMap<K, Vec<Instant>>, key: K, now: Instant) {
+    if map.len() >= LoginLimiter::MAX_CLIENTS && !map.contains_key(&key) {
+        map.retain(|_, l| {
+            l.iter()
+                .any(|t| now.duration_since(*t) < LoginLimiter::WINDOW)
+        });
+        if map.len() >= LoginLimiter::MAX_CLIENTS {
+            // Still full of live entries: forget the key whose newest attempt is oldest.
+            if let Some(stalest) = map
+                .iter()
+                .min_by_key(|(_, l)| l.last().copied())
+                .map(|(k, _)| k.clone())
+            {
+                map.remove(&stalest);
             }
-            if list.is_empty() {
-                map.remove(&key);
-            }
+        }
+    }
+    map.entry(key).or_default().push(now);
+}
+
+fn take_back<K: Hash + Eq>(map: &mut HashMap<K, Vec<Instant>>, key: &K, at: Instant) {
+    if let Some(list) = map.get_mut(key) {
+        if let Some(i) = list.iter().rposition(|t| *t == at) {
+            list.remove(i);
+        }
+        if list.is_empty() {
+            map.remove(key);
         }
     }
 }
@@ -171,13 +284,16 @@ fn cross_origin(headers: &HeaderMap) -> bool {
         return false;
     };
     let origin_host = origin.split_once("://").map(|(_, h)| h).unwrap_or(origin);
-    // Behind a reverse proxy that rewrites Host, the browser's host is in X-Forwarded-Host.
-    let same = [HOST.as_str(), "x-forwarded-host"].iter().any(|h| {
-        headers
-            .get(*h)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|host| origin_host.eq_ignore_ascii_case(host.trim()))
-    });
+    // Behind a reverse proxy that rewrites Host, the browser's host is in
+    // X-Forwarded-Host. Read here from any peer: another site's page cannot make a
+    // browser send that header (it is not CORS-safelisted), so it cannot forge a
+    // same-site write with it, and a proxy nobody listed in
+    // CHANNELWATCH_TRUSTED_PROXIES (nginx rewrites Host by default) still works.
+    let host = headers.get(HOST).and_then(|v| v.to_str().ok());
+    let same = host
+        .into_iter()
+        .chain(super::forwarded::all_forwarded_hosts(headers))
+        .any(|h| origin_host.eq_ignore_ascii_case(h.trim()));
     origin == "null" || !same
 }
 
@@ -326,13 +442,14 @@ fn safe_next(next: Option<&str>) -> &str {
     }
 }
 
-fn secure(state: &AppState, headers: &HeaderMap) -> bool {
-    state.services.config.secure_cookies.unwrap_or_else(|| {
-        headers
-            .get("x-forwarded-proto")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|p| p.eq_ignore_ascii_case("https"))
-    })
+/// Whether the session cookie is `Secure`: as configured, else when the browser reached
+/// a trusted proxy over TLS.
+fn secure(state: &AppState, client: &Client, headers: &HeaderMap) -> bool {
+    state
+        .services
+        .config
+        .secure_cookies
+        .unwrap_or_else(|| client.https(headers))
 }
 
 fn session_cookie(value: &str, max_age: Duration, secure: bool) -> String {
@@ -346,11 +463,6 @@ fn session_cookie(value: &str, max_age: Duration, secure: bool) -> String {
         .to_string()
 }
 
-fn client_ip(info: Option<axum::Extension<ConnectInfo<SocketAddr>>>) -> IpAddr {
-    info.map(|axum::Extension(ConnectInfo(a))| a.ip())
-        .unwrap_or(IpAddr::from([127, 0, 0, 1]))
-}
-
 #[derive(Deserialize)]
 pub struct LoginForm {
     username: String,
@@ -362,7 +474,7 @@ pub struct LoginForm {
 /// `POST /auth/login` (the sign-in form; works without JavaScript).
 pub async fn login(
     State(state): State<AppState>,
-    info: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    client: Client,
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
@@ -377,13 +489,17 @@ pub async fn login(
     if cross_origin(&headers) {
         return back("cross_origin", "");
     }
-    let ip = client_ip(info);
+    let ip = client.ip;
     let limiter = &state.services.logins;
-    let attempt = match limiter.begin(ip, Instant::now()) {
-        Ok(at) => at,
-        Err(wait) => {
+    let attempt = match limiter.begin(ip, form.username.trim(), Instant::now()) {
+        Ok(a) => a,
+        Err(Refusal::Locked(wait)) => {
             warn!(%ip, "sign-in refused: too many failed attempts");
             return back("rate_limited", &format!("&retry={}", wait.as_secs().max(1)));
+        }
+        Err(Refusal::Busy) => {
+            warn!(%ip, "sign-in refused: too many password checks in progress");
+            return back("busy", "");
         }
     };
     let db = &state.services.db;
@@ -401,14 +517,18 @@ pub async fn login(
         warn!(%ip, username = ?shown, "failed sign-in");
         return back("invalid", "");
     };
-    limiter.succeeded(ip, attempt);
+    limiter.succeeded(attempt);
     match sessions::create(db, user.id).await {
         Ok((token, _)) => {
             info!(username = %user.username, %ip, "signed in");
             let max_age = Duration::from_secs(SESSION_DAYS as u64 * 86_400);
             redirect(
                 &next,
-                Some(session_cookie(&token, max_age, secure(&state, &headers))),
+                Some(session_cookie(
+                    &token,
+                    max_age,
+                    secure(&state, &client, &headers),
+                )),
             )
         }
         Err(e) => {
@@ -429,6 +549,7 @@ pub struct SetupForm {
 /// it only redirects to the sign-in page.
 pub async fn setup(
     State(state): State<AppState>,
+    client: Client,
     headers: HeaderMap,
     Form(form): Form<SetupForm>,
 ) -> Response {
@@ -456,7 +577,11 @@ pub async fn setup(
             let max_age = Duration::from_secs(SESSION_DAYS as u64 * 86_400);
             redirect(
                 "/",
-                Some(session_cookie(&token, max_age, secure(&state, &headers))),
+                Some(session_cookie(
+                    &token,
+                    max_age,
+                    secure(&state, &client, &headers),
+                )),
             )
         }
         Err(_) => redirect("/login", None),
@@ -473,6 +598,7 @@ pub struct LogoutForm {
 pub async fn logout(
     State(state): State<AppState>,
     axum::Extension(caller): axum::Extension<Caller>,
+    client: Client,
     headers: HeaderMap,
     Form(form): Form<LogoutForm>,
 ) -> Response {
@@ -493,13 +619,22 @@ pub async fn logout(
     info!(username = %session.user.username, "signed out");
     redirect(
         "/login?signed_out=1",
-        Some(session_cookie("", Duration::ZERO, secure(&state, &headers))),
+        Some(session_cookie(
+            "",
+            Duration::ZERO,
+            secure(&state, &client, &headers),
+        )),
     )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The refusal, or `None` when the attempt started (it is dropped at once, a failure).
+    fn refused(l: &LoginLimiter, ip: IpAddr, user: &str, now: Instant) -> Option<Refusal> {
+        l.begin(ip, user, now).err()
+    }
 
     #[test]
     fn the_limiter_locks_after_five_failures_and_releases_after_the_window() {
@@ -509,16 +644,21 @@ mod tests {
         let t0 = Instant::now();
         let at = |s: u64| t0 + Duration::from_secs(s);
         for i in 0..4 {
-            assert!(l.begin(ip, at(i)).is_ok());
+            assert_eq!(refused(&l, ip, "", at(i)), None);
         }
         // A success takes back only its own attempt, not the earlier failures.
-        let ok = l.begin(ip, at(5)).unwrap();
-        l.succeeded(ip, ok);
-        assert!(l.begin(ip, at(10)).is_ok(), "the fifth failure");
-        assert_eq!(l.begin(ip, at(10)), Err(Duration::from_secs(290)));
-        assert_eq!(l.begin(ip, at(20)), Err(Duration::from_secs(280)));
-        assert!(l.begin(other, at(20)).is_ok(), "per client");
-        assert!(l.begin(ip, at(301)).is_ok(), "the oldest left the window");
+        let ok = l.begin(ip, "", at(5)).unwrap();
+        l.succeeded(ok);
+        assert_eq!(refused(&l, ip, "", at(10)), None, "the fifth failure");
+        let wait = |s| Some(Refusal::Locked(Duration::from_secs(s)));
+        assert_eq!(refused(&l, ip, "", at(10)), wait(290));
+        assert_eq!(refused(&l, ip, "", at(20)), wait(280));
+        assert_eq!(refused(&l, other, "", at(20)), None, "per client");
+        assert_eq!(
+            refused(&l, ip, "", at(301)),
+            None,
+            "the oldest left the window"
+        );
     }
 
     #[test]
@@ -527,18 +667,69 @@ mod tests {
         let t0 = Instant::now();
         let ip: IpAddr = "127.0.0.7".parse().unwrap();
         // Five attempts in flight at once: the sixth is refused before any finished.
-        for _ in 0..5 {
-            assert!(l.begin(ip, t0).is_ok());
-        }
-        assert!(l.begin(ip, t0).is_err());
+        let running: Vec<_> = (0..5).map(|_| l.begin(ip, "", t0).unwrap()).collect();
+        assert!(matches!(refused(&l, ip, "", t0), Some(Refusal::Locked(_))));
+        drop(running);
         for i in 0..5u16 {
             let ip = IpAddr::from([0x2001, 0xdb8, 1, 2, 0, 0, 0, i + 1]);
-            assert!(l.begin(ip, t0).is_ok());
+            assert_eq!(refused(&l, ip, "", t0), None);
         }
         let same_64 = IpAddr::from([0x2001, 0xdb8, 1, 2, 9, 9, 9, 9]);
-        assert!(l.begin(same_64, t0).is_err());
+        assert!(refused(&l, same_64, "", t0).is_some());
         let other_64 = IpAddr::from([0x2001, 0xdb8, 1, 3, 0, 0, 0, 1]);
-        assert!(l.begin(other_64, t0).is_ok());
+        assert_eq!(refused(&l, other_64, "", t0), None);
+    }
+
+    #[test]
+    fn a_username_locks_after_failures_from_many_clients() {
+        let l = LoginLimiter::default();
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let client = |i: u8| IpAddr::from([192, 0, 2, i]);
+        for i in 0..LoginLimiter::MAX_USER_FAILURES as u8 {
+            assert_eq!(refused(&l, client(i), "root", at(i as u64)), None);
+        }
+        // A fresh client, the right password or not: refused until the oldest leaves.
+        assert_eq!(
+            refused(&l, client(200), "root", at(100)),
+            Some(Refusal::Locked(Duration::from_secs(200)))
+        );
+        // Other names are not locked (and a refusal is not a failure of the client's).
+        for _ in 0..LoginLimiter::MAX_FAILURES - 1 {
+            assert_eq!(refused(&l, client(200), "val", at(100)), None);
+        }
+        assert_eq!(
+            refused(&l, client(201), "root", at(300)),
+            None,
+            "the window moved"
+        );
+        // A name no account can have is counted per client only.
+        let junk = "not a name; 'or 1=1";
+        for i in 0..=LoginLimiter::MAX_USER_FAILURES as u8 {
+            assert_eq!(refused(&l, client(50 + i), junk, at(0)), None);
+        }
+        assert!(!l.counts.lock().users.contains_key(junk));
+    }
+
+    #[test]
+    fn checks_past_the_cap_are_refused_at_once_and_not_counted() {
+        let l = LoginLimiter::default();
+        let t0 = Instant::now();
+        let client = |i: usize| IpAddr::from([198, 51, 100, i as u8]);
+        let running: Vec<_> = (0..LoginLimiter::MAX_CHECKS)
+            .map(|i| l.begin(client(i), "", t0).unwrap())
+            .collect();
+        let late = client(200);
+        assert_eq!(refused(&l, late, "root", t0), Some(Refusal::Busy));
+        assert!(
+            !l.counts.lock().clients.contains_key(&late),
+            "not a failure"
+        );
+        assert!(!l.counts.lock().users.contains_key("root"));
+        // A finished check frees its place.
+        l.succeeded(running.into_iter().next().unwrap());
+        let next = l.begin(late, "root", t0);
+        assert!(next.is_ok());
     }
 
     #[test]
@@ -546,9 +737,12 @@ mod tests {
         let l = LoginLimiter::default();
         let t0 = Instant::now();
         for i in 0..(LoginLimiter::MAX_CLIENTS as u32 + 50) {
-            let _ = l.begin(IpAddr::from(i.to_be_bytes()), t0);
+            let name = format!("user{i}");
+            let _ = l.begin(IpAddr::from(i.to_be_bytes()), &name, t0);
         }
-        assert!(l.attempts.lock().len() <= LoginLimiter::MAX_CLIENTS);
+        let counts = l.counts.lock();
+        assert!(counts.clients.len() <= LoginLimiter::MAX_CLIENTS);
+        assert!(counts.users.len() <= LoginLimiter::MAX_CLIENTS);
     }
 
     #[test]
@@ -567,11 +761,14 @@ mod tests {
         assert!(!cross_origin(&h));
         h.insert(ORIGIN, "http://evil.example".parse().unwrap());
         assert!(cross_origin(&h));
-        // A proxy that rewrites Host passes the browser's host along.
+        // A proxy that rewrites Host passes the browser's host along (a header no
+        // other site can make a browser send).
         h.insert(ORIGIN, "https://tv.example".parse().unwrap());
         assert!(cross_origin(&h));
         h.insert("x-forwarded-host", "tv.example".parse().unwrap());
         assert!(!cross_origin(&h));
+        h.insert(ORIGIN, "null".parse().unwrap());
+        assert!(cross_origin(&h));
     }
 
     #[test]

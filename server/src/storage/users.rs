@@ -95,26 +95,33 @@ pub fn hash_password(p: &str) -> Result<String, UserError> {
 }
 
 /// Argon2 runs (about 19 MiB and tens of milliseconds each) at most this many at once,
-/// so a flood of sign-ins queues instead of exhausting memory.
-static HASHING: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
-    tokio::sync::Semaphore::new(
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2),
-    )
-});
+/// so a flood of sign-ins queues instead of exhausting memory (and the sign-in limiter
+/// refuses checks past its own cap instead of queueing them here).
+static HASHING: std::sync::LazyLock<std::sync::Arc<tokio::sync::Semaphore>> =
+    std::sync::LazyLock::new(|| {
+        std::sync::Arc::new(tokio::sync::Semaphore::new(
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+        ))
+    });
 
-/// Runs one argon2 job off the async workers, within the [`HASHING`] limit.
+/// Runs one argon2 job off the async workers, within the [`HASHING`] limit. The permit
+/// goes with the job: a caller that gives up (a dropped connection) does not free its
+/// place while argon2 still runs.
 async fn hashing<T: Send + 'static>(
     job: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, UserError> {
-    let _permit = HASHING
-        .acquire()
+    let permit = std::sync::Arc::clone(&HASHING)
+        .acquire_owned()
         .await
         .map_err(|e| UserError::Hash(e.to_string()))?;
-    tokio::task::spawn_blocking(job)
-        .await
-        .map_err(|e| UserError::Hash(e.to_string()))
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        job()
+    })
+    .await
+    .map_err(|e| UserError::Hash(e.to_string()))
 }
 
 fn matches(hash: &str, p: &str) -> bool {
