@@ -878,3 +878,53 @@ async fn a_reload_interrupted_part_way_says_so() {
     );
     srv.shutdown().await;
 }
+
+/// A password typed into the username field never reaches the log; a real account's
+/// name does, with the client address, so an operator can still see who is guessing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_sign_ins_log_no_password_shaped_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, base) = serve(
+        dir.path(),
+        &[
+            ("CHANNELWATCH_ADMIN_USER", "admin"),
+            ("CHANNELWATCH_ADMIN_PASSWORD", "admin pass 1"),
+        ],
+    )
+    .await;
+    let web = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    for (username, password) in [("Tr0ub4dor&3-secret", "x"), ("admin", "wrong guess")] {
+        let res = web
+            .post(format!("{base}/auth/login"))
+            .form(&[("username", username), ("password", password)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 303);
+    }
+    let lines = common::eventually("both failures logged", Duration::from_secs(20), || {
+        let dir = dir.path().to_path_buf();
+        async move {
+            let lines = channelwatch::logging::recent_lines(&dir, 10_000);
+            (lines
+                .iter()
+                .filter(|l| l.contains("failed sign-in"))
+                .count()
+                == 2)
+                .then_some(lines)
+        }
+    })
+    .await;
+    let all = lines.join("\n");
+    assert!(!all.contains("Tr0ub4dor"), "{all}");
+    assert!(!all.contains("wrong guess"), "{all}");
+    assert!(all.contains("no such user"), "{all}");
+    assert!(
+        all.contains("\"admin\""),
+        "the account's name is logged: {all}"
+    );
+    drop(server);
+}

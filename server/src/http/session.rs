@@ -511,10 +511,14 @@ pub async fn login(
         }
     };
     let Some(user) = user else {
-        // Escaped and cut short: a password typed into the username field stays partly
-        // hidden, and a username cannot forge log lines.
-        let shown: String = form.username.trim().chars().take(32).collect();
-        warn!(%ip, username = ?shown, "failed sign-in");
+        // Only a name that is an account is logged (escaped): anything else may be a
+        // password typed into the username field, so only its length is.
+        let name = form.username.trim();
+        if users::exists(db, name).await.unwrap_or(false) {
+            warn!(%ip, username = ?name, "failed sign-in: wrong password");
+        } else {
+            warn!(%ip, username_chars = name.chars().count(), "failed sign-in: no such user");
+        }
         return back("invalid", "");
     };
     limiter.succeeded(attempt);

@@ -222,6 +222,16 @@ pub async fn verify(db: &Db, username: &str, password: &str) -> Result<Option<Ro
 }
 
 /// The user when the password is right. Hashing runs off the async workers.
+/// Whether an account has this exact username (for log lines: a name that names no
+/// account may be a password typed into the wrong field, and is not logged).
+pub async fn exists(db: &Db, username: &str) -> Result<bool, StorageError> {
+    let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM users WHERE username = ?")
+        .bind(username)
+        .fetch_optional(&db.pool)
+        .await?;
+    Ok(found.is_some())
+}
+
 pub async fn authenticate(
     db: &Db,
     username: &str,
