@@ -1,22 +1,21 @@
 //! Dedup and storm protection: per-DVR cooldowns by dedup key, and per-DVR alert
-//! budgets (what a budget holds back is delayed, not dropped).
+//! budgets (what a budget holds back is delayed, not dropped). Both run on the
+//! monotonic clock: a wall clock stepped back an hour must not mute a DVR for an hour.
 
 use std::collections::HashMap;
-use std::time::Duration;
-
-use chrono::{DateTime, Utc};
+use std::time::{Duration, Instant};
 
 /// Last alert time per dedup key, for one DVR.
 #[derive(Debug, Clone, Default)]
 pub struct Cooldowns {
-    last: HashMap<String, DateTime<Utc>>,
+    last: HashMap<String, Instant>,
 }
 
 impl Cooldowns {
     /// True (and recorded) when `key` has not alerted within `cooldown`.
-    pub fn allow(&mut self, key: &str, cooldown: Duration, now: DateTime<Utc>) -> bool {
+    pub fn allow(&mut self, key: &str, cooldown: Duration, now: Instant) -> bool {
         if let Some(prev) = self.last.get(key) {
-            if (now - *prev).to_std().unwrap_or_default() < cooldown {
+            if now.saturating_duration_since(*prev) < cooldown {
                 return false;
             }
         }
@@ -29,8 +28,13 @@ impl Cooldowns {
         self.last.remove(key);
     }
 
-    /// Restores a key's last alert time (from the history), keeping the later one.
-    pub fn restore(&mut self, key: &str, at: DateTime<Utc>) {
+    /// Restores a key that last alerted `age` before `now` (from the history),
+    /// keeping the later time.
+    pub fn restore(&mut self, key: &str, age: Duration, now: Instant) {
+        // Older than this clock can name (before the machine started): long expired.
+        let Some(at) = now.checked_sub(age) else {
+            return;
+        };
         let e = self.last.entry(key.to_string()).or_insert(at);
         if at > *e {
             *e = at;
@@ -38,9 +42,9 @@ impl Cooldowns {
     }
 
     /// Forgets keys older than `keep`, so the map stays small on a busy DVR.
-    pub fn prune(&mut self, keep: Duration, now: DateTime<Utc>) {
+    pub fn prune(&mut self, keep: Duration, now: Instant) {
         self.last
-            .retain(|_, at| (now - *at).to_std().unwrap_or_default() < keep);
+            .retain(|_, at| now.saturating_duration_since(*at) < keep);
     }
 
     pub fn len(&self) -> usize {
@@ -58,36 +62,36 @@ impl Cooldowns {
 #[derive(Debug, Clone, Default)]
 pub struct Budget {
     /// Send times (past and reserved), sorted.
-    sent: Vec<DateTime<Utc>>,
+    sent: Vec<Instant>,
 }
 
 impl Budget {
-    /// Reserves and answers when an alert raised at `now` may go out: `now` when the
-    /// budget has room, else the time the window frees a slot. `None` (nothing
-    /// reserved) when that is more than `max_delay` away: it would go out too late.
+    /// Reserves and answers how long an alert raised at `now` must wait: zero when the
+    /// budget has room, else until the window frees a slot. `None` (nothing reserved)
+    /// when that is more than `max_delay`: it would go out too late.
     pub fn reserve(
         &mut self,
         limit: usize,
         window: Duration,
         max_delay: Duration,
-        now: DateTime<Utc>,
-    ) -> Option<DateTime<Utc>> {
-        let window = chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX);
-        let horizon = now.checked_sub_signed(window);
-        self.sent.retain(|t| horizon.is_none_or(|h| *t > h));
+        now: Instant,
+    ) -> Option<Duration> {
+        self.sent
+            .retain(|t| now.saturating_duration_since(*t) < window);
         let limit = limit.max(1);
         let at = match self.sent.len().checked_sub(limit) {
             // Every entry after this one (limit - 1 of them) can share a window with
             // `at`; this one, `window` or more earlier, cannot.
-            Some(i) => self.sent[i].checked_add_signed(window)?.max(now),
+            Some(i) => self.sent[i].checked_add(window)?.max(now),
             None => now,
         };
-        if (at - now).to_std().unwrap_or_default() > max_delay {
+        let wait = at.saturating_duration_since(now);
+        if wait > max_delay {
             return None;
         }
         let pos = self.sent.partition_point(|t| *t <= at);
         self.sent.insert(pos, at);
-        Some(at)
+        Some(wait)
     }
 
     /// Alerts counted (sent or reserved) in the current window.
@@ -103,9 +107,16 @@ impl Budget {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::LazyLock;
 
-    fn t(s: i64) -> DateTime<Utc> {
-        DateTime::from_timestamp(1_800_000_000 + s, 0).unwrap()
+    static BASE: LazyLock<Instant> = LazyLock::new(Instant::now);
+
+    fn t(s: u64) -> Instant {
+        *BASE + Duration::from_secs(s)
+    }
+
+    fn secs(s: u64) -> Option<Duration> {
+        Some(Duration::from_secs(s))
     }
 
     #[test]
@@ -121,26 +132,38 @@ mod tests {
     }
 
     #[test]
+    fn restored_keys_keep_their_age() {
+        let mut c = Cooldowns::default();
+        let cd = Duration::from_secs(300);
+        c.restore("ch7-Den", Duration::from_secs(100), t(1000));
+        assert!(!c.allow("ch7-Den", cd, t(1000)), "alerted 100 s ago");
+        assert!(c.allow("ch7-Den", cd, t(1200)));
+        // Older than anything this clock can name: not blocking.
+        c.restore("ch9-Den", Duration::from_secs(u64::MAX / 4), Instant::now());
+        assert!(c.allow("ch9-Den", cd, Instant::now() + cd));
+    }
+
+    #[test]
     fn the_budget_is_a_sliding_window_that_delays_what_does_not_fit() {
         let mut b = Budget::default();
         let w = Duration::from_secs(300);
         let max = Duration::from_secs(3600);
-        assert_eq!(b.reserve(3, w, max, t(0)), Some(t(0)));
-        assert_eq!(b.reserve(3, w, max, t(1)), Some(t(1)));
-        assert_eq!(b.reserve(3, w, max, t(2)), Some(t(2)));
+        assert_eq!(b.reserve(3, w, max, t(0)), secs(0));
+        assert_eq!(b.reserve(3, w, max, t(1)), secs(0));
+        assert_eq!(b.reserve(3, w, max, t(2)), secs(0));
         assert_eq!(
             b.reserve(3, w, max, t(3)),
-            Some(t(300)),
+            secs(297),
             "the fourth waits until the first leaves the window"
         );
-        assert_eq!(b.reserve(3, w, max, t(4)), Some(t(301)), "and queues");
+        assert_eq!(b.reserve(3, w, max, t(4)), secs(297), "and queues (t 301)");
         assert_eq!(
             b.reserve(3, w, max, t(400)),
-            Some(t(400)),
+            secs(0),
             "the first three left"
         );
-        assert_eq!(b.reserve(3, w, max, t(401)), Some(t(600)));
-        assert_eq!(b.reserve(3, w, max, t(1000)), Some(t(1000)), "room again");
+        assert_eq!(b.reserve(3, w, max, t(401)), secs(199), "t 600");
+        assert_eq!(b.reserve(3, w, max, t(1000)), secs(0), "room again");
     }
 
     #[test]
@@ -148,10 +171,10 @@ mod tests {
         let mut b = Budget::default();
         let w = Duration::from_secs(300);
         let max = Duration::from_secs(100);
-        assert_eq!(b.reserve(1, w, max, t(0)), Some(t(0)));
+        assert_eq!(b.reserve(1, w, max, t(0)), secs(0));
         assert_eq!(b.reserve(1, w, max, t(10)), None, "290 s away");
         assert_eq!(b.len(), 1, "the refused alert took no slot");
-        assert_eq!(b.reserve(1, w, max, t(250)), Some(t(300)));
+        assert_eq!(b.reserve(1, w, max, t(250)), secs(50));
     }
 
     #[test]
@@ -164,20 +187,19 @@ mod tests {
         let mut now = 0;
         for _ in 0..2000 {
             now += rng.random_range(0..20);
-            if let Some(at) = b.reserve(5, w, Duration::from_secs(600), t(now)) {
-                assert!(at >= t(now));
-                all.push(at);
+            if let Some(wait) = b.reserve(5, w, Duration::from_secs(600), t(now)) {
+                all.push(t(now) + wait);
             }
         }
         all.sort();
         for (i, a) in all.iter().enumerate() {
             let in_window = all[i..]
                 .iter()
-                .take_while(|x| **x - *a < chrono::Duration::seconds(60))
+                .take_while(|x| x.duration_since(*a) < w)
                 .count();
             assert!(
                 in_window <= 5,
-                "{in_window} alerts within one window from {a}"
+                "{in_window} alerts within one window from {a:?}"
             );
         }
     }
@@ -186,7 +208,7 @@ mod tests {
     fn extreme_windows_do_not_panic() {
         let mut b = Budget::default();
         let huge = Duration::from_secs(u64::MAX);
-        assert_eq!(b.reserve(1, huge, huge, t(0)), Some(t(0)));
+        assert_eq!(b.reserve(1, huge, huge, t(0)), secs(0));
         assert_eq!(b.reserve(1, huge, huge, t(1)), None);
     }
 }

@@ -666,14 +666,15 @@ impl AlertService {
         // A module switched off still records the alert (history), sending nowhere.
         let wanted = s.wants(dvr_id, d.kind);
         let now = Utc::now();
+        let mono = std::time::Instant::now();
         if let Some(key) = &d.dedup_key {
             if !d.cooldown.is_zero() {
                 let cds = self.cooldowns(dvr_id);
                 let mut c = cds.lock();
-                if !c.allow(key, d.cooldown, now) {
+                if !c.allow(key, d.cooldown, mono) {
                     return false;
                 }
-                c.prune(Duration::from_secs(86_400), now);
+                c.prune(Duration::from_secs(86_400), mono);
             }
         }
         let slot = self.shared.engine.slot(dvr_id);
@@ -722,11 +723,12 @@ impl AlertService {
                     s.rate_limit.count,
                     Duration::from_secs(s.rate_limit.window_seconds),
                     Duration::from_secs(s.delivery.max_age_seconds),
-                    now,
+                    mono,
                 );
             match reserved {
-                Some(at) if at <= now => ("sent", now),
-                Some(at) => {
+                Some(wait) if wait.is_zero() => ("sent", now),
+                Some(wait) => {
+                    let at = now + chrono::Duration::from_std(wait).unwrap_or_default();
                     info!(dvr_id, alert_type = d.kind.event_type(), send_at = %at, "the DVR's alert budget is used up; the alert waits for a free slot");
                     ("delayed", at)
                 }
@@ -830,10 +832,11 @@ impl AlertService {
         let since = Utc::now() - chrono::Duration::hours(24);
         match outbox::recent_keys(&self.shared.db, dvr_id, since).await {
             Ok(keys) => {
+                let (now, mono) = (Utc::now(), std::time::Instant::now());
                 let cds = self.cooldowns(dvr_id);
                 let mut c = cds.lock();
                 for (key, at) in keys {
-                    c.restore(&key, at);
+                    c.restore(&key, (now - at).to_std().unwrap_or_default(), mono);
                 }
             }
             Err(e) => warn!(dvr_id, error = %e, "cannot read recent alerts; dedup starts empty"),

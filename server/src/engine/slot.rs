@@ -151,6 +151,11 @@ pub struct DvrSlot {
     last_event_ms: AtomicI64,
     /// Unix milliseconds when the current task started (staleness before any event).
     task_started_ms: AtomicI64,
+    /// The same two moments on the monotonic clock (milliseconds since `epoch`, plus
+    /// one so 0 means none): staleness is judged on these, so a wall clock stepped
+    /// by NTP or by hand neither hides a dead DVR nor fakes an outage.
+    last_event_mono: AtomicU64,
+    task_started_mono: AtomicU64,
     /// Milliseconds since `epoch` of the task's last sign of life.
     heartbeat_ms: AtomicU64,
     epoch: Instant,
@@ -182,6 +187,8 @@ impl DvrSlot {
             connected: AtomicBool::new(false),
             last_event_ms: AtomicI64::new(0),
             task_started_ms: AtomicI64::new(now_ms()),
+            last_event_mono: AtomicU64::new(0),
+            task_started_mono: AtomicU64::new(1),
             heartbeat_ms: AtomicU64::new(0),
             epoch: Instant::now(),
             counters: Counters::default(),
@@ -228,11 +235,22 @@ impl DvrSlot {
     /// Records a sign of freshness: an event line or a successful `/status` poll.
     pub(crate) fn mark_event(&self) {
         self.last_event_ms.store(now_ms(), Ordering::Release);
+        self.last_event_mono
+            .store(self.mono_ms(), Ordering::Release);
     }
 
     pub(crate) fn mark_task_started(&self) {
         self.task_started_ms.store(now_ms(), Ordering::Release);
+        self.task_started_mono
+            .store(self.mono_ms(), Ordering::Release);
         self.beat();
+    }
+
+    /// Milliseconds since `epoch`, plus one (never 0).
+    fn mono_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis())
+            .unwrap_or(u64::MAX)
+            .saturating_add(1)
     }
 
     /// The task's heartbeat; the supervisor restarts a task whose heartbeat stops.
@@ -254,13 +272,22 @@ impl DvrSlot {
         }
     }
 
-    /// Seconds since the last event, or since the task started when there was none.
+    /// Seconds since the last event, or since the task started when there was none
+    /// (monotonic: wall-clock steps do not count).
     pub fn seconds_since_event_or_start(&self) -> u64 {
-        let since = match self.last_event_ms.load(Ordering::Acquire) {
-            0 => self.task_started_ms.load(Ordering::Acquire),
+        let since = match self.last_event_mono.load(Ordering::Acquire) {
+            0 => self.task_started_mono.load(Ordering::Acquire),
             ms => ms,
         };
-        u64::try_from((now_ms() - since) / 1000).unwrap_or(0)
+        self.mono_ms().saturating_sub(since) / 1000
+    }
+
+    /// Seconds since the last event (monotonic); `None` before the first.
+    pub fn seconds_since_event(&self) -> Option<u64> {
+        match self.last_event_mono.load(Ordering::Acquire) {
+            0 => None,
+            ms => Some(self.mono_ms().saturating_sub(ms) / 1000),
+        }
     }
 
     pub(crate) fn count_event(&self, kind: &'static str) {
@@ -382,7 +409,7 @@ impl DvrSlot {
         let spec = self.spec.read().clone();
         let connected = alive && self.is_connected();
         let last = self.last_event_at();
-        let ago = last.map(|t| u64::try_from((Utc::now() - t).num_seconds()).unwrap_or(0));
+        let ago = self.seconds_since_event();
         let threshold = u64::from(spec.staleness_threshold_seconds);
         let stale = self.seconds_since_event_or_start() > threshold;
         let disk_status = self
@@ -423,5 +450,50 @@ impl DvrSlot {
             recent_alert_rate: self.alert_rate.lock().per_minute(Instant::now()),
             error,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn slot() -> Arc<DvrSlot> {
+        DvrSlot::new(DvrSpec {
+            dvr_id: "aef6d698".into(),
+            name: "Den".into(),
+            host: "192.168.1.1".into(),
+            port: 8089,
+            staleness_threshold_seconds: 300,
+            api_key: Default::default(),
+        })
+    }
+
+    /// The wall clock stepping forward after an event (NTP, a suspended VM) must not
+    /// make a live DVR stale, nor a step back make a silent one look fresh.
+    #[test]
+    fn staleness_ignores_wall_clock_steps() {
+        let s = slot();
+        s.mark_task_started();
+        s.mark_event();
+        // As if the wall clock jumped ten hours ahead right after the event.
+        s.last_event_ms
+            .store(now_ms() - 10 * 3_600_000, Ordering::Release);
+        s.task_started_ms
+            .store(now_ms() - 10 * 3_600_000, Ordering::Release);
+        assert!(s.seconds_since_event_or_start() < 5);
+        assert!(s.seconds_since_event().is_some_and(|n| n < 5));
+        assert!(!s.health(&DiskThresholds::default(), true).stale);
+        // And back: an event "from the future" still ages on the monotonic clock.
+        s.last_event_ms
+            .store(now_ms() + 10 * 3_600_000, Ordering::Release);
+        assert!(s.seconds_since_event_or_start() < 5);
+    }
+
+    #[test]
+    fn before_any_event_staleness_counts_from_the_task_start() {
+        let s = slot();
+        s.mark_task_started();
+        assert_eq!(s.seconds_since_event(), None);
+        assert!(s.seconds_since_event_or_start() < 5);
     }
 }
