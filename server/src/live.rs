@@ -154,7 +154,9 @@ impl LiveHub {
         self.rebuild(services).await
     }
 
-    async fn rebuild(&self, services: &Services) -> Arc<Frame> {
+    /// Builds and publishes a new frame now (the hub's own timers call this; public
+    /// for the benchmarks, which time it).
+    pub async fn rebuild(&self, services: &Services) -> Arc<Frame> {
         let _one = self.building.lock().await;
         let seq = self.tx.borrow().seq + 1;
         let dashboard = match self.build(services).await {
