@@ -452,7 +452,7 @@ async fn a_dvr_api_key_is_sent_masked_kept_and_removable() {
         .fetch_one(&srv.services.db.pool)
         .await
         .unwrap();
-    assert!(raw.starts_with("cw1:") && !raw.contains("dvr-key-5c1e"));
+    assert!(raw.starts_with("cw2:") && !raw.contains("dvr-key-5c1e"));
 
     // Test connection with the mask uses the stored key; without a key it fails on 401
     // with a hint that names the API key.

@@ -6,8 +6,28 @@ use sqlx::Row;
 use super::{now_text, Db, StorageError};
 use crate::dvr::client::ApiKey;
 
-/// The AAD of the sealed `api_key` column.
-pub(crate) const AAD: &str = "dvrs.api_key";
+/// The sealed `api_key` column (the column part of its AAD).
+pub(crate) const COLUMN: &str = "dvrs.api_key";
+
+/// The row part of a sealed API key's AAD: the DVR's id and the host and port the key is
+/// sent to, as stored (a JSON array, so no two rows read alike). A key copied to another
+/// DVR, or left on a row whose host or port was changed behind the server's back, does
+/// not open. `dvr_id` is not enough: it is a short hash of host and port that a direct
+/// write to the file need not keep in step. Every write that changes these columns
+/// ([`insert`], [`upsert`], [`replace`]) seals the key again for the new values.
+pub(crate) fn aad_row(dvr_id: &str, host: &str, port: i64) -> String {
+    serde_json::to_string(&(dvr_id, host, port)).expect("strings and a number serialise")
+}
+
+/// [`aad_row`] of a row that has the `dvr_id`, `host` and `port` columns (see
+/// `storage::SEALED_COLUMNS`).
+pub(crate) fn aad_row_of(row: &sqlx::sqlite::SqliteRow) -> Result<String, sqlx::Error> {
+    Ok(aad_row(
+        &row.try_get::<String, _>("dvr_id")?,
+        &row.try_get::<String, _>("host")?,
+        row.try_get("port")?,
+    ))
+}
 
 /// Who owns a DVR entry: edits from the UI/API, the YAML file, the environment, or `--demo`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,22 +88,24 @@ fn from_row(db: &Db, row: &sqlx::sqlite::SqliteRow) -> Result<DvrRecord, Storage
         enabled: row.try_get::<i64, _>("enabled")? != 0,
         staleness_threshold_seconds: u32::try_from(threshold).map_err(|_| corrupt("threshold"))?,
         managed_by: ManagedBy::parse(&row.try_get::<String, _>("managed_by")?),
-        api_key: open_key(db, &row.try_get::<String, _>("api_key")?)?,
+        api_key: open_key(db, &row.try_get::<String, _>("api_key")?, &aad_row_of(row)?)?,
         dvr_id,
     })
 }
 
-fn open_key(db: &Db, stored: &str) -> Result<ApiKey, StorageError> {
+fn open_key(db: &Db, stored: &str, aad_row: &str) -> Result<ApiKey, StorageError> {
     if stored.is_empty() {
         Ok(ApiKey::default())
     } else {
-        Ok(ApiKey::new(db.vault.open(stored, AAD)?))
+        Ok(ApiKey::new(db.vault.open(stored, COLUMN, aad_row)?))
     }
 }
 
-fn seal_key(db: &Db, key: &ApiKey) -> String {
-    if key.is_set() {
-        db.vault.seal(key.expose(), AAD)
+/// `r`'s API key sealed for `r`'s row (its id, host and port).
+fn seal_key(db: &Db, r: &DvrRecord) -> String {
+    if r.api_key.is_set() {
+        let row = aad_row(&r.dvr_id, &r.host, i64::from(r.port));
+        db.vault.seal(r.api_key.expose(), COLUMN, &row)
     } else {
         String::new()
     }
@@ -144,7 +166,7 @@ pub async fn insert(db: &Db, r: &DvrRecord) -> Result<bool, StorageError> {
         "INSERT INTO dvrs (dvr_id, name, host, port, enabled, staleness_threshold_seconds, managed_by, created_at, updated_at, api_key)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(dvr_id) DO NOTHING",
     );
-    let res = bind_insert(q, r, &now, seal_key(db, &r.api_key))
+    let res = bind_insert(q, r, &now, seal_key(db, r))
         .execute(&db.pool)
         .await?;
     Ok(res.rows_affected() == 1)
@@ -160,7 +182,7 @@ pub async fn upsert(db: &Db, r: &DvrRecord) -> Result<(), StorageError> {
            enabled = excluded.enabled, staleness_threshold_seconds = excluded.staleness_threshold_seconds,
            managed_by = excluded.managed_by, updated_at = excluded.updated_at, api_key = excluded.api_key",
     );
-    bind_insert(q, r, &now, seal_key(db, &r.api_key))
+    bind_insert(q, r, &now, seal_key(db, r))
         .execute(&db.pool)
         .await?;
     Ok(())
@@ -192,7 +214,7 @@ pub async fn replace(db: &Db, old_id: &str, r: &DvrRecord) -> Result<bool, Stora
     .bind(i64::from(r.staleness_threshold_seconds))
     .bind(r.managed_by.as_str())
     .bind(&now)
-    .bind(seal_key(db, &r.api_key))
+    .bind(seal_key(db, r))
     .bind(old_id)
     .execute(&mut *tx)
     .await?;
@@ -306,7 +328,7 @@ mod api_key_tests {
             .await
             .unwrap();
         assert!(
-            raw.starts_with("cw1:") && !raw.contains("planted-dvr-key"),
+            raw.starts_with("cw2:") && !raw.contains("planted-dvr-key"),
             "{raw}"
         );
         let back = get(&db, &r.dvr_id).await.unwrap().unwrap();
@@ -334,5 +356,94 @@ mod api_key_tests {
             .await
             .unwrap();
         assert_eq!(raw, "");
+    }
+
+    fn keyed(host: &str, port: u16, key: &str) -> DvrRecord {
+        DvrRecord {
+            dvr_id: dvr_id(host, port),
+            name: format!("DVR {host}"),
+            host: host.into(),
+            port,
+            enabled: false,
+            staleness_threshold_seconds: 300,
+            managed_by: ManagedBy::Ui,
+            api_key: ApiKey::new(key),
+        }
+    }
+
+    async fn raw_key(db: &Db, dvr_id: &str) -> String {
+        sqlx::query_scalar("SELECT api_key FROM dvrs WHERE dvr_id = ?")
+            .bind(dvr_id)
+            .fetch_one(&db.pool)
+            .await
+            .unwrap()
+    }
+
+    async fn set_raw_key(db: &Db, dvr_id: &str, sealed: &str) {
+        sqlx::query("UPDATE dvrs SET api_key = ? WHERE dvr_id = ?")
+            .bind(sealed)
+            .bind(dvr_id)
+            .execute(&db.pool)
+            .await
+            .unwrap();
+    }
+
+    fn is_damaged(got: &Result<Option<DvrRecord>, StorageError>) -> bool {
+        matches!(
+            got,
+            Err(StorageError::Vault(
+                super::super::vault::VaultError::Damaged
+            ))
+        )
+    }
+
+    #[tokio::test]
+    async fn an_api_key_moved_to_another_dvr_or_host_does_not_open_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).await.unwrap();
+        let a = keyed("127.0.0.1", 8089, "key-of-a");
+        let b = keyed("127.0.0.2", 8089, "key-of-b");
+        insert(&db, &a).await.unwrap();
+        insert(&db, &b).await.unwrap();
+        let (key_a, key_b) = (raw_key(&db, &a.dvr_id).await, raw_key(&db, &b.dvr_id).await);
+
+        // Swapped with raw SQL: neither opens (rather than sending A's key to B's host).
+        set_raw_key(&db, &a.dvr_id, &key_b).await;
+        set_raw_key(&db, &b.dvr_id, &key_a).await;
+        for id in [&a.dvr_id, &b.dvr_id] {
+            let got = get(&db, id).await;
+            assert!(is_damaged(&got), "{id}: {got:?}");
+        }
+        set_raw_key(&db, &a.dvr_id, &key_a).await;
+        set_raw_key(&db, &b.dvr_id, &key_b).await;
+        assert_eq!(list(&db).await.unwrap(), vec![a.clone(), b.clone()]);
+
+        // The host changed behind the server's back, the id left as it was: the key is
+        // not sent there.
+        sqlx::query("UPDATE dvrs SET host = '198.51.100.7' WHERE dvr_id = ?")
+            .bind(&a.dvr_id)
+            .execute(&db.pool)
+            .await
+            .unwrap();
+        let got = get(&db, &a.dvr_id).await;
+        assert!(is_damaged(&got), "{got:?}");
+        sqlx::query("UPDATE dvrs SET host = ? WHERE dvr_id = ?")
+            .bind(&a.host)
+            .bind(&a.dvr_id)
+            .execute(&db.pool)
+            .await
+            .unwrap();
+        assert_eq!(get(&db, &a.dvr_id).await.unwrap(), Some(a.clone()));
+
+        // An edit that moves the DVR (new host, so a new id) seals the key for the new row.
+        let moved = keyed("127.0.0.3", 9090, "key-of-a");
+        assert!(replace(&db, &a.dvr_id, &moved).await.unwrap());
+        assert_eq!(get(&db, &moved.dvr_id).await.unwrap(), Some(moved.clone()));
+        let resealed = raw_key(&db, &moved.dvr_id).await;
+        assert!(resealed.starts_with("cw2:") && resealed != key_a);
+        // The old row's value does not open on the moved row.
+        set_raw_key(&db, &moved.dvr_id, &key_a).await;
+        let got = get(&db, &moved.dvr_id).await;
+        assert!(is_damaged(&got), "{got:?}");
     }
 }

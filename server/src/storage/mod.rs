@@ -15,8 +15,10 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::SqlitePool;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{Row, SqlitePool};
 
 /// Storage failures, with the file they concern where that helps.
 #[derive(Debug, thiserror::Error)]
@@ -97,11 +99,17 @@ impl Db {
             pool,
             vault: std::sync::Arc::new(vault),
         };
-        let sealed = providers::seal_plaintext(&db).await?;
-        if sealed > 0 {
+        let up = upgrade_sealed(&db).await?;
+        if up.plaintext > 0 {
             tracing::info!(
-                providers = sealed,
-                "encrypted provider secrets stored in plain text by an earlier version"
+                values = up.plaintext,
+                "encrypted secrets stored in plain text by an earlier version"
+            );
+        }
+        if up.column_bound > 0 {
+            tracing::info!(
+                values = up.column_bound,
+                "sealed stored secrets again, bound to their rows (cw1 -> cw2)"
             );
         }
         // Values a racing writer sealed under the replaced key move to the current one;
@@ -149,22 +157,65 @@ impl Db {
     }
 }
 
-/// Every sealed column: how to read it (row id and value), how to write it back, and
-/// its AAD. Rotation and the missing-key check go over all of them.
-const SEALED_COLUMNS: [(&str, &str, &str); 2] = [
-    (
-        "SELECT rowid, config FROM providers",
-        "UPDATE providers SET config = ? WHERE rowid = ?",
-        providers::AAD,
-    ),
-    (
-        "SELECT rowid, api_key FROM dvrs WHERE api_key != ''",
-        "UPDATE dvrs SET api_key = ? WHERE rowid = ?",
-        dvrs::AAD,
-    ),
+/// A sealed column: how to read it, how to write it back, and its AAD.
+struct SealedColumn {
+    /// Answers `rid` (the rowid), `sealed` (the stored value) and the columns `row`
+    /// needs.
+    select: &'static str,
+    /// Binds the new value, then the rowid.
+    update: &'static str,
+    /// The column part of the AAD.
+    column: &'static str,
+    /// The row part of the AAD, from a row `select` answered.
+    row: fn(&SqliteRow) -> Result<String, sqlx::Error>,
+}
+
+/// Every sealed column. Rotation, the upgrade at open and the missing-key check go over
+/// all of them.
+const SEALED_COLUMNS: [SealedColumn; 2] = [
+    SealedColumn {
+        select: "SELECT rowid AS rid, config AS sealed, id FROM providers",
+        update: "UPDATE providers SET config = ? WHERE rowid = ?",
+        column: providers::COLUMN,
+        row: providers::aad_row_of,
+    },
+    SealedColumn {
+        select: "SELECT rowid AS rid, api_key AS sealed, dvr_id, host, port FROM dvrs WHERE api_key != ''",
+        update: "UPDATE dvrs SET api_key = ? WHERE rowid = ?",
+        column: dvrs::COLUMN,
+        row: dvrs::aad_row_of,
+    },
 ];
 
-/// Reseals every stored secret under `key`, all or nothing; answers how many.
+/// One stored secret as [`SEALED_COLUMNS`] reads it.
+struct StoredSecret {
+    rowid: i64,
+    sealed: String,
+    /// The row part of its AAD.
+    row: String,
+}
+
+async fn read_sealed<'c, E>(
+    c: &SealedColumn,
+    executor: E,
+) -> Result<Vec<StoredSecret>, StorageError>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Sqlite>,
+{
+    let rows = sqlx::query(c.select).fetch_all(executor).await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        out.push(StoredSecret {
+            rowid: r.try_get("rid")?,
+            sealed: r.try_get("sealed")?,
+            row: (c.row)(r)?,
+        });
+    }
+    Ok(out)
+}
+
+/// Reseals every stored secret under `key` (bound to its row, whatever form it was
+/// in), all or nothing; answers how many.
 pub(crate) async fn reseal_all(db: &Db, key: &vault::Key) -> Result<u64, StorageError> {
     let mut tx = db.pool.begin().await?;
     // Write first so the transaction takes the write lock before it reads.
@@ -172,13 +223,13 @@ pub(crate) async fn reseal_all(db: &Db, key: &vault::Key) -> Result<u64, Storage
         .execute(&mut *tx)
         .await?;
     let mut n = 0;
-    for (select, update, aad) in SEALED_COLUMNS {
-        let rows: Vec<(i64, String)> = sqlx::query_as(select).fetch_all(&mut *tx).await?;
-        for (rowid, sealed) in rows {
-            let plain = db.vault.open(&sealed, aad)?;
-            sqlx::query(update)
-                .bind(vault::Vault::seal_with(key, &plain, aad))
-                .bind(rowid)
+    for c in &SEALED_COLUMNS {
+        let stored = read_sealed(c, &mut *tx).await?;
+        for s in stored {
+            let plain = db.vault.open(&s.sealed, c.column, &s.row)?;
+            sqlx::query(c.update)
+                .bind(vault::Vault::seal_with(key, &plain, c.column, &s.row))
+                .bind(s.rowid)
                 .execute(&mut *tx)
                 .await?;
             n += 1;
@@ -188,14 +239,83 @@ pub(crate) async fn reseal_all(db: &Db, key: &vault::Key) -> Result<u64, Storage
     Ok(n)
 }
 
+/// What [`upgrade_sealed`] sealed: values stored in clear, and `cw1:` values sealed for
+/// their column only.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Upgraded {
+    pub plaintext: u64,
+    pub column_bound: u64,
+}
+
+/// Seals every stored secret that is not yet bound to its row under the current key,
+/// in one transaction: values in clear (from before encryption) and `cw1:` values (AAD
+/// the column alone, from before row binding). A `cw1:` value that does not open is
+/// left as it is, with a warning: reading it fails as it did, and the server starts.
+async fn upgrade_sealed(db: &Db) -> Result<Upgraded, StorageError> {
+    let mut up = Upgraded::default();
+    // Most starts have nothing to do: look before taking the write lock.
+    let mut pending = false;
+    for c in &SEALED_COLUMNS {
+        pending |= read_sealed(c, &db.pool)
+            .await?
+            .iter()
+            .any(|s| !vault::is_row_bound(&s.sealed));
+    }
+    if !pending {
+        return Ok(up);
+    }
+    let mut tx = db.pool.begin().await?;
+    // Write first so the transaction takes the write lock before it reads.
+    sqlx::query("UPDATE providers SET config = config WHERE 0")
+        .execute(&mut *tx)
+        .await?;
+    for c in &SEALED_COLUMNS {
+        let stored = read_sealed(c, &mut *tx).await?;
+        for s in stored {
+            if vault::is_row_bound(&s.sealed) {
+                continue;
+            }
+            let was_plaintext = !vault::is_sealed(&s.sealed);
+            // A plaintext value opens as it is; a `cw1:` one with its column's AAD.
+            let mut plain = match db.vault.open(&s.sealed, c.column, &s.row) {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::warn!(column = c.column, row = %s.row, error = %e, "cannot seal a stored secret for its row; left as it is");
+                    continue;
+                }
+            };
+            // A version before row binding took a `cw2:` value for plain text (after a
+            // downgrade) and sealed it again: keep the value inside.
+            if !was_plaintext && vault::is_row_bound(&plain) {
+                if let Ok(inner) = db.vault.open(&plain, c.column, &s.row) {
+                    plain = inner;
+                }
+            }
+            sqlx::query(c.update)
+                .bind(db.vault.seal(&plain, c.column, &s.row))
+                .bind(s.rowid)
+                .execute(&mut *tx)
+                .await?;
+            if was_plaintext {
+                up.plaintext += 1;
+            } else {
+                up.column_bound += 1;
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(up)
+}
+
 /// The ids of the keys stored secrets are sealed under.
 pub(crate) async fn key_ids(pool: &SqlitePool) -> Result<Vec<String>, StorageError> {
     let mut ids = Vec::new();
-    for (select, _, _) in SEALED_COLUMNS {
-        let rows: Vec<(i64, String)> = sqlx::query_as(select).fetch_all(pool).await?;
+    for c in &SEALED_COLUMNS {
         ids.extend(
-            rows.iter()
-                .filter_map(|(_, v)| vault::key_id_of(v).map(str::to_string)),
+            read_sealed(c, pool)
+                .await?
+                .iter()
+                .filter_map(|s| vault::key_id_of(&s.sealed).map(str::to_string)),
         );
     }
     ids.sort();
@@ -302,6 +422,128 @@ mod tests {
         .unwrap();
         let _db = Db::open(&data).await.unwrap();
         assert_eq!(mode(&data.join("channelwatch.db")), 0o600);
+    }
+
+    async fn raw_secrets(db: &Db) -> (Vec<String>, String) {
+        let configs = sqlx::query_scalar("SELECT config FROM providers ORDER BY id")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+        let key = sqlx::query_scalar("SELECT api_key FROM dvrs")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+        (configs, key)
+    }
+
+    #[tokio::test]
+    async fn column_bound_cw1_values_still_open_and_are_bound_to_their_rows_once() {
+        use crate::notify::target::Target;
+        let secret_of = |p: &providers::ProviderRecord| match &p.target {
+            Target::Webhook { secret, .. } => secret.clone(),
+            other => panic!("{other:?}"),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).await.unwrap();
+        let key_id = db.vault.key_id();
+        let key = vault::read_key(&dir.path().join(vault::KEY_FILE))
+            .unwrap()
+            .unwrap();
+        // What a version before row binding stored: `cw1:`, AAD the column name alone.
+        let config = |secret: &str| {
+            format!(
+                r#"{{"target":{{"kind":"webhook","url":"http://127.0.0.1:9/","secret":"{secret}"}}}}"#
+            )
+        };
+        let old_config = key.seal(config("old-secret-5").as_bytes(), "providers.config");
+        // A `cw2:` value an older version took for plain text and sealed again.
+        let inner = db.vault.seal(
+            &config("old-secret-6"),
+            providers::COLUMN,
+            &providers::aad_row(6),
+        );
+        let wrapped = key.seal(inner.as_bytes(), "providers.config");
+        for (id, sealed) in [(5, &old_config), (6, &wrapped)] {
+            sqlx::query(
+                "INSERT INTO providers (id, type, name, enabled, config, created_at, updated_at)
+                 VALUES (?, 'webhook', 'old', 1, ?, 'x', 'x')",
+            )
+            .bind(id)
+            .bind(sealed)
+            .execute(&db.pool)
+            .await
+            .unwrap();
+        }
+        let id = crate::dvr::id::dvr_id("127.0.0.1", 8089);
+        let old_key = key.seal(b"old-dvr-key", "dvrs.api_key");
+        sqlx::query(
+            "INSERT INTO dvrs (dvr_id, name, host, port, enabled, staleness_threshold_seconds, managed_by, created_at, updated_at, api_key)
+             VALUES (?, 'Den', '127.0.0.1', 8089, 0, 300, 'ui', 'x', 'x', ?)",
+        )
+        .bind(&id)
+        .bind(&old_key)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+        // Readable as they are.
+        assert_eq!(
+            secret_of(&providers::get(&db, 5).await.unwrap().unwrap()),
+            "old-secret-5"
+        );
+        let dvr = dvrs::get(&db, &id).await.unwrap().unwrap();
+        assert_eq!(dvr.api_key.expose(), "old-dvr-key");
+        drop(db);
+
+        // The next open seals them again, bound to their rows, under the same key.
+        let db = Db::open(dir.path()).await.unwrap();
+        assert_eq!(db.vault.key_id(), key_id);
+        let (configs, api_key) = raw_secrets(&db).await;
+        for v in configs.iter().chain([&api_key]) {
+            assert!(v.starts_with("cw2:"), "{v}");
+            assert_eq!(vault::key_id_of(v), Some(key_id.as_str()));
+        }
+        let listed = providers::list(&db).await.unwrap();
+        let secrets: Vec<String> = listed.iter().map(secret_of).collect();
+        assert_eq!(secrets, ["old-secret-5", "old-secret-6"]);
+        let dvr = dvrs::get(&db, &id).await.unwrap().unwrap();
+        assert_eq!(dvr.api_key.expose(), "old-dvr-key");
+        // Bound now: provider 5's config does not open as provider 6's.
+        sqlx::query("UPDATE providers SET config = ? WHERE id = 6")
+            .bind(&configs[0])
+            .execute(&db.pool)
+            .await
+            .unwrap();
+        assert!(matches!(
+            providers::get(&db, 6).await,
+            Err(StorageError::Vault(vault::VaultError::Damaged))
+        ));
+        sqlx::query("UPDATE providers SET config = ? WHERE id = 6")
+            .bind(&configs[1])
+            .execute(&db.pool)
+            .await
+            .unwrap();
+        drop(db);
+
+        // Once: a later open leaves them as they are.
+        let db = Db::open(dir.path()).await.unwrap();
+        assert_eq!(raw_secrets(&db).await, (configs, api_key));
+
+        // A rotation seals a `cw1:` value it meets for its row too.
+        sqlx::query("UPDATE dvrs SET api_key = ?")
+            .bind(&old_key)
+            .execute(&db.pool)
+            .await
+            .unwrap();
+        let (after, n) = db.rotate_key(dir.path()).await.unwrap();
+        assert_eq!(n, 3);
+        let (configs, api_key) = raw_secrets(&db).await;
+        for v in configs.iter().chain([&api_key]) {
+            assert!(v.starts_with("cw2:"), "{v}");
+            assert_eq!(vault::key_id_of(v), Some(after.as_str()));
+        }
+        let dvr = dvrs::get(&db, &id).await.unwrap().unwrap();
+        assert_eq!(dvr.api_key.expose(), "old-dvr-key");
+        assert_eq!(providers::list(&db).await.unwrap().len(), 2);
     }
 
     #[tokio::test]

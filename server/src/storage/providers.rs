@@ -25,13 +25,24 @@ struct Stored {
     target: Target,
 }
 
-/// The AAD of the sealed `config` column.
-pub(crate) const AAD: &str = "providers.config";
+/// The sealed `config` column (the column part of its AAD).
+pub(crate) const COLUMN: &str = "providers.config";
+
+/// The row part of a sealed config's AAD: the provider's id (`INTEGER PRIMARY KEY`, so
+/// it never changes), so a config copied to another provider does not open there.
+pub(crate) fn aad_row(id: i64) -> String {
+    id.to_string()
+}
+
+/// [`aad_row`] of a row that has the `id` column (see `storage::SEALED_COLUMNS`).
+pub(crate) fn aad_row_of(row: &sqlx::sqlite::SqliteRow) -> Result<String, sqlx::Error> {
+    Ok(aad_row(row.try_get("id")?))
+}
 
 fn from_row(db: &Db, row: &sqlx::sqlite::SqliteRow) -> Result<ProviderRecord, StorageError> {
     let id: i64 = row.try_get("id")?;
     let sealed: String = row.try_get("config")?;
-    let config = db.vault.open(&sealed, AAD)?;
+    let config = db.vault.open(&sealed, COLUMN, &aad_row(id))?;
     let stored: Stored = serde_json::from_str(&config).map_err(|e| StorageError::Corrupt {
         key: format!("providers.{id}.config"),
         message: e.to_string(),
@@ -46,33 +57,14 @@ fn from_row(db: &Db, row: &sqlx::sqlite::SqliteRow) -> Result<ProviderRecord, St
     })
 }
 
-/// The sealed `config` column: the whole target, so no field can leak in clear.
-fn config_json(db: &Db, target: &Target) -> String {
+/// The sealed `config` column of provider `id`: the whole target, so no field can leak
+/// in clear.
+fn config_json(db: &Db, id: i64, target: &Target) -> String {
     let plain = serde_json::to_string(&Stored {
         target: target.clone(),
     })
     .expect("a target always serialises");
-    db.vault.seal(&plain, AAD)
-}
-
-/// Seals rows stored in clear by a version before encryption; answers how many.
-pub(crate) async fn seal_plaintext(db: &Db) -> Result<u64, StorageError> {
-    let rows: Vec<(i64, String)> = sqlx::query_as("SELECT id, config FROM providers")
-        .fetch_all(&db.pool)
-        .await?;
-    let mut n = 0;
-    for (id, config) in rows {
-        if super::vault::is_sealed(&config) {
-            continue;
-        }
-        sqlx::query("UPDATE providers SET config = ? WHERE id = ?")
-            .bind(db.vault.seal(&config, AAD))
-            .bind(id)
-            .execute(&db.pool)
-            .await?;
-        n += 1;
-    }
-    Ok(n)
+    db.vault.seal(&plain, COLUMN, &aad_row(id))
 }
 
 pub async fn list(db: &Db) -> Result<Vec<ProviderRecord>, StorageError> {
@@ -115,19 +107,27 @@ pub async fn insert_managed(
     managed_by: ManagedBy,
 ) -> Result<ProviderRecord, StorageError> {
     let now = now_text();
+    // The config is sealed for the row's id, which the insert chooses: the row goes in
+    // with an empty config and gets its sealed one in the same transaction.
+    let mut tx = db.pool.begin().await?;
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO providers (type, name, enabled, config, created_at, updated_at, managed_by)
-         VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+         VALUES (?, ?, ?, '', ?, ?, ?) RETURNING id",
     )
     .bind(kind)
     .bind(name)
     .bind(enabled)
-    .bind(config_json(db, target))
     .bind(&now)
     .bind(&now)
     .bind(managed_by.as_str())
-    .fetch_one(&db.pool)
+    .fetch_one(&mut *tx)
     .await?;
+    sqlx::query("UPDATE providers SET config = ? WHERE id = ?")
+        .bind(config_json(db, id, target))
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
     Ok(ProviderRecord {
         id,
         kind: kind.to_string(),
@@ -145,7 +145,7 @@ pub async fn update(db: &Db, r: &ProviderRecord) -> Result<bool, StorageError> {
     .bind(&r.kind)
     .bind(&r.name)
     .bind(r.enabled)
-    .bind(config_json(db, &r.target))
+    .bind(config_json(db, r.id, &r.target))
     .bind(now_text())
     .bind(r.id)
     .execute(&db.pool)
@@ -192,6 +192,14 @@ mod tests {
             .unwrap()
     }
 
+    async fn raw_config(db: &Db, id: i64) -> String {
+        sqlx::query_scalar("SELECT config FROM providers WHERE id = ?")
+            .bind(id)
+            .fetch_one(&db.pool)
+            .await
+            .unwrap()
+    }
+
     #[tokio::test]
     async fn secrets_are_sealed_at_rest_and_survive_a_key_rotation() {
         let dir = tempfile::tempdir().unwrap();
@@ -202,7 +210,7 @@ mod tests {
         };
         let r = insert(&db, "webhook", "HA", true, &t).await.unwrap();
         let raw = raw_configs(&db).await;
-        assert!(raw[0].starts_with("cw1:"), "{}", raw[0]);
+        assert!(raw[0].starts_with("cw2:"), "{}", raw[0]);
         assert!(!raw[0].contains("planted-webhook-secret"));
         assert!(!format!("{r:?}").contains("planted-webhook-secret"));
 
@@ -228,6 +236,69 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_config_moved_to_another_provider_does_not_open_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).await.unwrap();
+        let hook = |url: &str, secret: &str| Target::Webhook {
+            url: url.into(),
+            secret: secret.into(),
+        };
+        let a = insert(
+            &db,
+            "webhook",
+            "A",
+            true,
+            &hook("http://127.0.0.1:9/a", "secret-of-a"),
+        )
+        .await
+        .unwrap();
+        let b = insert(
+            &db,
+            "webhook",
+            "B",
+            true,
+            &hook("http://127.0.0.1:9/b", "secret-of-b"),
+        )
+        .await
+        .unwrap();
+        let config_a = raw_config(&db, a.id).await;
+        let config_b = raw_config(&db, b.id).await;
+        // Someone with write access to the database file (not the key) swaps them.
+        for (id, config) in [(a.id, &config_b), (b.id, &config_a)] {
+            sqlx::query("UPDATE providers SET config = ? WHERE id = ?")
+                .bind(config)
+                .bind(id)
+                .execute(&db.pool)
+                .await
+                .unwrap();
+        }
+        for id in [a.id, b.id] {
+            let got = get(&db, id).await;
+            assert!(
+                matches!(
+                    got,
+                    Err(StorageError::Vault(
+                        super::super::vault::VaultError::Damaged
+                    ))
+                ),
+                "provider {id}: {got:?}"
+            );
+        }
+        let err = list(&db).await.unwrap_err().to_string();
+        assert!(err.contains("does not open"), "{err}");
+        // Put back, each opens again.
+        for (id, config) in [(a.id, &config_a), (b.id, &config_b)] {
+            sqlx::query("UPDATE providers SET config = ? WHERE id = ?")
+                .bind(config)
+                .bind(id)
+                .execute(&db.pool)
+                .await
+                .unwrap();
+        }
+        assert_eq!(list(&db).await.unwrap(), vec![a, b]);
+    }
+
+    #[tokio::test]
     async fn plaintext_rows_from_before_encryption_are_sealed_on_open() {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::open(dir.path()).await.unwrap();
@@ -242,7 +313,7 @@ mod tests {
         drop(db);
         let db = Db::open(dir.path()).await.unwrap();
         let raw = raw_configs(&db).await;
-        assert!(raw[0].starts_with("cw1:") && !raw[0].contains("old-secret"));
+        assert!(raw[0].starts_with("cw2:") && !raw[0].contains("old-secret"));
         let listed = list(&db).await.unwrap();
         assert!(
             matches!(&listed[0].target, Target::Webhook { secret, .. } if secret == "old-secret")

@@ -1,11 +1,16 @@
 //! Secrets at rest: values sealed with XChaCha20-Poly1305 under the key in
 //! `<data-dir>/encryption.key` (32 random bytes, base64, mode 0600).
 //!
-//! A sealed value reads `cw1:<key id>:<base64 nonce‖ciphertext>`. The key id (8 hex of
+//! A sealed value reads `cw2:<key id>:<base64 nonce‖ciphertext>`. The key id (8 hex of
 //! the key's SHA-256) says which key sealed it, so a rotation can be finished after a
-//! crash and a running server picks up a key rotated under it. The AAD names what the
-//! value is (e.g. `providers.config`), so a sealed value cannot be moved to another
-//! column and still open.
+//! crash and a running server picks up a key rotated under it. The AAD names where the
+//! value lives, its column and its row (`providers.config:7`), so a sealed value moved
+//! to another column or another row (two providers' configs swapped, a DVR's key copied
+//! to another DVR) does not open.
+//!
+//! `cw1:` values (from before values were bound to their row) were sealed with the
+//! column alone as AAD; they still open, and `Db::open` reseals them as `cw2:` once.
+//! Backups use [`Key::seal`] with their own AAD and keep the `cw1:` form.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -25,7 +30,10 @@ pub const PENDING_KEY_FILE: &str = "encryption.key.new";
 pub const OLD_KEY_FILE: &str = "encryption.key.old";
 /// Serialises rotations with every start (an advisory lock).
 pub const LOCK_FILE: &str = "encryption.key.lock";
+/// Sealed with the column alone as AAD (and the form of a backup's sealed secrets).
 const PREFIX: &str = "cw1:";
+/// Sealed with the column and the row as AAD (see [`row_aad`]).
+const PREFIX_ROW: &str = "cw2:";
 
 #[derive(Debug, thiserror::Error)]
 pub enum VaultError {
@@ -75,7 +83,12 @@ impl Key {
         &self.id
     }
 
+    /// Seals in the `cw1:<id>:` form with `aad` as it is (a backup's sealed secrets).
     pub(crate) fn seal(&self, plain: &[u8], aad: &str) -> String {
+        self.seal_as(PREFIX, plain, aad)
+    }
+
+    fn seal_as(&self, prefix: &str, plain: &[u8], aad: &str) -> String {
         let mut nonce = [0u8; 24];
         rand::rng().fill_bytes(&mut nonce);
         let ct = self
@@ -90,7 +103,7 @@ impl Key {
             .expect("XChaCha20-Poly1305 encryption of an in-memory buffer cannot fail");
         let mut out = nonce.to_vec();
         out.extend_from_slice(&ct);
-        format!("{PREFIX}{}:{}", self.id, B64.encode(out))
+        format!("{prefix}{}:{}", self.id, B64.encode(out))
     }
 
     /// Opens a text [`Key::seal`] made (with its `cw1:<id>:` prefix).
@@ -128,15 +141,34 @@ impl std::fmt::Debug for Key {
     }
 }
 
-/// Whether a stored text is sealed (anything else is a plaintext value from before
-/// encryption, sealed again on the next start).
+/// The AAD of a value bound to its row: the column, then the row's key.
+fn row_aad(column: &str, row: &str) -> String {
+    format!("{column}:{row}")
+}
+
+/// A sealed text without its prefix, and whether that prefix binds it to its row.
+fn envelope(text: &str) -> Option<(&str, bool)> {
+    match text.strip_prefix(PREFIX_ROW) {
+        Some(rest) => Some((rest, true)),
+        None => text.strip_prefix(PREFIX).map(|rest| (rest, false)),
+    }
+}
+
+/// Whether a stored text is sealed, in either form (anything else is a plaintext value
+/// from before encryption, sealed again on the next start).
 pub fn is_sealed(text: &str) -> bool {
-    text.starts_with(PREFIX)
+    envelope(text).is_some()
+}
+
+/// Whether a stored text is sealed bound to its row (`cw2:`); a `cw1:` value is sealed
+/// for its column only and is resealed by the next start.
+pub fn is_row_bound(text: &str) -> bool {
+    text.starts_with(PREFIX_ROW)
 }
 
 /// The key id a sealed text names.
 pub fn key_id_of(text: &str) -> Option<&str> {
-    text.strip_prefix(PREFIX)?.split(':').next()
+    envelope(text)?.0.split(':').next()
 }
 
 /// The keys of a data directory: the current one, and the one a rotation replaced
@@ -234,18 +266,26 @@ impl Vault {
         Ok(())
     }
 
-    /// Seals `plain` under the current key; `aad` names where the value lives.
-    pub fn seal(&self, plain: &str, aad: &str) -> String {
+    /// Seals `plain` under the current key, bound to where it is stored: `column` (e.g.
+    /// `providers.config`) and `row`, the key of its row in that table.
+    pub fn seal(&self, plain: &str, column: &str, row: &str) -> String {
         if let Err(e) = self.refresh() {
             tracing::warn!(error = %e, "cannot reread the encryption key; sealing with the key in memory");
         }
-        self.keys.read().current.seal(plain.as_bytes(), aad)
+        Vault::seal_with(&self.keys.read().current, plain, column, row)
     }
 
-    /// Opens a sealed text; a plaintext (pre-encryption) value is answered as it is.
-    pub fn open(&self, text: &str, aad: &str) -> Result<String, VaultError> {
-        let Some(rest) = text.strip_prefix(PREFIX) else {
+    /// Opens a text sealed for `column` and `row`: a `cw2:` value only there, a `cw1:`
+    /// value (column-only AAD, from before row binding) anywhere in its column. A
+    /// plaintext (pre-encryption) value is answered as it is.
+    pub fn open(&self, text: &str, column: &str, row: &str) -> Result<String, VaultError> {
+        let Some((rest, bound)) = envelope(text) else {
             return Ok(text.to_string());
+        };
+        let aad = if bound {
+            row_aad(column, row)
+        } else {
+            column.to_string()
         };
         let (id, body) = rest.split_once(':').ok_or(VaultError::Damaged)?;
         let find = |k: &Keys| {
@@ -267,7 +307,7 @@ impl Vault {
                 })?
             }
         };
-        let plain = key.open(body, aad)?;
+        let plain = key.open(body, &aad)?;
         String::from_utf8(plain).map_err(|_| VaultError::Damaged)
     }
 
@@ -284,9 +324,9 @@ impl Vault {
         self.keys.write().previous = None;
     }
 
-    /// Seals with a given key (a rotation seals under the pending key).
-    pub(crate) fn seal_with(key: &Key, plain: &str, aad: &str) -> String {
-        key.seal(plain.as_bytes(), aad)
+    /// [`Vault::seal`] with a given key (a rotation seals under the pending key).
+    pub(crate) fn seal_with(key: &Key, plain: &str, column: &str, row: &str) -> String {
+        key.seal_as(PREFIX_ROW, plain.as_bytes(), &row_aad(column, row))
     }
 }
 
@@ -374,22 +414,55 @@ mod tests {
     fn seals_and_opens_with_the_aad_it_was_sealed_for() {
         let dir = tempfile::tempdir().unwrap();
         let v = Vault::load_or_create(dir.path()).unwrap();
-        let sealed = v.seal("hunter2", "providers.config");
-        assert!(is_sealed(&sealed));
+        let sealed = v.seal("hunter2", "providers.config", "1");
+        assert!(is_sealed(&sealed) && is_row_bound(&sealed), "{sealed}");
+        assert!(sealed.starts_with("cw2:"), "{sealed}");
         assert!(!sealed.contains("hunter2"));
         assert_eq!(key_id_of(&sealed), Some(v.key_id().as_str()));
-        assert_eq!(v.open(&sealed, "providers.config").unwrap(), "hunter2");
+        assert_eq!(v.open(&sealed, "providers.config", "1").unwrap(), "hunter2");
+        // Another column, or another row of the same column: not this value.
         assert!(matches!(
-            v.open(&sealed, "settings.value"),
+            v.open(&sealed, "settings.value", "1"),
+            Err(VaultError::Damaged)
+        ));
+        assert!(matches!(
+            v.open(&sealed, "providers.config", "2"),
             Err(VaultError::Damaged)
         ));
         // Two seals of one value differ (random nonce).
-        assert_ne!(sealed, v.seal("hunter2", "providers.config"));
+        assert_ne!(sealed, v.seal("hunter2", "providers.config", "1"));
         // Plaintext from before encryption reads as it is.
         assert_eq!(
-            v.open("{\"a\":1}", "providers.config").unwrap(),
+            v.open("{\"a\":1}", "providers.config", "1").unwrap(),
             "{\"a\":1}"
         );
+    }
+
+    #[test]
+    fn a_column_only_cw1_value_still_opens_and_the_forms_cannot_be_swapped() {
+        let dir = tempfile::tempdir().unwrap();
+        let v = Vault::load_or_create(dir.path()).unwrap();
+        // What an earlier version stored: `cw1:`, AAD the column alone.
+        let old = v.keys.read().current.seal(b"hunter2", "providers.config");
+        assert!(old.starts_with("cw1:") && is_sealed(&old) && !is_row_bound(&old));
+        assert_eq!(key_id_of(&old), Some(v.key_id().as_str()));
+        assert_eq!(v.open(&old, "providers.config", "7").unwrap(), "hunter2");
+        assert!(matches!(
+            v.open(&old, "dvrs.api_key", "7"),
+            Err(VaultError::Damaged)
+        ));
+        // Relabelling one form as the other changes the AAD it is opened with.
+        let relabelled = format!("cw2:{}", old.strip_prefix("cw1:").unwrap());
+        assert!(matches!(
+            v.open(&relabelled, "providers.config", "7"),
+            Err(VaultError::Damaged)
+        ));
+        let new = v.seal("hunter2", "providers.config", "7");
+        let relabelled = format!("cw1:{}", new.strip_prefix("cw2:").unwrap());
+        assert!(matches!(
+            v.open(&relabelled, "providers.config", "7"),
+            Err(VaultError::Damaged)
+        ));
     }
 
     #[cfg(unix)]
@@ -418,8 +491,8 @@ mod tests {
         let b = tempfile::tempdir().unwrap();
         let va = Vault::load_or_create(a.path()).unwrap();
         let vb = Vault::load_or_create(b.path()).unwrap();
-        let sealed = va.seal("x", "t");
-        let err = vb.open(&sealed, "t").unwrap_err().to_string();
+        let sealed = va.seal("x", "t", "1");
+        let err = vb.open(&sealed, "t", "1").unwrap_err().to_string();
         assert!(err.contains(&va.key_id()), "{err}");
     }
 
@@ -429,8 +502,8 @@ mod tests {
         let running = Vault::load_or_create(dir.path()).unwrap();
         let path = dir.path().join(KEY_FILE);
         let fresh = new_key_file(&path).unwrap();
-        let sealed = Vault::seal_with(&fresh, "new", "t");
-        assert_eq!(running.open(&sealed, "t").unwrap(), "new");
+        let sealed = Vault::seal_with(&fresh, "new", "t", "1");
+        assert_eq!(running.open(&sealed, "t", "1").unwrap(), "new");
         assert_eq!(running.key_id(), fresh.id());
     }
 
@@ -442,7 +515,7 @@ mod tests {
         std::fs::rename(dir.path().join(KEY_FILE), dir.path().join(OLD_KEY_FILE)).unwrap();
         let fresh = new_key_file(&dir.path().join(KEY_FILE)).unwrap();
         // The next seal uses the new key without any value having named it.
-        let sealed = running.seal("x", "t");
+        let sealed = running.seal("x", "t", "1");
         assert_eq!(key_id_of(&sealed), Some(fresh.id()));
         assert_eq!(running.previous_key_id(), Some(old_id));
     }
