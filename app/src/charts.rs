@@ -54,8 +54,12 @@ pub fn SessionsChart(series: Vec<ActivitySeries>, from: i64, to: i64) -> impl In
         .enumerate()
         .map(|(i, s)| {
             let now = s.points.last().map(|p| p.1).unwrap_or(0);
+            // An SVG swatch, not a `style` attribute: the page's CSP allows no inline
+            // styles (style-src 'self').
             view! {
-                <li><span class="swatch" style=format!("background:{}", color(i))></span>
+                <li><svg class="swatch" viewBox="0 0 10 10" aria-hidden="true">
+                        <rect width="10" height="10" rx="2" fill=color(i)/>
+                    </svg>
                     {format!("{} ({now} now)", s.dvr_name)}</li>
             }
         })

@@ -198,6 +198,9 @@ pub struct Config {
     /// `CHANNELWATCH_TRUSTED_PROXIES`: reverse proxies whose `X-Forwarded-For` /
     /// `Forwarded`, `X-Forwarded-Host` and `X-Forwarded-Proto` are believed. Empty: none.
     pub trusted_proxies: crate::http::forwarded::TrustedProxies,
+    /// `CHANNELWATCH_ALLOWED_HOSTS`: the host names the web app answers to (a
+    /// DNS-rebinding guard). Empty: any host.
+    pub allowed_hosts: crate::http::hosts::AllowedHosts,
 }
 
 impl std::fmt::Debug for Config {
@@ -217,6 +220,7 @@ impl std::fmt::Debug for Config {
             .field("log_format", &self.log_format)
             .field("demo", &self.demo)
             .field("trusted_proxies", &self.trusted_proxies)
+            .field("allowed_hosts", &self.allowed_hosts)
             .finish_non_exhaustive()
     }
 }
@@ -406,6 +410,23 @@ impl Config {
             Some(text) => crate::http::forwarded::TrustedProxies::parse(&text)
                 .map_err(|m| ConfigError::new("environment", "CHANNELWATCH_TRUSTED_PROXIES", m))?,
         };
+        let allowed_hosts = match env.var("CHANNELWATCH_ALLOWED_HOSTS") {
+            None => Default::default(),
+            Some(text) if text.trim().is_empty() => Default::default(),
+            Some(text) => {
+                let key = "CHANNELWATCH_ALLOWED_HOSTS";
+                let hosts = crate::http::hosts::AllowedHosts::parse(&text)
+                    .map_err(|m| ConfigError::new("environment", key, m))?;
+                if hosts.is_empty() {
+                    return Err(ConfigError::new(
+                        "environment",
+                        key,
+                        format!("'{text}' lists no host name; unset it to answer to any host"),
+                    ));
+                }
+                hosts
+            }
+        };
         let log_filter = env
             .var("CHANNELWATCH_LOG")
             .or_else(|| file.log.clone())
@@ -434,6 +455,7 @@ impl Config {
                 .unwrap_or_else(|| format!("http://localhost:{port}")),
             secure_cookies,
             trusted_proxies,
+            allowed_hosts,
         })
     }
 
@@ -809,6 +831,31 @@ mod tests {
                 ("environment", "CHANNELWATCH_TRUSTED_PROXIES")
             );
             assert!(e.to_string().contains(&format!("'{bad}'")), "{e}");
+        }
+    }
+
+    #[test]
+    fn allowed_hosts_from_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Config::load(&flags(dir.path()), &[]).unwrap();
+        assert!(c.allowed_hosts.is_empty());
+        let c = Config::load(
+            &flags(dir.path()),
+            &[("CHANNELWATCH_ALLOWED_HOSTS", "tv.example, 127.0.0.1,[::1]")],
+        )
+        .unwrap();
+        assert!(c.allowed_hosts.allows("TV.Example:8501"));
+        assert!(c.allowed_hosts.allows("127.0.0.1"));
+        assert!(c.allowed_hosts.allows("[::1]:8501"));
+        assert!(!c.allowed_hosts.allows("evil.example"));
+        for bad in ["tv.example:8501", "http://tv.example", " , "] {
+            let e = Config::load(&flags(dir.path()), &[("CHANNELWATCH_ALLOWED_HOSTS", bad)])
+                .unwrap_err();
+            assert_eq!(
+                (e.source_name.as_str(), e.key.as_str()),
+                ("environment", "CHANNELWATCH_ALLOWED_HOSTS")
+            );
+            assert!(e.to_string().contains(bad), "{e}");
         }
     }
 

@@ -108,6 +108,54 @@ pub fn services_context(services: Arc<Services>, api: axum::Router) -> SharedSer
     Arc::new(Monitor { services, api })
 }
 
+/// The Content-Security-Policy of a server-rendered page whose inline scripts carry
+/// `nonce`:
+///
+/// - scripts: the bundle from `/pkg` (`'self'`) and the inline scripts Leptos writes
+///   with this response's nonce (the hydration module in `<head>`, the resource data and
+///   out-of-order chunks); `'wasm-unsafe-eval'` lets wasm-bindgen's `--target web` glue
+///   compile the module (`WebAssembly.instantiateStreaming`). No `'unsafe-inline'`, no
+///   `'unsafe-eval'`: the glue and the app use neither `eval` nor inline handlers.
+/// - styles: `/pkg/channelwatch.css` only. The app has no `style` attributes (chart
+///   colours are SVG `fill`/`stroke`; the logo's error handler writes through CSSOM,
+///   which CSP does not govern), so `'unsafe-inline'` is not needed.
+/// - images: channel logos come from each DVR or its guide provider, any `http(s)` URL.
+/// - connections: server functions, the wasm fetch and the live feed, same origin
+///   (plus the reload websocket under `cargo leptos watch`).
+/// - no plugins, no `<base>` elsewhere, forms post here only, never framed.
+pub fn page_policy(nonce: &str) -> String {
+    // `AutoReload` (cargo-leptos) renders only with LEPTOS_WATCH set, and then opens a
+    // websocket to the reload port.
+    let connect = if std::env::var_os("LEPTOS_WATCH").is_some() {
+        "'self' ws: wss:"
+    } else {
+        "'self'"
+    };
+    format!(
+        "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
+         style-src 'self'; img-src 'self' data: http: https:; connect-src {connect}; \
+         object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+    )
+}
+
+/// Leptos context for every page render: leptos_axum has provided this response's
+/// nonce ([`leptos::nonce::use_nonce`]; `HydrationScripts` and every inline script
+/// Leptos writes carry it), so the page's policy names the same nonce. Server function
+/// calls and static files run this too, without a nonce: they keep the strict
+/// [`crate::http::NON_PAGE_POLICY`].
+pub fn provide_page_policy() {
+    use leptos::prelude::use_context;
+    let (Some(nonce), Some(response)) = (
+        leptos::nonce::use_nonce(),
+        use_context::<leptos_axum::ResponseOptions>(),
+    ) else {
+        return;
+    };
+    if let Ok(value) = axum::http::HeaderValue::from_str(&page_policy(&nonce)) {
+        response.insert_header(axum::http::header::CONTENT_SECURITY_POLICY, value);
+    }
+}
+
 /// Leptos options for serving: cargo-leptos's environment when present, else the
 /// built site next to the workspace or the binary.
 pub fn leptos_options(addr: std::net::SocketAddr) -> LeptosOptions {

@@ -1,8 +1,10 @@
 //! The web app's security and live feed against the real server: first-run setup,
-//! sign-in with its rate limit, session cookies, CSRF, roles, API keys, sign-out, the
-//! server-function bridge to `/api/v1`, the dashboard push stream (which ends when
-//! its session or API key stops being valid), and all of it behind a reverse proxy on
-//! loopback (`CHANNELWATCH_TRUSTED_PROXIES`).
+//! sign-in with its rate limit, session cookies (`__Host-` when `Secure`), CSRF, roles,
+//! API keys, sign-out, the server-function bridge to `/api/v1`, the dashboard push
+//! stream (which ends when its session or API key stops being valid), the
+//! Content-Security-Policy (a per-response script nonce on pages), the allowed hosts
+//! (`CHANNELWATCH_ALLOWED_HOSTS`), and all of it behind a reverse proxy on loopback
+//! (`CHANNELWATCH_TRUSTED_PROXIES`).
 
 mod common;
 
@@ -39,7 +41,8 @@ fn set_cookie(res: &reqwest::Response) -> String {
         .to_string()
 }
 
-/// The `cw_session=…` pair of a Set-Cookie header.
+/// The `name=value` pair of a Set-Cookie header (`cw_session=…`, or
+/// `__Host-cw_session=…` when the cookie is `Secure`).
 fn cookie_pair(set_cookie: &str) -> String {
     set_cookie.split(';').next().unwrap_or("").to_string()
 }
@@ -103,6 +106,8 @@ async fn first_run_setup_then_sign_in_with_a_rate_limit_and_sign_out() {
     }
     let res = web.get(url(&srv, "/login")).send().await.unwrap();
     assert_eq!(location(&res), "/setup");
+    // The setup page carries a CSP whose nonce its inline scripts carry.
+    page_policy(web.get(url(&srv, "/setup")).send().await.unwrap()).await;
 
     // Setup validates, then creates the admin and signs them in.
     let res = web
@@ -1293,6 +1298,324 @@ async fn failures_against_one_username_from_many_addresses_lock_that_username() 
     assert_eq!(
         (status, body["error"].as_str()),
         (429, Some("rate_limited")),
+        "{body}"
+    );
+    srv.shutdown().await;
+}
+
+/// Every Set-Cookie header of a response.
+fn set_cookies(res: &reqwest::Response) -> Vec<String> {
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(str::to_string)
+        .collect()
+}
+
+#[tokio::test]
+async fn secure_session_cookies_carry_the_host_prefix_and_either_name_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [ROOT[0], ROOT[1], ("CHANNELWATCH_SECURE_COOKIES", "true")];
+    let srv = server_with(dir.path(), &env, WatchdogSettings::default()).await;
+    let res = sign_in(&srv, "root", "long enough").await;
+    assert_eq!(location(&res), "/");
+    let c = set_cookie(&res);
+    // The __Host- prefix's rules: Secure, Path=/, no Domain.
+    assert!(c.starts_with("__Host-cw_session="), "{c}");
+    for attr in ["Secure", "Path=/", "HttpOnly", "SameSite=Strict"] {
+        assert!(c.contains(attr), "{attr} missing in {c}");
+    }
+    assert!(!c.to_ascii_lowercase().contains("domain="), "{c}");
+    let cookie = cookie_pair(&c);
+    let (status, me) = send(
+        client()
+            .get(url(&srv, "/api/v1/me"))
+            .header("cookie", &cookie),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, me["username"].as_str()),
+        (200, Some("root")),
+        "{me}"
+    );
+    let page = client()
+        .get(url(&srv, "/"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    // Sign-out clears both names (the browser may hold either).
+    let csrf = me["csrf_token"].as_str().unwrap();
+    let res = no_redirects()
+        .post(url(&srv, "/auth/logout"))
+        .header("cookie", &cookie)
+        .form(&[("csrf", csrf)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&res), "/login?signed_out=1");
+    let cleared = set_cookies(&res);
+    for name in ["__Host-cw_session=", "cw_session="] {
+        assert!(
+            cleared
+                .iter()
+                .any(|c| c.starts_with(name) && c.contains("Max-Age=0")),
+            "{name} not cleared: {cleared:?}"
+        );
+    }
+    assert!(cleared
+        .iter()
+        .any(|c| c.starts_with("__Host-") && c.contains("Secure")));
+    let (status, _) = send(
+        client()
+            .get(url(&srv, "/api/v1/me"))
+            .header("cookie", &cookie),
+        None,
+    )
+    .await;
+    assert_eq!(status, 401);
+    srv.shutdown().await;
+
+    // Not Secure: the plain name, as before; and a session is read under either name, so
+    // switching CHANNELWATCH_SECURE_COOKIES does not sign anyone out.
+    let dir = tempfile::tempdir().unwrap();
+    let srv = server_with(dir.path(), &ROOT, WatchdogSettings::default()).await;
+    let res = sign_in(&srv, "root", "long enough").await;
+    let c = set_cookie(&res);
+    assert!(c.starts_with("cw_session=") && !c.contains("Secure"), "{c}");
+    let token = cookie_pair(&c)
+        .strip_prefix("cw_session=")
+        .unwrap()
+        .to_string();
+    for cookie in [
+        format!("cw_session={token}"),
+        format!("__Host-cw_session={token}"),
+        format!("__Host-cw_session=stale; cw_session={token}"),
+    ] {
+        let (status, body) = send(
+            client()
+                .get(url(&srv, "/api/v1/me"))
+                .header("cookie", &cookie),
+            None,
+        )
+        .await;
+        assert_eq!(status, 200, "{cookie}: {body}");
+    }
+    srv.shutdown().await;
+}
+
+/// The nonce a Content-Security-Policy's `script-src` allows.
+fn script_nonce(csp: &str) -> Option<String> {
+    let scripts = csp
+        .split(';')
+        .map(str::trim)
+        .find(|d| d.starts_with("script-src "))?;
+    scripts
+        .split_whitespace()
+        .find_map(|s| s.strip_prefix("'nonce-")?.strip_suffix('\''))
+        .map(str::to_string)
+}
+
+/// The `nonce` attribute of every inline `<script>` (one without `src`) in `html`.
+fn inline_script_nonces(html: &str) -> Vec<Option<String>> {
+    html.match_indices("<script")
+        .filter_map(|(at, _)| {
+            let tag = &html[at..at + html[at..].find('>')? + 1];
+            if tag.contains(" src=") {
+                return None;
+            }
+            Some(
+                tag.split_once("nonce=\"")
+                    .and_then(|(_, rest)| rest.split_once('"'))
+                    .map(|(nonce, _)| nonce.to_string()),
+            )
+        })
+        .collect()
+}
+
+/// A page's policy and the check that every inline script carries its nonce; the nonce.
+async fn page_policy(res: reqwest::Response) -> String {
+    assert_eq!(res.status(), 200, "{}", res.url());
+    let csp = res
+        .headers()
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_else(|| panic!("no CSP on {}", res.url()))
+        .to_string();
+    let nonce = script_nonce(&csp).unwrap_or_else(|| panic!("no script nonce in {csp}"));
+    assert!(nonce.len() >= 16, "{nonce}");
+    for part in [
+        "script-src 'self' 'nonce-",
+        "'wasm-unsafe-eval'",
+        "style-src 'self';",
+        "img-src 'self' data: http: https:",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ] {
+        assert!(csp.contains(part), "{part} missing in {csp}");
+    }
+    assert!(
+        !csp.contains("unsafe-inline") && !csp.contains("'unsafe-eval'"),
+        "{csp}"
+    );
+    assert_eq!(res.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(res.headers()["x-frame-options"], "DENY");
+    assert_eq!(res.headers()["referrer-policy"], "same-origin");
+    let html = res.text().await.unwrap();
+    let scripts = inline_script_nonces(&html);
+    assert!(
+        !scripts.is_empty(),
+        "no inline script (hydration) in {html}"
+    );
+    for n in &scripts {
+        assert_eq!(
+            n.as_deref(),
+            Some(nonce.as_str()),
+            "an inline script without the nonce"
+        );
+    }
+    // style-src has no 'unsafe-inline': no style attributes or <style> elements.
+    assert!(
+        !html.contains(" style=\"") && !html.contains("<style"),
+        "{html}"
+    );
+    nonce
+}
+
+#[tokio::test]
+async fn pages_allow_only_their_own_script_nonce_and_the_api_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = server_with(dir.path(), &ROOT, WatchdogSettings::default()).await;
+    // The sign-in page (no session yet) and the dashboard each carry a fresh nonce.
+    let login = page_policy(client().get(url(&srv, "/login")).send().await.unwrap()).await;
+    let (cookie, _) = session(&srv, "root", "long enough").await;
+    let get_page = |path: &str| client().get(url(&srv, path)).header("cookie", &cookie);
+    let first = page_policy(get_page("/").send().await.unwrap()).await;
+    let second = page_policy(get_page("/").send().await.unwrap()).await;
+    let settings = page_policy(get_page("/settings").send().await.unwrap()).await;
+    assert!(
+        login != first && first != second && second != settings,
+        "one nonce per response"
+    );
+    // A page that does not exist is rendered by the fallback with a nonce of its own.
+    let res = get_page("/no-such-page").send().await.unwrap();
+    assert_eq!(res.status(), 404);
+    let csp = res.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let nonce = script_nonce(&csp).expect("a script nonce on the 404 page");
+    for n in inline_script_nonces(&res.text().await.unwrap()) {
+        assert_eq!(n.as_deref(), Some(nonce.as_str()));
+    }
+
+    // API answers, probes and the bundle: nothing may load or frame them.
+    for req in [
+        client()
+            .get(url(&srv, "/api/v1/dvrs"))
+            .header("x-api-key", API_KEY),
+        client()
+            .get(url(&srv, "/api/v1/nope"))
+            .header("x-api-key", API_KEY),
+        client().get(url(&srv, "/api/v1/dvrs")),
+        client().get(url(&srv, "/healthz/live")),
+    ] {
+        let res = req.send().await.unwrap();
+        let h = res.headers();
+        assert_eq!(h["x-content-type-options"], "nosniff", "{}", res.url());
+        assert_eq!(
+            h["content-security-policy"],
+            "default-src 'none'; frame-ancestors 'none'",
+            "{}",
+            res.url()
+        );
+        assert_eq!(h["x-frame-options"], "DENY");
+    }
+    srv.shutdown().await;
+}
+
+#[tokio::test]
+async fn only_the_allowed_hosts_are_answered_but_probes_answer_any() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ROOT[0],
+        ROOT[1],
+        ("CHANNELWATCH_ALLOWED_HOSTS", "tv.example,127.0.0.1"),
+        TRUST_LOOPBACK_PROXY,
+    ];
+    let srv = server_with(dir.path(), &env, WatchdogSettings::default()).await;
+    // Straight from 127.0.0.5: not a trusted proxy.
+    let direct = browser_at(5);
+    let get = |host: Option<&str>, path: &str| {
+        let req = direct.get(url(&srv, path)).header("x-api-key", API_KEY);
+        match host {
+            Some(h) => req.header("host", h),
+            None => req,
+        }
+    };
+
+    // Another name (DNS rebinding): refused, pages and API alike, before the guard.
+    for path in ["/api/v1/dvrs", "/login", "/", "/pkg/channelwatch.css"] {
+        let (status, body) = send(get(Some("evil.example"), path), None).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("host_not_allowed")),
+            "{path}: {body}"
+        );
+        let message = body["message"].as_str().unwrap();
+        assert!(
+            message.contains("evil.example") && message.contains("CHANNELWATCH_ALLOWED_HOSTS"),
+            "{message}"
+        );
+    }
+    let (status, _) = send(get(Some("evil.example:8501"), "/api/v1/dvrs"), None).await;
+    assert_eq!(status, 400);
+    // The probes and /metrics answer whatever the host (kubelet, Prometheus by pod IP).
+    for path in ["/healthz/live", "/healthz/startup", "/metrics"] {
+        let res = get(Some("10.1.2.3:8501"), path).send().await.unwrap();
+        assert_eq!(res.status(), 200, "{path}");
+    }
+    // Listed hosts: any port, any case.
+    let (status, body) = send(get(None, "/api/v1/dvrs"), None).await;
+    assert_eq!(status, 200, "127.0.0.1:<port>: {body}");
+    for host in ["tv.example", "TV.Example:8501", "127.0.0.1"] {
+        let (status, body) = send(get(Some(host), "/api/v1/dvrs"), None).await;
+        assert_eq!(status, 200, "{host}: {body}");
+    }
+    let res = get(Some("tv.example"), "/login").send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    // X-Forwarded-Host from a peer that is not a trusted proxy is not read ...
+    let (status, body) = send(
+        get(None, "/api/v1/dvrs").header("x-forwarded-host", "evil.example"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    // ... but a trusted proxy's is: the browser's host is checked too.
+    let proxy = reverse_proxy(srv.addr).await;
+    let via_proxy = |host: Option<&str>| {
+        let req = browser_at(6)
+            .get(format!("http://{proxy}/api/v1/dvrs"))
+            .header("x-api-key", API_KEY);
+        match host {
+            Some(h) => req.header("host", h),
+            None => req,
+        }
+    };
+    let (status, body) = send(via_proxy(None), None).await;
+    assert_eq!(status, 200, "the proxy's own address, 127.0.0.1: {body}");
+    let (status, body) = send(via_proxy(Some("tv.example")), None).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = send(via_proxy(Some("evil.example")), None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("host_not_allowed")),
         "{body}"
     );
     srv.shutdown().await;

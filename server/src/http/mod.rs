@@ -6,6 +6,7 @@ pub mod auth;
 pub mod dvrs;
 pub mod error;
 pub mod forwarded;
+pub mod hosts;
 pub mod metrics;
 pub mod operations;
 pub mod probes;
@@ -169,25 +170,44 @@ pub fn router(state: AppState) -> Router {
         .leptos_routes_with_context(
             &state,
             routes,
-            move || provide_context(services.clone()),
+            move || {
+                provide_context(services.clone());
+                crate::web::provide_page_policy();
+            },
             move || app::shell(options.clone()),
         )
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
-            app::shell,
-        ))
+        .fallback(leptos_axum::file_and_error_handler_with_context::<
+            AppState,
+            _,
+        >(crate::web::provide_page_policy, app::shell))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             session::authenticate,
         ))
+        // Before the guard: a request for a host not listed costs no session lookup.
+        .layer(middleware::from_fn_with_state(state.clone(), hosts::check))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)
 }
 
+/// The Content-Security-Policy of every answer that is not a rendered page (JSON, the
+/// live feed, probes, static files, redirects): nothing may load or frame it. Pages set
+/// their own with this response's script nonce ([`crate::web::page_policy`]).
+pub const NON_PAGE_POLICY: &str = "default-src 'none'; frame-ancestors 'none'";
+
 /// Headers every answer carries: no framing (clickjacking), no MIME sniffing, no
-/// referrer leaking DVR addresses.
+/// referrer leaking DVR addresses, and a Content-Security-Policy (a page's own, else
+/// [`NON_PAGE_POLICY`]).
 async fn security_headers(mut res: axum::response::Response) -> axum::response::Response {
+    use axum::http::header::CONTENT_SECURITY_POLICY;
     use axum::http::HeaderValue;
     let h = res.headers_mut();
+    if !h.contains_key(CONTENT_SECURITY_POLICY) {
+        h.insert(
+            CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(NON_PAGE_POLICY),
+        );
+    }
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
     h.insert(
         "x-content-type-options",

@@ -29,8 +29,12 @@ use crate::storage::sessions::{self, Session, SESSION_DAYS};
 use crate::storage::users::{self, Role};
 use crate::storage::{api_keys, Db, StorageError};
 
-/// The session cookie's name.
+/// The session cookie's name when it is not `Secure` (plain HTTP on a home network).
 pub const SESSION_COOKIE: &str = "cw_session";
+/// Its name when it is `Secure`. Browsers keep a `__Host-` cookie only when it is
+/// `Secure`, has `Path=/` and no `Domain`, so a sibling subdomain or a plain-HTTP page
+/// can neither plant nor overwrite it (session fixation).
+pub const SECURE_SESSION_COOKIE: &str = "__Host-cw_session";
 /// The header a session's writes to `/api/v1` must carry.
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
@@ -263,17 +267,27 @@ fn is_public(path: &str) -> bool {
     ) || path.starts_with("/pkg/")
 }
 
-/// The cookie token a request carries, if any.
-fn session_token(headers: &HeaderMap) -> Option<String> {
-    headers
+/// The session tokens a request carries: the `__Host-` cookie's first, then the plain
+/// one's, at most one of each. Both names are read, so sessions survive a deployment
+/// switching between `Secure` and plain cookies (and a browser may hold both).
+fn session_tokens(headers: &HeaderMap) -> Vec<String> {
+    let cookies: Vec<Cookie<'static>> = headers
         .get_all(COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|c| Cookie::parse(c.trim().to_string()).ok())
-        .find(|c| c.name() == SESSION_COOKIE)
-        .map(|c| c.value().to_string())
-        .filter(|v| !v.is_empty())
+        .collect();
+    [SECURE_SESSION_COOKIE, SESSION_COOKIE]
+        .into_iter()
+        .filter_map(|name| {
+            cookies
+                .iter()
+                .find(|c| c.name() == name)
+                .map(|c| c.value().to_string())
+                .filter(|v| !v.is_empty())
+        })
+        .collect()
 }
 
 /// A cross-site request: its `Origin` names another host than the one it was sent to.
@@ -340,13 +354,17 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
         }
         Caller::ApiKey((!env_ok).then(|| api_keys::hash_key(&key)))
     } else {
-        let session = match session_token(req.headers()) {
-            Some(t) => match sessions::lookup(&services.db, &t).await {
-                Ok(s) => s,
+        let mut session = None;
+        for token in session_tokens(req.headers()) {
+            match sessions::lookup(&services.db, &token).await {
+                Ok(Some(s)) => {
+                    session = Some(s);
+                    break;
+                }
+                Ok(None) => {}
                 Err(e) => return ApiError::internal("cannot check the session", e).into_response(),
-            },
-            None => None,
-        };
+            }
+        }
         match session {
             Some(s) => Caller::User(s),
             None if api => return ApiError::unauthorized().into_response(),
@@ -416,12 +434,19 @@ fn encode(s: &str) -> String {
 
 /// A 303 to `to`, optionally setting a cookie.
 fn redirect(to: &str, cookie: Option<String>) -> Response {
+    redirect_setting(to, cookie.as_slice())
+}
+
+/// A 303 to `to` setting each of `cookies`.
+fn redirect_setting(to: &str, cookies: &[String]) -> Response {
     let mut res = StatusCode::SEE_OTHER.into_response();
     if let Ok(v) = HeaderValue::from_str(to) {
         res.headers_mut().insert(LOCATION, v);
     }
-    if let Some(c) = cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
-        res.headers_mut().insert(SET_COOKIE, c);
+    for c in cookies {
+        if let Ok(v) = HeaderValue::from_str(c) {
+            res.headers_mut().append(SET_COOKIE, v);
+        }
     }
     res
 }
@@ -452,8 +477,15 @@ fn secure(state: &AppState, client: &Client, headers: &HeaderMap) -> bool {
         .unwrap_or_else(|| client.https(headers))
 }
 
+/// The session cookie: `__Host-cw_session` when `Secure` (with `Path=/` and no `Domain`,
+/// as that prefix demands), else `cw_session`.
 fn session_cookie(value: &str, max_age: Duration, secure: bool) -> String {
-    Cookie::build((SESSION_COOKIE, value.to_string()))
+    let name = if secure {
+        SECURE_SESSION_COOKIE
+    } else {
+        SESSION_COOKIE
+    };
+    Cookie::build((name, value.to_string()))
         .path("/")
         .http_only(true)
         .same_site(SameSite::Strict)
@@ -621,13 +653,17 @@ pub async fn logout(
         warn!(error = %e, "cannot end a session");
     }
     info!(username = %session.user.username, "signed out");
-    redirect(
+    // Both names are cleared: the browser may hold either. The `__Host-` one can only be
+    // cleared by a `Secure` cookie (a browser ignores that over plain HTTP, where it
+    // never sends a `Secure` cookie anyway); the plain one is cleared without `Secure`,
+    // which works over either.
+    let secure = secure(&state, &client, &headers);
+    redirect_setting(
         "/login?signed_out=1",
-        Some(session_cookie(
-            "",
-            Duration::ZERO,
-            secure(&state, &client, &headers),
-        )),
+        &[
+            session_cookie("", Duration::ZERO, secure),
+            session_cookie("", Duration::ZERO, !secure),
+        ],
     )
 }
 
@@ -782,10 +818,25 @@ mod tests {
             c.contains("HttpOnly") && c.contains("SameSite=Strict"),
             "{c}"
         );
+        assert!(c.starts_with("cw_session=abc"), "{c}");
         assert!(!c.contains("Secure"));
-        assert!(session_cookie("abc", Duration::from_secs(60), true).contains("Secure"));
+        // Secure: the __Host- prefix, whose rules are Secure, Path=/ and no Domain.
+        let c = session_cookie("abc", Duration::from_secs(60), true);
+        assert!(c.starts_with("__Host-cw_session=abc"), "{c}");
+        assert!(c.contains("Secure") && c.contains("Path=/"), "{c}");
+        assert!(!c.to_ascii_lowercase().contains("domain"), "{c}");
         let mut h = HeaderMap::new();
         h.insert(COOKIE, "a=b; cw_session=tok".parse().unwrap());
-        assert_eq!(session_token(&h).as_deref(), Some("tok"));
+        assert_eq!(session_tokens(&h), ["tok"]);
+        // Either name is read, the __Host- one first; an empty value is no token.
+        h.insert(
+            COOKIE,
+            "cw_session=plain; __Host-cw_session=secure; cw_session=again"
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(session_tokens(&h), ["secure", "plain"]);
+        h.insert(COOKIE, "__Host-cw_session=; x=y".parse().unwrap());
+        assert!(session_tokens(&h).is_empty());
     }
 }
