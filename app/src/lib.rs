@@ -61,6 +61,11 @@ pub mod services {
 
         /// Runs the doctor's checks against one DVR (the Diagnose button).
         fn diagnose(&self, dvr_id: String) -> BoxFuture<'_, Result<DiagnoseReport, String>>;
+
+        /// Whether first-run setup asks this request for the one-time setup token (it
+        /// does unless the request comes straight from the server's own machine, by a
+        /// loopback name). Only decides what the setup page shows; `/auth/setup` checks.
+        fn setup_needs_token(&self, request: &http::request::Parts) -> bool;
     }
 
     /// The context value server functions look up.

@@ -5,7 +5,8 @@
 //! snapshot, the doctor report, a metrics snapshot and the last log lines. Every text
 //! goes through [`redact`]: URLs and IP addresses become placeholders, and every
 //! secret the install knows (provider fields, DVR API keys, API key, metrics token, admin password)
-//! and every DVR host is replaced wherever it appears. Never in: the database, the
+//! and every DVR host is replaced wherever it appears, and so is the first-run setup
+//! token in its log line. Never in: the database, the
 //! encryption key, password hashes, session or API-key hashes.
 
 use std::io::Write;
@@ -54,9 +55,14 @@ static IPV6: LazyLock<Regex> = LazyLock::new(|| {
     .expect("static regex")
 });
 
-/// Replaces known secrets and hosts, then URLs and IP addresses.
+/// The first-run setup token in its log line ([`crate::http::setup::log_line`]): the
+/// command-line bundle has no running server to ask for it, so it goes by its place.
+static SETUP_TOKEN: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r#"(?i)(/setup\?token=)[^\s&"'<>\\]+"#).expect("static regex"));
+
+/// Replaces the setup token, known secrets and hosts, then URLs and IP addresses.
 pub fn redact(text: &str, secrets: &[String], hosts: &[String]) -> String {
-    let mut out = text.to_string();
+    let mut out = SETUP_TOKEN.replace_all(text, "${1}[secret]").into_owned();
     // Longest first, so a secret containing another is replaced whole.
     let mut known: Vec<(&String, &str)> = secrets
         .iter()
@@ -290,5 +296,20 @@ mod tests {
         assert!(out.contains("dvr_id=aef6d698"), "{out}");
         assert!(out.contains("channelwatch::declared, crate::x"), "{out}");
         assert!(out.contains("[url]") && out.contains("[ip]") && out.contains("[secret]"));
+    }
+
+    #[test]
+    fn the_setup_token_line_is_redacted() {
+        for addr in ["0.0.0.0:8501", "192.168.1.5:8501", "[::]:8501"] {
+            let token = "Tok3nTok3nTok3nTok3nTok3";
+            let line = crate::http::setup::log_line(addr.parse().unwrap(), token);
+            let json =
+                serde_json::to_string(&json!({"fields": {"message": line.as_str()}})).unwrap();
+            for text in [line, json] {
+                let out = redact(&format!("2026-11-24T05:00:01Z INFO {text}"), &[], &[]);
+                assert!(!out.contains(token), "{out}");
+                assert!(out.contains("First-run setup"), "{out}");
+            }
+        }
     }
 }

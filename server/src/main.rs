@@ -32,6 +32,10 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the monitor and the web app (the default).
+    ///
+    /// Until the first user exists, /setup creates the admin: from a browser on this
+    /// machine at localhost, or from anywhere with the one-time token the server logs
+    /// at start (`First-run setup: open http://<host>:8501/setup?token=…`).
     Serve(ServeArgs),
     /// Run the Channels DVR simulator alone.
     Simulate(SimulateArgs),

@@ -139,6 +139,10 @@ pub async fn start_with(
     })?;
     let db = Db::open(&config.data_dir).await?;
     bootstrap_admin(&config, &db).await?;
+    // Until the first user exists, setup from anywhere but a browser on this machine
+    // needs this token; it lives in memory and in one log line, nowhere else.
+    let setup_token = (crate::storage::users::count(&db).await? == 0)
+        .then(crate::http::setup::SetupToken::generate);
     let engine = Engine::new(engine_settings);
     let saved_thresholds: Option<crate::engine::disk::DiskThresholds> =
         settings::get(&db, settings::DISK_THRESHOLDS).await?;
@@ -211,6 +215,7 @@ pub async fn start_with(
         declared,
         discovery: Default::default(),
         logins: Default::default(),
+        setup: crate::http::setup::SetupToken::new(setup_token),
         started: Default::default(),
     });
     let state = AppState {
@@ -249,6 +254,9 @@ pub async fn start_with(
     );
     services.started.store(true, Ordering::Release);
     info!(%addr, dvrs = services.engine.running_count(), version = crate::VERSION, "ChannelWatch is running");
+    if let Some(token) = services.setup_token() {
+        info!("{}", crate::http::setup::log_line(addr, &token));
+    }
     Ok(Server {
         addr,
         services,

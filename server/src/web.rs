@@ -89,6 +89,15 @@ impl AppServices for Monitor {
     fn diagnose(&self, dvr_id: String) -> BoxFuture<'_, Result<DiagnoseReport, String>> {
         Box::pin(self.diagnose_dvr(dvr_id))
     }
+
+    fn setup_needs_token(&self, request: &axum::http::request::Parts) -> bool {
+        let client = crate::http::forwarded::Client::of(
+            &request.extensions,
+            &request.headers,
+            &self.services.config.trusted_proxies,
+        );
+        !crate::http::setup::is_local(&client, &request.headers)
+    }
 }
 
 impl Monitor {

@@ -647,16 +647,14 @@ async fn json_logs_go_to_the_data_dir_and_dvr_lines_carry_the_dvr_id() {
     let id = channelwatch::dvr::id::dvr_id("127.0.0.1", closed);
     let logs = dir.path().join("logs");
     let lines = common::eventually(
-        "reconnect lines in the log file",
+        "reconnect and setup lines in the log file",
         Duration::from_secs(20),
         || {
             let logs = logs.clone();
             async move {
                 let lines = channelwatch::logging::recent_lines(logs.parent().unwrap(), 10_000);
-                lines
-                    .iter()
-                    .any(|l| l.contains("reconnecting"))
-                    .then_some(lines)
+                let has = |what: &str| lines.iter().any(|l| l.contains(what));
+                (has("reconnecting") && has("First-run setup")).then_some(lines)
             }
         },
     )
@@ -673,6 +671,23 @@ async fn json_logs_go_to_the_data_dir_and_dvr_lines_carry_the_dvr_id() {
         }
     }
     assert!(dvr_lines > 0);
+    // No user yet: the one-time setup token is in the log once, and nowhere in what
+    // the debug bundle makes of it.
+    let setup: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains("First-run setup: open http://"))
+        .collect();
+    assert_eq!(setup.len(), 1, "{lines:?}");
+    let token: String = setup[0]
+        .split("/setup?token=")
+        .nth(1)
+        .unwrap()
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric())
+        .collect();
+    assert_eq!(token.len(), 24, "{}", setup[0]);
+    let bundled = channelwatch::bundle::redact(setup[0], &[], &[]);
+    assert!(!bundled.contains(&token), "{bundled}");
     drop(server);
 }
 

@@ -1,8 +1,9 @@
-//! The web app's security and live feed against the real server: first-run setup,
-//! sign-in with its rate limit, session cookies (`__Host-` when `Secure`), CSRF, roles,
-//! API keys, sign-out, the server-function bridge to `/api/v1`, the dashboard push
-//! stream (which ends when its session or API key stops being valid), the
-//! Content-Security-Policy (a per-response script nonce on pages), the allowed hosts
+//! The web app's security and live feed against the real server: first-run setup (and
+//! its one-time token for anyone but a browser on the server itself), sign-in with its
+//! rate limit, session cookies (`__Host-` when `Secure`), CSRF, roles, API keys,
+//! sign-out, the server-function bridge to `/api/v1`, the dashboard push stream (which
+//! ends when its session or API key stops being valid), the Content-Security-Policy (a
+//! per-response script nonce on pages), the allowed hosts
 //! (`CHANNELWATCH_ALLOWED_HOSTS`), and all of it behind a reverse proxy on loopback
 //! (`CHANNELWATCH_TRUSTED_PROXIES`).
 
@@ -242,6 +243,209 @@ async fn first_run_setup_then_sign_in_with_a_rate_limit_and_sign_out() {
         .await
         .unwrap();
     assert_eq!(res.status(), 401, "the old cookie no longer works");
+    srv.shutdown().await;
+}
+
+/// Posts the setup form as a browser at `host` would (its `Host` and `Origin`).
+async fn setup_as(
+    browser: &reqwest::Client,
+    srv: &channelwatch::serve::Server,
+    host: &str,
+    username: &str,
+    token: Option<&str>,
+) -> reqwest::Response {
+    let mut form = vec![
+        ("username", username),
+        ("password", "long enough"),
+        ("confirm", "long enough"),
+    ];
+    if let Some(t) = token {
+        form.push(("token", t));
+    }
+    browser
+        .post(url(srv, "/auth/setup"))
+        .header("host", host)
+        .header("origin", format!("http://{host}"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn user_count(srv: &channelwatch::serve::Server) -> i64 {
+    channelwatch::storage::users::count(&srv.services.db)
+        .await
+        .unwrap()
+}
+
+/// DNS rebinding: a page at rebind.example whose name now resolves to this server is,
+/// to the server, a loopback peer with `Host: rebind.example`. Until the first user
+/// exists, setup from it needs the one-time token the server logs at start; wrong
+/// tokens count as failed sign-ins; the token is void once a user exists.
+#[tokio::test]
+async fn first_run_setup_from_another_host_name_needs_the_logged_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = server(dir.path()).await;
+    let token = srv
+        .services
+        .setup_token()
+        .expect("a setup token while no user exists");
+    assert_eq!(token.len(), 24);
+    assert!(token.chars().all(|c| c.is_ascii_alphanumeric()), "{token}");
+    let rebind = "rebind.example";
+    let local = srv.addr.to_string();
+
+    // The page asks for the token (prefilled from the link) only at another host name.
+    let page = |host: String, path: &'static str| {
+        let web = no_redirects();
+        let to = url(&srv, path);
+        async move {
+            let res = web.get(to).header("host", host).send().await.unwrap();
+            assert_eq!(res.status(), 200);
+            res.text().await.unwrap()
+        }
+    };
+    let html = page(rebind.to_string(), "/setup?token=Prefilled7").await;
+    assert!(html.contains("id=\"token\""), "{html}");
+    assert!(html.contains("Prefilled7"), "{html}");
+    let html = page(local.clone(), "/setup").await;
+    assert!(html.contains("id=\"username\""), "{html}");
+    assert!(!html.contains("id=\"token\""), "{html}");
+
+    // Without the token, or with a wrong one: refused, nobody created, no session.
+    let mallory = browser_at(2);
+    let res = setup_as(&mallory, &srv, rebind, "mallory", None).await;
+    assert!(
+        location(&res).starts_with("/setup?error="),
+        "{}",
+        location(&res)
+    );
+    assert!(set_cookie(&res).is_empty());
+    let max = channelwatch::http::session::LoginLimiter::MAX_FAILURES;
+    for i in 0..max {
+        let res = setup_as(
+            &mallory,
+            &srv,
+            rebind,
+            "mallory",
+            Some(format!("guess{i}").as_str()),
+        )
+        .await;
+        let to = location(&res);
+        assert!(to.starts_with("/setup?error=setup+token"), "{to}");
+        assert!(!to.contains("guess"), "a wrong token is not echoed: {to}");
+        assert!(set_cookie(&res).is_empty());
+    }
+    // Wrong tokens count as failed sign-ins of the client's: now even the right one is
+    // held back from that address.
+    let res = setup_as(&mallory, &srv, rebind, "mallory", Some(token.as_str())).await;
+    let to = location(&res);
+    assert!(
+        to.starts_with("/setup?error=") && to.contains("try+again"),
+        "{to}"
+    );
+    assert_eq!(user_count(&srv).await, 0);
+
+    // A forwarded request from a loopback proxy nobody declared trusted is not local
+    // either, even with a loopback Host.
+    let res = no_redirects()
+        .post(url(&srv, "/auth/setup"))
+        .header("x-forwarded-for", "127.0.0.1")
+        .form(&[
+            ("username", "mallory"),
+            ("password", "long enough"),
+            ("confirm", "long enough"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        location(&res).starts_with("/setup?error="),
+        "{}",
+        location(&res)
+    );
+    assert_eq!(user_count(&srv).await, 0);
+
+    // With the token (from another address): the admin is created and signed in.
+    let owner = browser_at(3);
+    let res = setup_as(&owner, &srv, rebind, "root", Some(token.as_str())).await;
+    assert_eq!(location(&res), "/");
+    assert!(set_cookie(&res).contains("HttpOnly"));
+    assert_eq!(user_count(&srv).await, 1);
+
+    // The token is void now: no second admin with it, from anywhere.
+    assert_eq!(srv.services.setup_token(), None);
+    let res = setup_as(
+        &browser_at(4),
+        &srv,
+        rebind,
+        "intruder",
+        Some(token.as_str()),
+    )
+    .await;
+    assert_eq!(location(&res), "/login");
+    assert!(set_cookie(&res).is_empty());
+    let res = setup_as(&no_redirects(), &srv, &local, "intruder", None).await;
+    assert_eq!(location(&res), "/login");
+    assert_eq!(user_count(&srv).await, 1);
+    // And mallory's wrong tokens still hold back its sign-ins.
+    assert!(rate_limited(
+        &sign_in_via(&mallory, srv.addr, "root", "long enough").await
+    ));
+    srv.shutdown().await;
+}
+
+/// A browser on the server itself (the README's first run, `scripts/demo.sh`, the
+/// browser tests at http://127.0.0.1:18501) needs no token: a loopback peer naming the
+/// server by a loopback name. Through a trusted proxy it does, whatever `Host` says.
+#[tokio::test]
+async fn first_run_setup_on_the_server_itself_needs_no_token() {
+    for host in ["127.0.0.1", "localhost", "[::1]"] {
+        let dir = tempfile::tempdir().unwrap();
+        let srv = server(dir.path()).await;
+        assert!(srv.services.setup_token().is_some());
+        let host = format!("{host}:{}", srv.addr.port());
+        let res = setup_as(&no_redirects(), &srv, &host, "root", None).await;
+        assert_eq!(location(&res), "/", "{host}");
+        assert_eq!(user_count(&srv).await, 1);
+        assert_eq!(srv.services.setup_token(), None, "void once a user exists");
+        srv.shutdown().await;
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let srv = server_with(
+        dir.path(),
+        &[TRUST_LOOPBACK_PROXY],
+        WatchdogSettings::default(),
+    )
+    .await;
+    let token = srv.services.setup_token().unwrap();
+    let proxy = reverse_proxy(srv.addr).await;
+    let via_proxy = |token: Option<&str>| {
+        let mut form = vec![
+            ("username", "root".to_string()),
+            ("password", "long enough".to_string()),
+            ("confirm", "long enough".to_string()),
+        ];
+        if let Some(t) = token {
+            form.push(("token", t.to_string()));
+        }
+        browser_at(2)
+            .post(format!("http://{proxy}/auth/setup"))
+            .header("origin", format!("http://{proxy}"))
+            .form(&form)
+            .send()
+    };
+    let res = via_proxy(None).await.unwrap();
+    assert!(
+        location(&res).starts_with("/setup?error="),
+        "{}",
+        location(&res)
+    );
+    assert_eq!(user_count(&srv).await, 0);
+    let res = via_proxy(Some(token.as_str())).await.unwrap();
+    assert_eq!(location(&res), "/");
+    assert_eq!(user_count(&srv).await, 1);
     srv.shutdown().await;
 }
 

@@ -48,16 +48,48 @@ pub fn LoginPage() -> impl IntoView {
     }
 }
 
+/// Whether the setup page asks for the setup token: the server decides from the request
+/// (its peer and `Host`), and the answer is carried to the browser for hydration.
+#[cfg(feature = "ssr")]
+fn setup_needs_token() -> bool {
+    let request = use_context::<http::request::Parts>();
+    let services = use_context::<crate::services::SharedServices>();
+    match (request, services) {
+        (Some(request), Some(services)) => services.setup_needs_token(&request),
+        _ => true,
+    }
+}
+
+/// In the browser this runs only outside hydration, which setup (always a full page
+/// load) never is.
+#[cfg(not(feature = "ssr"))]
+fn setup_needs_token() -> bool {
+    true
+}
+
 #[component]
 pub fn SetupPage() -> impl IntoView {
     let q = use_query_map();
     let error = move || q.with(|q| q.get("error"));
+    let token = move || q.with(|q| q.get("token").unwrap_or_default());
+    let needs_token = SharedValue::new(setup_needs_token).into_inner();
+    let token_field = if needs_token {
+        view! {
+            <label for="token">"Setup token"</label>
+            <input id="token" name="token" autocomplete="off" required value=token/>
+            <p class="hint">"It is in the server's log from its latest start (the line First-run setup: open …). A browser on the server itself at http://localhost needs none."</p>
+        }
+        .into_any()
+    } else {
+        view! { <input type="hidden" name="token" value=token/> }.into_any()
+    };
     view! {
         <main class="auth-page">
             <form class="auth-card" method="post" action="/auth/setup">
                 <h1>"Welcome to ChannelWatch"</h1>
                 <p class="hint">"Create the admin account. You can add viewers later under Account."</p>
                 {move || error().map(|e| view! { <p class="error" role="alert" id="setup-error">{e}</p> })}
+                {token_field}
                 <label for="username">"Admin username"</label>
                 <input id="username" name="username" autocomplete="username" required autofocus/>
                 <label for="password">"Password (at least 8 characters)"</label>

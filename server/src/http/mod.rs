@@ -13,6 +13,7 @@ pub mod probes;
 pub mod providers;
 pub mod routing;
 pub mod session;
+pub mod setup;
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -51,11 +52,20 @@ pub struct Services {
     /// Failed password checks per client address and per username, and the checks in
     /// progress (sign-in and `/me/password`).
     pub logins: session::LoginLimiter,
+    /// The one-time first-run setup token (see [`setup`]): only in memory, void once a
+    /// user exists.
+    pub setup: setup::SetupToken,
     /// Flipped once config is parsed, the database migrated and DVR tasks started.
     pub started: AtomicBool,
 }
 
 impl Services {
+    /// The first-run setup token while setup is open: for the start-up log line and for
+    /// tests. It is never stored or sent anywhere else.
+    pub fn setup_token(&self) -> Option<String> {
+        self.setup.get()
+    }
+
     /// What applying the configuration file touches.
     pub fn parts(&self) -> crate::declared::Parts<'_> {
         crate::declared::Parts {

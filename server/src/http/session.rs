@@ -579,29 +579,52 @@ pub struct SetupForm {
     username: String,
     password: String,
     confirm: String,
+    /// The one-time setup token from the log (not needed straight from this machine:
+    /// [`super::setup::is_local`]).
+    #[serde(default)]
+    token: String,
 }
 
 /// `POST /auth/setup`: creates the first admin and signs them in. Once any user exists
-/// it only redirects to the sign-in page.
+/// it only redirects to the sign-in page. Unless the request comes straight from this
+/// machine, it must carry the setup token; wrong tokens count as failed sign-ins of the
+/// client's.
 pub async fn setup(
     State(state): State<AppState>,
     client: Client,
     headers: HeaderMap,
     Form(form): Form<SetupForm>,
 ) -> Response {
-    let back = |message: &str| redirect(&format!("/setup?error={}", encode(message)), None);
+    // Past the token check, errors keep the token in the page's address, so the form
+    // can be sent again without pasting it.
+    let back = |message: &str, token: &str| {
+        let mut to = format!("/setup?error={}", encode(message));
+        if !token.is_empty() {
+            to.push_str(&format!("&token={}", encode(token)));
+        }
+        redirect(&to, None)
+    };
     if cross_origin(&headers) {
-        return back("this request came from another site and was refused");
+        return back("this request came from another site and was refused", "");
+    }
+    let token = form.token.trim();
+    if !super::setup::is_local(&client, &headers) {
+        if let Some(refused) = setup_token_refused(&state, &client, token).await {
+            return refused;
+        }
     }
     if form.password != form.confirm {
-        return back("password: the two passwords differ");
+        return back("password: the two passwords differ", token);
     }
     let db = &state.services.db;
     let username = form.username.trim();
     match users::create_first_admin(db, username, &form.password).await {
-        Ok(true) => {}
-        Ok(false) => return redirect("/login", None),
-        Err(e) => return back(&e.to_string()),
+        Ok(true) => state.services.setup.void(),
+        Ok(false) => {
+            state.services.setup.void();
+            return redirect("/login", None);
+        }
+        Err(e) => return back(&e.to_string(), token),
     }
     info!(%username, "created the first admin on the setup page");
     let user = match users::authenticate(db, username, &form.password).await {
@@ -622,6 +645,58 @@ pub async fn setup(
         }
         Err(_) => redirect("/login", None),
     }
+}
+
+/// The answer to a setup request from elsewhere than this machine whose token is
+/// missing or wrong, or `None` when it is right. A wrong token counts as a failed
+/// sign-in of the client's ([`LoginLimiter`]), so it cannot be guessed.
+async fn setup_token_refused(state: &AppState, client: &Client, token: &str) -> Option<Response> {
+    let services = &state.services;
+    let back = |message: &str| redirect(&format!("/setup?error={}", encode(message)), None);
+    if services.setup.get().is_none() {
+        // Void: a user exists (setup is closed), or the users were removed while this
+        // process ran (a new start makes a new token).
+        return Some(match users::count(&services.db).await {
+            Ok(0) => back(
+                "setup token: this server has none; restart it and use the one in its log, \
+                 or create the admin with `channelwatch user create`",
+            ),
+            _ => redirect("/login", None),
+        });
+    }
+    if token.is_empty() {
+        return Some(back(
+            "setup token: required when this page is not opened on the server itself; \
+             it is in the server log (the line \"First-run setup: open …\")",
+        ));
+    }
+    let ip = client.ip;
+    let limiter = &services.logins;
+    let attempt = match limiter.begin(ip, "", Instant::now()) {
+        Ok(a) => a,
+        Err(Refusal::Locked(wait)) => {
+            warn!(%ip, "setup refused: too many failed attempts");
+            return Some(back(&format!(
+                "setup token: too many wrong tokens or passwords from your address; \
+                 try again in {} seconds",
+                wait.as_secs().max(1)
+            )));
+        }
+        Err(Refusal::Busy) => {
+            return Some(back(
+                "setup token: the server is busy checking sign-ins; try again in a moment",
+            ))
+        }
+    };
+    if !services.setup.matches(token) {
+        // The attempt stays counted as a failure.
+        warn!(%ip, "setup refused: wrong setup token");
+        return Some(back(
+            "setup token: wrong; use the one in the server log from its latest start",
+        ));
+    }
+    limiter.succeeded(attempt);
+    None
 }
 
 #[derive(Deserialize)]
