@@ -117,9 +117,32 @@ fn read_secret_file(path: &str, base: &Path) -> Result<String, String> {
     } else {
         base.join(p)
     };
-    std::fs::read_to_string(&full)
-        .map(|s| s.trim_end_matches(['\n', '\r']).to_string())
-        .map_err(|e| format!("cannot read {}: {e}", full.display()))
+    read_small_file(&full).map(|s| s.trim_end_matches(['\n', '\r']).to_string())
+}
+
+/// The most a secret file may hold: a key or token, never a stream.
+const MAX_SECRET_FILE: u64 = 64 * 1024;
+
+/// Reads a regular file of at most [`MAX_SECRET_FILE`] bytes: a FIFO would block the
+/// reload and `/dev/zero` would never end, so both are refused with a plain message.
+pub(crate) fn read_small_file(full: &Path) -> Result<String, String> {
+    use std::io::Read;
+    let shown = full.display();
+    let meta = std::fs::metadata(full).map_err(|e| format!("cannot read {shown}: {e}"))?;
+    if !meta.is_file() {
+        return Err(format!("cannot read {shown}: not a regular file"));
+    }
+    let mut text = String::new();
+    std::fs::File::open(full)
+        .and_then(|f| f.take(MAX_SECRET_FILE + 1).read_to_string(&mut text))
+        .map_err(|e| format!("cannot read {shown}: {e}"))?;
+    if text.len() as u64 > MAX_SECRET_FILE {
+        return Err(format!(
+            "cannot read {shown}: larger than {} KiB",
+            MAX_SECRET_FILE / 1024
+        ));
+    }
+    Ok(text)
 }
 
 /// Resolves one provider entry: interpolates every string, reads `<field>_file`, and
@@ -1215,5 +1238,19 @@ routing:
         let yaml_error = write(dir.path(), "port: 8501\nproviders: [\n");
         let e = read_file(&yaml_error, true, &env).unwrap_err();
         assert!(e.line.is_some(), "{e}");
+    }
+
+    #[test]
+    fn secret_files_must_be_small_regular_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = read_secret_file("/dev/zero", dir.path()).unwrap_err();
+        assert!(e.contains("not a regular file"), "{e}");
+        let e = read_secret_file(".", dir.path()).unwrap_err();
+        assert!(e.contains("not a regular file"), "{e}");
+        std::fs::write(dir.path().join("big"), vec![b'x'; 70 * 1024]).unwrap();
+        let e = read_secret_file("big", dir.path()).unwrap_err();
+        assert!(e.contains("larger than 64 KiB"), "{e}");
+        std::fs::write(dir.path().join("tok"), "s3cret\n").unwrap();
+        assert_eq!(read_secret_file("tok", dir.path()).unwrap(), "s3cret");
     }
 }

@@ -92,6 +92,12 @@ fn num(v: &Value, keys: &[&str]) -> Option<i64> {
     })
 }
 
+/// A Unix time in seconds, only within years 1970 to 9999: a DVR's nonsense time
+/// would otherwise reach local-time formatting, which panics out of chrono's range.
+fn unix_time(v: &Value, keys: &[&str]) -> Option<i64> {
+    num(v, keys).filter(|t| (0..=253_402_300_799).contains(t))
+}
+
 /// Booleans arrive as `true` or `"true"`.
 fn flag(v: &Value, keys: &[&str]) -> bool {
     keys.iter().any(|k| match v.get(*k) {
@@ -150,7 +156,7 @@ pub fn parse_guide(v: &Value) -> HashMap<String, Vec<Airing>> {
                     title: text(a, &["Title", "title"]),
                     summary: text(a, &["Summary", "summary"]),
                     image: text(a, &["Image", "image_url"]),
-                    start: num(a, &["Time", "start_time"]).unwrap_or(0),
+                    start: unix_time(a, &["Time", "start_time"]).unwrap_or(0),
                     duration: num(a, &["Duration", "duration"]).unwrap_or(0),
                 });
             }
@@ -194,7 +200,7 @@ pub fn parse_jobs(v: &Value) -> HashMap<String, JobInfo> {
                         id,
                         JobInfo {
                             name: text(j, &["name", "Name"]),
-                            start_time: num(j, &["start_time", "Time"]),
+                            start_time: unix_time(j, &["start_time", "Time"]),
                             duration: num(j, &["duration", "Duration"])
                                 .and_then(|d| u64::try_from(d).ok()),
                             channel: j
@@ -228,7 +234,7 @@ pub fn parse_recording(v: &Value) -> RecordingOutcome {
         failed: flag(v, &["failed", "dead"]) || text(v, &["error"]).is_some(),
         skipped: flag(v, &["skipped"]),
         delayed: flag(v, &["delayed"]),
-        start_time: v.get("job").and_then(|j| num(j, &["start_time"])),
+        start_time: v.get("job").and_then(|j| unix_time(j, &["start_time"])),
     }
 }
 
@@ -427,5 +433,17 @@ mod tests {
             &serde_json::json!({"completed": "true", "cancelled": "TRUE", "error": "tuner lost"}),
         );
         assert!(r.completed && r.cancelled && r.failed);
+    }
+
+    #[test]
+    fn job_times_outside_years_1970_to_9999_are_dropped() {
+        let jobs = parse_jobs(&serde_json::json!([
+            {"id": "a", "Name": "Far", "start_time": 8_210_266_876_799_i64},
+            {"id": "b", "Name": "Before", "Time": -8_334_601_315_200_i64},
+            {"id": "c", "Name": "Fine", "start_time": 1_776_630_000}
+        ]));
+        assert_eq!(jobs["a"].start_time, None);
+        assert_eq!(jobs["b"].start_time, None);
+        assert_eq!(jobs["c"].start_time, Some(1_776_630_000));
     }
 }

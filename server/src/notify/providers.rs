@@ -33,7 +33,15 @@ pub fn target_from_body(
         .get("url")
         .and_then(Value::as_str)
         .map(str::to_string);
-    if let Some(url) = url.filter(|u| kind == "apprise" || is_apprise_url(kind, u)) {
+    // `"url": "****"` alone is the masked Apprise URL echoed back (keep it); beside
+    // other fields it is not an Apprise URL, and those fields must not be dropped.
+    let masked_alone = |u: &str| u == super::target::MASK && fields.len() == 1;
+    let apprise = |u: &str| {
+        kind == "apprise"
+            || masked_alone(u)
+            || (u != super::target::MASK && is_apprise_url(kind, u))
+    };
+    if let Some(url) = url.filter(|u| apprise(u)) {
         if url == super::target::MASK {
             return previous
                 .cloned()
@@ -179,5 +187,24 @@ mod tests {
         assert_eq!(v["chat_id"], "42");
         assert_eq!(v["type"], "telegram");
         assert!(!v.to_string().contains("SECRET"));
+    }
+
+    #[test]
+    fn a_masked_url_beside_other_fields_does_not_drop_them() {
+        let stored = Target::Webhook {
+            url: "http://127.0.0.1:9/hook".into(),
+            secret: "old".into(),
+        };
+        // Alone, the masked URL keeps the stored target (an Apprise URL echoed back).
+        let kept = target_from_body("webhook", body(json!({"url": "****"})), Some(&stored));
+        assert!(kept.is_ok_and(|t| t == stored));
+        // Beside a new secret it is not silently kept with the secret dropped.
+        let e = target_from_body(
+            "webhook",
+            body(json!({"url": "****", "secret": "new"})),
+            Some(&stored),
+        )
+        .unwrap_err();
+        assert!(e.starts_with("url"), "{e}");
     }
 }

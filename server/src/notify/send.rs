@@ -905,4 +905,198 @@ mod tests {
             Some("https://img.example/a.png?x=1&amp;y=2")
         );
     }
+
+    // Fuzz-style properties (the public parsers are in tests/fuzz.rs): whatever a
+    // provider, or anything posing as one, answers — any status, `Retry-After`, reset
+    // header and body — `answer` returns, only a 2xx is an Ack, a wait is never longer
+    // than MAX_RETRY_AFTER, and only a 4xx other than 408/429 is permanent.
+
+    use proptest::prelude::*;
+
+    /// `Retry-After` pieces: numbers at every edge, and the three HTTP date forms.
+    const RETRY_AFTER_TOKENS: &[&str] = &[
+        "0",
+        "1",
+        "7",
+        ".",
+        "5",
+        "e",
+        "-",
+        "+",
+        "inf",
+        "NaN",
+        " ",
+        "1e20",
+        "18446744073709551616",
+        "Sun, 06 Nov 1994 08:49:37 GMT",
+        "Sunday, 06-Nov-94 08:49:37 GMT",
+        "Sun Nov  6 08:49:37 1994",
+    ];
+
+    /// JSON bodies as Discord, Telegram, Pushover, Gotify, ntfy and Matrix write them;
+    /// `N` is replaced by one of [`RETRY_NUMBERS`].
+    const ANSWER_BODIES: &[&str] = &[
+        r#"{"retry_after": N}"#,
+        r#"{"parameters": {"retry_after": N}, "ok": false, "description": "Too Many Requests"}"#,
+        r#"{"retry_after_ms": N}"#,
+        r#"{"status": N, "request": N, "errors": [N, "user key is invalid"]}"#,
+        r#"{"errcode": N, "error": N, "event_id": N, "room_id": N, "access_token": N}"#,
+        r#"{"ok": true, "result": {"message_id": N}}"#,
+        r#"{"message": N, "code": N}"#,
+        r#"{"error": N, "errorDescription": N, "id": N}"#,
+        "ok",
+        "",
+    ];
+
+    const RETRY_NUMBERS: &[&str] = &[
+        "1",
+        "1.5",
+        "-1",
+        "0",
+        "1e300",
+        "-1e300",
+        "1e20",
+        "18446744073709551615",
+        "18446744073709551616",
+        "3600.5",
+        "1e-300",
+        "\"7\"",
+        "null",
+        "true",
+        "[]",
+    ];
+
+    const STATUSES: &[u16] = &[200, 201, 204, 299, 300, 400, 401, 404, 408, 429, 500, 503];
+
+    /// A provider's answer as reqwest hands it over; header values that HTTP cannot
+    /// carry are left out.
+    fn provider_answer(
+        status: u16,
+        headers: Vec<(&'static str, Vec<u8>)>,
+        body: Vec<u8>,
+    ) -> Option<reqwest::Response> {
+        let mut b = axum::http::Response::builder().status(status);
+        for (name, value) in headers {
+            if axum::http::HeaderValue::from_bytes(&value).is_ok() {
+                b = b.header(name, &value[..]);
+            }
+        }
+        Some(reqwest::Response::from(b.body(body).ok()?))
+    }
+
+    /// `answer` with one of the judges the providers use.
+    fn judged(res: reqwest::Response, judge: u8) -> SendResult {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        rt.block_on(async move {
+            match judge {
+                0 => answer(res, |_, _| Err(String::new())).await,
+                1 => answer(res, matrix_judge("event_id")).await,
+                2 => {
+                    answer(res, |status, body| {
+                        let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+                        if status == 200 && v["status"] == 1 {
+                            Ok(format!("request {}", v["request"].as_str().unwrap_or("")))
+                        } else {
+                            Err(json_errors(&v).unwrap_or_else(|| body.to_string()))
+                        }
+                    })
+                    .await
+                }
+                _ => {
+                    answer(res, |status, body| {
+                        if (200..300).contains(&status) {
+                            Ok(truncate(body.trim(), 200))
+                        } else {
+                            Err(truncate(body.trim(), 500))
+                        }
+                    })
+                    .await
+                }
+            }
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn provider_answers_never_panic_and_waits_are_capped(
+            status in prop_oneof![100u16..1000, prop::sample::select(STATUSES)],
+            retry_after in prop::option::of(prop_oneof![
+                prop::collection::vec(prop::sample::select(RETRY_AFTER_TOKENS), 0..6)
+                    .prop_map(|p| p.concat().into_bytes()),
+                prop::collection::vec(any::<u8>(), 0..48),
+                (0u64..253_402_300_800).prop_map(|s| {
+                    httpdate::fmt_http_date(std::time::UNIX_EPOCH + Duration::from_secs(s))
+                        .into_bytes()
+                }),
+            ]),
+            reset in prop::option::of(prop_oneof![
+                any::<i64>().prop_map(|n| n.to_string()),
+                "\\PC{0,12}",
+            ]),
+            body in prop_oneof![
+                prop::collection::vec(any::<u8>(), 0..2048),
+                (prop::sample::select(ANSWER_BODIES), prop::sample::select(RETRY_NUMBERS))
+                    .prop_map(|(b, n)| b.replace('N', n).into_bytes()),
+                "\\PC{0,200}".prop_map(String::into_bytes),
+            ],
+            judge in 0u8..4,
+        ) {
+            let mut headers = Vec::new();
+            if let Some(v) = retry_after {
+                headers.push(("retry-after", v));
+            }
+            if let Some(v) = reset {
+                headers.push(("x-limit-app-reset", v.into_bytes()));
+            }
+            let Some(res) = provider_answer(status, headers, body) else {
+                return Ok(());
+            };
+            match judged(res, judge) {
+                Ok(ack) => {
+                    prop_assert_eq!(ack.status, status);
+                    prop_assert!((200..300).contains(&status));
+                }
+                Err(f) => {
+                    prop_assert_eq!(f.status, Some(status));
+                    prop_assert!(
+                        f.retry_after.is_none_or(|d| d <= MAX_RETRY_AFTER),
+                        "{:?}",
+                        f.retry_after
+                    );
+                    if f.permanent {
+                        prop_assert!(
+                            (400..500).contains(&status) && status != 429 && status != 408
+                        );
+                    }
+                }
+            }
+        }
+
+        /// The texts built from a provider's words and an alert's fields.
+        #[test]
+        fn provider_texts_never_panic(
+            s in prop_oneof!["\\PC{0,300}", "(https?|javascript|data)://[a-z\"'<> &.?=#]{0,30}"],
+            max in 0usize..600,
+            body in "\\PC{0,200}",
+        ) {
+            prop_assert!(truncate(&s, max).chars().count() <= max.max(1));
+            prop_assert!(!html_escape(&s).contains(['<', '>', '"', '\'']));
+            prop_assert!(!slack_escape(&s).contains(['<', '>']));
+            if let Some(u) = attr_url(&s) {
+                prop_assert!(
+                    u.starts_with("http") && !u.contains(['<', '>', '"', '\'']),
+                    "{u}"
+                );
+            }
+            if let Ok(v) = serde_json::from_str::<Value>(&body) {
+                let _ = json_errors(&v);
+            }
+            prop_assert_eq!(sign(&s, body.as_bytes()).len(), 64);
+        }
+    }
 }

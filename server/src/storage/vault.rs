@@ -519,4 +519,41 @@ mod tests {
         assert_eq!(key_id_of(&sealed), Some(fresh.id()));
         assert_eq!(running.previous_key_id(), Some(old_id));
     }
+
+    /// A backup's `sealed_secrets.ciphertext` is outside input: any text is an error,
+    /// never a panic, and nothing opens but what the key sealed for that AAD.
+    mod sealed_text_fuzz {
+        use base64::engine::general_purpose::STANDARD as B64;
+        use base64::Engine as _;
+        use proptest::prelude::*;
+
+        use super::super::Key;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            #[test]
+            fn any_sealed_text_is_an_error_not_a_panic(
+                raw in prop::collection::vec(any::<u8>(), 0..128),
+                id in "[0-9a-f:]{0,10}",
+                text in "\\PC{0,80}",
+            ) {
+                let key = Key::from_bytes(&[7; 32]);
+                let forged = format!("cw1:{id}:{}", B64.encode(raw));
+                prop_assert!(key.open_sealed(&forged, "backup.providers").is_err());
+                let _ = key.open_sealed(&text, "backup.providers");
+                let _ = key.open_sealed(&format!("cw1:{text}"), "backup.providers");
+            }
+
+            #[test]
+            fn sealed_text_opens_only_with_its_aad(
+                plain in prop::collection::vec(any::<u8>(), 0..256),
+            ) {
+                let key = Key::from_bytes(&[9; 32]);
+                let sealed = key.seal(&plain, "a");
+                prop_assert!(key.open_sealed(&sealed, "b").is_err());
+                prop_assert_eq!(key.open_sealed(&sealed, "a").ok(), Some(plain));
+            }
+        }
+    }
 }
