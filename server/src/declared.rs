@@ -879,6 +879,8 @@ pub struct Declared {
     status: RwLock<Option<ReloadStatus>>,
     /// Serialises reloads (signal and file change may race).
     reloading: tokio::sync::Mutex<()>,
+    /// Tests: the next reload panics (a bug stand-in), to prove nothing dies of it.
+    panic_next: std::sync::atomic::AtomicBool,
 }
 
 fn now() -> String {
@@ -899,7 +901,15 @@ impl Declared {
                 interrupted: false,
             })),
             reloading: tokio::sync::Mutex::new(()),
+            panic_next: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Makes the next reload panic part-way (tests only: a stand-in for a bug).
+    #[doc(hidden)]
+    pub fn panic_on_next_reload(&self) {
+        self.panic_next
+            .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// The file configuration in effect.
@@ -958,6 +968,12 @@ impl Declared {
                 )));
             }
             let file = crate::config::read_file(&self.path, self.explicit, env)?;
+            if self
+                .panic_next
+                .swap(false, std::sync::atomic::Ordering::SeqCst)
+            {
+                panic!("a panic injected by a test");
+            }
             let diff = apply(parts, &file, Some(&previous)).await?;
             *self.file.write() = Arc::new(file);
             Ok::<_, ApplyError>(diff)
@@ -1052,7 +1068,10 @@ pub fn spawn_watcher(
                 _ = signalled => "SIGHUP",
                 _ = tokio::time::sleep(poll) => {
                     let now = fingerprint(&declared.path).await;
-                    if now == seen || retry_at.is_some_and(|t| tokio::time::Instant::now() < t) {
+                    // A new file goes in at once; the file that stopped part-way is
+                    // tried again when its 30 s are up.
+                    let retry_due = retry_at.is_some_and(|t| tokio::time::Instant::now() >= t);
+                    if now == seen && !retry_due {
                         continue;
                     }
                     // Wait until the writer is done: the same content twice in a row.
@@ -1070,7 +1089,6 @@ pub fn spawn_watcher(
             // Half applied (a full disk, say): the same file again, every 30 s, until whole.
             retry_at = None;
             if declared.status().is_some_and(|s| s.interrupted) {
-                seen = None;
                 retry_at = Some(tokio::time::Instant::now() + Duration::from_secs(30));
             }
         }

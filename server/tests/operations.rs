@@ -943,3 +943,40 @@ async fn failed_sign_ins_log_no_password_shaped_text() {
     );
     drop(server);
 }
+
+/// A panic while applying the file (a bug) is reported like an interrupted reload, and
+/// the watcher lives on: the next change to the file is applied.
+#[tokio::test]
+async fn a_panic_in_a_reload_never_kills_the_config_watcher() {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = dir.path().join("channelwatch.yaml");
+    std::fs::write(&yaml, "retention_days: 21\n").unwrap();
+    let srv = common::server(dir.path()).await;
+    let retention = || async {
+        channelwatch::storage::settings::retention_days(&srv.services.db)
+            .await
+            .unwrap()
+    };
+    srv.services.declared.panic_on_next_reload();
+    std::fs::write(&yaml, "retention_days: 22\n").unwrap();
+    let status = common::eventually(
+        "the panicked reload is reported",
+        Duration::from_secs(20),
+        || async {
+            srv.services
+                .declared
+                .status()
+                .filter(|s| !s.ok && s.message.contains("internal error"))
+        },
+    )
+    .await;
+    assert!(status.interrupted, "{}", status.message);
+    std::fs::write(&yaml, "retention_days: 23\n").unwrap();
+    common::eventually(
+        "the watcher applies the next change",
+        Duration::from_secs(20),
+        || async { (retention().await == 23).then_some(()) },
+    )
+    .await;
+    srv.shutdown().await;
+}
