@@ -217,10 +217,10 @@ impl Dispatcher {
             warn!(rows = released, "outbox: deliveries claimed over 5 minutes ago without an outcome are pending again");
         }
         let age = self.inner.max_age_secs.load(Ordering::Relaxed);
-        let cutoff = now
-            .checked_sub_signed(chrono::Duration::seconds(
-                i64::try_from(age).unwrap_or(i64::MAX),
-            ))
+        let cutoff = i64::try_from(age)
+            .ok()
+            .and_then(chrono::Duration::try_seconds)
+            .and_then(|d| now.checked_sub_signed(d))
             .unwrap_or(DateTime::<Utc>::MIN_UTC);
         let expired = outbox::expire_before(db, cutoff).await?;
         if expired > 0 {
