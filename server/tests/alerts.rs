@@ -577,6 +577,25 @@ async fn user_templates_apply_and_preview_shows_the_variables() {
             .contains("channel.template.title"),
         "{e}"
     );
+    // Valid syntax that fails on the sample event (an unknown variable, a string
+    // repeated without bound) is refused when saved, not found out at 3 a.m.
+    for bad in ["{{ no_such_variable }}", "{{ channel_name * 100000000 }}"] {
+        let (status, e) = send(
+            client()
+                .put(url(&srv, "/api/v1/settings"))
+                .json(&json!({"alerts": {"channel": {"template": {"body": bad}}}})),
+            Some(API_KEY),
+        )
+        .await;
+        assert_eq!(status, 422, "{bad}: {e}");
+        assert!(
+            e["message"]
+                .as_str()
+                .unwrap()
+                .contains("channel.template.body"),
+            "{e}"
+        );
+    }
     watch(&sim, "7", "ABC", "Den TV");
     let got = wait_received(&fake, "channel.watching.start", 1).await;
     assert_eq!(got[0]["data"]["title"], "Den tuned ABC");
