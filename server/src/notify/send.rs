@@ -170,15 +170,7 @@ async fn send_raw(http: &reqwest::Client, target: &Target, out: &Outgoing) -> Se
                 .send()
                 .await
                 .map_err(Failure::network)?;
-            answer(res, |status, body| {
-                let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
-                if status == 200 && v["status"] == 1 {
-                    Ok(format!("request {}", v["request"].as_str().unwrap_or("")))
-                } else {
-                    Err(json_errors(&v).unwrap_or_else(|| body.to_string()))
-                }
-            })
-            .await
+            answer(res, pushover_judge).await
         }
         Target::Discord {
             webhook_url,
@@ -414,14 +406,7 @@ async fn send_raw(http: &reqwest::Client, target: &Target, out: &Outgoing) -> Se
                 .send()
                 .await
                 .map_err(Failure::network)?;
-            answer(res, |status, body| {
-                if (200..300).contains(&status) {
-                    Ok(truncate(body.trim(), 200))
-                } else {
-                    Err(truncate(body.trim(), 500))
-                }
-            })
-            .await
+            answer(res, plain_judge).await
         }
         Target::Json { url, headers } => {
             let body = json!({
@@ -436,14 +421,7 @@ async fn send_raw(http: &reqwest::Client, target: &Target, out: &Outgoing) -> Se
                 req = req.header(k.as_str(), v.as_str());
             }
             let res = req.send().await.map_err(Failure::network)?;
-            answer(res, |status, body| {
-                if (200..300).contains(&status) {
-                    Ok(truncate(body.trim(), 200))
-                } else {
-                    Err(truncate(body.trim(), 500))
-                }
-            })
-            .await
+            answer(res, plain_judge).await
         }
         Target::Email {
             smtp_host,
@@ -570,6 +548,25 @@ fn truncate(s: &str, max: usize) -> String {
         let mut t: String = s.chars().take(max.saturating_sub(1)).collect();
         t.push('…');
         t
+    }
+}
+
+/// Pushover's answer: `{"status": 1, "request": …}` on success, `errors` otherwise.
+fn pushover_judge(status: u16, body: &str) -> Result<String, String> {
+    let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    if status == 200 && v["status"] == 1 {
+        Ok(format!("request {}", v["request"].as_str().unwrap_or("")))
+    } else {
+        Err(json_errors(&v).unwrap_or_else(|| body.to_string()))
+    }
+}
+
+/// Any 2xx is success (webhooks, Apprise JSON); the body is the message either way.
+fn plain_judge(status: u16, body: &str) -> Result<String, String> {
+    if (200..300).contains(&status) {
+        Ok(truncate(body.trim(), 200))
+    } else {
+        Err(truncate(body.trim(), 500))
     }
 }
 
@@ -994,27 +991,8 @@ mod tests {
             match judge {
                 0 => answer(res, |_, _| Err(String::new())).await,
                 1 => answer(res, matrix_judge("event_id")).await,
-                2 => {
-                    answer(res, |status, body| {
-                        let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
-                        if status == 200 && v["status"] == 1 {
-                            Ok(format!("request {}", v["request"].as_str().unwrap_or("")))
-                        } else {
-                            Err(json_errors(&v).unwrap_or_else(|| body.to_string()))
-                        }
-                    })
-                    .await
-                }
-                _ => {
-                    answer(res, |status, body| {
-                        if (200..300).contains(&status) {
-                            Ok(truncate(body.trim(), 200))
-                        } else {
-                            Err(truncate(body.trim(), 500))
-                        }
-                    })
-                    .await
-                }
+                2 => answer(res, pushover_judge).await,
+                _ => answer(res, plain_judge).await,
             }
         })
     }
