@@ -449,6 +449,26 @@ async fn first_run_setup_on_the_server_itself_needs_no_token() {
     srv.shutdown().await;
 }
 
+/// The admin adds the viewer "val" in the API the Account page uses; answers the
+/// viewer's session cookie and CSRF token.
+async fn add_viewer(
+    srv: &channelwatch::serve::Server,
+    admin: &str,
+    admin_csrf: &str,
+) -> (String, String) {
+    let (status, body) = send(
+        client()
+            .post(url(srv, "/api/v1/users"))
+            .header("cookie", admin)
+            .header("x-csrf-token", admin_csrf)
+            .json(&json!({"username": "val", "password": "viewer pass", "role": "viewer"})),
+        None,
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    session(srv, "val", "viewer pass").await
+}
+
 #[tokio::test]
 async fn sessions_need_csrf_for_writes_and_viewers_cannot_change_anything() {
     let dir = tempfile::tempdir().unwrap();
@@ -496,17 +516,7 @@ async fn sessions_need_csrf_for_writes_and_viewers_cannot_change_anything() {
     let id = created["dvr_id"].as_str().unwrap().to_string();
 
     // The admin adds a viewer in the API the Account page uses.
-    let (status, body) = send(
-        client()
-            .post(url(&srv, "/api/v1/users"))
-            .header("cookie", &admin)
-            .header("x-csrf-token", &admin_csrf)
-            .json(&json!({"username": "val", "password": "viewer pass", "role": "viewer"})),
-        None,
-    )
-    .await;
-    assert_eq!(status, 201, "{body}");
-    let (viewer, viewer_csrf) = session(&srv, "val", "viewer pass").await;
+    let (viewer, viewer_csrf) = add_viewer(&srv, &admin, &admin_csrf).await;
 
     // Reads work; every write is refused on the server, with a valid token.
     let (status, list) = send(
@@ -1091,17 +1101,7 @@ async fn viewers_do_not_see_credential_bearing_webhook_urls_or_ntfy_topics() {
         assert_eq!(status, 201, "{p}");
     }
     let (admin, admin_csrf) = session(&srv, "admin", "admin pass 1").await;
-    let (status, body) = send(
-        client()
-            .post(url(&srv, "/api/v1/users"))
-            .header("cookie", &admin)
-            .header("x-csrf-token", &admin_csrf)
-            .json(&json!({"username": "val", "password": "viewer pass", "role": "viewer"})),
-        None,
-    )
-    .await;
-    assert_eq!(status, 201, "{body}");
-    let (viewer, _) = session(&srv, "val", "viewer pass").await;
+    let (viewer, _) = add_viewer(&srv, &admin, &admin_csrf).await;
     let (status, seen) = send(
         client()
             .get(url(&srv, "/api/v1/providers"))
