@@ -287,6 +287,12 @@ impl Server {
         for sim in self.demo {
             let _ = tokio::time::timeout_at(deadline, sim.shutdown()).await;
         }
-        self.services.db.pool.close().await;
+        // A connection still checked out (a write that outlived the deadline) must not
+        // hold the process past Docker's SIGKILL: SQLite's WAL keeps what committed.
+        let _ = tokio::time::timeout_at(
+            deadline + std::time::Duration::from_secs(1),
+            self.services.db.pool.close(),
+        )
+        .await;
     }
 }

@@ -77,6 +77,11 @@ struct Inner {
     queue_depth: AtomicU64,
     /// `alerts.delivery.max_age_seconds`: older undelivered rows expire.
     max_age_secs: AtomicU64,
+    /// Rows this process has claimed and not yet finished (waiting for their
+    /// provider's turn or sending): a stale-claim release never takes these.
+    in_flight: Mutex<std::collections::HashSet<i64>>,
+    /// Cancelled at shutdown: sends that have not started do not start.
+    stop: CancellationToken,
     /// When expiry and stale claims were last looked at.
     last_upkeep: Mutex<Option<Instant>>,
 }
@@ -113,6 +118,8 @@ impl Dispatcher {
                 limits: Mutex::new(HashMap::new()),
                 queue_depth: AtomicU64::new(0),
                 max_age_secs: AtomicU64::new(3600),
+                in_flight: Mutex::new(std::collections::HashSet::new()),
+                stop: CancellationToken::new(),
                 last_upkeep: Mutex::new(None),
             }),
         }
@@ -159,15 +166,17 @@ impl Dispatcher {
                     _ = tokio::time::sleep(wait) => {}
                     _ = me.inner.wake.notified() => {}
                     _ = cancel.cancelled() => {
-                        // Stop claiming; give sends in flight time to record their
-                        // outcome, so an acknowledged row is not sent again next start;
-                        // what is still out then is released for the next start.
+                        // Stop claiming and starting sends; give sends in flight time
+                        // to record their outcome, so an acknowledged row is not sent
+                        // again next start. Everything not finished then is released
+                        // (a late sender's write is refused: its claim is gone).
+                        me.inner.stop.cancel();
                         me.inner.tracker.close();
-                        if tokio::time::timeout(DRAIN, me.inner.tracker.wait()).await.is_err() {
-                            match outbox::release_claims(&me.inner.db).await {
-                                Ok(n) => info!(rows = n, "outbox: sends still in flight at shutdown are pending again"),
-                                Err(e) => warn!(error = %e, "outbox: cannot release claims at shutdown; the next start does"),
-                            }
+                        let _ = tokio::time::timeout(DRAIN, me.inner.tracker.wait()).await;
+                        match outbox::release_claims(&me.inner.db).await {
+                            Ok(0) => {}
+                            Ok(n) => info!(rows = n, "outbox: deliveries not finished at shutdown are pending again"),
+                            Err(e) => warn!(error = %e, "outbox: cannot release claims at shutdown; the next start does"),
                         }
                         return;
                     }
@@ -184,8 +193,11 @@ impl Dispatcher {
         let rows = outbox::claim_due(db, now, self.inner.settings.batch).await?;
         for row in rows {
             let me = self.clone();
+            self.inner.in_flight.lock().insert(row.id);
             self.inner.tracker.spawn(async move {
+                let id = row.id;
                 me.deliver(row).await;
+                me.inner.in_flight.lock().remove(&id);
                 me.wake();
             });
         }
@@ -212,7 +224,8 @@ impl Dispatcher {
         }
         let db = &self.inner.db;
         let stale = now - chrono::Duration::from_std(CLAIM_TTL).unwrap_or_default();
-        let released = outbox::release_stale_claims(db, stale).await?;
+        let in_flight = self.inner.in_flight.lock().clone();
+        let released = outbox::release_stale_claims(db, stale, &in_flight).await?;
         if released > 0 {
             warn!(rows = released, "outbox: deliveries claimed over 5 minutes ago without an outcome are pending again");
         }
@@ -244,8 +257,12 @@ impl Dispatcher {
     async fn finish(&self, row: &Pending, a: Attempt) {
         let mut wait = Duration::from_millis(50);
         for attempt in 1..=8 {
-            match outbox::finish_attempt(&self.inner.db, row.id, &a).await {
-                Ok(()) => break,
+            match outbox::finish_attempt(&self.inner.db, row.id, &row.claim, &a).await {
+                Ok(true) => break,
+                Ok(false) => {
+                    warn!(dvr_id = %row.dvr_id, outbox_id = row.id, outcome = a.status, "outbox: the row was released while this send ran; its outcome is not recorded (the row goes out again)");
+                    return;
+                }
                 Err(e) if attempt < 8 => {
                     warn!(dvr_id = %row.dvr_id, outbox_id = row.id, error = %e, "outbox: cannot record a delivery attempt; retrying");
                     tokio::time::sleep(wait).await;
@@ -260,6 +277,9 @@ impl Dispatcher {
     }
 
     async fn deliver(&self, row: Pending) {
+        if self.inner.stop.is_cancelled() {
+            return;
+        }
         let s = &self.inner.settings;
         let max_age = self.inner.max_age_secs.load(Ordering::Relaxed);
         if (Utc::now() - row.created_at).num_seconds() > i64::try_from(max_age).unwrap_or(i64::MAX)
@@ -326,10 +346,11 @@ impl Dispatcher {
             .entry(row.provider_id)
             .or_insert_with(|| Arc::new(Semaphore::new(s.per_provider_concurrency)))
             .clone();
-        let _permit = limit
-            .acquire_owned()
-            .await
-            .expect("the semaphore is never closed");
+        // Waiting for the provider's turn ends at shutdown: the row is released then.
+        let _permit = tokio::select! {
+            permit = limit.acquire_owned() => permit.expect("the semaphore is never closed"),
+            _ = self.inner.stop.cancelled() => return,
+        };
         // An open circuit skips the attempt (not counted) until it half-opens.
         let open_until = self
             .inner
@@ -345,7 +366,7 @@ impl Dispatcher {
                 "circuit open after {} consecutive failures",
                 s.circuit_threshold
             );
-            if let Err(e) = outbox::defer(&self.inner.db, row.id, until, &why).await {
+            if let Err(e) = outbox::defer(&self.inner.db, row.id, &row.claim, until, &why).await {
                 warn!(dvr_id = %row.dvr_id, outbox_id = row.id, error = %e, "outbox: cannot defer a delivery; the claim is released later");
             }
             self.count(&row, "circuit_open");

@@ -86,6 +86,9 @@ pub async fn record(db: &Db, a: &NewAlert, to: &[Destination]) -> Result<i64, St
 #[derive(Debug, Clone)]
 pub struct Pending {
     pub id: i64,
+    /// The claim that took the row to `sending`: every later write needs it, so a row
+    /// released and claimed again is never written by its first sender.
+    pub claim: String,
     pub alert_id: i64,
     pub provider_id: i64,
     pub provider_type: String,
@@ -120,7 +123,7 @@ pub async fn claim_due(
     .execute(&mut *tx)
     .await?;
     let rows = sqlx::query(
-        "SELECT o.id, o.alert_id, o.provider_id, o.provider_type, o.delivery_id, o.attempts,
+        "SELECT o.id, o.claim, o.alert_id, o.provider_id, o.provider_type, o.delivery_id, o.attempts,
                 a.dvr_id, a.dvr_name, a.alert_type, a.title, a.message, a.image_url, a.created_at
          FROM outbox o JOIN alerts a ON a.id = o.alert_id
          WHERE o.claim = ? AND o.status = 'sending'
@@ -134,6 +137,7 @@ pub async fn claim_due(
         .map(|r| {
             Ok(Pending {
                 id: r.try_get("id")?,
+                claim: r.try_get("claim")?,
                 alert_id: r.try_get("alert_id")?,
                 provider_id: r.try_get("provider_id")?,
                 provider_type: r.try_get("provider_type")?,
@@ -163,43 +167,64 @@ pub async fn release_claims(db: &Db) -> Result<u64, StorageError> {
 }
 
 /// Claims taken before `before` that never recorded an outcome (their sender died or
-/// hung past every timeout) go back to pending while the process runs.
-pub async fn release_stale_claims(db: &Db, before: DateTime<Utc>) -> Result<u64, StorageError> {
-    let res = sqlx::query(
-        "UPDATE outbox SET status = 'pending', claim = NULL, claimed_at = NULL
+/// could not write it) go back to pending while the process runs; rows this process
+/// still has in flight (`in_flight`, waiting for their provider or sending) are left
+/// alone, so nothing is sent twice by one process.
+pub async fn release_stale_claims(
+    db: &Db,
+    before: DateTime<Utc>,
+    in_flight: &std::collections::HashSet<i64>,
+) -> Result<u64, StorageError> {
+    let stale: Vec<(i64, Option<String>)> = sqlx::query_as(
+        "SELECT id, claim FROM outbox
          WHERE status = 'sending' AND (claimed_at IS NULL OR claimed_at < ?)",
     )
     .bind(ts(before))
-    .execute(&db.pool)
+    .fetch_all(&db.pool)
     .await?;
-    Ok(res.rows_affected())
+    let mut released = 0;
+    for (id, claim) in stale.into_iter().filter(|(id, _)| !in_flight.contains(id)) {
+        released += sqlx::query(
+            "UPDATE outbox SET status = 'pending', claim = NULL, claimed_at = NULL
+             WHERE id = ? AND status = 'sending' AND claim IS ?",
+        )
+        .bind(id)
+        .bind(claim)
+        .execute(&db.pool)
+        .await?
+        .rows_affected();
+    }
+    Ok(released)
 }
 
 /// Pending deliveries of alerts raised before `cutoff` are not worth sending any more:
 /// they turn `expired`, with one log entry each, in one transaction.
 pub async fn expire_before(db: &Db, cutoff: DateTime<Utc>) -> Result<u64, StorageError> {
+    const WHY: &str = "not delivered in time: older than delivery.max_age_seconds";
     let now = ts(Utc::now());
+    let cutoff = ts(cutoff);
     let mut tx = db.pool.begin().await?;
+    // The log first, by the same condition, so it names exactly the rows expired here.
+    sqlx::query(
+        "INSERT INTO delivery_log (outbox_id, attempt, status, error, created_at)
+         SELECT id, attempts, 'expired', ?1, ?2 FROM outbox
+         WHERE status = 'pending' AND created_at < ?3",
+    )
+    .bind(WHY)
+    .bind(&now)
+    .bind(&cutoff)
+    .execute(&mut *tx)
+    .await?;
     let done = sqlx::query(
-        "UPDATE outbox SET status = 'expired', claim = NULL, finished_at = ?1,
-           last_error = 'not delivered in time: older than delivery.max_age_seconds'
-         WHERE status = 'pending' AND created_at < ?2",
+        "UPDATE outbox SET status = 'expired', claim = NULL, finished_at = ?1, last_error = ?2
+         WHERE status = 'pending' AND created_at < ?3",
     )
     .bind(&now)
-    .bind(ts(cutoff))
+    .bind(WHY)
+    .bind(&cutoff)
     .execute(&mut *tx)
     .await?
     .rows_affected();
-    if done > 0 {
-        sqlx::query(
-            "INSERT INTO delivery_log (outbox_id, attempt, status, error, created_at)
-             SELECT id, attempts, 'expired', last_error, ?1 FROM outbox
-             WHERE status = 'expired' AND finished_at = ?1",
-        )
-        .bind(&now)
-        .execute(&mut *tx)
-        .await?;
-    }
     tx.commit().await?;
     Ok(done)
 }
@@ -209,17 +234,19 @@ pub async fn expire_before(db: &Db, cutoff: DateTime<Utc>) -> Result<u64, Storag
 pub async fn defer(
     db: &Db,
     row_id: i64,
+    claim: &str,
     until: DateTime<Utc>,
     why: &str,
 ) -> Result<(), StorageError> {
     sqlx::query(
         "UPDATE outbox SET status = 'pending', claim = NULL, claimed_at = NULL, next_attempt_at = ?,
            last_error = ?
-         WHERE id = ? AND status = 'sending'",
+         WHERE id = ? AND status = 'sending' AND claim = ?",
     )
     .bind(ts(until))
     .bind(why)
     .bind(row_id)
+    .bind(claim)
     .execute(&db.pool)
     .await?;
     Ok(())
@@ -284,36 +311,48 @@ pub struct Attempt {
 /// Logs the attempt and moves the row on (sent, failed, or rescheduled), atomically.
 /// The transaction writes first, so it takes SQLite's write lock at once (a read
 /// first could not be upgraded under a concurrent writer).
-pub async fn finish_attempt(db: &Db, row_id: i64, a: &Attempt) -> Result<(), StorageError> {
+/// Answers false (and writes nothing) when the row is no longer this claim's: it was
+/// released (shutdown, a stale claim) and may be another sender's now.
+pub async fn finish_attempt(
+    db: &Db,
+    row_id: i64,
+    claim: &str,
+    a: &Attempt,
+) -> Result<bool, StorageError> {
     let now = ts(Utc::now());
     let mut tx = db.pool.begin().await?;
-    let attempt: i64 = match a.status {
+    let attempt: Option<i64> = match a.status {
         "sent" | "failed" | "expired" => {
             sqlx::query_scalar(
                 "UPDATE outbox SET status = ?1, attempts = attempts + ?2, last_error = ?3, finished_at = ?4
-                 WHERE id = ?5 RETURNING attempts",
+                 WHERE id = ?5 AND status = 'sending' AND claim = ?6 RETURNING attempts",
             )
             .bind(a.status)
             .bind(i64::from(a.counts))
             .bind(&a.error)
             .bind(&now)
             .bind(row_id)
-            .fetch_one(&mut *tx)
+            .bind(claim)
+            .fetch_optional(&mut *tx)
             .await?
         }
         _ => {
             sqlx::query_scalar(
                 "UPDATE outbox SET status = 'pending', claim = NULL, claimed_at = NULL, attempts = attempts + ?1,
                    last_error = ?2, next_attempt_at = ?3
-                 WHERE id = ?4 RETURNING attempts",
+                 WHERE id = ?4 AND status = 'sending' AND claim = ?5 RETURNING attempts",
             )
             .bind(i64::from(a.counts))
             .bind(&a.error)
             .bind(ts(a.next_at.unwrap_or_else(Utc::now)))
             .bind(row_id)
-            .fetch_one(&mut *tx)
+            .bind(claim)
+            .fetch_optional(&mut *tx)
             .await?
         }
+    };
+    let Some(attempt) = attempt else {
+        return Ok(false);
     };
     sqlx::query(
         "INSERT INTO delivery_log (outbox_id, attempt, status, http_status, latency_ms, error, created_at)
@@ -329,7 +368,7 @@ pub async fn finish_attempt(db: &Db, row_id: i64, a: &Attempt) -> Result<(), Sto
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(())
+    Ok(true)
 }
 
 /// A delivery as the alert history shows it.
@@ -475,6 +514,7 @@ mod tests {
         finish_attempt(
             &db,
             due_now[0].id,
+            &due_now[0].claim,
             &Attempt {
                 status: "retry",
                 http_status: Some(429),
@@ -489,6 +529,7 @@ mod tests {
         finish_attempt(
             &db,
             due_now[1].id,
+            &due_now[1].claim,
             &Attempt {
                 status: "sent",
                 http_status: Some(250),
@@ -552,22 +593,37 @@ mod tests {
         let claimed = claim_due(&db, Utc::now(), 10).await.unwrap();
         assert_eq!(claimed.len(), 2);
         let minute_ago = Utc::now() - chrono::Duration::seconds(60);
+        let none = std::collections::HashSet::new();
         assert_eq!(
-            release_stale_claims(&db, minute_ago).await.unwrap(),
+            release_stale_claims(&db, minute_ago, &none).await.unwrap(),
             0,
             "fresh claims stay"
         );
-        assert_eq!(
-            release_stale_claims(&db, Utc::now() + chrono::Duration::seconds(1))
+        // One of the two is still in flight here (waiting for its provider): kept.
+        let later = Utc::now() + chrono::Duration::seconds(1);
+        let busy = std::collections::HashSet::from([claimed[0].id]);
+        assert_eq!(release_stale_claims(&db, later, &busy).await.unwrap(), 1);
+        let again = claim_due(&db, Utc::now(), 10).await.unwrap();
+        assert_eq!(again.len(), 1, "the released one is pending again");
+        assert_eq!(again[0].id, claimed[1].id);
+        // Its first sender comes back late: its claim is gone, so it writes nothing.
+        let sent = Attempt {
+            status: "sent",
+            http_status: Some(200),
+            latency_ms: Some(1),
+            error: None,
+            next_at: None,
+            counts: true,
+        };
+        assert!(
+            !finish_attempt(&db, claimed[1].id, &claimed[1].claim, &sent)
                 .await
-                .unwrap(),
-            2
+                .unwrap()
         );
-        assert_eq!(
-            claim_due(&db, Utc::now(), 10).await.unwrap().len(),
-            2,
-            "pending again"
-        );
+        assert!(attempts_of(&db, claimed[1].id).await.unwrap().is_empty());
+        assert!(finish_attempt(&db, again[0].id, &again[0].claim, &sent)
+            .await
+            .unwrap());
     }
 
     #[tokio::test]
@@ -584,6 +640,7 @@ mod tests {
         defer(
             &db,
             rows[0].id,
+            &rows[0].claim,
             Utc::now() + chrono::Duration::seconds(60),
             "circuit open",
         )
