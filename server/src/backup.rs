@@ -429,6 +429,11 @@ pub async fn import(
             message: e.message,
         })?;
 
+    // Everything read before anything is written: a read that fails (a provider that
+    // no longer opens, a busy database) leaves this install as it was.
+    let stored_dvrs = dvrs::list(db).await?;
+    let existing = providers::list(db).await?;
+    let mut routes = routing::load(db).await?;
     let mut report = ImportReport::default();
     settings::set(db, settings::DVR_SOFT_LIMIT, &b.settings.dvr_soft_limit).await?;
     settings::set(db, settings::RETENTION_DAYS, &b.settings.retention_days).await?;
@@ -436,7 +441,6 @@ pub async fn import(
         settings::set(db, settings::DISK_THRESHOLDS, t).await?;
     }
     settings::set(db, SETTINGS_KEY, &b.settings.alerts).await?;
-    let stored_dvrs = dvrs::list(db).await?;
     for (r, key_missing) in &mut records {
         let stored = stored_dvrs.iter().find(|s| s.dvr_id == r.dvr_id);
         // A DVR the YAML file or the environment declares stays theirs.
@@ -457,7 +461,6 @@ pub async fn import(
         dvrs::upsert(db, r).await?;
         report.dvrs += 1;
     }
-    let existing = providers::list(db).await?;
     for (p, target, has_secret) in resolved {
         let enabled = p.enabled && has_secret;
         if !has_secret {
@@ -499,7 +502,6 @@ pub async fn import(
         }
         report.providers += 1;
     }
-    let mut routes = routing::load(db).await?;
     for (id, cells) in &b.routing.0 {
         report.routing_entries += cells.values().map(|m| m.len()).sum::<usize>();
         routes.0.insert(id.clone(), cells.clone());

@@ -94,6 +94,14 @@ impl Budget {
         Some(wait)
     }
 
+    /// Gives back a slot [`Budget::reserve`] took (at `now + wait`) for an alert that
+    /// could not be recorded.
+    pub fn release(&mut self, at: Instant) {
+        if let Some(i) = self.sent.iter().position(|t| *t == at) {
+            self.sent.remove(i);
+        }
+    }
+
     /// Alerts counted (sent or reserved) in the current window.
     pub fn len(&self) -> usize {
         self.sent.len()
@@ -202,6 +210,20 @@ mod tests {
                 "{in_window} alerts within one window from {a:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_released_slot_is_free_again() {
+        let mut b = Budget::default();
+        let w = Duration::from_secs(300);
+        let max = Duration::from_secs(3600);
+        assert_eq!(b.reserve(1, w, max, t(0)), secs(0));
+        b.release(t(0));
+        assert_eq!(
+            b.reserve(1, w, max, t(1)),
+            secs(0),
+            "not held behind the first"
+        );
     }
 
     #[test]

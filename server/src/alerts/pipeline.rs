@@ -157,19 +157,31 @@ impl AlertService {
             tokio::select! {
                 ev = rx.recv() => match ev {
                     Some(ev) => {
-                        for d in self.on_event(&mut st, &ev).await {
-                            self.emit(&dvr_id, d).await;
+                        // A panic (a bug) costs this one event, said in the log; the
+                        // worker and the events queued behind it go on.
+                        let one = std::panic::AssertUnwindSafe(async {
+                            for d in self.on_event(&mut st, &ev).await {
+                                self.emit(&dvr_id, d).await;
+                            }
+                        });
+                        if let Err(p) = futures::FutureExt::catch_unwind(one).await {
+                            tracing::error!(dvr_id = %dvr_id, panic = %crate::panic_message(p), "an alert event was lost to an internal error");
                         }
                     }
                     None => return,
                 },
                 _ = tick.tick() => {
-                    for d in self.on_tick(&mut st).await {
-                        let kind = d.kind;
-                        let sent = self.emit(&dvr_id, d).await;
-                        if kind == AlertKind::DvrUnreachable && !sent {
-                            st.health.disarm();
+                    let one = std::panic::AssertUnwindSafe(async {
+                        for d in self.on_tick(&mut st).await {
+                            let kind = d.kind;
+                            let sent = self.emit(&dvr_id, d).await;
+                            if kind == AlertKind::DvrUnreachable && !sent {
+                                st.health.disarm();
+                            }
                         }
+                    });
+                    if let Err(p) = futures::FutureExt::catch_unwind(one).await {
+                        tracing::error!(dvr_id = %dvr_id, panic = %crate::panic_message(p), "an alert check was lost to an internal error");
                     }
                 }
                 _ = cancel.cancelled() => return,
@@ -708,6 +720,8 @@ impl AlertService {
         if wanted {
             destinations = self.destinations(dvr_id, d.kind).await;
         }
+        // The budget slot taken, to give back if the alert cannot be recorded.
+        let mut slot_at = None;
         let (status, due) = if !wanted {
             ("suppressed", now)
         } else if destinations.is_empty() || !budgeted(d.kind) {
@@ -722,9 +736,13 @@ impl AlertService {
                 .reserve(
                     s.rate_limit.count,
                     Duration::from_secs(s.rate_limit.window_seconds),
-                    Duration::from_secs(s.delivery.max_age_seconds),
+                    // A tenth of the age is left for the delivery itself (a retry).
+                    Duration::from_secs(
+                        s.delivery.max_age_seconds - s.delivery.max_age_seconds / 10,
+                    ),
                     mono,
                 );
+            slot_at = reserved.map(|wait| mono + wait);
             match reserved {
                 Some(wait) if wait.is_zero() => ("sent", now),
                 Some(wait) => {
@@ -786,9 +804,13 @@ impl AlertService {
                 }
             }
         }
-        // Not recorded: the next occurrence must not be blocked by this one's cooldown.
+        // Not recorded: the next occurrence must not be blocked by this one's cooldown,
+        // nor wait for the budget slot it took.
         if let Some(key) = &d.dedup_key {
             self.cooldowns(dvr_id).lock().forget(key);
+        }
+        if let (Some(at), Some(b)) = (slot_at, self.shared.budgets.lock().get_mut(dvr_id)) {
+            b.release(at);
         }
         false
     }

@@ -415,14 +415,19 @@ pub async fn render_async(
         let (t, b) = default_text(kind, &vars);
         return (t, b, None);
     }
-    let permit = RENDERS.clone().acquire_owned().await.ok();
-    let job = tokio::task::spawn_blocking({
+    // The wait for a render slot counts toward the limit too: two stalled renders
+    // must not hold every DVR's alerts behind them.
+    let job = {
         let vars = vars.clone();
-        move || {
-            let _permit = permit;
-            render(kind, &vars, user.as_ref())
+        async move {
+            let permit = RENDERS.clone().acquire_owned().await.ok();
+            tokio::task::spawn_blocking(move || {
+                let _permit = permit;
+                render(kind, &vars, user.as_ref())
+            })
+            .await
         }
-    });
+    };
     let problem = match tokio::time::timeout(RENDER_TIMEOUT, job).await {
         Ok(Ok(rendered)) => return rendered,
         Ok(Err(e)) => format!("the template render failed: {e}"),

@@ -169,14 +169,15 @@ fn chain(headers: &HeaderMap) -> Vec<Hop> {
     if xff.iter().next().is_some() {
         return xff
             .iter()
-            .flat_map(|v| match v.to_str() {
-                Ok(list) => list
-                    .split(',')
-                    .map(str::trim)
+            // Entry by entry from the raw bytes: a client's junk entry (non-ASCII)
+            // must not hide the address the proxy appended after it.
+            .flat_map(|v| {
+                v.as_bytes()
+                    .split(|b| *b == b',')
+                    .map(|part| String::from_utf8_lossy(part).trim().to_string())
                     .filter(|s| !s.is_empty())
-                    .map(node)
-                    .collect(),
-                Err(_) => vec![None],
+                    .map(|s| node(&s))
+                    .collect::<Vec<_>>()
             })
             .collect();
     }
@@ -386,6 +387,14 @@ mod tests {
         assert_eq!(c.ip, ip("198.51.100.4"));
         // Nothing forwarded: the proxy itself.
         assert_eq!(client("10.0.0.1", t, &[]).ip, ip("10.0.0.1"));
+        // A client's non-ASCII junk does not hide the address its proxy appended.
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-forwarded-for",
+            axum::http::HeaderValue::from_bytes(b"\xff\xfe, 203.0.113.9").unwrap(),
+        );
+        let c = Client::resolve(Some(ip("10.0.0.1")), &h, &TrustedProxies::parse(t).unwrap());
+        assert_eq!(c.ip, ip("203.0.113.9"));
         // Garbage written by a trusted hop: the nearest address known.
         let c = client(
             "10.0.0.1",

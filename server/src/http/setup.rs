@@ -26,11 +26,15 @@ const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456
 /// Headers a proxy adds: a request that carries one is treated as coming from elsewhere,
 /// even from a loopback peer (a proxy on this machine that nobody listed in
 /// `CHANNELWATCH_TRUSTED_PROXIES`).
-const FORWARDING: [&str; 4] = [
+const FORWARDING: [&str; 8] = [
     "x-forwarded-for",
     "x-forwarded-host",
+    "x-forwarded-port",
+    "x-forwarded-server",
     "x-real-ip",
     "forwarded",
+    "via",
+    "cf-connecting-ip",
 ];
 
 /// The one-time setup token, while setup is open. Held only here (never stored, never
