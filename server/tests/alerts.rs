@@ -329,7 +329,7 @@ async fn a_busy_dvr_cannot_crowd_out_another_dvrs_alerts_or_health_alerts() {
     let srv = start(dir.path()).await;
     put_alert_settings(
         &srv,
-        json!({"rate_limit": {"count": 3, "window_seconds": 3600},
+        json!({"rate_limit": {"count": 3, "window_seconds": 1800},
                "health": {"unreachable_delay_seconds": 30}}),
     )
     .await;
