@@ -13,6 +13,7 @@ pub mod discovery;
 pub mod doctor;
 pub mod dvr;
 pub mod engine;
+pub mod fd_limit;
 pub mod http;
 pub mod limits;
 pub mod live;

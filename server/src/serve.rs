@@ -133,6 +133,16 @@ pub async fn start_with(
     watchdog_settings: WatchdogSettings,
     dispatch_settings: crate::notify::outbox::DispatchSettings,
 ) -> Result<Server, StartError> {
+    match crate::fd_limit::raise() {
+        Ok(l) => info!(
+            soft = l.soft,
+            hard = l.hard,
+            was = l.before,
+            dvrs = crate::fd_limit::dvr_capacity(l.soft),
+            "open-file limit (about this many DVRs fit; raise the hard limit for more)"
+        ),
+        Err(e) => warn!(error = %e, "cannot read or raise the open-file limit"),
+    }
     std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
         path: config.data_dir.display().to_string(),
         source,
