@@ -414,26 +414,22 @@ pub async fn import(
         })?;
         resolved.push((p, target, has_secret));
     }
+    // Everything read before anything is written: a read that fails (a provider that
+    // no longer opens, a busy database) leaves this install as it was.
+    let stored_dvrs = dvrs::list(db).await?;
+    let existing = providers::list(db).await?;
+    let mut routes = routing::load(db).await?;
     // Routing may name the file's DVRs and this install's.
-    let stored_ids: Vec<String> = dvrs::list(db)
-        .await?
-        .into_iter()
-        .map(|d| d.dvr_id)
-        .collect();
     b.routing
         .validate(|id| {
-            records.iter().any(|(r, _)| r.dvr_id == id) || stored_ids.iter().any(|s| s == id)
+            records.iter().any(|(r, _)| r.dvr_id == id)
+                || stored_dvrs.iter().any(|s| s.dvr_id == id)
         })
         .map_err(|e| BackupError::Invalid {
             key: format!("routing.{}", e.path),
             message: e.message,
         })?;
 
-    // Everything read before anything is written: a read that fails (a provider that
-    // no longer opens, a busy database) leaves this install as it was.
-    let stored_dvrs = dvrs::list(db).await?;
-    let existing = providers::list(db).await?;
-    let mut routes = routing::load(db).await?;
     let mut report = ImportReport::default();
     settings::set(db, settings::DVR_SOFT_LIMIT, &b.settings.dvr_soft_limit).await?;
     settings::set(db, settings::RETENTION_DAYS, &b.settings.retention_days).await?;

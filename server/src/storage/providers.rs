@@ -192,6 +192,18 @@ mod tests {
             .unwrap()
     }
 
+    /// Writes sealed `config` texts as they are, as someone with the database file could.
+    async fn set_raw_configs(db: &Db, rows: [(i64, &String); 2]) {
+        for (id, config) in rows {
+            sqlx::query("UPDATE providers SET config = ? WHERE id = ?")
+                .bind(config)
+                .bind(id)
+                .execute(&db.pool)
+                .await
+                .unwrap();
+        }
+    }
+
     async fn raw_config(db: &Db, id: i64) -> String {
         sqlx::query_scalar("SELECT config FROM providers WHERE id = ?")
             .bind(id)
@@ -264,14 +276,7 @@ mod tests {
         let config_a = raw_config(&db, a.id).await;
         let config_b = raw_config(&db, b.id).await;
         // Someone with write access to the database file (not the key) swaps them.
-        for (id, config) in [(a.id, &config_b), (b.id, &config_a)] {
-            sqlx::query("UPDATE providers SET config = ? WHERE id = ?")
-                .bind(config)
-                .bind(id)
-                .execute(&db.pool)
-                .await
-                .unwrap();
-        }
+        set_raw_configs(&db, [(a.id, &config_b), (b.id, &config_a)]).await;
         for id in [a.id, b.id] {
             let got = get(&db, id).await;
             assert!(
@@ -287,14 +292,7 @@ mod tests {
         let err = list(&db).await.unwrap_err().to_string();
         assert!(err.contains("does not open"), "{err}");
         // Put back, each opens again.
-        for (id, config) in [(a.id, &config_a), (b.id, &config_b)] {
-            sqlx::query("UPDATE providers SET config = ? WHERE id = ?")
-                .bind(config)
-                .bind(id)
-                .execute(&db.pool)
-                .await
-                .unwrap();
-        }
+        set_raw_configs(&db, [(a.id, &config_a), (b.id, &config_b)]).await;
         assert_eq!(list(&db).await.unwrap(), vec![a, b]);
     }
 
