@@ -219,10 +219,13 @@ async fn run_size(n: usize, rate: f64, seconds: f64) -> RunResult {
     out.read_line(&mut line).expect("ports line");
     let ports: Vec<u16> = serde_json::from_str(line.trim()).expect("ports JSON");
 
-    let engine = Engine::new(EngineSettings {
-        feed_capacity: 1 << 16,
-        ..EngineSettings::default()
-    });
+    let engine = Engine::new(
+        EngineSettings {
+            feed_capacity: 1 << 16,
+            ..EngineSettings::default()
+        },
+        channelwatch::dvr::client::DvrClient::build_http().expect("DVR HTTP client"),
+    );
     // After the engine (and its shared HTTP client with the TLS roots) exists, so the
     // per-DVR figure counts only what each DVR adds.
     let rss_base = rss_bytes("self");

@@ -71,7 +71,7 @@ pub async fn diagnose_with_engine(
     dvr: &DvrRecord,
 ) -> DiagnoseReport {
     diagnose(
-        &crate::dvr::client::DvrClient::shared_http(),
+        engine.http(),
         dvr,
         &engine.disk_thresholds(),
         DoctorTimeouts::default(),

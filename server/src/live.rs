@@ -339,7 +339,7 @@ impl LiveHub {
         let spec = slot.spec();
         let enricher = {
             let fresh = || {
-                let client = DvrClient::new(DvrClient::shared_http(), &spec.host, spec.port)
+                let client = DvrClient::new(services.engine.http().clone(), &spec.host, spec.port)
                     .with_api_key(&spec.api_key);
                 let enricher = Enricher::new(dvr_id, client);
                 (

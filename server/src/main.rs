@@ -519,7 +519,7 @@ async fn diagnose(args: ServeArgs, only: Option<String>) -> anyhow::Result<ExitC
         return Ok(ExitCode::SUCCESS);
     }
     let thresholds = config.file.disk_thresholds.unwrap_or_default();
-    let http = channelwatch::dvr::client::DvrClient::shared_http();
+    let http = channelwatch::dvr::client::DvrClient::build_http()?;
     let reports = futures::future::join_all(
         targets
             .iter()
@@ -601,7 +601,7 @@ async fn bundle(
     });
     let targets = doctor::targets(&config, &db, None).await?;
     let thresholds = config.file.disk_thresholds.unwrap_or_default();
-    let dvr_http = channelwatch::dvr::client::DvrClient::shared_http();
+    let dvr_http = channelwatch::dvr::client::DvrClient::build_http()?;
     let reports =
         futures::future::join_all(targets.iter().map(|t| {
             doctor::diagnose(&dvr_http, t, &thresholds, doctor::DoctorTimeouts::default())

@@ -422,7 +422,13 @@ mod tests {
     async fn declared_sets_replace_their_own_entries_and_leave_ui_ones_alone() {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::open(dir.path()).await.unwrap();
-        let reg = Registry::new(db, Engine::new(Default::default()));
+        let reg = Registry::new(
+            db,
+            Engine::new(
+                Default::default(),
+                crate::dvr::client::DvrClient::build_http().unwrap(),
+            ),
+        );
         let mine = reg
             .create(dvr("Mine", "127.0.0.2"), ManagedBy::Ui)
             .await

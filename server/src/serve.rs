@@ -43,6 +43,8 @@ pub enum StartError {
     Demo(std::io::Error),
     #[error("CHANNELWATCH_ADMIN_USER/CHANNELWATCH_ADMIN_PASSWORD: {0}")]
     Admin(String),
+    #[error(transparent)]
+    Http(#[from] crate::dvr::client::HttpSetupError),
 }
 
 /// Everything [`Server::shutdown`] does fits in this, so a container's stop (SIGTERM,
@@ -153,7 +155,8 @@ pub async fn start_with(
     // needs this token; it lives in memory and in one log line, nowhere else.
     let setup_token = (crate::storage::users::count(&db).await? == 0)
         .then(crate::http::setup::SetupToken::generate);
-    let engine = Engine::new(engine_settings);
+    let http = crate::dvr::client::DvrClient::build_http()?;
+    let engine = Engine::new(engine_settings, http);
     let saved_thresholds: Option<crate::engine::disk::DiskThresholds> =
         settings::get(&db, settings::DISK_THRESHOLDS).await?;
     if let Some(t) = saved_thresholds {

@@ -536,8 +536,12 @@ async fn a_dvr_redirect_is_not_followed_so_its_api_key_stays_with_it() {
         (302, vec![("location".into(), to.clone())], String::new())
     }))
     .await;
-    let client = DvrClient::new(DvrClient::shared_http(), "127.0.0.1", dvr.addr.port())
-        .with_api_key(&ApiKey::new("dvr-key-stays-home"));
+    let client = DvrClient::new(
+        DvrClient::build_http().unwrap(),
+        "127.0.0.1",
+        dvr.addr.port(),
+    )
+    .with_api_key(&ApiKey::new("dvr-key-stays-home"));
     let t = Duration::from_secs(5);
     let status = client.status(t).await;
     assert!(

@@ -18,7 +18,10 @@ const T: Duration = Duration::from_secs(10);
 /// An engine watching one simulator, returned once its stream is connected.
 async fn connected(s: &Simulator, threshold: u32) -> (Engine, DvrSpec, Arc<DvrSlot>) {
     let sp = spec("X", s, threshold);
-    let engine = Engine::new(fast_settings());
+    let engine = Engine::new(
+        fast_settings(),
+        channelwatch::dvr::client::DvrClient::build_http().unwrap(),
+    );
     engine.reconcile(std::slice::from_ref(&sp));
     let e = engine.clone();
     let id = sp.dvr_id.clone();
@@ -187,7 +190,10 @@ async fn reconnect_resyncs_sessions_from_the_activity_map() {
     // Already watching before the monitor connects: only /dvr tells us.
     s.handle().emit(LIVE.0, LIVE.1, LIVE.2);
     let sp = spec("X", &s, 300);
-    let engine = Engine::new(fast_settings());
+    let engine = Engine::new(
+        fast_settings(),
+        channelwatch::dvr::client::DvrClient::build_http().unwrap(),
+    );
     engine.reconcile(std::slice::from_ref(&sp));
     let e = engine.clone();
     let id = sp.dvr_id.clone();

@@ -27,7 +27,10 @@ async fn two_connected() -> (Simulator, Simulator, DvrSpec, DvrSpec, Engine) {
     let a = sim(Scenario::Quiet).await;
     let b = sim(Scenario::Quiet).await;
     let (sa, sb) = (spec("A", &a, 300), spec("B", &b, 300));
-    let engine = Engine::new(fast_settings());
+    let engine = Engine::new(
+        fast_settings(),
+        channelwatch::dvr::client::DvrClient::build_http().unwrap(),
+    );
     engine.reconcile(&[sa.clone(), sb.clone()]);
     wait_for("both connected", T, || {
         connected(&engine, &sa.dvr_id) && connected(&engine, &sb.dvr_id)
@@ -131,7 +134,10 @@ async fn dvrs_are_added_and_removed_while_others_stream() {
     let a = sim(Scenario::FamilyEvening).await;
     let c = sim(Scenario::Quiet).await;
     let (sa, sc) = (spec("A", &a, 300), spec("C", &c, 300));
-    let engine = Engine::new(fast_settings());
+    let engine = Engine::new(
+        fast_settings(),
+        channelwatch::dvr::client::DvrClient::build_http().unwrap(),
+    );
     engine.reconcile(std::slice::from_ref(&sa));
     wait_for("A connected", T, || connected(&engine, &sa.dvr_id)).await;
     let slot_a = engine.slot(&sa.dvr_id).unwrap();

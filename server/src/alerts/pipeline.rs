@@ -76,6 +76,7 @@ impl AlertService {
             .await?
             .unwrap_or_default();
         dispatcher.set_max_age(Duration::from_secs(settings.delivery.max_age_seconds));
+        let http = engine.http().clone();
         Ok(Self {
             shared: Arc::new(Shared {
                 db,
@@ -84,7 +85,7 @@ impl AlertService {
                 settings: RwLock::new(settings),
                 budgets: Mutex::new(HashMap::new()),
                 cooldowns: Mutex::new(HashMap::new()),
-                http: DvrClient::shared_http(),
+                http,
             }),
         })
     }

@@ -41,17 +41,28 @@ impl ClientError {
         } else if e.is_decode() {
             ClientError::Decode(e.to_string())
         } else {
-            // The error's source chain holds the useful part (connection refused, DNS).
-            let mut msg = e.to_string();
-            let mut src = std::error::Error::source(&e);
-            while let Some(s) = src {
-                msg = format!("{msg}: {s}");
-                src = s.source();
-            }
-            ClientError::Unreachable(msg)
+            ClientError::Unreachable(with_sources(&e))
         }
     }
 }
+
+/// An error with its source chain, which holds the useful part (connection refused,
+/// DNS, a TLS root that would not load).
+fn with_sources(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        msg = format!("{msg}: {s}");
+        src = s.source();
+    }
+    msg
+}
+
+/// The DVR HTTP client could not be built (TLS roots, resolver, out of descriptors).
+/// Only start-up builds it, so this stops the start with a clear message.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot set up the HTTP client for DVR requests: {0}")]
+pub struct HttpSetupError(String);
 
 /// `GET /status`.
 #[derive(Debug, Clone, Deserialize)]
@@ -156,20 +167,23 @@ impl DvrClient {
         }
     }
 
-    /// The process-wide HTTP client all DVR handles share. It never follows a
-    /// redirect: the DVR's `X-API-Key` goes to the address it was given for and nowhere
-    /// else (reqwest drops only `Authorization` and cookies on a cross-host redirect),
-    /// so a 3xx is the DVR's answer ([`ClientError::Status`]).
-    pub fn shared_http() -> reqwest::Client {
+    /// Builds the one HTTP client all DVR traffic shares (the process builds it once,
+    /// at start; per-DVR API keys go on each request). It never follows a redirect:
+    /// the DVR's `X-API-Key` goes to the address it was given for and nowhere else
+    /// (reqwest drops only `Authorization` and cookies on a cross-host redirect), so a
+    /// 3xx is the DVR's answer ([`ClientError::Status`]). It keeps no idle connection:
+    /// a DVR holds one descriptor, its event stream, and a poll's connection closes
+    /// when the poll ends, so the open-file budget is one per DVR plus what is in
+    /// flight (see `fd_limit`).
+    pub fn build_http() -> Result<reqwest::Client, HttpSetupError> {
         reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(CONNECT_TIMEOUT)
-            .pool_idle_timeout(Duration::from_secs(30))
-            .pool_max_idle_per_host(1)
+            .pool_max_idle_per_host(0)
             .tcp_nodelay(true)
             .user_agent(concat!("ChannelWatch/", env!("CARGO_PKG_VERSION")))
             .build()
-            .unwrap_or_else(|_| reqwest::Client::new())
+            .map_err(|e| HttpSetupError(with_sources(&e)))
     }
 
     pub fn base(&self) -> &str {

@@ -144,7 +144,9 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn new(settings: EngineSettings) -> Self {
+    /// `http` is the process's one DVR client ([`DvrClient::build_http`]): every DVR
+    /// task, lookup and diagnosis shares its connector and TLS roots.
+    pub fn new(settings: EngineSettings, http: reqwest::Client) -> Self {
         let (feed, _) = broadcast::channel(settings.feed_capacity.max(16));
         let events = Arc::new(Bus {
             feed,
@@ -154,13 +156,18 @@ impl Engine {
             inner: Arc::new(Inner {
                 disk_thresholds: RwLock::new(settings.disk_thresholds),
                 settings: Arc::new(settings),
-                http: DvrClient::shared_http(),
+                http,
                 running: RwLock::new(HashMap::new()),
                 events,
                 booted: AtomicBool::new(false),
                 restarts: Arc::new(Notify::new()),
             }),
         }
+    }
+
+    /// The shared DVR HTTP client, for lookups beside the DVR tasks.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.inner.http
     }
 
     pub fn settings(&self) -> &EngineSettings {
