@@ -149,8 +149,12 @@ async fn run(args: &[String]) {
     let rounds = 50;
     let mut series = 0;
     for _ in 0..rounds {
-        let (dvrs, globals) =
-            channelwatch::metrics::gather(&srv.services.engine, &srv.services.watchdog, 0);
+        let (dvrs, globals) = channelwatch::metrics::gather(
+            &srv.services.engine,
+            &srv.services.watchdog,
+            &srv.services.core_tasks,
+            0,
+        );
         let text = channelwatch::metrics::render(&dvrs, &globals);
         series = text
             .lines()

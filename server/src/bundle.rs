@@ -199,7 +199,13 @@ pub async fn build(db: &Db, config: &Config, snap: Snapshot) -> Result<Vec<u8>, 
             "env_dvrs": config.env_dvrs.len(),
         },
     });
-    let logs = crate::logging::recent_lines(&config.data_dir, LOG_LINES).join("\n");
+    // Up to a week of log files: read off the async workers.
+    let data_dir = config.data_dir.clone();
+    let logs = tokio::task::spawn_blocking(move || {
+        crate::logging::recent_lines(&data_dir, LOG_LINES).join("\n")
+    })
+    .await
+    .unwrap_or_default();
 
     let files: Vec<(&str, String)> = vec![
         ("README.txt", README.to_string()),

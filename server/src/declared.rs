@@ -1033,12 +1033,12 @@ async fn fingerprint(path: &Path) -> Option<Vec<u8>> {
 
 /// Reloads on `SIGHUP` and when the file's content changes (polled, which also sees
 /// Kubernetes ConfigMap swaps and edits over network shares).
-pub fn spawn_watcher(
+pub async fn watch(
     services: Arc<crate::http::Services>,
     poll: Duration,
     cancel: CancellationToken,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
+) {
+    {
         let declared = &services.declared;
         // What was applied at start, so an edit made during start-up is still seen.
         let mut seen = {
@@ -1092,7 +1092,7 @@ pub fn spawn_watcher(
                 retry_at = Some(tokio::time::Instant::now() + Duration::from_secs(30));
             }
         }
-    })
+    }
 }
 
 #[cfg(test)]

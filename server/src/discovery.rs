@@ -235,13 +235,9 @@ impl Discovery {
     }
 
     /// Scans at start and every `period` until cancelled.
-    pub fn spawn(
-        self: &Arc<Self>,
-        period: Duration,
-        cancel: CancellationToken,
-    ) -> tokio::task::JoinHandle<()> {
-        let me = self.clone();
-        tokio::spawn(async move {
+    pub async fn run(self: Arc<Self>, period: Duration, cancel: CancellationToken) {
+        let me = self;
+        {
             loop {
                 tokio::select! {
                     _ = cancel.cancelled() => return,
@@ -252,7 +248,7 @@ impl Discovery {
                     _ = tokio::time::sleep(period) => {}
                 }
             }
-        })
+        }
     }
 }
 

@@ -268,6 +268,7 @@ async fn check_status(
     t: DoctorTimeouts,
 ) -> Result<(Duration, DvrStatus, Option<SystemTime>), String> {
     let started = Instant::now();
+    let _fd = crate::fd_limit::dvr_connections().request().await;
     let res = client
         .get("/status")
         .timeout(t.request)
@@ -323,6 +324,7 @@ pub fn check_skew(dvr_date: Option<SystemTime>, now: SystemTime, max: Duration) 
 /// Opens the event stream and waits for its first line.
 async fn check_stream(client: &DvrClient, t: DoctorTimeouts) -> DiagnoseCheck {
     let started = Instant::now();
+    let _fd = crate::fd_limit::dvr_connections().stream().await;
     let res = match client.subscribe(t.request).await {
         Ok(r) => r,
         Err(e) => {

@@ -1,15 +1,39 @@
 //! The open-file limit. Containers often start with a soft limit of 1024, which a few
 //! hundred DVRs exhaust (each holds its event stream open); the hard limit is usually
 //! far higher, so it is raised at start and the log says how many DVRs it allows.
+//!
+//! DVR connections then draw from a budget below the limit ([`dvr_connections`]), so
+//! near it a new DVR connection waits for a free descriptor instead of taking the
+//! ones the HTTP listener, the database and the log files need: the probes and
+//! `/metrics` keep answering with more DVRs configured than the limit carries.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 /// Descriptors kept for everything but DVR connections: the HTTP listener and its
-/// clients, the database and its WAL, log files, provider sends.
+/// clients, the database and its WAL, log files, provider sends. A quarter of a
+/// small limit.
 pub const RESERVED: u64 = 256;
 
-/// About how many DVRs a limit allows: two descriptors each (the event stream, and a
-/// poll that may overlap it), after [`RESERVED`].
+fn reserved(limit: u64) -> u64 {
+    RESERVED.min(limit / 4)
+}
+
+/// Of the DVR budget, what only requests (polls, lookups) may use, so event streams
+/// can never starve the polls that judge them.
+fn request_share(budget: u64) -> u64 {
+    (budget / 16).max(8).min(budget / 2)
+}
+
+/// How many DVRs a limit carries: one descriptor each (its event stream; a poll's
+/// connection is short and draws from the request share).
 pub fn dvr_capacity(limit: u64) -> u64 {
-    limit.saturating_sub(RESERVED) / 2
+    let budget = limit.saturating_sub(reserved(limit));
+    budget - request_share(budget)
 }
 
 /// The limit before and after raising it.
@@ -27,15 +51,154 @@ pub fn raise() -> std::io::Result<FdLimit> {
     Ok(FdLimit { before, soft, hard })
 }
 
+/// The soft limit now (0 when it cannot be read).
+pub fn soft_limit() -> u64 {
+    rlimit::Resource::NOFILE.get().map(|l| l.0).unwrap_or(0)
+}
+
+/// Descriptors this process has open (Linux; `None` elsewhere).
+pub fn open_now() -> Option<usize> {
+    std::fs::read_dir("/proc/self/fd").ok().map(|d| d.count())
+}
+
+/// The descriptors DVR connections may hold: event streams (one per connected DVR,
+/// held while it streams) and requests (held while one is in flight).
+pub struct DvrConnections {
+    streams: Semaphore,
+    requests: Semaphore,
+    stream_cap: usize,
+    waiting: AtomicUsize,
+    last_warned: Mutex<Option<Instant>>,
+}
+
+/// A held descriptor; released when dropped.
+pub type Held = SemaphorePermit<'static>;
+
+static BUDGET: OnceLock<DvrConnections> = OnceLock::new();
+
+/// The process's budget, sized on first use from the soft limit then in force
+/// (`serve` raises it before any DVR connects).
+pub fn dvr_connections() -> &'static DvrConnections {
+    BUDGET.get_or_init(|| DvrConnections::for_limit(soft_limit().max(64)))
+}
+
+impl DvrConnections {
+    fn for_limit(limit: u64) -> Self {
+        let budget = limit.saturating_sub(reserved(limit));
+        let requests = request_share(budget);
+        let streams = (budget - requests) as usize;
+        Self {
+            streams: Semaphore::new(streams),
+            requests: Semaphore::new(requests as usize),
+            stream_cap: streams,
+            waiting: AtomicUsize::new(0),
+            last_warned: Mutex::new(None),
+        }
+    }
+
+    /// A descriptor for an event stream, if one is free now.
+    pub fn try_stream(&'static self) -> Option<Held> {
+        self.streams.try_acquire().ok()
+    }
+
+    /// A descriptor for an event stream, waiting for one near the limit.
+    pub async fn stream(&'static self) -> Held {
+        if let Some(p) = self.try_stream() {
+            return p;
+        }
+        self.wait(&self.streams).await
+    }
+
+    /// A descriptor for one request, waiting for one near the limit.
+    pub async fn request(&'static self) -> Held {
+        if let Ok(p) = self.requests.try_acquire() {
+            return p;
+        }
+        self.wait(&self.requests).await
+    }
+
+    async fn wait(&'static self, sem: &'static Semaphore) -> Held {
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        let _done = Waiting(&self.waiting);
+        {
+            let mut last = self.last_warned.lock();
+            if last.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
+                *last = Some(Instant::now());
+                tracing::warn!(
+                    limit = soft_limit(),
+                    dvr_connections = self.stream_cap,
+                    "near the open-file limit: new DVR connections wait for a free descriptor; raise the limit (ulimit -n) to watch more DVRs"
+                );
+            }
+        }
+        // The semaphore is never closed.
+        sem.acquire()
+            .await
+            .expect("budget semaphore is never closed")
+    }
+
+    /// Event streams open now.
+    pub fn streams_open(&self) -> usize {
+        self.stream_cap - self.streams.available_permits()
+    }
+
+    /// Event streams the budget allows.
+    pub fn stream_capacity(&self) -> usize {
+        self.stream_cap
+    }
+
+    /// Connections waiting for a descriptor now.
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
+    }
+}
+
+/// Counts a waiter out however its wait ends (a cancelled task included).
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn capacity_leaves_room_for_the_rest() {
-        assert_eq!(dvr_capacity(1024), 384);
-        assert_eq!(dvr_capacity(20_000), 9_872);
-        assert_eq!(dvr_capacity(100), 0, "never negative");
+        assert_eq!(dvr_capacity(1024), 768 - 48);
+        // The machine kind we measure on: 10,000 DVRs fit.
+        assert_eq!(dvr_capacity(20_000), 19_744 - 1_234);
+        assert!(dvr_capacity(20_000) >= 10_000);
+        assert_eq!(dvr_capacity(400), 300 - 18);
+        assert_eq!(dvr_capacity(10), 4, "never negative");
+        assert_eq!(dvr_capacity(0), 0);
+    }
+
+    #[tokio::test]
+    async fn past_the_budget_a_stream_waits_and_gets_a_freed_descriptor() {
+        let b: &'static DvrConnections = Box::leak(Box::new(DvrConnections::for_limit(64)));
+        let cap = b.stream_capacity();
+        let held: Vec<_> = (0..cap).map(|_| b.try_stream().unwrap()).collect();
+        assert_eq!(b.streams_open(), cap);
+        assert!(b.try_stream().is_none());
+        let waiter = tokio::spawn(async move { b.stream().await });
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while b.waiting() == 0 {
+            assert!(Instant::now() < deadline);
+            tokio::task::yield_now().await;
+        }
+        // Requests still have their own share.
+        let _r = b.request().await;
+        drop(held);
+        let _p = tokio::time::timeout(Duration::from_secs(5), waiter)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(b.waiting(), 0);
+        assert_eq!(b.streams_open(), 1);
     }
 
     #[cfg(unix)]

@@ -8,6 +8,7 @@ pub mod alerts;
 pub mod backup;
 pub mod bundle;
 pub mod config;
+pub mod core_tasks;
 pub mod declared;
 pub mod discovery;
 pub mod doctor;

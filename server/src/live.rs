@@ -23,12 +23,9 @@ use futures::Stream;
 use parking_lot::RwLock;
 use serde::Deserialize;
 use tokio::sync::{broadcast, watch};
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
-use crate::alerts::enrich::Enricher;
-use crate::dvr::client::DvrClient;
 use crate::engine::state::Change;
 use crate::engine::EngineEventKind;
 use crate::http::error::ApiError;
@@ -86,16 +83,9 @@ struct Extras {
 
 /// The live hub. Cheap to share (`Arc`).
 /// An enricher and the DVR API key its client sends.
-type KeyedEnricher = (
-    crate::dvr::client::ApiKey,
-    Arc<tokio::sync::Mutex<Enricher>>,
-);
-
 pub struct LiveHub {
     tx: watch::Sender<Arc<Frame>>,
     extras: RwLock<HashMap<String, Extras>>,
-    /// Per DVR, with the API key its client was built with (a new key rebuilds it).
-    enrichers: parking_lot::Mutex<HashMap<String, KeyedEnricher>>,
     /// One build at a time, so frame numbers rise and a slow build cannot replace a
     /// newer frame.
     building: tokio::sync::Mutex<()>,
@@ -123,7 +113,6 @@ impl LiveHub {
         Self {
             tx: watch::channel(Arc::new(empty)).0,
             extras: RwLock::default(),
-            enrichers: Default::default(),
             building: tokio::sync::Mutex::new(()),
             closing: CancellationToken::new(),
         }
@@ -336,23 +325,9 @@ impl LiveHub {
         let Some(slot) = services.engine.slot(dvr_id) else {
             return;
         };
-        let spec = slot.spec();
-        let enricher = {
-            let fresh = || {
-                let client = DvrClient::new(services.engine.http().clone(), &spec.host, spec.port)
-                    .with_api_key(&spec.api_key);
-                let enricher = Enricher::new(dvr_id, client);
-                (
-                    spec.api_key.clone(),
-                    Arc::new(tokio::sync::Mutex::new(enricher)),
-                )
-            };
-            let mut all = self.enrichers.lock();
-            let entry = all.entry(dvr_id.to_string()).or_insert_with(fresh);
-            if entry.0 != spec.api_key {
-                *entry = fresh();
-            }
-            entry.1.clone()
+        // Shared with the alert pipeline: one cache per DVR.
+        let Some(enricher) = services.alerts.enrichers().get(&services.engine, dvr_id) else {
+            return;
         };
         let hub = self.clone();
         let dvr_id = dvr_id.to_string();
@@ -403,17 +378,9 @@ impl LiveHub {
         });
     }
 
-    /// Runs the hub: frames, enrichment, chart samples and the retention sweep.
-    pub fn spawn(
-        self: &Arc<Self>,
-        services: Arc<Services>,
-        cancel: CancellationToken,
-    ) -> JoinHandle<()> {
-        let hub = self.clone();
-        tokio::spawn(async move { hub.run(services, cancel).await })
-    }
-
-    async fn run(self: Arc<Self>, services: Arc<Services>, cancel: CancellationToken) {
+    /// Runs the hub until `cancel`: frames, enrichment, chart samples and the
+    /// retention sweep.
+    pub async fn run(self: Arc<Self>, services: Arc<Services>, cancel: CancellationToken) {
         let mut feed = services.engine.subscribe();
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -470,7 +437,7 @@ impl LiveHub {
                     let live: std::collections::HashSet<&str> =
                         slots.iter().map(|s| s.dvr_id.as_str()).collect();
                     self.extras.write().retain(|id, _| live.contains(id.as_str()));
-                    self.enrichers.lock().retain(|id, _| live.contains(id.as_str()));
+                    services.alerts.enrichers().retain(|id| live.contains(id));
                     for slot in &slots {
                         self.enrich(&services, &slot.dvr_id);
                     }

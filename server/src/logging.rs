@@ -2,10 +2,17 @@
 //! `CHANNELWATCH_LOG_FORMAT=json`) and the same lines to `<data-dir>/logs/`, rotated
 //! daily and kept for [`KEEP_FILES`] days, so an operator (and the debug bundle) has
 //! history after a container restart.
+//!
+//! Neither writer ever blocks the caller: each has its own thread behind a bounded
+//! queue ([`QUEUED_LINES`]), and a line that finds the queue full is dropped and
+//! counted ([`dropped_lines`], `channelwatch_log_lines_dropped_total`). A paused
+//! terminal or a blocking container log driver then costs log lines, never the
+//! runtime's workers (which once stalled for 44 s behind a slow stderr pipe).
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
-use tracing_appender::non_blocking::WorkerGuard;
+use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
 use tracing_appender::rolling::{Builder, Rotation};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
@@ -36,13 +43,65 @@ where
     }
 }
 
+/// Lines each writer holds for its thread before it drops new ones.
+pub const QUEUED_LINES: usize = 16_384;
+
+/// The drop counters of the installed writers.
+static DROPPED: OnceLock<Vec<ErrorCounter>> = OnceLock::new();
+
+/// Log lines dropped so far because a writer could not keep up.
+pub fn dropped_lines() -> u64 {
+    DROPPED
+        .get()
+        .map(|c| c.iter().map(|c| c.dropped_lines() as u64).sum())
+        .unwrap_or(0)
+}
+
+/// Says once in the log that lines are being dropped (the message reaches whichever
+/// writer keeps up; the metric counts the rest). Runs until `cancel`.
+pub async fn report_drops(cancel: tokio_util::sync::CancellationToken) {
+    static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+            _ = cancel.cancelled() => return,
+        }
+        let dropped = dropped_lines();
+        if dropped > 0 && !SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            tracing::warn!(
+                dropped,
+                "log lines are being dropped: a log reader (stderr or the log folder) is slower than the log; channelwatch_log_lines_dropped_total counts them"
+            );
+        }
+    }
+}
+
+/// Flushes the writers when dropped: keep it alive for the life of the process.
+#[must_use]
+pub struct LogGuard(#[allow(dead_code)] Vec<WorkerGuard>);
+
+/// A writer on its own thread behind a bounded queue, dropping (and counting) what
+/// does not fit.
+fn non_blocking<W: std::io::Write + Send + 'static>(
+    w: W,
+    name: &str,
+) -> (tracing_appender::non_blocking::NonBlocking, WorkerGuard) {
+    NonBlockingBuilder::default()
+        .lossy(true)
+        .buffered_lines_limit(QUEUED_LINES)
+        .thread_name(name)
+        .finish(w)
+}
+
 /// Installs the subscriber. With a data dir, lines also go to its rotated log files;
-/// keep the answered guard alive, it flushes the file writer on drop. A log folder
-/// that cannot be created is reported on stderr and logging goes on without it.
-pub fn init(filter: &str, format: &LogFormat, data_dir: Option<&Path>) -> Option<WorkerGuard> {
+/// keep the answered guard alive, it flushes the writers on drop. A log folder that
+/// cannot be created is reported on stderr and logging goes on without it.
+pub fn init(filter: &str, format: &LogFormat, data_dir: Option<&Path>) -> LogGuard {
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
-    let mut layers = vec![layer(format, std::io::stderr)];
-    let mut guard = None;
+    let (stderr, stderr_guard) = non_blocking(std::io::stderr(), "log-stderr");
+    let mut counters = vec![stderr.error_counter()];
+    let mut guards = vec![stderr_guard];
+    let mut layers = vec![layer(format, stderr)];
     let file = data_dir.and_then(|d| {
         let dir = log_dir(d);
         let appender = std::fs::create_dir_all(&dir)
@@ -60,12 +119,16 @@ pub fn init(filter: &str, format: &LogFormat, data_dir: Option<&Path>) -> Option
         match appender {
             Ok(a) => {
                 crate::private_files::private_files_in(&dir);
-                let (writer, g) = tracing_appender::non_blocking(PrivateLogs {
-                    inner: a,
-                    dir: dir.clone(),
-                    checked: std::time::Instant::now(),
-                });
-                guard = Some(g);
+                let (writer, g) = non_blocking(
+                    PrivateLogs {
+                        inner: a,
+                        dir: dir.clone(),
+                        checked: std::time::Instant::now(),
+                    },
+                    "log-files",
+                );
+                counters.push(writer.error_counter());
+                guards.push(g);
                 Some(layer(format, writer))
             }
             Err(e) => {
@@ -75,10 +138,13 @@ pub fn init(filter: &str, format: &LogFormat, data_dir: Option<&Path>) -> Option
         }
     });
     layers.extend(file);
+    // Set either way: `try_init` also reports a `log` bridge it could not install
+    // while the subscriber itself is in place; writers that never get a line count 0.
+    let _ = DROPPED.set(counters);
     let _ = tracing_subscriber::registry()
         .with(layers.with_filter(filter))
         .try_init();
-    guard
+    LogGuard(guards)
 }
 
 /// The rotating log files, kept owner-only: the appender creates each day's file with

@@ -268,9 +268,9 @@ enum DoctorCommand {
     },
 }
 
-fn init_logging(filter: &str, format: &LogFormat) {
-    // Commands other than serve log to stderr only.
-    let _ = channelwatch::logging::init(filter, format, None);
+/// Commands other than serve log to stderr only; hold the guard while the command runs.
+fn init_logging(filter: &str, format: &LogFormat) -> channelwatch::logging::LogGuard {
+    channelwatch::logging::init(filter, format, None)
 }
 
 fn load_config(args: &ServeArgs) -> anyhow::Result<Config> {
@@ -321,7 +321,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         None => serve(cli.serve).await?,
         Some(Command::Serve(args)) => serve(args).await?,
         Some(Command::Simulate(a)) => {
-            init_logging(
+            let _log = init_logging(
                 &std::env::var("CHANNELWATCH_LOG").unwrap_or_else(|_| "info".into()),
                 &LogFormat::Text,
             );

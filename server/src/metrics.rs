@@ -49,10 +49,22 @@ pub struct Globals {
     pub restart_checks_ok: u64,
     pub restart_checks_failed: u64,
     pub watchdog_revivals: u64,
+    /// Log lines dropped because a log reader was too slow.
+    pub log_lines_dropped: u64,
+    pub core_tasks: Vec<crate::core_tasks::CoreTaskStatus>,
+    pub accept_errors: u64,
+    pub open_files_limit: u64,
+    pub dvr_streams_open: u64,
+    pub dvr_connections_waiting: u64,
 }
 
 /// Reads the engine and the watchdog into samples.
-pub fn gather(engine: &Engine, watchdog: &Watchdog, queue_depth: u64) -> (Vec<DvrSample>, Globals) {
+pub fn gather(
+    engine: &Engine,
+    watchdog: &Watchdog,
+    core_tasks: &crate::core_tasks::CoreTasks,
+    queue_depth: u64,
+) -> (Vec<DvrSample>, Globals) {
     let dvrs = engine
         .slots()
         .iter()
@@ -87,6 +99,12 @@ pub fn gather(engine: &Engine, watchdog: &Watchdog, queue_depth: u64) -> (Vec<Dv
         restart_checks_ok: s.restart_checks_ok.load(Ordering::Relaxed),
         restart_checks_failed: s.restart_checks_failed.load(Ordering::Relaxed),
         watchdog_revivals: s.revivals.load(Ordering::Relaxed),
+        log_lines_dropped: crate::logging::dropped_lines(),
+        core_tasks: core_tasks.statuses(),
+        accept_errors: crate::http::listener::accept_errors(),
+        open_files_limit: crate::fd_limit::soft_limit(),
+        dvr_streams_open: crate::fd_limit::dvr_connections().streams_open() as u64,
+        dvr_connections_waiting: crate::fd_limit::dvr_connections().waiting() as u64,
     };
     (dvrs, globals)
 }
@@ -371,6 +389,59 @@ pub fn render(dvrs: &[DvrSample], g: &Globals) -> String {
                     g.restart_checks_ok as f64,
                 ),
             ],
+        ),
+        global(
+            "channelwatch_log_lines_dropped_total",
+            "Log lines dropped because a log reader (stderr, the log folder) was too slow; the runtime never waits for it.",
+            COUNTER,
+            vec![],
+            g.log_lines_dropped as f64,
+        ),
+        global(
+            "channelwatch_http_accept_errors_total",
+            "Times the HTTP listener could not accept a connection (out of descriptors or memory) and backed off.",
+            COUNTER,
+            vec![],
+            g.accept_errors as f64,
+        ),
+        global(
+            "channelwatch_open_files_limit",
+            "The process's soft open-file limit (raised to the hard limit at start).",
+            GAUGE,
+            vec![],
+            g.open_files_limit as f64,
+        ),
+        global(
+            "channelwatch_dvr_streams_open",
+            "DVR event streams holding a descriptor now.",
+            GAUGE,
+            vec![],
+            g.dvr_streams_open as f64,
+        ),
+        global(
+            "channelwatch_dvr_connections_waiting",
+            "DVR connections waiting for a descriptor because the open-file limit is near.",
+            GAUGE,
+            vec![],
+            g.dvr_connections_waiting as f64,
+        ),
+        family(
+            "channelwatch_core_task_up",
+            "1 while the supervised background task runs, 0 while it waits to start again after a failure.",
+            GAUGE,
+            g.core_tasks
+                .iter()
+                .map(|t| sample(GAUGE, vec![pair("task", &t.name)], f64::from(u8::from(t.running))))
+                .collect(),
+        ),
+        family(
+            "channelwatch_core_task_restarts_total",
+            "Times a supervised background task (live hub, watchdog, outbox, ...) panicked or ended and was started again.",
+            COUNTER,
+            g.core_tasks
+                .iter()
+                .map(|t| sample(COUNTER, vec![pair("task", &t.name)], t.restarts as f64))
+                .collect(),
         ),
         global(
             "channelwatch_build_info",

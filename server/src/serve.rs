@@ -230,6 +230,7 @@ pub async fn start_with(
         logins: Default::default(),
         setup: crate::http::setup::SetupToken::new(setup_token),
         started: Default::default(),
+        core_tasks: Default::default(),
     });
     let state = AppState {
         leptos_options: crate::web::leptos_options(addr),
@@ -239,6 +240,8 @@ pub async fn start_with(
     let cancel = CancellationToken::new();
     let stop = cancel.clone();
     let http = tokio::spawn(async move {
+        use axum::serve::ListenerExt;
+        let listener = crate::http::listener::BackoffListener::new(listener).tap_io(|_| {});
         let res = axum::serve(
             listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
@@ -252,19 +255,49 @@ pub async fn start_with(
 
     services.registry.sync_engine().await?;
     services.engine.mark_booted();
-    let watchdog_task = services.watchdog.spawn(cancel.clone());
-    let alert_task = services.alerts.spawn(alert_rx, cancel.clone());
-    let dispatch_task = services.dispatcher.spawn(cancel.clone());
-    let live_task = services.live.spawn(services.clone(), cancel.clone());
+    let tasks = &services.core_tasks;
+    let watchdog_task = {
+        let (dog, c) = (services.watchdog.clone(), cancel.clone());
+        tasks.supervise("watchdog", cancel.clone(), move || {
+            dog.clone().run(c.clone())
+        })
+    };
+    let alert_task = {
+        let (alerts, c) = (services.alerts.clone(), cancel.clone());
+        let rx = Arc::new(tokio::sync::Mutex::new(alert_rx));
+        tasks.supervise("alert_router", cancel.clone(), move || {
+            alerts.clone().run(rx.clone(), c.clone())
+        })
+    };
+    let dispatch_task = {
+        let (d, c) = (services.dispatcher.clone(), cancel.clone());
+        tasks.supervise("outbox", cancel.clone(), move || d.clone().run(c.clone()))
+    };
+    let live_task = {
+        let (s, c) = (services.clone(), cancel.clone());
+        tasks.supervise("live_hub", cancel.clone(), move || {
+            s.live.clone().run(s.clone(), c.clone())
+        })
+    };
     let mut background = Vec::new();
     if let Some(period) = services.config.discovery_interval {
-        background.push(services.discovery.spawn(period, cancel.clone()));
+        let (d, c) = (services.discovery.clone(), cancel.clone());
+        background.push(tasks.supervise("discovery", cancel.clone(), move || {
+            d.clone().run(period, c.clone())
+        }));
     }
-    let config_task = crate::declared::spawn_watcher(
-        services.clone(),
-        std::time::Duration::from_secs(2),
-        cancel.clone(),
-    );
+    background.push({
+        let c = cancel.clone();
+        tasks.supervise("log_monitor", cancel.clone(), move || {
+            crate::logging::report_drops(c.clone())
+        })
+    });
+    let config_task = {
+        let (s, c) = (services.clone(), cancel.clone());
+        tasks.supervise("config_watcher", cancel.clone(), move || {
+            crate::declared::watch(s.clone(), std::time::Duration::from_secs(2), c.clone())
+        })
+    };
     services.started.store(true, Ordering::Release);
     info!(%addr, dvrs = services.engine.running_count(), version = crate::VERSION, "ChannelWatch is running");
     if let Some(token) = services.setup_token() {

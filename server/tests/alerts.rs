@@ -1076,3 +1076,45 @@ async fn shutdown_ends_live_streams_and_releases_sends_in_flight_within_the_dead
         "the unfinished send is released for the next start"
     );
 }
+
+#[tokio::test]
+async fn a_dvr_that_connects_has_its_channels_and_guide_fetched_before_anyone_watches() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    let sim = sim(Scenario::Quiet).await;
+    add_dvr(&srv, "Study", &sim).await;
+    // Nothing has been watched: only the connect explains these lookups.
+    eventually(
+        "the channel list and the guide fetched on connect",
+        Duration::from_secs(10),
+        || async {
+            (sim.handle().requests("/api/v1/channels") >= 1
+                && sim.handle().requests("/devices/ANY/guide/now") >= 1)
+                .then_some(())
+        },
+    )
+    .await;
+    let (channels, guide) = (
+        sim.handle().requests("/api/v1/channels"),
+        sim.handle().requests("/devices/ANY/guide/now"),
+    );
+    // The first channel alert is built from the cache: no lookup of its own.
+    let fake = webhook_fake().await;
+    add_webhook(&srv, &fake).await;
+    watch(&sim, "7", "ABC", "Den TV");
+    let got = wait_received(&fake, "channel.watching.start", 1).await;
+    let msg = got[0]["data"]["message"].as_str().unwrap();
+    assert!(msg.starts_with("📺 ABC\nChannel: 7"), "{msg}");
+    assert_eq!(
+        sim.handle().requests("/api/v1/channels"),
+        channels,
+        "channels fetched again"
+    );
+    assert_eq!(
+        sim.handle().requests("/devices/ANY/guide/now"),
+        guide,
+        "guide fetched again"
+    );
+    srv.shutdown().await;
+    sim.shutdown().await;
+}

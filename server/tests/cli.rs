@@ -707,3 +707,214 @@ async fn user_create_reset_password_and_the_env_admin() {
     );
     srv.shutdown().await;
 }
+
+/// The value of an unlabelled series in a `/metrics` text.
+fn metric(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+#[tokio::test]
+async fn a_log_reader_that_never_reads_costs_log_lines_not_the_runtime() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim =
+        channelwatch::sim::Simulator::start("127.0.0.1:0".parse().unwrap(), Default::default())
+            .await
+            .unwrap();
+    let port = free_port();
+    // stderr is a pipe nobody reads: once its 64 KiB fill, every write to it would
+    // block. Trace logging says a few lines per request.
+    let _server = Proc(
+        clean_env(&mut Command::new(BIN))
+            .args(["serve", "--bind", "127.0.0.1", "--port", &port.to_string()])
+            .arg("--data-dir")
+            .arg(dir.path())
+            .env("CHANNELWATCH_LOG", "trace")
+            .env(
+                "CHANNELS_DVR_SERVERS",
+                format!("Den@127.0.0.1:{}", sim.addr().port()),
+            )
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    wait_async("the server", || get_ok(format!("{base}/healthz/live"))).await;
+    // A new connection per request: each says a few lines at trace level.
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    // Far more lines than the pipe and the writer's queue hold; every probe answers.
+    let answered = futures::future::join_all((0..8).map(|_| {
+        let (http, base) = (http.clone(), base.clone());
+        async move {
+            for _ in 0..1_000 {
+                let res = http.get(format!("{base}/healthz/live")).send().await;
+                assert!(
+                    res.is_ok_and(|r| r.status().is_success()),
+                    "a probe went unanswered behind the unread log"
+                );
+            }
+        }
+    }))
+    .await;
+    assert_eq!(answered.len(), 8);
+    let mut dropped = 0.0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while dropped == 0.0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no dropped lines counted"
+        );
+        let text = http
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .expect("/metrics answers")
+            .text()
+            .await
+            .unwrap();
+        dropped = metric(&text, "channelwatch_log_lines_dropped_total").unwrap();
+        if dropped == 0.0 {
+            http.get(format!("{base}/healthz/live"))
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+    // The DVR is still watched: the engine was never stalled into a restart.
+    let text = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        metric(&text, "channelwatch_dvr_connected"),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        metric(&text, "channelwatch_dvr_task_restarts_total"),
+        Some(0.0)
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn with_more_dvrs_than_descriptors_the_probes_keep_answering() {
+    let Some(prlimit) = ["/usr/bin/prlimit", "/bin/prlimit"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+    else {
+        panic!("prlimit (util-linux) is needed to start the server with a low open-file limit");
+    };
+    // This test process holds two descriptors per simulated DVR.
+    let _ = channelwatch::fd_limit::raise();
+    const LIMIT: u64 = 400;
+    const DVRS: usize = 350;
+    let capacity = channelwatch::fd_limit::dvr_capacity(LIMIT);
+    assert!((DVRS as u64) > capacity, "the test must overrun the budget");
+    let mut sims = Vec::new();
+    for _ in 0..DVRS {
+        sims.push(
+            channelwatch::sim::Simulator::start("127.0.0.1:0".parse().unwrap(), Default::default())
+                .await
+                .unwrap(),
+        );
+    }
+    let list: Vec<String> = sims
+        .iter()
+        .enumerate()
+        .map(|(i, s)| format!("D{i}@127.0.0.1:{}", s.addr().port()))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("channelwatch.yaml"),
+        "dvr_soft_limit: 1000\n",
+    )
+    .unwrap();
+    let port = free_port();
+    let _server = Proc(
+        clean_env(&mut Command::new(prlimit))
+            .arg(format!("--nofile={LIMIT}:{LIMIT}"))
+            .arg(BIN)
+            .args(["serve", "--bind", "127.0.0.1", "--port", &port.to_string()])
+            .arg("--data-dir")
+            .arg(dir.path())
+            .env("CHANNELS_DVR_SERVERS", list.join(","))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    wait_async("the server", || get_ok(format!("{base}/healthz/live"))).await;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let scrape = || async {
+        let res = http
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .expect("/metrics answers near the open-file limit");
+        assert_eq!(res.status(), 200);
+        res.text().await.unwrap()
+    };
+    // Every DVR the budget carries connects; the rest wait, said in /metrics.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let text = scrape().await;
+        let open = metric(&text, "channelwatch_dvr_streams_open").unwrap();
+        let waiting = metric(&text, "channelwatch_dvr_connections_waiting").unwrap();
+        if open == capacity as f64 && waiting >= 1.0 {
+            assert_eq!(
+                metric(&text, "channelwatch_open_files_limit"),
+                Some(LIMIT as f64)
+            );
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "streams open {open}, waiting {waiting}, budget {capacity}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Probes, the API and /metrics keep answering, many at once, over several polls.
+    for _ in 0..5 {
+        let answers = futures::future::join_all((0..32).map(|i| {
+            let http = http.clone();
+            let path = [
+                "/healthz/live",
+                "/healthz/startup",
+                "/healthz/ready",
+                "/metrics",
+            ][i % 4];
+            let url = format!("{base}{path}");
+            async move { http.get(url).send().await.map(|r| r.status().as_u16()) }
+        }))
+        .await;
+        for a in answers {
+            let status = a.expect("a probe went unanswered near the open-file limit");
+            // Ready may say 503 (a DVR waiting for a descriptor is not connected), but it answers.
+            assert!(status == 200 || status == 503, "{status}");
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let text = scrape().await;
+    assert_eq!(
+        metric(&text, "channelwatch_http_accept_errors_total"),
+        Some(0.0),
+        "the listener never ran out"
+    );
+    for s in sims {
+        s.shutdown().await;
+    }
+}

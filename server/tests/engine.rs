@@ -301,3 +301,37 @@ async fn a_flapping_dvr_keeps_being_reconnected_without_task_restarts() {
     engine.shutdown().await;
     s.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_delivering_stream_outlives_a_failing_status_and_a_silent_one_does_not() {
+    let s = sim(Scenario::Quiet).await;
+    let (engine, _sp, slot) = connected(&s, 300).await;
+    let h = s.handle();
+    h.set_status_fail(true);
+    // Events flow for well past the silence limit (a poll and its timeout: 3.5 s here)
+    // while every /status fails: the stream is alive, so it stays.
+    let until = Instant::now() + Duration::from_secs(6);
+    let mut n = 0;
+    while Instant::now() < until {
+        h.emit(LIVE.0, LIVE.1, &format!("{} {n}", LIVE.2));
+        n += 1;
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(
+        h.connections_total(),
+        1,
+        "a delivering stream was torn down"
+    );
+    assert!(slot.is_connected());
+    assert!(
+        slot.counters.status_failures.load(Ordering::Relaxed) >= 3,
+        "the failing keep-alives are counted"
+    );
+    // Silent now, with /status still failing: torn down and reopened.
+    wait_for("the silent stream to be reopened", T, || {
+        h.connections_total() >= 2
+    })
+    .await;
+    engine.shutdown().await;
+    s.shutdown().await;
+}

@@ -644,3 +644,115 @@ fn which(program: &str) -> Option<std::path::PathBuf> {
             .find(|p| p.is_file())
     })
 }
+
+/// Reads SSE bytes until `text` shows up; false at the deadline or the stream's end.
+async fn feed_shows(
+    stream: &mut (impl futures::Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin),
+    text: &str,
+    timeout: Duration,
+) -> bool {
+    use futures::StreamExt;
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut seen = String::new();
+    while let Ok(Some(Ok(chunk))) = tokio::time::timeout_at(deadline, stream.next()).await {
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+        if seen.contains(text) {
+            return true;
+        }
+        // Keep only a tail long enough to hold `text` across chunks.
+        if seen.len() > 1 << 20 {
+            seen = seen.split_off(seen.len() - text.len());
+        }
+    }
+    false
+}
+
+#[tokio::test]
+async fn a_core_task_that_panics_is_started_again_counted_and_shown_in_health() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = fast_server(dir.path()).await;
+    let names: Vec<String> = srv
+        .services
+        .core_tasks
+        .statuses()
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    for want in [
+        "watchdog",
+        "alert_router",
+        "outbox",
+        "live_hub",
+        "config_watcher",
+    ] {
+        assert!(
+            names.iter().any(|n| n == want),
+            "{want} not supervised: {names:?}"
+        );
+    }
+    let (status, h) = send(client().get(url(&srv, "/api/v1/health")), Some(API_KEY)).await;
+    assert_eq!(status, 200, "{h}");
+    assert_eq!(h["status"], "ok", "{h}");
+
+    // The dashboard feed is open when the hub dies.
+    let res = reqwest::Client::new()
+        .get(url(&srv, "/api/v1/live"))
+        .header("X-API-Key", API_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let mut live = Box::pin(res.bytes_stream());
+    assert!(srv.services.core_tasks.inject_panic("live_hub"));
+    eventually(
+        "the restart in /metrics",
+        Duration::from_secs(10),
+        || async {
+            let m = scrape(&srv).await;
+            (value(
+                &m,
+                "channelwatch_core_task_restarts_total",
+                &["task=\"live_hub\""],
+            ) == Some(1.0)
+                && value(&m, "channelwatch_core_task_up", &["task=\"live_hub\""]) == Some(1.0))
+            .then_some(())
+        },
+    )
+    .await;
+    let (_, h) = send(client().get(url(&srv, "/api/v1/health")), Some(API_KEY)).await;
+    let hub = h["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "live_hub")
+        .cloned()
+        .unwrap();
+    assert_eq!(hub["running"], true, "{h}");
+    assert_eq!(hub["restarts"], 1, "{h}");
+    assert!(
+        hub["last_failure"]
+            .as_str()
+            .is_some_and(|f| f.contains("panicked")),
+        "{h}"
+    );
+    let m = scrape(&srv).await;
+    assert_eq!(
+        value(
+            &m,
+            "channelwatch_core_task_restarts_total",
+            &["task=\"outbox\""]
+        ),
+        Some(0.0),
+        "only the hub failed"
+    );
+
+    // The restarted hub still feeds the open dashboard: a new DVR shows up in it.
+    let sim = sim(Scenario::Quiet).await;
+    add_dvr(&srv, "Garage after the panic", sim.addr().port(), 300, true).await;
+    assert!(
+        feed_shows(&mut live, "Garage after the panic", Duration::from_secs(15)).await,
+        "the live feed stopped with the hub"
+    );
+    srv.shutdown().await;
+    sim.shutdown().await;
+}

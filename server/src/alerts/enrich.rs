@@ -8,10 +8,11 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tracing::debug;
 
-use crate::dvr::client::{DvrClient, MAX_LIST_BODY, MAX_OBJECT_BODY};
+use crate::dvr::client::{ApiKey, DvrClient, MAX_LIST_BODY, MAX_OBJECT_BODY};
 
 const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
 const CHANNELS_TTL: Duration = Duration::from_secs(86_400);
@@ -252,6 +253,8 @@ pub struct Enricher {
     guide: Option<Timed<HashMap<String, Vec<Airing>>>>,
     library: HashMap<String, Timed<Option<LibraryItem>>>,
     jobs: Option<Timed<HashMap<String, JobInfo>>>,
+    /// When the cached job list was requested (wall clock, to compare with events).
+    jobs_requested: Option<DateTime<Utc>>,
 }
 
 impl Enricher {
@@ -263,6 +266,7 @@ impl Enricher {
             guide: None,
             library: HashMap::new(),
             jobs: None,
+            jobs_requested: None,
         }
     }
 
@@ -282,6 +286,42 @@ impl Enricher {
         match c {
             None => true,
             Some(t) => t.at.elapsed() >= ttl || (missed && t.at.elapsed() >= MISS_REFRESH),
+        }
+    }
+
+    /// Fetches the channel list and the guide together, when the DVR connects, so its
+    /// first channel alert finds them cached instead of waiting on two lookups.
+    pub async fn prefetch(&mut self) {
+        let need_channels = Self::stale(&self.channels, CHANNELS_TTL, false);
+        let need_guide = Self::stale(&self.guide, GUIDE_TTL, false);
+        let (channels, guide) = tokio::join!(
+            async {
+                if need_channels {
+                    self.fetch("/api/v1/channels", MAX_LIST_BODY).await
+                } else {
+                    None
+                }
+            },
+            async {
+                if need_guide {
+                    self.fetch("/devices/ANY/guide/now", MAX_LIST_BODY).await
+                } else {
+                    None
+                }
+            }
+        );
+        let at = Instant::now();
+        if let Some(v) = channels {
+            self.channels = Some(Timed {
+                value: parse_channels(&v),
+                at,
+            });
+        }
+        if let Some(v) = guide {
+            self.guide = Some(Timed {
+                value: parse_guide(&v),
+                at,
+            });
         }
     }
 
@@ -357,12 +397,7 @@ impl Enricher {
     /// upcoming recordings).
     pub async fn jobs(&mut self, max_age: Duration) -> HashMap<String, JobInfo> {
         if Self::stale(&self.jobs, max_age, false) {
-            if let Some(v) = self.fetch("/api/v1/jobs", MAX_LIST_BODY).await {
-                self.jobs = Some(Timed {
-                    value: parse_jobs(&v),
-                    at: Instant::now(),
-                });
-            }
+            self.fetch_jobs().await;
         }
         self.jobs
             .as_ref()
@@ -370,20 +405,33 @@ impl Enricher {
             .unwrap_or_default()
     }
 
-    pub async fn job(&mut self, id: &str) -> Option<JobInfo> {
+    /// One job by id, for an event the engine saw at `seen`. A job the list lacks is
+    /// fetched again when the list was requested before `seen`: a job announced by
+    /// `jobs.created` is new, and a list read moments earlier (by the dashboard, on
+    /// connect) cannot hold it. Otherwise a miss refetches after [`MISS_REFRESH`].
+    pub async fn job(&mut self, id: &str, seen: DateTime<Utc>) -> Option<JobInfo> {
         let missed = self
             .jobs
             .as_ref()
             .is_some_and(|j| !j.value.contains_key(id));
-        if Self::stale(&self.jobs, JOBS_TTL, missed) {
-            if let Some(v) = self.fetch("/api/v1/jobs", MAX_LIST_BODY).await {
-                self.jobs = Some(Timed {
-                    value: parse_jobs(&v),
-                    at: Instant::now(),
-                });
-            }
+        let older_than_event = self.jobs_requested.is_none_or(|at| at < seen);
+        if Self::stale(&self.jobs, JOBS_TTL, missed) || (missed && older_than_event) {
+            self.fetch_jobs().await;
         }
         self.jobs.as_ref().and_then(|j| j.value.get(id).cloned())
+    }
+
+    /// Reads the job list, stamped with when the request started: the list holds
+    /// every job created before that.
+    async fn fetch_jobs(&mut self) {
+        let (at, requested) = (Instant::now(), Utc::now());
+        if let Some(v) = self.fetch("/api/v1/jobs", MAX_LIST_BODY).await {
+            self.jobs = Some(Timed {
+                value: parse_jobs(&v),
+                at,
+            });
+            self.jobs_requested = Some(requested);
+        }
     }
 
     pub async fn recording(&self, file_id: &str) -> Option<RecordingOutcome> {
@@ -445,5 +493,40 @@ mod tests {
         assert_eq!(jobs["a"].start_time, None);
         assert_eq!(jobs["b"].start_time, None);
         assert_eq!(jobs["c"].start_time, Some(1_776_630_000));
+    }
+}
+
+/// A DVR's enricher, shared: lookups run one at a time per DVR.
+pub type SharedEnricher = std::sync::Arc<tokio::sync::Mutex<Enricher>>;
+
+/// One enricher per DVR for the whole process, shared by the alert pipeline and the
+/// dashboard, so a DVR's channel list, guide and jobs are fetched and held once.
+#[derive(Default)]
+pub struct Enrichers {
+    /// Per DVR, with the address and key its client was built for (a change rebuilds it).
+    all: parking_lot::Mutex<HashMap<String, (String, ApiKey, SharedEnricher)>>,
+}
+
+impl Enrichers {
+    /// The DVR's enricher; `None` when the engine does not run it.
+    pub fn get(&self, engine: &crate::engine::Engine, dvr_id: &str) -> Option<SharedEnricher> {
+        let spec = engine.slot(dvr_id)?.spec();
+        let addr = format!("{}:{}", spec.host, spec.port);
+        let mut all = self.all.lock();
+        if let Some((a, k, e)) = all.get(dvr_id) {
+            if *a == addr && *k == spec.api_key {
+                return Some(e.clone());
+            }
+        }
+        let client = DvrClient::new(engine.http().clone(), &spec.host, spec.port)
+            .with_api_key(&spec.api_key);
+        let e = std::sync::Arc::new(tokio::sync::Mutex::new(Enricher::new(dvr_id, client)));
+        all.insert(dvr_id.to_string(), (addr, spec.api_key.clone(), e.clone()));
+        Some(e)
+    }
+
+    /// Drops the caches of DVRs no longer running.
+    pub fn retain(&self, running: impl Fn(&str) -> bool) {
+        self.all.lock().retain(|id, _| running(id));
     }
 }

@@ -14,18 +14,16 @@ use chrono::{DateTime, Local, TimeZone, Utc};
 use parking_lot::{Mutex, RwLock};
 use serde_json::{json, Map, Value};
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::dedup::{Budget, Cooldowns};
 use super::disk::DiskRule;
-use super::enrich::Enricher;
+use super::enrich::{Enrichers, SharedEnricher};
 use super::health::{human_duration, HealthAlert, HealthRule};
 use super::kind::AlertKind;
 use super::settings::AlertSettings;
 use super::template;
-use crate::dvr::client::DvrClient;
 use crate::engine::state::{Change, LiveSession, Recording, VodSession};
 use crate::engine::Engine;
 use crate::engine::{EngineEvent, EngineEventKind, RestartCause, Verdict};
@@ -56,8 +54,12 @@ struct Shared {
     /// Per-DVR cooldowns; they outlive the DVR's task restarts and reloads, so a
     /// reconnect that rediscovers a session does not alert it again.
     cooldowns: Mutex<HashMap<String, Arc<Mutex<Cooldowns>>>>,
-    http: reqwest::Client,
+    /// Per-DVR lookup caches (channels, guide, jobs), shared with the dashboard.
+    enrichers: Enrichers,
 }
+
+/// The engine's lossless alert stream ([`Engine::alert_stream`]).
+pub type AlertStream = mpsc::UnboundedReceiver<Arc<EngineEvent>>;
 
 /// Handle to the alert pipeline. Cheap to clone.
 #[derive(Clone)]
@@ -76,7 +78,6 @@ impl AlertService {
             .await?
             .unwrap_or_default();
         dispatcher.set_max_age(Duration::from_secs(settings.delivery.max_age_seconds));
-        let http = engine.http().clone();
         Ok(Self {
             shared: Arc::new(Shared {
                 db,
@@ -85,7 +86,7 @@ impl AlertService {
                 settings: RwLock::new(settings),
                 budgets: Mutex::new(HashMap::new()),
                 cooldowns: Mutex::new(HashMap::new()),
-                http,
+                enrichers: Enrichers::default(),
             }),
         })
     }
@@ -110,14 +111,12 @@ impl AlertService {
         Ok(())
     }
 
-    /// Routes the engine's alert stream to per-DVR tasks until `cancel`.
-    pub fn spawn(
-        &self,
-        mut rx: mpsc::UnboundedReceiver<Arc<EngineEvent>>,
-        cancel: CancellationToken,
-    ) -> JoinHandle<()> {
-        let me = self.clone();
-        tokio::spawn(async move {
+    /// Routes the engine's alert stream to per-DVR tasks until `cancel`. The stream is
+    /// shared so that a run started again after a panic reads on where it stopped.
+    pub async fn run(self, rx: Arc<tokio::sync::Mutex<AlertStream>>, cancel: CancellationToken) {
+        let me = self;
+        let mut rx = rx.lock().await;
+        {
             let mut workers: HashMap<String, mpsc::UnboundedSender<Arc<EngineEvent>>> =
                 HashMap::new();
             loop {
@@ -141,7 +140,7 @@ impl AlertService {
                     let _ = tx.send(ev);
                 }
             }
-        })
+        }
     }
 
     async fn run_dvr(
@@ -190,19 +189,13 @@ impl AlertService {
         }
     }
 
-    fn enricher<'a>(&self, st: &'a mut DvrAlerts) -> Option<&'a mut Enricher> {
-        let slot = self.shared.engine.slot(&st.dvr_id)?;
-        let spec = slot.spec();
-        let addr = (format!("{}:{}", spec.host, spec.port), spec.api_key.clone());
-        if st.enricher_addr.as_ref() != Some(&addr) {
-            st.enricher = Some(Enricher::new(
-                &st.dvr_id,
-                DvrClient::new(self.shared.http.clone(), &spec.host, spec.port)
-                    .with_api_key(&spec.api_key),
-            ));
-            st.enricher_addr = Some(addr);
-        }
-        st.enricher.as_mut()
+    fn enricher(&self, st: &DvrAlerts) -> Option<SharedEnricher> {
+        self.shared.enrichers.get(&self.shared.engine, &st.dvr_id)
+    }
+
+    /// The per-DVR lookup caches, shared with the dashboard.
+    pub fn enrichers(&self) -> &Enrichers {
+        &self.shared.enrichers
     }
 
     fn stream_count(&self, dvr_id: &str) -> Option<u64> {
@@ -214,7 +207,14 @@ impl AlertService {
 
     async fn on_event(&self, st: &mut DvrAlerts, ev: &EngineEvent) -> Vec<Draft> {
         let s = self.settings();
+        st.seen = ev.at;
         match &ev.kind {
+            EngineEventKind::Connected if s.channel.enabled => {
+                if let Some(e) = self.enricher(st) {
+                    e.lock().await.prefetch().await;
+                }
+                Vec::new()
+            }
             EngineEventKind::Change(Change::LiveStarted(live)) => {
                 vec![self.channel_draft(st, live, &s).await]
             }
@@ -223,7 +223,7 @@ impl AlertService {
             }
             EngineEventKind::Change(Change::RecordingScheduled { job_id }) => {
                 let job = match self.enricher(st) {
-                    Some(e) => e.job(job_id).await,
+                    Some(e) => e.lock().await.job(job_id, st.seen).await,
                     None => None,
                 };
                 let start = job.as_ref().and_then(|j| j.start_time);
@@ -256,7 +256,7 @@ impl AlertService {
             }
             EngineEventKind::Change(Change::RecordingCompleted { file_id, job_id }) => {
                 let outcome = match self.enricher(st) {
-                    Some(e) => e.recording(file_id).await,
+                    Some(e) => e.lock().await.recording(file_id).await,
                     None => None,
                 };
                 let kind = match &outcome {
@@ -408,6 +408,7 @@ impl AlertService {
     async fn on_tick(&self, st: &mut DvrAlerts) -> Vec<Draft> {
         let s = self.settings();
         let now = Utc::now();
+        st.seen = now;
         let mut out = Vec::new();
         // A DVR removed, disabled or given a new identity is not "unreachable".
         if self.shared.engine.slot(&st.dvr_id).is_none() {
@@ -477,10 +478,13 @@ impl AlertService {
     ) -> Draft {
         let now = Utc::now().timestamp();
         let (info, airing) = match self.enricher(st) {
-            Some(e) => (
-                e.channel(&live.channel_number).await,
-                e.airing(&live.channel_number, now).await,
-            ),
+            Some(e) => {
+                let mut e = e.lock().await;
+                (
+                    e.channel(&live.channel_number).await,
+                    e.airing(&live.channel_number, now).await,
+                )
+            }
             None => Default::default(),
         };
         let who = live
@@ -538,7 +542,7 @@ impl AlertService {
 
     async fn vod_draft(&self, st: &mut DvrAlerts, vod: &VodSession, s: &AlertSettings) -> Draft {
         let item = match self.enricher(st) {
-            Some(e) => e.library_item(&vod.file_id).await,
+            Some(e) => e.lock().await.library_item(&vod.file_id).await,
             None => None,
         };
         let item = item.unwrap_or_default();
@@ -589,7 +593,7 @@ impl AlertService {
         s: &AlertSettings,
     ) -> Draft {
         let job = match self.enricher(st) {
-            Some(e) => e.job(job_id).await,
+            Some(e) => e.lock().await.job(job_id, st.seen).await,
             None => None,
         };
         let job = job.unwrap_or_default();
@@ -598,7 +602,7 @@ impl AlertService {
             .clone()
             .or(started.and_then(|(r, _)| r.channel_number.clone()));
         let channel = match (&channel_number, self.enricher(st)) {
-            (Some(n), Some(e)) => e.channel(n).await,
+            (Some(n), Some(e)) => e.lock().await.channel(n).await,
             _ => Default::default(),
         };
         let title = job
@@ -882,15 +886,14 @@ struct DvrAlerts {
     disk: DiskRule,
     health: HealthRule,
     last_detail: Option<String>,
-    enricher: Option<Enricher>,
-    /// The address and key the enricher was built for (a change rebuilds it).
-    enricher_addr: Option<(String, crate::dvr::client::ApiKey)>,
     /// Scheduled jobs and their start time (unix s), for "did not start".
     scheduled: HashMap<String, i64>,
     started: HashSet<String>,
     missed: HashSet<String>,
     /// Overdue jobs seen once, waiting for the second check.
     missed_candidates: HashMap<String, DateTime<Utc>>,
+    /// When the engine saw what is being handled now (an event; a tick's own time).
+    seen: DateTime<Utc>,
 }
 
 impl DvrAlerts {
@@ -900,12 +903,11 @@ impl DvrAlerts {
             disk: DiskRule::new(Utc::now()),
             health: HealthRule::default(),
             last_detail: None,
-            enricher: None,
-            enricher_addr: None,
             scheduled: HashMap::new(),
             started: HashSet::new(),
             missed: HashSet::new(),
             missed_candidates: HashMap::new(),
+            seen: Utc::now(),
         }
     }
 }

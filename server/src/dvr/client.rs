@@ -196,6 +196,8 @@ impl DvrClient {
         timeout: Duration,
         max: usize,
     ) -> Result<T, ClientError> {
+        // Held until the body is read: near the open-file limit the request waits.
+        let _fd = crate::fd_limit::dvr_connections().request().await;
         let res = self
             .get(path)
             .timeout(timeout)
@@ -252,7 +254,8 @@ impl DvrClient {
         .await
     }
 
-    /// Opens `GET /dvr/events/subscribe`; the caller reads the body as a byte stream.
+    /// Opens `GET /dvr/events/subscribe`; the caller reads the body as a byte stream,
+    /// holding a stream descriptor of `fd_limit::dvr_connections` while it does.
     pub async fn subscribe(
         &self,
         header_timeout: Duration,

@@ -1,5 +1,6 @@
-//! Reconnect delays: exponential from 1 s, doubling to a 60 s cap, with jitter so a
-//! fleet of DVRs that dropped together does not reconnect in lock-step.
+//! Reconnect delays: exponential from 1 s, doubling to a 60 s cap, with wide jitter
+//! (half to one and a half times the step) so a fleet of DVRs that dropped together
+//! comes back spread over a whole step, not in lock-step.
 
 use std::time::Duration;
 
@@ -29,10 +30,10 @@ impl Backoff {
         d
     }
 
-    /// The next delay with ±20 % jitter, never above the cap.
+    /// The next delay with ±50 % jitter, never above the cap.
     pub fn next_delay(&mut self) -> Duration {
         let d = self.next_base();
-        let jitter = rand::rng().random_range(0.8..=1.2);
+        let jitter = rand::rng().random_range(0.5..=1.5);
         d.mul_f64(jitter).min(self.max)
     }
 
@@ -99,7 +100,22 @@ mod tests {
         for i in 0..50 {
             let d = b.next_delay();
             assert!(d <= Duration::from_secs(60), "attempt {i}: {d:?}");
-            assert!(d >= Duration::from_millis(800), "attempt {i}: {d:?}");
+            assert!(d >= Duration::from_millis(500), "attempt {i}: {d:?}");
+        }
+    }
+
+    #[test]
+    fn ten_thousand_dvrs_dropped_at_once_come_back_spread_over_the_step() {
+        // The first delay of each: 100 ms buckets over 0.5..1.5 s.
+        let mut buckets = [0u32; 11];
+        for _ in 0..10_000 {
+            let d = Backoff::new(Duration::from_secs(1), Duration::from_secs(60)).next_delay();
+            assert!((500..=1500).contains(&d.as_millis()), "{d:?}");
+            buckets[((d.as_millis() - 500) / 100) as usize] += 1;
+        }
+        // Uniform would put 1,000 in each full bucket; no bucket is a stampede.
+        for (i, n) in buckets[..10].iter().enumerate() {
+            assert!((700..=1300).contains(n), "bucket {i}: {n} of 10,000");
         }
     }
 

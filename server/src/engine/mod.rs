@@ -135,7 +135,14 @@ struct Inner {
     booted: AtomicBool,
     /// Wakes the watchdog when a restart needs confirming.
     restarts: Arc<Notify>,
+    /// Event-stream handshakes in flight across all DVRs.
+    connecting: Arc<tokio::sync::Semaphore>,
 }
+
+/// Event-stream handshakes (connect until the answer's headers) in flight at once,
+/// across all DVRs: enough to subscribe 10,000 DVRs within seconds, few enough that
+/// a fleet coming back at once queues instead of stampeding.
+pub const MAX_CONNECTING: usize = 256;
 
 /// The registry of running DVRs. Cheap to clone.
 #[derive(Clone)]
@@ -161,6 +168,7 @@ impl Engine {
                 events,
                 booted: AtomicBool::new(false),
                 restarts: Arc::new(Notify::new()),
+                connecting: Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTING)),
             }),
         }
     }
@@ -270,6 +278,7 @@ impl Engine {
             restarts: self.inner.restarts.clone(),
             cancel: cancel.clone(),
             lookups: Arc::new(tokio::sync::Semaphore::new(4)),
+            connecting: self.inner.connecting.clone(),
         };
         let handle = tokio::spawn(supervisor::supervise(ctx));
         info!(dvr_id = %spec.dvr_id, name = %spec.name, host = %spec.host, port = spec.port, "DVR task started");

@@ -139,6 +139,8 @@ pub struct Counters {
     pub reconnects: AtomicU64,
     pub task_restarts: AtomicU64,
     pub connections: AtomicU64,
+    /// `/status` keep-alives that failed while the stream delivered (kept open).
+    pub status_failures: AtomicU64,
 }
 
 #[derive(Debug)]

@@ -32,6 +32,8 @@ pub(crate) struct TaskCtx {
     /// Bounds concurrent recording lookups, so a flood of `recorded-…` lines cannot
     /// start unbounded requests.
     pub lookups: Arc<tokio::sync::Semaphore>,
+    /// Event-stream handshakes in flight, engine-wide ([`super::MAX_CONNECTING`]).
+    pub connecting: Arc<tokio::sync::Semaphore>,
 }
 
 /// Frames held back while the first `/dvr` snapshot is awaited (then replayed): at
@@ -157,10 +159,39 @@ async fn check_fault(ctx: &TaskCtx) {
     }
 }
 
+/// A descriptor for the event stream: at once, or after waiting (with heartbeats) near
+/// the open-file limit. `None` when cancelled while waiting.
+async fn stream_descriptor(ctx: &TaskCtx) -> Option<crate::fd_limit::Held> {
+    let budget = crate::fd_limit::dvr_connections();
+    if let Some(p) = budget.try_stream() {
+        return Some(p);
+    }
+    ctx.slot.set_error(Some(
+        "waiting for a free connection: the open-file limit is reached (raise ulimit -n)".into(),
+    ));
+    let wait = budget.stream();
+    tokio::pin!(wait);
+    loop {
+        tokio::select! {
+            p = &mut wait => return Some(p),
+            _ = tokio::time::sleep(ctx.settings.heartbeat_interval) => ctx.slot.beat(),
+            _ = ctx.cancel.cancelled() => return None,
+        }
+    }
+}
+
 async fn connect_and_stream(ctx: &TaskCtx) -> (Option<Instant>, End) {
     let s = &ctx.settings;
+    let Some(_fd) = stream_descriptor(ctx).await else {
+        return (None, End::Cancelled);
+    };
+    // Handshakes in flight are bounded engine-wide, so thousands of DVRs coming back at
+    // once queue here instead of stampeding the network and the DVR hosts.
     let res = tokio::select! {
-        r = ctx.client.subscribe(s.header_timeout) => r,
+        r = async {
+            let _turn = ctx.connecting.acquire().await;
+            ctx.client.subscribe(s.header_timeout).await
+        } => r,
         _ = ctx.cancel.cancelled() => return (None, End::Cancelled),
     };
     let res = match res {
@@ -190,10 +221,13 @@ async fn connect_and_stream(ctx: &TaskCtx) -> (Option<Instant>, End) {
     // after it, so the snapshot can never undo a newer event (an end seen on the stream).
     let mut held: Option<Vec<Frame>> = Some(Vec::new());
     let mut held_bytes = 0;
+    // When the stream last delivered bytes (the connect counts).
+    let mut last_data = Instant::now();
     loop {
         tokio::select! {
             chunk = body.next() => match chunk {
                 Some(Ok(bytes)) => {
+                    last_data = Instant::now();
                     splitter.push(&bytes, &mut frames);
                     let incoming: usize = frames.iter().map(frame_bytes).sum();
                     match held.as_mut() {
@@ -223,7 +257,16 @@ async fn connect_and_stream(ctx: &TaskCtx) -> (Option<Instant>, End) {
                     ctx.slot.mark_event();
                     ctx.slot.set_version(status.version);
                 }
-                Poll::Status(Err(e)) => return (Some(connected_at), End::StatusFailed(e)),
+                Poll::Status(Err(e)) => {
+                    // The stream is the judge: one that still delivers is alive, however
+                    // slow `/status` is; only a silent stream with a failing `/status`
+                    // is torn down (reconnecting a slow DVR adds load and loses events).
+                    if last_data.elapsed() > stream_silence_limit(s) {
+                        return (Some(connected_at), End::StatusFailed(e));
+                    }
+                    ctx.slot.counters.status_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    debug!(dvr_id = %ctx.slot.dvr_id, error = %e, "/status keep-alive failed while the stream delivers; keeping the stream");
+                }
                 Poll::Dvr(Ok(info)) => {
                     if let Some(d) = info.disk {
                         let sample = DiskSample { free_bytes: d.free, total_bytes: d.total };
@@ -248,6 +291,12 @@ async fn connect_and_stream(ctx: &TaskCtx) -> (Option<Instant>, End) {
             _ = ctx.cancel.cancelled() => return (Some(connected_at), End::Cancelled),
         }
     }
+}
+
+/// How long a stream may stay silent and still count as delivering: a keep-alive poll
+/// and its timeout.
+fn stream_silence_limit(s: &EngineSettings) -> Duration {
+    s.status_interval + s.status_timeout
 }
 
 /// `/status` on connect and every `status_interval`; `/dvr` on connect and every

@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
@@ -148,9 +147,9 @@ impl Watchdog {
 
     /// Runs until `cancel`: a full check every interval, restart confirmations as soon
     /// as they can be decided.
-    pub fn spawn(&self, cancel: CancellationToken) -> JoinHandle<()> {
-        let dog = self.clone();
-        tokio::spawn(async move {
+    pub async fn run(self, cancel: CancellationToken) {
+        let dog = self;
+        {
             let mut verdicts = Verdicts::default();
             let mut next = Instant::now() + dog.settings.interval;
             loop {
@@ -171,7 +170,7 @@ impl Watchdog {
                     _ = cancel.cancelled() => return,
                 }
             }
-        })
+        }
     }
 
     /// One full pass over every running DVR.

@@ -7,6 +7,7 @@ pub mod dvrs;
 pub mod error;
 pub mod forwarded;
 pub mod hosts;
+pub mod listener;
 pub mod metrics;
 pub mod operations;
 pub mod probes;
@@ -57,6 +58,8 @@ pub struct Services {
     pub setup: setup::SetupToken,
     /// Flipped once config is parsed, the database migrated and DVR tasks started.
     pub started: AtomicBool,
+    /// The supervised background tasks (live hub, watchdog, outbox, ...).
+    pub core_tasks: crate::core_tasks::CoreTasks,
 }
 
 impl Services {
@@ -114,6 +117,7 @@ fn api() -> Router<AppState> {
         )
         .route("/dvrs/{id}/health", get(dvrs::health))
         .route("/sessions", get(dvrs::sessions))
+        .route("/health", get(probes::health))
         .route("/routing", get(routing::get).put(routing::put))
         .route("/providers", get(providers::list).post(providers::create))
         .route(

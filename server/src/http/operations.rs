@@ -27,8 +27,12 @@ pub async fn snapshot(s: &Services) -> crate::bundle::Snapshot {
         .iter()
         .map(|slot| serde_json::to_value(s.engine.health_of(slot)).unwrap_or(Value::Null))
         .collect();
-    let (dvrs, globals) =
-        crate::metrics::gather(&s.engine, &s.watchdog, s.dispatcher.queue_depth());
+    let (dvrs, globals) = crate::metrics::gather(
+        &s.engine,
+        &s.watchdog,
+        &s.core_tasks,
+        s.dispatcher.queue_depth(),
+    );
     let metrics = crate::metrics::render(&dvrs, &globals);
     let records = crate::storage::dvrs::list(&s.db).await.unwrap_or_default();
     let reports = futures::future::join_all(

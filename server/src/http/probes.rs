@@ -34,6 +34,15 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, String) {
     }
     let engine = &state.services.engine;
     let mut problems = Vec::new();
+    for t in state.services.core_tasks.statuses() {
+        if !t.running {
+            problems.push(format!(
+                "core task '{}' is not running ({}); it is started again shortly",
+                t.name,
+                t.last_failure.as_deref().unwrap_or("stopped")
+            ));
+        }
+    }
     for slot in engine.slots() {
         let name = slot.name();
         if !engine.is_alive(&slot.dvr_id) {
@@ -55,4 +64,26 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, String) {
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, problems.join("\n"))
     }
+}
+
+/// `GET /api/v1/health`: the monitor's own health, beside the per-DVR health: its
+/// supervised tasks, log lines lost to a slow reader, and the open-file budget.
+pub async fn health(State(state): State<AppState>) -> axum::Json<serde_json::Value> {
+    let tasks = state.services.core_tasks.statuses();
+    let fds = crate::fd_limit::dvr_connections();
+    let degraded = tasks.iter().any(|t| !t.running) || fds.waiting() > 0;
+    axum::Json(serde_json::json!({
+        "status": if degraded { "degraded" } else { "ok" },
+        "version": crate::VERSION,
+        "tasks": tasks,
+        "log_lines_dropped": crate::logging::dropped_lines(),
+        "open_files": {
+            "limit": crate::fd_limit::soft_limit(),
+            "open": crate::fd_limit::open_now(),
+            "dvr_streams_open": fds.streams_open(),
+            "dvr_stream_capacity": fds.stream_capacity(),
+            "dvr_connections_waiting": fds.waiting(),
+        },
+        "http_accept_errors": crate::http::listener::accept_errors(),
+    }))
 }

@@ -12,7 +12,6 @@ use chrono::{DateTime, Utc};
 use parking_lot::Mutex;
 use rand::Rng;
 use tokio::sync::{Notify, Semaphore};
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -84,6 +83,8 @@ struct Inner {
     stop: CancellationToken,
     /// When expiry and stale claims were last looked at.
     last_upkeep: Mutex<Option<Instant>>,
+    /// Set once the first run released a previous process's claims.
+    claims_released: std::sync::atomic::AtomicBool,
 }
 
 /// A claim this old without an outcome is released: every send has a request timeout
@@ -121,6 +122,7 @@ impl Dispatcher {
                 in_flight: Mutex::new(std::collections::HashSet::new()),
                 stop: CancellationToken::new(),
                 last_upkeep: Mutex::new(None),
+                claims_released: std::sync::atomic::AtomicBool::new(false),
             }),
         }
     }
@@ -142,17 +144,20 @@ impl Dispatcher {
         self.inner.queue_depth.load(Ordering::Relaxed)
     }
 
-    /// Runs until `cancel`. Rows left pending by a previous process go out first.
-    pub fn spawn(&self, cancel: CancellationToken) -> JoinHandle<()> {
-        let me = self.clone();
-        tokio::spawn(async move {
-            match outbox::release_claims(&me.inner.db).await {
-                Ok(0) => {}
-                Ok(n) => info!(
-                    rows = n,
-                    "outbox: deliveries in flight when the last process stopped are pending again"
-                ),
-                Err(e) => warn!(error = %e, "outbox: cannot release old claims"),
+    /// Runs until `cancel`. Rows left pending by a previous process go out first. Run
+    /// again after a panic, it leaves the claims alone: sends still in flight own them.
+    pub async fn run(self, cancel: CancellationToken) {
+        let me = self;
+        {
+            if !me.inner.claims_released.swap(true, Ordering::SeqCst) {
+                match outbox::release_claims(&me.inner.db).await {
+                    Ok(0) => {}
+                    Ok(n) => info!(
+                        rows = n,
+                        "outbox: deliveries in flight when the last process stopped are pending again"
+                    ),
+                    Err(e) => warn!(error = %e, "outbox: cannot release old claims"),
+                }
             }
             loop {
                 let wait = match me.dispatch_due().await {
@@ -182,7 +187,7 @@ impl Dispatcher {
                     }
                 }
             }
-        })
+        }
     }
 
     /// Starts every due row not already in flight; answers how long to sleep.

@@ -300,6 +300,11 @@ impl SimHandle {
         self.shared.events_sent()
     }
 
+    /// DVR API requests answered (or refused) for `path` so far.
+    pub fn requests(&self, path: &str) -> u64 {
+        self.shared.requests(path)
+    }
+
     pub fn addr(&self) -> SocketAddr {
         self.shared.addr
     }

@@ -37,6 +37,10 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             Arc::clone(&shared),
             require_api_key,
         ))
+        .route_layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&shared),
+            count_request,
+        ))
         // The simulator's own control plane (not a Channels DVR path): lets browser
         // tests and demos drive a simulator running as a separate process.
         .route("/__sim/emit", axum::routing::post(control_emit))
@@ -44,6 +48,16 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/__sim/disk", axum::routing::post(control_disk))
         .fallback(not_found)
         .with_state(shared)
+}
+
+/// Counts each DVR API request by its path (tests ask what a monitor fetched).
+async fn count_request(
+    State(sh): St,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    sh.count_request(req.uri().path());
+    next.run(req).await
 }
 
 /// 401 without the configured `X-API-Key` (when one is configured).

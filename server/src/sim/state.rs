@@ -232,6 +232,8 @@ pub(crate) struct Shared {
     pub open: watch::Sender<usize>,
     connections_total: AtomicU64,
     events_sent: AtomicU64,
+    /// DVR API requests by path.
+    requests: Mutex<std::collections::HashMap<String, u64>>,
 }
 
 /// One event on the wire, with the field order a real DVR uses.
@@ -266,6 +268,7 @@ impl Shared {
             open: watch::Sender::new(0),
             connections_total: AtomicU64::new(0),
             events_sent: AtomicU64::new(0),
+            requests: Mutex::new(Default::default()),
         }
     }
 
@@ -327,6 +330,18 @@ impl Shared {
 
     pub fn fail_mode(&self) -> FailMode {
         *self.fail_mode.lock()
+    }
+
+    pub fn count_request(&self, path: &str) {
+        let mut all = self.requests.lock();
+        // Bounded: a client inventing paths cannot grow the map past this.
+        if all.len() < 1024 || all.contains_key(path) {
+            *all.entry(path.to_string()).or_default() += 1;
+        }
+    }
+
+    pub fn requests(&self, path: &str) -> u64 {
+        self.requests.lock().get(path).copied().unwrap_or(0)
     }
 
     pub fn set_status_fail(&self, fail: bool) {
