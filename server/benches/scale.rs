@@ -274,34 +274,20 @@ impl Monitor {
         }
     }
 
-    /// The unlabelled (aggregate) value of a series in `/metrics`.
+    /// The aggregate of a metric: its series without a `dvr_id` label, summed over
+    /// their other labels (`type`, `alert_type`, `task`).
     async fn metric(&self, name: &str) -> f64 {
-        let text = self
-            .http
-            .get(format!("{}/metrics", self.base))
-            .send()
-            .await
-            .ok();
-        let text = match text {
-            Some(r) => r.text().await.unwrap_or_default(),
-            None => String::new(),
-        };
-        text.lines()
-            .filter_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
-            .filter_map(|v| v.trim().parse::<f64>().ok())
-            .next()
-            .unwrap_or(f64::NAN)
-    }
-
-    /// Sum of a labelled counter's series (`name{...} v`), all labels.
-    async fn metric_sum(&self, name: &str) -> f64 {
         let text = match self.http.get(format!("{}/metrics", self.base)).send().await {
             Ok(r) => r.text().await.unwrap_or_default(),
-            Err(_) => String::new(),
+            Err(_) => return f64::NAN,
         };
         text.lines()
-            .filter(|l| l.starts_with(&format!("{name}{{")))
-            .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+            .filter(|l| !l.contains("dvr_id="))
+            .filter_map(|l| {
+                let (series, v) = l.rsplit_once(' ')?;
+                (series == name || series.starts_with(&format!("{name}{{")))
+                    .then(|| v.parse::<f64>().ok())?
+            })
             .sum()
     }
 
@@ -473,7 +459,7 @@ async fn parent(args: &[String]) {
             }
             let cpu = cpu_seconds(m.pid()) - c0;
             let wall = t0.elapsed().as_secs_f64();
-            let alerts = m.metric_sum("channelwatch_alerts_total").await;
+            let alerts = m.metric("channelwatch_alerts_total").await;
             println!(
                 "  load: {sent} events sent at {rate:.0}/s over {busy} DVRs, {applied:.0} applied; {:.3} s CPU per 1,000 events ({:.0} % of a core over {wall:.1} s); {alerts:.0} alerts recorded; {:.1} MiB resident",
                 cpu / applied.max(1.0) * 1000.0,
@@ -523,7 +509,7 @@ async fn soak(bin: &Path, n: usize, rate: f64, minutes: f64) {
             "  minute {minute:>3}: {sent} events, {:.1} MiB resident, database {:.1} MiB, {:.0} alerts",
             mib(rss),
             mib(size(&db)),
-            m.metric_sum("channelwatch_alerts_total").await
+            m.metric("channelwatch_alerts_total").await
         );
     }
     let warm = samples.len().clamp(1, 10) - 1;
@@ -539,7 +525,7 @@ async fn soak(bin: &Path, n: usize, rate: f64, minutes: f64) {
         mib(hi),
         (hi as f64 - lo as f64) / lo.max(1) as f64 * 100.0,
         m.metric("channelwatch_dvr_task_restarts_total").await,
-        m.metric_sum("channelwatch_core_task_restarts_total").await
+        m.metric("channelwatch_core_task_restarts_total").await
     );
     m.stop();
     for mut s in sims {

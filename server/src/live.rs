@@ -390,7 +390,11 @@ impl LiveHub {
         sample.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut sweep = tokio::time::interval(SWEEP_EVERY);
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut enrich_all = tokio::time::interval(Duration::from_secs(60));
+        // Every DVR's lookups are refreshed a minute apart while someone watches, and
+        // within 10 s of the first viewer after nobody did; unwatched, they rest (10,000
+        // idle DVRs would otherwise cost a task and a lookup each, every minute).
+        let mut enrich_all = tokio::time::interval(Duration::from_secs(10));
+        let mut enriched_at: Option<Instant> = None;
         let mut dirty_since: Option<Instant> = None;
         loop {
             let flush = async {
@@ -432,17 +436,28 @@ impl LiveHub {
                     }
                 }
                 _ = enrich_all.tick() => {
+                    if self.viewers() == 0 {
+                        enriched_at = None;
+                        continue;
+                    }
+                    if enriched_at.is_some_and(|t| t.elapsed() < Duration::from_secs(60)) {
+                        continue;
+                    }
+                    enriched_at = Some(Instant::now());
                     let slots = services.engine.slots();
-                    // Removed DVRs' caches go with them.
-                    let live: std::collections::HashSet<&str> =
-                        slots.iter().map(|s| s.dvr_id.as_str()).collect();
-                    self.extras.write().retain(|id, _| live.contains(id.as_str()));
-                    services.alerts.enrichers().retain(|id| live.contains(id));
                     for slot in &slots {
                         self.enrich(&services, &slot.dvr_id);
                     }
                 }
-                _ = sample.tick() => record_samples(&services).await,
+                _ = sample.tick() => {
+                    record_samples(&services).await;
+                    // Removed DVRs' caches go with them.
+                    let slots = services.engine.slots();
+                    let live: std::collections::HashSet<&str> =
+                        slots.iter().map(|s| s.dvr_id.as_str()).collect();
+                    self.extras.write().retain(|id, _| live.contains(id.as_str()));
+                    services.alerts.enrichers().retain(|id| live.contains(id));
+                }
                 _ = sweep.tick() => {
                     let days = settings::retention_days(&services.db).await.unwrap_or(settings::DEFAULT_RETENTION_DAYS);
                     match activity::sweep(&services.db, days, SAMPLE_DAYS).await {

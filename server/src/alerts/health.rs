@@ -101,6 +101,11 @@ impl HealthRule {
         *self = HealthRule::default();
     }
 
+    /// An outage is on whose unreachable alert is still to be decided by the clock.
+    pub fn waiting(&self) -> bool {
+        self.down_since.is_some() && !self.armed && !self.silenced
+    }
+
     pub fn down_since(&self) -> Option<DateTime<Utc>> {
         self.down_since
     }

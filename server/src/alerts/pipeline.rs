@@ -58,6 +58,10 @@ struct Shared {
     enrichers: Enrichers,
 }
 
+/// How often a DVR's clock-driven checks run while one is pending, and otherwise.
+const FAST_TICK: Duration = Duration::from_secs(5);
+const SLOW_TICK: Duration = Duration::from_secs(30);
+
 /// The engine's lossless alert stream ([`Engine::alert_stream`]).
 pub type AlertStream = mpsc::UnboundedReceiver<Arc<EngineEvent>>;
 
@@ -151,26 +155,37 @@ impl AlertService {
     ) {
         let mut st = DvrAlerts::new(&dvr_id);
         self.preload_cooldowns(&dvr_id).await;
-        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        // Checks that wait on the clock (an outage's delay, a recording that did not
+        // start) run every 5 s while one is pending, else every 30 s: an idle DVR costs
+        // one wake-up here every half minute, not one every 5 s.
+        let mut tick = tokio::time::interval(FAST_TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut slow = tokio::time::interval(SLOW_TICK);
+        slow.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tokio::select! {
+            let ev = tokio::select! {
                 ev = rx.recv() => match ev {
-                    Some(ev) => {
-                        // A panic (a bug) costs this one event, said in the log; the
-                        // worker and the events queued behind it go on.
-                        let one = std::panic::AssertUnwindSafe(async {
-                            for d in self.on_event(&mut st, &ev).await {
-                                self.emit(&dvr_id, d).await;
-                            }
-                        });
-                        if let Err(p) = futures::FutureExt::catch_unwind(one).await {
-                            tracing::error!(dvr_id = %dvr_id, panic = %crate::panic_message(p), "an alert event was lost to an internal error");
-                        }
-                    }
+                    Some(ev) => Some(ev),
                     None => return,
                 },
-                _ = tick.tick() => {
+                _ = tick.tick(), if st.pending() => None,
+                _ = slow.tick() => None,
+                _ = cancel.cancelled() => return,
+            };
+            match ev {
+                Some(ev) => {
+                    // A panic (a bug) costs this one event, said in the log; the
+                    // worker and the events queued behind it go on.
+                    let one = std::panic::AssertUnwindSafe(async {
+                        for d in self.on_event(&mut st, &ev).await {
+                            self.emit(&dvr_id, d).await;
+                        }
+                    });
+                    if let Err(p) = futures::FutureExt::catch_unwind(one).await {
+                        tracing::error!(dvr_id = %dvr_id, panic = %crate::panic_message(p), "an alert event was lost to an internal error");
+                    }
+                }
+                None => {
                     let one = std::panic::AssertUnwindSafe(async {
                         for d in self.on_tick(&mut st).await {
                             let kind = d.kind;
@@ -184,7 +199,6 @@ impl AlertService {
                         tracing::error!(dvr_id = %dvr_id, panic = %crate::panic_message(p), "an alert check was lost to an internal error");
                     }
                 }
-                _ = cancel.cancelled() => return,
             }
         }
     }
@@ -897,6 +911,12 @@ struct DvrAlerts {
 }
 
 impl DvrAlerts {
+    /// A check waits on the clock: an outage's unreachable delay, or a recording on
+    /// its way to "did not start".
+    fn pending(&self) -> bool {
+        self.health.waiting() || !self.missed_candidates.is_empty()
+    }
+
     fn new(dvr_id: &str) -> Self {
         Self {
             dvr_id: dvr_id.to_string(),

@@ -14,7 +14,8 @@ pub(crate) async fn supervise(ctx: TaskCtx) {
     loop {
         ctx.slot.beat();
         let mut handle = tokio::spawn(task::run(ctx.clone()));
-        let mut check = tokio::time::interval(s.heartbeat_interval);
+        // Four looks per hang timeout: a hang is caught within 1¼ of it.
+        let mut check = tokio::time::interval(s.hang_timeout / 4);
         check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let reason = loop {
             tokio::select! {

@@ -215,8 +215,6 @@ async fn connect_and_stream(ctx: &TaskCtx) -> (Option<Instant>, End) {
     let mut body = res.bytes_stream();
     let mut splitter = LineSplitter::default();
     let mut frames = Vec::new();
-    let mut beat = tokio::time::interval(s.heartbeat_interval);
-    beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // Until the first `/dvr` snapshot is applied, stream frames are held and replayed
     // after it, so the snapshot can never undo a newer event (an end seen on the stream).
     let mut held: Option<Vec<Frame>> = Some(Vec::new());
@@ -228,6 +226,7 @@ async fn connect_and_stream(ctx: &TaskCtx) -> (Option<Instant>, End) {
             chunk = body.next() => match chunk {
                 Some(Ok(bytes)) => {
                     last_data = Instant::now();
+                    ctx.slot.beat();
                     splitter.push(&bytes, &mut frames);
                     let incoming: usize = frames.iter().map(frame_bytes).sum();
                     match held.as_mut() {
@@ -252,42 +251,45 @@ async fn connect_and_stream(ctx: &TaskCtx) -> (Option<Instant>, End) {
                 Some(Err(e)) => return (Some(connected_at), End::Failed(ClientError::Unreachable(format!("event stream read failed: {e}")))),
                 None => return (Some(connected_at), End::Eof),
             },
-            Some(poll) = poll_rx.recv() => match poll {
-                Poll::Status(Ok(status)) => {
-                    ctx.slot.mark_event();
-                    ctx.slot.set_version(status.version);
-                }
-                Poll::Status(Err(e)) => {
-                    // The stream is the judge: one that still delivers is alive, however
-                    // slow `/status` is; only a silent stream with a failing `/status`
-                    // is torn down (reconnecting a slow DVR adds load and loses events).
-                    if last_data.elapsed() > stream_silence_limit(s) {
-                        return (Some(connected_at), End::StatusFailed(e));
+            // The keep-alive polls are the heartbeat while connected: every one (at least
+            // each `status_interval` plus its timeout) proves the task is being run,
+            // so an idle DVR needs no timer of its own.
+            Some(poll) = poll_rx.recv() => {
+                ctx.slot.beat();
+                check_fault(ctx).await;
+                match poll {
+                    Poll::Status(Ok(status)) => {
+                        ctx.slot.mark_event();
+                        ctx.slot.set_version(status.version);
                     }
-                    ctx.slot.counters.status_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    debug!(dvr_id = %ctx.slot.dvr_id, error = %e, "/status keep-alive failed while the stream delivers; keeping the stream");
-                }
-                Poll::Dvr(Ok(info)) => {
-                    if let Some(d) = info.disk {
-                        let sample = DiskSample { free_bytes: d.free, total_bytes: d.total };
-                        ctx.slot.set_disk(sample);
-                        ctx.publish(EngineEventKind::Disk(sample));
+                    Poll::Status(Err(e)) => {
+                        // The stream is the judge: one that still delivers is alive, however
+                        // slow `/status` is; only a silent stream with a failing `/status`
+                        // is torn down (reconnecting a slow DVR adds load and loses events).
+                        if last_data.elapsed() > stream_silence_limit(s) {
+                            return (Some(connected_at), End::StatusFailed(e));
+                        }
+                        ctx.slot.counters.status_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        debug!(dvr_id = %ctx.slot.dvr_id, error = %e, "/status keep-alive failed while the stream delivers; keeping the stream");
                     }
-                    if held.is_some() {
-                        let changes = ctx.slot.with_state(|st| st.resync(&info.activity, Utc::now()));
-                        publish_changes(ctx, changes);
+                    Poll::Dvr(Ok(info)) => {
+                        if let Some(d) = info.disk {
+                            let sample = DiskSample { free_bytes: d.free, total_bytes: d.total };
+                            ctx.slot.set_disk(sample);
+                            ctx.publish(EngineEventKind::Disk(sample));
+                        }
+                        if held.is_some() {
+                            let changes = ctx.slot.with_state(|st| st.resync(&info.activity, Utc::now()));
+                            publish_changes(ctx, changes);
+                            replay(ctx, held.take());
+                        }
+                    }
+                    Poll::Dvr(Err(e)) => {
+                        warn!(dvr_id = %ctx.slot.dvr_id, error = %e, "GET /dvr failed; disk figures not updated");
                         replay(ctx, held.take());
                     }
                 }
-                Poll::Dvr(Err(e)) => {
-                    warn!(dvr_id = %ctx.slot.dvr_id, error = %e, "GET /dvr failed; disk figures not updated");
-                    replay(ctx, held.take());
-                }
             },
-            _ = beat.tick() => {
-                ctx.slot.beat();
-                check_fault(ctx).await;
-            }
             _ = ctx.cancel.cancelled() => return (Some(connected_at), End::Cancelled),
         }
     }
