@@ -331,11 +331,11 @@ async fn start_monitor(bin: &Path, ports: &[u16], alerts_on: bool) -> Monitor {
     let dir = tempfile::tempdir().expect("temp dir");
     let config = dir.path().join("channelwatch.yaml");
     std::fs::write(&config, config_yaml(ports, alerts_on)).expect("config file");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // Below the ephemeral range the simulators' listeners and every outgoing
+    // connection draw from, so none of them can take it in between.
+    let port = (20_000..32_000)
+        .find(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok())
+        .expect("a free port below the ephemeral range");
     let started = Instant::now();
     let child = Command::new(bin)
         .args(["serve", "--bind", "127.0.0.1", "--port", &port.to_string()])

@@ -48,7 +48,7 @@ struct Shared {
     db: Db,
     engine: Engine,
     dispatcher: Dispatcher,
-    settings: RwLock<AlertSettings>,
+    settings: RwLock<Arc<AlertSettings>>,
     /// Per-DVR alert budgets, so one busy DVR cannot use up another's.
     budgets: Mutex<HashMap<String, Budget>>,
     /// Per-DVR cooldowns; they outlive the DVR's task restarts and reloads, so a
@@ -82,20 +82,45 @@ impl AlertService {
             .await?
             .unwrap_or_default();
         dispatcher.set_max_age(Duration::from_secs(settings.delivery.max_age_seconds));
+        let cooldowns = Self::recent_cooldowns(&db).await?;
         Ok(Self {
             shared: Arc::new(Shared {
                 db,
                 engine,
                 dispatcher,
-                settings: RwLock::new(settings),
+                settings: RwLock::new(Arc::new(settings)),
                 budgets: Mutex::new(HashMap::new()),
-                cooldowns: Mutex::new(HashMap::new()),
+                cooldowns: Mutex::new(cooldowns),
                 enrichers: Enrichers::default(),
             }),
         })
     }
 
+    /// Every DVR's dedup keys of the last day, in one query at start (one per DVR
+    /// queued thousands of reads on the pool when many DVRs connected at once), so a
+    /// restart does not alert again what was just sent.
+    async fn recent_cooldowns(
+        db: &Db,
+    ) -> Result<HashMap<String, Arc<Mutex<Cooldowns>>>, StorageError> {
+        let since = Utc::now() - chrono::Duration::hours(24);
+        let (now, mono) = (Utc::now(), std::time::Instant::now());
+        let mut all: HashMap<String, Arc<Mutex<Cooldowns>>> = HashMap::new();
+        for (dvr_id, key, at) in outbox::recent_keys_all(db, since).await? {
+            all.entry(dvr_id).or_default().lock().restore(
+                &key,
+                (now - at).to_std().unwrap_or_default(),
+                mono,
+            );
+        }
+        Ok(all)
+    }
+
     pub fn settings(&self) -> AlertSettings {
+        (**self.shared.settings.read()).clone()
+    }
+
+    /// The settings in force, shared (the per-event path takes no copy).
+    fn current(&self) -> Arc<AlertSettings> {
         self.shared.settings.read().clone()
     }
 
@@ -111,7 +136,7 @@ impl AlertService {
         self.shared
             .dispatcher
             .set_max_age(Duration::from_secs(s.delivery.max_age_seconds));
-        *self.shared.settings.write() = s;
+        *self.shared.settings.write() = Arc::new(s);
         Ok(())
     }
 
@@ -154,7 +179,6 @@ impl AlertService {
         cancel: CancellationToken,
     ) {
         let mut st = DvrAlerts::new(&dvr_id);
-        self.preload_cooldowns(&dvr_id).await;
         // Checks that wait on the clock (an outage's delay, a recording that did not
         // start) run every 5 s while one is pending, else every 30 s: an idle DVR costs
         // one wake-up here every half minute, not one every 5 s.
@@ -220,7 +244,7 @@ impl AlertService {
     }
 
     async fn on_event(&self, st: &mut DvrAlerts, ev: &EngineEvent) -> Vec<Draft> {
-        let s = self.settings();
+        let s = self.current();
         st.seen = ev.at;
         match &ev.kind {
             EngineEventKind::Connected if s.channel.enabled => {
@@ -420,7 +444,7 @@ impl AlertService {
     }
 
     async fn on_tick(&self, st: &mut DvrAlerts) -> Vec<Draft> {
-        let s = self.settings();
+        let s = self.current();
         let now = Utc::now();
         st.seen = now;
         let mut out = Vec::new();
@@ -693,7 +717,7 @@ impl AlertService {
     /// Switches, dedup, texts, routing, rate limit, then one transaction; wakes delivery.
     /// True when the alert was recorded with at least one delivery.
     pub async fn emit(&self, dvr_id: &str, d: Draft) -> bool {
-        let s = self.settings();
+        let s = self.current();
         // A module switched off still records the alert (history), sending nowhere.
         let wanted = s.wants(dvr_id, d.kind);
         let now = Utc::now();
@@ -869,21 +893,6 @@ impl AlertService {
 
     /// Dedup survives a process restart: the last day's alert keys come back from the
     /// history, so sessions still running when ChannelWatch restarts are not re-announced.
-    async fn preload_cooldowns(&self, dvr_id: &str) {
-        let since = Utc::now() - chrono::Duration::hours(24);
-        match outbox::recent_keys(&self.shared.db, dvr_id, since).await {
-            Ok(keys) => {
-                let (now, mono) = (Utc::now(), std::time::Instant::now());
-                let cds = self.cooldowns(dvr_id);
-                let mut c = cds.lock();
-                for (key, at) in keys {
-                    c.restore(&key, (now - at).to_std().unwrap_or_default(), mono);
-                }
-            }
-            Err(e) => warn!(dvr_id, error = %e, "cannot read recent alerts; dedup starts empty"),
-        }
-    }
-
     fn cooldowns(&self, dvr_id: &str) -> Arc<Mutex<Cooldowns>> {
         self.shared
             .cooldowns

@@ -252,24 +252,24 @@ pub async fn defer(
     Ok(())
 }
 
-/// The latest alert time per dedup key for one DVR since `since` (durable dedup).
-pub async fn recent_keys(
+/// The latest alert time per DVR and dedup key since `since` (durable dedup), read
+/// once at start for every DVR.
+pub async fn recent_keys_all(
     db: &Db,
-    dvr_id: &str,
     since: DateTime<Utc>,
-) -> Result<Vec<(String, DateTime<Utc>)>, StorageError> {
+) -> Result<Vec<(String, String, DateTime<Utc>)>, StorageError> {
     let rows = sqlx::query(
-        "SELECT dedup_key, MAX(created_at) AS at FROM alerts
-         WHERE dvr_id = ? AND dedup_key IS NOT NULL AND created_at >= ?
-         GROUP BY dedup_key",
+        "SELECT dvr_id, dedup_key, MAX(created_at) AS at FROM alerts
+         WHERE dedup_key IS NOT NULL AND created_at >= ?
+         GROUP BY dvr_id, dedup_key",
     )
-    .bind(dvr_id)
     .bind(ts(since))
     .fetch_all(&db.pool)
     .await?;
     rows.iter()
         .map(|r| {
             Ok((
+                r.try_get("dvr_id")?,
                 r.try_get("dedup_key")?,
                 parse_ts(&r.try_get::<String, _>("at")?),
             ))
@@ -554,10 +554,12 @@ mod tests {
         assert_eq!(h[0].id, id);
         let statuses: Vec<&str> = h[0].deliveries.iter().map(|d| d.status.as_str()).collect();
         assert_eq!(
-            recent_keys(&db, "aef6d698", Utc::now() - chrono::Duration::hours(1))
+            recent_keys_all(&db, Utc::now() - chrono::Duration::hours(1))
                 .await
                 .unwrap()
-                .len(),
+                .iter()
+                .filter(|(dvr, _, _)| dvr == "aef6d698")
+                .count(),
             1
         );
         assert_eq!(statuses, ["pending", "sent"]);
