@@ -956,7 +956,9 @@ impl Declared {
         // it becomes an outcome like an interrupted apply, which the watcher retries.
         let result = std::panic::AssertUnwindSafe(async {
             let previous = self.file();
-            let text = std::fs::read_to_string(&self.path).unwrap_or_default();
+            // The file and the secret files it names are read off the async workers.
+            let text =
+                crate::off_worker(|| std::fs::read_to_string(&self.path).unwrap_or_default());
             if text.trim().is_empty() && !previous.origin.text.trim().is_empty() {
                 // A truncated save or a file replaced in two steps must not remove
                 // every DVR and provider it declared; `{}` does that on purpose.
@@ -967,7 +969,8 @@ impl Declared {
                     "is missing or empty; write {} into it to remove everything it declared",
                 )));
             }
-            let file = crate::config::read_file(&self.path, self.explicit, env)?;
+            let file =
+                crate::off_worker(|| crate::config::read_file(&self.path, self.explicit, env))?;
             if self
                 .panic_next
                 .swap(false, std::sync::atomic::Ordering::SeqCst)

@@ -101,23 +101,32 @@ impl DvrConnections {
         self.streams.try_acquire().ok()
     }
 
-    /// A descriptor for an event stream, waiting for one near the limit.
+    /// A descriptor for an event stream, waiting for one near the limit (said in the
+    /// log at most once a minute: more DVRs are configured than the limit carries).
     pub async fn stream(&'static self) -> Held {
         if let Some(p) = self.try_stream() {
             return p;
         }
-        self.wait(&self.streams).await
+        self.wait(&self.streams, true).await
     }
 
-    /// A descriptor for one request, waiting for one near the limit.
+    /// A descriptor for one request, waiting for one when many are in flight (a burst
+    /// of polls and lookups as thousands of DVRs connect: back-pressure, not a fault).
     pub async fn request(&'static self) -> Held {
         if let Ok(p) = self.requests.try_acquire() {
             return p;
         }
-        self.wait(&self.requests).await
+        self.wait(&self.requests, false).await
     }
 
-    async fn wait(&'static self, sem: &'static Semaphore) -> Held {
+    /// Waits on `sem`; a stream's wait is counted in [`Self::waiting`] and said.
+    async fn wait(&'static self, sem: &'static Semaphore, stream: bool) -> Held {
+        if !stream {
+            return sem
+                .acquire()
+                .await
+                .expect("budget semaphore is never closed");
+        }
         self.waiting.fetch_add(1, Ordering::Relaxed);
         let _done = Waiting(&self.waiting);
         {
@@ -147,7 +156,7 @@ impl DvrConnections {
         self.stream_cap
     }
 
-    /// Connections waiting for a descriptor now.
+    /// Event streams waiting for a descriptor now.
     pub fn waiting(&self) -> usize {
         self.waiting.load(Ordering::Relaxed)
     }

@@ -42,3 +42,16 @@ pub fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
         "unknown panic".to_string()
     }
 }
+
+/// Runs blocking work (file reads, a secret file) from async code without stalling the
+/// worker's other tasks: on the multi-threaded runtime they move to another worker for
+/// the duration (`block_in_place`); elsewhere (a single-threaded test runtime) it just
+/// runs.
+pub fn off_worker<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}

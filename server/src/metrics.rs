@@ -420,7 +420,7 @@ pub fn render(dvrs: &[DvrSample], g: &Globals) -> String {
         ),
         global(
             "channelwatch_dvr_connections_waiting",
-            "DVR connections waiting for a descriptor because the open-file limit is near.",
+            "DVR event streams waiting for a descriptor because the open-file limit is reached (more DVRs than it carries).",
             GAUGE,
             vec![],
             g.dvr_connections_waiting as f64,

@@ -70,8 +70,12 @@ impl Db {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
+        // A burst (thousands of DVRs' first alerts at once) queues on the four
+        // connections for a few seconds by design; only a wait past 10 s is worth a
+        // warning, one per waiter.
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
+            .acquire_slow_threshold(Duration::from_secs(10))
             .connect_with(options)
             .await
             .map_err(|source| StorageError::Open {
