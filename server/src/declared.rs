@@ -778,15 +778,20 @@ async fn write(
         .into_iter()
         .filter(|r| r.managed_by == ManagedBy::File)
         .collect();
+    // Keyed, so a file of thousands of DVRs is not compared pair by pair.
+    let before_by_id: std::collections::HashMap<&str, _> =
+        before.iter().map(|b| (b.dvr_id.as_str(), b)).collect();
+    let record_ids: std::collections::HashSet<&str> =
+        records.iter().map(|r| r.dvr_id.as_str()).collect();
     for r in &records {
-        match before.iter().find(|b| b.dvr_id == r.dvr_id) {
+        match before_by_id.get(r.dvr_id.as_str()) {
             None => diff.dvrs_added.push(r.name.clone()),
-            Some(b) if b != r => diff.dvrs_changed.push(r.name.clone()),
+            Some(b) if *b != r => diff.dvrs_changed.push(r.name.clone()),
             Some(_) => {}
         }
     }
     for b in &before {
-        if !records.iter().any(|r| r.dvr_id == b.dvr_id) {
+        if !record_ids.contains(b.dvr_id.as_str()) {
             diff.dvrs_removed.push(b.name.clone());
         }
     }

@@ -199,11 +199,13 @@ impl Engine {
     /// Makes the running set exactly `desired` (the enabled DVRs): starts what is
     /// missing, stops what is gone, edits name/threshold in place. Others are untouched.
     pub fn reconcile(&self, desired: &[DvrSpec]) {
+        let wanted: std::collections::HashSet<&str> =
+            desired.iter().map(|d| d.dvr_id.as_str()).collect();
         let stale: Vec<String> = {
             let running = self.inner.running.read();
             running
                 .keys()
-                .filter(|id| !desired.iter().any(|d| &d.dvr_id == *id))
+                .filter(|id| !wanted.contains(id.as_str()))
                 .cloned()
                 .collect()
         };
