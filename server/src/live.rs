@@ -332,8 +332,13 @@ impl LiveHub {
         let hub = self.clone();
         let dvr_id = dvr_id.to_string();
         tokio::spawn(async move {
-            let Ok(mut e) = enricher.try_lock() else {
-                return;
+            // Busy (another lookup, or the alert pipeline's prefetch on connect): a
+            // refresh is skipped, but a DVR with nothing shown yet waits its turn, so its
+            // upcoming recordings appear as soon as the cache is free.
+            let mut e = match enricher.try_lock() {
+                Ok(e) => e,
+                Err(_) if !hub.extras.read().contains_key(&dvr_id) => enricher.lock().await,
+                Err(_) => return,
             };
             let numbers: Vec<String> = slot.with_state(|st| {
                 st.live_sessions()
