@@ -31,16 +31,7 @@ fn main() {
 
 /// Resident memory of this process (server, simulators and clients together).
 fn rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(0.0)
+    common::mib(common::rss_bytes("self"))
 }
 
 fn pct(v: &mut [f64], q: f64) -> f64 {

@@ -12,7 +12,7 @@
 //! binary exists it also measures the real `channelwatch serve` with 0 and 10 idle DVRs.
 
 mod common;
-use common::arg;
+use common::{arg, cpu_seconds, mib, rss_bytes};
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
@@ -30,34 +30,6 @@ fn now_nanos() -> u128 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or(0)
-}
-
-/// Resident set size of a process, in bytes (Linux).
-fn rss_bytes(pid: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<u64>().ok())
-        })
-        .map(|kb| kb * 1024)
-        .unwrap_or(0)
-}
-
-/// User + system CPU seconds of this process.
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after = stat.rsplit_once(") ").map(|(_, r)| r).unwrap_or("");
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    // Fields 14 and 15 of /proc/pid/stat (utime, stime) are 11 and 12 after the comm.
-    (ticks(11) + ticks(12)) / 100.0
-}
-
-fn mib(b: u64) -> f64 {
-    b as f64 / (1024.0 * 1024.0)
 }
 
 fn main() {
@@ -290,7 +262,7 @@ async fn run_size(n: usize, rate: f64, seconds: f64) -> RunResult {
             .sum()
     };
     let events0 = count_events(&engine);
-    let cpu0 = cpu_seconds();
+    let cpu0 = cpu_seconds("self");
     let mut stdin = child.stdin.take().unwrap();
     writeln!(stdin, "go").expect("tell the fleet to go");
     stdin.flush().ok();
@@ -319,7 +291,7 @@ async fn run_size(n: usize, rate: f64, seconds: f64) -> RunResult {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let seconds_run = run_start.elapsed().as_secs_f64();
-    let cpu = cpu_seconds() - cpu0;
+    let cpu = cpu_seconds("self") - cpu0;
     let events = count_events(&engine) - events0;
     rss_load = rss_load.max(rss_bytes("self"));
 

@@ -16,7 +16,7 @@
 //! memory every minute, database growth and task restarts.
 
 mod common;
-use common::arg;
+use common::{arg, cpu_seconds, mib, rss_bytes};
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
@@ -46,33 +46,6 @@ fn main() {
         .build()
         .expect("tokio runtime");
     rt.block_on(parent(&args));
-}
-
-/// Resident set size of a process, in bytes (Linux).
-fn rss_bytes(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<u64>().ok())
-        })
-        .map(|kb| kb * 1024)
-        .unwrap_or(0)
-}
-
-/// User + system CPU seconds of a process.
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = stat.rsplit_once(") ").map(|(_, r)| r).unwrap_or("");
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    (ticks(11) + ticks(12)) / 100.0
-}
-
-fn mib(b: u64) -> f64 {
-    b as f64 / (1024.0 * 1024.0)
 }
 
 // ---------------------------------------------------------------------------------
@@ -257,8 +230,8 @@ struct Monitor {
 }
 
 impl Monitor {
-    fn pid(&self) -> u32 {
-        self.child.id()
+    fn pid(&self) -> String {
+        self.child.id().to_string()
     }
 
     async fn health(&self) -> serde_json::Value {
@@ -413,7 +386,7 @@ async fn parent(args: &[String]) {
     // The monitor with no DVR: what every per-DVR figure is measured above.
     let empty = start_monitor(&bin, &[], true).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let rss0 = rss_bytes(empty.pid());
+    let rss0 = rss_bytes(&empty.pid());
     empty.stop();
     println!("  no DVRs: {:.1} MiB resident", mib(rss0));
 
@@ -433,10 +406,10 @@ async fn parent(args: &[String]) {
             if alerts_on {
                 // Let connect-time polls and lookups settle, then watch it idle.
                 tokio::time::sleep(Duration::from_secs(20)).await;
-                let (c0, t0) = (cpu_seconds(m.pid()), Instant::now());
+                let (c0, t0) = (cpu_seconds(&m.pid()), Instant::now());
                 tokio::time::sleep(Duration::from_secs(30)).await;
-                let idle_cpu = (cpu_seconds(m.pid()) - c0) / t0.elapsed().as_secs_f64();
-                let rss = rss_bytes(m.pid());
+                let idle_cpu = (cpu_seconds(&m.pid()) - c0) / t0.elapsed().as_secs_f64();
+                let rss = rss_bytes(&m.pid());
                 println!(
                     "  idle: {:.2} % of a core; {:.1} MiB resident, {:.1} KiB per idle DVR",
                     idle_cpu * 100.0,
@@ -445,7 +418,7 @@ async fn parent(args: &[String]) {
                 );
             }
             let events0 = m.metric("channelwatch_events_total").await;
-            let (c0, t0) = (cpu_seconds(m.pid()), Instant::now());
+            let (c0, t0) = (cpu_seconds(&m.pid()), Instant::now());
             let sent = drive(&mut sims, rate, seconds, busy);
             // Until the monitor has applied what was sent (bounded).
             let deadline = Instant::now() + Duration::from_secs(30);
@@ -457,14 +430,14 @@ async fn parent(args: &[String]) {
                 }
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
-            let cpu = cpu_seconds(m.pid()) - c0;
+            let cpu = cpu_seconds(&m.pid()) - c0;
             let wall = t0.elapsed().as_secs_f64();
             let alerts = m.metric("channelwatch_alerts_total").await;
             println!(
                 "  load: {sent} events sent at {rate:.0}/s over {busy} DVRs, {applied:.0} applied; {:.3} s CPU per 1,000 events ({:.0} % of a core over {wall:.1} s); {alerts:.0} alerts recorded; {:.1} MiB resident",
                 cpu / applied.max(1.0) * 1000.0,
                 cpu / wall * 100.0,
-                mib(rss_bytes(m.pid()))
+                mib(rss_bytes(&m.pid()))
             );
             m.stop();
         }
@@ -503,7 +476,7 @@ async fn soak(bin: &Path, n: usize, rate: f64, minutes: f64) {
     for minute in 1..=whole {
         let secs = 60.0_f64.min((minutes - (minute - 1) as f64) * 60.0);
         let sent = drive(&mut sims, rate, secs, n);
-        let rss = rss_bytes(m.pid());
+        let rss = rss_bytes(&m.pid());
         samples.push(rss);
         println!(
             "  minute {minute:>3}: {sent} events, {:.1} MiB resident, database {:.1} MiB, {:.0} alerts",

@@ -708,6 +708,17 @@ async fn user_create_reset_password_and_the_env_admin() {
     srv.shutdown().await;
 }
 
+/// The server's `/metrics` text.
+async fn metrics_text(http: &reqwest::Client, base: &str) -> String {
+    http.get(format!("{base}/metrics"))
+        .send()
+        .await
+        .expect("/metrics answers")
+        .text()
+        .await
+        .unwrap()
+}
+
 /// The value of an unlabelled series in a `/metrics` text.
 fn metric(text: &str, name: &str) -> Option<f64> {
     text.lines()
@@ -769,14 +780,7 @@ async fn a_log_reader_that_never_reads_costs_log_lines_not_the_runtime() {
             tokio::time::Instant::now() < deadline,
             "no dropped lines counted"
         );
-        let text = http
-            .get(format!("{base}/metrics"))
-            .send()
-            .await
-            .expect("/metrics answers")
-            .text()
-            .await
-            .unwrap();
+        let text = metrics_text(&http, &base).await;
         dropped = metric(&text, "channelwatch_log_lines_dropped_total").unwrap();
         if dropped == 0.0 {
             http.get(format!("{base}/healthz/live"))
@@ -786,14 +790,7 @@ async fn a_log_reader_that_never_reads_costs_log_lines_not_the_runtime() {
         }
     }
     // The DVR is still watched: the engine was never stalled into a restart.
-    let text = http
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = metrics_text(&http, &base).await;
     assert_eq!(
         metric(&text, "channelwatch_dvr_connected"),
         Some(1.0),
