@@ -20,7 +20,7 @@ pub async fn record(db: &Db, samples: &[Sample]) -> Result<(), StorageError> {
     if samples.is_empty() {
         return Ok(());
     }
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     for s in samples {
         sqlx::query(
             "INSERT OR REPLACE INTO activity_samples (dvr_id, at, sessions, disk_free, disk_total)

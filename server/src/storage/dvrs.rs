@@ -191,7 +191,7 @@ pub async fn upsert(db: &Db, r: &DvrRecord) -> Result<(), StorageError> {
 /// Replaces the entry `old_id` with `r` (whose id differs when host or port changed),
 /// in one transaction. `Ok(false)` when `r`'s new id is taken by another entry.
 pub async fn replace(db: &Db, old_id: &str, r: &DvrRecord) -> Result<bool, StorageError> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     if old_id != r.dvr_id {
         let taken: Option<i64> = sqlx::query_scalar("SELECT 1 FROM dvrs WHERE dvr_id = ?")
             .bind(&r.dvr_id)
@@ -300,6 +300,47 @@ mod tests {
         insert(&db, &rec("127.0.0.4", 1)).await.unwrap();
         assert_eq!(prune(&db, ManagedBy::Demo, &[]).await.unwrap(), 1);
         assert_eq!(count(&db).await.unwrap(), 1);
+    }
+
+    /// A move reads (is the new id taken?) then writes. Begun deferred, another
+    /// connection's commit between the two made SQLite refuse the write at once
+    /// (`SQLITE_BUSY_SNAPSHOT`, which no busy timeout retries): a PATCH answered 500
+    /// while the dashboard's samples were being written.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn moves_succeed_while_other_writers_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).await.unwrap();
+        let (a, b) = (rec("127.0.0.1", 8089), rec("127.0.0.1", 9090));
+        insert(&db, &a).await.unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writer = {
+            let (db, stop) = (db.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut at = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    at += 1;
+                    let sample = crate::storage::activity::Sample {
+                        dvr_id: "other".into(),
+                        at,
+                        sessions: 1,
+                        disk_free: None,
+                        disk_total: None,
+                    };
+                    crate::storage::activity::record(&db, &[sample])
+                        .await
+                        .unwrap();
+                }
+            })
+        };
+        let mut from = &a;
+        for i in 0..300 {
+            let to = if i % 2 == 0 { &b } else { &a };
+            let moved = replace(&db, &from.dvr_id, to).await;
+            assert!(matches!(moved, Ok(true)), "move {i}: {moved:?}");
+            from = to;
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        writer.await.unwrap();
     }
 }
 

@@ -136,6 +136,16 @@ impl Db {
         Ok(db)
     }
 
+    /// Begins a transaction that holds the write lock from its first statement
+    /// (`BEGIN IMMEDIATE`). A deferred one that reads before it writes is refused at
+    /// its first write, with no busy wait, whenever another connection committed in
+    /// between (`SQLITE_BUSY_SNAPSHOT`); every transaction here writes.
+    pub async fn begin_write(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+        self.pool.begin_with("BEGIN IMMEDIATE").await
+    }
+
     /// The newest migration this build knows (backups name it as their schema).
     pub fn schema_version() -> i64 {
         MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0)
@@ -221,11 +231,7 @@ where
 /// Reseals every stored secret under `key` (bound to its row, whatever form it was
 /// in), all or nothing; answers how many.
 pub(crate) async fn reseal_all(db: &Db, key: &vault::Key) -> Result<u64, StorageError> {
-    let mut tx = db.pool.begin().await?;
-    // Write first so the transaction takes the write lock before it reads.
-    sqlx::query("UPDATE providers SET config = config WHERE 0")
-        .execute(&mut *tx)
-        .await?;
+    let mut tx = db.begin_write().await?;
     let mut n = 0;
     for c in &SEALED_COLUMNS {
         let stored = read_sealed(c, &mut *tx).await?;
@@ -268,11 +274,7 @@ async fn upgrade_sealed(db: &Db) -> Result<Upgraded, StorageError> {
     if !pending {
         return Ok(up);
     }
-    let mut tx = db.pool.begin().await?;
-    // Write first so the transaction takes the write lock before it reads.
-    sqlx::query("UPDATE providers SET config = config WHERE 0")
-        .execute(&mut *tx)
-        .await?;
+    let mut tx = db.begin_write().await?;
     for c in &SEALED_COLUMNS {
         let stored = read_sealed(c, &mut *tx).await?;
         for s in stored {

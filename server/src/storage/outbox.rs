@@ -47,7 +47,7 @@ pub struct Destination {
 
 /// Records the alert and its outbox rows atomically; answers the alert id.
 pub async fn record(db: &Db, a: &NewAlert, to: &[Destination]) -> Result<i64, StorageError> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     let created = ts(a.created_at);
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO alerts (dvr_id, dvr_name, alert_type, title, message, image_url, dedup_key, status, created_at)
@@ -111,7 +111,7 @@ pub async fn claim_due(
     limit: i64,
 ) -> Result<Vec<Pending>, StorageError> {
     let claim = uuid::Uuid::new_v4().to_string();
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     sqlx::query(
         "UPDATE outbox SET status = 'sending', claim = ?1, claimed_at = ?2
          WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= ?2
@@ -203,7 +203,7 @@ pub async fn expire_before(db: &Db, cutoff: DateTime<Utc>) -> Result<u64, Storag
     const WHY: &str = "not delivered in time: older than delivery.max_age_seconds";
     let now = ts(Utc::now());
     let cutoff = ts(cutoff);
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     // The log first, by the same condition, so it names exactly the rows expired here.
     sqlx::query(
         "INSERT INTO delivery_log (outbox_id, attempt, status, error, created_at)
@@ -320,7 +320,7 @@ pub async fn finish_attempt(
     a: &Attempt,
 ) -> Result<bool, StorageError> {
     let now = ts(Utc::now());
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     let attempt: Option<i64> = match a.status {
         "sent" | "failed" | "expired" => {
             sqlx::query_scalar(

@@ -109,7 +109,7 @@ pub async fn insert_managed(
     let now = now_text();
     // The config is sealed for the row's id, which the insert chooses: the row goes in
     // with an empty config and gets its sealed one in the same transaction.
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO providers (type, name, enabled, config, created_at, updated_at, managed_by)
          VALUES (?, ?, ?, '', ?, ?, ?) RETURNING id",

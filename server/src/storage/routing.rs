@@ -23,7 +23,7 @@ pub async fn load(db: &Db) -> Result<Routing, StorageError> {
 
 /// Replaces the whole matrix in one transaction.
 pub async fn replace(db: &Db, m: &Routing) -> Result<(), StorageError> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     sqlx::query("DELETE FROM routing").execute(&mut *tx).await?;
     for (dvr_id, event, t, on) in m.rows() {
         sqlx::query(

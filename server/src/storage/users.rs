@@ -189,7 +189,7 @@ pub async fn reset_password(db: &Db, username: &str, password: &str) -> Result<(
     validate_password(password)?;
     let owned = password.to_string();
     let hash = hashing(move || hash_password(&owned)).await??;
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     let id: Option<i64> =
         sqlx::query_scalar("UPDATE users SET password_hash = ? WHERE username = ? RETURNING id")
             .bind(hash)
@@ -323,7 +323,7 @@ pub async fn change_password(
     };
     let new = new.to_string();
     let hash = hashing(move || hash_password(&new)).await??;
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
         .bind(hash)
         .bind(user.id)
