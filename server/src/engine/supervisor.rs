@@ -15,8 +15,8 @@ pub(crate) async fn supervise(ctx: TaskCtx) {
     loop {
         ctx.slot.beat();
         let mut handle = tokio::spawn(task::run(ctx.clone()));
-        // Four looks per hang timeout: a hang is caught within 1¼ of it. Every DVR
-        // looks at the same moments, one batch instead of a wake-up per DVR.
+        // Four looks per hang timeout: a hang is caught within 1¼ of the limit. Every
+        // DVR looks at the same moments, one batch instead of a wake-up per DVR.
         let mut check = cadence::aligned_interval(s.hang_timeout / 4, s.hang_timeout / 4);
         let reason = loop {
             tokio::select! {
@@ -32,7 +32,7 @@ pub(crate) async fn supervise(ctx: TaskCtx) {
                         return;
                     }
                     let age = ctx.slot.heartbeat_age();
-                    if age > s.hang_timeout {
+                    if age > hang_limit(&s) {
                         handle.abort();
                         break format!("task hung: no heartbeat for {} s", age.as_secs());
                     }
@@ -60,6 +60,15 @@ pub(crate) async fn supervise(ctx: TaskCtx) {
             _ = ctx.cancel.cancelled() => return,
         }
     }
+}
+
+/// How long a task may go without a heartbeat before it counts as hung. While its
+/// stream is silent, a connected task beats as each keep-alive poll answers, which may
+/// take the interval and a whole timeout; a limit at or below that (tests run both
+/// at 3 s) restarted healthy tasks whose DVR was merely slow. Twice the timeout leaves
+/// room for a busy runtime.
+pub(crate) fn hang_limit(s: &super::EngineSettings) -> Duration {
+    s.hang_timeout.max(s.status_interval + s.status_timeout * 2)
 }
 
 /// Default pause before a restarted task runs again.
