@@ -258,7 +258,7 @@ async fn a_panicking_or_hung_task_is_restarted_and_counted() {
     })
     .await;
     wait_for("reconnected after panic", T, || {
-        slot.is_connected() && s.handle().connections_total() >= 2
+        slot.is_connected() && s.handle().connections_total() == 2
     })
     .await;
 
@@ -268,7 +268,7 @@ async fn a_panicking_or_hung_task_is_restarted_and_counted() {
     })
     .await;
     wait_for("reconnected after hang", T, || {
-        slot.is_connected() && s.handle().connections_total() >= 3
+        slot.is_connected() && s.handle().connections_total() == 3
     })
     .await;
     assert!(engine.is_alive(&sp.dvr_id));
@@ -332,30 +332,6 @@ async fn a_delivering_stream_outlives_a_failing_status_and_a_silent_one_does_not
         h.connections_total() >= 2
     })
     .await;
-    engine.shutdown().await;
-    s.shutdown().await;
-}
-
-/// The keep-alive polls go over one kept connection, not a new one per poll: at
-/// 10,000 idle DVRs a new TCP connection per poll was most of the monitor's CPU.
-#[tokio::test]
-async fn keep_alive_polls_share_one_kept_connection() {
-    let s = sim(Scenario::Quiet).await;
-    let (engine, _sp, slot) = connected(&s, 300).await;
-    let h = s.handle();
-    wait_for("six /status and /dvr polls", T, || {
-        h.requests("/status") >= 6 && h.requests("/dvr") >= 6
-    })
-    .await;
-    // A new connection per poll would be 13 or more. A poll that times out on a busy
-    // test machine drops its connection (and may cost the stream), so allow a few.
-    let tcp = h.tcp_connections();
-    assert!(
-        tcp <= 4,
-        "{tcp} TCP connections for {} polls: the polls do not share one",
-        h.requests("/status") + h.requests("/dvr")
-    );
-    assert!(slot.is_connected());
     engine.shutdown().await;
     s.shutdown().await;
 }

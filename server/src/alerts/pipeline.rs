@@ -24,7 +24,6 @@ use super::health::{human_duration, HealthAlert, HealthRule};
 use super::kind::AlertKind;
 use super::settings::AlertSettings;
 use super::template;
-use crate::engine::cadence;
 use crate::engine::state::{Change, LiveSession, Recording, VodSession};
 use crate::engine::Engine;
 use crate::engine::{EngineEvent, EngineEventKind, RestartCause, Verdict};
@@ -183,9 +182,10 @@ impl AlertService {
         // Checks that wait on the clock (an outage's delay, a recording that did not
         // start) run every 5 s while one is pending, else every 30 s: an idle DVR costs
         // one wake-up here every half minute, not one every 5 s.
-        // Both on the shared grid: every DVR's checks run in one batch.
-        let mut tick = cadence::aligned_interval(FAST_TICK, FAST_TICK);
-        let mut slow = cadence::aligned_interval(SLOW_TICK, SLOW_TICK);
+        let mut tick = tokio::time::interval(FAST_TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut slow = tokio::time::interval(SLOW_TICK);
+        slow.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let ev = tokio::select! {
                 ev = rx.recv() => match ev {
@@ -193,7 +193,7 @@ impl AlertService {
                     None => return,
                 },
                 _ = tick.tick(), if st.pending() => None,
-                _ = slow.tick(), if st.watching_clock() => None,
+                _ = slow.tick() => None,
                 _ = cancel.cancelled() => return,
             };
             match ev {
@@ -924,13 +924,6 @@ impl DvrAlerts {
     /// its way to "did not start".
     fn pending(&self) -> bool {
         self.health.waiting() || !self.missed_candidates.is_empty()
-    }
-
-    /// Whether a check could find anything: a scheduled recording that may not start,
-    /// an outage, or a pending check. A healthy DVR with nothing scheduled costs no
-    /// wake-up at all (10,000 of them woke 333 times a second for nothing).
-    fn watching_clock(&self) -> bool {
-        self.pending() || !self.scheduled.is_empty() || self.health.down_since().is_some()
     }
 
     fn new(dvr_id: &str) -> Self {

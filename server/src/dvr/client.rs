@@ -48,7 +48,7 @@ impl ClientError {
 
 /// An error with its source chain, which holds the useful part (connection refused,
 /// DNS, a TLS root that would not load).
-pub(crate) fn with_sources(e: &dyn std::error::Error) -> String {
+fn with_sources(e: &dyn std::error::Error) -> String {
     let mut msg = e.to_string();
     let mut src = e.source();
     while let Some(s) = src {
@@ -135,14 +135,9 @@ impl std::fmt::Debug for ApiKey {
 #[derive(Debug, Clone)]
 pub struct DvrClient {
     http: reqwest::Client,
-    host: String,
-    port: u16,
     base: String,
     api_key: ApiKey,
 }
-
-/// Idle time before TCP keep-alive probes a DVR connection.
-pub const STREAM_KEEPALIVE: Duration = Duration::from_secs(60);
 
 /// Connect timeout for every DVR request (the stream has no read timeout).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -151,16 +146,9 @@ impl DvrClient {
     pub fn new(http: reqwest::Client, host: &str, port: u16) -> Self {
         Self {
             http,
-            host: host.to_string(),
-            port,
             base: base_url(host, port),
             api_key: ApiKey::default(),
         }
-    }
-
-    /// The keep-alive polls' own connection to this DVR (see [`super::poll`]).
-    pub fn poller(&self) -> super::poll::Poller {
-        super::poll::Poller::new(&self.host, self.port, &self.api_key)
     }
 
     /// Sends `key` as `X-API-Key` on every request (nothing when it is empty).
@@ -193,17 +181,6 @@ impl DvrClient {
             .connect_timeout(CONNECT_TIMEOUT)
             .pool_max_idle_per_host(0)
             .tcp_nodelay(true)
-            // TCP keep-alive finds a stream whose DVR vanished without a word (a reboot,
-            // a dropped NAT entry). reqwest's defaults (a probe after 15 s, and a 30 s
-            // user timeout) aborted healthy streams at scale: thousands of streams opened
-            // together probe together, a burst past the network queue loses some probes,
-            // and two lost probes ended the connection ("Connection timed out"; 159 of
-            // 10,000 idle streams in one run). A probe a minute, given up after three
-            // unanswered ones, without the user timeout.
-            .tcp_keepalive(STREAM_KEEPALIVE)
-            .tcp_keepalive_interval(Duration::from_secs(20))
-            .tcp_keepalive_retries(3)
-            .tcp_user_timeout(None)
             .user_agent(concat!("ChannelWatch/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| HttpSetupError(with_sources(&e)))

@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use tracing::error;
 
-use super::cadence;
 use super::slot::RestartCause;
 use super::task::{self, TaskCtx};
 use super::EngineEventKind;
@@ -15,9 +14,9 @@ pub(crate) async fn supervise(ctx: TaskCtx) {
     loop {
         ctx.slot.beat();
         let mut handle = tokio::spawn(task::run(ctx.clone()));
-        // Four looks per hang timeout: a hang is caught within 1¼ of the limit. Every
-        // DVR looks at the same moments, one batch instead of a wake-up per DVR.
-        let mut check = cadence::aligned_interval(s.hang_timeout / 4, s.hang_timeout / 4);
+        // Four looks per hang timeout: a hang is caught within 1¼ of it.
+        let mut check = tokio::time::interval(s.hang_timeout / 4);
+        check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let reason = loop {
             tokio::select! {
                 res = &mut handle => match res {
@@ -32,7 +31,7 @@ pub(crate) async fn supervise(ctx: TaskCtx) {
                         return;
                     }
                     let age = ctx.slot.heartbeat_age();
-                    if age > hang_limit(&s) {
+                    if age > s.hang_timeout {
                         handle.abort();
                         break format!("task hung: no heartbeat for {} s", age.as_secs());
                     }
@@ -60,15 +59,6 @@ pub(crate) async fn supervise(ctx: TaskCtx) {
             _ = ctx.cancel.cancelled() => return,
         }
     }
-}
-
-/// How long a task may go without a heartbeat before it counts as hung. While its
-/// stream is silent, a connected task beats as each keep-alive poll answers, which may
-/// take the interval and a whole timeout; a limit at or below that (tests run both
-/// at 3 s) restarted healthy tasks whose DVR was merely slow. Twice the timeout leaves
-/// room for a busy runtime.
-pub(crate) fn hang_limit(s: &super::EngineSettings) -> Duration {
-    s.hang_timeout.max(s.status_interval + s.status_timeout * 2)
 }
 
 /// Default pause before a restarted task runs again.

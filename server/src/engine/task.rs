@@ -11,7 +11,6 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::backoff::Backoff;
-use super::cadence;
 use super::disk::DiskSample;
 use super::slot::{DvrSlot, Fault};
 use super::state::Change;
@@ -139,8 +138,7 @@ async fn sleep_alive(ctx: &TaskCtx, delay: Duration) -> bool {
         ctx.slot.beat();
         check_fault(ctx).await;
         let step = ctx.settings.heartbeat_interval;
-        let wake =
-            cadence::next_on_grid(tokio::time::Instant::now() + step / 2, step).min(deadline);
+        let wake = (tokio::time::Instant::now() + step).min(deadline);
         tokio::select! {
             _ = tokio::time::sleep_until(wake) => {
                 if wake >= deadline {
@@ -250,7 +248,7 @@ async fn connect_and_stream(ctx: &TaskCtx) -> (Option<Instant>, End) {
                         }
                     }
                 }
-                Some(Err(e)) => return (Some(connected_at), End::Failed(ClientError::Unreachable(format!("event stream read failed: {}", crate::dvr::client::with_sources(&e))))),
+                Some(Err(e)) => return (Some(connected_at), End::Failed(ClientError::Unreachable(format!("event stream read failed: {e}")))),
                 None => return (Some(connected_at), End::Eof),
             },
             // The keep-alive polls are the heartbeat while connected: every one (at least
@@ -303,34 +301,22 @@ fn stream_silence_limit(s: &EngineSettings) -> Duration {
     s.status_interval + s.status_timeout
 }
 
-/// `/status` on connect and every `status_interval`; `/dvr` on connect and about every
+/// `/status` on connect and every `status_interval`; `/dvr` on connect and every
 /// `disk_interval`. Runs beside the stream so a slow poll never delays event reading.
 async fn poll_loop(client: DvrClient, s: Arc<EngineSettings>, tx: mpsc::Sender<Poll>) {
-    let mut poller = client.poller();
-    // On the shared grid, thousands of DVRs' polls go out in a few batches a second.
-    let mut tick = cadence::aligned_interval(s.status_interval, cadence::SPREAD);
-    let every = disk_every(&s);
-    for n in 0u64.. {
-        tick.tick().await;
-        // /status first: it judges the stream, and a hung DVR must not wait behind /dvr.
-        let answer = poller.status(s.status_timeout).await;
-        if tx.send(Poll::Status(answer)).await.is_err() {
+    let mut status = tokio::time::interval(s.status_interval);
+    let mut disk = tokio::time::interval(s.disk_interval);
+    status.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    disk.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let poll = tokio::select! {
+            _ = status.tick() => Poll::Status(client.status(s.status_timeout).await),
+            _ = disk.tick() => Poll::Dvr(client.dvr_info(s.status_timeout).await),
+        };
+        if tx.send(poll).await.is_err() {
             return;
         }
-        if n.is_multiple_of(every) {
-            let answer = poller.dvr_info(s.status_timeout).await;
-            if tx.send(Poll::Dvr(answer)).await.is_err() {
-                return;
-            }
-        }
     }
-}
-
-/// Every how many keep-alive ticks `/dvr` is polled (on connect, then on every
-/// `every`-th tick, right after that tick's `/status`): one timer serves both.
-fn disk_every(s: &EngineSettings) -> u64 {
-    let ratio = s.disk_interval.as_secs_f64() / s.status_interval.as_secs_f64().max(1e-3);
-    (ratio.round() as u64).max(1)
 }
 
 fn handle_frame(ctx: &TaskCtx, frame: Frame) {
@@ -435,26 +421,5 @@ struct AbortOnDrop(tokio::task::JoinHandle<()>);
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
-    }
-}
-
-#[cfg(test)]
-mod poll_plan_tests {
-    use super::*;
-
-    #[test]
-    fn dvr_comes_with_every_eighth_status() {
-        assert_eq!(disk_every(&EngineSettings::default()), 8);
-        let equal = EngineSettings {
-            status_interval: Duration::from_millis(500),
-            disk_interval: Duration::from_millis(500),
-            ..EngineSettings::default()
-        };
-        assert_eq!(disk_every(&equal), 1);
-        let faster_disk = EngineSettings {
-            disk_interval: Duration::from_secs(1),
-            ..EngineSettings::default()
-        };
-        assert_eq!(disk_every(&faster_disk), 1, "never less than every tick");
     }
 }
