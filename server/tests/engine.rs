@@ -258,7 +258,7 @@ async fn a_panicking_or_hung_task_is_restarted_and_counted() {
     })
     .await;
     wait_for("reconnected after panic", T, || {
-        slot.is_connected() && s.handle().connections_total() == 2
+        slot.is_connected() && s.handle().connections_total() >= 2
     })
     .await;
 
@@ -268,7 +268,7 @@ async fn a_panicking_or_hung_task_is_restarted_and_counted() {
     })
     .await;
     wait_for("reconnected after hang", T, || {
-        slot.is_connected() && s.handle().connections_total() == 3
+        slot.is_connected() && s.handle().connections_total() >= 3
     })
     .await;
     assert!(engine.is_alive(&sp.dvr_id));

@@ -31,7 +31,7 @@ pub(crate) async fn supervise(ctx: TaskCtx) {
                         return;
                     }
                     let age = ctx.slot.heartbeat_age();
-                    if age > s.hang_timeout {
+                    if age > hang_limit(&s) {
                         handle.abort();
                         break format!("task hung: no heartbeat for {} s", age.as_secs());
                     }
@@ -59,6 +59,15 @@ pub(crate) async fn supervise(ctx: TaskCtx) {
             _ = ctx.cancel.cancelled() => return,
         }
     }
+}
+
+/// How long a task may go without a heartbeat before it counts as hung. While its
+/// stream is silent, a connected task beats as each keep-alive poll answers, which may
+/// take the interval and a whole timeout; a limit at or below that (tests run both
+/// at 3 s) restarted healthy tasks whose DVR was merely slow. Twice the timeout leaves
+/// room for a busy runtime.
+pub(crate) fn hang_limit(s: &super::EngineSettings) -> Duration {
+    s.hang_timeout.max(s.status_interval + s.status_timeout * 2)
 }
 
 /// Default pause before a restarted task runs again.

@@ -222,7 +222,12 @@ async fn connect_and_stream(ctx: &TaskCtx) -> (Option<Instant>, End) {
     // When the stream last delivered bytes (the connect counts).
     let mut last_data = Instant::now();
     loop {
+        // Cancellation first, then the stream before the polls: after the runtime was
+        // starved (a busy host), bytes already waiting prove the stream delivers and
+        // must be read before a failed keep-alive is judged against `last_data`.
         tokio::select! {
+            biased;
+            _ = ctx.cancel.cancelled() => return (Some(connected_at), End::Cancelled),
             chunk = body.next() => match chunk {
                 Some(Ok(bytes)) => {
                     last_data = Instant::now();
@@ -290,7 +295,6 @@ async fn connect_and_stream(ctx: &TaskCtx) -> (Option<Instant>, End) {
                     }
                 }
             },
-            _ = ctx.cancel.cancelled() => return (Some(connected_at), End::Cancelled),
         }
     }
 }
