@@ -48,7 +48,7 @@ impl ClientError {
 
 /// An error with its source chain, which holds the useful part (connection refused,
 /// DNS, a TLS root that would not load).
-fn with_sources(e: &dyn std::error::Error) -> String {
+pub(crate) fn with_sources(e: &dyn std::error::Error) -> String {
     let mut msg = e.to_string();
     let mut src = e.source();
     while let Some(s) = src {
@@ -139,6 +139,9 @@ pub struct DvrClient {
     api_key: ApiKey,
 }
 
+/// Idle time before TCP keep-alive probes a DVR connection.
+pub const STREAM_KEEPALIVE: Duration = Duration::from_secs(60);
+
 /// Connect timeout for every DVR request (the stream has no read timeout).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -181,6 +184,17 @@ impl DvrClient {
             .connect_timeout(CONNECT_TIMEOUT)
             .pool_max_idle_per_host(0)
             .tcp_nodelay(true)
+            // TCP keep-alive finds a stream whose DVR vanished without a word (a reboot,
+            // a dropped NAT entry). reqwest's defaults (a probe after 15 s, and a 30 s
+            // user timeout) aborted healthy streams at scale: thousands of streams opened
+            // together probe together, a burst past the network queue loses some probes,
+            // and two lost probes ended the connection ("Connection timed out"; 159 of
+            // 10,000 idle streams in one run). A probe a minute, given up after three
+            // unanswered ones, without the user timeout.
+            .tcp_keepalive(STREAM_KEEPALIVE)
+            .tcp_keepalive_interval(Duration::from_secs(20))
+            .tcp_keepalive_retries(3)
+            .tcp_user_timeout(None)
             .user_agent(concat!("ChannelWatch/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| HttpSetupError(with_sources(&e)))

@@ -253,7 +253,7 @@ async fn connect_and_stream(ctx: &TaskCtx) -> (Option<Instant>, End) {
                         }
                     }
                 }
-                Some(Err(e)) => return (Some(connected_at), End::Failed(ClientError::Unreachable(format!("event stream read failed: {e}")))),
+                Some(Err(e)) => return (Some(connected_at), End::Failed(ClientError::Unreachable(format!("event stream read failed: {}", crate::dvr::client::with_sources(&e))))),
                 None => return (Some(connected_at), End::Eof),
             },
             // The keep-alive polls are the heartbeat while connected: every one (at least
