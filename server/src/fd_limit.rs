@@ -6,6 +6,11 @@
 //! near it a new DVR connection waits for a free descriptor instead of taking the
 //! ones the HTTP listener, the database and the log files need: the probes and
 //! `/metrics` keep answering with more DVRs configured than the limit carries.
+//!
+//! What the streams leave free keeps DVRs' poll connections open between polls
+//! ([`DvrConnections::try_keep`]): a kept connection makes a keep-alive poll a write
+//! and a read instead of a new TCP connection, and it never takes a descriptor a
+//! configured DVR's stream may need.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
@@ -64,10 +69,15 @@ pub fn open_now() -> Option<usize> {
 /// The descriptors DVR connections may hold: event streams (one per connected DVR,
 /// held while it streams) and requests (held while one is in flight).
 pub struct DvrConnections {
+    /// Event streams and kept poll connections.
     streams: Semaphore,
     requests: Semaphore,
     stream_cap: usize,
     waiting: AtomicUsize,
+    /// DVRs the engine runs: each may need a stream descriptor at any time.
+    dvrs: AtomicUsize,
+    /// Poll connections kept open between polls.
+    kept: AtomicUsize,
     last_warned: Mutex<Option<Instant>>,
 }
 
@@ -92,6 +102,8 @@ impl DvrConnections {
             requests: Semaphore::new(requests as usize),
             stream_cap: streams,
             waiting: AtomicUsize::new(0),
+            dvrs: AtomicUsize::new(0),
+            kept: AtomicUsize::new(0),
             last_warned: Mutex::new(None),
         }
     }
@@ -148,7 +160,39 @@ impl DvrConnections {
 
     /// Event streams open now.
     pub fn streams_open(&self) -> usize {
-        self.stream_cap - self.streams.available_permits()
+        (self.stream_cap - self.streams.available_permits()).saturating_sub(self.kept())
+    }
+
+    /// The engine says how many DVRs it runs; kept poll connections stay below what
+    /// their streams leave free.
+    pub fn set_dvrs(&self, n: usize) {
+        self.dvrs.store(n, Ordering::Relaxed);
+    }
+
+    /// A descriptor to keep a poll connection open between polls, when the streams of
+    /// every DVR the engine runs still fit beside the kept ones and no stream waits.
+    /// Asked again after each poll: a kept connection closes once streams need room.
+    pub fn try_keep(&'static self) -> Option<Kept> {
+        if !self.may_keep(0) {
+            return None;
+        }
+        let permit = self.streams.try_acquire().ok()?;
+        self.kept.fetch_add(1, Ordering::Relaxed);
+        Some(Kept {
+            _permit: permit,
+            kept: &self.kept,
+        })
+    }
+
+    /// Whether `held` kept connections (counted already) plus one more still fit.
+    pub fn may_keep(&self, held: usize) -> bool {
+        let others = self.kept().saturating_sub(held);
+        self.waiting() == 0 && others + self.dvrs.load(Ordering::Relaxed) < self.stream_cap
+    }
+
+    /// Poll connections kept open now.
+    pub fn kept(&self) -> usize {
+        self.kept.load(Ordering::Relaxed)
     }
 
     /// Event streams the budget allows.
@@ -159,6 +203,24 @@ impl DvrConnections {
     /// Event streams waiting for a descriptor now.
     pub fn waiting(&self) -> usize {
         self.waiting.load(Ordering::Relaxed)
+    }
+}
+
+/// The descriptor of a kept poll connection; counted out when dropped.
+pub struct Kept {
+    _permit: Held,
+    kept: &'static AtomicUsize,
+}
+
+impl Drop for Kept {
+    fn drop(&mut self) {
+        self.kept.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl std::fmt::Debug for Kept {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Kept")
     }
 }
 
@@ -208,6 +270,31 @@ mod tests {
             .unwrap();
         assert_eq!(b.waiting(), 0);
         assert_eq!(b.streams_open(), 1);
+    }
+
+    #[test]
+    fn poll_connections_are_kept_only_beside_every_dvr_s_stream() {
+        let b: &'static DvrConnections = Box::leak(Box::new(DvrConnections::for_limit(64)));
+        let cap = b.stream_capacity();
+        b.set_dvrs(cap - 2);
+        let streams: Vec<_> = (0..cap - 2).map(|_| b.try_stream().unwrap()).collect();
+        let first = b.try_keep().expect("room for two kept connections");
+        assert!(b.may_keep(1), "the holder of one may keep it");
+        let second = b.try_keep().expect("the second fits");
+        assert!(b.try_keep().is_none(), "the streams' room is full");
+        assert_eq!((b.kept(), b.streams_open()), (2, cap - 2));
+        // One more DVR: a kept connection must give its descriptor back.
+        b.set_dvrs(cap - 1);
+        assert!(!b.may_keep(1));
+        drop(second);
+        assert!(b.may_keep(1));
+        assert_eq!(b.kept(), 1);
+        // A configured DVR's stream gets the descriptor.
+        let _s = b
+            .try_stream()
+            .expect("the freed descriptor goes to a stream");
+        drop((first, streams));
+        assert_eq!(b.kept(), 0);
     }
 
     #[cfg(unix)]

@@ -56,6 +56,7 @@ pub struct Globals {
     pub open_files_limit: u64,
     pub dvr_streams_open: u64,
     pub dvr_connections_waiting: u64,
+    pub dvr_poll_connections_kept: u64,
 }
 
 /// Reads the engine and the watchdog into samples.
@@ -105,6 +106,7 @@ pub fn gather(
         open_files_limit: crate::fd_limit::soft_limit(),
         dvr_streams_open: crate::fd_limit::dvr_connections().streams_open() as u64,
         dvr_connections_waiting: crate::fd_limit::dvr_connections().waiting() as u64,
+        dvr_poll_connections_kept: crate::fd_limit::dvr_connections().kept() as u64,
     };
     (dvrs, globals)
 }
@@ -424,6 +426,13 @@ pub fn render(dvrs: &[DvrSample], g: &Globals) -> String {
             GAUGE,
             vec![],
             g.dvr_connections_waiting as f64,
+        ),
+        global(
+            "channelwatch_dvr_poll_connections_kept",
+            "DVR poll connections kept open between keep-alive polls (as the open-file limit leaves room beside every DVR's stream).",
+            GAUGE,
+            vec![],
+            g.dvr_poll_connections_kept as f64,
         ),
         family(
             "channelwatch_core_task_up",

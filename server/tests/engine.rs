@@ -335,3 +335,25 @@ async fn a_delivering_stream_outlives_a_failing_status_and_a_silent_one_does_not
     engine.shutdown().await;
     s.shutdown().await;
 }
+
+/// The keep-alive polls go over one kept connection, not a new one per poll: at
+/// 10,000 idle DVRs a new TCP connection per poll was most of the monitor's CPU.
+#[tokio::test]
+async fn keep_alive_polls_share_one_kept_connection() {
+    let s = sim(Scenario::Quiet).await;
+    let (engine, _sp, slot) = connected(&s, 300).await;
+    let h = s.handle();
+    wait_for("six /status and /dvr polls", T, || {
+        h.requests("/status") >= 6 && h.requests("/dvr") >= 6
+    })
+    .await;
+    assert_eq!(
+        h.tcp_connections(),
+        2,
+        "the event stream and one connection for every poll"
+    );
+    assert!(slot.is_connected());
+    assert_eq!(slot.counters.status_failures.load(Ordering::Relaxed), 0);
+    engine.shutdown().await;
+    s.shutdown().await;
+}

@@ -24,6 +24,7 @@ use super::health::{human_duration, HealthAlert, HealthRule};
 use super::kind::AlertKind;
 use super::settings::AlertSettings;
 use super::template;
+use crate::engine::cadence;
 use crate::engine::state::{Change, LiveSession, Recording, VodSession};
 use crate::engine::Engine;
 use crate::engine::{EngineEvent, EngineEventKind, RestartCause, Verdict};
@@ -182,10 +183,9 @@ impl AlertService {
         // Checks that wait on the clock (an outage's delay, a recording that did not
         // start) run every 5 s while one is pending, else every 30 s: an idle DVR costs
         // one wake-up here every half minute, not one every 5 s.
-        let mut tick = tokio::time::interval(FAST_TICK);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut slow = tokio::time::interval(SLOW_TICK);
-        slow.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Both on the shared grid: every DVR's checks run in one batch.
+        let mut tick = cadence::aligned_interval(FAST_TICK, FAST_TICK);
+        let mut slow = cadence::aligned_interval(SLOW_TICK, SLOW_TICK);
         loop {
             let ev = tokio::select! {
                 ev = rx.recv() => match ev {

@@ -135,6 +135,8 @@ impl std::fmt::Debug for ApiKey {
 #[derive(Debug, Clone)]
 pub struct DvrClient {
     http: reqwest::Client,
+    host: String,
+    port: u16,
     base: String,
     api_key: ApiKey,
 }
@@ -149,9 +151,16 @@ impl DvrClient {
     pub fn new(http: reqwest::Client, host: &str, port: u16) -> Self {
         Self {
             http,
+            host: host.to_string(),
+            port,
             base: base_url(host, port),
             api_key: ApiKey::default(),
         }
+    }
+
+    /// The keep-alive polls' own connection to this DVR (see [`super::poll`]).
+    pub fn poller(&self) -> super::poll::Poller {
+        super::poll::Poller::new(&self.host, self.port, &self.api_key)
     }
 
     /// Sends `key` as `X-API-Key` on every request (nothing when it is empty).

@@ -2,6 +2,7 @@
 //! runtime reconcile so DVRs come and go without disturbing the others.
 
 pub mod backoff;
+pub mod cadence;
 pub mod disk;
 pub mod rate;
 pub mod slot;
@@ -292,11 +293,17 @@ impl Engine {
                 handle,
             },
         );
+        crate::fd_limit::dvr_connections().set_dvrs(running.len());
     }
 
     /// Stops a DVR's task; its slot and state go with it. False if it was not running.
     pub fn stop(&self, dvr_id: &str) -> bool {
-        let removed = self.inner.running.write().remove(dvr_id);
+        let removed = {
+            let mut running = self.inner.running.write();
+            let removed = running.remove(dvr_id);
+            crate::fd_limit::dvr_connections().set_dvrs(running.len());
+            removed
+        };
         match removed {
             Some(r) => {
                 r.cancel.cancel();

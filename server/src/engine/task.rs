@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::backoff::Backoff;
+use super::cadence;
 use super::disk::DiskSample;
 use super::slot::{DvrSlot, Fault};
 use super::state::Change;
@@ -138,7 +139,8 @@ async fn sleep_alive(ctx: &TaskCtx, delay: Duration) -> bool {
         ctx.slot.beat();
         check_fault(ctx).await;
         let step = ctx.settings.heartbeat_interval;
-        let wake = (tokio::time::Instant::now() + step).min(deadline);
+        let wake =
+            cadence::next_on_grid(tokio::time::Instant::now() + step / 2, step).min(deadline);
         tokio::select! {
             _ = tokio::time::sleep_until(wake) => {
                 if wake >= deadline {
@@ -308,14 +310,14 @@ fn stream_silence_limit(s: &EngineSettings) -> Duration {
 /// `/status` on connect and every `status_interval`; `/dvr` on connect and every
 /// `disk_interval`. Runs beside the stream so a slow poll never delays event reading.
 async fn poll_loop(client: DvrClient, s: Arc<EngineSettings>, tx: mpsc::Sender<Poll>) {
-    let mut status = tokio::time::interval(s.status_interval);
-    let mut disk = tokio::time::interval(s.disk_interval);
-    status.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    disk.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut poller = client.poller();
+    // On the shared grid, thousands of DVRs' polls go out in a few batches a second.
+    let mut status = cadence::aligned_interval(s.status_interval, cadence::SPREAD);
+    let mut disk = cadence::aligned_interval(s.disk_interval, cadence::SPREAD);
     loop {
         let poll = tokio::select! {
-            _ = status.tick() => Poll::Status(client.status(s.status_timeout).await),
-            _ = disk.tick() => Poll::Dvr(client.dvr_info(s.status_timeout).await),
+            _ = status.tick() => Poll::Status(poller.status(s.status_timeout).await),
+            _ = disk.tick() => Poll::Dvr(poller.dvr_info(s.status_timeout).await),
         };
         if tx.send(poll).await.is_err() {
             return;

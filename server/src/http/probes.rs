@@ -83,6 +83,7 @@ pub async fn health(State(state): State<AppState>) -> axum::Json<serde_json::Val
             "dvr_streams_open": fds.streams_open(),
             "dvr_stream_capacity": fds.stream_capacity(),
             "dvr_connections_waiting": fds.waiting(),
+            "dvr_poll_connections_kept": fds.kept(),
         },
         "http_accept_errors": crate::http::listener::accept_errors(),
     }))

@@ -174,7 +174,10 @@ impl Simulator {
         let shared = Arc::new(Shared::new(addr, config));
         let app = routes::router(Arc::clone(&shared));
         let stop = shared.shutdown.clone();
+        let counted = Arc::clone(&shared);
         let server = tokio::spawn(async move {
+            use axum::serve::ListenerExt;
+            let listener = listener.tap_io(move |_| counted.count_accepted());
             if let Err(err) = axum::serve(listener, app)
                 .with_graceful_shutdown(stop.cancelled_owned())
                 .await
@@ -303,6 +306,11 @@ impl SimHandle {
     /// DVR API requests answered (or refused) for `path` so far.
     pub fn requests(&self, path: &str) -> u64 {
         self.shared.requests(path)
+    }
+
+    /// TCP connections accepted so far: event streams and requests alike.
+    pub fn tcp_connections(&self) -> u64 {
+        self.shared.tcp_accepted()
     }
 
     pub fn addr(&self) -> SocketAddr {

@@ -231,6 +231,8 @@ pub(crate) struct Shared {
     /// Open event-stream count; a watch so the script (and tests) can wait for a client.
     pub open: watch::Sender<usize>,
     connections_total: AtomicU64,
+    /// TCP connections accepted (streams and requests alike).
+    tcp_accepted: AtomicU64,
     events_sent: AtomicU64,
     /// DVR API requests by path.
     requests: Mutex<std::collections::HashMap<String, u64>>,
@@ -267,6 +269,7 @@ impl Shared {
             data: Mutex::new(data),
             open: watch::Sender::new(0),
             connections_total: AtomicU64::new(0),
+            tcp_accepted: AtomicU64::new(0),
             events_sent: AtomicU64::new(0),
             requests: Mutex::new(Default::default()),
         }
@@ -378,6 +381,14 @@ impl Shared {
 
     pub fn connections_total(&self) -> u64 {
         self.connections_total.load(Ordering::Relaxed)
+    }
+
+    pub fn count_accepted(&self) {
+        self.tcp_accepted.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn tcp_accepted(&self) -> u64 {
+        self.tcp_accepted.load(Ordering::Relaxed)
     }
 
     pub fn count_sent(&self) {
