@@ -406,8 +406,10 @@ async fn parent(args: &[String]) {
             if alerts_on {
                 // Let connect-time polls and lookups settle, then watch it idle.
                 tokio::time::sleep(Duration::from_secs(20)).await;
+                // A whole minute: every periodic job (polls, watchdog, the minute's
+                // activity samples) runs in it.
                 let (c0, t0) = (cpu_seconds(&m.pid()), Instant::now());
-                tokio::time::sleep(Duration::from_secs(30)).await;
+                tokio::time::sleep(Duration::from_secs(60)).await;
                 let idle_cpu = (cpu_seconds(&m.pid()) - c0) / t0.elapsed().as_secs_f64();
                 let rss = rss_bytes(&m.pid());
                 println!(

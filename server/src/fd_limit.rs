@@ -78,6 +78,11 @@ pub struct DvrConnections {
     dvrs: AtomicUsize,
     /// Poll connections kept open between polls.
     kept: AtomicUsize,
+    /// Stream descriptors kept connections leave free besides every DVR's stream: a
+    /// request's socket closes a moment after its permit returns (its connection task
+    /// closes it), and a burst of thousands (lookups as 10,000 DVRs connect) must not
+    /// meet a limit filled by kept connections ("Too many open files" in one run).
+    keep_margin: usize,
     last_warned: Mutex<Option<Instant>>,
 }
 
@@ -104,6 +109,7 @@ impl DvrConnections {
             waiting: AtomicUsize::new(0),
             dvrs: AtomicUsize::new(0),
             kept: AtomicUsize::new(0),
+            keep_margin: requests as usize,
             last_warned: Mutex::new(None),
         }
     }
@@ -187,7 +193,8 @@ impl DvrConnections {
     /// Whether `held` kept connections (counted already) plus one more still fit.
     pub fn may_keep(&self, held: usize) -> bool {
         let others = self.kept().saturating_sub(held);
-        self.waiting() == 0 && others + self.dvrs.load(Ordering::Relaxed) < self.stream_cap
+        self.waiting() == 0
+            && others + self.dvrs.load(Ordering::Relaxed) + self.keep_margin < self.stream_cap
     }
 
     /// Poll connections kept open now.
@@ -276,15 +283,20 @@ mod tests {
     fn poll_connections_are_kept_only_beside_every_dvr_s_stream() {
         let b: &'static DvrConnections = Box::leak(Box::new(DvrConnections::for_limit(64)));
         let cap = b.stream_capacity();
-        b.set_dvrs(cap - 2);
-        let streams: Vec<_> = (0..cap - 2).map(|_| b.try_stream().unwrap()).collect();
+        let free = b.keep_margin + 2;
+        b.set_dvrs(cap - free);
+        let streams: Vec<_> = (0..cap - free).map(|_| b.try_stream().unwrap()).collect();
         let first = b.try_keep().expect("room for two kept connections");
         assert!(b.may_keep(1), "the holder of one may keep it");
         let second = b.try_keep().expect("the second fits");
         assert!(b.try_keep().is_none(), "the streams' room is full");
-        assert_eq!((b.kept(), b.streams_open()), (2, cap - 2));
+        assert_eq!((b.kept(), b.streams_open()), (2, cap - free));
+        assert!(
+            b.keep_margin > 0,
+            "a margin stays free for requests' sockets"
+        );
         // One more DVR: a kept connection must give its descriptor back.
-        b.set_dvrs(cap - 1);
+        b.set_dvrs(cap - free + 1);
         assert!(!b.may_keep(1));
         drop(second);
         assert!(b.may_keep(1));

@@ -307,22 +307,34 @@ fn stream_silence_limit(s: &EngineSettings) -> Duration {
     s.status_interval + s.status_timeout
 }
 
-/// `/status` on connect and every `status_interval`; `/dvr` on connect and every
+/// `/status` on connect and every `status_interval`; `/dvr` on connect and about every
 /// `disk_interval`. Runs beside the stream so a slow poll never delays event reading.
 async fn poll_loop(client: DvrClient, s: Arc<EngineSettings>, tx: mpsc::Sender<Poll>) {
     let mut poller = client.poller();
     // On the shared grid, thousands of DVRs' polls go out in a few batches a second.
-    let mut status = cadence::aligned_interval(s.status_interval, cadence::SPREAD);
-    let mut disk = cadence::aligned_interval(s.disk_interval, cadence::SPREAD);
-    loop {
-        let poll = tokio::select! {
-            _ = status.tick() => Poll::Status(poller.status(s.status_timeout).await),
-            _ = disk.tick() => Poll::Dvr(poller.dvr_info(s.status_timeout).await),
-        };
-        if tx.send(poll).await.is_err() {
+    let mut tick = cadence::aligned_interval(s.status_interval, cadence::SPREAD);
+    let every = disk_every(&s);
+    for n in 0u64.. {
+        tick.tick().await;
+        // /status first: it judges the stream, and a hung DVR must not wait behind /dvr.
+        let answer = poller.status(s.status_timeout).await;
+        if tx.send(Poll::Status(answer)).await.is_err() {
             return;
         }
+        if n.is_multiple_of(every) {
+            let answer = poller.dvr_info(s.status_timeout).await;
+            if tx.send(Poll::Dvr(answer)).await.is_err() {
+                return;
+            }
+        }
     }
+}
+
+/// Every how many keep-alive ticks `/dvr` is polled (on connect, then on every
+/// `every`-th tick, right after that tick's `/status`): one timer serves both.
+fn disk_every(s: &EngineSettings) -> u64 {
+    let ratio = s.disk_interval.as_secs_f64() / s.status_interval.as_secs_f64().max(1e-3);
+    (ratio.round() as u64).max(1)
 }
 
 fn handle_frame(ctx: &TaskCtx, frame: Frame) {
@@ -427,5 +439,26 @@ struct AbortOnDrop(tokio::task::JoinHandle<()>);
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
+    }
+}
+
+#[cfg(test)]
+mod poll_plan_tests {
+    use super::*;
+
+    #[test]
+    fn dvr_comes_with_every_eighth_status() {
+        assert_eq!(disk_every(&EngineSettings::default()), 8);
+        let equal = EngineSettings {
+            status_interval: Duration::from_millis(500),
+            disk_interval: Duration::from_millis(500),
+            ..EngineSettings::default()
+        };
+        assert_eq!(disk_every(&equal), 1);
+        let faster_disk = EngineSettings {
+            disk_interval: Duration::from_secs(1),
+            ..EngineSettings::default()
+        };
+        assert_eq!(disk_every(&faster_disk), 1, "never less than every tick");
     }
 }
