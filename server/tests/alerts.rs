@@ -77,7 +77,7 @@ async fn add_webhook(srv: &Server, fake: &FakeProvider) -> i64 {
 
 /// Webhook bodies received so far with the given eventType.
 fn received(fake: &FakeProvider, event: &str) -> Vec<Value> {
-    fake.requests()
+    fake.requests_to("/hook")
         .iter()
         .filter(|r| r.header("x-channelwatch-event") == Some(event))
         .map(Received::json)
@@ -411,10 +411,10 @@ async fn retry_after_is_honoured_and_every_attempt_is_logged() {
     add_webhook(&srv, &fake).await;
     watch(&sim, "7", "ABC", "TV");
     eventually("a retried delivery", Duration::from_secs(15), || async {
-        (fake.requests().len() >= 2).then_some(())
+        (fake.requests_to("/hook").len() >= 2).then_some(())
     })
     .await;
-    let reqs = fake.requests();
+    let reqs = fake.requests_to("/hook");
     assert_eq!(
         reqs[0].header("x-channelwatch-delivery"),
         reqs[1].header("x-channelwatch-delivery")
@@ -468,14 +468,14 @@ async fn pending_notifications_survive_a_restart_and_go_out_exactly_once() {
     }
     eventually("three alerts pending", Duration::from_secs(10), || async {
         let h = alerts(&srv, "").await;
-        (h.len() == 3 && fake.requests().len() >= 3).then_some(())
+        (h.len() == 3 && fake.requests_to("/hook").len() >= 3).then_some(())
     })
     .await;
     srv.shutdown().await;
 
     // The provider recovers while ChannelWatch is down; a new process delivers.
     down.store(false, std::sync::atomic::Ordering::SeqCst);
-    let before = fake.requests().len();
+    let before = fake.requests_to("/hook").len();
     let srv = patient(dir.path()).await;
     eventually(
         "all three delivered after the restart",
@@ -495,7 +495,7 @@ async fn pending_notifications_survive_a_restart_and_go_out_exactly_once() {
     srv.shutdown().await;
 
     let mut ok_per_delivery: HashMap<String, usize> = HashMap::new();
-    for r in &fake.requests()[before..] {
+    for r in &fake.requests_to("/hook")[before..] {
         *ok_per_delivery
             .entry(r.header("x-channelwatch-delivery").unwrap().to_string())
             .or_default() += 1;

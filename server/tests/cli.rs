@@ -534,7 +534,8 @@ async fn a_killed_process_delivers_pending_notifications_after_restart_exactly_o
     wait_async("three alerts recorded and tried", || {
         let (c, base, fake) = (c.clone(), base.clone(), &fake);
         async move {
-            history(c, base).await.is_some_and(|h| h.len() == 3) && fake.requests().len() >= 3
+            history(c, base).await.is_some_and(|h| h.len() == 3)
+                && fake.requests_to("/hook").len() >= 3
         }
     })
     .await;
@@ -543,7 +544,7 @@ async fn a_killed_process_delivers_pending_notifications_after_restart_exactly_o
     first.0.wait().unwrap();
 
     down.store(false, Ordering::SeqCst);
-    let before = fake.requests().len();
+    let before = fake.requests_to("/hook").len();
     let _second = spawn_serve(dir.path(), port, sim.addr().port());
     wait_async("all three delivered by the new process", || {
         let (c, base) = (c.clone(), base.clone());
@@ -557,7 +558,7 @@ async fn a_killed_process_delivers_pending_notifications_after_restart_exactly_o
     // Give a duplicate every chance, then count per delivery id.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let mut per_id: HashMap<String, usize> = HashMap::new();
-    for r in &fake.requests()[before..] {
+    for r in &fake.requests_to("/hook")[before..] {
         *per_id
             .entry(r.header("x-channelwatch-delivery").unwrap().to_string())
             .or_default() += 1;

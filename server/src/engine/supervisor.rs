@@ -73,3 +73,27 @@ pub(crate) fn hang_limit(s: &super::EngineSettings) -> Duration {
 
 /// Default pause before a restarted task runs again.
 pub const DEFAULT_RESTART_DELAY: Duration = Duration::from_secs(1);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::EngineSettings;
+
+    #[test]
+    fn the_hang_limit_leaves_room_for_a_slow_keep_alive() {
+        // Defaults: the hang timeout (60 s) is already past 15 s + 2 × 5 s.
+        assert_eq!(
+            hang_limit(&EngineSettings::default()),
+            Duration::from_secs(60)
+        );
+        // The tests' settings: a 3 s hang timeout would judge a poll that takes its
+        // whole 3 s timeout; the limit is 0.5 s + 2 × 3 s instead.
+        let fast = EngineSettings {
+            status_interval: Duration::from_millis(500),
+            status_timeout: Duration::from_secs(3),
+            hang_timeout: Duration::from_secs(3),
+            ..EngineSettings::default()
+        };
+        assert_eq!(hang_limit(&fast), Duration::from_millis(6500));
+    }
+}

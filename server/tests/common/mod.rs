@@ -285,6 +285,27 @@ impl FakeProvider {
     pub fn requests(&self) -> Vec<Received> {
         self.received.lock().unwrap().clone()
     }
+
+    /// The requests for `path` only; any other is printed (shown when the test fails).
+    /// A fake listens on a port the OS hands out, which may have been a finished
+    /// test's simulator or server a moment before: a client still aiming there (a
+    /// DVR poll retrying a stopped simulator, a probe of a stopped server) lands here
+    /// and is no request of this test's.
+    pub fn requests_to(&self, path: &str) -> Vec<Received> {
+        let (mine, strays): (Vec<_>, Vec<_>) =
+            self.requests().into_iter().partition(|r| r.path == path);
+        for r in strays {
+            eprintln!(
+                "fake {}: a request for another path: {} {} (user agent {:?}, {} bytes)",
+                self.addr,
+                r.method,
+                r.path,
+                r.header("user-agent"),
+                r.body.len()
+            );
+        }
+        mine
+    }
 }
 
 /// A mail a [`SmtpSink`] accepted.
