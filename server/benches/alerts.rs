@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 
 use channelwatch::config::{Config, Flags};
 use channelwatch::engine::EngineSettings;
-use channelwatch::notify::target::Target;
-use channelwatch::sim::{Scenario, SimConfig, Simulator};
 use channelwatch::storage::outbox::{self, Destination, NewAlert};
+use domain::notify::target::Target;
+use sim::{Scenario, SimConfig, Simulator};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();

@@ -21,9 +21,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use channelwatch::engine::state::Change;
 use channelwatch::engine::{DvrSpec, Engine, EngineEventKind, EngineSettings};
-use channelwatch::sim::{SimConfig, Simulator};
+use domain::session::Change;
+use sim::{SimConfig, Simulator};
 
 fn now_nanos() -> u128 {
     SystemTime::now()
@@ -111,7 +111,7 @@ async fn child(args: &[String]) {
 
 /// One DVR's realistic cycle: tune, two progress refreshes, VOD start and progress,
 /// then both end. Timestamps ride in the device name / title.
-fn emit_step(h: &channelwatch::sim::SimHandle, i: usize, step: &mut u32) {
+fn emit_step(h: &sim::SimHandle, i: usize, step: &mut u32) {
     let ts = now_nanos();
     let live = format!("{}-stream-10811DF5-10.0.{}.{}", 7, (i / 250) % 250, i % 250);
     let vod = format!("6-file-12345-10.1.{}.{}", (i / 250) % 250, i % 250);
@@ -204,7 +204,7 @@ async fn run_size(n: usize, rate: f64, seconds: f64) -> RunResult {
     let specs: Vec<DvrSpec> = ports
         .iter()
         .map(|&port| DvrSpec {
-            dvr_id: channelwatch::dvr::id::dvr_id("127.0.0.1", port),
+            dvr_id: domain::dvr::id::dvr_id("127.0.0.1", port),
             name: format!("bench {port}"),
             host: "127.0.0.1".into(),
             port,

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use channelwatch::config::{Config, Flags};
 use channelwatch::engine::EngineSettings;
-use channelwatch::sim::{Scenario, SimConfig, Simulator};
+use sim::{Scenario, SimConfig, Simulator};
 
 const API_KEY: &str = "bench-key-0123456789";
 

@@ -86,7 +86,7 @@ async fn run(args: &[String]) {
     let first = read_file(&path, true, &env).unwrap();
     let parsed = t.elapsed();
     let t = Instant::now();
-    let diff = channelwatch::declared::apply(s.parts(), &first, None)
+    let diff = channelwatch::config::declared::apply(s.parts(), &first, None)
         .await
         .unwrap();
     println!(
@@ -98,7 +98,7 @@ async fn run(args: &[String]) {
     );
     let t = Instant::now();
     let same = read_file(&path, true, &env).unwrap();
-    let diff = channelwatch::declared::apply(s.parts(), &same, Some(&first))
+    let diff = channelwatch::config::declared::apply(s.parts(), &same, Some(&first))
         .await
         .unwrap();
     println!(
@@ -109,7 +109,7 @@ async fn run(args: &[String]) {
     std::fs::write(&path, yaml(dvrs, providers, "Renamed")).unwrap();
     let t = Instant::now();
     let changed = read_file(&path, true, &env).unwrap();
-    let diff = channelwatch::declared::apply(s.parts(), &changed, Some(&same))
+    let diff = channelwatch::config::declared::apply(s.parts(), &changed, Some(&same))
         .await
         .unwrap();
     println!(
@@ -136,7 +136,7 @@ async fn run(args: &[String]) {
             "webhook",
             &format!("UI hook {i}"),
             true,
-            &channelwatch::notify::target::Target::Webhook {
+            &domain::notify::target::Target::Webhook {
                 url: format!("http://127.0.0.1:9/u{i}"),
                 secret: format!("ui-secret-{i}"),
             },

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use channelwatch::sim::{SimConfig, Simulator};
+use sim::{SimConfig, Simulator};
 
 /// DVRs one simulator process hosts: a listener and a stream each, under 20,000.
 const PER_CHILD: usize = 4_000;
@@ -116,7 +116,7 @@ async fn child(args: &[String]) {
 /// refreshes that activity twice, a library playback starts and reports progress
 /// twice, then both end. Device names are stable per DVR, as in a real home, so alert
 /// cooldowns apply as they would.
-fn upstream_mix(h: &channelwatch::sim::SimHandle, i: usize, step: &mut u32) {
+fn upstream_mix(h: &sim::SimHandle, i: usize, step: &mut u32) {
     let ip = format!("10.{}.{}.{}", (i / 62_500) % 250, (i / 250) % 250, i % 250);
     let channel = [7, 9, 11, 4][(*step as usize / 7) % 4];
     let live = format!("{channel}-stream-10811DF5-{ip}");

@@ -12,13 +12,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::alerts::pipeline::SETTINGS_KEY;
-use crate::alerts::settings::AlertSettings;
-use crate::engine::disk::DiskThresholds;
-use crate::notify::routing::Routing;
-use crate::notify::target::{Target, MASK};
 use crate::storage::dvrs::ManagedBy;
 use crate::storage::vault::Key;
 use crate::storage::{dvrs, providers, routing, settings, Db, StorageError};
+use domain::alerts::settings::AlertSettings;
+use domain::disk::DiskThresholds;
+use domain::notify::routing::Routing;
+use domain::notify::target::{Target, MASK};
 
 pub const FORMAT: &str = "channelwatch-backup";
 const AAD: &str = "backup.providers";
@@ -543,7 +543,7 @@ mod tests {
         let mut m = routing::load(&db).await.unwrap();
         m.0.entry(r.dvr_id.clone())
             .or_default()
-            .entry(crate::alerts::kind::Category::Channel)
+            .entry(domain::alerts::kind::Category::Channel)
             .or_default()
             .insert("webhook".into(), false);
         routing::replace(&db, &m).await.unwrap();
@@ -741,7 +741,7 @@ mod tests {
         .await;
         assert!(e.contains("routing.ffffffff"), "{e}");
         let e = refused(None, |v| {
-            let id = crate::dvr::id::dvr_id("127.0.0.9", 8089);
+            let id = domain::dvr::id::dvr_id("127.0.0.9", 8089);
             v["routing"][id.as_str()] = serde_json::json!({"channel": {"carrier-pigeon": false}});
         })
         .await;

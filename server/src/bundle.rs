@@ -16,8 +16,8 @@ use std::sync::LazyLock;
 use regex::Regex;
 use serde_json::{json, Value};
 
+use crate::config::declared::collect_strings;
 use crate::config::Config;
-use crate::declared::collect_strings;
 use crate::storage::{dvrs, providers, routing, settings, Db, StorageError};
 
 /// Log lines in the bundle.
@@ -55,7 +55,7 @@ static IPV6: LazyLock<Regex> = LazyLock::new(|| {
     .expect("static regex")
 });
 
-/// The first-run setup token in its log line ([`crate::http::setup::log_line`]): the
+/// The first-run setup token in its log line ([`crate::sign_in::log_line`]): the
 /// command-line bundle has no running server to ask for it, so it goes by its place.
 static SETUP_TOKEN: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r#"(?i)(/setup\?token=)[^\s&"'<>\\]+"#).expect("static regex"));
@@ -277,7 +277,7 @@ mod tests {
     fn redaction_hides_addresses_and_known_values_but_keeps_times() {
         let line = "2026-11-24T05:00:01.123Z WARN dvr_id=aef6d698 GET http://192.168.1.5:8089/status failed; \
                     peer 10.0.0.7, v6 [2001:db8::1]:8089 and fe80::1%eth0, full 2001:0db8:0000:0000:0000:0000:0000:0001, \
-                    token tok-123456 host dvr.example.lan at 14:32:01 in channelwatch::declared, crate::x";
+                    token tok-123456 host dvr.example.lan at 14:32:01 in channelwatch::config::declared, crate::x";
         let out = redact(
             line,
             &["tok-123456".into(), "pw9".into()],
@@ -300,7 +300,10 @@ mod tests {
         assert!(out.contains("05:00:01.123Z"), "{out}");
         assert!(out.contains("14:32:01"), "{out}");
         assert!(out.contains("dvr_id=aef6d698"), "{out}");
-        assert!(out.contains("channelwatch::declared, crate::x"), "{out}");
+        assert!(
+            out.contains("channelwatch::config::declared, crate::x"),
+            "{out}"
+        );
         assert!(out.contains("[url]") && out.contains("[ip]") && out.contains("[secret]"));
     }
 
@@ -308,7 +311,7 @@ mod tests {
     fn the_setup_token_line_is_redacted() {
         for addr in ["0.0.0.0:8501", "192.168.1.5:8501", "[::]:8501"] {
             let token = "Tok3nTok3nTok3nTok3nTok3";
-            let line = crate::http::setup::log_line(addr.parse().unwrap(), token);
+            let line = crate::sign_in::log_line(addr.parse().unwrap(), token);
             let json =
                 serde_json::to_string(&json!({"fields": {"message": line.as_str()}})).unwrap();
             for text in [line, json] {

@@ -9,13 +9,13 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mdns_sd::{ServiceDaemon, ServiceEvent, ServiceInfo};
+use mdns_sd::{ServiceDaemon, ServiceEvent};
 use parking_lot::RwLock;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::dvr::id::dvr_id;
+use domain::dvr::id::dvr_id;
 
 pub const SERVICE_TYPE: &str = "_channels_dvr._tcp.local.";
 /// How long one browse listens (the Python ChannelWatch used 5 s).
@@ -250,35 +250,6 @@ impl Discovery {
             }
         }
     }
-}
-
-/// Announces a simulated DVR the way a real one is found (`channelwatch simulate --mdns`).
-/// Keep the answered daemon alive for as long as the announcement should last.
-pub fn advertise(
-    name: &str,
-    ip: IpAddr,
-    port: u16,
-    version: &str,
-) -> Result<ServiceDaemon, String> {
-    let daemon = ServiceDaemon::new().map_err(|e| format!("cannot start mDNS: {e}"))?;
-    let instance: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == ' ' || c == '-' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    let host = format!("{}.local.", instance.to_ascii_lowercase().replace(' ', "-"));
-    let props = [("name", name), ("friendlyName", name), ("version", version)];
-    let info = ServiceInfo::new(SERVICE_TYPE, &instance, &host, ip, port, &props[..])
-        .map_err(|e| format!("cannot describe the service: {e}"))?;
-    daemon
-        .register(info)
-        .map_err(|e| format!("cannot announce the service: {e}"))?;
-    Ok(daemon)
 }
 
 #[cfg(test)]

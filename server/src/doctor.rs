@@ -11,9 +11,9 @@ use futures::StreamExt;
 use tokio::net::TcpStream;
 
 use crate::dvr::client::{ClientError, DvrClient, DvrStatus};
-use crate::dvr::framing::{Frame, LineSplitter};
-use crate::engine::disk::{DiskSample, DiskThresholds};
 use crate::storage::dvrs::DvrRecord;
+use domain::disk::{DiskSample, DiskThresholds};
+use domain::dvr::framing::{Frame, LineSplitter};
 
 /// How long each network step may take.
 #[derive(Debug, Clone, Copy)]

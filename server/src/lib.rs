@@ -1,4 +1,4 @@
-//! ChannelWatch server: the per-DVR engine, the Channels DVR simulator, storage, the
+//! ChannelWatch server: the per-DVR engine, storage, the
 //! HTTP API and the web app's server side.
 
 // Leptos view types nest deeply; the release build needs the higher limit.
@@ -8,8 +8,8 @@ pub mod alerts;
 pub mod backup;
 pub mod bundle;
 pub mod config;
+pub mod config_watch;
 pub mod core_tasks;
-pub mod declared;
 pub mod discovery;
 pub mod doctor;
 pub mod dvr;
@@ -24,9 +24,11 @@ pub mod notify;
 pub mod private_files;
 pub mod registry;
 pub mod serve;
-pub mod sim;
+pub mod services;
+#[cfg(test)]
+mod shape;
+pub mod sign_in;
 pub mod storage;
-pub mod web;
 
 /// The version every surface reports.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -7,31 +7,32 @@
 //! memory does not grow with the number or speed of clients.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use app::types::{
-    Activity, ActivitySeries, AlertRow, Dashboard, DeliveryRow, DvrCard, RecordingRow, SessionRow,
-    UpcomingRow,
+    AlertRow, Dashboard, DeliveryRow, DvrCard, RecordingRow, SessionRow, UpcomingRow,
 };
-use axum::extract::{Query, State};
-use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::Json;
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
-use futures::Stream;
 use parking_lot::RwLock;
-use serde::Deserialize;
 use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
-use crate::engine::state::Change;
-use crate::engine::EngineEventKind;
-use crate::http::error::ApiError;
-use crate::http::session::Caller;
-use crate::http::{AppState, Services};
-use crate::storage::{activity, outbox, settings};
+use crate::alerts::pipeline::AlertService;
+use crate::engine::{Engine, EngineEventKind};
+use crate::registry::Registry;
+use crate::storage::{activity, outbox, settings, Db};
+use domain::session::Change;
+
+/// What the hub reads to build frames, take samples and sweep: the running services
+/// provide it (`crate::services::Services`), benchmarks and tests may too.
+pub trait Sources: Send + Sync + 'static {
+    fn registry(&self) -> &Registry;
+    fn engine(&self) -> &Engine;
+    fn db(&self) -> &Db;
+    fn alerts(&self) -> &AlertService;
+}
 
 /// Events closer together than this share one frame: at most four frames a second,
 /// well inside the one second a change may take to show.
@@ -47,7 +48,7 @@ const SWEEP_EVERY: Duration = Duration::from_secs(3600);
 /// Alerts in a frame.
 const FRAME_ALERTS: i64 = 50;
 /// Chart samples are kept this long.
-const SAMPLE_DAYS: u32 = 7;
+pub const SAMPLE_DAYS: u32 = 7;
 
 /// One built dashboard frame, serialized once for every viewer. The alert history is
 /// serialized apart and sent only when it changed: it is a large part of a frame and
@@ -123,6 +124,11 @@ impl LiveHub {
         self.closing.cancel();
     }
 
+    /// Cancelled when the hub closes: each stream ends with it.
+    pub fn closing(&self) -> CancellationToken {
+        self.closing.clone()
+    }
+
     /// A receiver that sees every new frame (the newest only, never a backlog).
     pub fn subscribe(&self) -> watch::Receiver<Arc<Frame>> {
         self.tx.subscribe()
@@ -135,7 +141,7 @@ impl LiveHub {
 
     /// The newest frame, built now if the hub has not built one in the last second
     /// (no viewer was connected).
-    pub async fn current(&self, services: &Services) -> Arc<Frame> {
+    pub async fn current(&self, services: &impl Sources) -> Arc<Frame> {
         let last = self.tx.borrow().clone();
         if last.built.is_some_and(|b| b.elapsed() < TICK) {
             return last;
@@ -145,7 +151,7 @@ impl LiveHub {
 
     /// Builds and publishes a new frame now (the hub's own timers call this; public
     /// for the benchmarks, which time it).
-    pub async fn rebuild(&self, services: &Services) -> Arc<Frame> {
+    pub async fn rebuild(&self, services: &impl Sources) -> Arc<Frame> {
         let _one = self.building.lock().await;
         let seq = self.tx.borrow().seq + 1;
         let dashboard = match self.build(services).await {
@@ -184,10 +190,10 @@ impl LiveHub {
 
     async fn build(
         &self,
-        services: &Services,
+        services: &impl Sources,
     ) -> Result<Dashboard, crate::registry::RegistryError> {
-        let records = services.registry.list().await?;
-        let engine = &services.engine;
+        let records = services.registry().list().await?;
+        let engine = services.engine();
         let extras = self.extras.read().clone();
         let mut d = Dashboard {
             generated_at: Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
@@ -292,7 +298,7 @@ impl LiveHub {
         d.sessions.sort_by(|a, b| b.started_at.cmp(&a.started_at));
         d.upcoming.sort_by(|a, b| a.starts_at.cmp(&b.starts_at));
         d.upcoming.truncate(20);
-        let alerts = outbox::history(&services.db, None, FRAME_ALERTS, None).await?;
+        let alerts = outbox::history(services.db(), None, FRAME_ALERTS, None).await?;
         d.alerts = alerts
             .into_iter()
             .map(|a| AlertRow {
@@ -321,12 +327,16 @@ impl LiveHub {
 
     /// Looks up channel names, logos, programs and upcoming jobs for one DVR, off the
     /// frame path (a slow DVR never delays a frame). One lookup per DVR at a time.
-    fn enrich(self: &Arc<Self>, services: &Arc<Services>, dvr_id: &str) {
-        let Some(slot) = services.engine.slot(dvr_id) else {
+    fn enrich<S: Sources>(self: &Arc<Self>, services: &Arc<S>, dvr_id: &str) {
+        let Some(slot) = services.engine().slot(dvr_id) else {
             return;
         };
         // Shared with the alert pipeline: one cache per DVR.
-        let Some(enricher) = services.alerts.enrichers().get(&services.engine, dvr_id) else {
+        let Some(enricher) = services
+            .alerts()
+            .enrichers()
+            .get(services.engine(), dvr_id)
+        else {
             return;
         };
         let hub = self.clone();
@@ -385,8 +395,8 @@ impl LiveHub {
 
     /// Runs the hub until `cancel`: frames, enrichment, chart samples and the
     /// retention sweep.
-    pub async fn run(self: Arc<Self>, services: Arc<Services>, cancel: CancellationToken) {
-        let mut feed = services.engine.subscribe();
+    pub async fn run<S: Sources>(self: Arc<Self>, services: Arc<S>, cancel: CancellationToken) {
+        let mut feed = services.engine().subscribe();
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // The first sample once DVRs had a moment to connect, then every minute.
@@ -432,12 +442,12 @@ impl LiveHub {
                 _ = flush => {
                     dirty_since = None;
                     if self.viewers() > 0 {
-                        self.rebuild(&services).await;
+                        self.rebuild(services.as_ref()).await;
                     }
                 }
                 _ = tick.tick() => {
                     if self.viewers() > 0 && dirty_since.is_none() {
-                        self.rebuild(&services).await;
+                        self.rebuild(services.as_ref()).await;
                     }
                 }
                 _ = enrich_all.tick() => {
@@ -449,23 +459,23 @@ impl LiveHub {
                         continue;
                     }
                     enriched_at = Some(Instant::now());
-                    let slots = services.engine.slots();
+                    let slots = services.engine().slots();
                     for slot in &slots {
                         self.enrich(&services, &slot.dvr_id);
                     }
                 }
                 _ = sample.tick() => {
-                    record_samples(&services).await;
+                    record_samples(services.as_ref()).await;
                     // Removed DVRs' caches go with them.
-                    let slots = services.engine.slots();
+                    let slots = services.engine().slots();
                     let live: std::collections::HashSet<&str> =
                         slots.iter().map(|s| s.dvr_id.as_str()).collect();
                     self.extras.write().retain(|id, _| live.contains(id.as_str()));
-                    services.alerts.enrichers().retain(|id| live.contains(id));
+                    services.alerts().enrichers().retain(|id| live.contains(id));
                 }
                 _ = sweep.tick() => {
-                    let days = settings::retention_days(&services.db).await.unwrap_or(settings::DEFAULT_RETENTION_DAYS);
-                    match activity::sweep(&services.db, days, SAMPLE_DAYS).await {
+                    let days = settings::retention_days(services.db()).await.unwrap_or(settings::DEFAULT_RETENTION_DAYS);
+                    match activity::sweep(services.db(), days, SAMPLE_DAYS).await {
                         Ok((a, s)) if a + s > 0 => debug!(alerts = a, samples = s, "retention sweep"),
                         Ok(_) => {}
                         Err(e) => warn!(error = %e, "retention sweep failed"),
@@ -480,10 +490,10 @@ fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-async fn record_samples(services: &Services) {
+async fn record_samples(services: &impl Sources) {
     let at = Utc::now().timestamp() / 60 * 60;
     let samples: Vec<activity::Sample> = services
-        .engine
+        .engine()
         .slots()
         .iter()
         .map(|s| {
@@ -497,142 +507,7 @@ async fn record_samples(services: &Services) {
             }
         })
         .collect();
-    if let Err(e) = activity::record(&services.db, &samples).await {
+    if let Err(e) = activity::record(services.db(), &samples).await {
         warn!(error = %e, "cannot record activity samples");
     }
-}
-
-/// `GET /api/v1/live`: the dashboard as Server-Sent Events. `event: alerts` carries the
-/// alert history (a JSON array) whenever it changed since this client's last one, and
-/// `event: dashboard` the rest of the frame (its `alerts` empty), first at once and
-/// then on every change.
-pub async fn feed(
-    State(state): State<AppState>,
-    axum::Extension(caller): axum::Extension<Caller>,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let hub = state.services.live.clone();
-    let mut rx = hub.subscribe();
-    // The first frame now, even if nobody was watching a moment ago.
-    let first = hub.current(&state.services).await;
-    rx.mark_unchanged();
-    let every = state.services.config.live_recheck;
-    let mut recheck = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-    recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let feed = Feed {
-        rx,
-        pending: Some(first),
-        alerts_sent: 0,
-        alerts_done: false,
-        caller,
-        recheck,
-        closing: hub.closing.clone(),
-        db: state.services.db.clone(),
-    };
-    let stream = futures::stream::unfold(feed, |mut f| async move {
-        let frame = match f.pending.take() {
-            Some(frame) => frame,
-            None => f.next_frame().await?,
-        };
-        if !f.alerts_done && frame.alerts_seq != f.alerts_sent {
-            let event = Event::default().event("alerts").data(&*frame.alerts_json);
-            f.alerts_sent = frame.alerts_seq;
-            f.alerts_done = true;
-            f.pending = Some(frame);
-            return Some((Ok(event), f));
-        }
-        f.alerts_done = false;
-        let event = Event::default()
-            .event("dashboard")
-            .id(frame.seq.to_string())
-            .data(&*frame.json);
-        Some((Ok(event), f))
-    });
-    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
-}
-
-/// One client's stream state.
-struct Feed {
-    rx: watch::Receiver<Arc<Frame>>,
-    /// A frame whose dashboard event is still to be sent.
-    pending: Option<Arc<Frame>>,
-    /// The alerts version this client has.
-    alerts_sent: u64,
-    /// The pending frame's alerts went out already.
-    alerts_done: bool,
-    /// Who the stream is for, asked again at every `recheck` tick.
-    caller: Caller,
-    /// `config.live_recheck` (30 s). It lives with the stream, so frames (one a second)
-    /// do not restart it.
-    recheck: tokio::time::Interval,
-    closing: CancellationToken,
-    db: crate::storage::Db,
-}
-
-impl Feed {
-    /// The next frame; `None` ends the stream: the hub is gone, or at a recheck the
-    /// caller is no longer let in (signed out, session expired, password changed in
-    /// another session, user deleted, API key revoked).
-    async fn next_frame(&mut self) -> Option<Arc<Frame>> {
-        loop {
-            tokio::select! {
-                _ = self.closing.cancelled() => return None,
-                changed = self.rx.changed() => {
-                    changed.ok()?;
-                    return Some(self.rx.borrow_and_update().clone());
-                }
-                _ = self.recheck.tick() => {
-                    // A failed lookup keeps the stream; the next tick asks again.
-                    if !self.caller.still_valid(&self.db).await.unwrap_or(true) {
-                        debug!("a live stream ended: its session or API key is no longer valid");
-                        return None;
-                    }
-                }
-            }
-        }
-    }
-}
-
-#[derive(Deserialize)]
-pub struct ActivityQuery {
-    #[serde(default)]
-    hours: Option<u32>,
-    #[serde(default)]
-    dvr_id: Option<String>,
-}
-
-/// `GET /api/v1/activity?hours=24&dvr_id=`: the charts' data in 5-minute buckets.
-pub async fn activity(
-    State(state): State<AppState>,
-    Query(q): Query<ActivityQuery>,
-) -> Result<Json<Activity>, ApiError> {
-    let hours = q.hours.unwrap_or(24).clamp(1, 24 * SAMPLE_DAYS);
-    let to = Utc::now().timestamp();
-    let from = to - hours as i64 * 3600;
-    let names: HashMap<String, String> = state
-        .services
-        .registry
-        .list()
-        .await?
-        .into_iter()
-        .map(|r| (r.dvr_id, r.name))
-        .collect();
-    let rows = activity::buckets(&state.services.db, q.dvr_id.as_deref(), from, 300).await?;
-    let mut series: Vec<ActivitySeries> = Vec::new();
-    for (dvr_id, at, sessions, used) in rows {
-        // Samples of removed DVRs are not charted.
-        let Some(name) = names.get(&dvr_id) else {
-            continue;
-        };
-        if series.last().is_none_or(|s| s.dvr_id != dvr_id) {
-            series.push(ActivitySeries {
-                dvr_id: dvr_id.clone(),
-                dvr_name: name.clone(),
-                points: Vec::new(),
-            });
-        }
-        if let Some(s) = series.last_mut() {
-            s.points.push((at, sessions, used));
-        }
-    }
-    Ok(Json(Activity { from, to, series }))
 }

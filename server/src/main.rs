@@ -11,8 +11,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use channelwatch::config::{Config, Flags, LogFormat, ProcessEnv};
 use channelwatch::engine::EngineSettings;
-use channelwatch::sim::{Framing, Scenario, SimConfig};
 use clap::{Args, Parser, Subcommand};
+use sim::{Framing, Scenario, SimConfig};
 
 #[derive(Parser)]
 #[command(
@@ -337,7 +337,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 keepalive: None,
                 api_key: a.api_key,
             };
-            channelwatch::sim::run_cli(SocketAddr::new(a.bind, a.port), config, a.mdns)
+            sim::run_cli(SocketAddr::new(a.bind, a.port), config, a.mdns)
                 .await
                 .context("simulator failed")?;
         }
@@ -355,7 +355,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Doctor(DoctorCommand::ConfigCheck { serve })) => {
             let config = load_config(&serve)?;
             let db = channelwatch::storage::Db::open(&config.data_dir).await?;
-            channelwatch::declared::check(&db, &config.file, &config.env_dvrs).await?;
+            channelwatch::config::declared::check(&db, &config.file, &config.env_dvrs).await?;
             let n = channelwatch::storage::dvrs::count(&db).await?;
             println!(
                 "OK configuration: {}",

@@ -7,15 +7,28 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 use prometheus::core::Collector;
 use prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricType};
 
-use crate::engine::disk::DiskSample;
 use crate::engine::watchdog::Watchdog;
 use crate::engine::Engine;
+use domain::disk::DiskSample;
+
+/// The HTTP listener's `accept` failures in this process (it counts them here).
+static ACCEPT_ERRORS: AtomicU64 = AtomicU64::new(0);
+
+/// Counts one `accept` failure; the count so far, this one included.
+pub fn count_accept_error() -> u64 {
+    ACCEPT_ERRORS.fetch_add(1, Ordering::Relaxed) + 1
+}
+
+/// `accept` failures so far (this process).
+pub fn accept_errors() -> u64 {
+    ACCEPT_ERRORS.load(Ordering::Relaxed)
+}
 
 /// One DVR's figures at scrape time (plain data, so rendering is testable alone).
 #[derive(Debug, Clone, Default)]
@@ -102,7 +115,7 @@ pub fn gather(
         watchdog_revivals: s.revivals.load(Ordering::Relaxed),
         log_lines_dropped: crate::logging::dropped_lines(),
         core_tasks: core_tasks.statuses(),
-        accept_errors: crate::http::listener::accept_errors(),
+        accept_errors: accept_errors(),
         open_files_limit: crate::fd_limit::soft_limit(),
         dvr_streams_open: crate::fd_limit::dvr_connections().streams_open() as u64,
         dvr_connections_waiting: crate::fd_limit::dvr_connections().waiting() as u64,

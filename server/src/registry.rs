@@ -5,11 +5,11 @@ use serde::Serialize;
 use tokio::sync::Mutex;
 use tracing::{info, warn};
 
-use crate::dvr::client::ApiKey;
-use crate::dvr::id::{dvr_id, normalize_host};
 use crate::engine::{DvrSpec, Engine};
 use crate::storage::dvrs::{self, DvrRecord, ManagedBy};
 use crate::storage::{settings, Db, StorageError};
+use domain::dvr::id::{dvr_id, normalize_host};
+use domain::dvr::ApiKey;
 
 pub const DEFAULT_PORT: u16 = 8089;
 pub const DEFAULT_STALENESS_SECONDS: u32 = 300;
@@ -70,7 +70,7 @@ pub struct DvrPatch {
 
 /// What API answers show for a set key; sent back unchanged, it keeps the stored one.
 /// The same mask as provider secrets.
-pub use crate::notify::target::MASK;
+pub use domain::notify::target::MASK;
 
 /// An API key as Channels DVR issues them: printable, no spaces, at most 256 bytes.
 fn api_key_from(text: Option<&str>) -> Result<ApiKey, RegistryError> {

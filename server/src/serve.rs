@@ -9,15 +9,16 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use crate::config::declared::{Declared, Parts};
 use crate::config::Config;
-use crate::declared::{Declared, Parts};
 use crate::engine::watchdog::{Watchdog, WatchdogSettings};
 use crate::engine::{Engine, EngineSettings};
-use crate::http::{AppState, Services};
+use crate::http::AppState;
 use crate::registry::{NewDvr, Registry, RegistryError};
-use crate::sim::{Scenario, SimConfig, Simulator};
+use crate::services::Services;
 use crate::storage::dvrs::ManagedBy;
 use crate::storage::{settings, Db, StorageError};
+use sim::{Scenario, SimConfig, Simulator};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -32,7 +33,7 @@ pub enum StartError {
     #[error("declared DVRs are invalid: {0}")]
     Declared(#[from] RegistryError),
     #[error("{0}")]
-    File(#[from] crate::declared::ApplyError),
+    File(#[from] crate::config::declared::ApplyError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -153,11 +154,11 @@ pub async fn start_with(
     bootstrap_admin(&config, &db).await?;
     // Until the first user exists, setup from anywhere but a browser on this machine
     // needs this token; it lives in memory and in one log line, nowhere else.
-    let setup_token = (crate::storage::users::count(&db).await? == 0)
-        .then(crate::http::setup::SetupToken::generate);
+    let setup_token =
+        (crate::storage::users::count(&db).await? == 0).then(crate::sign_in::SetupToken::generate);
     let http = crate::dvr::client::DvrClient::build_http()?;
     let engine = Engine::new(engine_settings, http);
-    let saved_thresholds: Option<crate::engine::disk::DiskThresholds> =
+    let saved_thresholds: Option<domain::disk::DiskThresholds> =
         settings::get(&db, settings::DISK_THRESHOLDS).await?;
     if let Some(t) = saved_thresholds {
         engine.set_disk_thresholds(t);
@@ -182,7 +183,7 @@ pub async fn start_with(
         alerts: &alerts,
         env_dvrs: &config.env_dvrs,
     };
-    let applied = crate::declared::apply(parts, &config.file, None).await?;
+    let applied = crate::config::declared::apply(parts, &config.file, None).await?;
     if !applied.is_empty() {
         info!(changes = %applied.summary(), "configuration file applied");
     }
@@ -228,12 +229,12 @@ pub async fn start_with(
         declared,
         discovery: Default::default(),
         logins: Default::default(),
-        setup: crate::http::setup::SetupToken::new(setup_token),
+        setup: crate::sign_in::SetupToken::new(setup_token),
         started: Default::default(),
         core_tasks: Default::default(),
     });
     let state = AppState {
-        leptos_options: crate::web::leptos_options(addr),
+        leptos_options: crate::http::web::leptos_options(addr),
         services: services.clone(),
     };
     let app = crate::http::router(state);
@@ -295,13 +296,13 @@ pub async fn start_with(
     let config_task = {
         let (s, c) = (services.clone(), cancel.clone());
         tasks.supervise("config_watcher", cancel.clone(), move || {
-            crate::declared::watch(s.clone(), std::time::Duration::from_secs(2), c.clone())
+            crate::config_watch::watch(s.clone(), std::time::Duration::from_secs(2), c.clone())
         })
     };
     services.started.store(true, Ordering::Release);
     info!(%addr, dvrs = services.engine.running_count(), version = crate::VERSION, "ChannelWatch is running");
     if let Some(token) = services.setup_token() {
-        info!("{}", crate::http::setup::log_line(addr, &token));
+        info!("{}", crate::sign_in::log_line(addr, &token));
     }
     Ok(Server {
         addr,

@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use channelwatch::engine::watchdog::WatchdogSettings;
 use channelwatch::serve::Server;
-use channelwatch::sim::{Scenario, Simulator};
 use common::*;
 use serde_json::{json, Value};
+use sim::{Scenario, Simulator};
 
 const SECRET: &str = "hook-secret";
 
@@ -362,8 +362,7 @@ async fn a_busy_dvr_cannot_crowd_out_another_dvrs_alerts_or_health_alerts() {
     )
     .await;
     // B goes dark, then comes back: both health alerts arrive.
-    b.handle()
-        .set_fail_mode(channelwatch::sim::FailMode::Status(503));
+    b.handle().set_fail_mode(sim::FailMode::Status(503));
     b.handle().drop_streams();
     let u = eventually("B's dvr.unreachable", Duration::from_secs(90), || async {
         let got = received(&fake, "dvr.unreachable");
@@ -371,7 +370,7 @@ async fn a_busy_dvr_cannot_crowd_out_another_dvrs_alerts_or_health_alerts() {
     })
     .await;
     assert_eq!(u[0]["dvr_id"], idb.as_str());
-    b.handle().set_fail_mode(channelwatch::sim::FailMode::None);
+    b.handle().set_fail_mode(sim::FailMode::None);
     let r = eventually("B's dvr.recovered", Duration::from_secs(60), || async {
         let got = received(&fake, "dvr.recovered");
         (!got.is_empty()).then_some(got)

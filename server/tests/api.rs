@@ -4,9 +4,9 @@ mod common;
 
 use std::time::Duration;
 
-use channelwatch::sim::Scenario;
 use common::*;
 use serde_json::json;
+use sim::Scenario;
 
 #[tokio::test]
 async fn requests_without_a_valid_key_get_json_401() {
@@ -60,7 +60,7 @@ async fn dvr_crud_follows_the_contract() {
     .await;
     assert_eq!(status, 201, "{dvr}");
     let id = dvr["dvr_id"].as_str().unwrap().to_string();
-    assert_eq!(id, channelwatch::dvr::id::dvr_id("127.0.0.1", port));
+    assert_eq!(id, domain::dvr::id::dvr_id("127.0.0.1", port));
     assert_eq!(dvr["name"], "Den");
     assert_eq!(dvr["enabled"], true);
     assert_eq!(dvr["staleness_threshold_seconds"], 300);
@@ -378,9 +378,9 @@ async fn the_routing_matrix_is_stored_validated_and_follows_its_dvr() {
 async fn a_dvr_api_key_is_sent_masked_kept_and_removable() {
     let dir = tempfile::tempdir().unwrap();
     let srv = server(dir.path()).await;
-    let sim = channelwatch::sim::Simulator::start(
+    let sim = sim::Simulator::start(
         std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
-        channelwatch::sim::SimConfig {
+        sim::SimConfig {
             api_key: Some("dvr-key-5c1e".into()),
             ..Default::default()
         },
@@ -520,7 +520,8 @@ async fn a_dvr_api_key_is_sent_masked_kept_and_removable() {
 /// port never hears from us.
 #[tokio::test]
 async fn a_dvr_redirect_is_not_followed_so_its_api_key_stays_with_it() {
-    use channelwatch::dvr::client::{ApiKey, ClientError, DvrClient};
+    use channelwatch::dvr::client::{ClientError, DvrClient};
+    use domain::dvr::ApiKey;
     use std::sync::Arc;
     let elsewhere = FakeProvider::start(Arc::new(|_: &Received| {
         (

@@ -135,10 +135,9 @@ async fn simulate_serves_the_dvr_api() {
 #[tokio::test]
 async fn serve_monitors_env_dvrs_and_accepts_a_created_api_key() {
     let dir = tempfile::tempdir().unwrap();
-    let sim =
-        channelwatch::sim::Simulator::start("127.0.0.1:0".parse().unwrap(), Default::default())
-            .await
-            .unwrap();
+    let sim = sim::Simulator::start("127.0.0.1:0".parse().unwrap(), Default::default())
+        .await
+        .unwrap();
     let sim_port = sim.addr().port();
 
     // A key made by the CLI before the server starts.
@@ -183,7 +182,7 @@ async fn serve_monitors_env_dvrs_and_accepts_a_created_api_key() {
     .await;
 
     let c = reqwest::Client::new();
-    let id = channelwatch::dvr::id::dvr_id("127.0.0.1", sim_port);
+    let id = domain::dvr::id::dvr_id("127.0.0.1", sim_port);
     let mut connected = false;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while !connected && tokio::time::Instant::now() < deadline {
@@ -259,11 +258,11 @@ async fn diagnose(data_dir: &std::path::Path, dvrs: &str, extra: &[&str]) -> (i3
 #[tokio::test]
 async fn doctor_diagnose_passes_a_healthy_dvr_and_explains_failures() {
     let dir = tempfile::tempdir().unwrap();
-    let good = common::sim(channelwatch::sim::Scenario::Quiet).await;
-    let hung = common::sim(channelwatch::sim::Scenario::Quiet).await;
+    let good = common::sim(sim::Scenario::Quiet).await;
+    let hung = common::sim(sim::Scenario::Quiet).await;
     hung.handle().set_stall(true);
     let closed = free_port();
-    let good_id = channelwatch::dvr::id::dvr_id("127.0.0.1", good.addr().port());
+    let good_id = domain::dvr::id::dvr_id("127.0.0.1", good.addr().port());
 
     // One healthy DVR: every check OK, exit 0.
     let (code, text) = diagnose(
@@ -299,8 +298,8 @@ async fn doctor_diagnose_passes_a_healthy_dvr_and_explains_failures() {
     );
     let (code, text) = diagnose(dir.path(), &all, &[]).await;
     assert_eq!(code, 1, "{text}");
-    let hung_id = channelwatch::dvr::id::dvr_id("127.0.0.1", hung.addr().port());
-    let gone_id = channelwatch::dvr::id::dvr_id("127.0.0.1", closed);
+    let hung_id = domain::dvr::id::dvr_id("127.0.0.1", hung.addr().port());
+    let gone_id = domain::dvr::id::dvr_id("127.0.0.1", closed);
     let line = |id: &str, check: &str| {
         text.lines()
             .find(|l| l.contains(&format!(" {id} {check}: ")))
@@ -394,7 +393,7 @@ async fn notify_test_prints_the_provider_answer() {
     }))
     .await;
     let db = channelwatch::storage::Db::open(dir.path()).await.unwrap();
-    let mk = |tok: &str| channelwatch::notify::target::Target::Gotify {
+    let mk = |tok: &str| domain::notify::target::Target::Gotify {
         url: fake.url(""),
         token: tok.into(),
         priority: None,
@@ -467,7 +466,7 @@ async fn a_killed_process_delivers_pending_notifications_after_restart_exactly_o
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
     let dir = tempfile::tempdir().unwrap();
-    let sim = common::sim(channelwatch::sim::Scenario::Quiet).await;
+    let sim = common::sim(sim::Scenario::Quiet).await;
     let down = Arc::new(AtomicBool::new(true));
     let d2 = down.clone();
     let fake = common::FakeProvider::start(Arc::new(move |_r: &common::Received| {
@@ -729,10 +728,9 @@ fn metric(text: &str, name: &str) -> Option<f64> {
 #[tokio::test]
 async fn a_log_reader_that_never_reads_costs_log_lines_not_the_runtime() {
     let dir = tempfile::tempdir().unwrap();
-    let sim =
-        channelwatch::sim::Simulator::start("127.0.0.1:0".parse().unwrap(), Default::default())
-            .await
-            .unwrap();
+    let sim = sim::Simulator::start("127.0.0.1:0".parse().unwrap(), Default::default())
+        .await
+        .unwrap();
     let port = free_port();
     // stderr is a pipe nobody reads: once its 64 KiB fill, every write to it would
     // block. Trace logging says a few lines per request.
@@ -821,7 +819,7 @@ async fn with_more_dvrs_than_descriptors_the_probes_keep_answering() {
     let mut sims = Vec::new();
     for _ in 0..DVRS {
         sims.push(
-            channelwatch::sim::Simulator::start("127.0.0.1:0".parse().unwrap(), Default::default())
+            sim::Simulator::start("127.0.0.1:0".parse().unwrap(), Default::default())
                 .await
                 .unwrap(),
         );

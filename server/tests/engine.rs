@@ -6,12 +6,12 @@ mod common;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use channelwatch::engine::state::Change;
+use domain::session::Change;
 use std::sync::Arc;
 
 use channelwatch::engine::{DvrSlot, DvrSpec, Engine, EngineEventKind, Fault};
-use channelwatch::sim::{FailMode, Framing, Scenario, Simulator};
 use common::*;
+use sim::{FailMode, Framing, Scenario, Simulator};
 
 const T: Duration = Duration::from_secs(10);
 
@@ -96,9 +96,9 @@ async fn malformed_and_oversized_lines_are_dropped_and_the_stream_continues() {
 
 #[tokio::test]
 async fn the_garbage_scenario_never_stops_the_stream() {
-    let s = channelwatch::sim::Simulator::start(
+    let s = sim::Simulator::start(
         "127.0.0.1:0".parse().unwrap(),
-        channelwatch::sim::SimConfig {
+        sim::SimConfig {
             scenario: Scenario::Garbage,
             seed: 3,
             time_scale: 20.0,
@@ -280,7 +280,7 @@ async fn a_panicking_or_hung_task_is_restarted_and_counted() {
 async fn a_flapping_dvr_keeps_being_reconnected_without_task_restarts() {
     let s = Simulator::start(
         "127.0.0.1:0".parse().unwrap(),
-        channelwatch::sim::SimConfig {
+        sim::SimConfig {
             scenario: Scenario::Flapping,
             seed: 5,
             time_scale: 10.0,

@@ -2,8 +2,8 @@
 //! and structured near-misses, and must return (a value or an error), never panic.
 //!
 //! Covered, by the input's origin:
-//! - the DVR's event stream: `dvr::framing::LineSplitter` on arbitrary byte chunks, then
-//!   `dvr::event::parse_line` and `engine::state::DvrState::apply` (and `resync`), as
+//! - the DVR's event stream: `domain::dvr::framing::LineSplitter` on arbitrary byte chunks, then
+//!   `parse_line` and `domain::session::DvrState::apply` (and `resync`), as
 //!   the engine task runs them, with the state's caps as invariants;
 //! - the DVR's JSON answers: `/status`, `/dvr` (disk levels, the disk alert rule, the
 //!   activity map through `resync`), `/api/v1/recordings/{id}`, and the enrichment
@@ -14,10 +14,10 @@
 //!   `interpolate`, `merged_alerts`), the environment (`Config::load`,
 //!   `CHANNELS_DVR_SERVERS`, `CHANNELWATCH_TRUSTED_PROXIES`) and DVR hosts;
 //! - backup files (`backup::parse`, then the checks `import` makes before writing);
-//! - `Retry-After` (`engine::backoff::parse_retry_after`, `secs_f64`) and the backoff;
+//! - `Retry-After` (`domain::backoff::parse_retry_after`, `secs_f64`) and the backoff;
 //! - user templates (syntax check, the sample render, the default texts on any vars),
 //!   forwarding headers from proxies (`http::forwarded`), and the texts cut for logs
-//!   (`limits::clip`, `outside_text`, `bundle::redact`).
+//!   (`domain::text::clip`, `outside_text`, `bundle::redact`).
 //!
 //! Provider answers (status, headers, body) are judged by private code: their properties
 //! are in `notify/send.rs`'s tests. Case counts are kept small enough for the whole file
@@ -34,35 +34,36 @@ use chrono::{DateTime, Utc};
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 
-use channelwatch::alerts::disk::{DiskAlertOptions, DiskRule};
 use channelwatch::alerts::enrich::{
     parse_channels, parse_guide, parse_jobs, parse_library_item, parse_recording,
 };
-use channelwatch::alerts::kind::{AlertKind, Category};
-use channelwatch::alerts::settings::{AlertSettings, Template};
-use channelwatch::alerts::template;
 use channelwatch::backup;
 use channelwatch::bundle::redact;
+use channelwatch::config::declared::{interpolate, line_of, merged_alerts};
+use channelwatch::config::net::TrustedProxies;
 use channelwatch::config::{parse_dvr_servers, read_file, Config, Flags};
-use channelwatch::declared::{interpolate, line_of, merged_alerts};
 use channelwatch::dvr::client::{DvrInfo, DvrStatus, RecordingInfo};
-use channelwatch::dvr::event::{parse_line, parse_position, Line};
-use channelwatch::dvr::framing::{Frame, LineSplitter};
-use channelwatch::dvr::id::{base_url, dvr_id, normalize_host};
-use channelwatch::engine::backoff::{parse_retry_after, secs_f64, Backoff};
-use channelwatch::engine::disk::{DiskSample, DiskThresholds};
-use channelwatch::engine::state::{Change, DvrState, MAX_ACTIVITIES, MAX_JOBS};
-use channelwatch::http::forwarded::{all_forwarded_hosts, Client, TrustedProxies};
-use channelwatch::limits::{clip, outside_text};
-use channelwatch::notify::apprise;
+use channelwatch::http::forwarded::{all_forwarded_hosts, Client};
 use channelwatch::notify::providers::{is_apprise_url, target_from_body};
-use channelwatch::notify::routing::PROVIDER_TYPES;
-use channelwatch::notify::target::{
-    check_destination_host, check_url, is_forbidden_ip, is_public_url, mask_url, Target, MASK,
-};
 use channelwatch::registry::{record_from, validate_host, NewDvr};
 use channelwatch::storage::dvrs::ManagedBy;
 use channelwatch::storage::Db;
+use domain::alerts::disk::{DiskAlertOptions, DiskRule};
+use domain::alerts::kind::{AlertKind, Category};
+use domain::alerts::settings::{AlertSettings, Template};
+use domain::alerts::template;
+use domain::backoff::{parse_retry_after, secs_f64, Backoff};
+use domain::disk::{DiskSample, DiskThresholds};
+use domain::dvr::event::{parse_line, parse_position, Line};
+use domain::dvr::framing::{Frame, LineSplitter};
+use domain::dvr::id::{base_url, dvr_id, normalize_host};
+use domain::notify::apprise;
+use domain::notify::routing::PROVIDER_TYPES;
+use domain::notify::target::{
+    check_destination_host, check_url, is_forbidden_ip, is_public_url, mask_url, Target, MASK,
+};
+use domain::session::{Change, DvrState, MAX_ACTIVITIES, MAX_JOBS};
+use domain::text::{clip, outside_text};
 
 // ---------------------------------------------------------------------------------------
 // Generators

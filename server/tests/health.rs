@@ -10,9 +10,9 @@ use std::time::Duration;
 use channelwatch::engine::watchdog::WatchdogSettings;
 use channelwatch::engine::{EngineEventKind, Fault, RestartCause, Verdict};
 use channelwatch::serve::Server;
-use channelwatch::sim::{Framing, Scenario, SimConfig, Simulator};
 use common::*;
 use serde_json::{json, Value};
+use sim::{Framing, Scenario, SimConfig, Simulator};
 
 /// The watchdog checks every second in these tests (the contract's test knob).
 const FAST_WATCHDOG: (&str, &str) = ("CHANNELWATCH_WATCHDOG_INTERVAL_SECONDS", "1");

@@ -6,8 +6,8 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use channelwatch::engine::{DvrSpec, Engine};
-use channelwatch::sim::{FailMode, Scenario, Simulator};
 use common::*;
+use sim::{FailMode, Scenario, Simulator};
 
 const T: Duration = Duration::from_secs(10);
 

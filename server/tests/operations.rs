@@ -11,9 +11,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use channelwatch::sim::Scenario;
 use common::{clean_env, Proc};
 use serde_json::{json, Value};
+use sim::Scenario;
 
 const BIN: &str = env!("CARGO_BIN_EXE_channelwatch");
 const KEY: &str = "ops-test-key-0123456789";
@@ -291,9 +291,9 @@ async fn secrets_stay_encrypted_rotate_and_never_reach_a_bundle() {
         "planted-dvr-api-key-e8b0",
     ];
     // A DVR set to require an API key.
-    let keyed = channelwatch::sim::Simulator::start(
+    let keyed = sim::Simulator::start(
         std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
-        channelwatch::sim::SimConfig {
+        sim::SimConfig {
             name: "Keyed".into(),
             api_key: Some(planted[9].into()),
             ..Default::default()
@@ -644,7 +644,7 @@ async fn json_logs_go_to_the_data_dir_and_dvr_lines_carry_the_dvr_id() {
         ],
     )
     .await;
-    let id = channelwatch::dvr::id::dvr_id("127.0.0.1", closed);
+    let id = domain::dvr::id::dvr_id("127.0.0.1", closed);
     let logs = dir.path().join("logs");
     let lines = common::eventually(
         "reconnect and setup lines in the log file",
@@ -697,13 +697,11 @@ fn in_network_namespace<T: Send + 'static>(
     f: impl FnOnce(&dyn Fn(bool)) -> T + Send + 'static,
 ) -> T {
     std::thread::spawn(move || {
-        // SAFETY: unshare only changes this thread's namespaces; no memory is involved.
-        let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
-        assert_eq!(
-            rc,
-            0,
-            "unshare(CLONE_NEWNET) failed ({}): the discovery test needs root in a container that allows network namespaces",
-            std::io::Error::last_os_error()
+        // Only this thread's namespaces change.
+        let unshared = nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET);
+        assert!(
+            unshared.is_ok(),
+            "unshare(CLONE_NEWNET) failed ({unshared:?}): the discovery test needs root in a container that allows network namespaces",
         );
         let ip = |args: &[&str]| {
             // Children forked from this thread start in its namespace.
@@ -746,13 +744,8 @@ fn mdns_finds_an_announced_dvr_and_says_plainly_when_multicast_is_unavailable() 
             multicast(true);
             let sim = common::sim(Scenario::Quiet).await;
             let port = sim.addr().port();
-            let _announce = channelwatch::discovery::advertise(
-                "Den DVR",
-                sim.addr().ip(),
-                port,
-                "2026.04.20.0213",
-            )
-            .unwrap();
+            let _announce =
+                sim::advertise("Den DVR", sim.addr().ip(), port, "2026.04.20.0213").unwrap();
             let found = common::eventually("the announced DVR", Duration::from_secs(20), || {
                 let s = scan(2);
                 async move {
@@ -771,7 +764,7 @@ fn mdns_finds_an_announced_dvr_and_says_plainly_when_multicast_is_unavailable() 
             assert_eq!(d["version"], "2026.04.20.0213");
             assert_eq!(
                 d["dvr_id"],
-                channelwatch::dvr::id::dvr_id("127.0.0.1", port).as_str()
+                domain::dvr::id::dvr_id("127.0.0.1", port).as_str()
             );
             assert_eq!(d["added"], false);
 
@@ -838,7 +831,7 @@ async fn settings_the_file_names_win_over_edits() {
     let (status, _) = settings(json!({"retention_days": 21})).await;
     assert_eq!(status, 200, "the file's own value is fine");
 
-    let id = channelwatch::dvr::id::dvr_id("127.0.0.1", 9);
+    let id = domain::dvr::id::dvr_id("127.0.0.1", 9);
     let (status, v) = common::send(
         c.put(common::url(&srv, "/api/v1/routing"))
             .json(&json!({id.clone(): {"channel": {"webhook": true}, "vod": {"webhook": false}}})),

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use channelwatch::notify::send::{send as deliver, Outgoing};
-use channelwatch::notify::target::{EmailSecurity, Target};
 use common::*;
+use domain::notify::target::{EmailSecurity, Target};
 use serde_json::{json, Value};
 
 fn out() -> Outgoing {
@@ -441,9 +441,8 @@ async fn apprise_json_posts_the_apprise_body_with_extra_headers() {
     }))
     .await;
     let http = channelwatch::notify::http_client();
-    let t =
-        channelwatch::notify::apprise::parse(&format!("json://{}/notify?+X-Token=abc", fake.addr))
-            .unwrap();
+    let t = domain::notify::apprise::parse(&format!("json://{}/notify?+X-Token=abc", fake.addr))
+        .unwrap();
     deliver(&http, &t, &out()).await.unwrap();
     let v = fake.requests()[0].json();
     assert_eq!(v["version"], "1.0");

@@ -13,10 +13,10 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use channelwatch::engine::watchdog::WatchdogSettings;
-use channelwatch::sim::Scenario;
 use common::*;
 use futures::StreamExt;
 use serde_json::{json, Value};
+use sim::Scenario;
 
 fn no_redirects() -> reqwest::Client {
     reqwest::Client::builder()
@@ -321,7 +321,7 @@ async fn first_run_setup_from_another_host_name_needs_the_logged_token() {
         location(&res)
     );
     assert!(set_cookie(&res).is_empty());
-    let max = channelwatch::http::session::LoginLimiter::MAX_FAILURES;
+    let max = channelwatch::sign_in::LoginLimiter::MAX_FAILURES;
     for i in 0..max {
         let res = setup_as(
             &mallory,
@@ -1476,7 +1476,7 @@ async fn failures_against_one_username_from_many_addresses_lock_that_username() 
     let (root, root_csrf) = session(&srv, "root", "long enough").await;
 
     // One wrong password from each of many addresses: none reaches its own limit ...
-    let max = channelwatch::http::session::LoginLimiter::MAX_USER_FAILURES;
+    let max = channelwatch::sign_in::LoginLimiter::MAX_USER_FAILURES;
     for i in 0..max {
         let res = sign_in_via(&browser_at(30 + i as u8), proxy, "root", "wrong password").await;
         assert_eq!(location(&res), "/login?error=invalid", "attempt {i}");

@@ -12,7 +12,8 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tracing::debug;
 
-use crate::dvr::client::{ApiKey, DvrClient, MAX_LIST_BODY, MAX_OBJECT_BODY};
+use crate::dvr::client::{DvrClient, MAX_LIST_BODY, MAX_OBJECT_BODY};
+use domain::dvr::ApiKey;
 
 const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
 const CHANNELS_TTL: Duration = Duration::from_secs(86_400);
@@ -451,7 +452,7 @@ mod tests {
 
     fn fixture(name: &str) -> Value {
         let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("src/sim/fixtures")
+            .join("../sim/src/fixtures")
             .join(name);
         serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
     }

@@ -1,11 +1,7 @@
-//! Alert rules: the pure part that turns what happened on a DVR into alerts, with
-//! per-DVR dedup and cooldowns, the global rate limit, settings and texts. No IO here.
+//! The alert pipeline around the rules in `domain::alerts`: per-DVR tasks that feed
+//! events through them and record what they decide (pipeline), the DVR lookups that
+//! fill alert texts (enrich), and template rendering off the runtime (render).
 
-pub mod dedup;
-pub mod disk;
 pub mod enrich;
-pub mod health;
-pub mod kind;
 pub mod pipeline;
-pub mod settings;
-pub mod template;
+pub mod render;

@@ -17,20 +17,20 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::dedup::{Budget, Cooldowns};
-use super::disk::DiskRule;
 use super::enrich::{Enrichers, SharedEnricher};
-use super::health::{human_duration, HealthAlert, HealthRule};
-use super::kind::AlertKind;
-use super::settings::AlertSettings;
-use super::template;
 use crate::engine::cadence;
-use crate::engine::state::{Change, LiveSession, Recording, VodSession};
 use crate::engine::Engine;
 use crate::engine::{EngineEvent, EngineEventKind, RestartCause, Verdict};
 use crate::notify::outbox::Dispatcher;
 use crate::storage::outbox::{self, Destination, NewAlert};
 use crate::storage::{providers, routing, settings as store_settings, Db, StorageError};
+use domain::alerts::dedup::{Budget, Cooldowns};
+use domain::alerts::disk::DiskRule;
+use domain::alerts::health::{human_duration, HealthAlert, HealthRule};
+use domain::alerts::kind::AlertKind;
+use domain::alerts::settings::AlertSettings;
+use domain::alerts::template;
+use domain::session::{Change, LiveSession, Recording, VodSession};
 
 /// The settings key alert settings are stored under.
 pub const SETTINGS_KEY: &str = "alerts";
@@ -751,7 +751,8 @@ impl AlertService {
         let user = cat.map(|c| s.template(c).clone());
         let vars = Value::Object(vars);
         // Rendered on the blocking pool with a time limit: a template is user input.
-        let (title, mut message, problem) = template::render_async(d.kind, vars, user).await;
+        let (title, mut message, problem) =
+            crate::alerts::render::render_async(d.kind, vars, user).await;
         // Every notification names its DVR, whatever a user template left out.
         if !title.contains(&dvr_name) && !message.contains(&dvr_name) {
             message.push_str(&format!("\nDVR: {dvr_name}"));
@@ -951,7 +952,7 @@ impl DvrAlerts {
 /// Whether a kind counts against its DVR's budget: disk and health alerts never do
 /// (their rules send one per level or outage), so a storm cannot mute them.
 fn budgeted(kind: AlertKind) -> bool {
-    use super::kind::Category;
+    use domain::alerts::kind::Category;
     !matches!(
         kind.category(),
         None | Some(Category::Disk | Category::Health)

@@ -5,9 +5,10 @@ use std::time::{Duration, SystemTime};
 
 use serde::Deserialize;
 
-use super::id::base_url;
-use crate::engine::backoff::parse_retry_after;
 use crate::limits::{read_capped, ReadError};
+use domain::backoff::parse_retry_after;
+use domain::dvr::id::base_url;
+use domain::dvr::ApiKey;
 
 /// Caps on a DVR's answers, enforced while they stream in: `/status`; `/dvr` (disk
 /// and the activity map); one object (a recording, a library item); and the lists
@@ -100,35 +101,6 @@ pub struct RecordingInfo {
     pub job_id: Option<String>,
     #[serde(default)]
     pub title: Option<String>,
-}
-
-/// A DVR's API key, for DVRs set to require one (sent as `X-API-Key`). Its `Debug`
-/// prints `****`, so a record or spec in a log line or panic never shows it.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct ApiKey(String);
-
-impl ApiKey {
-    pub fn new(key: impl Into<String>) -> Self {
-        Self(key.into().trim().to_string())
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    pub fn is_set(&self) -> bool {
-        !self.0.is_empty()
-    }
-}
-
-impl std::fmt::Debug for ApiKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.is_set() {
-            "ApiKey(****)"
-        } else {
-            "ApiKey(none)"
-        })
-    }
 }
 
 /// A cheap handle: clones share the process-wide connection pool.

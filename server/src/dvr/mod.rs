@@ -1,8 +1,5 @@
-//! Everything about talking to a Channels DVR: identity, the HTTP client, the
-//! keep-alive polls' connection, line framing and event parsing.
+//! Talking to a Channels DVR: the HTTP client and the keep-alive polls' connection.
+//! Identity, framing and event parsing are pure and live in `domain::dvr`.
 
 pub mod client;
-pub mod event;
-pub mod framing;
-pub mod id;
 pub mod poll;

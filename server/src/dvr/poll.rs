@@ -14,9 +14,10 @@ use serde::de::DeserializeOwned;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::client::{ApiKey, ClientError, DvrInfo, DvrStatus, MAX_DVR_BODY, MAX_STATUS_BODY};
-use super::id::normalize_host;
+use super::client::{ClientError, DvrInfo, DvrStatus, MAX_DVR_BODY, MAX_STATUS_BODY};
 use crate::fd_limit::{dvr_connections, Held, Kept};
+use domain::dvr::id::normalize_host;
+use domain::dvr::ApiKey;
 
 /// Largest response head accepted (status line and headers).
 const MAX_HEAD: usize = 16 * 1024;

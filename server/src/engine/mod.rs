@@ -1,12 +1,8 @@
 //! The engine: one supervised task per enabled DVR, each with its own keyed slot, and
 //! runtime reconcile so DVRs come and go without disturbing the others.
 
-pub mod backoff;
 pub mod cadence;
-pub mod disk;
-pub mod rate;
 pub mod slot;
-pub mod state;
 mod supervisor;
 mod task;
 pub mod watchdog;
@@ -25,9 +21,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use crate::dvr::client::DvrClient;
-use disk::DiskThresholds;
+use domain::disk::DiskThresholds;
+use domain::session::Change;
 pub use slot::{DvrSlot, DvrSpec, Fault, Health, RestartCause, RestartCheck, Verdict};
-use state::Change;
 
 /// Timings of the engine. Defaults are the product's; tests shorten them.
 #[derive(Debug, Clone)]
@@ -91,7 +87,7 @@ pub enum EngineEventKind {
     },
     Change(Change),
     /// A `/dvr` poll's disk figures (every 120 s while connected).
-    Disk(disk::DiskSample),
+    Disk(domain::disk::DiskSample),
     /// The watchdog's verdict on this DVR changed (`from` is null on its first check).
     HealthChanged {
         from: Option<Verdict>,

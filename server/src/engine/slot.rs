@@ -13,9 +13,9 @@ use chrono::{DateTime, TimeZone, Utc};
 use parking_lot::{Mutex, RwLock};
 use serde::Serialize;
 
-use super::disk::{DiskLevel, DiskSample, DiskThresholds};
-use super::rate::SlidingRate;
-use super::state::DvrState;
+use domain::disk::{DiskLevel, DiskSample, DiskThresholds};
+use domain::rate::SlidingRate;
+use domain::session::DvrState;
 
 /// What the engine runs a DVR with; editable in place except host/port (a new identity).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,7 +26,7 @@ pub struct DvrSpec {
     pub port: u16,
     pub staleness_threshold_seconds: u32,
     /// Sent as `X-API-Key`; a change restarts the task (its client carries the key).
-    pub api_key: crate::dvr::client::ApiKey,
+    pub api_key: domain::dvr::ApiKey,
 }
 
 /// Faults tests inject to prove the supervisor restarts a broken task.
@@ -173,7 +173,7 @@ pub struct DvrSlot {
     last_restart_check: Mutex<Option<RestartCheck>>,
     fault: Mutex<Option<Fault>>,
     /// Rate-limits the per-line warnings (malformed, oversized event lines).
-    pub(crate) line_warnings: Mutex<super::rate::LogGate>,
+    pub(crate) line_warnings: Mutex<domain::rate::LogGate>,
 }
 
 fn now_ms() -> i64 {
@@ -204,7 +204,7 @@ impl DvrSlot {
             pending_restart: Mutex::new(None),
             last_restart_check: Mutex::new(None),
             fault: Mutex::new(None),
-            line_warnings: Mutex::new(super::rate::LogGate::new(Duration::from_secs(60), 10)),
+            line_warnings: Mutex::new(domain::rate::LogGate::new(Duration::from_secs(60), 10)),
         })
     }
 

@@ -10,15 +10,15 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use super::backoff::Backoff;
 use super::cadence;
-use super::disk::DiskSample;
 use super::slot::{DvrSlot, Fault};
-use super::state::Change;
 use super::{EngineEvent, EngineEventKind, EngineSettings};
 use crate::dvr::client::{ClientError, DvrClient, DvrInfo, DvrStatus};
-use crate::dvr::event::{parse_line, DvrEvent, Line};
-use crate::dvr::framing::{Frame, LineSplitter};
+use domain::backoff::Backoff;
+use domain::disk::DiskSample;
+use domain::dvr::event::{parse_line, DvrEvent, Line};
+use domain::dvr::framing::{Frame, LineSplitter};
+use domain::session::Change;
 
 /// Everything a DVR task needs; cheap to clone for a restart.
 #[derive(Clone)]
@@ -380,7 +380,7 @@ fn handle_frame(ctx: &TaskCtx, frame: Frame) {
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             if let Some(suppressed) = slot.line_warnings.lock().allow(Instant::now()) {
                 // The DVR's bytes in our log: one short line, no control characters.
-                let sample = crate::limits::outside_text(&line, 120);
+                let sample = domain::text::outside_text(&line, 120);
                 warn!(dvr_id = %slot.dvr_id, error = %e, line = %sample, suppressed, "malformed event line skipped");
             }
         }

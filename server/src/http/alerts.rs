@@ -11,11 +11,11 @@ use serde_json::{json, Value};
 use super::dvrs::parse_body;
 use super::error::ApiError;
 use super::AppState;
-use crate::alerts::kind::AlertKind;
-use crate::alerts::settings::Template;
-use crate::alerts::template;
 use crate::storage::outbox::{self, AlertView};
 use crate::storage::settings as store;
+use domain::alerts::kind::AlertKind;
+use domain::alerts::settings::Template;
+use domain::alerts::template;
 
 #[derive(Deserialize)]
 pub struct HistoryQuery {
@@ -62,7 +62,7 @@ pub struct SettingsBody {
     #[serde(default)]
     retention_days: Option<u32>,
     #[serde(default)]
-    disk_thresholds: Option<crate::engine::disk::DiskThresholds>,
+    disk_thresholds: Option<domain::disk::DiskThresholds>,
 }
 
 /// The settings keys the YAML file sets (dotted paths, alert leaves included): the UI
@@ -153,8 +153,9 @@ pub async fn put_settings(
     let _turn = state.services.declared.edit_turn().await;
     let alerts = match b.alerts {
         Some(patch) => {
-            let a = crate::declared::merged_alerts(&state.services.alerts.settings(), &patch)
-                .map_err(|(key, m)| ApiError::invalid(format!("{key}: {m}")))?;
+            let a =
+                crate::config::declared::merged_alerts(&state.services.alerts.settings(), &patch)
+                    .map_err(|(key, m)| ApiError::invalid(format!("{key}: {m}")))?;
             // What the YAML file names wins over the edit.
             Some(
                 state
@@ -216,7 +217,8 @@ pub async fn preview(body: Result<Bytes, BytesRejection>) -> Result<Json<Value>,
         title: b.title,
         body: b.body,
     };
-    let (title, message, problem) = template::render_async(kind, vars.clone(), Some(user)).await;
+    let (title, message, problem) =
+        crate::alerts::render::render_async(kind, vars.clone(), Some(user)).await;
     let variables: Vec<&str> = template::SHARED_VARS
         .iter()
         .chain(kind.category().map(template::variables).unwrap_or_default())

@@ -1,8 +1,7 @@
-//! Reading credentials: `X-API-Key: <key>` or `Authorization: Bearer <key>`, compared
-//! in constant time. The guard that uses them is [`super::session::authenticate`].
+//! Reading credentials: `X-API-Key: <key>` or `Authorization: Bearer <key>` (compared
+//! in constant time by `crate::sign_in::same_secret`). The guard that uses them is [`super::session::authenticate`].
 
 use axum::http::header::AUTHORIZATION;
-use sha2::{Digest, Sha256};
 
 /// The key a request presents, if any.
 pub fn presented_key(headers: &axum::http::HeaderMap) -> Option<String> {
@@ -23,14 +22,10 @@ pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
-/// Compares digests so the comparison time does not depend on where keys differ.
-pub fn same_secret(a: &str, b: &str) -> bool {
-    Sha256::digest(a.as_bytes()) == Sha256::digest(b.as_bytes())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sign_in::same_secret;
     use axum::http::HeaderMap;
 
     #[test]

@@ -10,10 +10,10 @@ use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
 use super::AppState;
-use crate::engine::state::{LiveSession, VodSession};
 use crate::engine::Health;
 use crate::registry::{DvrPatch, NewDvr};
 use crate::storage::dvrs::{DvrRecord, ManagedBy};
+use domain::session::{LiveSession, VodSession};
 
 /// The health summary inside a DVR object.
 #[derive(Debug, Serialize)]
@@ -329,13 +329,13 @@ pub async fn test_connection(
     if port == 0 {
         return Err(ApiError::invalid("port: must be between 1 and 65535"));
     }
-    let id = crate::dvr::id::dvr_id(&host, port);
+    let id = domain::dvr::id::dvr_id(&host, port);
     let api_key = match b.api_key.as_deref() {
         Some(crate::registry::MASK) => match state.services.registry.get(&id).await {
             Ok(r) => r.api_key,
             Err(_) => Default::default(),
         },
-        other => crate::dvr::client::ApiKey::new(other.unwrap_or("")),
+        other => domain::dvr::ApiKey::new(other.unwrap_or("")),
     };
     let record = crate::storage::dvrs::DvrRecord {
         dvr_id: id,

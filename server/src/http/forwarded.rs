@@ -14,59 +14,12 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header::FORWARDED;
 use axum::http::request::Parts;
 use axum::http::{Extensions, HeaderMap};
-use ipnet::IpNet;
 
 use super::AppState;
+use crate::config::net::TrustedProxies;
 
 /// At most this many hops of a chain are walked, so a long header costs bounded work.
 const MAX_HOPS: usize = 32;
-
-/// The `CHANNELWATCH_TRUSTED_PROXIES` list: networks whose connections may say who the
-/// client is. Empty (the default): nobody may.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TrustedProxies(Vec<IpNet>);
-
-impl TrustedProxies {
-    /// A comma-separated list of CIDR ranges or single addresses
-    /// (`10.0.0.0/8, 192.168.1.5, fd00::/8`); empty entries are skipped.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let mut nets = Vec::new();
-        for (i, entry) in text.split(',').enumerate() {
-            let entry = entry.trim();
-            if entry.is_empty() {
-                continue;
-            }
-            let net = entry
-                .parse::<IpNet>()
-                .or_else(|_| {
-                    entry
-                        .trim_start_matches('[')
-                        .trim_end_matches(']')
-                        .parse::<IpAddr>()
-                        .map(IpNet::from)
-                })
-                .map_err(|_| {
-                    format!(
-                        "entry {} ('{entry}') is not a CIDR range or an IP address \
-                         (e.g. 10.0.0.0/8, 192.168.1.5 or fd00::/8)",
-                        i + 1
-                    )
-                })?;
-            nets.push(net.trunc());
-        }
-        Ok(Self(nets))
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// Whether `ip` is in one of the ranges (an IPv4-mapped IPv6 address counts as IPv4).
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        let ip = ip.to_canonical();
-        self.0.iter().any(|net| net.contains(&ip))
-    }
-}
 
 /// Where a request came from. Handlers take it as an extractor; the guard builds it
 /// with [`Client::of`].
@@ -304,29 +257,6 @@ mod tests {
     fn client(peer: &str, trusted: &str, pairs: &[(&'static str, &str)]) -> Client {
         let trusted = TrustedProxies::parse(trusted).unwrap();
         Client::resolve(Some(ip(peer)), &headers(pairs), &trusted)
-    }
-
-    #[test]
-    fn the_list_takes_ranges_and_single_addresses() {
-        let t = TrustedProxies::parse(" 10.0.0.0/8, 192.168.1.5 ,, fd00::/8, [::1]").unwrap();
-        assert!(t.contains(ip("10.200.0.1")));
-        assert!(t.contains(ip("192.168.1.5")));
-        assert!(!t.contains(ip("192.168.1.6")));
-        assert!(t.contains(ip("fd00::17")));
-        assert!(t.contains(ip("::1")));
-        assert!(
-            t.contains(ip("::ffff:10.0.0.1")),
-            "IPv4-mapped IPv6 is IPv4"
-        );
-        assert!(TrustedProxies::parse("").unwrap().is_empty());
-        // Host bits are dropped, as `ip route` would.
-        assert!(TrustedProxies::parse("10.1.2.3/8")
-            .unwrap()
-            .contains(ip("10.9.9.9")));
-        for bad in ["10.0.0.0/33", "proxy.local", "10.0.0.0/8;10.1.0.0/16", "*"] {
-            let e = TrustedProxies::parse(&format!("127.0.0.1, {bad}")).unwrap_err();
-            assert!(e.contains("entry 2") && e.contains(bad), "{e}");
-        }
     }
 
     #[test]

@@ -4,17 +4,9 @@
 //! and said at most once a minute. A freed descriptor is picked up within a second.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::net::{TcpListener, TcpStream};
-
-static ACCEPT_ERRORS: AtomicU64 = AtomicU64::new(0);
-
-/// `accept` failures so far (this process).
-pub fn accept_errors() -> u64 {
-    ACCEPT_ERRORS.load(Ordering::Relaxed)
-}
 
 const FIRST_PAUSE: Duration = Duration::from_millis(5);
 const MAX_PAUSE: Duration = Duration::from_secs(1);
@@ -57,7 +49,7 @@ impl axum::serve::Listener for BackoffListener {
                 }
                 Err(e) if is_per_connection(&e) => {}
                 Err(e) => {
-                    let n = ACCEPT_ERRORS.fetch_add(1, Ordering::Relaxed) + 1;
+                    let n = crate::metrics::count_accept_error();
                     if self
                         .last_said
                         .is_none_or(|t| t.elapsed() >= Duration::from_secs(60))

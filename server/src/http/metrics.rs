@@ -7,9 +7,10 @@ use axum::http::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::auth::{bearer_token, same_secret};
+use super::auth::bearer_token;
 use super::error::ApiError;
 use super::AppState;
+use crate::sign_in::same_secret;
 
 pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let s = &state.services;

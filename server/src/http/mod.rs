@@ -8,6 +8,7 @@ pub mod error;
 pub mod forwarded;
 pub mod hosts;
 pub mod listener;
+pub mod live;
 pub mod metrics;
 pub mod operations;
 pub mod probes;
@@ -15,8 +16,8 @@ pub mod providers;
 pub mod routing;
 pub mod session;
 pub mod setup;
+pub mod web;
 
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use axum::extract::FromRef;
@@ -26,60 +27,8 @@ use axum::{middleware, Router};
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 
-use crate::alerts::pipeline::AlertService;
-use crate::config::Config;
-use crate::engine::watchdog::Watchdog;
-use crate::engine::Engine;
-use crate::notify::outbox::Dispatcher;
-use crate::registry::Registry;
-use crate::storage::Db;
+use crate::services::Services;
 use error::ApiError;
-
-/// The long-lived services every handler and server function reaches.
-pub struct Services {
-    pub config: Config,
-    pub db: Db,
-    pub engine: Engine,
-    pub watchdog: Watchdog,
-    pub registry: Registry,
-    pub alerts: AlertService,
-    pub dispatcher: Dispatcher,
-    /// The dashboard's live feed.
-    pub live: Arc<crate::live::LiveHub>,
-    /// mDNS discovery's last scan.
-    pub discovery: Arc<crate::discovery::Discovery>,
-    /// The YAML file in effect and its reloads.
-    pub declared: crate::declared::Declared,
-    /// Failed password checks per client address and per username, and the checks in
-    /// progress (sign-in and `/me/password`).
-    pub logins: session::LoginLimiter,
-    /// The one-time first-run setup token (see [`setup`]): only in memory, void once a
-    /// user exists.
-    pub setup: setup::SetupToken,
-    /// Flipped once config is parsed, the database migrated and DVR tasks started.
-    pub started: AtomicBool,
-    /// The supervised background tasks (live hub, watchdog, outbox, ...).
-    pub core_tasks: crate::core_tasks::CoreTasks,
-}
-
-impl Services {
-    /// The first-run setup token while setup is open: for the start-up log line and for
-    /// tests. It is never stored or sent anywhere else.
-    pub fn setup_token(&self) -> Option<String> {
-        self.setup.get()
-    }
-
-    /// What applying the configuration file touches.
-    pub fn parts(&self) -> crate::declared::Parts<'_> {
-        crate::declared::Parts {
-            db: &self.db,
-            engine: &self.engine,
-            registry: &self.registry,
-            alerts: &self.alerts,
-            env_dvrs: &self.config.env_dvrs,
-        }
-    }
-}
 
 #[derive(Clone)]
 pub struct AppState {
@@ -131,8 +80,8 @@ fn api() -> Router<AppState> {
             get(alerts::get_settings).put(alerts::put_settings),
         )
         .route("/templates/preview", axum::routing::post(alerts::preview))
-        .route("/live", get(crate::live::feed))
-        .route("/activity", get(crate::live::activity))
+        .route("/live", get(live::feed))
+        .route("/activity", get(live::activity))
         .route("/discovery", get(operations::discovery))
         .route("/discovery/scan", post(operations::discovery_scan))
         .route("/doctor/bundle", get(operations::bundle))
@@ -170,7 +119,7 @@ pub fn api_router(state: AppState) -> Router {
 /// The whole application router.
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(app::App);
-    let services = crate::web::services_context(state.services.clone(), api_router(state.clone()));
+    let services = web::services_context(state.services.clone(), api_router(state.clone()));
     let options = state.leptos_options.clone();
     Router::new()
         .route("/healthz/live", get(probes::live))
@@ -186,14 +135,14 @@ pub fn router(state: AppState) -> Router {
             routes,
             move || {
                 provide_context(services.clone());
-                crate::web::provide_page_policy();
+                web::provide_page_policy();
             },
             move || app::shell(options.clone()),
         )
         .fallback(leptos_axum::file_and_error_handler_with_context::<
             AppState,
             _,
-        >(crate::web::provide_page_policy, app::shell))
+        >(web::provide_page_policy, app::shell))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             session::authenticate,
@@ -206,7 +155,7 @@ pub fn router(state: AppState) -> Router {
 
 /// The Content-Security-Policy of every answer that is not a rendered page (JSON, the
 /// live feed, probes, static files, redirects): nothing may load or frame it. Pages set
-/// their own with this response's script nonce ([`crate::web::page_policy`]).
+/// their own with this response's script nonce ([`web::page_policy`]).
 pub const NON_PAGE_POLICY: &str = "default-src 'none'; frame-ancestors 'none'";
 
 /// Headers every answer carries: no framing (clickjacking), no MIME sniffing, no

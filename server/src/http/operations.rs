@@ -16,8 +16,9 @@ use super::account::admin_only;
 use super::dvrs::parse_body;
 use super::error::ApiError;
 use super::session::Caller;
-use super::{AppState, Services};
+use super::AppState;
 use crate::backup::{self, BackupError};
+use crate::services::Services;
 
 /// What the running server knows, for the bundle.
 pub async fn snapshot(s: &Services) -> crate::bundle::Snapshot {
@@ -246,7 +247,7 @@ async fn with_added(s: &Services, scan: crate::discovery::Scan) -> Result<Value,
                 k.dvr_id == found.dvr_id
                     || (k.port == found.port
                         && (found.addresses.iter().any(|a| {
-                            crate::dvr::id::normalize_host(&k.host).trim_matches(['[', ']']) == a
+                            domain::dvr::id::normalize_host(&k.host).trim_matches(['[', ']']) == a
                         }) || k.host.trim_end_matches('.')
                             == found.hostname.trim_end_matches('.')))
             });

@@ -85,6 +85,6 @@ pub async fn health(State(state): State<AppState>) -> axum::Json<serde_json::Val
             "dvr_connections_waiting": fds.waiting(),
             "dvr_poll_connections_kept": fds.kept(),
         },
-        "http_accept_errors": crate::http::listener::accept_errors(),
+        "http_accept_errors": crate::metrics::accept_errors(),
     }))
 }

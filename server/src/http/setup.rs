@@ -4,24 +4,17 @@
 //! rebinding: the browser then sends that page's name in `Host`).
 //!
 //! Setup therefore needs a one-time token, made at start when no user exists, kept only
-//! in memory and printed once to the log ([`log_line`]), unless the request comes
+//! in memory and printed once to the log ([`crate::sign_in::log_line`]), unless the request comes
 //! straight from this machine and names it by a loopback name ([`is_local`]): a browser
 //! at `http://localhost:8501` or `http://127.0.0.1:8501` on the server itself needs no
 //! token. The token is void once a user exists.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use axum::http::header::{HOST, ORIGIN};
 use axum::http::HeaderMap;
-use rand::Rng;
 
-use super::auth::same_secret;
 use super::forwarded::Client;
-
-/// Characters in a setup token.
-pub const TOKEN_LEN: usize = 24;
-/// Letters and digits without look-alikes (0/O, 1/l/I): URL-safe and easy to retype.
-const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
 
 /// Headers a proxy adds: a request that carries one is treated as coming from elsewhere,
 /// even from a loopback peer (a proxy on this machine that nobody listed in
@@ -36,70 +29,6 @@ const FORWARDING: [&str; 8] = [
     "via",
     "cf-connecting-ip",
 ];
-
-/// The one-time setup token, while setup is open. Held only here (never stored, never
-/// sent by the server), and shown in the log once at start.
-pub struct SetupToken(parking_lot::Mutex<Option<String>>);
-
-impl std::fmt::Debug for SetupToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let state = if self.0.lock().is_some() {
-            "open"
-        } else {
-            "void"
-        };
-        write!(f, "SetupToken({state})")
-    }
-}
-
-impl SetupToken {
-    /// `None`: setup was closed at start (a user exists).
-    pub fn new(token: Option<String>) -> Self {
-        Self(parking_lot::Mutex::new(token))
-    }
-
-    /// A fresh random token ([`TOKEN_LEN`] characters, about 140 bits).
-    pub fn generate() -> String {
-        let mut rng = rand::rng();
-        (0..TOKEN_LEN)
-            .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
-            .collect()
-    }
-
-    /// The token while it is valid.
-    pub fn get(&self) -> Option<String> {
-        self.0.lock().clone()
-    }
-
-    /// Whether `presented` is the token (compared in constant time); never once void.
-    pub fn matches(&self, presented: &str) -> bool {
-        self.0
-            .lock()
-            .as_deref()
-            .is_some_and(|t| !presented.is_empty() && same_secret(t, presented))
-    }
-
-    /// A user exists: the token no longer opens anything.
-    pub fn void(&self) {
-        *self.0.lock() = None;
-    }
-}
-
-/// The start-up log line that shows the token. The debug bundle redacts what follows
-/// `/setup?token=` ([`crate::bundle::redact`]).
-pub fn log_line(addr: SocketAddr, token: &str) -> String {
-    let port = addr.port();
-    let at = if addr.ip().is_unspecified() {
-        format!("<host>:{port}")
-    } else {
-        addr.to_string()
-    };
-    format!(
-        "First-run setup: open http://{at}/setup?token={token} to create the admin \
-         (or enter the token on the setup page); a browser on this machine at \
-         http://localhost:{port}/setup needs no token"
-    )
-}
 
 /// Whether a setup request may go without the token: it came straight from this
 /// machine (a loopback TCP peer, not a trusted proxy, no forwarding headers) and names
@@ -247,42 +176,5 @@ mod tests {
             let h = headers(&[("host", "127.0.0.1:8501"), (fwd, "for=192.0.2.1")]);
             assert!(!is_local(&local, &h), "{fwd}");
         }
-    }
-
-    #[test]
-    fn tokens_are_random_match_in_full_and_are_void_once_closed() {
-        let a = SetupToken::generate();
-        let b = SetupToken::generate();
-        assert_eq!(a.len(), TOKEN_LEN);
-        assert!(a.bytes().all(|c| ALPHABET.contains(&c)), "{a}");
-        assert_ne!(a, b);
-        let t = SetupToken::new(Some(a.clone()));
-        assert!(t.matches(&a));
-        assert!(!t.matches(&b) && !t.matches("") && !t.matches(&a[..TOKEN_LEN - 1]));
-        assert!(!format!("{t:?}").contains(&a), "Debug hides the token");
-        t.void();
-        assert_eq!(t.get(), None);
-        assert!(!t.matches(&a));
-        assert!(!SetupToken::new(None).matches(""));
-    }
-
-    #[test]
-    fn the_log_line_names_the_address_or_a_placeholder() {
-        let line = log_line("192.168.1.5:8501".parse().unwrap(), "Tok");
-        assert!(
-            line.contains("http://192.168.1.5:8501/setup?token=Tok "),
-            "{line}"
-        );
-        let line = log_line("0.0.0.0:8501".parse().unwrap(), "Tok");
-        assert!(
-            line.starts_with("First-run setup: open http://<host>:8501/setup?token=Tok "),
-            "{line}"
-        );
-        assert!(line.contains("http://localhost:8501/setup"), "{line}");
-        let line = log_line("[::1]:8501".parse().unwrap(), "Tok");
-        assert!(
-            line.contains("http://[::1]:8501/setup?token=Tok "),
-            "{line}"
-        );
     }
 }

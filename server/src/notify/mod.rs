@@ -1,12 +1,9 @@
 //! Notification delivery: provider destinations and Apprise URLs, sending, the routing
 //! matrix, and the outbox worker.
 
-pub mod apprise;
 pub mod outbox;
 pub mod providers;
-pub mod routing;
 pub mod send;
-pub mod target;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,7 +20,7 @@ impl reqwest::dns::Resolve for SafeResolver {
                 tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let allowed: Vec<SocketAddr> = found
                 .into_iter()
-                .filter(|a| !target::is_forbidden_ip(a.ip()))
+                .filter(|a| !domain::notify::target::is_forbidden_ip(a.ip()))
                 .collect();
             if allowed.is_empty() {
                 return Err(format!(

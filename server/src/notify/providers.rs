@@ -4,16 +4,16 @@
 use chrono::Utc;
 use serde_json::{Map, Value};
 
-use super::routing::PROVIDER_TYPES;
 use super::send::Outgoing;
-use super::target::Target;
 use crate::storage::providers::ProviderRecord;
+use domain::notify::routing::PROVIDER_TYPES;
+use domain::notify::target::Target;
 
 /// Whether a `url` value is an Apprise-style URL rather than an http(s) field.
 pub fn is_apprise_url(kind: &str, url: &str) -> bool {
     let lower = url.to_ascii_lowercase();
     let http = lower.starts_with("http://") || lower.starts_with("https://");
-    !http || (matches!(kind, "discord" | "slack") && super::apprise::parse(url).is_ok())
+    !http || (matches!(kind, "discord" | "slack") && domain::notify::apprise::parse(url).is_ok())
 }
 
 /// Builds the destination of a provider of `kind` from the body's fields (without
@@ -35,14 +35,14 @@ pub fn target_from_body(
         .map(str::to_string);
     // `"url": "****"` alone is the masked Apprise URL echoed back (keep it); beside
     // other fields it is not an Apprise URL, and those fields must not be dropped.
-    let masked_alone = |u: &str| u == super::target::MASK && fields.len() == 1;
+    let masked_alone = |u: &str| u == domain::notify::target::MASK && fields.len() == 1;
     let apprise = |u: &str| {
         kind == "apprise"
             || masked_alone(u)
-            || (u != super::target::MASK && is_apprise_url(kind, u))
+            || (u != domain::notify::target::MASK && is_apprise_url(kind, u))
     };
     if let Some(url) = url.filter(|u| apprise(u)) {
-        if url == super::target::MASK {
+        if url == domain::notify::target::MASK {
             return previous
                 .cloned()
                 .ok_or_else(|| "url: must be set".to_string());
@@ -50,7 +50,7 @@ pub fn target_from_body(
         if fields.len() > 1 {
             return Err("url: give either an Apprise URL or the type's fields, not both".into());
         }
-        let t = super::apprise::parse(&url)?;
+        let t = domain::notify::apprise::parse(&url)?;
         if kind != "apprise" && t.provider_type() != kind {
             return Err(format!(
                 "url: this is a {} URL, not a {kind} one",

@@ -9,7 +9,7 @@ use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
 
-use super::target::{EmailSecurity, Target, NTFY_URL, PUSHOVER_URL, TELEGRAM_URL};
+use domain::notify::target::{EmailSecurity, Target, NTFY_URL, PUSHOVER_URL, TELEGRAM_URL};
 
 /// What goes out: the alert's text and the context the webhook and templates carry.
 #[derive(Debug, Clone)]
@@ -109,7 +109,7 @@ pub const MAX_PROVIDER_TEXT: usize = 500;
 /// [`MAX_PROVIDER_TEXT`] and flattened to one line, here, once: inside, a Matrix token
 /// or room id read from an answer must stay whole.
 pub async fn send(http: &reqwest::Client, target: &Target, out: &Outgoing) -> SendResult {
-    use crate::limits::outside_text;
+    use domain::text::outside_text;
     send_raw(http, target, out)
         .await
         .map(|a| Ack {
@@ -247,7 +247,7 @@ async fn send_raw(http: &reqwest::Client, target: &Target, out: &Outgoing) -> Se
             let photo = out
                 .image_url
                 .as_deref()
-                .filter(|u| super::target::is_public_url(u))
+                .filter(|u| domain::notify::target::is_public_url(u))
                 .filter(|_| text.chars().count() <= 1024);
             if let Some(img) = photo {
                 let body = json!({"chat_id": chat_id, "photo": img, "caption": text, "parse_mode": "HTML"});
@@ -272,7 +272,7 @@ async fn send_raw(http: &reqwest::Client, target: &Target, out: &Outgoing) -> Se
             if let Some(img) = out
                 .image_url
                 .as_deref()
-                .filter(|u| super::target::is_public_url(u))
+                .filter(|u| domain::notify::target::is_public_url(u))
             {
                 blocks.push(json!({"type": "image", "image_url": img, "alt_text": out.title}));
             }
@@ -484,11 +484,7 @@ async fn answer(
         .get(reqwest::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| {
-            crate::engine::backoff::parse_retry_after(
-                v,
-                std::time::SystemTime::now(),
-                MAX_RETRY_AFTER,
-            )
+            domain::backoff::parse_retry_after(v, std::time::SystemTime::now(), MAX_RETRY_AFTER)
         });
     let reset = res
         .headers()
@@ -508,7 +504,7 @@ async fn answer(
                 retry_after = v["retry_after"]
                     .as_f64()
                     .or(v["parameters"]["retry_after"].as_f64())
-                    .and_then(|s| crate::engine::backoff::secs_f64(s, MAX_RETRY_AFTER))
+                    .and_then(|s| domain::backoff::secs_f64(s, MAX_RETRY_AFTER))
                     .or(v["retry_after_ms"]
                         .as_u64()
                         .map(|ms| Duration::from_millis(ms).min(MAX_RETRY_AFTER)))
@@ -597,7 +593,7 @@ fn attr_url(url: &str) -> Option<String> {
 async fn fetch_image(http: &reqwest::Client, url: Option<&str>) -> Option<(Vec<u8>, String)> {
     const MAX: usize = 2_500_000;
     let url = url?;
-    super::target::check_url("image_url", url).ok()?;
+    domain::notify::target::check_url("image_url", url).ok()?;
     let res = http
         .get(url)
         .timeout(Duration::from_secs(5))
@@ -764,7 +760,7 @@ async fn send_email(
     .map_err(|e| Failure::transient(format!("cannot resolve {host}: {e}")))?;
     if resolved
         .into_iter()
-        .any(|a| super::target::is_forbidden_ip(a.ip()))
+        .any(|a| domain::notify::target::is_forbidden_ip(a.ip()))
     {
         return Err(Failure::config(format!(
             "smtp_host: {host} resolves to a link-local or cloud-metadata address"

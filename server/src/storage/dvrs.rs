@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use super::{now_text, Db, StorageError};
-use crate::dvr::client::ApiKey;
+use domain::dvr::ApiKey;
 
 /// The sealed `api_key` column (the column part of its AAD).
 pub(crate) const COLUMN: &str = "dvrs.api_key";
@@ -245,7 +245,7 @@ pub async fn prune(db: &Db, managed_by: ManagedBy, keep: &[String]) -> Result<u6
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dvr::id::dvr_id;
+    use domain::dvr::id::dvr_id;
 
     fn rec(host: &str, port: u16) -> DvrRecord {
         DvrRecord {
@@ -347,7 +347,7 @@ mod tests {
 #[cfg(test)]
 mod api_key_tests {
     use super::*;
-    use crate::dvr::id::dvr_id;
+    use domain::dvr::id::dvr_id;
 
     #[tokio::test]
     async fn the_api_key_is_sealed_at_rest_and_masked_in_debug() {

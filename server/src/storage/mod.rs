@@ -444,7 +444,7 @@ mod tests {
 
     #[tokio::test]
     async fn column_bound_cw1_values_still_open_and_are_bound_to_their_rows_once() {
-        use crate::notify::target::Target;
+        use domain::notify::target::Target;
         let secret_of = |p: &providers::ProviderRecord| match &p.target {
             Target::Webhook { secret, .. } => secret.clone(),
             other => panic!("{other:?}"),
@@ -480,7 +480,7 @@ mod tests {
             .await
             .unwrap();
         }
-        let id = crate::dvr::id::dvr_id("127.0.0.1", 8089);
+        let id = domain::dvr::id::dvr_id("127.0.0.1", 8089);
         let old_key = key.seal(b"old-dvr-key", "dvrs.api_key");
         sqlx::query(
             "INSERT INTO dvrs (dvr_id, name, host, port, enabled, staleness_threshold_seconds, managed_by, created_at, updated_at, api_key)

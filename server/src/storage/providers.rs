@@ -5,7 +5,7 @@ use sqlx::Row;
 
 use super::dvrs::ManagedBy;
 use super::{now_text, Db, StorageError};
-use crate::notify::target::Target;
+use domain::notify::target::Target;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProviderRecord {

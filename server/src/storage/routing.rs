@@ -3,7 +3,7 @@
 use sqlx::Row;
 
 use super::{Db, StorageError};
-use crate::notify::routing::Routing;
+use domain::notify::routing::Routing;
 
 pub async fn load(db: &Db) -> Result<Routing, StorageError> {
     let rows = sqlx::query("SELECT dvr_id, event, provider_type, enabled FROM routing")
@@ -43,9 +43,9 @@ pub async fn replace(db: &Db, m: &Routing) -> Result<(), StorageError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alerts::kind::Category;
-    use crate::dvr::id::dvr_id;
     use crate::storage::dvrs::{self, DvrRecord, ManagedBy};
+    use domain::alerts::kind::Category;
+    use domain::dvr::id::dvr_id;
 
     fn rec(port: u16) -> DvrRecord {
         DvrRecord {

@@ -10,7 +10,7 @@ use channelwatch::config::{Config, Flags};
 use channelwatch::engine::watchdog::WatchdogSettings;
 use channelwatch::engine::{DvrSpec, EngineSettings};
 use channelwatch::serve::Server;
-use channelwatch::sim::{Framing, Scenario, SimConfig, Simulator};
+use sim::{Framing, Scenario, SimConfig, Simulator};
 
 pub const API_KEY: &str = "test-api-key-0123456789";
 
@@ -55,7 +55,7 @@ pub async fn sim_with(scenario: Scenario, framing: Framing) -> Simulator {
 pub fn spec(name: &str, sim: &Simulator, threshold: u32) -> DvrSpec {
     let port = sim.addr().port();
     DvrSpec {
-        dvr_id: channelwatch::dvr::id::dvr_id("127.0.0.1", port),
+        dvr_id: domain::dvr::id::dvr_id("127.0.0.1", port),
         name: name.to_string(),
         host: "127.0.0.1".to_string(),
         port,

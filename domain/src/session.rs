@@ -440,11 +440,33 @@ mod tests {
         }
     }
 
+    /// The simulator and the engine agree: every line the family script sends parses
+    /// as a known event, and replaying them leaves exactly the simulator's activity map.
+    #[test]
+    fn the_engine_understands_every_family_line() {
+        let run = sim::testing::family_run(9, 5000);
+        let mut st = DvrState::new();
+        for line in &run.lines {
+            match parse_line(line) {
+                Ok(Line::Event(e)) => {
+                    assert!(
+                        !matches!(e, DvrEvent::OtherActivity { .. } | DvrEvent::Unknown { .. }),
+                        "unclassified: {line}"
+                    );
+                    st.apply(&e, Utc::now());
+                }
+                other => panic!("{line}: {other:?}"),
+            }
+        }
+        assert!(run.lines.len() > 100, "the script sent {}", run.lines.len());
+        assert_eq!(st.stream_count(), run.activity);
+    }
+
     #[test]
     fn the_fixture_session_leaves_nothing_active() {
         let mut st = DvrState::new();
         let mut all = Vec::new();
-        for (i, line) in include_str!("../sim/fixtures/events-session.jsonl")
+        for (i, line) in include_str!("../../sim/src/fixtures/events-session.jsonl")
             .lines()
             .enumerate()
         {

@@ -614,7 +614,7 @@ mod tests {
 
     #[test]
     fn every_fixture_line_parses_to_the_expected_kind() {
-        let kinds: Vec<&str> = include_str!("../sim/fixtures/events-session.jsonl")
+        let kinds: Vec<&str> = include_str!("../../../sim/src/fixtures/events-session.jsonl")
             .lines()
             .map(|l| event(l).kind())
             .collect();

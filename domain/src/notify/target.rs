@@ -634,7 +634,7 @@ fn opt_url(name: &str, url: Option<&str>) -> Result<(), String> {
 
 /// An http(s) URL whose host is allowed as a destination.
 pub fn check_url(name: &str, url: &str) -> Result<(), String> {
-    let parsed = reqwest::Url::parse(url).map_err(|e| format!("{name}: not a URL ({e})"))?;
+    let parsed = url::Url::parse(url).map_err(|e| format!("{name}: not a URL ({e})"))?;
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err(format!("{name}: must be an http or https URL"));
     }
@@ -702,7 +702,7 @@ pub fn check_destination_host(name: &str, host: &str) -> Result<(), String> {
 /// Whether an image URL can be fetched by a provider on the internet (a public host),
 /// as opposed to one only the DVR's own network can reach.
 pub fn is_public_url(url: &str) -> bool {
-    let Ok(u) = reqwest::Url::parse(url) else {
+    let Ok(u) = url::Url::parse(url) else {
         return false;
     };
     match u.host() {

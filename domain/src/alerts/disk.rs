@@ -10,8 +10,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::kind::AlertKind;
-use crate::engine::disk::{DiskLevel, DiskSample};
+use crate::alerts::kind::AlertKind;
+use crate::disk::{DiskLevel, DiskSample};
 
 const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
@@ -121,7 +121,7 @@ impl DiskRule {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::disk::DiskThresholds;
+    use crate::disk::DiskThresholds;
 
     const G: u64 = 1 << 30;
     const TOTAL: u64 = 1000 * G;

@@ -50,8 +50,10 @@ mod tests {
 
     #[test]
     fn matches_every_fixture_vector() {
-        let vectors: Vec<Vector> =
-            serde_json::from_str(include_str!("../sim/fixtures/dvr-id-vectors.json")).unwrap();
+        let vectors: Vec<Vector> = serde_json::from_str(include_str!(
+            "../../../sim/src/fixtures/dvr-id-vectors.json"
+        ))
+        .unwrap();
         assert!(vectors.len() >= 8);
         for v in vectors {
             assert_eq!(dvr_id(&v.host, v.port), v.dvr_id, "{}:{}", v.host, v.port);

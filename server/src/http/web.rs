@@ -7,7 +7,7 @@ use app::services::{ApiCall, AppServices, BoxFuture, SharedServices};
 use app::types::{ApiReply, Dashboard, DiagnoseReport};
 use leptos::prelude::LeptosOptions;
 
-use crate::http::Services;
+use crate::services::Services;
 
 struct Monitor {
     services: Arc<Services>,
@@ -50,7 +50,7 @@ impl AppServices for Monitor {
                 req = req.extension(*peer);
             }
             if let Some(csrf) = &call.csrf {
-                req = req.header(crate::http::session::CSRF_HEADER, csrf.as_str());
+                req = req.header(super::session::CSRF_HEADER, csrf.as_str());
             }
             if call.body.is_some() {
                 req = req.header("content-type", "application/json");
@@ -79,7 +79,7 @@ impl AppServices for Monitor {
             Ok(self
                 .services
                 .live
-                .current(&self.services)
+                .current(self.services.as_ref())
                 .await
                 .dashboard
                 .clone())
@@ -91,12 +91,12 @@ impl AppServices for Monitor {
     }
 
     fn setup_needs_token(&self, request: &axum::http::request::Parts) -> bool {
-        let client = crate::http::forwarded::Client::of(
+        let client = super::forwarded::Client::of(
             &request.extensions,
             &request.headers,
             &self.services.config.trusted_proxies,
         );
-        !crate::http::setup::is_local(&client, &request.headers)
+        !super::setup::is_local(&client, &request.headers)
     }
 }
 
@@ -112,7 +112,7 @@ impl Monitor {
     }
 }
 
-/// The context value server functions look up; `api` is [`crate::http::api_router`].
+/// The context value server functions look up; `api` is [`super::api_router`].
 pub fn services_context(services: Arc<Services>, api: axum::Router) -> SharedServices {
     Arc::new(Monitor { services, api })
 }
@@ -151,7 +151,7 @@ pub fn page_policy(nonce: &str) -> String {
 /// nonce ([`leptos::nonce::use_nonce`]; `HydrationScripts` and every inline script
 /// Leptos writes carry it), so the page's policy names the same nonce. Server function
 /// calls and static files run this too, without a nonce: they keep the strict
-/// [`crate::http::NON_PAGE_POLICY`].
+/// [`super::NON_PAGE_POLICY`].
 pub fn provide_page_policy() {
     use leptos::prelude::use_context;
     let (Some(nonce), Some(response)) = (

@@ -7,6 +7,7 @@
 //! scripts and [`SimHandle::emit`] change together, so polled and streamed views agree.
 
 mod fixtures;
+mod mdns;
 mod routes;
 mod scenario;
 mod state;
@@ -20,6 +21,9 @@ use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
+pub use mdns::{advertise, SERVICE_TYPE};
+#[cfg(feature = "testing")]
+pub use scenario::testing;
 use state::Shared;
 
 /// How long `shutdown` waits for connections to finish before abandoning them.
@@ -330,7 +334,7 @@ pub async fn run_cli(bind: SocketAddr, config: SimConfig, mdns: bool) -> std::io
             ip if ip.is_unspecified() => std::net::IpAddr::from([127, 0, 0, 1]),
             ip => ip,
         };
-        let daemon = crate::discovery::advertise(&name, ip, sim.addr().port(), fixtures::VERSION)
+        let daemon = mdns::advertise(&name, ip, sim.addr().port(), fixtures::VERSION)
             .map_err(std::io::Error::other)?;
         tracing::info!(name = %name, "announcing the simulated DVR over mDNS");
         Some(daemon)

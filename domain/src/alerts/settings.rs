@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::disk::DiskAlertOptions;
 use super::health::HealthAlertOptions;
-use super::kind::{AlertKind, Category};
+use crate::alerts::kind::{AlertKind, Category};
 
 /// A user template for one module (minijinja); empty means the default layout.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

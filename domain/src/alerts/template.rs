@@ -8,14 +8,14 @@
 //! filters whose results are capped, variables cut to size, the output capped, fuel for
 //! the instruction count, and the render on the blocking pool with a time limit.
 
-use std::sync::{Arc, LazyLock, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior};
 use serde_json::{json, Map, Value};
 
-use super::kind::{AlertKind, Category};
 use super::settings::Template;
+use crate::alerts::kind::{AlertKind, Category};
 
 /// Variables every alert carries.
 pub const SHARED_VARS: &[&str] = &[
@@ -101,11 +101,6 @@ const MAX_VAR_ITEMS: usize = 16;
 /// Past this the render is abandoned and the default texts are used (the fuel ends a
 /// render long before, unless the machine is starved).
 pub const RENDER_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// Renders at once, across all DVRs: with the caps above, one render holds at most
-/// (MAX_SOURCE / 2 leaves) × (largest leaf, ~32 KiB) ≈ 64 MiB, in the worst case.
-static RENDERS: LazyLock<Arc<tokio::sync::Semaphore>> =
-    LazyLock::new(|| Arc::new(tokio::sync::Semaphore::new(2)));
 
 /// The sandbox: no loader (no include/import), no globals (no `range`, `namespace`),
 /// the tests, and an allowlist of filters whose results are capped.
@@ -367,7 +362,7 @@ impl std::io::Write for CappedOutput {
 /// [`MAX_VAR_ITEMS`] (the DVR's data is outside input; a notification needs no more).
 fn clipped_vars(v: &Value) -> Value {
     match v {
-        Value::String(s) => Value::String(crate::limits::clip(s, MAX_VAR_BYTES)),
+        Value::String(s) => Value::String(crate::text::clip(s, MAX_VAR_BYTES)),
         Value::Array(a) => Value::Array(a.iter().take(MAX_VAR_ITEMS).map(clipped_vars).collect()),
         Value::Object(m) => Value::Object(
             m.iter()
@@ -399,50 +394,9 @@ fn render_one(source: &str, vars: &Value) -> Result<String, String> {
     }
 }
 
-/// [`render`] on the blocking pool, at most two at once, with [`RENDER_TIMEOUT`]: the
-/// way async code renders. A render that panics or takes too long falls back to the
-/// default texts, and says why.
-pub async fn render_async(
-    kind: AlertKind,
-    vars: Value,
-    user: Option<Template>,
-) -> (String, String, Option<String>) {
-    let blank = |t: &Option<String>| t.as_deref().is_none_or(|s| s.trim().is_empty());
-    if user
-        .as_ref()
-        .is_none_or(|u| blank(&u.title) && blank(&u.body))
-    {
-        let (t, b) = default_text(kind, &vars);
-        return (t, b, None);
-    }
-    // The wait for a render slot counts toward the limit too: two stalled renders
-    // must not hold every DVR's alerts behind them.
-    let job = {
-        let vars = vars.clone();
-        async move {
-            let permit = RENDERS.clone().acquire_owned().await.ok();
-            tokio::task::spawn_blocking(move || {
-                let _permit = permit;
-                render(kind, &vars, user.as_ref())
-            })
-            .await
-        }
-    };
-    let problem = match tokio::time::timeout(RENDER_TIMEOUT, job).await {
-        Ok(Ok(rendered)) => return rendered,
-        Ok(Err(e)) => format!("the template render failed: {e}"),
-        Err(_) => format!(
-            "the template render took over {} s",
-            RENDER_TIMEOUT.as_secs()
-        ),
-    };
-    let (t, b) = default_text(kind, &vars);
-    (t, b, Some(problem))
-}
-
 /// The rendered title and body; a user template that fails (unknown variable, blank
 /// result, a sandbox limit) falls back to the default text, and says why. Blocking:
-/// async code calls [`render_async`].
+/// async code renders on the blocking pool, within [`RENDER_TIMEOUT`].
 pub fn render(
     kind: AlertKind,
     vars: &Value,

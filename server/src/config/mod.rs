@@ -1,5 +1,6 @@
 //! Configuration layers: flags win over environment, environment over the YAML file,
-//! the file over defaults. Any bad value stops start-up with one message naming the
+//! the file over defaults (the file's providers, routing and settings, and applying
+//! them, are in `declared`). Any bad value stops start-up with one message naming the
 //! key and where it came from.
 
 use std::net::IpAddr;
@@ -8,6 +9,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::registry::NewDvr;
+
+pub mod declared;
+pub mod net;
 
 /// Values given on the command line (each `None` when the flag was not used).
 #[derive(Debug, Clone, Default)]
@@ -79,22 +83,22 @@ pub struct FileConfig {
     pub dvr_soft_limit: Option<u32>,
     /// Free-space levels for `disk_status` (defaults: warning below 10 % or 50 GiB,
     /// critical below 5 % or 25 GiB).
-    pub disk_thresholds: Option<crate::engine::disk::DiskThresholds>,
+    pub disk_thresholds: Option<domain::disk::DiskThresholds>,
     #[serde(default)]
     pub dvrs: Vec<FileDvr>,
     /// Notification providers owned by the file (matched by `name` on reload).
     #[serde(default)]
-    pub providers: Vec<crate::declared::FileProvider>,
+    pub providers: Vec<declared::FileProvider>,
     /// Routing cells: DVR name or dvr_id → event → provider type → on/off.
     #[serde(default)]
-    pub routing: crate::declared::FileRouting,
+    pub routing: declared::FileRouting,
     /// Alert-history retention in days (Settings > Advanced).
     pub retention_days: Option<u32>,
     /// Alert settings laid over the stored ones (keys of `GET /api/v1/settings` `alerts`).
     pub alerts: Option<serde_json::Value>,
     /// `providers` with their secrets resolved (filled by [`read_file`]).
     #[serde(skip)]
-    pub declared_providers: Vec<crate::declared::DeclaredProvider>,
+    pub declared_providers: Vec<declared::DeclaredProvider>,
     #[serde(skip)]
     pub origin: Origin,
 }
@@ -104,7 +108,7 @@ impl FileConfig {
     pub fn error(&self, key: &str, message: String) -> ConfigError {
         ConfigError::at(
             self.origin.name.clone(),
-            crate::declared::line_of(&self.origin.text, key),
+            declared::line_of(&self.origin.text, key),
             key,
             message,
         )
@@ -197,10 +201,10 @@ pub struct Config {
     pub secure_cookies: Option<bool>,
     /// `CHANNELWATCH_TRUSTED_PROXIES`: reverse proxies whose `X-Forwarded-For` /
     /// `Forwarded`, `X-Forwarded-Host` and `X-Forwarded-Proto` are believed. Empty: none.
-    pub trusted_proxies: crate::http::forwarded::TrustedProxies,
+    pub trusted_proxies: net::TrustedProxies,
     /// `CHANNELWATCH_ALLOWED_HOSTS`: the host names the web app answers to (a
     /// DNS-rebinding guard). Empty: any host.
-    pub allowed_hosts: crate::http::hosts::AllowedHosts,
+    pub allowed_hosts: net::AllowedHosts,
 }
 
 impl std::fmt::Debug for Config {
@@ -407,7 +411,7 @@ impl Config {
         };
         let trusted_proxies = match env.var("CHANNELWATCH_TRUSTED_PROXIES") {
             None => Default::default(),
-            Some(text) => crate::http::forwarded::TrustedProxies::parse(&text)
+            Some(text) => net::TrustedProxies::parse(&text)
                 .map_err(|m| ConfigError::new("environment", "CHANNELWATCH_TRUSTED_PROXIES", m))?,
         };
         let allowed_hosts = match env.var("CHANNELWATCH_ALLOWED_HOSTS") {
@@ -415,7 +419,7 @@ impl Config {
             Some(text) if text.trim().is_empty() => Default::default(),
             Some(text) => {
                 let key = "CHANNELWATCH_ALLOWED_HOSTS";
-                let hosts = crate::http::hosts::AllowedHosts::parse(&text)
+                let hosts = net::AllowedHosts::parse(&text)
                     .map_err(|m| ConfigError::new("environment", key, m))?;
                 if hosts.is_empty() {
                     return Err(ConfigError::new(
@@ -492,7 +496,7 @@ pub fn read_file(path: &Path, explicit: bool, env: &dyn Env) -> Result<FileConfi
         let line = inner
             .location()
             .map(|l| l.line())
-            .or_else(|| crate::declared::line_of(&text, &key));
+            .or_else(|| declared::line_of(&text, &key));
         let mut message = inner.to_string();
         // serde_norway repeats the position at the end; the line is given up front.
         if let Some(i) = message.find(" at line ") {
@@ -531,7 +535,7 @@ pub fn read_file(path: &Path, explicit: bool, env: &dyn Env) -> Result<FileConfi
     }
     let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
     let origin = file.origin.clone();
-    crate::declared::resolve(&mut file, &origin.text, &origin.name, env, &base)?;
+    declared::resolve(&mut file, &origin.text, &origin.name, env, &base)?;
     Ok(file)
 }
 
@@ -733,7 +737,7 @@ mod tests {
         let (mut documented, mut all) = (Vec::new(), Vec::new());
         keys(c.file.alerts.as_ref().unwrap(), "alerts", &mut documented);
         keys(
-            &serde_json::to_value(crate::alerts::settings::AlertSettings::default()).unwrap(),
+            &serde_json::to_value(domain::alerts::settings::AlertSettings::default()).unwrap(),
             "alerts",
             &mut all,
         );
@@ -744,7 +748,7 @@ mod tests {
         assert_eq!(c.file.dvr_soft_limit, Some(10));
         assert_eq!(
             c.file.disk_thresholds,
-            Some(crate::engine::disk::DiskThresholds::default())
+            Some(domain::disk::DiskThresholds::default())
         );
         let dvrs = c.file_dvrs();
         assert_eq!(

@@ -1,0 +1,8 @@
+//! A Channels DVR as the monitor knows it: its identity, and its event stream's lines.
+
+mod api_key;
+pub mod event;
+pub mod framing;
+pub mod id;
+
+pub use api_key::ApiKey;

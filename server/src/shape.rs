@@ -1,0 +1,186 @@
+//! Gates on the workspace's shape, checked by reading the sources and manifests: no
+//! import cycle between the server's top-level modules, nothing with IO in `domain`,
+//! nothing of the monitor in `sim`. Cargo enforces the crate lines; these keep the
+//! lines inside `server` and the crates' dependency lists honest.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use regex::Regex;
+
+fn manifest_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// The code of a file without comments and string literals (unit tests count: a test
+/// that reaches across a line would tie the modules together just the same).
+fn code_of(text: &str) -> String {
+    let strings = Regex::new(r#""(\\.|[^"\\])*""#).unwrap();
+    text.lines()
+        .map(|l| match l.find("//") {
+            Some(i) => &l[..i],
+            None => l,
+        })
+        .map(|l| strings.replace_all(l, "\"\"").into_owned())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Top-level module → the top-level modules its code names.
+fn module_graph(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
+    let path = Regex::new(r"\bcrate::([a-z_][a-z0-9_]*)").unwrap();
+    let group = Regex::new(r"\bcrate::\{([^}]*)\}").unwrap();
+    let ident = Regex::new(r"(?:^|,)\s*([a-z_][a-z0-9_]*)").unwrap();
+    let mut files = Vec::new();
+    rust_files(src, &mut files);
+    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for file in files {
+        let rel = file.strip_prefix(src).unwrap();
+        let first = rel
+            .components()
+            .next()
+            .unwrap()
+            .as_os_str()
+            .to_string_lossy();
+        let module = first.trim_end_matches(".rs").to_string();
+        if module == "lib" || module == "main" || module == "shape" {
+            continue;
+        }
+        let code = code_of(&std::fs::read_to_string(&file).unwrap());
+        let mut uses: BTreeSet<String> = path
+            .captures_iter(&code)
+            .map(|c| c[1].to_string())
+            .collect();
+        for g in group.captures_iter(&code) {
+            uses.extend(ident.captures_iter(&g[1]).map(|c| c[1].to_string()));
+        }
+        uses.remove(&module);
+        // Items of lib.rs itself (VERSION, off_worker, ...) are not modules.
+        uses.retain(|u| src.join(format!("{u}.rs")).exists() || src.join(u).is_dir());
+        graph.entry(module).or_default().extend(uses);
+    }
+    graph
+}
+
+/// One cycle in `graph`, as the path that closes it, if there is any.
+fn find_cycle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        Open,
+        Done,
+    }
+    fn visit(
+        node: &str,
+        graph: &BTreeMap<String, BTreeSet<String>>,
+        marks: &mut BTreeMap<String, Mark>,
+        stack: &mut Vec<String>,
+    ) -> Option<Vec<String>> {
+        match marks.get(node) {
+            Some(Mark::Done) => return None,
+            Some(Mark::Open) => {
+                let from = stack.iter().position(|n| n == node).unwrap();
+                let mut cycle = stack[from..].to_vec();
+                cycle.push(node.to_string());
+                return Some(cycle);
+            }
+            None => {}
+        }
+        marks.insert(node.to_string(), Mark::Open);
+        stack.push(node.to_string());
+        for next in graph.get(node).into_iter().flatten() {
+            if let Some(c) = visit(next, graph, marks, stack) {
+                return Some(c);
+            }
+        }
+        stack.pop();
+        marks.insert(node.to_string(), Mark::Done);
+        None
+    }
+    let mut marks = BTreeMap::new();
+    for node in graph.keys() {
+        let mut stack = Vec::new();
+        if let Some(c) = visit(node, graph, &mut marks, &mut stack) {
+            return Some(c);
+        }
+    }
+    None
+}
+
+/// The names under `[dependencies]` in a manifest.
+fn dependencies(manifest: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(manifest).unwrap();
+    let mut in_deps = false;
+    let mut names = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            in_deps = line == "[dependencies]";
+        } else if in_deps && !line.is_empty() && !line.starts_with('#') {
+            let name = line.split(['=', '.']).next().unwrap().trim();
+            names.push(name.to_string());
+        }
+    }
+    names
+}
+
+#[test]
+fn no_import_cycle_between_top_level_modules() {
+    let graph = module_graph(&manifest_dir().join("src"));
+    assert!(graph.contains_key("engine") && graph["http"].contains("storage"));
+    if let Some(cycle) = find_cycle(&graph) {
+        panic!("import cycle between modules: {}", cycle.join(" → "));
+    }
+}
+
+#[test]
+fn the_cycle_finder_finds_cycles() {
+    let g = |edges: &[(&str, &str)]| {
+        let mut g: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for (a, b) in edges {
+            g.entry(a.to_string()).or_default().insert(b.to_string());
+            g.entry(b.to_string()).or_default();
+        }
+        g
+    };
+    assert_eq!(find_cycle(&g(&[("a", "b"), ("b", "c"), ("a", "c")])), None);
+    assert_eq!(
+        find_cycle(&g(&[("a", "b"), ("b", "c"), ("c", "a")])).unwrap(),
+        ["a", "b", "c", "a"]
+    );
+    let code =
+        code_of("use crate::{alpha, beta::X};\n// crate::gamma\nlet s = \"crate::delta\";\n");
+    assert!(code.contains("crate::{alpha, beta::X}"));
+    assert!(!code.contains("gamma") && !code.contains("delta"));
+}
+
+#[test]
+fn domain_has_no_io_and_sim_nothing_of_the_monitor() {
+    let root = manifest_dir().join("..");
+    let io = [
+        "tokio", "reqwest", "sqlx", "axum", "hyper", "leptos", "mio", "tower", "lettre",
+    ];
+    let domain = dependencies(&root.join("domain/Cargo.toml"));
+    assert!(domain.contains(&"serde".to_string()), "{domain:?}");
+    for d in &domain {
+        assert!(!io.contains(&d.as_str()), "domain depends on {d}");
+    }
+    let sim = dependencies(&root.join("sim/Cargo.toml"));
+    assert!(sim.contains(&"axum".to_string()), "{sim:?}");
+    for d in &sim {
+        assert!(
+            !["domain", "server", "app"].contains(&d.as_str()),
+            "sim depends on {d}"
+        );
+    }
+}
