@@ -332,11 +332,7 @@ impl LiveHub {
             return;
         };
         // Shared with the alert pipeline: one cache per DVR.
-        let Some(enricher) = services
-            .alerts()
-            .enrichers()
-            .get(services.engine(), dvr_id)
-        else {
+        let Some(enricher) = services.alerts().enrichers().get(services.engine(), dvr_id) else {
             return;
         };
         let hub = self.clone();
