@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::types::{ApiFailure, Me};
+use wire::{ApiFailure, Me};
 
 /// The signed-in caller, provided by the layout.
 #[derive(Clone, Copy)]

@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 
-use crate::types::ActivitySeries;
+use wire::ActivitySeries;
 
 const PALETTE: [&str; 8] = [
     "#3ea6ff", "#3fb950", "#d29922", "#f85149", "#a371f7", "#39c5cf", "#ff7b72", "#e3b341",

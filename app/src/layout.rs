@@ -6,7 +6,7 @@ use leptos_router::components::{Outlet, A};
 use leptos_router::hooks::{use_location, use_navigate, use_query_map};
 
 use crate::api::{self, Session};
-use crate::types::{Dashboard, DiagnoseReport, DvrCard, Me};
+use wire::{Dashboard, DiagnoseReport, DvrCard, Me};
 
 /// The live dashboard, pushed by `/api/v1/live`; every page reads it.
 #[derive(Clone, Copy)]
@@ -59,7 +59,7 @@ fn open_feed(live: Live) {
             let Some(text) = ev.data().as_string() else {
                 return;
             };
-            match serde_json::from_str::<Vec<crate::types::AlertRow>>(&text) {
+            match serde_json::from_str::<Vec<wire::AlertRow>>(&text) {
                 Ok(a) => live.dash.update(|d| d.alerts = a),
                 Err(e) => leptos::logging::error!("unreadable alerts frame: {e}"),
             }

@@ -1,5 +1,5 @@
-//! ChannelWatch web app: pages, components, server functions and the types
-//! that cross the wire between the server and the browser.
+//! ChannelWatch web app: pages, components and server functions. The JSON shapes it
+//! shares with the server are in the `wire` crate.
 //!
 //! Server functions never touch storage directly: the server crate provides
 //! an [`services::AppServices`] implementation through Leptos context. Reads and
@@ -21,9 +21,8 @@ pub mod browser;
 pub mod charts;
 pub mod layout;
 pub mod pages;
-pub mod types;
 
-use types::{ApiReply, Dashboard, DiagnoseReport};
+use wire::{ApiReply, Dashboard, DiagnoseReport};
 
 /// Server-side services the web app needs, provided by the server crate.
 #[cfg(feature = "ssr")]
@@ -31,7 +30,7 @@ pub mod services {
     use std::future::Future;
     use std::pin::Pin;
 
-    use crate::types::{ApiReply, Dashboard, DiagnoseReport};
+    use wire::{ApiReply, Dashboard, DiagnoseReport};
 
     /// A boxed future, so the trait stays object-safe.
     pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

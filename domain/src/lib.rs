@@ -7,6 +7,8 @@ pub mod alerts;
 pub mod backoff;
 pub mod disk;
 pub mod dvr;
+pub mod engine_event;
+pub mod health;
 pub mod notify;
 pub mod rate;
 pub mod session;
@@ -14,3 +16,15 @@ pub mod text;
 
 /// The product version (every crate shares the workspace version).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The text of a caught panic (`JoinError::into_panic`, `catch_unwind`), for a log
+/// line or a status message.
+pub fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic".to_string()
+    }
+}

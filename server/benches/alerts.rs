@@ -13,10 +13,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use channelwatch::config::{Config, Flags};
-use channelwatch::engine::EngineSettings;
-use channelwatch::storage::outbox::{self, Destination, NewAlert};
 use domain::notify::target::Target;
+use engine::EngineSettings;
 use sim::{Scenario, SimConfig, Simulator};
+use storage::outbox::{self, Destination, NewAlert};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -27,7 +27,7 @@ fn main() {
         .block_on(run(&args));
 }
 
-async fn count(db: &channelwatch::storage::Db, sql_sent: bool) -> i64 {
+async fn count(db: &storage::Db, sql_sent: bool) -> i64 {
     if sql_sent {
         sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE status = 'sent'")
             .fetch_one(&db.pool)
@@ -104,7 +104,7 @@ async fn run(args: &[String]) {
     let mut s = srv.services.alerts.settings();
     s.rate_limit.count = 1_000_000;
     srv.services.alerts.set_settings(s).await.unwrap();
-    let provider = channelwatch::storage::providers::insert(
+    let provider = storage::providers::insert(
         &db,
         "webhook",
         "bench",

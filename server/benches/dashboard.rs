@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use channelwatch::config::{Config, Flags};
-use channelwatch::engine::EngineSettings;
+use engine::EngineSettings;
 use futures::StreamExt;
 use sim::{Scenario, SimConfig, Simulator};
 

@@ -21,8 +21,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use channelwatch::engine::{DvrSpec, Engine, EngineEventKind, EngineSettings};
 use domain::session::Change;
+use engine::{DvrSpec, Engine, EngineEventKind, EngineSettings};
 use sim::{SimConfig, Simulator};
 
 fn now_nanos() -> u128 {
@@ -196,7 +196,7 @@ async fn run_size(n: usize, rate: f64, seconds: f64) -> RunResult {
             feed_capacity: 1 << 16,
             ..EngineSettings::default()
         },
-        channelwatch::dvr::client::DvrClient::build_http().expect("DVR HTTP client"),
+        engine::dvr::client::DvrClient::build_http().expect("DVR HTTP client"),
     );
     // After the engine (and its shared HTTP client with the TLS roots) exists, so the
     // per-DVR figure counts only what each DVR adds.

@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use channelwatch::config::{Config, Flags};
-use channelwatch::engine::EngineSettings;
+use engine::EngineSettings;
 use sim::{Scenario, SimConfig, Simulator};
 
 const API_KEY: &str = "bench-key-0123456789";

@@ -12,8 +12,8 @@ use common::arg;
 use std::time::{Duration, Instant};
 
 use channelwatch::config::{Config, Flags};
-use channelwatch::engine::EngineSettings;
-use channelwatch::storage::{activity, outbox};
+use engine::EngineSettings;
+use storage::{activity, outbox};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -64,13 +64,9 @@ async fn run(args: &[String]) {
         .expect("server starts");
     let db = srv.services.db.clone();
     // The server's own hourly sweep keeps ten years: the bench runs the 30-day one.
-    channelwatch::storage::settings::set(
-        &db,
-        channelwatch::storage::settings::RETENTION_DAYS,
-        &3650u32,
-    )
-    .await
-    .expect("retention");
+    storage::settings::set(&db, storage::settings::RETENTION_DAYS, &3650u32)
+        .await
+        .expect("retention");
 
     // Fill: one transaction, alerts spread evenly over the last 60 days, each with one
     // finished delivery (what a month of a busy household leaves behind).

@@ -10,7 +10,7 @@ use common::arg;
 use std::time::{Duration, Instant};
 
 use channelwatch::config::{read_file, Config, Flags};
-use channelwatch::engine::EngineSettings;
+use engine::EngineSettings;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -131,7 +131,7 @@ async fn run(args: &[String]) {
 
     // Entries added in the UI are what a backup carries.
     for i in 0..providers {
-        channelwatch::storage::providers::insert(
+        storage::providers::insert(
             &s.db,
             "webhook",
             &format!("UI hook {i}"),
@@ -154,12 +154,10 @@ async fn run(args: &[String]) {
                 api_key: Some(format!("bench-dvr-key-{i}")),
                 ..Default::default()
             },
-            channelwatch::storage::dvrs::ManagedBy::Ui,
+            storage::dvrs::ManagedBy::Ui,
         )
         .unwrap();
-        channelwatch::storage::dvrs::upsert(&s.db, &r)
-            .await
-            .unwrap();
+        storage::dvrs::upsert(&s.db, &r).await.unwrap();
     }
     let t = Instant::now();
     let b = channelwatch::backup::export(&s.db, Some("bench passphrase"))
@@ -172,7 +170,7 @@ async fn run(args: &[String]) {
         ms(t.elapsed())
     );
     let fresh = tempfile::tempdir().unwrap();
-    let db = channelwatch::storage::Db::open(fresh.path()).await.unwrap();
+    let db = storage::Db::open(fresh.path()).await.unwrap();
     let t = Instant::now();
     let parsed = channelwatch::backup::parse(&text).unwrap();
     let r = channelwatch::backup::import(&db, &parsed, Some("bench passphrase"), false)

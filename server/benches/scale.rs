@@ -33,7 +33,7 @@ const API_KEY: &str = "cw_scale_bench_key_0123456789abcdef";
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.iter().any(|a| a == "--scale-child") {
-        let _ = channelwatch::fd_limit::raise();
+        let _ = engine::fd_limit::raise();
         let rt = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
@@ -365,7 +365,7 @@ async fn parent(args: &[String]) {
     let soak_minutes: f64 = arg(args, "--soak-minutes", 0.0);
     let soak_dvrs: usize = arg(args, "--soak-dvrs", 100);
     let soak_rate: f64 = arg(args, "--soak-rate", 500.0);
-    let _ = channelwatch::fd_limit::raise();
+    let _ = engine::fd_limit::raise();
     let bin = release_binary();
     if !bin.exists() {
         println!(
@@ -380,7 +380,7 @@ async fn parent(args: &[String]) {
         std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(0),
-        channelwatch::fd_limit::soft_limit()
+        engine::fd_limit::soft_limit()
     );
 
     // The monitor with no DVR: what every per-DVR figure is measured above.

@@ -12,13 +12,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::alerts::pipeline::SETTINGS_KEY;
-use crate::storage::dvrs::ManagedBy;
-use crate::storage::vault::Key;
-use crate::storage::{dvrs, providers, routing, settings, Db, StorageError};
 use domain::alerts::settings::AlertSettings;
 use domain::disk::DiskThresholds;
 use domain::notify::routing::Routing;
 use domain::notify::target::{Target, MASK};
+use storage::dvrs::ManagedBy;
+use storage::vault::Key;
+use storage::{dvrs, providers, routing, settings, Db, StorageError};
 
 pub const FORMAT: &str = "channelwatch-backup";
 const AAD: &str = "backup.providers";

@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 
 use crate::config::declared::collect_strings;
 use crate::config::Config;
-use crate::storage::{dvrs, providers, routing, settings, Db, StorageError};
+use storage::{dvrs, providers, routing, settings, Db, StorageError};
 
 /// Log lines in the bundle.
 pub const LOG_LINES: usize = 2000;

@@ -91,7 +91,7 @@ impl CoreTasks {
                 let reason = match res {
                     Ok(()) => "ended unexpectedly".to_string(),
                     Err(e) if e.is_panic() => {
-                        format!("panicked: {}", crate::panic_message(e.into_panic()))
+                        format!("panicked: {}", domain::panic_message(e.into_panic()))
                     }
                     Err(_) => "was cancelled".to_string(),
                 };

@@ -6,14 +6,14 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
 
-use app::types::{DiagnoseCheck, DiagnoseReport};
 use futures::StreamExt;
 use tokio::net::TcpStream;
+use wire::{DiagnoseCheck, DiagnoseReport};
 
-use crate::dvr::client::{ClientError, DvrClient, DvrStatus};
-use crate::storage::dvrs::DvrRecord;
 use domain::disk::{DiskSample, DiskThresholds};
 use domain::dvr::framing::{Frame, LineSplitter};
+use engine::dvr::client::{ClientError, DvrClient, DvrStatus};
+use storage::dvrs::DvrRecord;
 
 /// How long each network step may take.
 #[derive(Debug, Clone, Copy)]
@@ -66,10 +66,7 @@ fn bare_host(host: &str) -> &str {
 
 /// [`diagnose`] with the engine's current disk thresholds and the default timeouts:
 /// what the UI's Diagnose and Test connection buttons run.
-pub async fn diagnose_with_engine(
-    engine: &crate::engine::Engine,
-    dvr: &DvrRecord,
-) -> DiagnoseReport {
+pub async fn diagnose_with_engine(engine: &engine::Engine, dvr: &DvrRecord) -> DiagnoseReport {
     diagnose(
         engine.http(),
         dvr,
@@ -268,7 +265,7 @@ async fn check_status(
     t: DoctorTimeouts,
 ) -> Result<(Duration, DvrStatus, Option<SystemTime>), String> {
     let started = Instant::now();
-    let _fd = crate::fd_limit::dvr_connections().request().await;
+    let _fd = engine::fd_limit::dvr_connections().request().await;
     let res = client
         .get("/status")
         .timeout(t.request)
@@ -283,10 +280,10 @@ async fn check_status(
         .get(reqwest::header::DATE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| httpdate::parse_http_date(v).ok());
-    let body = crate::limits::read_capped(res, crate::dvr::client::MAX_STATUS_BODY)
+    let body = engine::limits::read_capped(res, engine::dvr::client::MAX_STATUS_BODY)
         .await
         .map_err(|e| match e {
-            crate::limits::ReadError::Http(e) => {
+            engine::limits::ReadError::Http(e) => {
                 ClientError::from_reqwest(e, t.request).to_string()
             }
             too_large => format!("/status: {too_large}"),
@@ -324,7 +321,7 @@ pub fn check_skew(dvr_date: Option<SystemTime>, now: SystemTime, max: Duration) 
 /// Opens the event stream and waits for its first line.
 async fn check_stream(client: &DvrClient, t: DoctorTimeouts) -> DiagnoseCheck {
     let started = Instant::now();
-    let _fd = crate::fd_limit::dvr_connections().stream().await;
+    let _fd = engine::fd_limit::dvr_connections().stream().await;
     let res = match client.subscribe(t.request).await {
         Ok(r) => r,
         Err(e) => {
@@ -442,7 +439,7 @@ async fn check_disk(
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
     #[error(transparent)]
-    Storage(#[from] crate::storage::StorageError),
+    Storage(#[from] storage::StorageError),
     #[error("declared DVR is invalid: {0}")]
     Declared(#[from] crate::registry::RegistryError),
     #[error("no DVR with id {id}; configured: {known}")]
@@ -453,11 +450,11 @@ pub enum TargetError {
 /// `CHANNELS_DVR_SERVERS` and not stored yet), or just `only` (even when disabled).
 pub async fn targets(
     config: &crate::config::Config,
-    db: &crate::storage::Db,
+    db: &storage::Db,
     only: Option<&str>,
 ) -> Result<Vec<DvrRecord>, TargetError> {
-    use crate::storage::dvrs::ManagedBy;
-    let mut all = crate::storage::dvrs::list(db).await?;
+    use storage::dvrs::ManagedBy;
+    let mut all = storage::dvrs::list(db).await?;
     let declared = config
         .file_dvrs()
         .into_iter()

@@ -10,20 +10,18 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use app::types::{
-    AlertRow, Dashboard, DeliveryRow, DvrCard, RecordingRow, SessionRow, UpcomingRow,
-};
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
 use parking_lot::RwLock;
 use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
+use wire::{AlertRow, Dashboard, DeliveryRow, DvrCard, RecordingRow, SessionRow, UpcomingRow};
 
 use crate::alerts::pipeline::AlertService;
-use crate::engine::{Engine, EngineEventKind};
 use crate::registry::Registry;
-use crate::storage::{activity, outbox, settings, Db};
 use domain::session::Change;
+use engine::{Engine, EngineEventKind};
+use storage::{activity, outbox, settings, Db};
 
 /// What the hub reads to build frames, take samples and sweep: the running services
 /// provide it (`crate::services::Services`), benchmarks and tests may too.

@@ -107,7 +107,7 @@ pub fn init(filter: &str, format: &LogFormat, data_dir: Option<&Path>) -> LogGua
         let appender = std::fs::create_dir_all(&dir)
             .map_err(|e| e.to_string())
             .and_then(|_| {
-                crate::private_files::private_dir(&dir);
+                storage::private_files::private_dir(&dir);
                 Builder::new()
                     .rotation(Rotation::DAILY)
                     .filename_prefix(PREFIX)
@@ -118,7 +118,7 @@ pub fn init(filter: &str, format: &LogFormat, data_dir: Option<&Path>) -> LogGua
             });
         match appender {
             Ok(a) => {
-                crate::private_files::private_files_in(&dir);
+                storage::private_files::private_files_in(&dir);
                 let (writer, g) = non_blocking(
                     PrivateLogs {
                         inner: a,
@@ -161,7 +161,7 @@ impl std::io::Write for PrivateLogs {
         let n = self.inner.write(buf)?;
         if self.checked.elapsed() >= std::time::Duration::from_secs(60) {
             self.checked = std::time::Instant::now();
-            crate::private_files::private_files_in(&self.dir);
+            storage::private_files::private_files_in(&self.dir);
         }
         Ok(n)
     }

@@ -10,8 +10,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use channelwatch::config::{Config, Flags, LogFormat, ProcessEnv};
-use channelwatch::engine::EngineSettings;
 use clap::{Args, Parser, Subcommand};
+use engine::EngineSettings;
 use sim::{Framing, Scenario, SimConfig};
 
 #[derive(Parser)]
@@ -305,7 +305,7 @@ async fn shutdown_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-async fn open_db(data_dir: Option<PathBuf>) -> anyhow::Result<channelwatch::storage::Db> {
+async fn open_db(data_dir: Option<PathBuf>) -> anyhow::Result<storage::Db> {
     let flags = Flags {
         data_dir,
         ..Flags::default()
@@ -313,7 +313,7 @@ async fn open_db(data_dir: Option<PathBuf>) -> anyhow::Result<channelwatch::stor
     let config = Config::load(&flags, &ProcessEnv)?;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
-    Ok(channelwatch::storage::Db::open(&config.data_dir).await?)
+    Ok(storage::Db::open(&config.data_dir).await?)
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -343,20 +343,20 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Some(Command::Apikey(ApikeyCommand::Create { name, data_dir })) => {
             let db = open_db(data_dir).await?;
-            let key = channelwatch::storage::api_keys::create(&db, &name).await?;
+            let key = storage::api_keys::create(&db, &name).await?;
             println!("{key}");
             eprintln!("Store this key now: it is shown only once.");
         }
         Some(Command::Apikey(ApikeyCommand::Revoke { name, data_dir })) => {
             let db = open_db(data_dir).await?;
-            let n = channelwatch::storage::api_keys::revoke(&db, &name).await?;
+            let n = storage::api_keys::revoke(&db, &name).await?;
             println!("revoked {n} key(s) named '{name}'");
         }
         Some(Command::Doctor(DoctorCommand::ConfigCheck { serve })) => {
             let config = load_config(&serve)?;
-            let db = channelwatch::storage::Db::open(&config.data_dir).await?;
+            let db = storage::Db::open(&config.data_dir).await?;
             channelwatch::config::declared::check(&db, &config.file, &config.env_dvrs).await?;
-            let n = channelwatch::storage::dvrs::count(&db).await?;
+            let n = storage::dvrs::count(&db).await?;
             println!(
                 "OK configuration: {}",
                 config
@@ -372,7 +372,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Some(Command::Doctor(DoctorCommand::RotateKey { serve })) => {
             let config = load_config(&serve)?;
-            let db = channelwatch::storage::Db::open(&config.data_dir).await?;
+            let db = storage::Db::open(&config.data_dir).await?;
             let before = db.vault.key_id();
             let (after, n) = db.rotate_key(&config.data_dir).await?;
             println!(
@@ -389,7 +389,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             serve,
         })) => {
             let config = load_config(&serve)?;
-            let db = channelwatch::storage::Db::open(&config.data_dir).await?;
+            let db = storage::Db::open(&config.data_dir).await?;
             let pass = passphrase(passphrase_file.as_ref())?;
             let b = channelwatch::backup::export(&db, pass.as_deref()).await?;
             std::fs::write(&output, serde_json::to_string_pretty(&b)?)
@@ -418,7 +418,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let text = std::fs::read_to_string(&input)
                 .with_context(|| format!("cannot read {}", input.display()))?;
             let b = channelwatch::backup::parse(&text)?;
-            let db = channelwatch::storage::Db::open(&config.data_dir).await?;
+            let db = storage::Db::open(&config.data_dir).await?;
             let pass = passphrase(passphrase_file.as_ref())?;
             let r = channelwatch::backup::import(&db, &b, pass.as_deref(), without_secrets).await?;
             println!(
@@ -445,7 +445,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             role,
             data_dir,
         })) => {
-            use channelwatch::storage::users;
+            use storage::users;
             let role = users::Role::parse(&role)
                 .ok_or_else(|| anyhow::anyhow!("--role: '{role}' is not admin or viewer"))?;
             users::validate_username(&username)?;
@@ -461,13 +461,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         })) => {
             let password = password_or_prompt(password)?;
             let db = open_db(data_dir).await?;
-            channelwatch::storage::users::reset_password(&db, &username, &password).await?;
+            storage::users::reset_password(&db, &username, &password).await?;
             println!("password of '{username}' changed; their sessions were ended");
         }
         Some(Command::Notify(NotifyCommand::Test { provider, serve })) => {
             let config = load_config(&serve)?;
-            let db = channelwatch::storage::Db::open(&config.data_dir).await?;
-            let Some(p) = channelwatch::storage::providers::get(&db, provider).await? else {
+            let db = storage::Db::open(&config.data_dir).await?;
+            let Some(p) = storage::providers::get(&db, provider).await? else {
                 anyhow::bail!("no provider with id {provider}");
             };
             let out = channelwatch::notify::providers::test_message(&p, &config.instance_url);
@@ -512,14 +512,14 @@ async fn diagnose(args: ServeArgs, only: Option<String>) -> anyhow::Result<ExitC
     let config = load_config(&args)?;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
-    let db = channelwatch::storage::Db::open(&config.data_dir).await?;
+    let db = storage::Db::open(&config.data_dir).await?;
     let targets = doctor::targets(&config, &db, only.as_deref()).await?;
     if targets.is_empty() {
         println!("No enabled DVRs to check. Add one in the web app, CHANNELS_DVR_SERVERS or the config file.");
         return Ok(ExitCode::SUCCESS);
     }
     let thresholds = config.file.disk_thresholds.unwrap_or_default();
-    let http = channelwatch::dvr::client::DvrClient::build_http()?;
+    let http = engine::dvr::client::DvrClient::build_http()?;
     let reports = futures::future::join_all(
         targets
             .iter()
@@ -559,7 +559,7 @@ async fn bundle(
     let config = load_config(&args)?;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
-    let db = channelwatch::storage::Db::open(&config.data_dir).await?;
+    let db = storage::Db::open(&config.data_dir).await?;
     let base = url.unwrap_or_else(|| format!("http://127.0.0.1:{}", config.port));
     let http = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(5))
@@ -584,7 +584,7 @@ async fn bundle(
                 Ok(r) => {
                     let status = r.status();
                     // Our own server's answer, but `--url` may name any: capped.
-                    let body = channelwatch::limits::read_text_prefix(r, 16 * 1024 * 1024)
+                    let body = engine::limits::read_text_prefix(r, 16 * 1024 * 1024)
                         .await
                         .unwrap_or_default();
                     format!("{status}\n{body}")
@@ -601,7 +601,7 @@ async fn bundle(
     });
     let targets = doctor::targets(&config, &db, None).await?;
     let thresholds = config.file.disk_thresholds.unwrap_or_default();
-    let dvr_http = channelwatch::dvr::client::DvrClient::build_http()?;
+    let dvr_http = engine::dvr::client::DvrClient::build_http()?;
     let reports =
         futures::future::join_all(targets.iter().map(|t| {
             doctor::diagnose(&dvr_http, t, &thresholds, doctor::DoctorTimeouts::default())

@@ -13,9 +13,9 @@ use std::sync::OnceLock;
 use prometheus::core::Collector;
 use prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricType};
 
-use crate::engine::watchdog::Watchdog;
-use crate::engine::Engine;
 use domain::disk::DiskSample;
+use engine::watchdog::Watchdog;
+use engine::Engine;
 
 /// The HTTP listener's `accept` failures in this process (it counts them here).
 static ACCEPT_ERRORS: AtomicU64 = AtomicU64::new(0);
@@ -116,10 +116,10 @@ pub fn gather(
         log_lines_dropped: crate::logging::dropped_lines(),
         core_tasks: core_tasks.statuses(),
         accept_errors: accept_errors(),
-        open_files_limit: crate::fd_limit::soft_limit(),
-        dvr_streams_open: crate::fd_limit::dvr_connections().streams_open() as u64,
-        dvr_connections_waiting: crate::fd_limit::dvr_connections().waiting() as u64,
-        dvr_poll_connections_kept: crate::fd_limit::dvr_connections().kept() as u64,
+        open_files_limit: engine::fd_limit::soft_limit(),
+        dvr_streams_open: engine::fd_limit::dvr_connections().streams_open() as u64,
+        dvr_connections_waiting: engine::fd_limit::dvr_connections().waiting() as u64,
+        dvr_poll_connections_kept: engine::fd_limit::dvr_connections().kept() as u64,
     };
     (dvrs, globals)
 }

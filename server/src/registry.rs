@@ -5,11 +5,11 @@ use serde::Serialize;
 use tokio::sync::Mutex;
 use tracing::{info, warn};
 
-use crate::engine::{DvrSpec, Engine};
-use crate::storage::dvrs::{self, DvrRecord, ManagedBy};
-use crate::storage::{settings, Db, StorageError};
 use domain::dvr::id::{dvr_id, normalize_host};
 use domain::dvr::ApiKey;
+use engine::{DvrSpec, Engine};
+use storage::dvrs::{self, DvrRecord, ManagedBy};
+use storage::{settings, Db, StorageError};
 
 pub const DEFAULT_PORT: u16 = 8089;
 pub const DEFAULT_STALENESS_SECONDS: u32 = 300;
@@ -426,7 +426,7 @@ mod tests {
             db,
             Engine::new(
                 Default::default(),
-                crate::dvr::client::DvrClient::build_http().unwrap(),
+                engine::dvr::client::DvrClient::build_http().unwrap(),
             ),
         );
         let mine = reg

@@ -11,14 +11,14 @@ use tracing::{info, warn};
 
 use crate::config::declared::{Declared, Parts};
 use crate::config::Config;
-use crate::engine::watchdog::{Watchdog, WatchdogSettings};
-use crate::engine::{Engine, EngineSettings};
 use crate::http::AppState;
 use crate::registry::{NewDvr, Registry, RegistryError};
 use crate::services::Services;
-use crate::storage::dvrs::ManagedBy;
-use crate::storage::{settings, Db, StorageError};
+use engine::watchdog::{Watchdog, WatchdogSettings};
+use engine::{Engine, EngineSettings};
 use sim::{Scenario, SimConfig, Simulator};
+use storage::dvrs::ManagedBy;
+use storage::{settings, Db, StorageError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -45,7 +45,7 @@ pub enum StartError {
     #[error("CHANNELWATCH_ADMIN_USER/CHANNELWATCH_ADMIN_PASSWORD: {0}")]
     Admin(String),
     #[error(transparent)]
-    Http(#[from] crate::dvr::client::HttpSetupError),
+    Http(#[from] engine::dvr::client::HttpSetupError),
 }
 
 /// Everything [`Server::shutdown`] does fits in this, so a container's stop (SIGTERM,
@@ -103,7 +103,7 @@ async fn start_demo() -> Result<(Vec<Simulator>, Vec<NewDvr>), StartError> {
 
 /// `CHANNELWATCH_ADMIN_USER`/`_PASSWORD` create the first admin when no user exists.
 async fn bootstrap_admin(config: &Config, db: &Db) -> Result<(), StartError> {
-    use crate::storage::users;
+    use storage::users;
     let (Some(user), Some(password)) = (&config.admin_user, &config.admin_password) else {
         return Ok(());
     };
@@ -136,12 +136,12 @@ pub async fn start_with(
     watchdog_settings: WatchdogSettings,
     dispatch_settings: crate::notify::outbox::DispatchSettings,
 ) -> Result<Server, StartError> {
-    match crate::fd_limit::raise() {
+    match engine::fd_limit::raise() {
         Ok(l) => info!(
             soft = l.soft,
             hard = l.hard,
             was = l.before,
-            dvrs = crate::fd_limit::dvr_capacity(l.soft),
+            dvrs = engine::fd_limit::dvr_capacity(l.soft),
             "open-file limit (about this many DVRs fit; raise the hard limit for more)"
         ),
         Err(e) => warn!(error = %e, "cannot read or raise the open-file limit"),
@@ -155,8 +155,8 @@ pub async fn start_with(
     // Until the first user exists, setup from anywhere but a browser on this machine
     // needs this token; it lives in memory and in one log line, nowhere else.
     let setup_token =
-        (crate::storage::users::count(&db).await? == 0).then(crate::sign_in::SetupToken::generate);
-    let http = crate::dvr::client::DvrClient::build_http()?;
+        (storage::users::count(&db).await? == 0).then(crate::sign_in::SetupToken::generate);
+    let http = engine::dvr::client::DvrClient::build_http()?;
     let engine = Engine::new(engine_settings, http);
     let saved_thresholds: Option<domain::disk::DiskThresholds> =
         settings::get(&db, settings::DISK_THRESHOLDS).await?;

@@ -7,12 +7,12 @@ use std::sync::Arc;
 use crate::alerts::pipeline::AlertService;
 use crate::config::declared;
 use crate::config::Config;
-use crate::engine::watchdog::Watchdog;
-use crate::engine::Engine;
 use crate::notify::outbox::Dispatcher;
 use crate::registry::Registry;
 use crate::sign_in::{LoginLimiter, SetupToken};
-use crate::storage::Db;
+use engine::watchdog::Watchdog;
+use engine::Engine;
+use storage::Db;
 
 /// The long-lived services every handler and server function reaches.
 pub struct Services {

@@ -1,6 +1,6 @@
 //! Gates on the workspace's shape, checked by reading the sources and manifests: no
 //! import cycle between the server's top-level modules, nothing with IO in `domain`,
-//! nothing of the monitor in `sim`. Cargo enforces the crate lines; these keep the
+//! `engine` and `storage` apart from each other, nothing of the monitor in `sim`. Cargo enforces the crate lines; these keep the
 //! lines inside `server` and the crates' dependency lists honest.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -137,7 +137,7 @@ fn dependencies(manifest: &Path) -> Vec<String> {
 #[test]
 fn no_import_cycle_between_top_level_modules() {
     let graph = module_graph(&manifest_dir().join("src"));
-    assert!(graph.contains_key("engine") && graph["http"].contains("storage"));
+    assert!(graph.contains_key("alerts") && graph["http"].contains("services"));
     if let Some(cycle) = find_cycle(&graph) {
         panic!("import cycle between modules: {}", cycle.join(" → "));
     }
@@ -165,7 +165,7 @@ fn the_cycle_finder_finds_cycles() {
 }
 
 #[test]
-fn domain_has_no_io_and_sim_nothing_of_the_monitor() {
+fn each_crate_depends_only_on_what_its_layer_may() {
     let root = manifest_dir().join("..");
     let io = [
         "tokio", "reqwest", "sqlx", "axum", "hyper", "leptos", "mio", "tower", "lettre",
@@ -175,11 +175,39 @@ fn domain_has_no_io_and_sim_nothing_of_the_monitor() {
     for d in &domain {
         assert!(!io.contains(&d.as_str()), "domain depends on {d}");
     }
+    // The engine talks to DVRs and keeps no records; storage keeps records and talks to
+    // nobody: neither reaches the other, the web layer or the UI.
+    for (krate, banned) in [
+        ("engine", ["storage", "server", "app", "axum", "sqlx"]),
+        ("storage", ["engine", "server", "app", "axum", "reqwest"]),
+    ] {
+        let deps = dependencies(&root.join(krate).join("Cargo.toml"));
+        assert!(deps.contains(&"domain".to_string()), "{krate}: {deps:?}");
+        for d in &deps {
+            assert!(!banned.contains(&d.as_str()), "{krate} depends on {d}");
+        }
+    }
+    // What the browser and the server exchange builds for wasm: serde and nothing else.
+    let wire = dependencies(&root.join("wire/Cargo.toml"));
+    assert_eq!(
+        wire,
+        ["serde", "serde_json"],
+        "wire depends on more than serde"
+    );
+    // The UI sees the monitor only through the wire shapes and its API.
+    let app = dependencies(&root.join("app/Cargo.toml"));
+    assert!(app.contains(&"wire".to_string()), "{app:?}");
+    for d in &app {
+        assert!(
+            !["domain", "engine", "storage", "sim", "server"].contains(&d.as_str()),
+            "app depends on {d}"
+        );
+    }
     let sim = dependencies(&root.join("sim/Cargo.toml"));
     assert!(sim.contains(&"axum".to_string()), "{sim:?}");
     for d in &sim {
         assert!(
-            !["domain", "server", "app"].contains(&d.as_str()),
+            !["domain", "engine", "storage", "server", "app"].contains(&d.as_str()),
             "sim depends on {d}"
         );
     }

@@ -11,7 +11,7 @@ use rand::Rng;
 use sha2::{Digest, Sha256};
 use tokio::sync::{Semaphore, SemaphorePermit};
 
-use crate::storage::users;
+use storage::users;
 
 /// Compares digests so the comparison time does not depend on where keys differ.
 pub fn same_secret(a: &str, b: &str) -> bool {

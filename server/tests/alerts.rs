@@ -9,9 +9,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use channelwatch::engine::watchdog::WatchdogSettings;
 use channelwatch::serve::Server;
 use common::*;
+use engine::watchdog::WatchdogSettings;
 use serde_json::{json, Value};
 use sim::{Scenario, Simulator};
 
@@ -934,7 +934,7 @@ async fn a_failing_or_hanging_provider_never_holds_up_another_and_its_circuit_op
 /// Records an alert for the first provider straight into the running server's outbox,
 /// as a process would have (for ages and claims a test cannot wait for).
 async fn planted(srv: &Server, created_at: chrono::DateTime<chrono::Utc>, provider_id: i64) -> i64 {
-    use channelwatch::storage::outbox::{self, Destination, NewAlert};
+    use storage::outbox::{self, Destination, NewAlert};
     let a = NewAlert {
         dvr_id: "aef6d698".into(),
         dvr_name: "Den".into(),
@@ -954,7 +954,7 @@ async fn planted(srv: &Server, created_at: chrono::DateTime<chrono::Utc>, provid
     outbox::record(&srv.services.db, &a, &to).await.unwrap()
 }
 
-async fn outbox_status(db: &channelwatch::storage::Db, alert_id: i64) -> String {
+async fn outbox_status(db: &storage::Db, alert_id: i64) -> String {
     sqlx::query_scalar("SELECT status FROM outbox WHERE alert_id = ?")
         .bind(alert_id)
         .fetch_one(&db.pool)
@@ -1068,7 +1068,7 @@ async fn shutdown_ends_live_streams_and_releases_sends_in_flight_within_the_dead
         .await
         .expect("the live stream ended")
         .unwrap();
-    let db = channelwatch::storage::Db::open(dir.path()).await.unwrap();
+    let db = storage::Db::open(dir.path()).await.unwrap();
     assert_eq!(
         outbox_status(&db, id).await,
         "pending",

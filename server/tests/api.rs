@@ -31,7 +31,7 @@ async fn requests_without_a_valid_key_get_json_401() {
         .unwrap();
     assert_eq!(res.status(), 200);
     // A stored key from `apikey create` works; the env one is not the only way in.
-    let key = channelwatch::storage::api_keys::create(&srv.services.db, "ci")
+    let key = storage::api_keys::create(&srv.services.db, "ci")
         .await
         .unwrap();
     let (status, _) = send(c.get(url(&srv, "/api/v1/dvrs")), Some(&key)).await;
@@ -236,7 +236,7 @@ async fn the_soft_limit_refuses_the_eleventh_dvr() {
     assert_eq!(body["error"], "dvr_limit_reached");
     assert!(body["message"].as_str().unwrap().contains("10"));
     // Raising the limit lets it in.
-    channelwatch::storage::settings::set(&srv.services.db, "dvr_soft_limit", &11u32)
+    storage::settings::set(&srv.services.db, "dvr_soft_limit", &11u32)
         .await
         .unwrap();
     let (status, _) = send(
@@ -443,7 +443,7 @@ async fn a_dvr_api_key_is_sent_masked_kept_and_removable() {
     )
     .await;
     assert_eq!((status, dvr["name"].as_str()), (200, Some("Den 2")));
-    let stored = channelwatch::storage::dvrs::get(&srv.services.db, &id)
+    let stored = storage::dvrs::get(&srv.services.db, &id)
         .await
         .unwrap()
         .unwrap();
@@ -520,8 +520,8 @@ async fn a_dvr_api_key_is_sent_masked_kept_and_removable() {
 /// port never hears from us.
 #[tokio::test]
 async fn a_dvr_redirect_is_not_followed_so_its_api_key_stays_with_it() {
-    use channelwatch::dvr::client::{ClientError, DvrClient};
     use domain::dvr::ApiKey;
+    use engine::dvr::client::{ClientError, DvrClient};
     use std::sync::Arc;
     let elsewhere = FakeProvider::start(Arc::new(|_: &Received| {
         (

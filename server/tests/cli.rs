@@ -392,16 +392,16 @@ async fn notify_test_prints_the_provider_answer() {
         }
     }))
     .await;
-    let db = channelwatch::storage::Db::open(dir.path()).await.unwrap();
+    let db = storage::Db::open(dir.path()).await.unwrap();
     let mk = |tok: &str| domain::notify::target::Target::Gotify {
         url: fake.url(""),
         token: tok.into(),
         priority: None,
     };
-    let good = channelwatch::storage::providers::insert(&db, "gotify", "Good", true, &mk("tok"))
+    let good = storage::providers::insert(&db, "gotify", "Good", true, &mk("tok"))
         .await
         .unwrap();
-    let bad = channelwatch::storage::providers::insert(&db, "gotify", "Bad", true, &mk("nope"))
+    let bad = storage::providers::insert(&db, "gotify", "Bad", true, &mk("nope"))
         .await
         .unwrap();
     db.pool.close().await;
@@ -661,8 +661,8 @@ async fn user_create_reset_password_and_the_env_admin() {
     assert_eq!(code, Some(1));
     assert!(text.contains("no user named 'ghost'"), "{text}");
 
-    let db = channelwatch::storage::Db::open(dir.path()).await.unwrap();
-    use channelwatch::storage::users::{verify, Role};
+    let db = storage::Db::open(dir.path()).await.unwrap();
+    use storage::users::{verify, Role};
     assert_eq!(
         verify(&db, "alice", "new password 1").await.unwrap(),
         Some(Role::Admin)
@@ -811,10 +811,10 @@ async fn with_more_dvrs_than_descriptors_the_probes_keep_answering() {
         panic!("prlimit (util-linux) is needed to start the server with a low open-file limit");
     };
     // This test process holds two descriptors per simulated DVR.
-    let _ = channelwatch::fd_limit::raise();
+    let _ = engine::fd_limit::raise();
     const LIMIT: u64 = 400;
     const DVRS: usize = 350;
-    let capacity = channelwatch::fd_limit::dvr_capacity(LIMIT);
+    let capacity = engine::fd_limit::dvr_capacity(LIMIT);
     assert!((DVRS as u64) > capacity, "the test must overrun the budget");
     let mut sims = Vec::new();
     for _ in 0..DVRS {

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use domain::session::Change;
 use std::sync::Arc;
 
-use channelwatch::engine::{DvrSlot, DvrSpec, Engine, EngineEventKind, Fault};
 use common::*;
+use engine::{DvrSlot, DvrSpec, Engine, EngineEventKind, Fault};
 use sim::{FailMode, Framing, Scenario, Simulator};
 
 const T: Duration = Duration::from_secs(10);
@@ -20,7 +20,7 @@ async fn connected(s: &Simulator, threshold: u32) -> (Engine, DvrSpec, Arc<DvrSl
     let sp = spec("X", s, threshold);
     let engine = Engine::new(
         fast_settings(),
-        channelwatch::dvr::client::DvrClient::build_http().unwrap(),
+        engine::dvr::client::DvrClient::build_http().unwrap(),
     );
     engine.reconcile(std::slice::from_ref(&sp));
     let e = engine.clone();
@@ -192,7 +192,7 @@ async fn reconnect_resyncs_sessions_from_the_activity_map() {
     let sp = spec("X", &s, 300);
     let engine = Engine::new(
         fast_settings(),
-        channelwatch::dvr::client::DvrClient::build_http().unwrap(),
+        engine::dvr::client::DvrClient::build_http().unwrap(),
     );
     engine.reconcile(std::slice::from_ref(&sp));
     let e = engine.clone();

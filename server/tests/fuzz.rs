@@ -42,12 +42,9 @@ use channelwatch::bundle::redact;
 use channelwatch::config::declared::{interpolate, line_of, merged_alerts};
 use channelwatch::config::net::TrustedProxies;
 use channelwatch::config::{parse_dvr_servers, read_file, Config, Flags};
-use channelwatch::dvr::client::{DvrInfo, DvrStatus, RecordingInfo};
 use channelwatch::http::forwarded::{all_forwarded_hosts, Client};
 use channelwatch::notify::providers::{is_apprise_url, target_from_body};
 use channelwatch::registry::{record_from, validate_host, NewDvr};
-use channelwatch::storage::dvrs::ManagedBy;
-use channelwatch::storage::Db;
 use domain::alerts::disk::{DiskAlertOptions, DiskRule};
 use domain::alerts::kind::{AlertKind, Category};
 use domain::alerts::settings::{AlertSettings, Template};
@@ -64,6 +61,9 @@ use domain::notify::target::{
 };
 use domain::session::{Change, DvrState, MAX_ACTIVITIES, MAX_JOBS};
 use domain::text::{clip, outside_text};
+use engine::dvr::client::{DvrInfo, DvrStatus, RecordingInfo};
+use storage::dvrs::ManagedBy;
+use storage::Db;
 
 // ---------------------------------------------------------------------------------------
 // Generators

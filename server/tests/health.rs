@@ -7,10 +7,10 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use channelwatch::engine::watchdog::WatchdogSettings;
-use channelwatch::engine::{EngineEventKind, Fault, RestartCause, Verdict};
 use channelwatch::serve::Server;
 use common::*;
+use engine::watchdog::WatchdogSettings;
+use engine::{EngineEventKind, Fault, RestartCause, Verdict};
 use serde_json::{json, Value};
 use sim::{Framing, Scenario, SimConfig, Simulator};
 
@@ -616,7 +616,7 @@ async fn the_diagnose_server_function_returns_the_doctor_report() {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
-    let report: app::types::DiagnoseReport = res.json().await.unwrap();
+    let report: wire::DiagnoseReport = res.json().await.unwrap();
     assert_eq!(report.dvr_id, id);
     assert_eq!(report.dvr_name, "Den");
     assert!(report.ok(), "{}", report.to_text());

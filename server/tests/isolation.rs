@@ -5,8 +5,8 @@ mod common;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use channelwatch::engine::{DvrSpec, Engine};
 use common::*;
+use engine::{DvrSpec, Engine};
 use sim::{FailMode, Scenario, Simulator};
 
 const T: Duration = Duration::from_secs(10);
@@ -29,7 +29,7 @@ async fn two_connected() -> (Simulator, Simulator, DvrSpec, DvrSpec, Engine) {
     let (sa, sb) = (spec("A", &a, 300), spec("B", &b, 300));
     let engine = Engine::new(
         fast_settings(),
-        channelwatch::dvr::client::DvrClient::build_http().unwrap(),
+        engine::dvr::client::DvrClient::build_http().unwrap(),
     );
     engine.reconcile(&[sa.clone(), sb.clone()]);
     wait_for("both connected", T, || {
@@ -136,7 +136,7 @@ async fn dvrs_are_added_and_removed_while_others_stream() {
     let (sa, sc) = (spec("A", &a, 300), spec("C", &c, 300));
     let engine = Engine::new(
         fast_settings(),
-        channelwatch::dvr::client::DvrClient::build_http().unwrap(),
+        engine::dvr::client::DvrClient::build_http().unwrap(),
     );
     engine.reconcile(std::slice::from_ref(&sa));
     wait_for("A connected", T, || connected(&engine, &sa.dvr_id)).await;

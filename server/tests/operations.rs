@@ -663,9 +663,7 @@ async fn json_logs_go_to_the_data_dir_and_dvr_lines_carry_the_dvr_id() {
     for l in &lines {
         let v: Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
         let target = v["target"].as_str().unwrap_or_default();
-        if target.starts_with("channelwatch::engine::task")
-            || target.starts_with("channelwatch::dvr")
-        {
+        if target.starts_with("engine::task") || target.starts_with("channelwatch::dvr") {
             assert_eq!(v["fields"]["dvr_id"], id.as_str(), "{l}");
             dvr_lines += 1;
         }
@@ -879,7 +877,7 @@ async fn a_reload_interrupted_part_way_says_so() {
     assert!(!status.ok && status.interrupted);
     // The settings written before the failure are in effect; the answer said so.
     assert_eq!(
-        channelwatch::storage::settings::retention_days(&srv.services.db)
+        storage::settings::retention_days(&srv.services.db)
             .await
             .unwrap(),
         22
@@ -946,7 +944,7 @@ async fn a_panic_in_a_reload_never_kills_the_config_watcher() {
     std::fs::write(&yaml, "retention_days: 21\n").unwrap();
     let srv = common::server(dir.path()).await;
     let retention = || async {
-        channelwatch::storage::settings::retention_days(&srv.services.db)
+        storage::settings::retention_days(&srv.services.db)
             .await
             .unwrap()
     };

@@ -669,7 +669,7 @@ async fn a_masked_secret_does_not_follow_a_provider_to_another_address() {
     let stored = |id: i64| {
         let db = srv.services.db.clone();
         async move {
-            channelwatch::storage::providers::get(&db, id)
+            storage::providers::get(&db, id)
                 .await
                 .unwrap()
                 .unwrap()

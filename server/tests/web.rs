@@ -12,8 +12,8 @@ mod common;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use channelwatch::engine::watchdog::WatchdogSettings;
 use common::*;
+use engine::watchdog::WatchdogSettings;
 use futures::StreamExt;
 use serde_json::{json, Value};
 use sim::Scenario;
@@ -273,9 +273,7 @@ async fn setup_as(
 }
 
 async fn user_count(srv: &channelwatch::serve::Server) -> i64 {
-    channelwatch::storage::users::count(&srv.services.db)
-        .await
-        .unwrap()
+    storage::users::count(&srv.services.db).await.unwrap()
 }
 
 /// DNS rebinding: a page at rebind.example whose name now resolves to this server is,

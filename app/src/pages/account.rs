@@ -44,7 +44,7 @@ pub fn AccountPage() -> impl IntoView {
     }
 }
 
-type List = Resource<Result<Vec<Value>, crate::types::ApiFailure>>;
+type List = Resource<Result<Vec<Value>, wire::ApiFailure>>;
 
 #[component]
 fn ChangePassword() -> impl IntoView {

@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use crate::api::{self, ago, bytes, clock, position};
 use crate::charts::{DiskTrend, SessionsChart};
 use crate::layout::{use_live, use_scope};
-use crate::types::{Activity, AlertRow, Dashboard, DvrCard};
+use wire::{Activity, AlertRow, Dashboard, DvrCard};
 
 /// The frame narrowed to one DVR (or all).
 pub fn scoped(d: &Dashboard, scope: Option<&str>) -> Dashboard {

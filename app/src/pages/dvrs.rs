@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use crate::api::{self, ago, use_session};
 use crate::layout::{use_live, DiagnoseView};
-use crate::types::{ApiFailure, DiagnoseReport, DvrCard};
+use wire::{ApiFailure, DiagnoseReport, DvrCard};
 
 fn owner(managed_by: &str) -> Option<&'static str> {
     match managed_by {
@@ -283,7 +283,7 @@ fn DvrForm(existing: Option<DvrCard>, on_done: Callback<()>) -> impl IntoView {
         let bad = |field: &str, message: &str| ApiFailure {
             error: "validation_failed".into(),
             message: format!("{field}: {message}"),
-            fields: vec![crate::types::FieldMessage {
+            fields: vec![wire::FieldMessage {
                 field: field.into(),
                 message: message.into(),
             }],

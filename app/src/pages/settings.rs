@@ -75,8 +75,7 @@ pub fn SettingsPage() -> impl IntoView {
         |_| api::get::<Vec<Value>>("/api/v1/providers"),
     );
     let routing = Resource::new(|| (), |_| api::get::<Matrix>("/api/v1/routing"));
-    let failed =
-        |e: crate::types::ApiFailure| view! { <p class="error">{e.message}</p> }.into_any();
+    let failed = |e: wire::ApiFailure| view! { <p class="error">{e.message}</p> }.into_any();
     view! {
         <h1>"Settings"</h1>
         <nav class="subnav" aria-label="Settings sections">
@@ -282,7 +281,7 @@ fn PerDvrModules(model: RwSignal<Value>, disabled: bool) -> impl IntoView {
 
 #[component]
 fn Providers(
-    list: Resource<Result<Vec<Value>, crate::types::ApiFailure>>,
+    list: Resource<Result<Vec<Value>, wire::ApiFailure>>,
     version: RwSignal<u32>,
 ) -> impl IntoView {
     let session = use_session();

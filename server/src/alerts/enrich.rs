@@ -12,8 +12,8 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tracing::debug;
 
-use crate::dvr::client::{DvrClient, MAX_LIST_BODY, MAX_OBJECT_BODY};
 use domain::dvr::ApiKey;
+use engine::dvr::client::{DvrClient, MAX_LIST_BODY, MAX_OBJECT_BODY};
 
 const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
 const CHANNELS_TTL: Duration = Duration::from_secs(86_400);
@@ -510,7 +510,7 @@ pub struct Enrichers {
 
 impl Enrichers {
     /// The DVR's enricher; `None` when the engine does not run it.
-    pub fn get(&self, engine: &crate::engine::Engine, dvr_id: &str) -> Option<SharedEnricher> {
+    pub fn get(&self, engine: &engine::Engine, dvr_id: &str) -> Option<SharedEnricher> {
         let spec = engine.slot(dvr_id)?.spec();
         let addr = format!("{}:{}", spec.host, spec.port);
         let mut all = self.all.lock();

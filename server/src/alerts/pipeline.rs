@@ -18,12 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::enrich::{Enrichers, SharedEnricher};
-use crate::engine::cadence;
-use crate::engine::Engine;
-use crate::engine::{EngineEvent, EngineEventKind, RestartCause, Verdict};
 use crate::notify::outbox::Dispatcher;
-use crate::storage::outbox::{self, Destination, NewAlert};
-use crate::storage::{providers, routing, settings as store_settings, Db, StorageError};
 use domain::alerts::dedup::{Budget, Cooldowns};
 use domain::alerts::disk::DiskRule;
 use domain::alerts::health::{human_duration, HealthAlert, HealthRule};
@@ -31,6 +26,11 @@ use domain::alerts::kind::AlertKind;
 use domain::alerts::settings::AlertSettings;
 use domain::alerts::template;
 use domain::session::{Change, LiveSession, Recording, VodSession};
+use engine::cadence;
+use engine::Engine;
+use engine::{EngineEvent, EngineEventKind, RestartCause, Verdict};
+use storage::outbox::{self, Destination, NewAlert};
+use storage::{providers, routing, settings as store_settings, Db, StorageError};
 
 /// The settings key alert settings are stored under.
 pub const SETTINGS_KEY: &str = "alerts";
@@ -206,7 +206,7 @@ impl AlertService {
                         }
                     });
                     if let Err(p) = futures::FutureExt::catch_unwind(one).await {
-                        tracing::error!(dvr_id = %dvr_id, panic = %crate::panic_message(p), "an alert event was lost to an internal error");
+                        tracing::error!(dvr_id = %dvr_id, panic = %domain::panic_message(p), "an alert event was lost to an internal error");
                     }
                 }
                 None => {
@@ -220,7 +220,7 @@ impl AlertService {
                         }
                     });
                     if let Err(p) = futures::FutureExt::catch_unwind(one).await {
-                        tracing::error!(dvr_id = %dvr_id, panic = %crate::panic_message(p), "an alert check was lost to an internal error");
+                        tracing::error!(dvr_id = %dvr_id, panic = %domain::panic_message(p), "an alert check was lost to an internal error");
                     }
                 }
             }

@@ -15,15 +15,15 @@ use tracing::{error, info, warn};
 
 use crate::alerts::pipeline::AlertService;
 use crate::config::{ConfigError, Env, FileConfig};
-use crate::engine::Engine;
 use crate::registry::{record_from, Registry, RegistryError};
-use crate::storage::dvrs::ManagedBy;
-use crate::storage::{providers, routing, settings, Db, StorageError};
 use domain::alerts::kind::Category;
 use domain::alerts::settings::AlertSettings;
 use domain::dvr::id::dvr_id;
 use domain::notify::routing::{Routing, PROVIDER_TYPES};
 use domain::notify::target::Target;
+use engine::Engine;
+use storage::dvrs::ManagedBy;
+use storage::{providers, routing, settings, Db, StorageError};
 
 /// A provider entry as written in the file: `name`, `type`, `enabled`, then the type's
 /// fields (or `url` for an Apprise URL). Its `Debug` prints field names only.
@@ -581,7 +581,7 @@ async fn routing_ids(
     file: &FileConfig,
     env_dvrs: &[crate::registry::NewDvr],
 ) -> Result<BTreeMap<String, String>, ConfigError> {
-    let stored = crate::storage::dvrs::list(db)
+    let stored = storage::dvrs::list(db)
         .await
         .map_err(|e| file.error("routing", e.to_string()))?;
     let mut known: Vec<(String, String)> = stored.into_iter().map(|r| (r.dvr_id, r.name)).collect();
@@ -652,7 +652,7 @@ pub async fn apply(
         .iter()
         .map(|d| record_from(d, ManagedBy::File))
         .collect::<Result<Vec<_>, _>>()?;
-    let stored_dvrs = crate::storage::dvrs::list(parts.db).await?;
+    let stored_dvrs = storage::dvrs::list(parts.db).await?;
     // The DVRs the file would leave configured must fit under the limit.
     let limit = match file.dvr_soft_limit {
         Some(l) => l,
@@ -708,9 +708,9 @@ struct Checked {
     ids: BTreeMap<String, String>,
     alerts: Option<AlertSettings>,
     current_alerts: AlertSettings,
-    records: Vec<crate::storage::dvrs::DvrRecord>,
+    records: Vec<storage::dvrs::DvrRecord>,
     file_dvrs: Vec<crate::registry::NewDvr>,
-    stored_dvrs: Vec<crate::storage::dvrs::DvrRecord>,
+    stored_dvrs: Vec<storage::dvrs::DvrRecord>,
     stored_providers: Vec<providers::ProviderRecord>,
 }
 
@@ -986,7 +986,7 @@ impl Declared {
         })
         .catch_unwind()
         .await
-        .unwrap_or_else(|panic| Err(ApplyError::Panicked(crate::panic_message(panic))));
+        .unwrap_or_else(|panic| Err(ApplyError::Panicked(domain::panic_message(panic))));
         let path = self.path.display().to_string();
         match result {
             Ok(diff) => {

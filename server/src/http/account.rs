@@ -16,8 +16,8 @@ use super::error::ApiError;
 use super::forwarded::Client;
 use super::session::Caller;
 use super::AppState;
-use crate::storage::api_keys;
-use crate::storage::users::{self, Role, UserError};
+use storage::api_keys;
+use storage::users::{self, Role, UserError};
 
 fn user_error(e: UserError) -> ApiError {
     match e {

@@ -11,11 +11,11 @@ use serde_json::{json, Value};
 use super::dvrs::parse_body;
 use super::error::ApiError;
 use super::AppState;
-use crate::storage::outbox::{self, AlertView};
-use crate::storage::settings as store;
 use domain::alerts::kind::AlertKind;
 use domain::alerts::settings::Template;
 use domain::alerts::template;
+use storage::outbox::{self, AlertView};
+use storage::settings as store;
 
 #[derive(Deserialize)]
 pub struct HistoryQuery {

@@ -10,10 +10,10 @@ use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
 use super::AppState;
-use crate::engine::Health;
 use crate::registry::{DvrPatch, NewDvr};
-use crate::storage::dvrs::{DvrRecord, ManagedBy};
 use domain::session::{LiveSession, VodSession};
+use engine::Health;
+use storage::dvrs::{DvrRecord, ManagedBy};
 
 /// The health summary inside a DVR object.
 #[derive(Debug, Serialize)]
@@ -337,7 +337,7 @@ pub async fn test_connection(
         },
         other => domain::dvr::ApiKey::new(other.unwrap_or("")),
     };
-    let record = crate::storage::dvrs::DvrRecord {
+    let record = storage::dvrs::DvrRecord {
         dvr_id: id,
         name: b.name.unwrap_or_else(|| host.clone()),
         host,

@@ -97,8 +97,8 @@ impl From<RegistryError> for ApiError {
     }
 }
 
-impl From<crate::storage::StorageError> for ApiError {
-    fn from(e: crate::storage::StorageError) -> Self {
+impl From<storage::StorageError> for ApiError {
+    fn from(e: storage::StorageError) -> Self {
         ApiError::internal("database error", e)
     }
 }

@@ -6,7 +6,6 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use app::types::{Activity, ActivitySeries};
 use axum::extract::{Query, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::Json;
@@ -16,12 +15,13 @@ use serde::Deserialize;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
+use wire::{Activity, ActivitySeries};
 
 use super::error::ApiError;
 use super::session::Caller;
 use super::AppState;
 use crate::live::{Frame, SAMPLE_DAYS};
-use crate::storage::activity;
+use storage::activity;
 
 /// `GET /api/v1/live`: the dashboard as Server-Sent Events. `event: alerts` carries the
 /// alert history (a JSON array) whenever it changed since this client's last one, and
@@ -86,7 +86,7 @@ struct Feed {
     /// do not restart it.
     recheck: tokio::time::Interval,
     closing: CancellationToken,
-    db: crate::storage::Db,
+    db: storage::Db,
 }
 
 impl Feed {

@@ -35,7 +35,7 @@ pub async fn snapshot(s: &Services) -> crate::bundle::Snapshot {
         s.dispatcher.queue_depth(),
     );
     let metrics = crate::metrics::render(&dvrs, &globals);
-    let records = crate::storage::dvrs::list(&s.db).await.unwrap_or_default();
+    let records = storage::dvrs::list(&s.db).await.unwrap_or_default();
     let reports = futures::future::join_all(
         records
             .iter()
@@ -171,28 +171,22 @@ pub async fn import(
         .await
         .map_err(backup_error)?;
     s.registry.sync_engine().await?;
-    let mut routes = crate::storage::routing::load(&s.db).await?;
+    let mut routes = storage::routing::load(&s.db).await?;
     s.declared.pin_routing(&s.parts(), &mut routes).await;
-    crate::storage::routing::replace(&s.db, &routes).await?;
+    storage::routing::replace(&s.db, &routes).await?;
     let file = s.declared.file();
     if let Some(days) = file.retention_days {
-        crate::storage::settings::set(&s.db, crate::storage::settings::RETENTION_DAYS, &days)
-            .await?;
+        storage::settings::set(&s.db, storage::settings::RETENTION_DAYS, &days).await?;
     }
     if let Some(limit) = file.dvr_soft_limit {
-        crate::storage::settings::set(&s.db, crate::storage::settings::DVR_SOFT_LIMIT, &limit)
-            .await?;
+        storage::settings::set(&s.db, storage::settings::DVR_SOFT_LIMIT, &limit).await?;
     }
     // Imported alert settings take effect now.
-    if let Some(a) =
-        crate::storage::settings::get(&s.db, crate::alerts::pipeline::SETTINGS_KEY).await?
-    {
+    if let Some(a) = storage::settings::get(&s.db, crate::alerts::pipeline::SETTINGS_KEY).await? {
         let a = s.declared.pin_alerts(a).map_err(ApiError::invalid)?;
         s.alerts.set_settings(a).await.map_err(ApiError::invalid)?;
     }
-    if let Some(t) =
-        crate::storage::settings::get(&s.db, crate::storage::settings::DISK_THRESHOLDS).await?
-    {
+    if let Some(t) = storage::settings::get(&s.db, storage::settings::DISK_THRESHOLDS).await? {
         if s.declared.file().disk_thresholds.is_none() {
             s.engine.set_disk_thresholds(t);
         }
@@ -239,7 +233,7 @@ pub struct ScanQuery {
 
 /// Marks the DVRs already added (by dvr_id, or by host and port).
 async fn with_added(s: &Services, scan: crate::discovery::Scan) -> Result<Value, ApiError> {
-    let known = crate::storage::dvrs::list(&s.db).await?;
+    let known = storage::dvrs::list(&s.db).await?;
     let mut v = serde_json::to_value(&scan).unwrap_or(Value::Null);
     if let Some(list) = v.get_mut("dvrs").and_then(Value::as_array_mut) {
         for (entry, found) in list.iter_mut().zip(&scan.dvrs) {

@@ -70,7 +70,7 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, String) {
 /// supervised tasks, log lines lost to a slow reader, and the open-file budget.
 pub async fn health(State(state): State<AppState>) -> axum::Json<serde_json::Value> {
     let tasks = state.services.core_tasks.statuses();
-    let fds = crate::fd_limit::dvr_connections();
+    let fds = engine::fd_limit::dvr_connections();
     let degraded = tasks.iter().any(|t| !t.running) || fds.waiting() > 0;
     axum::Json(serde_json::json!({
         "status": if degraded { "degraded" } else { "ok" },
@@ -78,8 +78,8 @@ pub async fn health(State(state): State<AppState>) -> axum::Json<serde_json::Val
         "tasks": tasks,
         "log_lines_dropped": crate::logging::dropped_lines(),
         "open_files": {
-            "limit": crate::fd_limit::soft_limit(),
-            "open": crate::fd_limit::open_now(),
+            "limit": engine::fd_limit::soft_limit(),
+            "open": engine::fd_limit::open_now(),
             "dvr_streams_open": fds.streams_open(),
             "dvr_stream_capacity": fds.stream_capacity(),
             "dvr_connections_waiting": fds.waiting(),

@@ -14,7 +14,7 @@ use super::error::ApiError;
 use super::session::Caller;
 use super::AppState;
 use crate::notify::providers::{api_object, target_from_body, test_message, viewer_object};
-use crate::storage::providers::{self as store, ProviderRecord};
+use storage::providers::{self as store, ProviderRecord};
 
 fn take_str(m: &mut Map<String, Value>, key: &str) -> Result<Option<String>, ApiError> {
     match m.remove(key) {
@@ -45,7 +45,7 @@ async fn load(state: &AppState, raw: &str) -> Result<ProviderRecord, ApiError> {
 
 /// Providers the YAML file declares change only there (a reload would undo the edit).
 fn refuse_file_managed(r: &ProviderRecord) -> Result<(), ApiError> {
-    if r.managed_by == crate::storage::dvrs::ManagedBy::File {
+    if r.managed_by == storage::dvrs::ManagedBy::File {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "managed_by_file",

@@ -9,8 +9,8 @@ use axum::Json;
 use super::dvrs::parse_body;
 use super::error::ApiError;
 use super::AppState;
-use crate::storage::routing as store;
 use domain::notify::routing::Routing;
+use storage::routing as store;
 
 pub async fn get(State(state): State<AppState>) -> Result<Json<Routing>, ApiError> {
     Ok(Json(store::load(&state.services.db).await?))

@@ -22,9 +22,9 @@ use super::error::ApiError;
 use super::forwarded::Client;
 use super::AppState;
 use crate::sign_in::{same_secret, Refusal};
-use crate::storage::sessions::{self, Session, SESSION_DAYS};
-use crate::storage::users::{self, Role};
-use crate::storage::{api_keys, Db, StorageError};
+use storage::sessions::{self, Session, SESSION_DAYS};
+use storage::users::{self, Role};
+use storage::{api_keys, Db, StorageError};
 
 /// The session cookie's name when it is not `Secure` (plain HTTP on a home network).
 pub const SESSION_COOKIE: &str = "cw_session";

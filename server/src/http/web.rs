@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use app::services::{ApiCall, AppServices, BoxFuture, SharedServices};
-use app::types::{ApiReply, Dashboard, DiagnoseReport};
 use leptos::prelude::LeptosOptions;
+use wire::{ApiReply, Dashboard, DiagnoseReport};
 
 use crate::services::Services;
 

@@ -16,9 +16,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::send::{send, Failure, Outgoing};
-use crate::engine::Engine;
-use crate::storage::outbox::{self, Attempt, Pending};
-use crate::storage::{providers, Db};
+use engine::Engine;
+use storage::outbox::{self, Attempt, Pending};
+use storage::{providers, Db};
 
 #[derive(Debug, Clone)]
 pub struct DispatchSettings {
@@ -191,7 +191,7 @@ impl Dispatcher {
     }
 
     /// Starts every due row not already in flight; answers how long to sleep.
-    async fn dispatch_due(&self) -> Result<Duration, crate::storage::StorageError> {
+    async fn dispatch_due(&self) -> Result<Duration, storage::StorageError> {
         let db = &self.inner.db;
         let now = Utc::now();
         self.upkeep(now).await?;
@@ -219,7 +219,7 @@ impl Dispatcher {
 
     /// Every [`UPKEEP_EVERY`]: rows too old to be worth sending expire, and claims
     /// whose sender never came back are released.
-    async fn upkeep(&self, now: DateTime<Utc>) -> Result<(), crate::storage::StorageError> {
+    async fn upkeep(&self, now: DateTime<Utc>) -> Result<(), storage::StorageError> {
         {
             let mut last = self.inner.last_upkeep.lock();
             if last.is_some_and(|t| t.elapsed() < UPKEEP_EVERY) {
@@ -400,7 +400,7 @@ impl Dispatcher {
                 .unwrap_or_else(|panic| {
                     Err(Failure::transient(format!(
                         "internal error while sending: {}",
-                        crate::panic_message(panic)
+                        domain::panic_message(panic)
                     )))
                 })
         };

@@ -5,9 +5,9 @@ use chrono::Utc;
 use serde_json::{Map, Value};
 
 use super::send::Outgoing;
-use crate::storage::providers::ProviderRecord;
 use domain::notify::routing::PROVIDER_TYPES;
 use domain::notify::target::Target;
+use storage::providers::ProviderRecord;
 
 /// Whether a `url` value is an Apprise-style URL rather than an http(s) field.
 pub fn is_apprise_url(kind: &str, url: &str) -> bool {
@@ -180,7 +180,7 @@ mod tests {
                 chat_id: "42".into(),
                 base_url: None,
             },
-            managed_by: crate::storage::dvrs::ManagedBy::Ui,
+            managed_by: storage::dvrs::ManagedBy::Ui,
         };
         let v = api_object(&r);
         assert_eq!(v["bot_token"], "****");

@@ -491,7 +491,7 @@ async fn answer(
         .get("x-limit-app-reset")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<i64>().ok());
-    let body = crate::limits::read_text_prefix(res, MAX_ANSWER_BODY)
+    let body = engine::limits::read_text_prefix(res, MAX_ANSWER_BODY)
         .await
         .unwrap_or_default();
     match judge(status, &body) {
@@ -609,7 +609,7 @@ async fn fetch_image(http: &reqwest::Client, url: Option<&str>) -> Option<(Vec<u
         .and_then(|v| v.to_str().ok())
         .filter(|m| m.starts_with("image/"))?
         .to_string();
-    let bytes = crate::limits::read_capped(res, MAX).await.ok()?;
+    let bytes = engine::limits::read_capped(res, MAX).await.ok()?;
     Some((bytes.to_vec(), mime))
 }
 

@@ -7,9 +7,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use channelwatch::config::{Config, Flags};
-use channelwatch::engine::watchdog::WatchdogSettings;
-use channelwatch::engine::{DvrSpec, EngineSettings};
 use channelwatch::serve::Server;
+use engine::watchdog::WatchdogSettings;
+use engine::{DvrSpec, EngineSettings};
 use sim::{Framing, Scenario, SimConfig, Simulator};
 
 pub const API_KEY: &str = "test-api-key-0123456789";
@@ -171,11 +171,11 @@ where
 
 /// Waits for an engine feed event matching `pred` (fails naming `what` at the deadline).
 pub async fn next_event(
-    feed: &mut tokio::sync::broadcast::Receiver<std::sync::Arc<channelwatch::engine::EngineEvent>>,
+    feed: &mut tokio::sync::broadcast::Receiver<std::sync::Arc<engine::EngineEvent>>,
     what: &str,
     timeout: Duration,
-    pred: impl Fn(&channelwatch::engine::EngineEvent) -> bool,
-) -> std::sync::Arc<channelwatch::engine::EngineEvent> {
+    pred: impl Fn(&engine::EngineEvent) -> bool,
+) -> std::sync::Arc<engine::EngineEvent> {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         match tokio::time::timeout_at(deadline, feed.recv()).await {

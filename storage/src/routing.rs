@@ -43,7 +43,7 @@ pub async fn replace(db: &Db, m: &Routing) -> Result<(), StorageError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::dvrs::{self, DvrRecord, ManagedBy};
+    use crate::dvrs::{self, DvrRecord, ManagedBy};
     use domain::alerts::kind::Category;
     use domain::dvr::id::dvr_id;
 

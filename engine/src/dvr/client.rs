@@ -36,7 +36,8 @@ pub enum ClientError {
 }
 
 impl ClientError {
-    pub(crate) fn from_reqwest(e: reqwest::Error, timeout: Duration) -> Self {
+    /// The error for a failed request, naming the timeout when that was the cause.
+    pub fn from_reqwest(e: reqwest::Error, timeout: Duration) -> Self {
         if e.is_timeout() {
             ClientError::Timeout(timeout)
         } else if e.is_decode() {
@@ -142,7 +143,7 @@ impl DvrClient {
     }
 
     /// A GET with the API key, when there is one.
-    pub(crate) fn get(&self, path: &str) -> reqwest::RequestBuilder {
+    pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
         let req = self.http.get(format!("{}{path}", self.base));
         if self.api_key.is_set() {
             req.header("X-API-Key", self.api_key.expose())

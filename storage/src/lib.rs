@@ -4,6 +4,7 @@ pub mod activity;
 pub mod api_keys;
 pub mod dvrs;
 pub mod outbox;
+pub mod private_files;
 pub mod providers;
 pub mod routing;
 pub mod sessions;

@@ -330,7 +330,7 @@ mod tests {
         // Committed but not renamed: the next open installs the new key.
         let pending = dir.path().join("encryption.key.new");
         let key = super::super::vault::new_key_file(&pending).unwrap();
-        crate::storage::reseal_all(&db, &key).await.unwrap();
+        crate::reseal_all(&db, &key).await.unwrap();
         drop(db);
         let db = Db::open(dir.path()).await.unwrap();
         assert_eq!(db.vault.key_id(), key.id());

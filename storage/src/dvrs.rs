@@ -319,16 +319,14 @@ mod tests {
                 let mut at = 0;
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                     at += 1;
-                    let sample = crate::storage::activity::Sample {
+                    let sample = crate::activity::Sample {
                         dvr_id: "other".into(),
                         at,
                         sessions: 1,
                         disk_free: None,
                         disk_total: None,
                     };
-                    crate::storage::activity::record(&db, &[sample])
-                        .await
-                        .unwrap();
+                    crate::activity::record(&db, &[sample]).await.unwrap();
                 }
             })
         };

@@ -16,8 +16,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use super::slot::{PendingRestart, RestartCause, RestartCheck, Verdict};
 use super::{Engine, EngineEventKind};
+use domain::health::{PendingRestart, RestartCause, RestartCheck, Verdict};
 
 #[derive(Debug, Clone)]
 pub struct WatchdogSettings {

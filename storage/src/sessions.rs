@@ -105,7 +105,7 @@ pub async fn delete(db: &Db, token_hash: &str) -> Result<(), StorageError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::users;
+    use crate::users;
 
     #[tokio::test]
     async fn sessions_are_hashed_expire_and_end() {

@@ -1,4 +1,6 @@
-//! Types shared by the server and the browser. Nothing here holds a secret.
+//! The wire contract shared by the server and the browser: the JSON shapes of the
+//! dashboard, diagnoses, alerts, the caller and API errors. serde only, so it builds
+//! for wasm too. Nothing here holds a secret.
 
 use serde::{Deserialize, Serialize};
 
@@ -191,7 +193,7 @@ impl Me {
     }
 }
 
-/// An `/api/v1` answer as [`crate::api_call`] returns it: the status and the raw body.
+/// An `/api/v1` answer as the app's `api_call` returns it: the status and the raw body.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ApiReply {
     pub status: u16,

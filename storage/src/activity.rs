@@ -195,7 +195,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_sweep_deletes_in_batches_and_keeps_pending_deliveries() {
-        use crate::storage::outbox::{self, Destination, NewAlert};
+        use crate::outbox::{self, Destination, NewAlert};
         let dir = tempfile::tempdir().unwrap();
         let db = Db::open(dir.path()).await.unwrap();
         let old = chrono::Utc::now() - chrono::Duration::days(40);

@@ -64,7 +64,8 @@ pub struct Key {
 }
 
 impl Key {
-    pub(crate) fn from_bytes(bytes: &[u8; 32]) -> Key {
+    /// A key from its 32 bytes (a backup derives one from its passphrase).
+    pub fn from_bytes(bytes: &[u8; 32]) -> Key {
         let id = hex::encode(&Sha256::digest(bytes)[..4]);
         Key {
             id,
@@ -84,7 +85,7 @@ impl Key {
     }
 
     /// Seals in the `cw1:<id>:` form with `aad` as it is (a backup's sealed secrets).
-    pub(crate) fn seal(&self, plain: &[u8], aad: &str) -> String {
+    pub fn seal(&self, plain: &[u8], aad: &str) -> String {
         self.seal_as(PREFIX, plain, aad)
     }
 
@@ -107,7 +108,7 @@ impl Key {
     }
 
     /// Opens a text [`Key::seal`] made (with its `cw1:<id>:` prefix).
-    pub(crate) fn open_sealed(&self, text: &str, aad: &str) -> Result<Vec<u8>, VaultError> {
+    pub fn open_sealed(&self, text: &str, aad: &str) -> Result<Vec<u8>, VaultError> {
         let body = text
             .strip_prefix(PREFIX)
             .and_then(|r| r.split_once(':'))

@@ -2,6 +2,9 @@
 //! runtime reconcile so DVRs come and go without disturbing the others.
 
 pub mod cadence;
+pub mod dvr;
+pub mod fd_limit;
+pub mod limits;
 pub mod slot;
 mod supervisor;
 mod task;
@@ -12,9 +15,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use parking_lot::RwLock;
-use serde::Serialize;
 use tokio::sync::{broadcast, Notify};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -22,8 +24,9 @@ use tracing::info;
 
 use crate::dvr::client::DvrClient;
 use domain::disk::DiskThresholds;
-use domain::session::Change;
-pub use slot::{DvrSlot, DvrSpec, Fault, Health, RestartCause, RestartCheck, Verdict};
+pub use domain::engine_event::{EngineEvent, EngineEventKind};
+pub use domain::health::{RestartCause, RestartCheck, Verdict};
+pub use slot::{DvrSlot, DvrSpec, Fault, Health};
 
 /// Timings of the engine. Defaults are the product's; tests shorten them.
 #[derive(Debug, Clone)]
@@ -65,37 +68,6 @@ impl Default for EngineSettings {
             feed_capacity: 4096,
         }
     }
-}
-
-/// Something that happened on one DVR, for the live feed, alerts and the watchdog.
-#[derive(Debug, Clone, Serialize)]
-pub struct EngineEvent {
-    pub dvr_id: String,
-    pub at: DateTime<Utc>,
-    pub kind: EngineEventKind,
-}
-
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
-pub enum EngineEventKind {
-    Connected,
-    Disconnected {
-        reason: String,
-    },
-    TaskRestarted {
-        reason: String,
-    },
-    Change(Change),
-    /// A `/dvr` poll's disk figures (every 120 s while connected).
-    Disk(domain::disk::DiskSample),
-    /// The watchdog's verdict on this DVR changed (`from` is null on its first check).
-    HealthChanged {
-        from: Option<Verdict>,
-        to: Verdict,
-        detail: Option<String>,
-    },
-    /// The watchdog confirmed, or could not confirm, that a restarted task came back.
-    RestartChecked(RestartCheck),
 }
 
 /// Where engine events go: the best-effort live feed (broadcast; a slow reader lags and

@@ -6,9 +6,9 @@ use std::time::Duration;
 use tracing::error;
 
 use super::cadence;
-use super::slot::RestartCause;
 use super::task::{self, TaskCtx};
 use super::EngineEventKind;
+use domain::health::RestartCause;
 
 pub(crate) async fn supervise(ctx: TaskCtx) {
     let s = ctx.settings.clone();
@@ -22,7 +22,7 @@ pub(crate) async fn supervise(ctx: TaskCtx) {
             tokio::select! {
                 res = &mut handle => match res {
                     Ok(()) => return,
-                    Err(e) if e.is_panic() => break format!("task panicked: {}", crate::panic_message(e.into_panic())),
+                    Err(e) if e.is_panic() => break format!("task panicked: {}", domain::panic_message(e.into_panic())),
                     Err(_) => return,
                 },
                 _ = check.tick() => {
@@ -77,7 +77,7 @@ pub const DEFAULT_RESTART_DELAY: Duration = Duration::from_secs(1);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::EngineSettings;
+    use crate::EngineSettings;
 
     #[test]
     fn the_hang_limit_leaves_room_for_a_slow_keep_alive() {
