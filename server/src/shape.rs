@@ -212,3 +212,34 @@ fn each_crate_depends_only_on_what_its_layer_may() {
         );
     }
 }
+
+/// Every crate's `[dependencies]`, each named in its own code: a dependency nothing
+/// uses costs build time and widens what a supply-chain problem can reach. (Test-only
+/// crates belong in `[dev-dependencies]`.)
+#[test]
+fn every_dependency_is_used() {
+    let root = manifest_dir().join("..");
+    let crates = [
+        "app", "frontend", "wire", "domain", "engine", "storage", "sim", "server",
+    ];
+    for krate in crates {
+        let mut files = Vec::new();
+        rust_files(&root.join(krate).join("src"), &mut files);
+        let code: String = files
+            .iter()
+            .map(|f| code_of(&std::fs::read_to_string(f).unwrap()))
+            .collect();
+        for dep in dependencies(&root.join(krate).join("Cargo.toml")) {
+            // The import name: dashes become underscores; md-5 is imported as md5.
+            let ident = match dep.as_str() {
+                "md-5" => "md5".to_string(),
+                d => d.replace('-', "_"),
+            };
+            let named = Regex::new(&format!(r"\b{ident}(::|!|;|\s+as\b)")).unwrap();
+            assert!(
+                named.is_match(&code),
+                "{krate} depends on {dep}, which its code never names"
+            );
+        }
+    }
+}

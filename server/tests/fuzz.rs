@@ -34,9 +34,6 @@ use chrono::{DateTime, Utc};
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 
-use channelwatch::alerts::enrich::{
-    parse_channels, parse_guide, parse_jobs, parse_library_item, parse_recording,
-};
 use channelwatch::backup;
 use channelwatch::bundle::redact;
 use channelwatch::config::declared::{interpolate, line_of, merged_alerts};
@@ -46,6 +43,9 @@ use channelwatch::http::forwarded::{all_forwarded_hosts, Client};
 use channelwatch::notify::providers::{is_apprise_url, target_from_body};
 use channelwatch::registry::{record_from, validate_host, NewDvr};
 use domain::alerts::disk::{DiskAlertOptions, DiskRule};
+use domain::alerts::facts::{
+    parse_channels, parse_guide, parse_jobs, parse_library_item, parse_recording,
+};
 use domain::alerts::kind::{AlertKind, Category};
 use domain::alerts::settings::{AlertSettings, Template};
 use domain::alerts::template;

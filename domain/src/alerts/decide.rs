@@ -1,0 +1,1140 @@
+//! Every alert rule in one place: given one DVR's alert state, what just happened (an
+//! engine event, or the clock), what the engine shows of the DVR, the facts looked up
+//! on its API and the time, [`decide`] says which alerts to raise. Nothing here reads
+//! a clock, the network or the database, so each rule is tested with the time it
+//! needs, in microseconds. The server's pipeline is the shell: it asks [`needs`] what
+//! to look up, fetches it, calls [`decide`], then renders, routes and records.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use chrono::{DateTime, Local, TimeZone, Utc};
+use serde_json::{json, Map, Value};
+
+use super::disk::DiskRule;
+use super::facts::{Airing, ChannelInfo, JobInfo, LibraryItem, RecordingOutcome};
+use super::health::{human_duration, HealthAlert, HealthRule};
+use super::kind::{AlertKind, Category};
+use super::settings::AlertSettings;
+use super::template;
+use crate::disk::DiskThresholds;
+use crate::engine_event::{EngineEvent, EngineEventKind};
+use crate::health::{RestartCause, Verdict};
+use crate::session::{Change, LiveSession, Recording, VodSession};
+
+/// An alert the rules decided on, before texts and routing.
+#[derive(Debug, Clone)]
+pub struct Draft {
+    pub kind: AlertKind,
+    pub dedup_key: Option<String>,
+    pub cooldown: Duration,
+    pub vars: Map<String, Value>,
+    pub image_url: Option<String>,
+}
+
+/// What happened: one engine event, or the clock (the checks that wait on time).
+#[derive(Debug, Clone, Copy)]
+pub enum Input<'a> {
+    Event(&'a EngineEvent),
+    Tick,
+}
+
+/// What the engine shows of the DVR when the rules run.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// The DVR still has a task: not removed, disabled or given a new identity.
+    pub running: bool,
+    pub connected: bool,
+    /// `host:port`, named in health alerts.
+    pub host: String,
+    /// Streams playing now.
+    pub stream_count: Option<u64>,
+    pub disk_thresholds: DiskThresholds,
+}
+
+/// Lookups on the DVR's API the rules want answered before they decide.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Needs {
+    /// Warm the DVR's caches: it just connected, and its first alert should not wait.
+    pub prefetch: bool,
+    /// Channel numbers: name and logo.
+    pub channels: Vec<String>,
+    /// Channel numbers: what airs now.
+    pub airings: Vec<String>,
+    pub library_items: Vec<String>,
+    pub jobs: Vec<String>,
+    /// File ids of finished recordings.
+    pub recordings: Vec<String>,
+}
+
+impl Needs {
+    pub fn is_empty(&self) -> bool {
+        *self == Needs::default()
+    }
+}
+
+/// The answers. A lookup that was tried and found nothing is `None`; one not tried
+/// is absent, and [`needs`] asks for it again.
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    pub prefetched: bool,
+    pub channels: HashMap<String, ChannelInfo>,
+    pub airings: HashMap<String, Option<Airing>>,
+    pub library_items: HashMap<String, Option<LibraryItem>>,
+    pub jobs: HashMap<String, Option<JobInfo>>,
+    pub recordings: HashMap<String, Option<RecordingOutcome>>,
+}
+
+impl Facts {
+    fn job(&self, id: &str) -> JobInfo {
+        self.jobs.get(id).cloned().flatten().unwrap_or_default()
+    }
+
+    fn channel(&self, number: Option<&String>) -> ChannelInfo {
+        number
+            .and_then(|n| self.channels.get(n))
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+/// One DVR's alert state between events (its dedup cooldowns and budget live with
+/// the pipeline: they outlive a worker restart).
+#[derive(Debug, Clone)]
+pub struct DvrAlerts {
+    disk: DiskRule,
+    health: HealthRule,
+    last_detail: Option<String>,
+    /// Scheduled jobs and their start time (unix s), for "did not start".
+    scheduled: HashMap<String, i64>,
+    started: HashSet<String>,
+    missed: HashSet<String>,
+    /// Overdue jobs seen once, waiting for the second check.
+    missed_candidates: HashMap<String, DateTime<Utc>>,
+}
+
+/// Two checks at least this far apart, both with the DVR reachable, before a recording
+/// counts as not started (a start missed during a reconnect is resynced in between).
+const MISSED_CONFIRM_SECONDS: i64 = 30;
+/// A job starting within this many seconds announces itself as started instead.
+const STARTS_NOW_SECONDS: i64 = 30;
+
+impl DvrAlerts {
+    pub fn new(now: DateTime<Utc>) -> Self {
+        Self {
+            disk: DiskRule::new(now),
+            health: HealthRule::default(),
+            last_detail: None,
+            scheduled: HashMap::new(),
+            started: HashSet::new(),
+            missed: HashSet::new(),
+            missed_candidates: HashMap::new(),
+        }
+    }
+
+    /// A check waits on the clock: an outage's unreachable delay, or a recording on
+    /// its way to "did not start".
+    pub fn pending(&self) -> bool {
+        self.health.waiting() || !self.missed_candidates.is_empty()
+    }
+
+    /// Whether a check could find anything: a scheduled recording that may not start,
+    /// an outage, or a pending check. A healthy DVR with nothing scheduled needs no
+    /// clock at all.
+    pub fn watching_clock(&self) -> bool {
+        self.pending() || !self.scheduled.is_empty() || self.health.down_since().is_some()
+    }
+
+    /// An unreachable alert was decided but not sent (a cooldown, the database): the
+    /// outage's recovery is not announced either.
+    pub fn unreachable_not_sent(&mut self) {
+        self.health.disarm();
+    }
+
+    /// Scheduled jobs past their start and the grace, never started nor reported.
+    fn overdue(&self, s: &AlertSettings, now: DateTime<Utc>) -> Vec<String> {
+        let grace = i64::try_from(s.recording.missed_grace_seconds).unwrap_or(180);
+        let mut ids: Vec<String> = self
+            .scheduled
+            .iter()
+            .filter(|(id, start)| {
+                now.timestamp() > start.saturating_add(grace)
+                    && !self.started.contains(*id)
+                    && !self.missed.contains(*id)
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    /// The overdue jobs a check at `now` confirms as not started (read only).
+    fn due_missed(&self, s: &AlertSettings, snap: &Snapshot, now: DateTime<Utc>) -> Vec<String> {
+        if !snap.running || !snap.connected {
+            return Vec::new();
+        }
+        self.overdue(s, now)
+            .into_iter()
+            .filter(|id| {
+                self.missed_candidates
+                    .get(id)
+                    .is_some_and(|first| (now - *first).num_seconds() >= MISSED_CONFIRM_SECONDS)
+            })
+            .collect()
+    }
+}
+
+/// What to look up before [`decide`] can run, given what `got` holds already. Call
+/// it until it asks for nothing (a job's channel is known only once the job is).
+pub fn needs(
+    st: &DvrAlerts,
+    s: &AlertSettings,
+    input: &Input<'_>,
+    snap: &Snapshot,
+    got: &Facts,
+    now: DateTime<Utc>,
+) -> Needs {
+    let mut n = Needs::default();
+    let job_and_channel =
+        |n: &mut Needs, id: &str, fallback: Option<&String>| match got.jobs.get(id) {
+            None => n.jobs.push(id.to_string()),
+            Some(job) => {
+                let number = job.as_ref().and_then(|j| j.channel.as_ref()).or(fallback);
+                if let Some(number) = number.filter(|c| !got.channels.contains_key(*c)) {
+                    n.channels.push(number.clone());
+                }
+            }
+        };
+    match input {
+        Input::Event(ev) => match &ev.kind {
+            EngineEventKind::Connected if s.channel.enabled && !got.prefetched => {
+                n.prefetch = true;
+            }
+            EngineEventKind::Change(Change::LiveStarted(live)) => {
+                if !got.channels.contains_key(&live.channel_number) {
+                    n.channels.push(live.channel_number.clone());
+                }
+                if !got.airings.contains_key(&live.channel_number) {
+                    n.airings.push(live.channel_number.clone());
+                }
+            }
+            EngineEventKind::Change(Change::VodStarted(vod))
+                if !got.library_items.contains_key(&vod.file_id) =>
+            {
+                n.library_items.push(vod.file_id.clone());
+            }
+            EngineEventKind::Change(Change::RecordingScheduled { job_id }) => {
+                match got.jobs.get(job_id) {
+                    None => n.jobs.push(job_id.clone()),
+                    // A job starting now gets no alert: its channel is not needed.
+                    Some(job) if starts_now(job.as_ref(), now) => {}
+                    Some(_) => job_and_channel(&mut n, job_id, None),
+                }
+            }
+            EngineEventKind::Change(Change::RecordingStarted(rec)) => {
+                job_and_channel(&mut n, &rec.job_id, rec.channel_number.as_ref());
+            }
+            EngineEventKind::Change(Change::RecordingCompleted { file_id, job_id }) => {
+                if !got.recordings.contains_key(file_id) {
+                    n.recordings.push(file_id.clone());
+                }
+                job_and_channel(&mut n, job_id.as_ref().unwrap_or(file_id), None);
+            }
+            // Only a job the rules know of is announced as cancelled.
+            EngineEventKind::Change(Change::JobDeleted {
+                job_id,
+                was_recording,
+                was_scheduled,
+            }) if *was_recording || *was_scheduled || st.scheduled.contains_key(job_id) => {
+                job_and_channel(&mut n, job_id, None);
+            }
+            _ => {}
+        },
+        Input::Tick => {
+            for id in st.due_missed(s, snap, now) {
+                job_and_channel(&mut n, &id, None);
+            }
+        }
+    }
+    n
+}
+
+fn starts_now(job: Option<&JobInfo>, now: DateTime<Utc>) -> bool {
+    job.and_then(|j| j.start_time)
+        .is_some_and(|t| t <= now.timestamp() + STARTS_NOW_SECONDS)
+}
+
+/// The alerts `input` raises on this DVR, with `st` updated. Every rule is here:
+/// channel and library playback, the recording stages (scheduled, started, finished,
+/// cancelled, did not start), disk levels, and DVR health (unreachable after the
+/// delay, recovered, a reload that did not come back).
+pub fn decide(
+    st: &mut DvrAlerts,
+    s: &AlertSettings,
+    input: &Input<'_>,
+    snap: &Snapshot,
+    facts: &Facts,
+    now: DateTime<Utc>,
+) -> Vec<Draft> {
+    match input {
+        Input::Event(ev) => on_event(st, s, ev, snap, facts, now),
+        Input::Tick => on_tick(st, s, snap, facts, now),
+    }
+}
+
+fn on_event(
+    st: &mut DvrAlerts,
+    s: &AlertSettings,
+    ev: &EngineEvent,
+    snap: &Snapshot,
+    facts: &Facts,
+    now: DateTime<Utc>,
+) -> Vec<Draft> {
+    match &ev.kind {
+        EngineEventKind::Change(Change::LiveStarted(live)) => {
+            vec![channel_draft(live, s, snap, facts)]
+        }
+        EngineEventKind::Change(Change::VodStarted(vod)) => vec![vod_draft(vod, s, facts)],
+        EngineEventKind::Change(Change::RecordingScheduled { job_id }) => {
+            let job = facts.jobs.get(job_id).cloned().flatten();
+            if let Some(t) = job.as_ref().and_then(|j| j.start_time) {
+                st.scheduled.insert(job_id.clone(), t);
+            }
+            // Only jobs that start later are "scheduled"; one starting now will
+            // announce itself as started.
+            if starts_now(job.as_ref(), now) {
+                return Vec::new();
+            }
+            vec![recording_draft(
+                AlertKind::RecordingScheduled,
+                job_id,
+                None,
+                s,
+                snap,
+                facts,
+                now,
+            )]
+        }
+        EngineEventKind::Change(Change::RecordingStarted(rec)) => {
+            st.started.insert(rec.job_id.clone());
+            let was_scheduled = rec.scheduled || st.scheduled.contains_key(&rec.job_id);
+            vec![recording_draft(
+                AlertKind::RecordingStarted,
+                &rec.job_id,
+                Some((rec, was_scheduled)),
+                s,
+                snap,
+                facts,
+                now,
+            )]
+        }
+        EngineEventKind::Change(Change::RecordingCompleted { file_id, job_id }) => {
+            let outcome = facts.recordings.get(file_id).cloned().flatten();
+            let kind = match &outcome {
+                Some(o) if o.failed => AlertKind::RecordingFailed,
+                Some(o) if o.skipped => AlertKind::RecordingSkipped,
+                Some(o) if o.cancelled && o.completed => AlertKind::RecordingStopped,
+                Some(o) if o.cancelled => AlertKind::RecordingInterrupted,
+                _ => AlertKind::RecordingCompleted,
+            };
+            let key_id = job_id.clone().unwrap_or_else(|| file_id.clone());
+            if let Some(j) = job_id {
+                st.started.remove(j);
+                st.scheduled.remove(j);
+            }
+            let mut d = recording_draft(kind, &key_id, None, s, snap, facts, now);
+            if let Some(o) = outcome {
+                let status = match kind {
+                    AlertKind::RecordingFailed => "❌ Failed",
+                    AlertKind::RecordingSkipped => "⏭️ Skipped",
+                    AlertKind::RecordingStopped => "⏹️ Stopped",
+                    AlertKind::RecordingInterrupted => "⚠️ Interrupted",
+                    _ if o.delayed => "✅ Completed (Delayed)",
+                    _ => "✅ Completed",
+                };
+                d.vars.insert("status".into(), json!(status));
+                if let Some(t) = o.title {
+                    d.vars.insert("program_title".into(), json!(t));
+                }
+                if let Some(sum) = o.summary {
+                    d.vars.insert("program_summary".into(), json!(sum));
+                }
+                if let Some(dur) = o.duration {
+                    d.vars.insert(
+                        "duration".into(),
+                        json!(template::words_duration(Duration::from_secs(dur))),
+                    );
+                }
+                if d.image_url.is_none() {
+                    d.image_url = o.image;
+                }
+            }
+            vec![d]
+        }
+        EngineEventKind::Change(Change::JobDeleted {
+            job_id,
+            was_recording,
+            was_scheduled,
+        }) => {
+            let known = *was_recording || *was_scheduled || st.scheduled.contains_key(job_id);
+            st.scheduled.remove(job_id);
+            st.started.remove(job_id);
+            if !known {
+                return Vec::new();
+            }
+            let mut d = recording_draft(
+                AlertKind::RecordingCancelled,
+                job_id,
+                None,
+                s,
+                snap,
+                facts,
+                now,
+            );
+            d.vars.insert(
+                "status".into(),
+                json!(if *was_recording {
+                    "🚫 Cancelled (Active)"
+                } else {
+                    "🚫 Cancelled"
+                }),
+            );
+            vec![d]
+        }
+        EngineEventKind::Disk(sample) => {
+            let level = sample.level(&snap.disk_thresholds);
+            let rule = s.disk.rule();
+            match st.disk.on_sample(*sample, level, now, &rule) {
+                Some(kind) => {
+                    let mut vars = Map::new();
+                    vars.insert("level".into(), json!(level.as_str()));
+                    vars.insert(
+                        "disk_free".into(),
+                        json!(template::human_size(sample.free_bytes)),
+                    );
+                    vars.insert(
+                        "disk_total".into(),
+                        json!(template::human_size(sample.total_bytes)),
+                    );
+                    vars.insert(
+                        "disk_used".into(),
+                        json!(template::human_size(
+                            sample.total_bytes.saturating_sub(sample.free_bytes)
+                        )),
+                    );
+                    vars.insert(
+                        "disk_percent".into(),
+                        json!(format!("{:.1}%", sample.free_percent())),
+                    );
+                    vars.insert("dvr_path".into(), Value::Null);
+                    // The rule already applies the cooldown and worsening deltas.
+                    vec![Draft {
+                        kind,
+                        dedup_key: None,
+                        cooldown: Duration::ZERO,
+                        vars,
+                        image_url: None,
+                    }]
+                }
+                None => Vec::new(),
+            }
+        }
+        EngineEventKind::HealthChanged { to, detail, .. } => {
+            if !matches!(to, Verdict::Healthy) {
+                st.last_detail = detail.clone();
+            }
+            match st.health.on_verdict(*to == Verdict::Healthy, ev.at) {
+                Some(HealthAlert::Recovered(o)) => vec![health_draft(
+                    AlertKind::DvrRecovered,
+                    o.since,
+                    o.until,
+                    None,
+                    &snap.host,
+                    now,
+                )],
+                _ => Vec::new(),
+            }
+        }
+        EngineEventKind::RestartChecked(check)
+            if !check.ok && check.cause == RestartCause::Reload =>
+        {
+            let mut d = health_draft(
+                AlertKind::DvrReloadFailed,
+                check.restarted_at,
+                None,
+                Some(check.detail.clone()),
+                &snap.host,
+                now,
+            );
+            d.dedup_key = Some(format!("reload-{}", check.restarted_at.timestamp_millis()));
+            vec![d]
+        }
+        _ => Vec::new(),
+    }
+}
+
+fn on_tick(
+    st: &mut DvrAlerts,
+    s: &AlertSettings,
+    snap: &Snapshot,
+    facts: &Facts,
+    now: DateTime<Utc>,
+) -> Vec<Draft> {
+    let mut out = Vec::new();
+    // A DVR removed, disabled or given a new identity is not "unreachable".
+    if !snap.running {
+        st.health.reset();
+        st.scheduled.clear();
+        st.missed_candidates.clear();
+        return out;
+    }
+    let delay = Duration::from_secs(s.health.unreachable_delay_seconds);
+    if let Some(HealthAlert::Unreachable(o)) = st.health.on_tick(now, delay) {
+        out.push(health_draft(
+            AlertKind::DvrUnreachable,
+            o.since,
+            None,
+            st.last_detail.clone(),
+            &snap.host,
+            now,
+        ));
+    }
+    // "Did not start": a scheduled job past its start plus the grace, never started,
+    // while the DVR is reachable (a DVR that is down says so itself).
+    if snap.connected {
+        let overdue = st.overdue(s, now);
+        let confirmed = st.due_missed(s, snap, now);
+        st.missed_candidates.retain(|id, _| overdue.contains(id));
+        for id in &overdue {
+            st.missed_candidates.entry(id.clone()).or_insert(now);
+        }
+        for id in confirmed {
+            st.missed_candidates.remove(&id);
+            st.missed.insert(id.clone());
+            st.scheduled.remove(&id);
+            out.push(recording_draft(
+                AlertKind::RecordingMissed,
+                &id,
+                None,
+                s,
+                snap,
+                facts,
+                now,
+            ));
+        }
+    }
+    out
+}
+
+fn channel_draft(live: &LiveSession, s: &AlertSettings, snap: &Snapshot, f: &Facts) -> Draft {
+    let info = f.channel(Some(&live.channel_number));
+    let airing = f.airings.get(&live.channel_number).cloned().flatten();
+    let who = live
+        .device_name
+        .clone()
+        .or(live.client_ip.map(|ip| ip.to_string()))
+        .unwrap_or_else(|| live.name.clone());
+    let program_image = airing.as_ref().and_then(|a| a.image.clone());
+    let image = if s.channel.image_source == "channel" {
+        info.logo.clone().or(program_image.clone())
+    } else {
+        program_image.clone().or(info.logo.clone())
+    };
+    let mut vars = Map::new();
+    vars.insert("channel_number".into(), json!(live.channel_number));
+    vars.insert(
+        "channel_name".into(),
+        json!(live
+            .channel_name
+            .clone()
+            .or(info.name.clone())
+            .unwrap_or_else(|| "Unknown Channel".into())),
+    );
+    vars.insert("channel_logo".into(), json!(info.logo));
+    vars.insert(
+        "program_title".into(),
+        json!(airing.as_ref().and_then(|a| a.title.clone())),
+    );
+    vars.insert(
+        "program_summary".into(),
+        json!(airing.as_ref().and_then(|a| a.summary.clone())),
+    );
+    vars.insert("program_image".into(), json!(program_image));
+    vars.insert("resolution".into(), json!(live.resolution));
+    vars.insert("device_name".into(), json!(live.device_name));
+    vars.insert(
+        "client_ip".into(),
+        json!(live.client_ip.map(|ip| ip.to_string())),
+    );
+    let source = live.source.to_string();
+    vars.insert(
+        "stream_source".into(),
+        json!((!source.is_empty()).then_some(source)),
+    );
+    vars.insert("stream_count".into(), json!(snap.stream_count));
+    vars.insert("image_url".into(), json!(image));
+    Draft {
+        kind: AlertKind::ChannelWatching,
+        dedup_key: Some(format!("ch{}-{who}", live.channel_number)),
+        cooldown: Duration::from_secs(s.channel.cooldown_seconds),
+        vars,
+        image_url: image,
+    }
+}
+
+fn vod_draft(vod: &VodSession, s: &AlertSettings, f: &Facts) -> Draft {
+    let item = f
+        .library_items
+        .get(&vod.file_id)
+        .cloned()
+        .flatten()
+        .unwrap_or_default();
+    let mut vars = Map::new();
+    vars.insert(
+        "title".into(),
+        json!(item.title.clone().or(vod.title.clone())),
+    );
+    vars.insert("year".into(), json!(item.year));
+    vars.insert("episode_title".into(), json!(item.episode_title));
+    vars.insert("summary".into(), json!(item.summary));
+    vars.insert(
+        "duration".into(),
+        json!(item
+            .duration
+            .map(|d| template::clock_duration(Duration::from_secs(d)))),
+    );
+    vars.insert(
+        "position".into(),
+        json!(vod
+            .position_seconds
+            .map(|p| template::clock_duration(Duration::from_secs(p)))),
+    );
+    vars.insert("device_name".into(), json!(vod.device_name));
+    vars.insert(
+        "client_ip".into(),
+        json!(vod.client_ip.map(|ip| ip.to_string())),
+    );
+    vars.insert("rating".into(), json!(item.rating));
+    vars.insert("genres".into(), json!(item.genres));
+    vars.insert("cast".into(), json!(item.cast));
+    vars.insert("image_url".into(), json!(item.image));
+    Draft {
+        kind: AlertKind::VodPlayback,
+        dedup_key: Some(format!("vod{}-{}", vod.file_id, vod.client)),
+        cooldown: Duration::from_secs(s.vod.cooldown_seconds),
+        vars,
+        image_url: item.image,
+    }
+}
+
+fn recording_draft(
+    kind: AlertKind,
+    job_id: &str,
+    started: Option<(&Recording, bool)>,
+    s: &AlertSettings,
+    snap: &Snapshot,
+    f: &Facts,
+    now: DateTime<Utc>,
+) -> Draft {
+    let job = f.job(job_id);
+    let channel_number = job
+        .channel
+        .clone()
+        .or(started.and_then(|(r, _)| r.channel_number.clone()));
+    let channel = f.channel(channel_number.as_ref());
+    let title = job
+        .name
+        .clone()
+        .or(started.and_then(|(r, _)| r.title.clone()));
+    let status = match kind {
+        AlertKind::RecordingScheduled => "📅 Scheduled".to_string(),
+        AlertKind::RecordingStarted => format!(
+            "🔴 Recording ({})",
+            if started.is_some_and(|(_, sched)| sched) {
+                "Scheduled"
+            } else {
+                "Manual"
+            }
+        ),
+        AlertKind::RecordingMissed => "⛔ Did not start".to_string(),
+        AlertKind::RecordingCancelled => "🚫 Cancelled".to_string(),
+        _ => "✅ Completed".to_string(),
+    };
+    let mut vars = Map::new();
+    vars.insert("status".into(), json!(status));
+    vars.insert("job_id".into(), json!(job_id));
+    vars.insert("program_title".into(), json!(title));
+    vars.insert("program_summary".into(), json!(job.summary));
+    vars.insert("channel_number".into(), json!(channel_number));
+    vars.insert("channel_name".into(), json!(channel.name));
+    let start = job
+        .start_time
+        .and_then(|t| Utc.timestamp_opt(t, 0).single());
+    vars.insert(
+        "scheduled_time".into(),
+        json!(match kind {
+            AlertKind::RecordingScheduled
+            | AlertKind::RecordingCancelled
+            | AlertKind::RecordingMissed => start.map(|t| friendly_day_time(t, now)),
+            _ => None,
+        }),
+    );
+    vars.insert(
+        "start_time".into(),
+        json!(match kind {
+            AlertKind::RecordingStarted => Some(clock_time(now)),
+            _ => None,
+        }),
+    );
+    vars.insert(
+        "duration".into(),
+        json!(job
+            .duration
+            .map(|d| template::words_duration(Duration::from_secs(d)))),
+    );
+    vars.insert(
+        "stream_count".into(),
+        json!(match kind {
+            AlertKind::RecordingScheduled
+            | AlertKind::RecordingCancelled
+            | AlertKind::RecordingMissed => None,
+            _ => snap.stream_count,
+        }),
+    );
+    let image = job.image.clone().or(channel.logo.clone());
+    vars.insert("image_url".into(), json!(image));
+    let stage = kind.event_type().trim_start_matches("recording.");
+    Draft {
+        kind,
+        dedup_key: Some(format!("recording-{stage}-{job_id}")),
+        cooldown: Duration::from_secs(s.recording.cooldown_seconds),
+        vars,
+        image_url: image,
+    }
+}
+
+fn health_draft(
+    kind: AlertKind,
+    since: DateTime<Utc>,
+    until: Option<DateTime<Utc>>,
+    detail: Option<String>,
+    host: &str,
+    now: DateTime<Utc>,
+) -> Draft {
+    let mut vars = Map::new();
+    vars.insert("outage_start".into(), json!(local_time(since)));
+    vars.insert("outage_end".into(), json!(until.map(local_time)));
+    vars.insert(
+        "outage_duration".into(),
+        json!(human_duration(
+            (until.unwrap_or(now) - since).to_std().unwrap_or_default()
+        )),
+    );
+    vars.insert("detail".into(), json!(detail));
+    vars.insert("dvr_host".into(), json!(host));
+    Draft {
+        kind,
+        dedup_key: Some(format!("{}-{}", kind.event_type(), since.timestamp())),
+        cooldown: Duration::from_secs(1),
+        vars,
+        image_url: None,
+    }
+}
+
+/// Whether a kind counts against its DVR's budget: disk and health alerts never do
+/// (their rules send one per level or outage), so a storm cannot mute them.
+pub fn budgeted(kind: AlertKind) -> bool {
+    !matches!(
+        kind.category(),
+        None | Some(Category::Disk | Category::Health)
+    )
+}
+
+fn local_time(t: DateTime<Utc>) -> String {
+    t.with_timezone(&Local)
+        .format("%Y-%m-%d %H:%M:%S %Z")
+        .to_string()
+}
+
+/// `8:54 PM EDT`-style clock time (leading zero stripped).
+fn clock_time(t: DateTime<Utc>) -> String {
+    let l = t.with_timezone(&Local);
+    let s = l.format("%I:%M %p").to_string();
+    s.trim_start_matches('0').to_string()
+}
+
+/// `Today at 8:54 PM`, `Tomorrow at …`, or `Mon DD, YYYY at …`, seen from `now`.
+fn friendly_day_time(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let l = t.with_timezone(&Local);
+    let today = now.with_timezone(&Local).date_naive();
+    let day = if l.date_naive() == today {
+        "Today".to_string()
+    } else if Some(l.date_naive()) == today.succ_opt() {
+        "Tomorrow".to_string()
+    } else {
+        l.format("%b %d, %Y").to_string()
+    };
+    format!("{day} at {}", clock_time(t))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(1_776_630_000 + s, 0).unwrap()
+    }
+
+    fn event(at: DateTime<Utc>, kind: EngineEventKind) -> EngineEvent {
+        EngineEvent {
+            dvr_id: "3f7ecdd3".into(),
+            at,
+            kind,
+        }
+    }
+
+    fn health(at: DateTime<Utc>, to: Verdict) -> EngineEvent {
+        event(
+            at,
+            EngineEventKind::HealthChanged {
+                from: None,
+                to,
+                detail: (to != Verdict::Healthy).then(|| "no answer from /status".into()),
+            },
+        )
+    }
+
+    fn running() -> Snapshot {
+        Snapshot {
+            running: true,
+            connected: true,
+            host: "192.168.1.20:8089".into(),
+            stream_count: Some(1),
+            disk_thresholds: DiskThresholds::default(),
+        }
+    }
+
+    /// `decide` with every lookup answered from `known` (the shell's loop over `needs`).
+    fn run(
+        st: &mut DvrAlerts,
+        s: &AlertSettings,
+        input: Input<'_>,
+        snap: &Snapshot,
+        known: &Facts,
+        now: DateTime<Utc>,
+    ) -> Vec<Draft> {
+        let mut facts = Facts::default();
+        for _ in 0..3 {
+            let n = needs(st, s, &input, snap, &facts, now);
+            if n.is_empty() {
+                break;
+            }
+            facts.prefetched |= n.prefetch;
+            for c in n.channels {
+                let info = known.channels.get(&c).cloned().unwrap_or_default();
+                facts.channels.insert(c, info);
+            }
+            for j in n.jobs {
+                let job = known.jobs.get(&j).cloned().flatten();
+                facts.jobs.insert(j, job);
+            }
+            for r in n.recordings {
+                let rec = known.recordings.get(&r).cloned().flatten();
+                facts.recordings.insert(r, rec);
+            }
+            for a in n.airings {
+                facts.airings.insert(a, None);
+            }
+            for i in n.library_items {
+                facts.library_items.insert(i, None);
+            }
+        }
+        assert!(needs(st, s, &input, snap, &facts, now).is_empty());
+        decide(st, s, &input, snap, &facts, now)
+    }
+
+    /// The rendered default title and message, as the shell would send them.
+    fn texts(d: &Draft, dvr_name: &str) -> (String, String) {
+        let mut vars = d.vars.clone();
+        vars.insert("dvr_name".into(), json!(dvr_name));
+        template::default_text(d.kind, &Value::Object(vars))
+    }
+
+    /// The same story as the integration test `a_dark_dvr_alerts_unreachable_after_the_
+    /// delay_then_recovered`, which waits a minute of real time for it.
+    #[test]
+    fn a_dark_dvr_is_unreachable_after_the_delay_once_then_recovered() {
+        let mut s = AlertSettings::default();
+        s.health.unreachable_delay_seconds = 30;
+        let snap = running();
+        let none = Facts::default();
+        let mut st = DvrAlerts::new(t(0));
+        assert!(!st.watching_clock());
+        let stale = health(t(0), Verdict::Stale);
+        assert!(run(&mut st, &s, Input::Event(&stale), &snap, &none, t(0)).is_empty());
+        assert!(st.pending(), "the unreachable delay runs on the clock");
+        assert!(run(&mut st, &s, Input::Tick, &snap, &none, t(29)).is_empty());
+        let u = run(&mut st, &s, Input::Tick, &snap, &none, t(30));
+        assert_eq!(u.len(), 1);
+        assert_eq!(u[0].kind, AlertKind::DvrUnreachable);
+        assert_eq!(texts(&u[0], "Cabin").0, "🔌 DVR unreachable: Cabin");
+        assert_eq!(u[0].vars["dvr_host"], "192.168.1.20:8089");
+        assert_eq!(u[0].vars["detail"], "no answer from /status");
+        for later in [35, 60, 65] {
+            assert!(
+                run(&mut st, &s, Input::Tick, &snap, &none, t(later)).is_empty(),
+                "one alert per outage"
+            );
+        }
+        let healthy = health(t(70), Verdict::Healthy);
+        let r = run(&mut st, &s, Input::Event(&healthy), &snap, &none, t(70));
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].kind, AlertKind::DvrRecovered);
+        let (_, msg) = texts(&r[0], "Cabin");
+        assert!(
+            msg.starts_with("Back after ") && msg.contains("down from "),
+            "{msg}"
+        );
+        assert!(!st.watching_clock());
+    }
+
+    #[test]
+    fn an_unsent_unreachable_alert_is_not_followed_by_recovered() {
+        let mut s = AlertSettings::default();
+        s.health.unreachable_delay_seconds = 30;
+        let (snap, none) = (running(), Facts::default());
+        let mut st = DvrAlerts::new(t(0));
+        run(
+            &mut st,
+            &s,
+            Input::Event(&health(t(0), Verdict::Disconnected)),
+            &snap,
+            &none,
+            t(0),
+        );
+        assert_eq!(run(&mut st, &s, Input::Tick, &snap, &none, t(31)).len(), 1);
+        st.unreachable_not_sent();
+        let back = health(t(90), Verdict::Healthy);
+        assert!(run(&mut st, &s, Input::Event(&back), &snap, &none, t(90)).is_empty());
+    }
+
+    #[test]
+    fn a_removed_dvr_is_never_unreachable() {
+        let mut s = AlertSettings::default();
+        s.health.unreachable_delay_seconds = 30;
+        let none = Facts::default();
+        let mut st = DvrAlerts::new(t(0));
+        run(
+            &mut st,
+            &s,
+            Input::Event(&health(t(0), Verdict::Stale)),
+            &running(),
+            &none,
+            t(0),
+        );
+        let gone = Snapshot {
+            running: false,
+            ..running()
+        };
+        assert!(run(&mut st, &s, Input::Tick, &gone, &none, t(60)).is_empty());
+        assert!(run(&mut st, &s, Input::Tick, &running(), &none, t(120)).is_empty());
+    }
+
+    fn job(start: DateTime<Utc>, channel: &str) -> JobInfo {
+        JobInfo {
+            name: Some("The Evening News".into()),
+            start_time: Some(start.timestamp()),
+            duration: Some(1800),
+            channel: Some(channel.into()),
+            ..Default::default()
+        }
+    }
+
+    fn known(jobs: &[(&str, JobInfo)]) -> Facts {
+        let mut f = Facts::default();
+        for (id, j) in jobs {
+            f.jobs.insert(id.to_string(), Some(j.clone()));
+        }
+        f.channels.insert(
+            "5.1".into(),
+            ChannelInfo {
+                name: Some("KTLA".into()),
+                logo: Some("http://dvr/logo.png".into()),
+            },
+        );
+        f
+    }
+
+    fn scheduled(at: DateTime<Utc>, id: &str) -> EngineEvent {
+        event(
+            at,
+            EngineEventKind::Change(Change::RecordingScheduled { job_id: id.into() }),
+        )
+    }
+
+    #[test]
+    fn a_scheduled_recording_names_its_job_and_channel() {
+        let s = AlertSettings::default();
+        let f = known(&[("job-1", job(t(3600), "5.1"))]);
+        let mut st = DvrAlerts::new(t(0));
+        let ev = scheduled(t(0), "job-1");
+        // The job first; its channel once the job says which.
+        let n = needs(
+            &st,
+            &s,
+            &Input::Event(&ev),
+            &running(),
+            &Facts::default(),
+            t(0),
+        );
+        assert_eq!(n.jobs, ["job-1"]);
+        assert!(n.channels.is_empty());
+        let d = run(&mut st, &s, Input::Event(&ev), &running(), &f, t(0));
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].kind, AlertKind::RecordingScheduled);
+        assert_eq!(d[0].vars["channel_name"], "KTLA");
+        assert_eq!(d[0].vars["program_title"], "The Evening News");
+        assert_eq!(d[0].dedup_key.as_deref(), Some("recording-scheduled-job-1"));
+        assert_eq!(d[0].image_url.as_deref(), Some("http://dvr/logo.png"));
+        assert!(st.watching_clock(), "a scheduled job may not start");
+    }
+
+    #[test]
+    fn a_job_starting_now_announces_itself_as_started_not_scheduled() {
+        let s = AlertSettings::default();
+        let f = known(&[("job-2", job(t(20), "5.1"))]);
+        let mut st = DvrAlerts::new(t(0));
+        let ev = scheduled(t(0), "job-2");
+        assert!(run(&mut st, &s, Input::Event(&ev), &running(), &f, t(0)).is_empty());
+    }
+
+    #[test]
+    fn a_recording_that_never_starts_is_reported_after_two_checks() {
+        let s = AlertSettings::default();
+        let grace = s.recording.missed_grace_seconds as i64;
+        let f = known(&[("job-3", job(t(600), "5.1"))]);
+        let snap = running();
+        let mut st = DvrAlerts::new(t(0));
+        assert_eq!(
+            run(
+                &mut st,
+                &s,
+                Input::Event(&scheduled(t(0), "job-3")),
+                &snap,
+                &f,
+                t(0)
+            )
+            .len(),
+            1
+        );
+        let first = 600 + grace + 1;
+        assert!(run(&mut st, &s, Input::Tick, &snap, &f, t(first)).is_empty());
+        assert!(st.pending(), "the second check is due");
+        assert!(run(&mut st, &s, Input::Tick, &snap, &f, t(first + 29)).is_empty());
+        let d = run(&mut st, &s, Input::Tick, &snap, &f, t(first + 30));
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].kind, AlertKind::RecordingMissed);
+        assert_eq!(d[0].vars["status"], "⛔ Did not start");
+        assert_eq!(d[0].vars["channel_name"], "KTLA");
+        assert!(run(&mut st, &s, Input::Tick, &snap, &f, t(first + 90)).is_empty());
+        assert!(!st.watching_clock());
+    }
+
+    #[test]
+    fn a_recording_that_starts_late_or_while_the_dvr_is_down_is_not_missed() {
+        let s = AlertSettings::default();
+        let grace = s.recording.missed_grace_seconds as i64;
+        let f = known(&[("job-4", job(t(600), "5.1"))]);
+        let mut st = DvrAlerts::new(t(0));
+        run(
+            &mut st,
+            &s,
+            Input::Event(&scheduled(t(0), "job-4")),
+            &running(),
+            &f,
+            t(0),
+        );
+        let down = Snapshot {
+            connected: false,
+            ..running()
+        };
+        let first = 600 + grace + 1;
+        assert!(run(&mut st, &s, Input::Tick, &down, &f, t(first)).is_empty());
+        assert!(run(&mut st, &s, Input::Tick, &down, &f, t(first + 60)).is_empty());
+        // Back, and the recording turns out to be running.
+        let started = event(
+            t(first + 61),
+            EngineEventKind::Change(Change::RecordingStarted(Recording {
+                job_id: "job-4".into(),
+                scheduled: true,
+                started_at: None,
+                title: None,
+                channel_number: Some("5.1".into()),
+            })),
+        );
+        let d = run(
+            &mut st,
+            &s,
+            Input::Event(&started),
+            &running(),
+            &f,
+            t(first + 61),
+        );
+        assert_eq!(d[0].vars["status"], "🔴 Recording (Scheduled)");
+        assert!(run(&mut st, &s, Input::Tick, &running(), &f, t(first + 200)).is_empty());
+    }
+
+    #[test]
+    fn only_known_jobs_are_announced_as_cancelled() {
+        let s = AlertSettings::default();
+        let f = known(&[("job-5", job(t(3600), "5.1"))]);
+        let mut st = DvrAlerts::new(t(0));
+        let deleted = |id: &str| {
+            event(
+                t(10),
+                EngineEventKind::Change(Change::JobDeleted {
+                    job_id: id.into(),
+                    was_recording: false,
+                    was_scheduled: false,
+                }),
+            )
+        };
+        let unknown = deleted("job-other");
+        let n = needs(
+            &st,
+            &s,
+            &Input::Event(&unknown),
+            &running(),
+            &Facts::default(),
+            t(10),
+        );
+        assert!(n.is_empty(), "an unknown job costs no lookup");
+        assert!(run(&mut st, &s, Input::Event(&unknown), &running(), &f, t(10)).is_empty());
+        run(
+            &mut st,
+            &s,
+            Input::Event(&scheduled(t(0), "job-5")),
+            &running(),
+            &f,
+            t(0),
+        );
+        let d = run(
+            &mut st,
+            &s,
+            Input::Event(&deleted("job-5")),
+            &running(),
+            &f,
+            t(10),
+        );
+        assert_eq!(d[0].kind, AlertKind::RecordingCancelled);
+        assert_eq!(d[0].vars["status"], "🚫 Cancelled");
+    }
+
+    #[test]
+    fn disk_and_health_alerts_are_outside_the_budget() {
+        assert!(budgeted(AlertKind::ChannelWatching));
+        assert!(budgeted(AlertKind::RecordingStarted));
+        assert!(!budgeted(AlertKind::DvrUnreachable));
+        assert!(!budgeted(AlertKind::DiskCritical));
+    }
+}
