@@ -12,6 +12,7 @@ pub mod health;
 pub mod notify;
 pub mod rate;
 pub mod session;
+pub mod settings;
 pub mod text;
 
 /// The product version (every crate shares the workspace version).

@@ -257,17 +257,18 @@ pub async fn export(db: &Db, passphrase: Option<&str>) -> Result<Backup, BackupE
 
 /// The ranges the settings API enforces, so an import cannot store what an edit could not.
 fn validate_settings(s: &BackupSettings) -> Result<(), BackupError> {
-    let invalid = |key: &str, message: String| BackupError::Invalid {
-        key: format!("settings.{key}"),
-        message,
+    let invalid = |e: domain::settings::Invalid| BackupError::Invalid {
+        key: format!("settings.{}", e.key),
+        message: e.message,
     };
-    settings::check_dvr_soft_limit(s.dvr_soft_limit).map_err(|m| invalid("dvr_soft_limit", m))?;
-    settings::check_retention_days(s.retention_days).map_err(|m| invalid("retention_days", m))?;
-    if let Some(t) = &s.disk_thresholds {
-        t.validate()
-            .map_err(|(key, m)| invalid(&format!("disk_thresholds.{key}"), m))?;
-    }
-    s.alerts.validate().map_err(|m| invalid("alerts", m))
+    let patch = domain::settings::SettingsPatch {
+        dvr_soft_limit: Some(s.dvr_soft_limit),
+        retention_days: Some(s.retention_days),
+        disk_thresholds: s.disk_thresholds,
+        alerts: None,
+    };
+    patch.check(&s.alerts).map_err(invalid)?;
+    domain::settings::check_alerts(&s.alerts).map_err(invalid)
 }
 
 /// A provider's target as the API would check it (fields, URLs, the SSRF rules). A

@@ -36,7 +36,7 @@ use serde_json::{json, Map, Value};
 
 use channelwatch::backup;
 use channelwatch::bundle::redact;
-use channelwatch::config::declared::{interpolate, line_of, merged_alerts};
+use channelwatch::config::declared::{interpolate, line_of};
 use channelwatch::config::net::TrustedProxies;
 use channelwatch::config::{parse_dvr_servers, read_file, Config, Flags};
 use channelwatch::http::forwarded::{all_forwarded_hosts, Client};
@@ -60,6 +60,7 @@ use domain::notify::target::{
     check_destination_host, check_url, is_forbidden_ip, is_public_url, mask_url, Target, MASK,
 };
 use domain::session::{Change, DvrState, MAX_ACTIVITIES, MAX_JOBS};
+use domain::settings::merged_alerts;
 use domain::text::{clip, outside_text};
 use engine::dvr::client::{DvrInfo, DvrStatus, RecordingInfo};
 use storage::dvrs::ManagedBy;

@@ -47,24 +47,6 @@ pub async fn dvr_soft_limit(db: &Db) -> Result<u32, StorageError> {
         .unwrap_or(DEFAULT_DVR_SOFT_LIMIT))
 }
 
-/// The range the API, the YAML file and backup imports accept for `dvr_soft_limit`.
-pub fn check_dvr_soft_limit(n: u32) -> Result<(), String> {
-    if (1..=10_000).contains(&n) {
-        Ok(())
-    } else {
-        Err("dvr_soft_limit: must be between 1 and 10000".into())
-    }
-}
-
-/// The range the API, the YAML file and backup imports accept for `retention_days`.
-pub fn check_retention_days(n: u32) -> Result<(), String> {
-    if (1..=3650).contains(&n) {
-        Ok(())
-    } else {
-        Err("retention_days: must be between 1 and 3650".into())
-    }
-}
-
 /// Days of alert history kept (Settings > Advanced).
 pub const RETENTION_DAYS: &str = "retention_days";
 pub const DEFAULT_RETENTION_DAYS: u32 = 30;

@@ -17,7 +17,7 @@ use super::health::{human_duration, HealthAlert, HealthRule};
 use super::kind::{AlertKind, Category};
 use super::settings::AlertSettings;
 use super::template;
-use crate::disk::DiskThresholds;
+use crate::disk::{DiskLevel, DiskSample, DiskThresholds};
 use crate::engine_event::{EngineEvent, EngineEventKind};
 use crate::health::{RestartCause, Verdict};
 use crate::session::{Change, LiveSession, Recording, VodSession};
@@ -290,6 +290,8 @@ fn on_event(
     facts: &Facts,
     now: DateTime<Utc>,
 ) -> Vec<Draft> {
+    let recording =
+        |kind, job_id: &str, started| recording_draft(kind, job_id, started, s, snap, facts, now);
     match &ev.kind {
         EngineEventKind::Change(Change::LiveStarted(live)) => {
             vec![channel_draft(live, s, snap, facts)]
@@ -305,71 +307,26 @@ fn on_event(
             if starts_now(job.as_ref(), now) {
                 return Vec::new();
             }
-            vec![recording_draft(
-                AlertKind::RecordingScheduled,
-                job_id,
-                None,
-                s,
-                snap,
-                facts,
-                now,
-            )]
+            vec![recording(AlertKind::RecordingScheduled, job_id, None)]
         }
         EngineEventKind::Change(Change::RecordingStarted(rec)) => {
             st.started.insert(rec.job_id.clone());
             let was_scheduled = rec.scheduled || st.scheduled.contains_key(&rec.job_id);
-            vec![recording_draft(
+            vec![recording(
                 AlertKind::RecordingStarted,
                 &rec.job_id,
                 Some((rec, was_scheduled)),
-                s,
-                snap,
-                facts,
-                now,
             )]
         }
         EngineEventKind::Change(Change::RecordingCompleted { file_id, job_id }) => {
-            let outcome = facts.recordings.get(file_id).cloned().flatten();
-            let kind = match &outcome {
-                Some(o) if o.failed => AlertKind::RecordingFailed,
-                Some(o) if o.skipped => AlertKind::RecordingSkipped,
-                Some(o) if o.cancelled && o.completed => AlertKind::RecordingStopped,
-                Some(o) if o.cancelled => AlertKind::RecordingInterrupted,
-                _ => AlertKind::RecordingCompleted,
-            };
-            let key_id = job_id.clone().unwrap_or_else(|| file_id.clone());
             if let Some(j) = job_id {
                 st.started.remove(j);
                 st.scheduled.remove(j);
             }
-            let mut d = recording_draft(kind, &key_id, None, s, snap, facts, now);
-            if let Some(o) = outcome {
-                let status = match kind {
-                    AlertKind::RecordingFailed => "❌ Failed",
-                    AlertKind::RecordingSkipped => "⏭️ Skipped",
-                    AlertKind::RecordingStopped => "⏹️ Stopped",
-                    AlertKind::RecordingInterrupted => "⚠️ Interrupted",
-                    _ if o.delayed => "✅ Completed (Delayed)",
-                    _ => "✅ Completed",
-                };
-                d.vars.insert("status".into(), json!(status));
-                if let Some(t) = o.title {
-                    d.vars.insert("program_title".into(), json!(t));
-                }
-                if let Some(sum) = o.summary {
-                    d.vars.insert("program_summary".into(), json!(sum));
-                }
-                if let Some(dur) = o.duration {
-                    d.vars.insert(
-                        "duration".into(),
-                        json!(template::words_duration(Duration::from_secs(dur))),
-                    );
-                }
-                if d.image_url.is_none() {
-                    d.image_url = o.image;
-                }
-            }
-            vec![d]
+            let key_id = job_id.as_ref().unwrap_or(file_id);
+            let outcome = facts.recordings.get(file_id).cloned().flatten();
+            let kind = finished_kind(outcome.as_ref());
+            vec![with_outcome(recording(kind, key_id, None), outcome)]
         }
         EngineEventKind::Change(Change::JobDeleted {
             job_id,
@@ -382,62 +339,22 @@ fn on_event(
             if !known {
                 return Vec::new();
             }
-            let mut d = recording_draft(
-                AlertKind::RecordingCancelled,
-                job_id,
-                None,
-                s,
-                snap,
-                facts,
-                now,
-            );
-            d.vars.insert(
-                "status".into(),
-                json!(if *was_recording {
-                    "🚫 Cancelled (Active)"
-                } else {
-                    "🚫 Cancelled"
-                }),
-            );
+            let mut d = recording(AlertKind::RecordingCancelled, job_id, None);
+            let status = if *was_recording {
+                "🚫 Cancelled (Active)"
+            } else {
+                "🚫 Cancelled"
+            };
+            d.vars.insert("status".into(), json!(status));
             vec![d]
         }
         EngineEventKind::Disk(sample) => {
             let level = sample.level(&snap.disk_thresholds);
-            let rule = s.disk.rule();
-            match st.disk.on_sample(*sample, level, now, &rule) {
-                Some(kind) => {
-                    let mut vars = Map::new();
-                    vars.insert("level".into(), json!(level.as_str()));
-                    vars.insert(
-                        "disk_free".into(),
-                        json!(template::human_size(sample.free_bytes)),
-                    );
-                    vars.insert(
-                        "disk_total".into(),
-                        json!(template::human_size(sample.total_bytes)),
-                    );
-                    vars.insert(
-                        "disk_used".into(),
-                        json!(template::human_size(
-                            sample.total_bytes.saturating_sub(sample.free_bytes)
-                        )),
-                    );
-                    vars.insert(
-                        "disk_percent".into(),
-                        json!(format!("{:.1}%", sample.free_percent())),
-                    );
-                    vars.insert("dvr_path".into(), Value::Null);
-                    // The rule already applies the cooldown and worsening deltas.
-                    vec![Draft {
-                        kind,
-                        dedup_key: None,
-                        cooldown: Duration::ZERO,
-                        vars,
-                        image_url: None,
-                    }]
-                }
-                None => Vec::new(),
-            }
+            st.disk
+                .on_sample(*sample, level, now, &s.disk.rule())
+                .map(|kind| disk_draft(kind, level, sample))
+                .into_iter()
+                .collect()
         }
         EngineEventKind::HealthChanged { to, detail, .. } => {
             if !matches!(to, Verdict::Healthy) {
@@ -470,6 +387,82 @@ fn on_event(
             vec![d]
         }
         _ => Vec::new(),
+    }
+}
+
+/// How a finished recording ended, from the DVR's record of it.
+fn finished_kind(outcome: Option<&RecordingOutcome>) -> AlertKind {
+    match outcome {
+        Some(o) if o.failed => AlertKind::RecordingFailed,
+        Some(o) if o.skipped => AlertKind::RecordingSkipped,
+        Some(o) if o.cancelled && o.completed => AlertKind::RecordingStopped,
+        Some(o) if o.cancelled => AlertKind::RecordingInterrupted,
+        _ => AlertKind::RecordingCompleted,
+    }
+}
+
+/// A finished recording's draft with what the DVR's record adds: the status, its own
+/// title, summary, duration and image.
+fn with_outcome(mut d: Draft, outcome: Option<RecordingOutcome>) -> Draft {
+    let Some(o) = outcome else {
+        return d;
+    };
+    let status = match d.kind {
+        AlertKind::RecordingFailed => "❌ Failed",
+        AlertKind::RecordingSkipped => "⏭️ Skipped",
+        AlertKind::RecordingStopped => "⏹️ Stopped",
+        AlertKind::RecordingInterrupted => "⚠️ Interrupted",
+        _ if o.delayed => "✅ Completed (Delayed)",
+        _ => "✅ Completed",
+    };
+    d.vars.insert("status".into(), json!(status));
+    if let Some(t) = o.title {
+        d.vars.insert("program_title".into(), json!(t));
+    }
+    if let Some(sum) = o.summary {
+        d.vars.insert("program_summary".into(), json!(sum));
+    }
+    if let Some(dur) = o.duration {
+        d.vars.insert(
+            "duration".into(),
+            json!(template::words_duration(Duration::from_secs(dur))),
+        );
+    }
+    if d.image_url.is_none() {
+        d.image_url = o.image;
+    }
+    d
+}
+
+/// A disk alert's draft (the rule applies its own cooldown and worsening deltas).
+fn disk_draft(kind: AlertKind, level: DiskLevel, sample: &DiskSample) -> Draft {
+    let mut vars = Map::new();
+    vars.insert("level".into(), json!(level.as_str()));
+    vars.insert(
+        "disk_free".into(),
+        json!(template::human_size(sample.free_bytes)),
+    );
+    vars.insert(
+        "disk_total".into(),
+        json!(template::human_size(sample.total_bytes)),
+    );
+    vars.insert(
+        "disk_used".into(),
+        json!(template::human_size(
+            sample.total_bytes.saturating_sub(sample.free_bytes)
+        )),
+    );
+    vars.insert(
+        "disk_percent".into(),
+        json!(format!("{:.1}%", sample.free_percent())),
+    );
+    vars.insert("dvr_path".into(), Value::Null);
+    Draft {
+        kind,
+        dedup_key: None,
+        cooldown: Duration::ZERO,
+        vars,
+        image_url: None,
     }
 }
 
@@ -1130,6 +1123,86 @@ mod tests {
         assert_eq!(d[0].vars["status"], "🚫 Cancelled");
     }
 
+    #[test]
+    fn a_finished_recording_says_how_it_ended() {
+        let s = AlertSettings::default();
+        let mut f = known(&[("job-6", job(t(0), "5.1"))]);
+        f.recordings.insert(
+            "file-6".into(),
+            Some(RecordingOutcome {
+                title: Some("The Late Show".into()),
+                failed: true,
+                duration: Some(3600),
+                ..Default::default()
+            }),
+        );
+        let mut st = DvrAlerts::new(t(0));
+        let done = event(
+            t(4000),
+            EngineEventKind::Change(Change::RecordingCompleted {
+                file_id: "file-6".into(),
+                job_id: Some("job-6".into()),
+            }),
+        );
+        let d = run(&mut st, &s, Input::Event(&done), &running(), &f, t(4000));
+        assert_eq!(d[0].kind, AlertKind::RecordingFailed);
+        assert_eq!(d[0].vars["status"], "❌ Failed");
+        assert_eq!(d[0].vars["program_title"], "The Late Show");
+        assert_eq!(d[0].vars["channel_name"], "KTLA");
+        assert_eq!(d[0].dedup_key.as_deref(), Some("recording-failed-job-6"));
+    }
+
+    #[test]
+    fn a_low_disk_alerts_once_per_level_after_the_start_grace() {
+        let s = AlertSettings::default();
+        let grace = s.disk.startup_grace_seconds as i64;
+        let mut st = DvrAlerts::new(t(0));
+        let gib = 1024 * 1024 * 1024;
+        let disk = |at, free_gib: u64| {
+            event(
+                at,
+                EngineEventKind::Disk(DiskSample {
+                    free_bytes: free_gib * gib,
+                    total_bytes: 500 * gib,
+                }),
+            )
+        };
+        let none = Facts::default();
+        let early = disk(t(1), 20);
+        assert!(run(&mut st, &s, Input::Event(&early), &running(), &none, t(1)).is_empty());
+        let low = disk(t(grace + 1), 40);
+        let d = run(
+            &mut st,
+            &s,
+            Input::Event(&low),
+            &running(),
+            &none,
+            t(grace + 1),
+        );
+        assert_eq!(d[0].kind, AlertKind::DiskWarning);
+        assert_eq!(d[0].vars["level"], "warning");
+        assert_eq!(d[0].vars["disk_free"], "40.00 GB");
+        let again = disk(t(grace + 2), 40);
+        assert!(run(
+            &mut st,
+            &s,
+            Input::Event(&again),
+            &running(),
+            &none,
+            t(grace + 2)
+        )
+        .is_empty());
+        let worse = disk(t(grace + 3), 20);
+        let d = run(
+            &mut st,
+            &s,
+            Input::Event(&worse),
+            &running(),
+            &none,
+            t(grace + 3),
+        );
+        assert_eq!(d[0].kind, AlertKind::DiskCritical);
+    }
     #[test]
     fn disk_and_health_alerts_are_outside_the_budget() {
         assert!(budgeted(AlertKind::ChannelWatching));

@@ -4,6 +4,7 @@
 //! a bad file changes nothing and the running state stays. Only DVRs whose entry
 //! changed restart (the engine's reconcile leaves the others running).
 
+use domain::settings::{merged_alerts, SettingsPatch};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -306,44 +307,16 @@ pub fn resolve(
             }
         }
     }
-    if let Some(limit) = file.dvr_soft_limit {
-        settings::check_dvr_soft_limit(limit).map_err(|m| {
-            err(
-                "dvr_soft_limit".into(),
-                m.trim_start_matches("dvr_soft_limit: ").to_string(),
-            )
-        })?;
-    }
-    if let Some(days) = file.retention_days {
-        settings::check_retention_days(days).map_err(|m| {
-            err(
-                "retention_days".into(),
-                m.trim_start_matches("retention_days: ").to_string(),
-            )
-        })?;
-    }
-    if let Some(patch) = &file.alerts {
-        merged_alerts(&AlertSettings::default(), patch).map_err(|(key, m)| err(key, m))?;
-    }
+    let settings = SettingsPatch {
+        dvr_soft_limit: file.dvr_soft_limit,
+        retention_days: file.retention_days,
+        disk_thresholds: None,
+        alerts: file.alerts.clone(),
+    };
+    settings
+        .check(&AlertSettings::default())
+        .map_err(|e| err(e.key, e.message))?;
     Ok(())
-}
-
-/// `current` with `patch` (part of the settings' `alerts` object) merged in, checked
-/// whole; errors name the key (`alerts.channel.cooldown_seconds`). The settings API
-/// and the file both go through here.
-pub fn merged_alerts(
-    current: &AlertSettings,
-    patch: &Value,
-) -> Result<AlertSettings, (String, String)> {
-    let mut merged = serde_json::to_value(current).map_err(|e| ("alerts".into(), e.to_string()))?;
-    merge(&mut merged, patch);
-    let a: AlertSettings = serde_path_to_error::deserialize(merged)
-        .map_err(|e| (format!("alerts.{}", e.path()), e.inner().to_string()))?;
-    a.validate().map_err(|e| match e.split_once(": ") {
-        Some((k, m)) => (format!("alerts.{k}"), m.to_string()),
-        None => ("alerts".into(), e),
-    })?;
-    Ok(a)
 }
 
 /// Sets the routing cells `file` names (keys resolved to dvr_ids by `ids`).
@@ -357,18 +330,6 @@ fn lay_routing(m: &mut Routing, file: &FileConfig, ids: &BTreeMap<String, String
                 row.insert(t.clone(), *on);
             }
         }
-    }
-}
-
-/// RFC 7396-style merge: objects merge key by key, anything else replaces.
-fn merge(into: &mut Value, patch: &Value) {
-    match (into, patch) {
-        (Value::Object(a), Value::Object(b)) => {
-            for (k, v) in b {
-                merge(a.entry(k.clone()).or_insert(Value::Null), v);
-            }
-        }
-        (slot, v) => *slot = v.clone(),
     }
 }
 
@@ -643,7 +604,7 @@ pub async fn apply(
     let current_alerts = parts.alerts.settings();
     let alerts = match &file.alerts {
         Some(patch) => {
-            Some(merged_alerts(&current_alerts, patch).map_err(|(key, m)| file.error(&key, m))?)
+            Some(merged_alerts(&current_alerts, patch).map_err(|e| file.error(&e.key, e.message))?)
         }
         None => None,
     };
@@ -933,7 +894,7 @@ impl Declared {
     /// `a` with the alert settings the file names laid over it: they win over an edit.
     pub fn pin_alerts(&self, a: AlertSettings) -> Result<AlertSettings, String> {
         match &self.file().alerts {
-            Some(patch) => merged_alerts(&a, patch).map_err(|(k, m)| format!("{k}: {m}")),
+            Some(patch) => merged_alerts(&a, patch).map_err(|e| e.to_string()),
             None => Ok(a),
         }
     }

@@ -14,6 +14,7 @@ use super::AppState;
 use domain::alerts::kind::AlertKind;
 use domain::alerts::settings::Template;
 use domain::alerts::template;
+use domain::settings::SettingsPatch;
 use storage::outbox::{self, AlertView};
 use storage::settings as store;
 
@@ -48,21 +49,6 @@ pub async fn history(
         alerts,
         next_before,
     }))
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SettingsBody {
-    #[serde(default)]
-    dvr_soft_limit: Option<u32>,
-    /// Merged into the current alert settings (JSON merge), so a PUT of one option
-    /// changes that option only.
-    #[serde(default)]
-    alerts: Option<Value>,
-    #[serde(default)]
-    retention_days: Option<u32>,
-    #[serde(default)]
-    disk_thresholds: Option<domain::disk::DiskThresholds>,
 }
 
 /// The settings keys the YAML file sets (dotted paths, alert leaves included): the UI
@@ -113,12 +99,13 @@ pub async fn get_settings(State(state): State<AppState>) -> Result<Json<Value>, 
     Ok(Json(current(&state).await?))
 }
 
-/// Any part may be given; what is given is validated whole before anything changes.
+/// Any part may be given; what is given is validated whole (`SettingsPatch::check`,
+/// as the YAML file and backups are) before anything changes.
 pub async fn put_settings(
     State(state): State<AppState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let b: SettingsBody = parse_body(body)?;
+    let b: SettingsPatch = parse_body(body)?;
     let file = state.services.declared.file();
     for (key, given, declared) in [
         ("dvr_soft_limit", b.dvr_soft_limit, file.dvr_soft_limit),
@@ -132,39 +119,27 @@ pub async fn put_settings(
             ));
         }
     }
-    if let Some(limit) = b.dvr_soft_limit {
-        store::check_dvr_soft_limit(limit).map_err(ApiError::invalid)?;
-    }
-    if let Some(days) = b.retention_days {
-        store::check_retention_days(days).map_err(ApiError::invalid)?;
-    }
-    if let Some(t) = &b.disk_thresholds {
-        if state.services.declared.file().disk_thresholds.is_some() {
-            return Err(ApiError::new(
-                axum::http::StatusCode::CONFLICT,
-                "managed_by_file",
-                "disk_thresholds: set in the YAML configuration file; change them there",
-            ));
-        }
-        t.validate()
-            .map_err(|(key, msg)| ApiError::invalid(format!("disk_thresholds.{key}: {msg}")))?;
+    if b.disk_thresholds.is_some() && file.disk_thresholds.is_some() {
+        return Err(ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "managed_by_file",
+            "disk_thresholds: set in the YAML configuration file; change them there",
+        ));
     }
     // Alert edits and reloads take turns: each merges into the settings it read.
     let _turn = state.services.declared.edit_turn().await;
-    let alerts = match b.alerts {
-        Some(patch) => {
-            let a =
-                crate::config::declared::merged_alerts(&state.services.alerts.settings(), &patch)
-                    .map_err(|(key, m)| ApiError::invalid(format!("{key}: {m}")))?;
-            // What the YAML file names wins over the edit.
-            Some(
-                state
-                    .services
-                    .declared
-                    .pin_alerts(a)
-                    .map_err(ApiError::invalid)?,
-            )
-        }
+    let alerts = match b
+        .check(&state.services.alerts.settings())
+        .map_err(|e| ApiError::invalid(e.to_string()))?
+    {
+        // What the YAML file names wins over the edit.
+        Some(a) => Some(
+            state
+                .services
+                .declared
+                .pin_alerts(a)
+                .map_err(ApiError::invalid)?,
+        ),
         None => None,
     };
     if let Some(limit) = b.dvr_soft_limit {
