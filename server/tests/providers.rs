@@ -812,3 +812,28 @@ async fn email_over_starttls_and_implicit_tls() {
         assert_eq!(smtp.mails().len(), 1, "{mode:?}: nothing sent in clear");
     }
 }
+
+/// The add form's email hint names only security values the API accepts (it offered
+/// "none", which the API refuses; the value is `plain`).
+#[test]
+fn the_email_form_names_the_security_values_the_api_accepts() {
+    let fields = app::pages::settings::provider_fields("email");
+    let (_, label, _) = fields
+        .iter()
+        .find(|(name, _, _)| *name == "security")
+        .expect("the email form has a security field");
+    let list = label
+        .split_once('(')
+        .and_then(|(_, rest)| rest.strip_suffix(')'))
+        .expect("the label lists the values");
+    let values: Vec<&str> = list.split(", ").collect();
+    assert_eq!(values.len(), 3, "{label}");
+    for v in values {
+        let parsed: Result<domain::notify::target::EmailSecurity, _> =
+            serde_json::from_value(serde_json::json!(v));
+        assert!(
+            parsed.is_ok(),
+            "the form offers '{v}', which the API refuses"
+        );
+    }
+}

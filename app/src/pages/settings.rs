@@ -34,7 +34,7 @@ pub fn provider_fields(kind: &str) -> &'static [(&'static str, &'static str, boo
         "email" => &[
             ("smtp_host", "SMTP host", false),
             ("smtp_port", "SMTP port", false),
-            ("security", "Security (starttls, tls, none)", false),
+            ("security", "Security (starttls, tls, plain)", false),
             ("username", "Username", false),
             ("password", "Password", true),
             ("from", "From", false),
