@@ -511,6 +511,31 @@ pub async fn import(
 mod tests {
     use super::*;
 
+    /// An invalid setting in a backup names its key once, as the settings API does
+    /// (it read "settings.dvr_soft_limit: dvr_soft_limit: ...").
+    #[test]
+    fn an_invalid_setting_names_its_key_once() {
+        let s = BackupSettings {
+            dvr_soft_limit: 0,
+            retention_days: 30,
+            disk_thresholds: None,
+            alerts: AlertSettings::default(),
+        };
+        assert_eq!(
+            validate_settings(&s).unwrap_err().to_string(),
+            "settings.dvr_soft_limit: must be between 1 and 10000"
+        );
+        let s = BackupSettings {
+            dvr_soft_limit: 10,
+            retention_days: 0,
+            ..s
+        };
+        assert_eq!(
+            validate_settings(&s).unwrap_err().to_string(),
+            "settings.retention_days: must be between 1 and 3650"
+        );
+    }
+
     async fn seeded() -> (tempfile::TempDir, Db) {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::open(dir.path()).await.unwrap();

@@ -184,6 +184,30 @@ impl DvrAlerts {
     }
 }
 
+/// Whether any rule reads this input. Most of a DVR's events (progress, updates,
+/// stream drops the watchdog judges) raise nothing; the shell skips them before it
+/// reads the engine, so they cost the pipeline nothing.
+pub fn reacts_to(input: &Input<'_>) -> bool {
+    match input {
+        Input::Tick => true,
+        Input::Event(ev) => matches!(
+            ev.kind,
+            EngineEventKind::Connected
+                | EngineEventKind::Change(
+                    Change::LiveStarted(_)
+                        | Change::VodStarted(_)
+                        | Change::RecordingScheduled { .. }
+                        | Change::RecordingStarted(_)
+                        | Change::RecordingCompleted { .. }
+                        | Change::JobDeleted { .. }
+                )
+                | EngineEventKind::Disk(_)
+                | EngineEventKind::HealthChanged { .. }
+                | EngineEventKind::RestartChecked(_)
+        ),
+    }
+}
+
 /// What to look up before [`decide`] can run, given what `got` holds already. Call
 /// it until it asks for nothing (a job's channel is known only once the job is).
 pub fn needs(
@@ -1202,6 +1226,29 @@ mod tests {
             t(grace + 3),
         );
         assert_eq!(d[0].kind, AlertKind::DiskCritical);
+    }
+
+    #[test]
+    fn inputs_no_rule_reads_are_skipped_and_raise_nothing() {
+        let s = AlertSettings::default();
+        let mut st = DvrAlerts::new(t(0));
+        let ignored = [
+            EngineEventKind::Disconnected {
+                reason: "closed".into(),
+            },
+            EngineEventKind::TaskRestarted {
+                reason: "hung".into(),
+            },
+        ];
+        for kind in ignored {
+            let ev = event(t(1), kind);
+            assert!(!reacts_to(&Input::Event(&ev)));
+            let none = Facts::default();
+            assert!(run(&mut st, &s, Input::Event(&ev), &running(), &none, t(1)).is_empty());
+        }
+        assert!(reacts_to(&Input::Tick));
+        assert!(reacts_to(&Input::Event(&scheduled(t(0), "job-7"))));
+        assert!(reacts_to(&Input::Event(&health(t(0), Verdict::Stale))));
     }
     #[test]
     fn disk_and_health_alerts_are_outside_the_budget() {

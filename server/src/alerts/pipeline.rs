@@ -220,6 +220,10 @@ impl AlertService {
     /// Asks the rules what they need to know, looks it up on the DVR's API (cached),
     /// and lets them decide.
     async fn decide(&self, dvr_id: &str, st: &mut DvrAlerts, input: Input<'_>) -> Vec<Draft> {
+        // Most events raise nothing: no engine read, no lookup, no state lock for them.
+        if !decide::reacts_to(&input) {
+            return Vec::new();
+        }
         let s = self.current();
         let now = Utc::now();
         let seen = match input {
