@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use channelwatch::config::{Config, Flags};
-use domain::notify::target::Target;
+use domain::notify::providers::{ProviderConfig, Webhook};
 use engine::EngineSettings;
 use sim::{Scenario, SimConfig, Simulator};
 use storage::outbox::{self, Destination, NewAlert};
@@ -109,10 +109,10 @@ async fn run(args: &[String]) {
         "webhook",
         "bench",
         true,
-        &Target::Webhook {
+        &ProviderConfig::Webhook(Webhook {
             url: format!("http://{fake}/hook"),
             secret: "s".into(),
-        },
+        }),
     )
     .await
     .unwrap();

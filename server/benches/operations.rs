@@ -136,10 +136,12 @@ async fn run(args: &[String]) {
             "webhook",
             &format!("UI hook {i}"),
             true,
-            &domain::notify::target::Target::Webhook {
-                url: format!("http://127.0.0.1:9/u{i}"),
-                secret: format!("ui-secret-{i}"),
-            },
+            &domain::notify::providers::ProviderConfig::Webhook(
+                domain::notify::providers::Webhook {
+                    url: format!("http://127.0.0.1:9/u{i}"),
+                    secret: format!("ui-secret-{i}"),
+                },
+            ),
         )
         .await
         .unwrap();

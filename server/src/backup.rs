@@ -14,8 +14,9 @@ use serde_json::{Map, Value};
 use crate::alerts::pipeline::SETTINGS_KEY;
 use domain::alerts::settings::AlertSettings;
 use domain::disk::DiskThresholds;
+use domain::notify::providers::ProviderConfig;
 use domain::notify::routing::Routing;
-use domain::notify::target::{Target, MASK};
+use domain::notify::secrets::MASK;
 use storage::dvrs::ManagedBy;
 use storage::vault::Key;
 use storage::{dvrs, providers, routing, settings, Db, StorageError};
@@ -71,10 +72,10 @@ pub struct BackupProvider {
 #[serde(untagged)]
 enum SealedPlain {
     Current {
-        providers: Vec<Target>,
+        providers: Vec<ProviderConfig>,
         dvr_api_keys: Vec<String>,
     },
-    ProvidersOnly(Vec<Target>),
+    ProvidersOnly(Vec<ProviderConfig>),
 }
 
 /// Provider targets and DVR API keys sealed under the passphrase.
@@ -274,7 +275,11 @@ fn validate_settings(s: &BackupSettings) -> Result<(), BackupError> {
 /// A provider's target as the API would check it (fields, URLs, the SSRF rules). A
 /// secret still masked (to be entered again) is not judged: only its own field's
 /// complaint is let through, and only while it is masked.
-fn check_target(t: &Target, fields: &Map<String, Value>, has_secret: bool) -> Result<(), String> {
+fn check_target(
+    t: &ProviderConfig,
+    fields: &Map<String, Value>,
+    has_secret: bool,
+) -> Result<(), String> {
     match t.validate() {
         Ok(()) => Ok(()),
         Err(m) if !has_secret => {
@@ -326,7 +331,7 @@ pub async fn import(
     passphrase: Option<&str>,
     without_secrets: bool,
 ) -> Result<ImportReport, BackupError> {
-    let sealed: Option<(Vec<Target>, Vec<String>)> =
+    let sealed: Option<(Vec<ProviderConfig>, Vec<String>)> =
         match (&b.sealed_secrets, passphrase, without_secrets) {
             (Some(_), _, true) | (None, _, _) => None,
             (Some(_), None, false) => return Err(BackupError::PassphraseNeeded),
@@ -391,24 +396,23 @@ pub async fn import(
     }
     let mut resolved = Vec::new();
     for (i, p) in b.providers.iter().enumerate() {
-        let (target, has_secret) =
-            match &targets {
-                Some(t) => (t[i].clone(), true),
-                None => {
-                    // Masked secrets stay "****" until entered again; the provider
-                    // comes in disabled, so nothing is sent with them.
-                    let mut fields = p.fields.clone();
-                    // A masked list (a json:// provider's headers) comes back empty.
-                    fields.retain(|k, v| !(k == "headers" && v.as_str() == Some(MASK)));
-                    fields.insert("kind".into(), Value::String(p.target_kind.clone()));
-                    let t: Target = serde_path_to_error::deserialize(Value::Object(fields))
-                        .map_err(|e| BackupError::Invalid {
-                            key: format!("providers[{i}].{}", e.path()),
-                            message: e.inner().to_string(),
-                        })?;
-                    (t, !Target::has_masked(&p.fields))
-                }
-            };
+        let (target, has_secret) = match &targets {
+            Some(t) => (t[i].clone(), true),
+            None => {
+                // Masked secrets stay "****" until entered again; the provider
+                // comes in disabled, so nothing is sent with them.
+                let mut fields = p.fields.clone();
+                // A masked list (a json:// provider's headers) comes back empty.
+                fields.retain(|k, v| !(k == "headers" && v.as_str() == Some(MASK)));
+                fields.insert("kind".into(), Value::String(p.target_kind.clone()));
+                let t: ProviderConfig = serde_path_to_error::deserialize(Value::Object(fields))
+                    .map_err(|e| BackupError::Invalid {
+                        key: format!("providers[{i}].{}", e.path()),
+                        message: e.inner().to_string(),
+                    })?;
+                (t, !ProviderConfig::has_masked(&p.fields))
+            }
+        };
         check_target(&target, &p.fields, has_secret).map_err(|m| BackupError::Invalid {
             key: format!("providers[{i}]"),
             message: m,
@@ -484,7 +488,7 @@ pub async fn import(
                         r.target = target;
                         r.enabled = false;
                     } else if let Ok(t) =
-                        Target::from_fields(&p.target_kind, fields, Some(&e.target))
+                        ProviderConfig::from_fields(&p.target_kind, fields, Some(&e.target))
                     {
                         r.target = t;
                         r.enabled = p.enabled;
@@ -510,6 +514,7 @@ pub async fn import(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use domain::notify::providers::*;
 
     /// An invalid setting in a backup names its key once, as the settings API does
     /// (it read "settings.dvr_soft_limit: dvr_soft_limit: ...").
@@ -556,10 +561,10 @@ mod tests {
             "webhook",
             "HA",
             true,
-            &Target::Webhook {
+            &ProviderConfig::Webhook(Webhook {
                 url: "http://127.0.0.1:9/h".into(),
                 secret: "planted-secret-1".into(),
-            },
+            }),
         )
         .await
         .unwrap();
@@ -603,7 +608,7 @@ mod tests {
         let p = &providers::list(&fresh).await.unwrap()[0];
         assert!(p.enabled);
         assert!(
-            matches!(&p.target, Target::Webhook { secret, .. } if secret == "planted-secret-1")
+            matches!(&p.target, ProviderConfig::Webhook(Webhook { secret, .. }) if secret == "planted-secret-1")
         );
         assert_eq!(settings::retention_days(&fresh).await.unwrap(), 12);
         assert_eq!(
@@ -653,7 +658,7 @@ mod tests {
         let p = &providers::list(&db).await.unwrap()[0];
         assert!(p.enabled);
         assert!(
-            matches!(&p.target, Target::Webhook { secret, .. } if secret == "planted-secret-1")
+            matches!(&p.target, ProviderConfig::Webhook(Webhook { secret, .. }) if secret == "planted-secret-1")
         );
     }
 
@@ -661,7 +666,7 @@ mod tests {
     async fn masked_secrets_do_not_follow_a_provider_to_another_address() {
         let (_d, db) = seeded().await;
         let secret_of = |p: &providers::ProviderRecord| match &p.target {
-            Target::Webhook { url, secret } => (url.clone(), secret.clone()),
+            ProviderConfig::Webhook(Webhook { url, secret }) => (url.clone(), secret.clone()),
             other => panic!("{other:?}"),
         };
         // Another path on the same server: the stored secret stays.
@@ -692,10 +697,10 @@ mod tests {
             assert_eq!(secret_of(p), (url.to_string(), MASK.to_string()));
             // Put back for the next round.
             let mut r = p.clone();
-            r.target = Target::Webhook {
+            r.target = ProviderConfig::Webhook(Webhook {
                 url: "http://127.0.0.1:9/h".into(),
                 secret: "planted-secret-1".into(),
-            };
+            });
             r.enabled = true;
             providers::update(&db, &r).await.unwrap();
         }

@@ -70,7 +70,7 @@ pub struct DvrPatch {
 
 /// What API answers show for a set key; sent back unchanged, it keeps the stored one.
 /// The same mask as provider secrets.
-pub use domain::notify::target::MASK;
+pub use domain::notify::secrets::MASK;
 
 /// An API key as Channels DVR issues them: printable, no spaces, at most 256 bytes.
 fn api_key_from(text: Option<&str>) -> Result<ApiKey, RegistryError> {

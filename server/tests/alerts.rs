@@ -20,10 +20,7 @@ const SECRET: &str = "hook-secret";
 /// A webhook receiver that checks the signature like a real consumer would.
 async fn webhook_fake() -> FakeProvider {
     FakeProvider::start(Arc::new(|r: &Received| {
-        let want = format!(
-            "sha256={}",
-            channelwatch::notify::send::sign(SECRET, &r.body)
-        );
+        let want = format!("sha256={}", domain::notify::delivery::sign(SECRET, &r.body));
         if r.header("x-channelwatch-signature") != Some(want.as_str()) {
             return (401, vec![], "bad signature".into());
         }

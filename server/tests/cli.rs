@@ -393,10 +393,12 @@ async fn notify_test_prints_the_provider_answer() {
     }))
     .await;
     let db = storage::Db::open(dir.path()).await.unwrap();
-    let mk = |tok: &str| domain::notify::target::Target::Gotify {
-        url: fake.url(""),
-        token: tok.into(),
-        priority: None,
+    let mk = |tok: &str| {
+        domain::notify::providers::ProviderConfig::Gotify(domain::notify::providers::Gotify {
+            url: fake.url(""),
+            token: tok.into(),
+            priority: None,
+        })
     };
     let good = storage::providers::insert(&db, "gotify", "Good", true, &mk("tok"))
         .await

@@ -8,7 +8,7 @@
 //! - the DVR's JSON answers: `/status`, `/dvr` (disk levels, the disk alert rule, the
 //!   activity map through `resync`), `/api/v1/recordings/{id}`, and the enrichment
 //!   parsers (channels, guide, library item, jobs, recording outcome);
-//! - Apprise URLs (`notify::apprise::parse`) and provider fields (`Target::from_fields`,
+//! - Apprise URLs (`notify::apprise::parse`) and provider fields (`ProviderConfig::from_fields`,
 //!   `target_from_body`, `validate`, masking, the URL and address checks);
 //! - the YAML file (`config::read_file`, `declared::resolve` inside it, `line_of`,
 //!   `interpolate`, `merged_alerts`), the environment (`Config::load`,
@@ -55,10 +55,9 @@ use domain::dvr::event::{parse_line, parse_position, Line};
 use domain::dvr::framing::{Frame, LineSplitter};
 use domain::dvr::id::{base_url, dvr_id, normalize_host};
 use domain::notify::apprise;
-use domain::notify::routing::PROVIDER_TYPES;
-use domain::notify::target::{
-    check_destination_host, check_url, is_forbidden_ip, is_public_url, mask_url, Target, MASK,
-};
+use domain::notify::checks::{check_destination_host, check_url, is_forbidden_ip, is_public_url};
+use domain::notify::providers::*;
+use domain::notify::secrets::{mask_url, MASK};
 use domain::session::{Change, DvrState, MAX_ACTIVITIES, MAX_JOBS};
 use domain::settings::merged_alerts;
 use domain::text::{clip, outside_text};
@@ -756,8 +755,8 @@ fn apprise_url() -> impl Strategy<Value = String> {
 }
 
 /// Destinations from the unit tests' URLs, one per kind, plus a webhook.
-static SAMPLE_TARGETS: LazyLock<Vec<Target>> = LazyLock::new(|| {
-    let mut out: Vec<Target> = [
+static SAMPLE_TARGETS: LazyLock<Vec<ProviderConfig>> = LazyLock::new(|| {
+    let mut out: Vec<ProviderConfig> = [
         "pover://uKEY@aTOKEN/phone?priority=high&sound=magic",
         "discord://123/abc-DEF",
         "tgram://123456789:AAHabc/-1001234",
@@ -771,16 +770,16 @@ static SAMPLE_TARGETS: LazyLock<Vec<Target>> = LazyLock::new(|| {
     .iter()
     .filter_map(|u| apprise::parse(u).ok())
     .collect();
-    out.push(Target::Webhook {
+    out.push(ProviderConfig::Webhook(Webhook {
         url: "http://127.0.0.1:9/hook?token=abc".into(),
         secret: "s3cret".into(),
-    });
+    }));
     out
 });
 
 /// The addresses as `send_email` hands them to lettre.
-fn email_addresses(t: &Target) {
-    if let Target::Email { from, to, .. } = t {
+fn email_addresses(t: &ProviderConfig) {
+    if let ProviderConfig::Email(Email { from, to, .. }) = t {
         let _ = format!("ChannelWatch <{from}>").parse::<lettre::message::Mailbox>();
         for addr in to {
             let _ = addr.parse::<lettre::message::Mailbox>();
@@ -804,14 +803,14 @@ fn check_apprise(url: &str) -> Result<(), TestCaseError> {
     let _ = t.viewer_masked();
     email_addresses(&t);
     let v = serde_json::to_value(&t).map_err(|e| TestCaseError::fail(e.to_string()))?;
-    let back: Target =
+    let back: ProviderConfig =
         serde_json::from_value(v.clone()).map_err(|e| TestCaseError::fail(e.to_string()))?;
     prop_assert_eq!(&back, &t);
     if t.validate().is_ok() {
         let kind = v["kind"].as_str().unwrap_or_default().to_string();
         let masked = t.masked();
         prop_assert!(t.carried_secrets(&kind, &masked).is_none());
-        let echoed = Target::from_fields(&kind, masked, Some(&t));
+        let echoed = ProviderConfig::from_fields(&kind, masked, Some(&t));
         prop_assert_eq!(echoed, Ok(t.clone()));
     }
     Ok(())
@@ -888,7 +887,7 @@ const OTHER_KINDS: &[&str] = &["json", "JSON", "", "nope"];
 
 fn provider_kind() -> impl Strategy<Value = String> {
     prop_oneof![
-        4 => prop::sample::select(PROVIDER_TYPES.to_vec()).prop_map(|k| k.to_string()),
+        4 => prop::sample::select(wire::providers::PROVIDER_TYPES.iter().map(|t| t.name).collect::<Vec<_>>()).prop_map(|k| k.to_string()),
         1 => prop::sample::select(OTHER_KINDS).prop_map(|k| k.to_string()),
     ]
 }
@@ -940,11 +939,11 @@ proptest! {
             // The stored destination's own masked answer, edited by the random fields.
             let mut echo = p.masked();
             echo.extend(fields.clone());
-            let _ = Target::from_fields(&kind, echo.clone(), Some(p));
+            let _ = ProviderConfig::from_fields(&kind, echo.clone(), Some(p));
             let _ = target_from_body(&kind, echo, Some(p));
         }
-        let _ = Target::has_masked(&fields);
-        let _ = Target::from_fields(&kind, fields.clone(), previous);
+        let _ = ProviderConfig::has_masked(&fields);
+        let _ = ProviderConfig::from_fields(&kind, fields.clone(), previous);
         if let Ok(t) = target_from_body(&kind, fields.clone(), previous) {
             prop_assert!(t.validate().is_ok());
             let _ = t.masked();
@@ -952,7 +951,7 @@ proptest! {
         }
         let mut tagged = fields;
         tagged.insert("kind".into(), Value::String(kind));
-        if let Ok(t) = serde_json::from_value::<Target>(Value::Object(tagged)) {
+        if let Ok(t) = serde_json::from_value::<ProviderConfig>(Value::Object(tagged)) {
             let _ = t.validate();
             let _ = format!("{t:?}");
         }
@@ -1509,9 +1508,9 @@ fn import_checks(b: &backup::Backup) -> Result<(), TestCaseError> {
         let mut fields = p.fields.clone();
         fields.retain(|k, v| !(k == "headers" && v.as_str() == Some(MASK)));
         fields.insert("kind".into(), Value::String(p.target_kind.clone()));
-        if let Ok(t) = serde_json::from_value::<Target>(Value::Object(fields)) {
+        if let Ok(t) = serde_json::from_value::<ProviderConfig>(Value::Object(fields)) {
             let _ = t.validate();
-            let _ = Target::has_masked(&p.fields);
+            let _ = ProviderConfig::has_masked(&p.fields);
             let _ = t.carried_secrets(&p.target_kind, &p.fields);
         }
     }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use channelwatch::notify::send::{send as deliver, Outgoing};
 use common::*;
-use domain::notify::target::{EmailSecurity, Target};
+use domain::notify::providers::*;
 use serde_json::{json, Value};
 
 fn out() -> Outgoing {
@@ -61,14 +61,14 @@ async fn pushover_form_fields_token_and_errors() {
     }))
     .await;
     let http = channelwatch::notify::http_client();
-    let mut t = Target::Pushover {
+    let mut t = ProviderConfig::Pushover(Pushover {
         user_key: "user-key".into(),
         token: "app-token".into(),
         device: None,
         priority: Some(1),
         sound: None,
         base_url: Some(fake.url("")),
-    };
+    });
     let ack = deliver(&http, &t, &out()).await.unwrap();
     assert_eq!(ack.status, 200);
     assert!(ack.message.contains("5042853c"));
@@ -76,7 +76,7 @@ async fn pushover_form_fields_token_and_errors() {
     assert_eq!(f["title"], "Channels DVR - Watching TV");
     assert!(f["message"].contains("Channel: 7"));
     assert_eq!(f["priority"], "1");
-    if let Target::Pushover { token, .. } = &mut t {
+    if let ProviderConfig::Pushover(Pushover { token, .. }) = &mut t {
         *token = "wrong".into();
     }
     let err = deliver(&http, &t, &out()).await.unwrap_err();
@@ -107,10 +107,10 @@ async fn discord_embed_with_image_and_rate_limit() {
     }))
     .await;
     let http = channelwatch::notify::http_client();
-    let t = Target::Discord {
+    let t = ProviderConfig::Discord(Discord {
         webhook_url: fake.url("/api/webhooks/123/tok-EN"),
         username: None,
-    };
+    });
     let ack = deliver(&http, &t, &out()).await.unwrap();
     assert_eq!(ack.status, 204);
     let v = fake.requests()[0].json();
@@ -155,10 +155,12 @@ async fn telegram_photo_message_and_its_errors() {
     }))
     .await;
     let http = channelwatch::notify::http_client();
-    let t = |chat: &str| Target::Telegram {
-        bot_token: "123:ABC".into(),
-        chat_id: chat.into(),
-        base_url: Some(fake.url("")),
+    let t = |chat: &str| {
+        ProviderConfig::Telegram(Telegram {
+            bot_token: "123:ABC".into(),
+            chat_id: chat.into(),
+            base_url: Some(fake.url("")),
+        })
     };
     let ack = deliver(&http, &t("42"), &out()).await.unwrap();
     assert!(ack.message.contains("77"));
@@ -199,15 +201,15 @@ async fn slack_needs_the_ok_body() {
     }))
     .await;
     let http = channelwatch::notify::http_client();
-    let t = Target::Slack {
+    let t = ProviderConfig::Slack(Slack {
         webhook_url: fake.url("/services/T1/B2/C3"),
-    };
+    });
     assert_eq!(deliver(&http, &t, &out()).await.unwrap().message, "ok");
     let v = fake.requests()[0].json();
     assert_eq!(v["blocks"][1]["type"], "image");
-    let bad = Target::Slack {
+    let bad = ProviderConfig::Slack(Slack {
         webhook_url: fake.url("/services/T1/B2/XX"),
-    };
+    });
     let err = deliver(&http, &bad, &out()).await.unwrap_err();
     assert!(err.message.contains("no_service"), "{err:?}");
 }
@@ -228,10 +230,12 @@ async fn gotify_token_header_and_big_image() {
     }))
     .await;
     let http = channelwatch::notify::http_client();
-    let t = |tok: &str| Target::Gotify {
-        url: fake.url("/sub"),
-        token: tok.into(),
-        priority: None,
+    let t = |tok: &str| {
+        ProviderConfig::Gotify(Gotify {
+            url: fake.url("/sub"),
+            token: tok.into(),
+            priority: None,
+        })
     };
     assert!(deliver(&http, &t("AppTok"), &out())
         .await
@@ -297,12 +301,14 @@ async fn matrix_logs_in_joins_and_sends_once_per_delivery_id() {
     }))
     .await;
     let http = channelwatch::notify::http_client();
-    let t = |pw: &str| Target::Matrix {
-        homeserver: fake.url(""),
-        room: "#alerts:hs".into(),
-        access_token: None,
-        user: Some("bot".into()),
-        password: Some(pw.into()),
+    let t = |pw: &str| {
+        ProviderConfig::Matrix(Matrix {
+            homeserver: fake.url(""),
+            room: "#alerts:hs".into(),
+            access_token: None,
+            user: Some("bot".into()),
+            password: Some(pw.into()),
+        })
     };
     let ack = deliver(&http, &t("pw"), &out()).await.unwrap();
     assert_eq!(ack.message, "$ev1");
@@ -337,14 +343,14 @@ async fn ntfy_json_publish_with_token_and_429() {
     }))
     .await;
     let http = channelwatch::notify::http_client();
-    let t = Target::Ntfy {
+    let t = ProviderConfig::Ntfy(Ntfy {
         url: Some(fake.url("")),
         topic: "dvr-alerts".into(),
         token: Some("tk_secret".into()),
         user: None,
         password: None,
         priority: Some(4),
-    };
+    });
     assert!(deliver(&http, &t, &out())
         .await
         .unwrap()
@@ -389,10 +395,10 @@ async fn webhook_body_headers_and_signature() {
     }))
     .await;
     let http = channelwatch::notify::http_client();
-    let t = Target::Webhook {
+    let t = ProviderConfig::Webhook(Webhook {
         url: fake.url("/hooks/cw"),
         secret: "hook-secret".into(),
-    };
+    });
     let ack = deliver(&http, &t, &out()).await.unwrap();
     assert_eq!((ack.status, ack.message.as_str()), (200, "accepted"));
     let r = &fake.requests()[0];
@@ -423,10 +429,10 @@ async fn webhook_body_headers_and_signature() {
     }
     assert_eq!(v["data"]["imageUrl"], "https://images.example.com/abc.png");
     assert_eq!(v["dvr_name"], "Living Room");
-    let wrong = Target::Webhook {
+    let wrong = ProviderConfig::Webhook(Webhook {
         url: fake.url("/hooks/cw"),
         secret: "other".into(),
-    };
+    });
     let err = deliver(&http, &wrong, &out()).await.unwrap_err();
     assert_eq!(err.status, Some(401));
 }
@@ -454,7 +460,7 @@ async fn apprise_json_posts_the_apprise_body_with_extra_headers() {
 #[tokio::test]
 async fn email_reaches_a_real_smtp_listener() {
     let smtp = SmtpSink::start().await;
-    let t = Target::Email {
+    let t = ProviderConfig::Email(Email {
         smtp_host: "127.0.0.1".into(),
         smtp_port: Some(smtp.addr.port()),
         security: EmailSecurity::Plain,
@@ -463,7 +469,7 @@ async fn email_reaches_a_real_smtp_listener() {
         from: "cw@example.com".into(),
         to: vec!["ops@example.com".into(), "me@example.com".into()],
         ca_certificate: None,
-    };
+    });
     let http = channelwatch::notify::http_client();
     let ack = deliver(&http, &t, &out()).await.unwrap();
     assert_eq!(ack.status, 250);
@@ -488,7 +494,7 @@ async fn email_reaches_a_real_smtp_listener() {
         "{err:?}"
     );
     // Nothing listening: a transient failure.
-    let closed = Target::Email {
+    let closed = ProviderConfig::Email(Email {
         smtp_host: "127.0.0.1".into(),
         smtp_port: Some(closed_port()),
         security: EmailSecurity::Plain,
@@ -497,7 +503,7 @@ async fn email_reaches_a_real_smtp_listener() {
         from: "cw@example.com".into(),
         to: vec!["ops@example.com".into()],
         ca_certificate: None,
-    };
+    });
     let err = deliver(&http, &closed, &out()).await.unwrap_err();
     assert!(!err.permanent, "{err:?}");
 }
@@ -707,10 +713,10 @@ async fn a_masked_secret_does_not_follow_a_provider_to_another_address() {
         let (status, e) = patch(hook, json!({"url": moved})).await;
         refused(status, &e, "secret");
     }
-    let unchanged = Target::Webhook {
+    let unchanged = ProviderConfig::Webhook(Webhook {
         url: "http://127.0.0.1:9/h".into(),
         secret: "hook-secret-1".into(),
-    };
+    });
     assert_eq!(stored(hook).await, unchanged);
     // Another path on the same server keeps it.
     let (status, p) = patch(
@@ -720,7 +726,7 @@ async fn a_masked_secret_does_not_follow_a_provider_to_another_address() {
     .await;
     assert_eq!((status, p["secret"].as_str()), (200, Some("****")), "{p}");
     assert!(
-        matches!(stored(hook).await, Target::Webhook { secret, .. } if secret == "hook-secret-1")
+        matches!(stored(hook).await, ProviderConfig::Webhook(Webhook { secret, .. }) if secret == "hook-secret-1")
     );
     // Given again, it goes to the new server.
     let (status, p) = patch(
@@ -735,10 +741,10 @@ async fn a_masked_secret_does_not_follow_a_provider_to_another_address() {
     );
     assert_eq!(
         stored(hook).await,
-        Target::Webhook {
+        ProviderConfig::Webhook(Webhook {
             url: "http://127.0.0.2:9/h".into(),
             secret: "hook-secret-2".into(),
-        }
+        })
     );
 
     // Email: the password stays with the SMTP server (host, port and security).
@@ -753,7 +759,7 @@ async fn a_masked_secret_does_not_follow_a_provider_to_another_address() {
     let (status, e) = patch(mail, json!({"smtp_port": 2526, "password": "****"})).await;
     refused(status, &e, "password");
     assert!(
-        matches!(stored(mail).await, Target::Email { smtp_host, smtp_port: Some(2525), password: Some(pw), .. } if smtp_host == "127.0.0.1" && pw == "smtp-password-1")
+        matches!(stored(mail).await, ProviderConfig::Email(Email { smtp_host, smtp_port: Some(2525), password: Some(pw), .. }) if smtp_host == "127.0.0.1" && pw == "smtp-password-1")
     );
     let (status, p) = patch(mail, json!({"to": "other@example.com"})).await;
     assert_eq!(status, 200, "{p}");
@@ -775,7 +781,7 @@ async fn a_masked_secret_does_not_follow_a_provider_to_another_address() {
     let (status, p) = patch(room, json!({"homeserver": "http://127.0.0.1:8008/"})).await;
     assert_eq!(status, 200, "{p}");
     assert!(
-        matches!(stored(room).await, Target::Matrix { homeserver, access_token: Some(t), .. } if homeserver == "http://127.0.0.1:8008/" && t == "matrix-token-1")
+        matches!(stored(room).await, ProviderConfig::Matrix(Matrix { homeserver, access_token: Some(t), .. }) if homeserver == "http://127.0.0.1:8008/" && t == "matrix-token-1")
     );
     srv.shutdown().await;
 }
@@ -788,7 +794,7 @@ async fn email_over_starttls_and_implicit_tls() {
         (SmtpTls::Implicit, EmailSecurity::Tls),
     ] {
         let smtp = SmtpSink::start_with(mode).await;
-        let mut t = Target::Email {
+        let mut t = ProviderConfig::Email(Email {
             smtp_host: "localhost".into(),
             smtp_port: Some(smtp.addr.port()),
             security,
@@ -797,14 +803,14 @@ async fn email_over_starttls_and_implicit_tls() {
             from: "cw@example.com".into(),
             to: vec!["ops@example.com".into()],
             ca_certificate: Some(smtp.cert_pem.clone()),
-        };
+        });
         let ack = deliver(&http, &t, &out()).await.unwrap();
         assert_eq!(ack.status, 250, "{mode:?}");
         let mails = smtp.mails();
         assert_eq!(mails.len(), 1, "{mode:?}");
         assert!(mails[0].secure && mails[0].auth, "{mode:?}: {:?}", mails[0]);
         // Without trusting the sink's certificate the handshake fails: no plain fallback.
-        if let Target::Email { ca_certificate, .. } = &mut t {
+        if let ProviderConfig::Email(Email { ca_certificate, .. }) = &mut t {
             *ca_certificate = None;
         }
         let err = deliver(&http, &t, &out()).await.unwrap_err();
@@ -817,11 +823,14 @@ async fn email_over_starttls_and_implicit_tls() {
 /// "none", which the API refuses; the value is `plain`).
 #[test]
 fn the_email_form_names_the_security_values_the_api_accepts() {
-    let fields = app::pages::settings::provider_fields("email");
-    let (_, label, _) = fields
+    let fields = wire::providers::provider_type("email")
+        .expect("email is a provider type")
+        .fields;
+    let label = fields
         .iter()
-        .find(|(name, _, _)| *name == "security")
-        .expect("the email form has a security field");
+        .find(|f| f.name == "security")
+        .expect("the email form has a security field")
+        .label;
     let list = label
         .split_once('(')
         .and_then(|(_, rest)| rest.strip_suffix(')'))
@@ -829,7 +838,7 @@ fn the_email_form_names_the_security_values_the_api_accepts() {
     let values: Vec<&str> = list.split(", ").collect();
     assert_eq!(values.len(), 3, "{label}");
     for v in values {
-        let parsed: Result<domain::notify::target::EmailSecurity, _> =
+        let parsed: Result<domain::notify::providers::EmailSecurity, _> =
             serde_json::from_value(serde_json::json!(v));
         assert!(
             parsed.is_ok(),

@@ -445,9 +445,9 @@ mod tests {
 
     #[tokio::test]
     async fn column_bound_cw1_values_still_open_and_are_bound_to_their_rows_once() {
-        use domain::notify::target::Target;
+        use domain::notify::providers::{ProviderConfig, Webhook};
         let secret_of = |p: &providers::ProviderRecord| match &p.target {
-            Target::Webhook { secret, .. } => secret.clone(),
+            ProviderConfig::Webhook(Webhook { secret, .. }) => secret.clone(),
             other => panic!("{other:?}"),
         };
         let dir = tempfile::tempdir().unwrap();

@@ -5,7 +5,7 @@ use sqlx::Row;
 
 use super::dvrs::ManagedBy;
 use super::{now_text, Db, StorageError};
-use domain::notify::target::Target;
+use domain::notify::providers::ProviderConfig;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProviderRecord {
@@ -14,7 +14,7 @@ pub struct ProviderRecord {
     pub kind: String,
     pub name: String,
     pub enabled: bool,
-    pub target: Target,
+    pub target: ProviderConfig,
     /// `ui` (API and web app) or `file` (the YAML file; read-only elsewhere).
     pub managed_by: ManagedBy,
 }
@@ -22,7 +22,7 @@ pub struct ProviderRecord {
 /// What the `config` column holds.
 #[derive(Serialize, Deserialize)]
 struct Stored {
-    target: Target,
+    target: ProviderConfig,
 }
 
 /// The sealed `config` column (the column part of its AAD).
@@ -59,7 +59,7 @@ fn from_row(db: &Db, row: &sqlx::sqlite::SqliteRow) -> Result<ProviderRecord, St
 
 /// The sealed `config` column of provider `id`: the whole target, so no field can leak
 /// in clear.
-fn config_json(db: &Db, id: i64, target: &Target) -> String {
+fn config_json(db: &Db, id: i64, target: &ProviderConfig) -> String {
     let plain = serde_json::to_string(&Stored {
         target: target.clone(),
     })
@@ -92,7 +92,7 @@ pub async fn insert(
     kind: &str,
     name: &str,
     enabled: bool,
-    target: &Target,
+    target: &ProviderConfig,
 ) -> Result<ProviderRecord, StorageError> {
     insert_managed(db, kind, name, enabled, target, ManagedBy::Ui).await
 }
@@ -103,7 +103,7 @@ pub async fn insert_managed(
     kind: &str,
     name: &str,
     enabled: bool,
-    target: &Target,
+    target: &ProviderConfig,
     managed_by: ManagedBy,
 ) -> Result<ProviderRecord, StorageError> {
     let now = now_text();
@@ -164,15 +164,16 @@ pub async fn delete(db: &Db, id: i64) -> Result<bool, StorageError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use domain::notify::providers::Webhook;
 
     #[tokio::test]
     async fn crud_round_trips_the_target() {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::open(dir.path()).await.unwrap();
-        let t = Target::Webhook {
+        let t = ProviderConfig::Webhook(Webhook {
             url: "http://127.0.0.1:9/hook".into(),
             secret: "s3cret".into(),
-        };
+        });
         let mut r = insert(&db, "webhook", "Home Assistant", true, &t)
             .await
             .unwrap();
@@ -216,10 +217,10 @@ mod tests {
     async fn secrets_are_sealed_at_rest_and_survive_a_key_rotation() {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::open(dir.path()).await.unwrap();
-        let t = Target::Webhook {
+        let t = ProviderConfig::Webhook(Webhook {
             url: "http://127.0.0.1:9/hook".into(),
             secret: "planted-webhook-secret".into(),
-        };
+        });
         let r = insert(&db, "webhook", "HA", true, &t).await.unwrap();
         let raw = raw_configs(&db).await;
         assert!(raw[0].starts_with("cw2:"), "{}", raw[0]);
@@ -251,9 +252,11 @@ mod tests {
     async fn a_config_moved_to_another_provider_does_not_open_there() {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::open(dir.path()).await.unwrap();
-        let hook = |url: &str, secret: &str| Target::Webhook {
-            url: url.into(),
-            secret: secret.into(),
+        let hook = |url: &str, secret: &str| {
+            ProviderConfig::Webhook(Webhook {
+                url: url.into(),
+                secret: secret.into(),
+            })
         };
         let a = insert(
             &db,
@@ -314,7 +317,7 @@ mod tests {
         assert!(raw[0].starts_with("cw2:") && !raw[0].contains("old-secret"));
         let listed = list(&db).await.unwrap();
         assert!(
-            matches!(&listed[0].target, Target::Webhook { secret, .. } if secret == "old-secret")
+            matches!(&listed[0].target, ProviderConfig::Webhook(Webhook { secret, .. }) if secret == "old-secret")
         );
     }
 
@@ -322,10 +325,10 @@ mod tests {
     async fn an_interrupted_rotation_is_finished_or_dropped_on_open() {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::open(dir.path()).await.unwrap();
-        let t = Target::Webhook {
+        let t = ProviderConfig::Webhook(Webhook {
             url: "http://127.0.0.1:9/hook".into(),
             secret: "s".into(),
-        };
+        });
         insert(&db, "webhook", "HA", true, &t).await.unwrap();
         // Committed but not renamed: the next open installs the new key.
         let pending = dir.path().join("encryption.key.new");

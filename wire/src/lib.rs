@@ -2,6 +2,8 @@
 //! dashboard, diagnoses, alerts, the caller and API errors. serde only, so it builds
 //! for wasm too. Nothing here holds a secret.
 
+pub mod providers;
+
 use serde::{Deserialize, Serialize};
 
 /// One check of a DVR diagnosis (`channelwatch doctor diagnose`, the UI's Diagnose).

@@ -8,52 +8,11 @@ use serde_json::{json, Map, Value};
 use crate::api::{self, use_session, Session};
 use crate::layout::{use_live, Outcome};
 
-/// The routing matrix's events (contract §3).
-pub const EVENTS: [&str; 5] = ["channel", "vod", "recording", "disk", "health"];
-/// Every provider type (contract §3).
-pub const PROVIDER_TYPES: [&str; 10] = [
-    "pushover", "discord", "telegram", "slack", "email", "gotify", "matrix", "ntfy", "webhook",
-    "apprise",
-];
+use wire::providers::{provider_type, ProviderType, PROVIDER_TYPES, ROUTING_EVENTS as EVENTS};
 
-/// Each provider type's fields for the add form: `(field, label, secret)`.
-pub fn provider_fields(kind: &str) -> &'static [(&'static str, &'static str, bool)] {
-    match kind {
-        "pushover" => &[
-            ("user_key", "User key", true),
-            ("token", "API token", true),
-            ("device", "Device (optional)", false),
-            ("priority", "Priority (optional)", false),
-        ],
-        "discord" => &[("webhook_url", "Webhook URL", true)],
-        "telegram" => &[
-            ("bot_token", "Bot token", true),
-            ("chat_id", "Chat id", false),
-        ],
-        "slack" => &[("webhook_url", "Webhook URL", true)],
-        "email" => &[
-            ("smtp_host", "SMTP host", false),
-            ("smtp_port", "SMTP port", false),
-            ("security", "Security (starttls, tls, plain)", false),
-            ("username", "Username", false),
-            ("password", "Password", true),
-            ("from", "From", false),
-            ("to", "To (comma separated)", false),
-        ],
-        "gotify" => &[("url", "Server URL", false), ("token", "App token", true)],
-        "matrix" => &[
-            ("homeserver", "Homeserver URL", false),
-            ("room", "Room id or alias", false),
-            ("access_token", "Access token", true),
-        ],
-        "ntfy" => &[
-            ("url", "Server URL (optional)", false),
-            ("topic", "Topic", false),
-            ("token", "Access token (optional)", true),
-        ],
-        "webhook" => &[("url", "URL", false), ("secret", "Signing secret", true)],
-        _ => &[("url", "Apprise URL", true)],
-    }
+/// The add form's fields for a provider type (none for an unknown one).
+fn provider_fields(kind: &str) -> &'static [wire::providers::Field] {
+    provider_type(kind).map_or(&[], |t: &ProviderType| t.fields)
 }
 
 fn humanize(key: &str) -> String {
@@ -428,7 +387,7 @@ fn AddProvider(on_added: Callback<()>) -> impl IntoView {
         }
         for (f, v) in values.get_untracked() {
             let v = v.trim().to_string();
-            if v.is_empty() || !provider_fields(&k).iter().any(|(name, _, _)| *name == f) {
+            if v.is_empty() || !provider_fields(&k).iter().any(|field| field.name == f) {
                 continue;
             }
             let value = match f.as_str() {
@@ -464,21 +423,22 @@ fn AddProvider(on_added: Callback<()>) -> impl IntoView {
             <div class="field">
                 <label for="provider-type">"Type"</label>
                 <select id="provider-type" on:change=move |ev| kind.set(event_target_value(&ev))>
-                    {PROVIDER_TYPES.iter().map(|t| view! { <option value=*t selected=move || kind.get() == *t>{*t}</option> }).collect_view()}
+                    {PROVIDER_TYPES.iter().map(|t| view! { <option value=t.name selected=move || kind.get() == t.name>{t.label}</option> }).collect_view()}
                 </select>
             </div>
             <div class="field">
                 <label for="provider-name">"Name (optional)"</label>
                 <input id="provider-name" bind:value=name/>
             </div>
-            {move || provider_fields(&kind.get()).iter().map(|(f, label, secret)| {
-                let f = f.to_string();
+            {move || provider_fields(&kind.get()).iter().map(|field| {
+                let (label, secret) = (field.label, field.secret);
+                let f = field.name.to_string();
                 let id = format!("provider-{f}");
                 let f2 = f.clone();
                 view! {
                     <div class="field">
-                        <label for=id.clone()>{*label}</label>
-                        <input id=id type=if *secret { "password" } else { "text" } autocomplete="off"
+                        <label for=id.clone()>{label}</label>
+                        <input id=id type=if secret { "password" } else { "text" } autocomplete="off"
                             prop:value=move || values.with(|v| v.get(&f2).cloned().unwrap_or_default())
                             on:input=move |ev| { let t = event_target_value(&ev); values.update(|v| { v.insert(f.clone(), t); }); }/>
                     </div>
@@ -519,7 +479,7 @@ fn RoutingEditor(routing: Matrix, providers: Vec<Value>) -> impl IntoView {
     types.sort();
     types.dedup();
     if types.is_empty() {
-        types = PROVIDER_TYPES.iter().map(|t| t.to_string()).collect();
+        types = PROVIDER_TYPES.iter().map(|t| t.name.to_string()).collect();
     }
     // Only the DVR list, so the grid is rebuilt when DVRs change, not on every frame.
     let dvrs = Memo::new(move |_| {

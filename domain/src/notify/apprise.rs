@@ -1,27 +1,28 @@
 //! Apprise-style provider URLs (`pover://`, `discord://`, `tgram://`, `slack://`,
 //! `mailto://`, `gotify://`, `matrix://`, `ntfy://`, `json://`, and their TLS
-//! variants) parsed into a [`Target`], following Apprise's own reading of each form.
+//! variants) parsed into a [`ProviderConfig`] by the provider that owns the scheme, following Apprise's own reading of each form.
 
 use std::collections::BTreeMap;
 
 use percent_encoding::percent_decode_str;
 
-use super::target::{EmailSecurity, Target};
+use super::providers::slack::Slack;
+use super::providers::{by_scheme, discord, ProviderConfig};
 
 /// The parts of `scheme://[user[:pass]@]host[:port][/path…][?query]`, decoded.
 #[derive(Debug, Default)]
-struct Parts {
-    scheme: String,
-    user: Option<String>,
-    password: Option<String>,
-    host: String,
-    port: Option<u16>,
-    path: Vec<String>,
-    query: BTreeMap<String, String>,
+pub struct Parts {
+    pub scheme: String,
+    pub user: Option<String>,
+    pub password: Option<String>,
+    pub host: String,
+    pub port: Option<u16>,
+    pub path: Vec<String>,
+    pub query: BTreeMap<String, String>,
     /// `+Name=value` entries (HTTP headers for json://), original case.
-    headers: Vec<(String, String)>,
+    pub headers: Vec<(String, String)>,
     /// `-name=value` entries (extra query parameters for json://).
-    extra_query: Vec<(String, String)>,
+    pub extra_query: Vec<(String, String)>,
 }
 
 fn decode(s: &str) -> String {
@@ -114,20 +115,20 @@ fn split(url: &str) -> Result<Parts, String> {
     Ok(p)
 }
 
-fn authority(host: &str, port: Option<u16>) -> String {
+pub(crate) fn authority(host: &str, port: Option<u16>) -> String {
     match port {
         Some(p) => format!("{host}:{p}"),
         None => host.to_string(),
     }
 }
 
-fn need(v: Option<String>, what: &str) -> Result<String, String> {
+pub(crate) fn need(v: Option<String>, what: &str) -> Result<String, String> {
     v.filter(|s| !s.is_empty())
         .ok_or_else(|| format!("url: {what} is missing"))
 }
 
 /// Parses any supported Apprise URL (or a native Discord/Slack webhook URL).
-pub fn parse(url: &str) -> Result<Target, String> {
+pub fn parse(url: &str) -> Result<ProviderConfig, String> {
     let url = url.trim();
     let lower = url.to_ascii_lowercase();
     for prefix in [
@@ -151,267 +152,47 @@ pub fn parse(url: &str) -> Result<Target, String> {
             .next()
             .unwrap_or_default()
             .trim_end_matches('/');
-        return discord(rest.split('/').map(str::to_string).collect(), None);
+        let segs: Vec<String> = rest.split('/').map(str::to_string).collect();
+        return discord::from_segments(&segs, None);
     }
     if lower.starts_with("https://hooks.slack.com/services/") {
-        return Ok(Target::Slack {
+        return Ok(ProviderConfig::Slack(Slack {
             webhook_url: url.to_string(),
-        });
+        }));
     }
     let p = split(url)?;
-    match p.scheme.as_str() {
-        "pover" => {
-            let user_key = need(p.user, "the user key (pover://USER@TOKEN)")?;
-            let token = need(Some(p.host), "the application token")?;
-            let priority = match p.query.get("priority").map(String::as_str) {
-                None => None,
-                Some("l" | "low" | "-2") => Some(-2),
-                Some("m" | "moderate" | "-1") => Some(-1),
-                Some("n" | "normal" | "0") => Some(0),
-                Some("h" | "high" | "1") => Some(1),
-                Some("e" | "emergency" | "2") => Some(2),
-                Some(other) => return Err(format!("url: priority '{other}' is not a Pushover priority")),
-            };
-            Ok(Target::Pushover {
-                user_key,
-                token,
-                device: (!p.path.is_empty()).then(|| p.path.join(",")),
-                priority,
-                sound: p.query.get("sound").cloned(),
-                base_url: None,
-            })
-        }
-        "discord" => {
-            let mut segs = vec![p.host.clone()];
-            segs.extend(p.path);
-            discord(segs, p.user.or(p.query.get("botname").cloned()))
-        }
-        "tgram" => {
-            // tgram://123456789:AAH…/chat_id
-            let bot_token = need(Some(p.host.clone()), "the bot token")?;
-            let bot_token = bot_token.strip_prefix("bot").unwrap_or(&bot_token).to_string();
-            let chat_id = p
-                .path
-                .first()
-                .cloned()
-                .or(p.query.get("to").cloned());
-            Ok(Target::Telegram {
-                bot_token,
-                chat_id: need(chat_id, "the chat id (tgram://TOKEN/CHAT_ID)")?,
-                base_url: None,
-            })
-        }
-        "slack" => {
-            let mut segs = vec![p.host.clone()];
-            segs.extend(p.path.iter().cloned());
-            if segs.len() < 3 || segs[..3].iter().any(String::is_empty) {
-                return Err("url: slack:// needs TokenA/TokenB/TokenC".into());
-            }
-            Ok(Target::Slack {
-                webhook_url: format!(
-                    "https://hooks.slack.com/services/{}/{}/{}",
-                    segs[0], segs[1], segs[2]
-                ),
-            })
-        }
-        "mailto" | "mailtos" => {
-            let security = match (p.scheme.as_str(), p.query.get("mode").map(String::as_str)) {
-                (_, Some("ssl" | "tls")) => EmailSecurity::Tls,
-                (_, Some("starttls")) | ("mailtos", None) => EmailSecurity::Starttls,
-                (_, Some("insecure" | "plain")) => EmailSecurity::Plain,
-                // Credentials never travel in clear unless asked for (mode=insecure).
-                (_, None) if p.password.is_some() => EmailSecurity::Starttls,
-                (_, None) => EmailSecurity::Plain,
-                (_, Some(m)) => return Err(format!("url: mode '{m}' is not ssl, starttls or insecure")),
-            };
-            let host = p
-                .query
-                .get("smtp")
-                .cloned()
-                .unwrap_or_else(|| p.host.clone());
-            if host.is_empty() || host == "_" {
-                return Err("url: the SMTP server is missing (host or ?smtp=)".into());
-            }
-            let from = match (p.query.get("from"), &p.user) {
-                (Some(f), _) if f.contains('@') => f.clone(),
-                (_, Some(u)) if u.contains('@') => u.clone(),
-                (_, Some(u)) => format!("{u}@{}", p.host),
-                _ => return Err("url: the sender is missing (user or ?from=)".into()),
-            };
-            let mut to: Vec<String> = p.path.clone();
-            if let Some(t) = p.query.get("to") {
-                to.extend(t.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()));
-            }
-            if to.is_empty() {
-                to.push(from.clone());
-            }
-            Ok(Target::Email {
-                smtp_host: host,
-                smtp_port: p.port,
-                security,
-                username: p.user,
-                password: p.password,
-                from,
-                to,
-                ca_certificate: None,
-            })
-        }
-        "gotify" | "gotifys" => {
-            let mut path = p.path.clone();
-            let token = need(path.pop(), "the application token (last path segment)")?;
-            let scheme = if p.scheme == "gotifys" { "https" } else { "http" };
-            let base = format!("{scheme}://{}", authority(&p.host, p.port));
-            let url = if path.is_empty() {
-                base
-            } else {
-                format!("{base}/{}", path.join("/"))
-            };
-            let priority = match p.query.get("priority").map(String::as_str) {
-                None => None,
-                Some("low") => Some(0),
-                Some("moderate") => Some(3),
-                Some("normal") => Some(5),
-                Some("high") => Some(8),
-                Some("emergency") => Some(10),
-                Some(n) => Some(
-                    n.parse::<u8>()
-                        .map_err(|_| format!("url: priority '{n}' is not a Gotify priority"))?
-                        .min(10),
-                ),
-            };
-            Ok(Target::Gotify {
-                url,
-                token,
-                priority,
-            })
-        }
-        "matrix" | "matrixs" => {
-            let scheme = if p.scheme == "matrixs" { "https" } else { "http" };
-            let room = p
-                .path
-                .first()
-                .cloned()
-                .or(p.query.get("to").cloned());
-            let room = need(room, "the room (/#alias:server or /!id:server)")?;
-            let (access_token, user, password) = match (p.query.get("token"), p.user, p.password) {
-                (Some(t), _, _) => (Some(t.clone()), None, None),
-                (None, Some(u), Some(pw)) => (None, Some(u), Some(pw)),
-                (None, Some(token), None) => (Some(token), None, None),
-                _ => return Err("url: give user:password@ or an access token".into()),
-            };
-            Ok(Target::Matrix {
-                homeserver: format!("{scheme}://{}", authority(&p.host, p.port)),
-                room,
-                access_token,
-                user,
-                password,
-            })
-        }
-        "ntfy" | "ntfys" => {
-            let (url, topic) = if p.path.is_empty() {
-                // Cloud mode: the "host" is the topic.
-                (None, p.host.clone())
-            } else {
-                let scheme = if p.scheme == "ntfys" { "https" } else { "http" };
-                (
-                    Some(format!("{scheme}://{}", authority(&p.host, p.port))),
-                    p.path[0].clone(),
-                )
-            };
-            let (token, user, password) = match (p.query.get("token"), p.user, p.password) {
-                (Some(t), _, _) => (Some(t.clone()), None, None),
-                (None, Some(u), None) if u.starts_with("tk_") => (Some(u), None, None),
-                (None, u, pw) => (None, u, pw),
-            };
-            let priority = match p.query.get("priority").map(String::as_str) {
-                None => None,
-                Some("min") => Some(1),
-                Some("low") => Some(2),
-                Some("default") => Some(3),
-                Some("high") => Some(4),
-                Some("max" | "urgent") => Some(5),
-                Some(n) => Some(
-                    n.parse::<u8>()
-                        .ok()
-                        .filter(|n| (1..=5).contains(n))
-                        .ok_or_else(|| format!("url: priority '{n}' is not an ntfy priority"))?,
-                ),
-            };
-            Ok(Target::Ntfy {
-                url,
-                topic,
-                token,
-                user,
-                password,
-                priority,
-            })
-        }
-        "json" | "jsons" => {
-            let scheme = if p.scheme == "jsons" { "https" } else { "http" };
-            let enc = |x: &str| {
-                percent_encoding::utf8_percent_encode(x, percent_encoding::NON_ALPHANUMERIC)
-                    .to_string()
-            };
-            let userinfo = match (&p.user, &p.password) {
-                (Some(u), Some(pw)) => format!("{}:{}@", enc(u), enc(pw)),
-                (Some(u), None) => format!("{}@", enc(u)),
-                _ => String::new(),
-            };
-            let mut url = format!(
-                "{scheme}://{userinfo}{}/{}",
-                authority(&p.host, p.port),
-                p.path.join("/")
-            );
-            if !p.extra_query.is_empty() {
-                let q: Vec<String> = p
-                    .extra_query
-                    .iter()
-                    .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
-                    .collect();
-                url = format!("{url}?{}", q.join("&"));
-            }
-            Ok(Target::Json {
-                url,
-                headers: p.headers,
-            })
-        }
-        other => Err(format!(
-            "url: '{other}://' is not supported; use pover, discord, tgram, slack, mailto(s), gotify(s), matrix(s), ntfy(s) or json(s)"
+    match by_scheme(&p.scheme) {
+        Some(provider) => (provider.from_apprise)(&p),
+        None => Err(format!(
+            "url: '{}://' is not supported; use pover, discord, tgram, slack, mailto(s), gotify(s), matrix(s), ntfy(s) or json(s)",
+            p.scheme
         )),
-    }
-}
-
-fn discord(segs: Vec<String>, username: Option<String>) -> Result<Target, String> {
-    match segs.as_slice() {
-        [id, token, ..] if !id.is_empty() && !token.is_empty() => Ok(Target::Discord {
-            webhook_url: format!("https://discord.com/api/webhooks/{id}/{token}"),
-            username,
-        }),
-        _ => Err("url: discord needs WEBHOOK_ID/WEBHOOK_TOKEN".into()),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::notify::providers::email::EmailSecurity;
+    use crate::notify::providers::*;
 
     #[test]
     fn pushover_discord_telegram_slack() {
         assert_eq!(
             parse("pover://uKEY@aTOKEN/phone?priority=high&sound=magic").unwrap(),
-            Target::Pushover {
+            ProviderConfig::Pushover(Pushover {
                 user_key: "uKEY".into(),
                 token: "aTOKEN".into(),
                 device: Some("phone".into()),
                 priority: Some(1),
                 sound: Some("magic".into()),
                 base_url: None
-            }
+            })
         );
-        let d = Target::Discord {
+        let d = ProviderConfig::Discord(Discord {
             webhook_url: "https://discord.com/api/webhooks/123/abc-DEF".into(),
             username: None,
-        };
+        });
         assert_eq!(parse("discord://123/abc-DEF").unwrap(), d);
         assert_eq!(
             parse("https://discordapp.com/api/webhooks/123/abc-DEF").unwrap(),
@@ -420,23 +201,23 @@ mod tests {
         );
         assert_eq!(
             parse("tgram://123456789:AAHabc/-1001234").unwrap(),
-            Target::Telegram {
+            ProviderConfig::Telegram(Telegram {
                 bot_token: "123456789:AAHabc".into(),
                 chat_id: "-1001234".into(),
                 base_url: None
-            }
+            })
         );
         assert_eq!(
             parse("slack://T1/B2/C3").unwrap(),
-            Target::Slack {
+            ProviderConfig::Slack(Slack {
                 webhook_url: "https://hooks.slack.com/services/T1/B2/C3".into()
-            }
+            })
         );
     }
 
     #[test]
     fn email_modes_and_ports() {
-        let Target::Email {
+        let ProviderConfig::Email(Email {
             smtp_host,
             smtp_port,
             security,
@@ -445,7 +226,8 @@ mod tests {
             from,
             to,
             ..
-        } = parse("mailtos://me%40example.com:s3cret@smtp.example.com?to=a@x.org,b@y.org").unwrap()
+        }) =
+            parse("mailtos://me%40example.com:s3cret@smtp.example.com?to=a@x.org,b@y.org").unwrap()
         else {
             panic!()
         };
@@ -455,12 +237,12 @@ mod tests {
         assert_eq!(password.as_deref(), Some("s3cret"));
         assert_eq!(from, "me@example.com");
         assert_eq!(to, ["a@x.org", "b@y.org"]);
-        let Target::Email {
+        let ProviderConfig::Email(Email {
             smtp_host,
             smtp_port,
             security,
             ..
-        } = parse("mailtos://_?user=me@x.org&pass=p&smtp=mail.x.org&port=465&mode=ssl").unwrap()
+        }) = parse("mailtos://_?user=me@x.org&pass=p&smtp=mail.x.org&port=465&mode=ssl").unwrap()
         else {
             panic!()
         };
@@ -468,7 +250,7 @@ mod tests {
             (smtp_host.as_str(), smtp_port, security),
             ("mail.x.org", Some(465), EmailSecurity::Tls)
         );
-        let Target::Email { security, .. } =
+        let ProviderConfig::Email(Email { security, .. }) =
             parse("mailto://relay.lan/ops@x.org?from=cw@x.org").unwrap()
         else {
             panic!()
@@ -480,50 +262,50 @@ mod tests {
     fn gotify_matrix_ntfy_json() {
         assert_eq!(
             parse("gotifys://push.example.com:8443/sub/AppTok?priority=high").unwrap(),
-            Target::Gotify {
+            ProviderConfig::Gotify(Gotify {
                 url: "https://push.example.com:8443/sub".into(),
                 token: "AppTok".into(),
                 priority: Some(8)
-            }
+            })
         );
         assert_eq!(
             parse("matrixs://bot:pw@matrix.example.com/#alerts:example.com").unwrap(),
-            Target::Matrix {
+            ProviderConfig::Matrix(Matrix {
                 homeserver: "https://matrix.example.com".into(),
                 room: "#alerts:example.com".into(),
                 access_token: None,
                 user: Some("bot".into()),
                 password: Some("pw".into())
-            }
+            })
         );
         assert_eq!(
             parse("ntfy://alerts").unwrap(),
-            Target::Ntfy {
+            ProviderConfig::Ntfy(Ntfy {
                 url: None,
                 topic: "alerts".into(),
                 token: None,
                 user: None,
                 password: None,
                 priority: None
-            }
+            })
         );
         assert_eq!(
             parse("ntfys://tk_abc@ntfy.lan:8080/dvr?priority=max").unwrap(),
-            Target::Ntfy {
+            ProviderConfig::Ntfy(Ntfy {
                 url: Some("https://ntfy.lan:8080".into()),
                 topic: "dvr".into(),
                 token: Some("tk_abc".into()),
                 user: None,
                 password: None,
                 priority: Some(5)
-            }
+            })
         );
         assert_eq!(
             parse("jsons://u:p@hooks.example.com:8443/notify?+X-Token=abc&-ver=2").unwrap(),
-            Target::Json {
+            ProviderConfig::Json(Json {
                 url: "https://u:p@hooks.example.com:8443/notify?ver=2".into(),
                 headers: vec![("X-Token".into(), "abc".into())]
-            }
+            })
         );
     }
 
@@ -547,10 +329,10 @@ mod tests {
         assert!(parse("https://discordapp.com/api/Webhooks/123/abc").is_err());
         assert_eq!(
             parse("HTTPS://Discord.com/api/webhooks/123/abc-DEF").unwrap(),
-            Target::Discord {
+            ProviderConfig::Discord(Discord {
                 webhook_url: "https://discord.com/api/webhooks/123/abc-DEF".into(),
                 username: None,
-            }
+            })
         );
         // Multi-byte characters right after the prefix: no slicing inside them.
         assert!(parse("https://discord.com/api/webhooks/é").is_err());

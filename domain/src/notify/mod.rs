@@ -1,6 +1,11 @@
-//! Where notifications go: each destination's fields and their checks, Apprise URLs,
-//! and the routing matrix. Sending them is the server's.
+//! Where notifications go: one module per provider with its fields, checks, Apprise
+//! scheme and requests ([`providers`]), the secrets in their settings, the URLs a
+//! destination may name, and the routing matrix. Performing the requests is the
+//! server's.
 
 pub mod apprise;
+pub mod checks;
+pub mod delivery;
+pub mod providers;
 pub mod routing;
-pub mod target;
+pub mod secrets;

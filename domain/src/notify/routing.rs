@@ -8,12 +8,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::alerts::kind::Category;
 
-/// Provider types the matrix can name (the contract's list).
-pub const PROVIDER_TYPES: [&str; 10] = [
-    "pushover", "discord", "telegram", "slack", "email", "gotify", "matrix", "ntfy", "webhook",
-    "apprise",
-];
-
 /// `{"<dvr_id>": {"<event>": {"<provider type>": bool}}}`, exactly the API's shape.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -49,12 +43,12 @@ impl Routing {
             }
             for (event, types) in events {
                 for provider_type in types.keys() {
-                    if !PROVIDER_TYPES.contains(&provider_type.as_str()) {
+                    if wire::providers::provider_type(provider_type).is_none() {
                         return Err(RoutingError {
                             path: format!("{dvr_id}.{}.{provider_type}", event.as_str()),
                             message: format!(
                                 "not a provider type; use one of {}",
-                                PROVIDER_TYPES.join(", ")
+                                wire::providers::provider_type_names()
                             ),
                         });
                     }

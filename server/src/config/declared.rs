@@ -20,8 +20,8 @@ use crate::registry::{record_from, Registry, RegistryError};
 use domain::alerts::kind::Category;
 use domain::alerts::settings::AlertSettings;
 use domain::dvr::id::dvr_id;
-use domain::notify::routing::{Routing, PROVIDER_TYPES};
-use domain::notify::target::Target;
+use domain::notify::providers::ProviderConfig;
+use domain::notify::routing::Routing;
 use engine::Engine;
 use storage::dvrs::ManagedBy;
 use storage::{providers, routing, settings, Db, StorageError};
@@ -49,13 +49,13 @@ impl std::fmt::Debug for FileProvider {
     }
 }
 
-/// A provider the file declares, its secrets resolved (masked in `Debug` via [`Target`]).
+/// A provider the file declares, its secrets resolved (masked in `Debug` via [`ProviderConfig`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeclaredProvider {
     pub name: String,
     pub kind: String,
     pub enabled: bool,
-    pub target: Target,
+    pub target: ProviderConfig,
 }
 
 /// `routing:` in the file: DVR name or dvr_id → event → provider type → on/off.
@@ -182,7 +182,7 @@ fn resolve_provider(
     values.sort_by_key(|v| std::cmp::Reverse(v.len()));
     let masked = move |m: String| {
         values.iter().fold(m, |m, v| {
-            m.replace(v.as_str(), domain::notify::target::MASK)
+            m.replace(v.as_str(), domain::notify::secrets::MASK)
         })
     };
     let target = crate::notify::providers::target_from_body(&p.kind, fields, None)
@@ -295,12 +295,12 @@ pub fn resolve(
     for (dvr, events) in &file.routing {
         for types in events.values() {
             for t in types.keys() {
-                if !PROVIDER_TYPES.contains(&t.as_str()) {
+                if wire::providers::provider_type(t).is_none() {
                     return Err(err(
                         format!("routing.{dvr}"),
                         format!(
                             "'{t}' is not a provider type; use one of {}",
-                            PROVIDER_TYPES.join(", ")
+                            wire::providers::provider_type_names()
                         ),
                     ));
                 }
@@ -993,6 +993,7 @@ impl Declared {
 mod tests {
     use super::*;
     use crate::config::read_file;
+    use domain::notify::providers::*;
 
     fn write(dir: &Path, text: &str) -> PathBuf {
         let p = dir.join("channelwatch.yaml");
@@ -1095,9 +1096,9 @@ routing:
         let f = read_file(&p, true, &env).unwrap();
         assert_eq!(f.declared_providers.len(), 2);
         assert!(matches!(&f.declared_providers[0].target,
-            Target::Pushover { user_key, token, .. } if user_key == "u-123" && token == "t-456"));
+            ProviderConfig::Pushover(Pushover { user_key, token, .. }) if user_key == "u-123" && token == "t-456"));
         assert!(matches!(&f.declared_providers[1].target,
-            Target::Webhook { secret, .. } if secret == "s3cret"));
+            ProviderConfig::Webhook(Webhook { secret, .. }) if secret == "s3cret"));
         // Nothing secret in Debug output.
         let dbg = format!("{f:?}");
         assert!(!dbg.contains("t-456") && !dbg.contains("s3cret"), "{dbg}");

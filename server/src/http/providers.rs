@@ -135,7 +135,7 @@ pub async fn patch(
         fields.extend(m);
         // A masked secret is only kept for the destination it was given for: a new
         // scheme, host or port (SMTP host, security or port) needs it given again, or
-        // the answer is 422 naming it (`Target::carried_secrets`).
+        // the answer is 422 naming it (`ProviderConfig::carried_secrets`).
         r.target = target_from_body(&r.kind, fields, Some(&r.target)).map_err(ApiError::invalid)?;
     }
     store::update(&state.services.db, &r).await?;

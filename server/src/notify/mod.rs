@@ -20,7 +20,7 @@ impl reqwest::dns::Resolve for SafeResolver {
                 tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let allowed: Vec<SocketAddr> = found
                 .into_iter()
-                .filter(|a| !domain::notify::target::is_forbidden_ip(a.ip()))
+                .filter(|a| !domain::notify::checks::is_forbidden_ip(a.ip()))
                 .collect();
             if allowed.is_empty() {
                 return Err(format!(

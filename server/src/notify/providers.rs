@@ -5,8 +5,7 @@ use chrono::Utc;
 use serde_json::{Map, Value};
 
 use super::send::Outgoing;
-use domain::notify::routing::PROVIDER_TYPES;
-use domain::notify::target::Target;
+use domain::notify::providers::ProviderConfig;
 use storage::providers::ProviderRecord;
 
 /// Whether a `url` value is an Apprise-style URL rather than an http(s) field.
@@ -21,12 +20,12 @@ pub fn is_apprise_url(kind: &str, url: &str) -> bool {
 pub fn target_from_body(
     kind: &str,
     mut fields: Map<String, Value>,
-    previous: Option<&Target>,
-) -> Result<Target, String> {
-    if !PROVIDER_TYPES.contains(&kind) {
+    previous: Option<&ProviderConfig>,
+) -> Result<ProviderConfig, String> {
+    if wire::providers::provider_type(kind).is_none() {
         return Err(format!(
             "type: '{kind}' is not a provider type; use one of {}",
-            PROVIDER_TYPES.join(", ")
+            wire::providers::provider_type_names()
         ));
     }
     let url = fields
@@ -35,14 +34,14 @@ pub fn target_from_body(
         .map(str::to_string);
     // `"url": "****"` alone is the masked Apprise URL echoed back (keep it); beside
     // other fields it is not an Apprise URL, and those fields must not be dropped.
-    let masked_alone = |u: &str| u == domain::notify::target::MASK && fields.len() == 1;
+    let masked_alone = |u: &str| u == domain::notify::secrets::MASK && fields.len() == 1;
     let apprise = |u: &str| {
         kind == "apprise"
             || masked_alone(u)
-            || (u != domain::notify::target::MASK && is_apprise_url(kind, u))
+            || (u != domain::notify::secrets::MASK && is_apprise_url(kind, u))
     };
     if let Some(url) = url.filter(|u| apprise(u)) {
-        if url == domain::notify::target::MASK {
+        if url == domain::notify::secrets::MASK {
             return previous
                 .cloned()
                 .ok_or_else(|| "url: must be set".to_string());
@@ -70,7 +69,7 @@ pub fn target_from_body(
         }
     }
     let prev = previous.filter(|p| p.provider_type() == kind);
-    Target::from_fields(kind, fields, prev)
+    ProviderConfig::from_fields(kind, fields, prev)
 }
 
 /// The API's provider object: `{id, type, name, enabled, …fields}`, secrets masked.
@@ -79,7 +78,7 @@ pub fn api_object(r: &ProviderRecord) -> Value {
 }
 
 /// [`api_object`] for a viewer: credential-like fields masked too
-/// ([`Target::viewer_masked`]).
+/// ([`ProviderConfig::viewer_masked`]).
 pub fn viewer_object(r: &ProviderRecord) -> Value {
     object(r, r.target.viewer_masked())
 }
@@ -92,13 +91,7 @@ fn object(r: &ProviderRecord, fields: Map<String, Value>) -> Value {
     m.insert("enabled".into(), Value::from(r.enabled));
     m.insert("managed_by".into(), Value::from(r.managed_by.as_str()));
     if r.kind == "apprise" {
-        m.insert(
-            "scheme".into(),
-            Value::from(match &r.target {
-                Target::Json { .. } => "json",
-                other => other.provider_type(),
-            }),
-        );
+        m.insert("scheme".into(), Value::from(r.target.kind_tag()));
     }
     for (k, v) in fields {
         m.entry(k).or_insert(v);
@@ -128,6 +121,7 @@ pub fn test_message(r: &ProviderRecord, instance_url: &str) -> Outgoing {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use domain::notify::providers::*;
     use serde_json::json;
 
     fn body(v: Value) -> Map<String, Value> {
@@ -147,7 +141,7 @@ mod tests {
             None,
         )
         .unwrap();
-        assert!(matches!(t, Target::Discord { .. }));
+        assert!(matches!(t, ProviderConfig::Discord(Discord { .. })));
         // Gotify's own `url` field is the server, not an Apprise URL.
         let t = target_from_body(
             "gotify",
@@ -155,7 +149,7 @@ mod tests {
             None,
         )
         .unwrap();
-        assert!(matches!(t, Target::Gotify { .. }));
+        assert!(matches!(t, ProviderConfig::Gotify(Gotify { .. })));
         let t = target_from_body(
             "apprise",
             body(json!({"url": "json://127.0.0.1:9/x"})),
@@ -175,11 +169,11 @@ mod tests {
             kind: "telegram".into(),
             name: "Phone".into(),
             enabled: true,
-            target: Target::Telegram {
+            target: ProviderConfig::Telegram(Telegram {
                 bot_token: "123:SECRET".into(),
                 chat_id: "42".into(),
                 base_url: None,
-            },
+            }),
             managed_by: storage::dvrs::ManagedBy::Ui,
         };
         let v = api_object(&r);
@@ -191,10 +185,10 @@ mod tests {
 
     #[test]
     fn a_masked_url_beside_other_fields_does_not_drop_them() {
-        let stored = Target::Webhook {
+        let stored = ProviderConfig::Webhook(Webhook {
             url: "http://127.0.0.1:9/hook".into(),
             secret: "old".into(),
-        };
+        });
         // Alone, the masked URL keeps the stored target (an Apprise URL echoed back).
         let kept = target_from_body("webhook", body(json!({"url": "****"})), Some(&stored));
         assert!(kept.is_ok_and(|t| t == stored));

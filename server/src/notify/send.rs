@@ -1,82 +1,35 @@
-//! Sending one notification to one destination, the way each provider's real API
-//! wants it, and reading its answer: the provider's own status and text on success,
-//! and on failure whether to retry and when (429 `Retry-After` and its cousins).
+//! Performing a provider's [`Plan`]: its HTTP requests with the provider client, its
+//! mail over SMTP, and reading each answer with the provider's judge. What to send and
+//! how to read the answers is each provider's module (`domain::notify::providers`).
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use hmac::{Hmac, Mac};
-use serde_json::{json, Value};
-use sha2::Sha256;
+use domain::notify::delivery::{
+    judge_answer, Ack, Body, HttpRequest, Image, Judge, Method, Plan, SendResult,
+};
+use domain::notify::providers::email::{EmailSecurity, Mail};
+use domain::notify::providers::matrix::{self, MatrixPlan};
+use domain::notify::providers::ProviderConfig;
 
-use domain::notify::target::{EmailSecurity, Target, NTFY_URL, PUSHOVER_URL, TELEGRAM_URL};
+pub use domain::notify::delivery::{Failure, Outgoing, MAX_PROVIDER_TEXT, MAX_RETRY_AFTER};
 
-/// What goes out: the alert's text and the context the webhook and templates carry.
-#[derive(Debug, Clone)]
-pub struct Outgoing {
-    pub title: String,
-    pub message: String,
-    pub image_url: Option<String>,
-    /// The contract's `eventType`.
-    pub event_type: String,
-    pub dvr_id: String,
-    pub dvr_name: String,
-    /// Stable per outbox row: the webhook's `deliveryId`, Matrix's transaction id.
-    pub delivery_id: String,
-    pub timestamp: DateTime<Utc>,
-    pub instance_name: String,
-    pub instance_url: String,
-}
+/// Per-request timeout for provider calls.
+pub const TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The provider accepted it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Ack {
-    /// HTTP status, or the SMTP reply code.
-    pub status: u16,
-    pub message: String,
-}
+/// How much of a provider's answer is read (the rest is never downloaded): enough for
+/// any API's JSON reply or error page.
+const MAX_ANSWER_BODY: usize = 64 * 1024;
 
-/// The provider did not accept it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure {
-    pub status: Option<u16>,
-    pub message: String,
-    /// When the provider said to come back (429 and friends).
-    pub retry_after: Option<Duration>,
-    /// Retrying the same request cannot help (bad token, unknown chat, 4xx).
-    pub permanent: bool,
-}
-
-impl Failure {
-    fn network(e: reqwest::Error) -> Self {
-        let message = if e.is_timeout() {
-            "timed out waiting for the provider".to_string()
-        } else if e.is_connect() {
-            format!("cannot connect: {}", root_cause(&e))
-        } else {
-            root_cause(&e)
-        };
-        Failure::transient(message)
-    }
-
-    /// A failure worth retrying (network, resolution), with no provider status.
-    pub(crate) fn transient(message: impl Into<String>) -> Self {
-        Failure {
-            status: None,
-            message: message.into(),
-            retry_after: None,
-            permanent: false,
-        }
-    }
-
-    fn config(message: impl Into<String>) -> Self {
-        Failure {
-            status: None,
-            message: message.into(),
-            retry_after: None,
-            permanent: true,
-        }
-    }
+/// A request that did not get an answer: timed out, refused, or not sent at all.
+fn network_failure(e: reqwest::Error) -> Failure {
+    let message = if e.is_timeout() {
+        "timed out waiting for the provider".to_string()
+    } else if e.is_connect() {
+        format!("cannot connect: {}", root_cause(&e))
+    } else {
+        root_cause(&e)
+    };
+    Failure::transient(message)
 }
 
 fn root_cause(e: &dyn std::error::Error) -> String {
@@ -89,28 +42,12 @@ fn root_cause(e: &dyn std::error::Error) -> String {
     msg
 }
 
-pub type SendResult = Result<Ack, Failure>;
-
-/// Per-request timeout for provider calls.
-pub const TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The longest wait a provider can ask for (`Retry-After`, `retry_after`): longer is capped.
-pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
-
-/// How much of a provider's answer is read (the rest is never downloaded): enough for
-/// any API's JSON reply or error page.
-const MAX_ANSWER_BODY: usize = 64 * 1024;
-
-/// The longest provider text kept (the answer's message, an error): it goes to the
-/// delivery log, log lines and browsers.
-pub const MAX_PROVIDER_TEXT: usize = 500;
-
-/// Sends `out` to `target`. The provider's words in the result are cut to
+/// Sends `out` to `provider`. The provider's words in the result are cut to
 /// [`MAX_PROVIDER_TEXT`] and flattened to one line, here, once: inside, a Matrix token
 /// or room id read from an answer must stay whole.
-pub async fn send(http: &reqwest::Client, target: &Target, out: &Outgoing) -> SendResult {
+pub async fn send(http: &reqwest::Client, provider: &ProviderConfig, out: &Outgoing) -> SendResult {
     use domain::text::outside_text;
-    send_raw(http, target, out)
+    perform(http, provider.plan(out))
         .await
         .map(|a| Ack {
             message: outside_text(&a.message, MAX_PROVIDER_TEXT),
@@ -122,478 +59,74 @@ pub async fn send(http: &reqwest::Client, target: &Target, out: &Outgoing) -> Se
         })
 }
 
-async fn send_raw(http: &reqwest::Client, target: &Target, out: &Outgoing) -> SendResult {
-    match target {
-        Target::Pushover {
-            user_key,
-            token,
-            device,
-            priority,
-            sound,
-            base_url,
+/// Carries out each step of `plan` in order.
+async fn perform(http: &reqwest::Client, plan: Plan) -> SendResult {
+    match plan {
+        Plan::Http(req, judge) => request(http, req, judge).await,
+        Plan::WithImage {
+            image_url,
+            build,
+            judge,
         } => {
-            let base = base_url.as_deref().unwrap_or(PUSHOVER_URL);
-            let mut form: Vec<(&str, String)> = vec![
-                ("token", token.clone()),
-                ("user", user_key.clone()),
-                ("title", truncate(&out.title, 250)),
-                ("message", truncate(&out.message, 1024)),
-                ("timestamp", out.timestamp.timestamp().to_string()),
-            ];
-            if let Some(d) = device {
-                form.push(("device", d.clone()));
-            }
-            if let Some(p) = priority {
-                form.push(("priority", p.to_string()));
-                // Emergency priority is refused without its repeat settings.
-                if *p == 2 {
-                    form.push(("retry", "60".into()));
-                    form.push(("expire", "3600".into()));
-                }
-            }
-            if let Some(s) = sound {
-                form.push(("sound", s.clone()));
-            }
-            // Pushover never fetches URLs: the image travels inline, when it can be had.
-            if let Some((bytes, mime)) = fetch_image(http, out.image_url.as_deref()).await {
-                use base64::Engine as _;
-                form.push((
-                    "attachment_base64",
-                    base64::engine::general_purpose::STANDARD.encode(bytes),
-                ));
-                form.push(("attachment_type", mime));
-            }
-            let res = http
-                .post(format!("{}/1/messages.json", base.trim_end_matches('/')))
-                .form(&form)
-                .timeout(TIMEOUT)
-                .send()
-                .await
-                .map_err(Failure::network)?;
-            answer(res, pushover_judge).await
+            let image = fetch_image(http, image_url.as_deref()).await;
+            request(http, build(image), judge).await
         }
-        Target::Discord {
-            webhook_url,
-            username,
-        } => {
-            let mut embed = json!({
-                "title": truncate(&out.title, 256),
-                "description": truncate(&out.message, 4096),
-                "color": 3447003,
-                "timestamp": out.timestamp.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                "footer": {"text": truncate(&out.dvr_name, 2048)},
-            });
-            if let Some(img) = &out.image_url {
-                embed["image"] = json!({ "url": img });
-            }
-            let body = json!({
-                "username": username.as_deref().unwrap_or("ChannelWatch"),
-                "content": "",
-                "embeds": [embed],
-            });
-            let res = http
-                .post(webhook_url)
-                .json(&body)
-                .timeout(TIMEOUT)
-                .send()
-                .await
-                .map_err(Failure::network)?;
-            answer(res, |status, body| match status {
-                204 | 200 => Ok("delivered".to_string()),
-                _ => Err(serde_json::from_str::<Value>(body)
-                    .ok()
-                    .and_then(|v| {
-                        v["message"]
-                            .as_str()
-                            .map(|m| format!("{m} (code {})", v["code"]))
-                    })
-                    .unwrap_or_else(|| body.to_string())),
-            })
-            .await
-        }
-        Target::Telegram {
-            bot_token,
-            chat_id,
-            base_url,
-        } => {
-            let base = base_url.as_deref().unwrap_or(TELEGRAM_URL);
-            let text = format!(
-                "<b>{}</b>\n{}",
-                html_escape(&out.title),
-                html_escape(&out.message)
-            );
-            let base = base.trim_end_matches('/');
-            let message =
-                json!({"chat_id": chat_id, "text": truncate(&text, 4096), "parse_mode": "HTML"});
-            let post = |method: &str, body: &Value| {
-                http.post(format!("{base}/bot{bot_token}/{method}"))
-                    .json(body)
-                    .timeout(TIMEOUT)
-                    .send()
-            };
-            let judge = |status: u16, body: &str| {
-                let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
-                if status == 200 && v["ok"] == true {
-                    Ok(format!("message {}", v["result"]["message_id"]))
-                } else {
-                    Err(v["description"]
-                        .as_str()
-                        .map(str::to_string)
-                        .unwrap_or_else(|| body.to_string()))
-                }
-            };
-            // Telegram fetches the photo itself: only a public image URL can work, and a
-            // caption holds 1024 characters. Anything else goes as a text message.
-            let photo = out
-                .image_url
-                .as_deref()
-                .filter(|u| domain::notify::target::is_public_url(u))
-                .filter(|_| text.chars().count() <= 1024);
-            if let Some(img) = photo {
-                let body = json!({"chat_id": chat_id, "photo": img, "caption": text, "parse_mode": "HTML"});
-                let res = post("sendPhoto", &body).await.map_err(Failure::network)?;
-                match answer(res, judge).await {
-                    // Telegram could not fetch the image: the text still goes out.
-                    Err(f) if f.status == Some(400) => {}
-                    other => return other,
-                }
-            }
-            let res = post("sendMessage", &message)
-                .await
-                .map_err(Failure::network)?;
-            answer(res, judge).await
-        }
-        Target::Slack { webhook_url } => {
-            let mut blocks = vec![json!({
-                "type": "section",
-                "text": {"type": "mrkdwn", "text": format!("*{}*\n{}", slack_escape(&out.title), slack_escape(&out.message))}
-            })];
-            // Slack fetches the image itself: only a public URL can work.
-            if let Some(img) = out
-                .image_url
-                .as_deref()
-                .filter(|u| domain::notify::target::is_public_url(u))
-            {
-                blocks.push(json!({"type": "image", "image_url": img, "alt_text": out.title}));
-            }
-            let body = json!({
-                "text": format!("{}: {}", out.title, out.message),
-                "blocks": blocks,
-            });
-            let res = http
-                .post(webhook_url)
-                .json(&body)
-                .timeout(TIMEOUT)
-                .send()
-                .await
-                .map_err(Failure::network)?;
-            answer(res, |status, body| {
-                if status == 200 && body.trim() == "ok" {
-                    Ok("ok".into())
-                } else {
-                    Err(body.trim().to_string())
-                }
-            })
-            .await
-        }
-        Target::Gotify {
-            url,
-            token,
-            priority,
-        } => {
-            let mut body = json!({
-                "title": out.title,
-                "message": out.message,
-                "priority": priority.unwrap_or(5),
-            });
-            if let Some(img) = &out.image_url {
-                body["extras"] = json!({"client::notification": {"bigImageUrl": img}});
-            }
-            let res = http
-                .post(format!("{}/message", url.trim_end_matches('/')))
-                .header("X-Gotify-Key", token)
-                .json(&body)
-                .timeout(TIMEOUT)
-                .send()
-                .await
-                .map_err(Failure::network)?;
-            answer(res, |status, body| {
-                let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
-                if status == 200 {
-                    Ok(format!("message {}", v["id"]))
-                } else {
-                    Err(v["errorDescription"]
-                        .as_str()
-                        .map(|d| format!("{}: {d}", v["error"].as_str().unwrap_or("error")))
-                        .unwrap_or_else(|| body.to_string()))
-                }
-            })
-            .await
-        }
-        Target::Matrix {
-            homeserver,
-            room,
-            access_token,
-            user,
-            password,
-        } => {
-            send_matrix(
-                http,
-                homeserver,
-                room,
-                access_token.as_deref(),
-                user.as_deref(),
-                password.as_deref(),
-                out,
-            )
-            .await
-        }
-        Target::Ntfy {
-            url,
-            topic,
-            token,
-            user,
-            password,
-            priority,
-        } => {
-            let base = url.as_deref().unwrap_or(NTFY_URL);
-            let mut body = json!({
-                "topic": topic,
-                "title": out.title,
-                "message": out.message,
-                "tags": ["tv"],
-            });
-            if let Some(p) = priority {
-                body["priority"] = json!(p);
-            }
-            if let Some(img) = &out.image_url {
-                body["attach"] = json!(img);
-            }
-            let mut req = http
-                .post(format!("{}/", base.trim_end_matches('/')))
-                .json(&body)
-                .timeout(TIMEOUT);
-            if let Some(t) = token {
-                req = req.bearer_auth(t);
-            } else if let Some(u) = user {
-                req = req.basic_auth(u, password.as_deref());
-            }
-            let res = req.send().await.map_err(Failure::network)?;
-            answer(res, |status, body| {
-                let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
-                if status == 200 {
-                    Ok(format!("message {}", v["id"].as_str().unwrap_or("")))
-                } else {
-                    Err(v["error"]
-                        .as_str()
-                        .map(|e| format!("{e} (code {})", v["code"]))
-                        .unwrap_or_else(|| body.to_string()))
-                }
-            })
-            .await
-        }
-        Target::Webhook { url, secret } => {
-            let body = webhook_body(out);
-            let signature = sign(secret, body.as_bytes());
-            let res = http
-                .post(url)
-                .header("Content-Type", "application/json")
-                .header("X-ChannelWatch-Signature", format!("sha256={signature}"))
-                .header("X-ChannelWatch-Delivery", &out.delivery_id)
-                .header("X-ChannelWatch-Event", &out.event_type)
-                .body(body)
-                .timeout(TIMEOUT)
-                .send()
-                .await
-                .map_err(Failure::network)?;
-            answer(res, plain_judge).await
-        }
-        Target::Json { url, headers } => {
-            let body = json!({
-                "version": "1.0",
-                "title": out.title,
-                "message": out.message,
-                "type": "info",
-                "attachments": [],
-            });
-            let mut req = http.post(url).json(&body).timeout(TIMEOUT);
-            for (k, v) in headers {
-                req = req.header(k.as_str(), v.as_str());
-            }
-            let res = req.send().await.map_err(Failure::network)?;
-            answer(res, plain_judge).await
-        }
-        Target::Email {
-            smtp_host,
-            smtp_port,
-            security,
-            username,
-            password,
-            from,
-            to,
-            ca_certificate,
-        } => {
-            send_email(
-                smtp_host,
-                *smtp_port,
-                *security,
-                username.as_deref(),
-                password.as_deref(),
-                from,
-                to,
-                ca_certificate.as_deref(),
-                out,
-            )
-            .await
-        }
+        Plan::Fallback { first, instead } => match request(http, first.0, first.1).await {
+            Err(f) if f.status == Some(400) => request(http, instead.0, instead.1).await,
+            other => other,
+        },
+        Plan::Matrix(plan) => send_matrix(http, &plan).await,
+        Plan::Mail(mail) => send_mail(*mail).await,
     }
 }
 
-/// The native webhook's compact JSON body (contract §3).
-pub fn webhook_body(out: &Outgoing) -> String {
-    json!({
-        "eventType": out.event_type,
-        "timestamp": out.timestamp.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        "instanceName": out.instance_name,
-        "instanceUrl": out.instance_url,
-        "version": crate::VERSION,
-        "deliveryId": out.delivery_id,
-        "dvr_id": out.dvr_id,
-        "dvr_name": out.dvr_name,
-        "data": {"title": out.title, "message": out.message, "imageUrl": out.image_url},
-    })
-    .to_string()
+/// Sends one described request and judges the answer.
+async fn request(http: &reqwest::Client, req: HttpRequest, judge: Judge) -> SendResult {
+    let mut b = match req.method {
+        Method::Post => http.post(&req.url),
+        Method::Put => http.put(&req.url),
+    };
+    for (k, v) in &req.headers {
+        b = b.header(k.as_str(), v.as_str());
+    }
+    b = match req.body {
+        Body::Json(v) => b.json(&v),
+        Body::Form(pairs) => b.form(&pairs),
+        Body::Raw(text) => b.body(text),
+    };
+    let res = b.timeout(TIMEOUT).send().await.map_err(network_failure)?;
+    answer(res, judge).await
 }
 
-/// Hex HMAC-SHA256 of `body` under `secret`.
-pub fn sign(secret: &str, body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
-    mac.update(body);
-    hex::encode(mac.finalize().into_bytes())
-}
-
-/// Reads the answer: `judge(status, body)` decides success on a 2xx-ish answer; 429,
-/// 5xx and timeouts are retryable, other 4xx are permanent.
-async fn answer(
-    res: reqwest::Response,
-    judge: impl FnOnce(u16, &str) -> Result<String, String>,
-) -> SendResult {
+/// Reads the answer (its first [`MAX_ANSWER_BODY`] bytes) and judges it.
+async fn answer(res: reqwest::Response, judge: Judge) -> SendResult {
     let status = res.status().as_u16();
-    let retry_after = res
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            domain::backoff::parse_retry_after(v, std::time::SystemTime::now(), MAX_RETRY_AFTER)
-        });
-    let reset = res
-        .headers()
-        .get("x-limit-app-reset")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<i64>().ok());
+    let header = |name: &str| {
+        res.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let retry_after = header("retry-after");
+    let reset = header("x-limit-app-reset");
     let body = engine::limits::read_text_prefix(res, MAX_ANSWER_BODY)
         .await
         .unwrap_or_default();
-    match judge(status, &body) {
-        Ok(message) if (200..300).contains(&status) => Ok(Ack { status, message }),
-        Ok(message) | Err(message) => {
-            let mut retry_after = retry_after;
-            if status == 429 && retry_after.is_none() {
-                let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
-                // Discord and Telegram say it in the JSON; Pushover gives a reset time.
-                retry_after = v["retry_after"]
-                    .as_f64()
-                    .or(v["parameters"]["retry_after"].as_f64())
-                    .and_then(|s| domain::backoff::secs_f64(s, MAX_RETRY_AFTER))
-                    .or(v["retry_after_ms"]
-                        .as_u64()
-                        .map(|ms| Duration::from_millis(ms).min(MAX_RETRY_AFTER)))
-                    .or(reset.map(|r| {
-                        let secs = r.saturating_sub(Utc::now().timestamp());
-                        Duration::from_secs(u64::try_from(secs).unwrap_or(0)).min(MAX_RETRY_AFTER)
-                    }));
-            }
-            Err(Failure {
-                status: Some(status),
-                message: if message.is_empty() {
-                    format!("HTTP {status}")
-                } else {
-                    format!("HTTP {status}: {message}")
-                },
-                retry_after,
-                permanent: (400..500).contains(&status) && status != 429 && status != 408,
-            })
-        }
-    }
-}
-
-fn json_errors(v: &Value) -> Option<String> {
-    let list = v["errors"].as_array()?;
-    Some(
-        list.iter()
-            .filter_map(Value::as_str)
-            .collect::<Vec<_>>()
-            .join("; "),
+    judge_answer(
+        status,
+        retry_after.as_deref(),
+        reset.as_deref(),
+        &body,
+        judge,
+        std::time::SystemTime::now(),
     )
 }
 
-fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_string()
-    } else {
-        let mut t: String = s.chars().take(max.saturating_sub(1)).collect();
-        t.push('…');
-        t
-    }
-}
-
-/// Pushover's answer: `{"status": 1, "request": …}` on success, `errors` otherwise.
-fn pushover_judge(status: u16, body: &str) -> Result<String, String> {
-    let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
-    if status == 200 && v["status"] == 1 {
-        Ok(format!("request {}", v["request"].as_str().unwrap_or("")))
-    } else {
-        Err(json_errors(&v).unwrap_or_else(|| body.to_string()))
-    }
-}
-
-/// Any 2xx is success (webhooks, Apprise JSON); the body is the message either way.
-fn plain_judge(status: u16, body: &str) -> Result<String, String> {
-    if (200..300).contains(&status) {
-        Ok(truncate(body.trim(), 200))
-    } else {
-        Err(truncate(body.trim(), 500))
-    }
-}
-
-/// Escapes text for HTML element content and quoted attribute values alike.
-fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
-
-/// Slack's mrkdwn control characters (Slack shows any other entity literally).
-fn slack_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
-/// An image URL fit for an `src`/`href` attribute: http or https only (never
-/// `javascript:` or `data:`), escaped for the quoted attribute.
-fn attr_url(url: &str) -> Option<String> {
-    let parsed = url::Url::parse(url.trim()).ok()?;
-    matches!(parsed.scheme(), "http" | "https").then(|| html_escape(parsed.as_str()))
-}
-
 /// Downloads an image for providers that need the bytes (bounded in size and time).
-async fn fetch_image(http: &reqwest::Client, url: Option<&str>) -> Option<(Vec<u8>, String)> {
+async fn fetch_image(http: &reqwest::Client, url: Option<&str>) -> Option<Image> {
     const MAX: usize = 2_500_000;
     let url = url?;
-    domain::notify::target::check_url("image_url", url).ok()?;
+    domain::notify::checks::check_url("image_url", url).ok()?;
     let res = http
         .get(url)
         .timeout(Duration::from_secs(5))
@@ -613,192 +146,86 @@ async fn fetch_image(http: &reqwest::Client, url: Option<&str>) -> Option<(Vec<u
     Some((bytes.to_vec(), mime))
 }
 
-async fn send_matrix(
-    http: &reqwest::Client,
-    homeserver: &str,
-    room: &str,
-    access_token: Option<&str>,
-    user: Option<&str>,
-    password: Option<&str>,
-    out: &Outgoing,
-) -> SendResult {
-    let base = format!("{}/_matrix/client/v3", homeserver.trim_end_matches('/'));
-    // A password login is done once and its token reused (each login is a new device
-    // on the homeserver, and transaction ids only dedupe per token).
-    let cache_key = (
-        base.clone(),
-        user.unwrap_or_default().to_string(),
-        hex::encode(<Sha256 as sha2::Digest>::digest(
-            password.unwrap_or_default(),
-        )),
-    );
-    let cached = access_token
+/// Password logins' tokens, by [`MatrixPlan::login_key`].
+type MatrixKey = (String, String, String);
+static MATRIX_TOKENS: std::sync::LazyLock<
+    parking_lot::Mutex<std::collections::HashMap<MatrixKey, String>>,
+> = std::sync::LazyLock::new(Default::default);
+
+/// Logs in once per password (the token is remembered), joins, sends.
+async fn send_matrix(http: &reqwest::Client, plan: &MatrixPlan) -> SendResult {
+    let key = plan.login_key();
+    let cached = plan
+        .access_token()
         .map(str::to_string)
-        .or_else(|| MATRIX_TOKENS.lock().get(&cache_key).cloned());
+        .or_else(|| MATRIX_TOKENS.lock().get(&key).cloned());
     let token = match cached {
         Some(t) => t,
         None => {
-            let res = http
-                .post(format!("{base}/login"))
-                .json(&json!({
-                    "type": "m.login.password",
-                    "identifier": {"type": "m.id.user", "user": user.unwrap_or_default()},
-                    "password": password.unwrap_or_default(),
-                    "initial_device_display_name": "ChannelWatch",
-                }))
-                .timeout(TIMEOUT)
-                .send()
-                .await
-                .map_err(Failure::network)?;
-            let t = answer(res, matrix_judge("access_token")).await?.message;
-            MATRIX_TOKENS.lock().insert(cache_key.clone(), t.clone());
+            let t = request(http, plan.login(), matrix::judge_login)
+                .await?
+                .message;
+            MATRIX_TOKENS.lock().insert(key.clone(), t.clone());
             t
         }
     };
-    let result = matrix_post(http, &base, room, &token, out).await;
-    // A stale cached login: forget it, so the next attempt logs in again.
+    let result = async {
+        let room_id = request(http, plan.join(&token), matrix::judge_join)
+            .await?
+            .message;
+        request(http, plan.send(&token, &room_id), matrix::judge_send).await
+    }
+    .await;
+    // A stale remembered login: forget it, so the next attempt logs in again.
     if let Err(f) = &result {
-        if access_token.is_none() && f.status == Some(401) {
-            MATRIX_TOKENS.lock().remove(&cache_key);
+        if plan.access_token().is_none() && f.status == Some(401) {
+            MATRIX_TOKENS.lock().remove(&key);
         }
     }
     result
 }
 
-type MatrixKey = (String, String, String);
-
-static MATRIX_TOKENS: std::sync::LazyLock<
-    parking_lot::Mutex<std::collections::HashMap<MatrixKey, String>>,
-> = std::sync::LazyLock::new(Default::default);
-
-async fn matrix_post(
-    http: &reqwest::Client,
-    base: &str,
-    room: &str,
-    token: &str,
-    out: &Outgoing,
-) -> SendResult {
-    let room_enc: String =
-        percent_encoding::utf8_percent_encode(room, percent_encoding::NON_ALPHANUMERIC).to_string();
-    let res = http
-        .post(format!("{base}/join/{room_enc}"))
-        .bearer_auth(token)
-        .json(&json!({}))
-        .timeout(TIMEOUT)
-        .send()
-        .await
-        .map_err(Failure::network)?;
-    let room_id = answer(res, matrix_judge("room_id")).await?.message;
-    let mut html = format!(
-        "<b>{}</b><br>{}",
-        html_escape(&out.title),
-        html_escape(&out.message).replace('\n', "<br>")
-    );
-    if let Some(img) = out.image_url.as_deref().and_then(attr_url) {
-        html.push_str(&format!("<br><a href=\"{img}\">image</a>"));
-    }
-    let rid: String =
-        percent_encoding::utf8_percent_encode(&room_id, percent_encoding::NON_ALPHANUMERIC)
-            .to_string();
-    // The delivery id as transaction id: a retried send is the same event, not a second one.
-    let res = http
-        .put(format!(
-            "{base}/rooms/{rid}/send/m.room.message/{}",
-            out.delivery_id
-        ))
-        .bearer_auth(token)
-        .json(&json!({
-            "msgtype": "m.text",
-            "body": format!("{}\n{}", out.title, out.message),
-            "format": "org.matrix.custom.html",
-            "formatted_body": html,
-        }))
-        .timeout(TIMEOUT)
-        .send()
-        .await
-        .map_err(Failure::network)?;
-    answer(res, matrix_judge("event_id")).await
-}
-
-fn matrix_judge(field: &'static str) -> impl FnOnce(u16, &str) -> Result<String, String> {
-    move |status, body| {
-        let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
-        match (status, v[field].as_str()) {
-            (200, Some(x)) => Ok(x.to_string()),
-            _ => Err(v["error"]
-                .as_str()
-                .map(|e| format!("{} {e}", v["errcode"].as_str().unwrap_or("")))
-                .unwrap_or_else(|| body.to_string())),
-        }
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn send_email(
-    host: &str,
-    port: Option<u16>,
-    security: EmailSecurity,
-    username: Option<&str>,
-    password: Option<&str>,
-    from: &str,
-    to: &[String],
-    ca_certificate: Option<&str>,
-    out: &Outgoing,
-) -> SendResult {
+/// Sends one mail over SMTP, after checking where the server's name resolves.
+async fn send_mail(mail: Mail) -> SendResult {
     use lettre::message::{Mailbox, MultiPart};
     use lettre::transport::smtp::authentication::Credentials;
     use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
     use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
+    let host = mail.host.as_str();
     // The SMTP server is resolved and checked like every other destination.
     let resolved = tokio::time::timeout(
         Duration::from_secs(5),
-        tokio::net::lookup_host((host, port.unwrap_or(25))),
+        tokio::net::lookup_host((host, mail.port)),
     )
     .await
     .map_err(|_| Failure::transient(format!("cannot resolve {host}: timed out")))?
     .map_err(|e| Failure::transient(format!("cannot resolve {host}: {e}")))?;
     if resolved
         .into_iter()
-        .any(|a| domain::notify::target::is_forbidden_ip(a.ip()))
+        .any(|a| domain::notify::checks::is_forbidden_ip(a.ip()))
     {
         return Err(Failure::config(format!(
             "smtp_host: {host} resolves to a link-local or cloud-metadata address"
         )));
     }
-    let from: Mailbox = format!("ChannelWatch <{from}>")
+    let from: Mailbox = mail
+        .from
         .parse()
         .map_err(|e| Failure::config(format!("from: {e}")))?;
-    let mut builder = Message::builder().from(from).subject(&out.title);
-    for addr in to {
+    let mut builder = Message::builder().from(from).subject(&mail.subject);
+    for addr in &mail.to {
         builder = builder.to(addr
             .parse()
             .map_err(|e| Failure::config(format!("to: {addr}: {e}")))?);
     }
-    let mut html = format!(
-        "<h3>{}</h3><p>{}</p>",
-        html_escape(&out.title),
-        html_escape(&out.message).replace('\n', "<br>")
-    );
-    if let Some(img) = out.image_url.as_deref().and_then(attr_url) {
-        html.push_str(&format!(
-            "<p><img src=\"{img}\" alt=\"\" style=\"max-width:480px\"></p>"
-        ));
-    }
-    html.push_str(&format!(
-        "<p style=\"color:#888\">{}</p>",
-        html_escape(&out.dvr_name)
-    ));
     let email = builder
-        .multipart(MultiPart::alternative_plain_html(
-            format!("{}\n\n{}\n\n-- {}", out.title, out.message, out.dvr_name),
-            html,
-        ))
+        .multipart(MultiPart::alternative_plain_html(mail.plain, mail.html))
         .map_err(|e| Failure::config(format!("cannot build the message: {e}")))?;
 
     let tls = |h: &str| {
         let mut b = TlsParameters::builder(h.to_string());
-        if let Some(pem) = ca_certificate {
+        if let Some(pem) = &mail.ca_certificate {
             let cert = Certificate::from_pem(pem.as_bytes())
                 .map_err(|e| Failure::config(format!("ca_certificate: {e}")))?;
             b = b.add_root_certificate(cert);
@@ -806,20 +233,14 @@ async fn send_email(
         b.build()
             .map_err(|e| Failure::config(format!("TLS setup for {h}: {e}")))
     };
-    let mut transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host);
-    transport = match security {
-        EmailSecurity::Starttls => transport
-            .port(port.unwrap_or(security.default_port()))
-            .tls(Tls::Required(tls(host)?)),
-        EmailSecurity::Tls => transport
-            .port(port.unwrap_or(security.default_port()))
-            .tls(Tls::Wrapper(tls(host)?)),
-        EmailSecurity::Plain => transport
-            .port(port.unwrap_or(security.default_port()))
-            .tls(Tls::None),
+    let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host).port(mail.port);
+    let mut transport = match mail.security {
+        EmailSecurity::Starttls => transport.tls(Tls::Required(tls(host)?)),
+        EmailSecurity::Tls => transport.tls(Tls::Wrapper(tls(host)?)),
+        EmailSecurity::Plain => transport.tls(Tls::None),
     };
-    if let (Some(u), Some(p)) = (username, password) {
-        transport = transport.credentials(Credentials::new(u.to_string(), p.to_string()));
+    if let Some((u, p)) = mail.credentials {
+        transport = transport.credentials(Credentials::new(u, p));
     }
     let mailer = transport.timeout(Some(TIMEOUT)).build();
     match mailer.send(email).await {
@@ -839,15 +260,10 @@ async fn send_email(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn signature_matches_the_rfc_4231_vector() {
-        // RFC 4231 test case 2.
-        assert_eq!(
-            sign("Jefe", b"what do ya want for nothing?"),
-            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
-        );
-    }
+    use domain::notify::delivery::{
+        attr_url, html_escape, json_errors, plain_judge, sign, slack_escape, truncate,
+    };
+    use serde_json::Value;
 
     #[tokio::test]
     async fn odd_retry_after_values_never_panic() {
@@ -874,29 +290,6 @@ mod tests {
                 f.retry_after
             );
         }
-    }
-
-    #[test]
-    fn texts_are_truncated_and_escaped() {
-        assert_eq!(truncate("abcdef", 4), "abc…");
-        assert_eq!(truncate("abc", 4), "abc");
-        assert_eq!(html_escape("<b>&"), "&lt;b&gt;&amp;");
-        assert_eq!(
-            html_escape(r#"a" onerror='x'"#),
-            "a&quot; onerror=&#39;x&#39;"
-        );
-    }
-
-    #[test]
-    fn image_urls_cannot_leave_their_attribute_or_run_script() {
-        let out = attr_url(r#"https://img.example/a.png" onerror="alert(1)"#).unwrap();
-        assert!(!out.contains('"'), "{out}");
-        assert_eq!(attr_url("javascript:alert(1)"), None);
-        assert_eq!(attr_url("data:text/html,<script>"), None);
-        assert_eq!(
-            attr_url("https://img.example/a.png?x=1&y=2").as_deref(),
-            Some("https://img.example/a.png?x=1&amp;y=2")
-        );
     }
 
     // Fuzz-style properties (the public parsers are in tests/fuzz.rs): whatever a
@@ -986,8 +379,8 @@ mod tests {
         rt.block_on(async move {
             match judge {
                 0 => answer(res, |_, _| Err(String::new())).await,
-                1 => answer(res, matrix_judge("event_id")).await,
-                2 => answer(res, pushover_judge).await,
+                1 => answer(res, matrix::judge_send).await,
+                2 => answer(res, domain::notify::providers::pushover::judge).await,
                 _ => answer(res, plain_judge).await,
             }
         })

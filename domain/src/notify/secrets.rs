@@ -1,133 +1,14 @@
-//! Where a provider sends: one variant per destination API, with its fields as the API
-//! accepts them (`POST /api/v1/providers`), which secrets they hold, and masking.
-//!
-//! Every variant can point at a self-hosted server or a test fake: the fixed public
-//! hosts are only defaults (`base_url`).
+//! Secrets in provider settings: answers mask them ([`MASK`]), an edit that echoes
+//! the mask keeps the stored value, but only for the destination it was given for
+//! ([`CarriedSecrets`]), and `{:?}` never prints one.
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+
+use super::providers::email::EmailSecurity;
+use super::providers::{Destination, ProviderConfig};
 
 /// What the API answers in place of a secret; sending it back keeps the stored value.
 pub const MASK: &str = "****";
-
-/// Where Pushover, Telegram and ntfy send when `base_url` / `url` is not set.
-pub const PUSHOVER_URL: &str = "https://api.pushover.net";
-pub const TELEGRAM_URL: &str = "https://api.telegram.org";
-pub const NTFY_URL: &str = "https://ntfy.sh";
-
-/// SMTP connection security.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum EmailSecurity {
-    /// Plain connect, then STARTTLS (submission, 587).
-    #[default]
-    Starttls,
-    /// TLS from the first byte (SMTPS, 465).
-    Tls,
-    /// No TLS at all (a relay on the local network, or a test listener).
-    Plain,
-}
-
-impl EmailSecurity {
-    /// The port used when `smtp_port` is not set.
-    pub fn default_port(self) -> u16 {
-        match self {
-            EmailSecurity::Starttls => 587,
-            EmailSecurity::Tls => 465,
-            EmailSecurity::Plain => 25,
-        }
-    }
-}
-
-#[derive(Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
-pub enum Target {
-    Pushover {
-        user_key: String,
-        token: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        device: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        priority: Option<i8>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        sound: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        base_url: Option<String>,
-    },
-    Discord {
-        /// `https://discord.com/api/webhooks/<id>/<token>` (or any server's equivalent).
-        webhook_url: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        username: Option<String>,
-    },
-    Telegram {
-        bot_token: String,
-        chat_id: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        base_url: Option<String>,
-    },
-    Slack {
-        /// `https://hooks.slack.com/services/A/B/C`.
-        webhook_url: String,
-    },
-    Email {
-        smtp_host: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        smtp_port: Option<u16>,
-        #[serde(default)]
-        security: EmailSecurity,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        username: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        password: Option<String>,
-        from: String,
-        to: Vec<String>,
-        /// PEM of an extra trusted root, for an SMTP server with a private CA.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        ca_certificate: Option<String>,
-    },
-    Gotify {
-        /// The server's base URL, e.g. `https://gotify.example.com/sub`.
-        url: String,
-        token: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        priority: Option<u8>,
-    },
-    Matrix {
-        /// The homeserver's base URL, e.g. `https://matrix.example.com`.
-        homeserver: String,
-        /// `!roomid:server` or `#alias:server`.
-        room: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        access_token: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        user: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        password: Option<String>,
-    },
-    Ntfy {
-        /// The server's base URL (default `https://ntfy.sh`).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        url: Option<String>,
-        topic: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        token: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        user: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        password: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        priority: Option<u8>,
-    },
-    /// The native signed webhook (contract §3).
-    Webhook { url: String, secret: String },
-    /// Apprise's `json://` / `jsons://`: `{version, title, message, type}` to any URL.
-    Json {
-        url: String,
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        headers: Vec<(String, String)>,
-    },
-}
 
 /// Secrets an edit would carry to another destination: left masked (so the stored
 /// values would be filled in) while the address they are sent to changed.
@@ -219,51 +100,18 @@ pub fn mask_url(text: &str) -> Option<String> {
 
 /// Debug output is masked like the API's answer, so a `{:?}` in a log line or a panic
 /// message cannot print a secret.
-impl std::fmt::Debug for Target {
+impl std::fmt::Debug for ProviderConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "Target::{}({})",
+            "ProviderConfig::{}({})",
             self.provider_type(),
             Value::Object(self.masked())
         )
     }
 }
 
-impl Target {
-    /// The provider type this destination belongs to (`json` belongs to `apprise`).
-    pub fn provider_type(&self) -> &'static str {
-        match self {
-            Target::Pushover { .. } => "pushover",
-            Target::Discord { .. } => "discord",
-            Target::Telegram { .. } => "telegram",
-            Target::Slack { .. } => "slack",
-            Target::Email { .. } => "email",
-            Target::Gotify { .. } => "gotify",
-            Target::Matrix { .. } => "matrix",
-            Target::Ntfy { .. } => "ntfy",
-            Target::Webhook { .. } => "webhook",
-            Target::Json { .. } => "apprise",
-        }
-    }
-
-    /// Field names that hold secrets (whole URLs that embed credentials included).
-    pub fn secret_fields(&self) -> &'static [&'static str] {
-        match self {
-            Target::Pushover { .. } => &["user_key", "token"],
-            Target::Discord { .. } => &["webhook_url"],
-            Target::Telegram { .. } => &["bot_token"],
-            Target::Slack { .. } => &["webhook_url"],
-            Target::Email { .. } => &["password"],
-            Target::Gotify { .. } => &["token"],
-            Target::Matrix { .. } => &["access_token", "password"],
-            Target::Ntfy { .. } => &["token", "password"],
-            Target::Webhook { .. } => &["secret"],
-            // The URL may carry a login or tokens in its query.
-            Target::Json { .. } => &["url", "headers"],
-        }
-    }
-
+impl ProviderConfig {
     /// The fields as a JSON object, secrets replaced by [`MASK`]; no `kind`. Other URL
     /// fields keep their address but lose an embedded password or token ([`mask_url`]).
     pub fn masked(&self) -> Map<String, Value> {
@@ -284,16 +132,12 @@ impl Target {
         v
     }
 
-    /// [`Target::masked`] for a viewer: also the fields that work as credentials
+    /// [`ProviderConfig::masked`] for a viewer: also the fields that work as credentials
     /// without being called secrets (a webhook URL carries its own token, as a Home
     /// Assistant webhook id does; an ntfy topic is readable by whoever knows its name).
     pub fn viewer_masked(&self) -> Map<String, Value> {
         let mut v = self.masked();
-        let hidden: &[&str] = match self {
-            Target::Webhook { .. } => &["url"],
-            Target::Ntfy { .. } => &["topic"],
-            _ => &[],
-        };
+        let hidden = self.info().viewer_hidden;
         for f in hidden {
             if let Some(x) = v.get_mut(*f) {
                 if !x.is_null() {
@@ -311,14 +155,6 @@ impl Target {
             v.as_str()
                 .is_some_and(|s| s == MASK || mask_url(s).as_deref() == Some(s))
         })
-    }
-
-    /// The `kind` tag of the variant (`json` for Apprise's JSON target).
-    fn kind_tag(&self) -> &'static str {
-        match self {
-            Target::Json { .. } => "json",
-            other => other.provider_type(),
-        }
     }
 
     /// Where fields of this target's kind send their secrets, one address per
@@ -346,16 +182,9 @@ impl Target {
                 }),
             )
         };
-        match self {
-            Target::Pushover { .. } => vec![url_at("base_url", PUSHOVER_URL)],
-            Target::Telegram { .. } => vec![url_at("base_url", TELEGRAM_URL)],
-            Target::Ntfy { .. } => vec![url_at("url", NTFY_URL)],
-            Target::Discord { .. } | Target::Slack { .. } => vec![url_at("webhook_url", "")],
-            Target::Gotify { .. } | Target::Webhook { .. } | Target::Json { .. } => {
-                vec![url_at("url", "")]
-            }
-            Target::Matrix { .. } => vec![url_at("homeserver", "")],
-            Target::Email { .. } => {
+        match self.info().destination {
+            Destination::Url { field, default } => vec![url_at(field, default)],
+            Destination::Smtp => {
                 let security: EmailSecurity = fields
                     .get("security")
                     .cloned()
@@ -379,7 +208,7 @@ impl Target {
 
     /// Whether an edit of this stored target would carry a stored secret to another
     /// destination. `edited` holds the fields as given (a PATCH's merged answer, a
-    /// backup's entry), before [`Target::from_fields`] fills the masked secrets in: a
+    /// backup's entry), before [`ProviderConfig::from_fields`] fills the masked secrets in: a
     /// secret left as [`MASK`] is only filled in for the destination it was given for —
     /// the scheme, host and port of its URL field, or the SMTP host, security and port.
     /// Answers the masked secrets and the destination field that changed; `None` when
@@ -441,12 +270,12 @@ impl Target {
     /// Builds a target of `kind` from API fields. Secrets given as [`MASK`] are taken
     /// from `previous` (a PATCH that echoes the masked answer keeps the stored secret),
     /// but only for the destination they were given for: with a new address they must
-    /// be given again ([`Target::carried_secrets`]; the error names them).
+    /// be given again ([`ProviderConfig::carried_secrets`]; the error names them).
     pub fn from_fields(
         kind: &str,
         mut fields: Map<String, Value>,
-        previous: Option<&Target>,
-    ) -> Result<Target, String> {
+        previous: Option<&ProviderConfig>,
+    ) -> Result<ProviderConfig, String> {
         // Judged on the fields as given, before the stored secrets are filled in; told
         // after the fields' own errors.
         let carried = previous.and_then(|p| p.carried_secrets(kind, &fields));
@@ -483,7 +312,7 @@ impl Target {
         fields.insert("kind".into(), Value::String(kind.into()));
         let mut de_input = Value::Object(fields);
         normalize_email_to(&mut de_input);
-        let t: Target = serde_path_to_error::deserialize(de_input).map_err(|e| {
+        let t: ProviderConfig = serde_path_to_error::deserialize(de_input).map_err(|e| {
             let path = e.path().to_string();
             let inner = e.into_inner().to_string();
             if path == "." {
@@ -497,121 +326,6 @@ impl Target {
             return Err(c.to_string());
         }
         Ok(t)
-    }
-
-    /// Checks what serde cannot: URLs parse and point somewhere allowed, required text
-    /// is not blank.
-    pub fn validate(&self) -> Result<(), String> {
-        let blank = |name: &str, v: &str| {
-            if v.trim().is_empty() {
-                Err(format!("{name}: must not be empty"))
-            } else {
-                Ok(())
-            }
-        };
-        match self {
-            Target::Pushover {
-                user_key,
-                token,
-                base_url,
-                priority,
-                ..
-            } => {
-                blank("user_key", user_key)?;
-                blank("token", token)?;
-                if let Some(p) = priority {
-                    if !(-2..=2).contains(p) {
-                        return Err("priority: must be between -2 and 2".into());
-                    }
-                }
-                opt_url("base_url", base_url.as_deref())
-            }
-            Target::Discord { webhook_url, .. } => check_url("webhook_url", webhook_url),
-            Target::Telegram {
-                bot_token,
-                chat_id,
-                base_url,
-            } => {
-                blank("bot_token", bot_token)?;
-                blank("chat_id", chat_id)?;
-                opt_url("base_url", base_url.as_deref())
-            }
-            Target::Slack { webhook_url } => check_url("webhook_url", webhook_url),
-            Target::Email {
-                smtp_host,
-                from,
-                to,
-                ca_certificate,
-                ..
-            } => {
-                blank("smtp_host", smtp_host)?;
-                if ca_certificate
-                    .as_deref()
-                    .is_some_and(|c| !c.contains("BEGIN CERTIFICATE"))
-                {
-                    return Err("ca_certificate: must be a PEM certificate".into());
-                }
-                check_destination_host("smtp_host", smtp_host)?;
-                if !from.contains('@') {
-                    return Err("from: must be an email address".into());
-                }
-                if to.is_empty() || to.iter().any(|a| !a.contains('@')) {
-                    return Err("to: must list at least one email address".into());
-                }
-                Ok(())
-            }
-            Target::Gotify { url, token, .. } => {
-                blank("token", token)?;
-                check_url("url", url)
-            }
-            Target::Matrix {
-                homeserver,
-                room,
-                access_token,
-                user,
-                password,
-            } => {
-                check_url("homeserver", homeserver)?;
-                if !(room.starts_with('!') || room.starts_with('#')) {
-                    return Err(
-                        "room: must be a room id (!id:server) or alias (#alias:server)".into(),
-                    );
-                }
-                match (access_token, user, password) {
-                    (Some(_), _, _) | (None, Some(_), Some(_)) => Ok(()),
-                    _ => Err("access_token: give an access token, or user and password".into()),
-                }
-            }
-            Target::Ntfy {
-                url,
-                topic,
-                priority,
-                ..
-            } => {
-                let ok = !topic.is_empty()
-                    && topic.len() <= 64
-                    && topic
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-                if !ok {
-                    return Err("topic: 1–64 letters, digits, '-' or '_'".into());
-                }
-                if let Some(p) = priority {
-                    if !(1..=5).contains(p) {
-                        return Err("priority: must be between 1 and 5".into());
-                    }
-                }
-                opt_url("url", url.as_deref())
-            }
-            Target::Webhook { url, secret } => {
-                check_url("url", url)?;
-                if secret.is_empty() || secret == MASK {
-                    return Err("secret: must be set (it signs every delivery)".into());
-                }
-                Ok(())
-            }
-            Target::Json { url, .. } => check_url("url", url),
-        }
     }
 }
 
@@ -628,106 +342,10 @@ fn normalize_email_to(v: &mut Value) {
     }
 }
 
-fn opt_url(name: &str, url: Option<&str>) -> Result<(), String> {
-    url.map_or(Ok(()), |u| check_url(name, u))
-}
-
-/// An http(s) URL whose host is allowed as a destination.
-pub fn check_url(name: &str, url: &str) -> Result<(), String> {
-    let parsed = url::Url::parse(url).map_err(|e| format!("{name}: not a URL ({e})"))?;
-    if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(format!("{name}: must be an http or https URL"));
-    }
-    let host = parsed
-        .host_str()
-        .ok_or_else(|| format!("{name}: the URL has no host"))?;
-    check_destination_host(name, host)
-}
-
-/// Link-local and cloud-metadata addresses, also written as IPv4-mapped or NAT64.
-pub fn is_forbidden_ip(ip: std::net::IpAddr) -> bool {
-    use std::net::{IpAddr, Ipv4Addr};
-    let v4_bad = |v4: Ipv4Addr| v4.is_link_local() || v4.octets() == [100, 100, 100, 200];
-    match ip {
-        IpAddr::V4(v4) => v4_bad(v4),
-        IpAddr::V6(v6) => {
-            let seg = v6.segments();
-            let nat64 = seg[0] == 0x64 && seg[1] == 0xff9b && seg[2..6] == [0, 0, 0, 0];
-            let embedded = Ipv4Addr::new(
-                (seg[6] >> 8) as u8,
-                seg[6] as u8,
-                (seg[7] >> 8) as u8,
-                seg[7] as u8,
-            );
-            (seg[0] & 0xffc0) == 0xfe80
-                || v6.to_ipv4_mapped().is_some_and(v4_bad)
-                || (nat64 && v4_bad(embedded))
-                || v6
-                    == "fd00:ec2::254"
-                        .parse::<std::net::Ipv6Addr>()
-                        .expect("literal")
-        }
-    }
-}
-
-/// Loopback and private networks are fine (self-hosted Gotify, ntfy, Matrix);
-/// link-local and cloud-metadata addresses never are. Names are checked again when
-/// they are resolved (see `notify::http_client`).
-pub fn check_destination_host(name: &str, host: &str) -> Result<(), String> {
-    let bare = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .trim_end_matches('.');
-    let refused = match bare.parse::<std::net::IpAddr>() {
-        Ok(ip) => is_forbidden_ip(ip),
-        Err(_) => {
-            let h = bare.to_ascii_lowercase();
-            // A bare number is an IPv4 address to many resolvers (2852039166).
-            let numeric = h.parse::<u32>().ok().map(std::net::Ipv4Addr::from);
-            h == "metadata.google.internal"
-                || h == "metadata"
-                || h.ends_with(".metadata.google.internal")
-                || numeric.is_some_and(|v4| is_forbidden_ip(v4.into()))
-        }
-    };
-    if refused {
-        Err(format!(
-            "{name}: {host} is a link-local or cloud-metadata address, which is never a notification destination"
-        ))
-    } else {
-        Ok(())
-    }
-}
-
-/// Whether an image URL can be fetched by a provider on the internet (a public host),
-/// as opposed to one only the DVR's own network can reach.
-pub fn is_public_url(url: &str) -> bool {
-    let Ok(u) = url::Url::parse(url) else {
-        return false;
-    };
-    match u.host() {
-        Some(url::Host::Domain(d)) => {
-            let d = d.to_ascii_lowercase();
-            d.contains('.')
-                && !d.ends_with(".local")
-                && !d.ends_with(".lan")
-                && !d.ends_with(".internal")
-        }
-        Some(url::Host::Ipv4(v4)) => {
-            !(v4.is_private() || v4.is_loopback() || v4.is_link_local() || v4.is_unspecified())
-        }
-        Some(url::Host::Ipv6(v6)) => {
-            !(v6.is_loopback()
-                || (v6.segments()[0] & 0xfe00) == 0xfc00
-                || (v6.segments()[0] & 0xffc0) == 0xfe80)
-        }
-        None => false,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::notify::providers::*;
     use serde_json::json;
 
     fn fields(v: Value) -> Map<String, Value> {
@@ -736,7 +354,7 @@ mod tests {
 
     #[test]
     fn secrets_are_masked_and_kept_on_a_masked_patch() {
-        let t = Target::from_fields(
+        let t = ProviderConfig::from_fields(
             "pushover",
             fields(json!({"user_key": "u123", "token": "t456", "sound": "magic"})),
             None,
@@ -749,13 +367,13 @@ mod tests {
         assert!(!m.contains_key("kind"));
         let mut echoed = m.clone();
         echoed.insert("sound".into(), json!("bugle"));
-        let t2 = Target::from_fields("pushover", echoed, Some(&t)).unwrap();
-        let Target::Pushover {
+        let t2 = ProviderConfig::from_fields("pushover", echoed, Some(&t)).unwrap();
+        let ProviderConfig::Pushover(Pushover {
             user_key,
             token,
             sound,
             ..
-        } = t2
+        }) = t2
         else {
             panic!()
         };
@@ -776,7 +394,7 @@ mod tests {
         assert_eq!(mask_url("https://ntfy.sh"), None);
         assert_eq!(mask_url("not a url"), None);
 
-        let t = Target::from_fields(
+        let t = ProviderConfig::from_fields(
             "webhook",
             fields(json!({"url": "http://user:pw-in-url@127.0.0.1:9/h?token=tk-in-url", "secret": "s"})),
             None,
@@ -788,48 +406,50 @@ mod tests {
             !shown.contains("pw-in-url") && !shown.contains("tk-in-url"),
             "{shown}"
         );
-        assert!(Target::has_masked(&m));
+        assert!(ProviderConfig::has_masked(&m));
         assert!(!format!("{t:?}").contains("pw-in-url"));
         // The form sends the masked answer back: the stored URL stays.
-        let t2 = Target::from_fields("webhook", m, Some(&t)).unwrap();
+        let t2 = ProviderConfig::from_fields("webhook", m, Some(&t)).unwrap();
         assert_eq!(t2, t);
         // A new URL replaces it.
         let mut edited = t.masked();
         edited.insert("url".into(), json!("http://127.0.0.1:9/new"));
-        let t3 = Target::from_fields("webhook", edited, Some(&t)).unwrap();
-        assert!(matches!(t3, Target::Webhook { url, .. } if url == "http://127.0.0.1:9/new"));
-        assert!(!Target::has_masked(&fields(
+        let t3 = ProviderConfig::from_fields("webhook", edited, Some(&t)).unwrap();
+        assert!(
+            matches!(t3, ProviderConfig::Webhook(Webhook { url, .. }) if url == "http://127.0.0.1:9/new")
+        );
+        assert!(!ProviderConfig::has_masked(&fields(
             json!({"url": "http://127.0.0.1:9/h", "secret": "s"})
         )));
     }
 
     #[test]
     fn errors_name_the_field() {
-        let e =
-            Target::from_fields("pushover", fields(json!({"user_key": "u"})), None).unwrap_err();
+        let e = ProviderConfig::from_fields("pushover", fields(json!({"user_key": "u"})), None)
+            .unwrap_err();
         assert!(e.contains("token"), "{e}");
-        let e = Target::from_fields(
+        let e = ProviderConfig::from_fields(
             "pushover",
             fields(json!({"user_key": "u", "token": "t", "priority": 7})),
             None,
         )
         .unwrap_err();
         assert!(e.starts_with("priority"), "{e}");
-        let e = Target::from_fields(
+        let e = ProviderConfig::from_fields(
             "webhook",
             fields(json!({"url": "http://169.254.169.254/latest", "secret": "s"})),
             None,
         )
         .unwrap_err();
         assert!(e.contains("link-local"), "{e}");
-        let e = Target::from_fields(
+        let e = ProviderConfig::from_fields(
             "gotify",
             fields(json!({"url": "ftp://x", "token": "t"})),
             None,
         )
         .unwrap_err();
         assert!(e.starts_with("url"), "{e}");
-        let e = Target::from_fields(
+        let e = ProviderConfig::from_fields(
             "slack",
             fields(json!({"webhook_url": "https://x", "extra": 1})),
             None,
@@ -840,7 +460,7 @@ mod tests {
 
     /// What `carried_secrets` says of a PATCH-like edit: the stored target's masked
     /// answer with `edit` laid over it (as `PATCH /api/v1/providers/{id}` builds it).
-    fn carried(stored: &Target, edit: Value) -> Option<(Vec<&'static str>, &'static str)> {
+    fn carried(stored: &ProviderConfig, edit: Value) -> Option<(Vec<&'static str>, &'static str)> {
         let mut edited = stored.masked();
         edited.extend(fields(edit));
         stored
@@ -857,20 +477,20 @@ mod tests {
 
     #[test]
     fn a_masked_secret_only_goes_to_the_destination_it_was_given_for() {
-        let hook = Target::Webhook {
+        let hook = ProviderConfig::Webhook(Webhook {
             url: "http://127.0.0.1:9/h".into(),
             secret: "s3cret".into(),
-        };
+        });
         // The same server: another path or query, the default port written out, the
         // host in another case.
         assert_eq!(
             carried(&hook, json!({"url": "http://127.0.0.1:9/other?x=1"})),
             None
         );
-        let named = Target::Webhook {
+        let named = ProviderConfig::Webhook(Webhook {
             url: "http://Hooks.Example.com/h".into(),
             secret: "s3cret".into(),
-        };
+        });
         assert_eq!(
             carried(&named, json!({"url": "http://hooks.example.com:80/x"})),
             None
@@ -910,14 +530,14 @@ mod tests {
         );
 
         // Optional server URLs: not set means the public service.
-        let pushover = Target::Pushover {
+        let pushover = ProviderConfig::Pushover(Pushover {
             user_key: "u".into(),
             token: "t".into(),
             device: None,
             priority: None,
             sound: None,
             base_url: None,
-        };
+        });
         assert_eq!(carried(&pushover, json!({"sound": "bugle"})), None);
         assert_eq!(
             carried(&pushover, json!({"base_url": "https://api.pushover.net/"})),
@@ -927,23 +547,25 @@ mod tests {
             carried(&pushover, json!({"base_url": "http://127.0.0.1:9"})),
             some(&["user_key", "token"], "base_url")
         );
-        let telegram = Target::Telegram {
+        let telegram = ProviderConfig::Telegram(Telegram {
             bot_token: "1:abc".into(),
             chat_id: "42".into(),
             base_url: Some("http://127.0.0.1:9".into()),
-        };
+        });
         assert_eq!(carried(&telegram, json!({"chat_id": "43"})), None);
         assert_eq!(
             carried(&telegram, json!({"base_url": null})),
             some(&["bot_token"], "base_url")
         );
-        let ntfy = |token: Option<&str>| Target::Ntfy {
-            url: None,
-            topic: "cw".into(),
-            token: token.map(str::to_string),
-            user: None,
-            password: None,
-            priority: None,
+        let ntfy = |token: Option<&str>| {
+            ProviderConfig::Ntfy(Ntfy {
+                url: None,
+                topic: "cw".into(),
+                token: token.map(str::to_string),
+                user: None,
+                password: None,
+                priority: None,
+            })
         };
         assert_eq!(
             carried(
@@ -966,11 +588,11 @@ mod tests {
         );
 
         // Credentials inside a URL: the masked echo is the stored URL.
-        let gotify = Target::Gotify {
+        let gotify = ProviderConfig::Gotify(Gotify {
             url: "https://bob:pw@gotify.example.com/sub".into(),
             token: "tok".into(),
             priority: None,
-        };
+        });
         assert_eq!(carried(&gotify, json!({"priority": 8})), None);
         assert_eq!(
             carried(
@@ -980,13 +602,13 @@ mod tests {
             some(&["token"], "url")
         );
 
-        let matrix = Target::Matrix {
+        let matrix = ProviderConfig::Matrix(Matrix {
             homeserver: "http://127.0.0.1:8008".into(),
             room: "!r:example.org".into(),
             access_token: Some("mx".into()),
             user: Some("cw".into()),
             password: Some("pw".into()),
-        };
+        });
         assert_eq!(
             carried(&matrix, json!({"room": "#other:example.org"})),
             None
@@ -1000,15 +622,17 @@ mod tests {
             some(&["access_token", "password"], "homeserver")
         );
 
-        let mail = |password: Option<&str>| Target::Email {
-            smtp_host: "smtp.example.com".into(),
-            smtp_port: None,
-            security: EmailSecurity::Starttls,
-            username: Some("cw".into()),
-            password: password.map(str::to_string),
-            from: "cw@example.com".into(),
-            to: vec!["ops@example.com".into()],
-            ca_certificate: None,
+        let mail = |password: Option<&str>| {
+            ProviderConfig::Email(Email {
+                smtp_host: "smtp.example.com".into(),
+                smtp_port: None,
+                security: EmailSecurity::Starttls,
+                username: Some("cw".into()),
+                password: password.map(str::to_string),
+                from: "cw@example.com".into(),
+                to: vec!["ops@example.com".into()],
+                ca_certificate: None,
+            })
         };
         let m = mail(Some("pw"));
         assert_eq!(
@@ -1041,10 +665,10 @@ mod tests {
 
         // Where the URL is the secret, a new URL is a secret given again; the masked one
         // stays where it was. A json:// target's masked headers do not follow a new URL.
-        let discord = Target::Discord {
+        let discord = ProviderConfig::Discord(Discord {
             webhook_url: "https://discord.com/api/webhooks/1/tok".into(),
             username: None,
-        };
+        });
         assert_eq!(carried(&discord, json!({"username": "cw"})), None);
         assert_eq!(
             carried(
@@ -1053,10 +677,10 @@ mod tests {
             ),
             None
         );
-        let apprise = Target::Json {
+        let apprise = ProviderConfig::Json(Json {
             url: "http://127.0.0.1:9/x".into(),
             headers: vec![("Authorization".into(), "Bearer k".into())],
-        };
+        });
         assert_eq!(carried(&apprise, json!({})), None);
         assert_eq!(
             carried(&apprise, json!({"url": "http://127.0.0.2:9/x"})),
@@ -1066,11 +690,11 @@ mod tests {
 
     #[test]
     fn from_fields_refuses_to_carry_a_masked_secret_elsewhere() {
-        let hook = Target::Webhook {
+        let hook = ProviderConfig::Webhook(Webhook {
             url: "http://127.0.0.1:9/h".into(),
             secret: "s3cret".into(),
-        };
-        let e = Target::from_fields(
+        });
+        let e = ProviderConfig::from_fields(
             "webhook",
             fields(json!({"url": "http://127.0.0.2:9/h", "secret": MASK})),
             Some(&hook),
@@ -1079,14 +703,14 @@ mod tests {
         assert!(e.starts_with("secret: "), "{e}");
         assert!(!e.contains("s3cret"), "{e}");
         // The field's own error comes first.
-        let e = Target::from_fields(
+        let e = ProviderConfig::from_fields(
             "webhook",
             fields(json!({"url": "ftp://127.0.0.2/h", "secret": MASK})),
             Some(&hook),
         )
         .unwrap_err();
         assert!(e.starts_with("url: "), "{e}");
-        let t = Target::from_fields(
+        let t = ProviderConfig::from_fields(
             "webhook",
             fields(json!({"url": "http://127.0.0.2:9/h", "secret": "n3w"})),
             Some(&hook),
@@ -1094,19 +718,19 @@ mod tests {
         .unwrap();
         assert_eq!(
             t,
-            Target::Webhook {
+            ProviderConfig::Webhook(Webhook {
                 url: "http://127.0.0.2:9/h".into(),
                 secret: "n3w".into()
-            }
+            })
         );
-        let t = Target::from_fields(
+        let t = ProviderConfig::from_fields(
             "webhook",
             fields(json!({"url": "http://127.0.0.1:9/moved", "secret": MASK})),
             Some(&hook),
         )
         .unwrap();
-        assert!(matches!(t, Target::Webhook { secret, .. } if secret == "s3cret"));
-        let mail = Target::Email {
+        assert!(matches!(t, ProviderConfig::Webhook(Webhook { secret, .. }) if secret == "s3cret"));
+        let mail = ProviderConfig::Email(Email {
             smtp_host: "127.0.0.1".into(),
             smtp_port: Some(2525),
             security: EmailSecurity::Plain,
@@ -1115,10 +739,10 @@ mod tests {
             from: "cw@example.com".into(),
             to: vec!["ops@example.com".into()],
             ca_certificate: None,
-        };
+        });
         let mut edited = mail.masked();
         edited.insert("smtp_host".into(), json!("127.0.0.2"));
-        let e = Target::from_fields("email", edited, Some(&mail)).unwrap_err();
+        let e = ProviderConfig::from_fields("email", edited, Some(&mail)).unwrap_err();
         assert_eq!(
             e,
             "password: a stored secret only goes to the destination it was given for, and smtp_host changed; enter it again"
@@ -1127,27 +751,16 @@ mod tests {
 
     #[test]
     fn email_to_accepts_a_comma_list_and_private_hosts_are_fine() {
-        let t = Target::from_fields(
+        let t = ProviderConfig::from_fields(
             "email",
             fields(json!({"smtp_host": "192.168.1.5", "from": "cw@example.com", "to": "a@x.org, b@y.org"})),
             None,
         )
         .unwrap();
-        let Target::Email { to, security, .. } = &t else {
+        let ProviderConfig::Email(Email { to, security, .. }) = &t else {
             panic!()
         };
         assert_eq!(to, &["a@x.org", "b@y.org"]);
         assert_eq!(*security, EmailSecurity::Starttls);
-        assert!(check_url("url", "http://127.0.0.1:8080/x").is_ok());
-        assert!(check_url("url", "http://[fe80::1]/x").is_err());
-        assert!(check_url("url", "http://metadata.google.internal/").is_err());
-        assert!(check_url("url", "http://[::ffff:169.254.169.254]/").is_err());
-        assert!(check_url("url", "http://[64:ff9b::a9fe:a9fe]/").is_err());
-        assert!(check_destination_host("smtp_host", "2852039166").is_err());
-        assert!(check_destination_host("smtp_host", "169.254.169.254.").is_err());
-        assert!(is_public_url("https://images.example.com/a.png"));
-        assert!(!is_public_url("http://127.0.0.1:8089/dvr/uploads/x.png"));
-        assert!(!is_public_url("http://192.168.1.10/x.png"));
-        assert!(!is_public_url("http://dvr.local/x.png"));
     }
 }

@@ -1,0 +1,153 @@
+//! The provider types and routing events by name, with each type's form fields: the
+//! one list the API checks names against, the routing matrix spans and the UI's
+//! "add provider" form shows (contract §3). Adding a provider adds its entry here and
+//! its module in `domain::notify::providers`.
+
+/// One field of a provider's add form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Field {
+    /// The API's field name.
+    pub name: &'static str,
+    pub label: &'static str,
+    /// Shown as a password input and answered masked.
+    pub secret: bool,
+}
+
+/// One provider type: its API name, what people call it, and its form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProviderType {
+    pub name: &'static str,
+    pub label: &'static str,
+    pub fields: &'static [Field],
+}
+
+const fn field(name: &'static str, label: &'static str) -> Field {
+    Field {
+        name,
+        label,
+        secret: false,
+    }
+}
+
+const fn secret(name: &'static str, label: &'static str) -> Field {
+    Field {
+        name,
+        label,
+        secret: true,
+    }
+}
+
+pub const PUSHOVER: ProviderType = ProviderType {
+    name: "pushover",
+    label: "Pushover",
+    fields: &[
+        secret("user_key", "User key"),
+        secret("token", "API token"),
+        field("device", "Device (optional)"),
+        field("priority", "Priority (optional)"),
+    ],
+};
+pub const DISCORD: ProviderType = ProviderType {
+    name: "discord",
+    label: "Discord",
+    fields: &[secret("webhook_url", "Webhook URL")],
+};
+pub const TELEGRAM: ProviderType = ProviderType {
+    name: "telegram",
+    label: "Telegram",
+    fields: &[
+        secret("bot_token", "Bot token"),
+        field("chat_id", "Chat id"),
+    ],
+};
+pub const SLACK: ProviderType = ProviderType {
+    name: "slack",
+    label: "Slack",
+    fields: &[secret("webhook_url", "Webhook URL")],
+};
+pub const EMAIL: ProviderType = ProviderType {
+    name: "email",
+    label: "Email",
+    fields: &[
+        field("smtp_host", "SMTP host"),
+        field("smtp_port", "SMTP port"),
+        field("security", "Security (starttls, tls, plain)"),
+        field("username", "Username"),
+        secret("password", "Password"),
+        field("from", "From"),
+        field("to", "To (comma separated)"),
+    ],
+};
+pub const GOTIFY: ProviderType = ProviderType {
+    name: "gotify",
+    label: "Gotify",
+    fields: &[field("url", "Server URL"), secret("token", "App token")],
+};
+pub const MATRIX: ProviderType = ProviderType {
+    name: "matrix",
+    label: "Matrix",
+    fields: &[
+        field("homeserver", "Homeserver URL"),
+        field("room", "Room id or alias"),
+        secret("access_token", "Access token"),
+    ],
+};
+pub const NTFY: ProviderType = ProviderType {
+    name: "ntfy",
+    label: "ntfy",
+    fields: &[
+        field("url", "Server URL (optional)"),
+        field("topic", "Topic"),
+        secret("token", "Access token (optional)"),
+    ],
+};
+pub const WEBHOOK: ProviderType = ProviderType {
+    name: "webhook",
+    label: "Webhook",
+    fields: &[field("url", "URL"), secret("secret", "Signing secret")],
+};
+pub const APPRISE: ProviderType = ProviderType {
+    name: "apprise",
+    label: "Apprise URL",
+    fields: &[secret("url", "Apprise URL")],
+};
+
+/// Every provider type, in the order the UI lists them.
+pub const PROVIDER_TYPES: [&ProviderType; 10] = [
+    &PUSHOVER, &DISCORD, &TELEGRAM, &SLACK, &EMAIL, &GOTIFY, &MATRIX, &NTFY, &WEBHOOK, &APPRISE,
+];
+
+/// The provider type called `name`.
+pub fn provider_type(name: &str) -> Option<&'static ProviderType> {
+    PROVIDER_TYPES.iter().copied().find(|t| t.name == name)
+}
+
+/// The names, comma separated, for error messages.
+pub fn provider_type_names() -> String {
+    PROVIDER_TYPES
+        .iter()
+        .map(|t| t.name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The routing matrix's event categories, by their API names.
+pub const ROUTING_EVENTS: [&str; 5] = ["channel", "vod", "recording", "disk", "health"];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_found() {
+        for t in PROVIDER_TYPES {
+            assert_eq!(provider_type(t.name), Some(t));
+            assert!(!t.fields.is_empty(), "{}", t.name);
+        }
+        let mut names: Vec<_> = PROVIDER_TYPES.iter().map(|t| t.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), PROVIDER_TYPES.len());
+        assert_eq!(provider_type("pidgeon"), None);
+    }
+}
