@@ -14,7 +14,7 @@ use serde_json::{json, Map, Value};
 use super::disk::DiskRule;
 use super::facts::{Airing, ChannelInfo, JobInfo, LibraryItem, RecordingOutcome};
 use super::health::{human_duration, HealthAlert, HealthRule};
-use super::kind::{AlertKind, Category};
+use super::kind::AlertKind;
 use super::settings::AlertSettings;
 use super::template;
 use crate::disk::{DiskLevel, DiskSample, DiskThresholds};
@@ -758,15 +758,6 @@ fn health_draft(
     }
 }
 
-/// Whether a kind counts against its DVR's budget: disk and health alerts never do
-/// (their rules send one per level or outage), so a storm cannot mute them.
-pub fn budgeted(kind: AlertKind) -> bool {
-    !matches!(
-        kind.category(),
-        None | Some(Category::Disk | Category::Health)
-    )
-}
-
 fn local_time(t: DateTime<Utc>) -> String {
     t.with_timezone(&Local)
         .format("%Y-%m-%d %H:%M:%S %Z")
@@ -1249,12 +1240,5 @@ mod tests {
         assert!(reacts_to(&Input::Tick));
         assert!(reacts_to(&Input::Event(&scheduled(t(0), "job-7"))));
         assert!(reacts_to(&Input::Event(&health(t(0), Verdict::Stale))));
-    }
-    #[test]
-    fn disk_and_health_alerts_are_outside_the_budget() {
-        assert!(budgeted(AlertKind::ChannelWatching));
-        assert!(budgeted(AlertKind::RecordingStarted));
-        assert!(!budgeted(AlertKind::DvrUnreachable));
-        assert!(!budgeted(AlertKind::DiskCritical));
     }
 }

@@ -7,5 +7,6 @@ pub mod disk;
 pub mod facts;
 pub mod health;
 pub mod kind;
+pub mod pacing;
 pub mod settings;
 pub mod template;

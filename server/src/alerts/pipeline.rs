@@ -20,8 +20,8 @@ use tracing::{info, warn};
 use super::enrich::Enrichers;
 use crate::notify::outbox::Dispatcher;
 use domain::alerts::decide::{self, Draft, DvrAlerts, Facts, Input, Needs, Snapshot};
-use domain::alerts::dedup::{Budget, Cooldowns};
 use domain::alerts::kind::AlertKind;
+use domain::alerts::pacing::{Limits, Pacing, Status};
 use domain::alerts::settings::AlertSettings;
 use engine::cadence;
 use engine::Engine;
@@ -37,11 +37,10 @@ struct Shared {
     engine: Engine,
     dispatcher: Dispatcher,
     settings: RwLock<Arc<AlertSettings>>,
-    /// Per-DVR alert budgets, so one busy DVR cannot use up another's.
-    budgets: Mutex<HashMap<String, Budget>>,
-    /// Per-DVR cooldowns; they outlive the DVR's task restarts and reloads, so a
-    /// reconnect that rediscovers a session does not alert it again.
-    cooldowns: Mutex<HashMap<String, Arc<Mutex<Cooldowns>>>>,
+    /// Per-DVR cooldowns and budgets (one busy DVR cannot use up another's). They
+    /// outlive the DVR's task restarts and reloads, so a reconnect that rediscovers a
+    /// session does not alert it again.
+    pacing: Mutex<HashMap<String, Arc<Mutex<Pacing>>>>,
     /// Per-DVR lookup caches (channels, guide, jobs), shared with the dashboard.
     enrichers: Enrichers,
 }
@@ -70,15 +69,14 @@ impl AlertService {
             .await?
             .unwrap_or_default();
         dispatcher.set_max_age(Duration::from_secs(settings.delivery.max_age_seconds));
-        let cooldowns = Self::recent_cooldowns(&db).await?;
+        let pacing = Self::recent_keys(&db).await?;
         Ok(Self {
             shared: Arc::new(Shared {
                 db,
                 engine,
                 dispatcher,
                 settings: RwLock::new(Arc::new(settings)),
-                budgets: Mutex::new(HashMap::new()),
-                cooldowns: Mutex::new(cooldowns),
+                pacing: Mutex::new(pacing),
                 enrichers: Enrichers::default(),
             }),
         })
@@ -87,12 +85,10 @@ impl AlertService {
     /// Every DVR's dedup keys of the last day, in one query at start (one per DVR
     /// queued thousands of reads on the pool when many DVRs connected at once), so a
     /// restart does not alert again what was just sent.
-    async fn recent_cooldowns(
-        db: &Db,
-    ) -> Result<HashMap<String, Arc<Mutex<Cooldowns>>>, StorageError> {
+    async fn recent_keys(db: &Db) -> Result<HashMap<String, Arc<Mutex<Pacing>>>, StorageError> {
         let since = Utc::now() - chrono::Duration::hours(24);
         let (now, mono) = (Utc::now(), std::time::Instant::now());
-        let mut all: HashMap<String, Arc<Mutex<Cooldowns>>> = HashMap::new();
+        let mut all: HashMap<String, Arc<Mutex<Pacing>>> = HashMap::new();
         for (dvr_id, key, at) in outbox::recent_keys_all(db, since).await? {
             all.entry(dvr_id).or_default().lock().restore(
                 &key,
@@ -330,15 +326,12 @@ impl AlertService {
         let wanted = s.wants(dvr_id, d.kind);
         let now = Utc::now();
         let mono = std::time::Instant::now();
-        if let Some(key) = &d.dedup_key {
-            if !d.cooldown.is_zero() {
-                let cds = self.cooldowns(dvr_id);
-                let mut c = cds.lock();
-                if !c.allow(key, d.cooldown, mono) {
-                    return false;
-                }
-                c.prune(Duration::from_secs(86_400), mono);
-            }
+        let pacing = self.pacing(dvr_id);
+        if !pacing
+            .lock()
+            .admit(d.dedup_key.as_deref(), d.cooldown, mono)
+        {
+            return false;
         }
         let slot = self.shared.engine.slot(dvr_id);
         let dvr_name = slot
@@ -372,47 +365,30 @@ impl AlertService {
         if wanted {
             destinations = self.destinations(dvr_id, d.kind).await;
         }
-        // The budget slot taken, to give back if the alert cannot be recorded.
-        let mut slot_at = None;
-        let (status, due) = if !wanted {
-            ("suppressed", now)
-        } else if destinations.is_empty() || !decide::budgeted(d.kind) {
-            ("sent", now)
-        } else {
-            let reserved = self
-                .shared
-                .budgets
-                .lock()
-                .entry(dvr_id.to_string())
-                .or_default()
-                .reserve(
-                    s.rate_limit.count,
-                    Duration::from_secs(s.rate_limit.window_seconds),
-                    // A tenth of the age is left for the delivery itself (a retry).
-                    Duration::from_secs(
-                        s.delivery.max_age_seconds - s.delivery.max_age_seconds / 10,
-                    ),
-                    mono,
-                );
-            slot_at = reserved.map(|wait| mono + wait);
-            match reserved {
-                Some(wait) if wait.is_zero() => ("sent", now),
-                Some(wait) => {
-                    let at = now + chrono::Duration::from_std(wait).unwrap_or_default();
-                    info!(dvr_id, alert_type = d.kind.event_type(), send_at = %at, "the DVR's alert budget is used up; the alert waits for a free slot");
-                    ("delayed", at)
-                }
-                None => {
-                    warn!(
-                        dvr_id,
-                        alert_type = d.kind.event_type(),
-                        "the DVR's alert budget is used up for longer than delivery.max_age_seconds; alert recorded but not sent"
-                    );
-                    destinations.clear();
-                    ("rate_limited", now)
-                }
-            }
+        let limits = Limits {
+            count: s.rate_limit.count,
+            window: Duration::from_secs(s.rate_limit.window_seconds),
+            max_age: Duration::from_secs(s.delivery.max_age_seconds),
         };
+        let paced = pacing
+            .lock()
+            .schedule(d.kind, wanted, !destinations.is_empty(), limits, mono);
+        let due = now + chrono::Duration::from_std(paced.wait).unwrap_or_default();
+        match paced.status {
+            Status::Delayed => {
+                info!(dvr_id, alert_type = d.kind.event_type(), send_at = %due, "the DVR's alert budget is used up; the alert waits for a free slot");
+            }
+            Status::RateLimited => warn!(
+                dvr_id,
+                alert_type = d.kind.event_type(),
+                "the DVR's alert budget is used up for longer than delivery.max_age_seconds; alert recorded but not sent"
+            ),
+            Status::Sent | Status::Suppressed => {}
+        }
+        if !paced.delivers() {
+            destinations.clear();
+        }
+        let status = paced.status.as_str();
         let alert = NewAlert {
             dvr_id: dvr_id.to_string(),
             dvr_name: dvr_name.clone(),
@@ -458,12 +434,7 @@ impl AlertService {
         }
         // Not recorded: the next occurrence must not be blocked by this one's cooldown,
         // nor wait for the budget slot it took.
-        if let Some(key) = &d.dedup_key {
-            self.cooldowns(dvr_id).lock().forget(key);
-        }
-        if let (Some(at), Some(b)) = (slot_at, self.shared.budgets.lock().get_mut(dvr_id)) {
-            b.release(at);
-        }
+        pacing.lock().undo(d.dedup_key.as_deref(), Some(&paced));
         false
     }
 
@@ -502,9 +473,9 @@ impl AlertService {
 
     /// Dedup survives a process restart: the last day's alert keys come back from the
     /// history, so sessions still running when ChannelWatch restarts are not re-announced.
-    fn cooldowns(&self, dvr_id: &str) -> Arc<Mutex<Cooldowns>> {
+    fn pacing(&self, dvr_id: &str) -> Arc<Mutex<Pacing>> {
         self.shared
-            .cooldowns
+            .pacing
             .lock()
             .entry(dvr_id.to_string())
             .or_default()
