@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use wire::{ApiFailure, Me};
+use wire::{ApiFailure, ErrorBody, Me};
 
 /// The signed-in caller, provided by the layout.
 #[derive(Clone, Copy)]
@@ -64,13 +64,12 @@ pub async fn call<T: DeserializeOwned>(
             fields: Vec::new(),
         })
     } else {
-        let mut f: ApiFailure = serde_json::from_str(text).unwrap_or_else(|_| ApiFailure {
+        let body: ErrorBody = serde_json::from_str(text).unwrap_or_else(|_| ErrorBody {
             error: "http_error".into(),
             message: format!("the server answered {}", reply.status),
-            ..Default::default()
+            fields: Vec::new(),
         });
-        f.status = reply.status;
-        Err(f)
+        Err(ApiFailure::of(reply.status, body))
     }
 }
 

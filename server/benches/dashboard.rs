@@ -273,7 +273,7 @@ async fn run(args: &[String]) {
     }
     let rss_after = rss_mib();
     let events_after = total_events(&srv);
-    let frame = srv.services.live.current(srv.services.as_ref()).await;
+    let frame = srv.services.dashboard.current(srv.services.as_ref()).await;
     let total_frames: f64 = frames.iter().sum();
     let lagging = all.iter().filter(|l| **l > 1000.0).count();
     println!(

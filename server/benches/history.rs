@@ -110,7 +110,7 @@ async fn run(args: &[String]) {
     let mut took = Vec::with_capacity(frames);
     for _ in 0..frames {
         let t = Instant::now();
-        let f = srv.services.live.rebuild(srv.services.as_ref()).await;
+        let f = srv.services.dashboard.rebuild(srv.services.as_ref()).await;
         took.push(t.elapsed());
         assert!(f.seq > 0);
     }

@@ -225,7 +225,7 @@ pub async fn start_with(
         registry,
         alerts,
         dispatcher,
-        live: Arc::new(crate::live::LiveHub::new()),
+        dashboard: Arc::new(crate::dashboard::DashboardHub::new()),
         declared,
         discovery: Default::default(),
         logins: Default::default(),
@@ -234,7 +234,7 @@ pub async fn start_with(
         core_tasks: Default::default(),
     });
     let state = AppState {
-        leptos_options: crate::http::web::leptos_options(addr),
+        leptos_options: crate::http::pages::leptos_options(addr),
         services: services.clone(),
     };
     let app = crate::http::router(state);
@@ -277,7 +277,7 @@ pub async fn start_with(
     let live_task = {
         let (s, c) = (services.clone(), cancel.clone());
         tasks.supervise("live_hub", cancel.clone(), move || {
-            s.live.clone().run(s.clone(), c.clone())
+            s.dashboard.clone().run(s.clone(), c.clone())
         })
     };
     let mut background = Vec::new();
@@ -326,7 +326,7 @@ impl Server {
     pub async fn shutdown(self) {
         let deadline = tokio::time::Instant::now() + SHUTDOWN_DEADLINE;
         self.cancel.cancel();
-        self.services.live.close();
+        self.services.dashboard.close();
         let _ = tokio::time::timeout_at(deadline, self.http).await;
         let _ = tokio::time::timeout_at(deadline, self.watchdog).await;
         let _ = tokio::time::timeout_at(deadline, futures::future::join_all(self.background)).await;

@@ -24,7 +24,7 @@ pub struct Services {
     pub alerts: AlertService,
     pub dispatcher: Dispatcher,
     /// The dashboard's live feed.
-    pub live: Arc<crate::live::LiveHub>,
+    pub dashboard: Arc<crate::dashboard::DashboardHub>,
     /// mDNS discovery's last scan.
     pub discovery: Arc<crate::discovery::Discovery>,
     /// The YAML file in effect and its reloads.
@@ -60,7 +60,7 @@ impl Services {
     }
 }
 
-impl crate::live::Sources for Services {
+impl crate::dashboard::Sources for Services {
     fn registry(&self) -> &Registry {
         &self.registry
     }

@@ -205,14 +205,30 @@ pub struct ApiReply {
 impl ApiReply {
     /// A contract-shaped error answer made without reaching the API.
     pub fn failure(status: u16, error: &str, message: &str) -> Self {
+        let body = ErrorBody {
+            error: error.to_string(),
+            message: message.to_string(),
+            fields: Vec::new(),
+        };
         Self {
             status,
-            body: serde_json::json!({"error": error, "message": message}).to_string(),
+            body: serde_json::to_string(&body).unwrap_or_default(),
         }
     }
 }
 
-/// An API error (`{error, message, fields?}`) for showing next to a form or field.
+/// The one body of every `/api/v1` error answer (contract §2): a stable snake_case
+/// code, a message for people, and the fields it is about when a form was refused.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<FieldMessage>,
+}
+
+/// An API error ([`ErrorBody`] and the answer's status) for showing next to a form or
+/// field.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ApiFailure {
     #[serde(default)]
@@ -224,6 +240,16 @@ pub struct ApiFailure {
 }
 
 impl ApiFailure {
+    /// The failure an error answer with `status` and `body` means.
+    pub fn of(status: u16, body: ErrorBody) -> Self {
+        Self {
+            status,
+            error: body.error,
+            message: body.message,
+            fields: body.fields,
+        }
+    }
+
     /// The message for one field, when the API named it.
     pub fn field(&self, name: &str) -> Option<String> {
         self.fields

@@ -1,10 +1,10 @@
-//! The one place domain errors become the contract's JSON errors:
-//! `{"error": "<stable_snake_case_code>", "message": "..."}`.
+//! The one place domain errors become the contract's JSON errors, in the one error
+//! body (`wire::ErrorBody`): `{"error": "<stable_snake_case_code>", "message": "...",
+//! "fields"?: [...]}`.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Serialize;
 use tracing::error;
 
 use crate::registry::{FieldError, RegistryError};
@@ -15,14 +15,6 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub fields: Vec<FieldError>,
-}
-
-#[derive(Serialize)]
-struct Body<'a> {
-    error: &'a str,
-    message: &'a str,
-    #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
-    fields: &'a [FieldError],
 }
 
 impl ApiError {
@@ -63,10 +55,17 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Body {
-            error: self.code,
-            message: &self.message,
-            fields: &self.fields,
+        let body = wire::ErrorBody {
+            error: self.code.to_string(),
+            message: self.message,
+            fields: self
+                .fields
+                .into_iter()
+                .map(|f| wire::FieldMessage {
+                    field: f.field.to_string(),
+                    message: f.message,
+                })
+                .collect(),
         };
         (self.status, Json(body)).into_response()
     }

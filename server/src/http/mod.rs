@@ -5,18 +5,18 @@ pub mod alerts;
 pub mod auth;
 pub mod dvrs;
 pub mod error;
+pub mod feed;
 pub mod forwarded;
 pub mod hosts;
 pub mod listener;
-pub mod live;
 pub mod metrics;
 pub mod operations;
+pub mod pages;
 pub mod probes;
 pub mod providers;
 pub mod routing;
 pub mod session;
 pub mod setup;
-pub mod web;
 
 use std::sync::Arc;
 
@@ -80,8 +80,8 @@ fn api() -> Router<AppState> {
             get(alerts::get_settings).put(alerts::put_settings),
         )
         .route("/templates/preview", axum::routing::post(alerts::preview))
-        .route("/live", get(live::feed))
-        .route("/activity", get(live::activity))
+        .route("/live", get(feed::feed))
+        .route("/activity", get(feed::activity))
         .route("/discovery", get(operations::discovery))
         .route("/discovery/scan", post(operations::discovery_scan))
         .route("/doctor/bundle", get(operations::bundle))
@@ -119,7 +119,7 @@ pub fn api_router(state: AppState) -> Router {
 /// The whole application router.
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(app::App);
-    let services = web::services_context(state.services.clone(), api_router(state.clone()));
+    let services = pages::services_context(state.services.clone(), api_router(state.clone()));
     let options = state.leptos_options.clone();
     Router::new()
         .route("/healthz/live", get(probes::live))
@@ -135,14 +135,14 @@ pub fn router(state: AppState) -> Router {
             routes,
             move || {
                 provide_context(services.clone());
-                web::provide_page_policy();
+                pages::provide_page_policy();
             },
             move || app::shell(options.clone()),
         )
         .fallback(leptos_axum::file_and_error_handler_with_context::<
             AppState,
             _,
-        >(web::provide_page_policy, app::shell))
+        >(pages::provide_page_policy, app::shell))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             session::authenticate,
@@ -155,7 +155,7 @@ pub fn router(state: AppState) -> Router {
 
 /// The Content-Security-Policy of every answer that is not a rendered page (JSON, the
 /// live feed, probes, static files, redirects): nothing may load or frame it. Pages set
-/// their own with this response's script nonce ([`web::page_policy`]).
+/// their own with this response's script nonce ([`pages::page_policy`]).
 pub const NON_PAGE_POLICY: &str = "default-src 'none'; frame-ancestors 'none'";
 
 /// Headers every answer carries: no framing (clickjacking), no MIME sniffing, no

@@ -15,8 +15,11 @@ use parking_lot::RwLock;
 use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
-use wire::{AlertRow, Dashboard, DeliveryRow, DvrCard, RecordingRow, SessionRow, UpcomingRow};
+use wire::{Dashboard, UpcomingRow};
 
+mod frame;
+
+use self::frame::{ChannelNow, Extras, Gathered, GatheredDvr, Running};
 use crate::alerts::pipeline::AlertService;
 use crate::registry::Registry;
 use domain::session::Change;
@@ -64,25 +67,8 @@ pub struct Frame {
     pub alerts_seq: u64,
 }
 
-/// A channel's name, logo and the program on air now.
-#[derive(Default, Clone)]
-struct ChannelNow {
-    name: Option<String>,
-    logo: Option<String>,
-    program: Option<String>,
-}
-
-/// What enrichment found for one DVR: channel names, logos and programs, and the
-/// upcoming recordings from its job list.
-#[derive(Default, Clone)]
-struct Extras {
-    channels: HashMap<String, ChannelNow>,
-    upcoming: Vec<UpcomingRow>,
-}
-
 /// The live hub. Cheap to share (`Arc`).
-/// An enricher and the DVR API key its client sends.
-pub struct LiveHub {
+pub struct DashboardHub {
     tx: watch::Sender<Arc<Frame>>,
     extras: RwLock<HashMap<String, Extras>>,
     /// One build at a time, so frame numbers rise and a slow build cannot replace a
@@ -93,13 +79,13 @@ pub struct LiveHub {
     closing: CancellationToken,
 }
 
-impl Default for LiveHub {
+impl Default for DashboardHub {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl LiveHub {
+impl DashboardHub {
     pub fn new() -> Self {
         let empty = Frame {
             seq: 0,
@@ -186,141 +172,48 @@ impl LiveHub {
         frame
     }
 
+    /// Gathers what the frame shows (the DVR list, each running DVR's health and
+    /// sessions, the enrichment found so far, the newest alerts), then builds it.
     async fn build(
         &self,
         services: &impl Sources,
     ) -> Result<Dashboard, crate::registry::RegistryError> {
         let records = services.registry().list().await?;
         let engine = services.engine();
-        let extras = self.extras.read().clone();
-        let mut d = Dashboard {
-            generated_at: Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
-            ..Default::default()
-        };
-        for r in records {
-            let slot = engine.slot(&r.dvr_id).filter(|_| r.enabled);
-            let health = slot.as_ref().map(|s| engine.health_of(s));
-            let disk = slot.as_ref().and_then(|s| s.disk());
-            let ex = extras.get(&r.dvr_id);
-            let mut card = DvrCard {
-                dvr_id: r.dvr_id.clone(),
-                name: r.name.clone(),
-                host: r.host.clone(),
-                port: r.port,
-                enabled: r.enabled,
-                managed_by: r.managed_by.as_str().to_string(),
-                has_api_key: r.api_key.is_set(),
-                status: "disabled".into(),
-                staleness_threshold_seconds: r.staleness_threshold_seconds,
-                disk_status: "unknown".into(),
-                disk_free_bytes: disk.map(|d| d.free_bytes),
-                disk_total_bytes: disk.map(|d| d.total_bytes),
-                ..Default::default()
-            };
-            if let (Some(slot), Some(h)) = (&slot, &health) {
-                card.status = h.status().to_string();
-                card.connected = h.connected;
-                card.stale = h.stale;
-                card.last_event_at = h.last_event_at.clone();
-                card.last_event_seconds_ago = h.last_event_seconds_ago;
-                card.sessions = h.session_state_size;
-                if disk.is_some() {
-                    card.disk_status = h.disk_status.to_string();
-                }
-                card.version = slot.version();
-                card.last_error = slot.last_error();
-                let name = r.name.clone();
-                slot.with_state(|st| {
-                    for s in st.live_sessions() {
-                        let ChannelNow {
-                            name: ch_name,
-                            logo,
-                            program,
-                        } = ex
-                            .and_then(|e| e.channels.get(&s.channel_number))
-                            .cloned()
-                            .unwrap_or_default();
-                        d.sessions.push(SessionRow {
-                            dvr_id: r.dvr_id.clone(),
-                            dvr_name: name.clone(),
-                            kind: "live".into(),
-                            channel_number: Some(s.channel_number.clone()),
-                            channel_name: s.channel_name.clone().or(ch_name),
-                            logo_url: logo,
-                            program,
-                            device: s
-                                .device_name
-                                .clone()
-                                .or_else(|| s.client_ip.map(|ip| ip.to_string())),
-                            started_at: rfc3339(s.started_at),
-                            position_seconds: None,
-                        });
-                    }
-                    for s in st.vod_sessions() {
-                        d.sessions.push(SessionRow {
-                            dvr_id: r.dvr_id.clone(),
-                            dvr_name: name.clone(),
-                            kind: "vod".into(),
-                            program: s.title.clone(),
-                            device: s.device_name.clone().or_else(|| Some(s.client.clone())),
-                            started_at: rfc3339(s.started_at),
-                            position_seconds: s.position_seconds,
-                            ..Default::default()
-                        });
-                    }
-                    for rec in st.recordings() {
-                        d.recordings.push(RecordingRow {
-                            dvr_id: r.dvr_id.clone(),
-                            dvr_name: name.clone(),
-                            job_id: rec.job_id.clone(),
-                            title: rec.title.clone(),
-                            channel_number: rec.channel_number.clone(),
-                            started_at: rec.started_at.map(rfc3339),
-                        });
-                    }
-                    card.recordings = st.recordings().count();
-                });
-                if let Some(e) = ex {
-                    let recording: Vec<&str> =
-                        d.recordings.iter().map(|r| r.job_id.as_str()).collect();
-                    d.upcoming.extend(
-                        e.upcoming
-                            .iter()
-                            .filter(|u| !recording.contains(&u.job_id.as_str()))
-                            .cloned(),
-                    );
-                }
-            }
-            d.dvrs.push(card);
-        }
-        d.sessions.sort_by(|a, b| b.started_at.cmp(&a.started_at));
-        d.upcoming.sort_by(|a, b| a.starts_at.cmp(&b.starts_at));
-        d.upcoming.truncate(20);
-        let alerts = outbox::history(services.db(), None, FRAME_ALERTS, None).await?;
-        d.alerts = alerts
+        let dvrs = records
             .into_iter()
-            .map(|a| AlertRow {
-                id: a.id,
-                dvr_id: a.dvr_id,
-                dvr_name: a.dvr_name,
-                alert_type: a.alert_type,
-                title: a.title,
-                message: a.message,
-                created_at: a.created_at,
-                status: a.status,
-                deliveries: a
-                    .deliveries
-                    .into_iter()
-                    .map(|x| DeliveryRow {
-                        provider_type: x.provider_type,
-                        status: x.status,
-                        attempts: x.attempts,
-                        last_error: x.last_error,
-                    })
-                    .collect(),
+            .map(|record| {
+                let running = engine
+                    .slot(&record.dvr_id)
+                    .filter(|_| record.enabled)
+                    .map(|slot| {
+                        let (live, vod, recordings) = slot.with_state(|st| {
+                            (
+                                st.live_sessions().cloned().collect(),
+                                st.vod_sessions().cloned().collect(),
+                                st.recordings().cloned().collect(),
+                            )
+                        });
+                        Running {
+                            health: engine.health_of(&slot),
+                            disk: slot.disk(),
+                            version: slot.version(),
+                            last_error: slot.last_error(),
+                            live,
+                            vod,
+                            recordings,
+                        }
+                    });
+                GatheredDvr { record, running }
             })
             .collect();
-        Ok(d)
+        let alerts = outbox::history(services.db(), None, FRAME_ALERTS, None).await?;
+        Ok(frame::build(Gathered {
+            now: Utc::now(),
+            dvrs,
+            extras: self.extras.read().clone(),
+            alerts,
+        }))
     }
 
     /// Looks up channel names, logos, programs and upcoming jobs for one DVR, off the

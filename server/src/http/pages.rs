@@ -1,4 +1,5 @@
-//! Wiring between the Leptos app and the running monitor.
+//! The web pages: the Leptos options and site root, the pages' content policy, and the
+//! services the app's server functions reach (the `/api/v1` router, in-process).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -78,7 +79,7 @@ impl AppServices for Monitor {
         Box::pin(async move {
             Ok(self
                 .services
-                .live
+                .dashboard
                 .current(self.services.as_ref())
                 .await
                 .dashboard

@@ -1,5 +1,5 @@
 //! The dashboard's live endpoints: the Server-Sent Events feed of frames from
-//! [`LiveHub`](crate::live::LiveHub), and the charts' activity buckets.
+//! [`DashboardHub`](crate::dashboard::DashboardHub), and the charts' activity buckets.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -20,7 +20,7 @@ use wire::{Activity, ActivitySeries};
 use super::error::ApiError;
 use super::session::Caller;
 use super::AppState;
-use crate::live::{Frame, SAMPLE_DAYS};
+use crate::dashboard::{Frame, SAMPLE_DAYS};
 use storage::activity;
 
 /// `GET /api/v1/live`: the dashboard as Server-Sent Events. `event: alerts` carries the
@@ -31,7 +31,7 @@ pub async fn feed(
     State(state): State<AppState>,
     axum::Extension(caller): axum::Extension<Caller>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let hub = state.services.live.clone();
+    let hub = state.services.dashboard.clone();
     let mut rx = hub.subscribe();
     // The first frame now, even if nobody was watching a moment ago.
     let first = hub.current(state.services.as_ref()).await;
