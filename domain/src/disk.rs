@@ -4,30 +4,16 @@ use serde::{Deserialize, Serialize};
 
 const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
-/// Free-space thresholds; a level applies when either its percent or its GiB test holds.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DiskThresholds {
-    pub warning_percent: f64,
-    pub warning_gib: f64,
-    pub critical_percent: f64,
-    pub critical_gib: f64,
-}
+pub use wire::settings::DiskThresholds;
 
-impl Default for DiskThresholds {
-    fn default() -> Self {
-        Self {
-            warning_percent: 10.0,
-            warning_gib: 50.0,
-            critical_percent: 5.0,
-            critical_gib: 25.0,
-        }
-    }
-}
-
-impl DiskThresholds {
+/// The checks the thresholds' types cannot express.
+pub trait ThresholdRules {
     /// Why these thresholds make no sense (naming the key), if they do not.
-    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+    fn validate(&self) -> Result<(), (&'static str, String)>;
+}
+
+impl ThresholdRules for DiskThresholds {
+    fn validate(&self) -> Result<(), (&'static str, String)> {
         for (key, v) in [
             ("warning_percent", self.warning_percent),
             ("critical_percent", self.critical_percent),

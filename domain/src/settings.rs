@@ -5,8 +5,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::alerts::settings::AlertSettings;
-use crate::disk::DiskThresholds;
+use crate::alerts::settings::{AlertRules, AlertSettings};
+use crate::disk::{DiskThresholds, ThresholdRules};
 
 /// A setting that is not valid: its dotted key (`alerts.channel.cooldown_seconds`) and
 /// why, in words for the person who set it.

@@ -112,17 +112,7 @@ pub struct Backup {
     pub sealed_secrets: Option<SealedSecrets>,
 }
 
-/// What an import did, for the operator.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct ImportReport {
-    pub dvrs: usize,
-    pub providers: usize,
-    /// Providers imported disabled because their secrets were not in the file.
-    pub providers_without_secrets: Vec<String>,
-    /// DVRs imported disabled because their API key was not in the file.
-    pub dvrs_without_api_key: Vec<String>,
-    pub routing_entries: usize,
-}
+pub use wire::operations::ImportReport;
 
 const KDF_MEMORY_KIB: u32 = 19_456;
 const KDF_ITERATIONS: u32 = 2;

@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use mdns_sd::{ServiceDaemon, ServiceEvent};
 use parking_lot::RwLock;
-use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -23,43 +22,7 @@ pub const WINDOW: Duration = Duration::from_secs(5);
 /// Background browses while the server runs.
 pub const PERIOD: Duration = Duration::from_secs(600);
 
-/// A DVR that answered.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Found {
-    pub name: String,
-    /// The address to add it by (an IPv4 address when it has one).
-    pub host: String,
-    pub port: u16,
-    pub version: Option<String>,
-    pub dvr_id: String,
-    /// Every address it announced.
-    pub addresses: Vec<String>,
-    /// The mDNS host name, e.g. `living-room.local.`.
-    pub hostname: String,
-}
-
-/// Whether multicast can reach the network this process is on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Multicast {
-    /// A LAN interface is up; answers can arrive.
-    Ok,
-    /// Browsing works, but only on interfaces that cannot see the LAN.
-    Limited,
-    /// No browse could be made.
-    Unavailable,
-}
-
-/// The last browse's outcome.
-#[derive(Debug, Clone, Serialize)]
-pub struct Scan {
-    pub multicast: Multicast,
-    /// A plain sentence when something limits discovery or nothing answered.
-    pub message: Option<String>,
-    pub scanned_at: Option<String>,
-    pub window_seconds: u64,
-    pub dvrs: Vec<Found>,
-}
+pub use wire::discovery::{FoundDvr as Found, Multicast, Scan};
 
 /// Why multicast may not reach the LAN, judged from the interfaces (pure, tested).
 pub fn judge_interfaces(
@@ -149,6 +112,7 @@ fn browse_blocking(window: Duration) -> Result<Vec<Found>, String> {
                         version: txt("version"),
                         addresses: addresses.iter().map(IpAddr::to_string).collect(),
                         hostname: s.host.clone(),
+                        added: false,
                     },
                 );
             }

@@ -47,9 +47,11 @@ use domain::alerts::facts::{
     parse_channels, parse_guide, parse_jobs, parse_library_item, parse_recording,
 };
 use domain::alerts::kind::{AlertKind, Category};
+use domain::alerts::settings::AlertRules;
 use domain::alerts::settings::{AlertSettings, Template};
 use domain::alerts::template;
 use domain::backoff::{parse_retry_after, secs_f64, Backoff};
+use domain::disk::ThresholdRules;
 use domain::disk::{DiskSample, DiskThresholds};
 use domain::dvr::event::{parse_line, parse_position, Line};
 use domain::dvr::framing::{Frame, LineSplitter};

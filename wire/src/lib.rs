@@ -2,7 +2,11 @@
 //! dashboard, diagnoses, alerts, the caller and API errors. serde only, so it builds
 //! for wasm too. Nothing here holds a secret.
 
+pub mod account;
+pub mod discovery;
+pub mod operations;
 pub mod providers;
+pub mod settings;
 
 use serde::{Deserialize, Serialize};
 

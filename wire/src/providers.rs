@@ -3,6 +3,45 @@
 //! "add provider" form shows (contract §3). Adding a provider adds its entry here and
 //! its module in `domain::notify::providers`.
 
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// A configured provider as the API answers it (`GET /api/v1/providers`): who it is,
+/// and its type's fields with every secret masked.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ProviderView {
+    pub id: i64,
+    /// One of [`PROVIDER_TYPES`].
+    #[serde(rename = "type")]
+    pub provider_type: String,
+    pub name: String,
+    pub enabled: bool,
+    /// `ui`, `file` or `env`: who may edit it.
+    pub managed_by: String,
+    /// For the `apprise` type, the URL scheme it was given as (`json`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheme: Option<String>,
+    /// The type's own fields (they differ per type), secrets masked.
+    #[serde(flatten)]
+    pub fields: Map<String, Value>,
+}
+
+/// A test notification's outcome (`POST /api/v1/providers/{id}/test`): the provider's
+/// own status (HTTP, or the SMTP reply code; `None` when it never answered) and words.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct TestOutcome {
+    pub ok: bool,
+    pub status: Option<u16>,
+    pub message: String,
+}
+
+/// The routing matrix: `{"<dvr_id>": {"<event>": {"<provider type>": on}}}`; a missing
+/// entry means on.
+pub type RoutingMatrix = std::collections::BTreeMap<
+    String,
+    std::collections::BTreeMap<String, std::collections::BTreeMap<String, bool>>,
+>;
+
 /// One field of a provider's add form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Field {

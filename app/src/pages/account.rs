@@ -1,7 +1,8 @@
 //! Account: change my password; admins manage API keys (shown once) and users.
 
 use leptos::prelude::*;
-use serde_json::{json, Value};
+use serde_json::json;
+use wire::account::{ApiKeyCreated, ApiKeyRow, Done, UserRow};
 
 use crate::api::{self, use_session};
 use crate::layout::Outcome;
@@ -17,7 +18,7 @@ pub fn AccountPage() -> impl IntoView {
         move || keys_version.get(),
         move |_| async move {
             if admin {
-                api::get::<Vec<Value>>("/api/v1/apikeys").await
+                api::get::<Vec<ApiKeyRow>>("/api/v1/apikeys").await
             } else {
                 Ok(Vec::new())
             }
@@ -28,7 +29,7 @@ pub fn AccountPage() -> impl IntoView {
         move || users_version.get(),
         move |_| async move {
             if admin {
-                api::get::<Vec<Value>>("/api/v1/users").await
+                api::get::<Vec<UserRow>>("/api/v1/users").await
             } else {
                 Ok(Vec::new())
             }
@@ -44,7 +45,7 @@ pub fn AccountPage() -> impl IntoView {
     }
 }
 
-type List = Resource<Result<Vec<Value>, wire::ApiFailure>>;
+type List<T> = Resource<Result<Vec<T>, wire::ApiFailure>>;
 
 #[component]
 fn ChangePassword() -> impl IntoView {
@@ -67,10 +68,8 @@ fn ChangePassword() -> impl IntoView {
                 }
                 outcome.set(Some(
                     r.map(|v| {
-                        v["message"]
-                            .as_str()
-                            .unwrap_or("Password changed.")
-                            .to_string()
+                        serde_json::from_value::<Done>(v)
+                            .map_or_else(|_| "Password changed.".to_string(), |d| d.message)
                     })
                     .map_err(|e| e.message),
                 ));
@@ -93,7 +92,7 @@ fn ChangePassword() -> impl IntoView {
 }
 
 #[component]
-fn ApiKeys(keys: List, version: RwSignal<u32>) -> impl IntoView {
+fn ApiKeys(keys: List<ApiKeyRow>, version: RwSignal<u32>) -> impl IntoView {
     let session = use_session();
     let name = RwSignal::new(String::new());
     let created = RwSignal::new(None::<String>);
@@ -107,7 +106,11 @@ fn ApiKeys(keys: List, version: RwSignal<u32>) -> impl IntoView {
             Some(json!({"name": name.get_untracked()})),
             move |r| match r {
                 Ok(v) => {
-                    created.set(v["key"].as_str().map(str::to_string));
+                    created.set(
+                        serde_json::from_value::<ApiKeyCreated>(v)
+                            .ok()
+                            .map(|c| c.key),
+                    );
                     error.set(None);
                     name.set(String::new());
                     version.update(|v| *v += 1);
@@ -132,9 +135,9 @@ fn ApiKeys(keys: List, version: RwSignal<u32>) -> impl IntoView {
                 {move || Suspend::new(async move {
                     match keys.await {
                         Ok(ks) => view! { <ul class="keys">{ks.into_iter().map(|k| {
-                            let id = k["id"].as_i64().unwrap_or_default();
+                            let id = k.id;
                             let revoke = move |_| api::send(session, "DELETE", format!("/api/v1/apikeys/{id}"), None, move |_| version.update(|v| *v += 1));
-                            view! { <li>{format!("{} ({}…) created {}", k["name"].as_str().unwrap_or(""), k["prefix"].as_str().unwrap_or(""), k["created_at"].as_str().unwrap_or(""))}
+                            view! { <li>{format!("{} ({}…) created {}", k.name, k.prefix, k.created_at)}
                                 " "<button type="button" class="danger mini" on:click=revoke>"Revoke"</button></li> }
                         }).collect_view()}</ul> }.into_any(),
                         Err(e) => view! { <p class="error">{e.message}</p> }.into_any(),
@@ -146,7 +149,7 @@ fn ApiKeys(keys: List, version: RwSignal<u32>) -> impl IntoView {
 }
 
 #[component]
-fn Users(users: List, version: RwSignal<u32>) -> impl IntoView {
+fn Users(users: List<UserRow>, version: RwSignal<u32>) -> impl IntoView {
     let session = use_session();
     let username = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
@@ -179,12 +182,12 @@ fn Users(users: List, version: RwSignal<u32>) -> impl IntoView {
                 {move || Suspend::new(async move {
                     match users.await {
                         Ok(us) => view! { <ul class="users" id="user-list">{us.into_iter().map(|u| {
-                            let id = u["id"].as_i64().unwrap_or_default();
+                            let id = u.id;
                             let remove = move |_| api::send(session, "DELETE", format!("/api/v1/users/{id}"), None, move |r| {
                                 outcome.set(r.err().map(|e| Err(e.message)));
                                 version.update(|v| *v += 1);
                             });
-                            view! { <li>{format!("{} ({})", u["username"].as_str().unwrap_or(""), u["role"].as_str().unwrap_or(""))}
+                            view! { <li>{format!("{} ({})", u.username, u.role)}
                                 " "<button type="button" class="danger mini" on:click=remove>"Remove"</button></li> }
                         }).collect_view()}</ul> }.into_any(),
                         Err(e) => view! { <p class="error">{e.message}</p> }.into_any(),

@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 
 use crate::api::{self, ago, use_session};
 use crate::layout::{use_live, DiagnoseView};
+use wire::discovery::{FoundDvr, Scan};
 use wire::{ApiFailure, DiagnoseReport, DvrCard};
 
 fn owner(managed_by: &str) -> Option<&'static str> {
@@ -21,13 +22,16 @@ fn owner(managed_by: &str) -> Option<&'static str> {
 pub fn DvrsPage() -> impl IntoView {
     let live = use_live();
     let session = use_session();
-    let settings = Resource::new(|| (), |_| api::get::<Value>("/api/v1/settings"));
+    let settings = Resource::new(
+        || (),
+        |_| api::get::<wire::settings::SettingsView>("/api/v1/settings"),
+    );
     let adding = RwSignal::new(false);
     let limit = move || {
         settings
             .get()
             .and_then(|r| r.ok())
-            .and_then(|v| v["dvr_soft_limit"].as_u64())
+            .map(|v| u64::from(v.dvr_soft_limit))
     };
     view! {
         <h1>"DVRs"</h1>
@@ -69,13 +73,13 @@ pub fn DvrsPage() -> impl IntoView {
 #[component]
 fn Discovery() -> impl IntoView {
     let session = use_session();
-    let last = Resource::new(|| (), |_| api::get::<Value>("/api/v1/discovery"));
-    let fresh = RwSignal::new(None::<Value>);
+    let last = Resource::new(|| (), |_| api::get::<Scan>("/api/v1/discovery"));
+    let fresh = RwSignal::new(None::<Scan>);
     let busy = RwSignal::new(false);
     let error = RwSignal::new(None::<String>);
     let reread = move || {
         leptos::task::spawn_local(async move {
-            if let Ok(v) = api::get::<Value>("/api/v1/discovery").await {
+            if let Ok(v) = api::get::<Scan>("/api/v1/discovery").await {
                 fresh.set(Some(v));
             }
         });
@@ -91,14 +95,19 @@ fn Discovery() -> impl IntoView {
             move |r| {
                 busy.set(false);
                 match r {
-                    Ok(v) => fresh.set(Some(v)),
+                    Ok(v) => match serde_json::from_value::<Scan>(v) {
+                        Ok(scan) => fresh.set(Some(scan)),
+                        Err(e) => {
+                            error.set(Some(format!("unexpected answer from the server: {e}")))
+                        }
+                    },
                     Err(e) => error.set(Some(e.message)),
                 }
             },
         );
     };
-    let add = move |d: Value| {
-        let body = json!({"name": d["name"], "host": d["host"], "port": d["port"]});
+    let add = move |d: FoundDvr| {
+        let body = json!({"name": d.name, "host": d.host, "port": d.port});
         api::send(
             session,
             "POST",
@@ -121,25 +130,24 @@ fn Discovery() -> impl IntoView {
             {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
             <Suspense fallback=|| ()>
                 {move || current().map(|v| {
-                    let found: Vec<Value> = v["dvrs"].as_array().cloned().unwrap_or_default();
-                    let when = v["scanned_at"].as_str().map(|t| format!("Last scan {}.", api::clock(t)));
+                    let when = v.scanned_at.as_deref().map(|t| format!("Last scan {}.", api::clock(t)));
                     view! {
                         <p class="hint" id="discovery-message" role="status">
-                            {when}" "{v["message"].as_str().map(str::to_string)}
+                            {when}" "{v.message.clone()}
                         </p>
                         <ul class="discovered" id="discovered">
-                            {found.into_iter().map(|d| {
-                                let added = d["added"].as_bool().unwrap_or(false);
+                            {v.dvrs.into_iter().map(|d| {
+                                let added = d.added;
                                 let label = format!(
                                     "{} — {}:{}{}",
-                                    d["name"].as_str().unwrap_or("DVR"),
-                                    d["host"].as_str().unwrap_or(""),
-                                    d["port"].as_u64().unwrap_or(0),
-                                    d["version"].as_str().map(|v| format!(" (version {v})")).unwrap_or_default()
+                                    d.name,
+                                    d.host,
+                                    d.port,
+                                    d.version.as_deref().map(|v| format!(" (version {v})")).unwrap_or_default()
                                 );
-                                let name = d["name"].as_str().unwrap_or("DVR").to_string();
+                                let name = d.name.clone();
                                 view! {
-                                    <li data-dvr-id=d["dvr_id"].as_str().unwrap_or("").to_string()>
+                                    <li data-dvr-id=d.dvr_id.clone()>
                                         <span>{label}</span>
                                         {if added {
                                             view! { <span class="badge">"Added"</span> }.into_any()

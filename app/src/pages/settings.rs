@@ -8,7 +8,11 @@ use serde_json::{json, Map, Value};
 use crate::api::{self, use_session, Session};
 use crate::layout::{use_live, Outcome};
 
-use wire::providers::{provider_type, ProviderType, PROVIDER_TYPES, ROUTING_EVENTS as EVENTS};
+use wire::providers::{
+    provider_type, ProviderType, ProviderView, RoutingMatrix, TestOutcome, PROVIDER_TYPES,
+    ROUTING_EVENTS as EVENTS,
+};
+use wire::settings::SettingsView;
 
 /// The add form's fields for a provider type (none for an unknown one).
 fn provider_fields(kind: &str) -> &'static [wire::providers::Field] {
@@ -27,11 +31,11 @@ fn humanize(key: &str) -> String {
 pub fn SettingsPage() -> impl IntoView {
     // Every resource is made here, at the top of the page, never inside a suspended
     // child: hydration then finds each one's server-rendered data in the same order.
-    let settings = Resource::new(|| (), |_| api::get::<Value>("/api/v1/settings"));
+    let settings = Resource::new(|| (), |_| api::get::<SettingsView>("/api/v1/settings"));
     let version = RwSignal::new(0u32);
     let providers = Resource::new(
         move || version.get(),
-        |_| api::get::<Vec<Value>>("/api/v1/providers"),
+        |_| api::get::<Vec<ProviderView>>("/api/v1/providers"),
     );
     let routing = Resource::new(|| (), |_| api::get::<Matrix>("/api/v1/routing"));
     let failed = |e: wire::ApiFailure| view! { <p class="error">{e.message}</p> }.into_any();
@@ -44,7 +48,7 @@ pub fn SettingsPage() -> impl IntoView {
         <Suspense fallback=|| view! { <p class="hint">"Loading settings…"</p> }>
             {move || Suspend::new(async move {
                 match settings.await {
-                    Ok(s) => view! { <AlertSettings initial=s["alerts"].clone()/> }.into_any(),
+                    Ok(s) => view! { <AlertSettings initial=s.alerts/> }.into_any(),
                     Err(e) => failed(e),
                 }
             })}
@@ -154,18 +158,30 @@ fn fields(model: RwSignal<Value>, value: &Value, path: Vec<String>, disabled: bo
         .into_any()
 }
 
+/// The alert modules: the form is built from the settings' own shape (every module and
+/// option, whatever is added later), edited as a tree, and read back into that shape
+/// before it is sent, so a value of the wrong kind is named here.
 #[component]
-fn AlertSettings(initial: Value) -> impl IntoView {
+fn AlertSettings(initial: wire::settings::AlertSettings) -> impl IntoView {
     let session = use_session();
+    let initial = serde_json::to_value(&initial).unwrap_or(Value::Null);
     let model = RwSignal::new(initial.clone());
     let outcome = RwSignal::new(None);
     let save = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
+        let alerts =
+            match serde_json::from_value::<wire::settings::AlertSettings>(model.get_untracked()) {
+                Ok(a) => a,
+                Err(e) => {
+                    outcome.set(Some(Err(format!("alerts: {e}"))));
+                    return;
+                }
+            };
         api::send(
             session,
             "PUT",
             "/api/v1/settings".into(),
-            Some(json!({"alerts": model.get_untracked()})),
+            Some(json!({"alerts": alerts})),
             move |r| {
                 outcome.set(Some(
                     r.map(|_| "Alert settings saved.".to_string())
@@ -240,7 +256,7 @@ fn PerDvrModules(model: RwSignal<Value>, disabled: bool) -> impl IntoView {
 
 #[component]
 fn Providers(
-    list: Resource<Result<Vec<Value>, wire::ApiFailure>>,
+    list: Resource<Result<Vec<ProviderView>, wire::ApiFailure>>,
     version: RwSignal<u32>,
 ) -> impl IntoView {
     let session = use_session();
@@ -267,37 +283,29 @@ fn Providers(
 }
 
 #[component]
-fn ProviderItem(p: Value, on_change: Callback<()>) -> impl IntoView {
+fn ProviderItem(p: ProviderView, on_change: Callback<()>) -> impl IntoView {
     let session = use_session();
-    let id = p["id"].as_i64().unwrap_or_default();
-    let kind = p["type"].as_str().unwrap_or("").to_string();
-    let name = p["name"].as_str().unwrap_or("").to_string();
-    let enabled = p["enabled"].as_bool().unwrap_or(true);
+    let id = p.id;
+    let kind = p.provider_type.clone();
+    let name = p.name.clone();
+    let enabled = p.enabled;
     // Declared in the YAML file: changed there, so no edit buttons here.
-    let from_file = p["managed_by"].as_str() == Some("file");
+    let from_file = p.managed_by == "file";
     let test = RwSignal::new(None::<Result<String, String>>);
     let testing = RwSignal::new(false);
     let details: Vec<(String, String)> = p
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .filter(|(k, _)| {
-                    !matches!(
-                        k.as_str(),
-                        "id" | "type" | "name" | "enabled" | "managed_by"
-                    )
-                })
-                .map(|(k, v)| {
-                    (
-                        k.clone(),
-                        v.as_str()
-                            .map(str::to_string)
-                            .unwrap_or_else(|| v.to_string()),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+        .scheme
+        .iter()
+        .map(|s| ("scheme".to_string(), s.clone()))
+        .chain(p.fields.iter().map(|(k, v)| {
+            (
+                k.clone(),
+                v.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| v.to_string()),
+            )
+        }))
+        .collect();
     let run_test = move |_| {
         testing.set(true);
         api::send(
@@ -309,15 +317,12 @@ fn ProviderItem(p: Value, on_change: Callback<()>) -> impl IntoView {
                 testing.set(false);
                 test.set(Some(match r {
                     Ok(v) => {
-                        let text = format!(
-                            "{} {}",
-                            v["status"]
-                                .as_str()
-                                .map(str::to_string)
-                                .unwrap_or_else(|| v["status"].to_string()),
-                            v["message"].as_str().unwrap_or("")
-                        );
-                        if v["ok"].as_bool() == Some(true) {
+                        let outcome: TestOutcome = serde_json::from_value(v).unwrap_or_default();
+                        let status = outcome
+                            .status
+                            .map_or_else(|| "null".to_string(), |s| s.to_string());
+                        let text = format!("{status} {}", outcome.message);
+                        if outcome.ok {
                             Ok(format!("Sent. Provider answered: {text}"))
                         } else {
                             Err(format!("Failed. Provider answered: {text}"))
@@ -450,7 +455,7 @@ fn AddProvider(on_added: Callback<()>) -> impl IntoView {
     }
 }
 
-type Matrix = BTreeMap<String, BTreeMap<String, BTreeMap<String, bool>>>;
+type Matrix = RoutingMatrix;
 
 fn cell(m: &Matrix, dvr: &str, event: &str, provider: &str) -> bool {
     m.get(dvr)
@@ -469,13 +474,10 @@ fn set_cell(m: &mut Matrix, dvr: &str, event: &str, provider: &str, on: bool) {
 }
 
 #[component]
-fn RoutingEditor(routing: Matrix, providers: Vec<Value>) -> impl IntoView {
+fn RoutingEditor(routing: Matrix, providers: Vec<ProviderView>) -> impl IntoView {
     let session = use_session();
     let live = use_live();
-    let mut types: Vec<String> = providers
-        .iter()
-        .filter_map(|p| p["type"].as_str().map(str::to_string))
-        .collect();
+    let mut types: Vec<String> = providers.iter().map(|p| p.provider_type.clone()).collect();
     types.sort();
     types.dedup();
     if types.is_empty() {
@@ -588,54 +590,44 @@ fn MatrixGrid(
 }
 
 #[component]
-fn Advanced(initial: Value) -> impl IntoView {
+fn Advanced(initial: SettingsView) -> impl IntoView {
     let session = use_session();
     let live = use_live();
-    let limit = RwSignal::new(initial["dvr_soft_limit"].to_string());
-    let retention = RwSignal::new(initial["retention_days"].to_string());
-    let t = initial["disk_thresholds"].clone();
+    let limit = RwSignal::new(initial.dvr_soft_limit.to_string());
+    let retention = RwSignal::new(initial.retention_days.to_string());
+    let t = initial.disk_thresholds;
+    // Written as JSON writes them (`10.0`), as the form always showed them.
+    let shown = |v: f64| serde_json::to_string(&v).unwrap_or_default();
     let thresholds: Vec<(&'static str, &'static str, RwSignal<String>)> = vec![
         (
             "warning_percent",
             "Disk warning below (% free)",
-            RwSignal::new(t["warning_percent"].to_string()),
+            RwSignal::new(shown(t.warning_percent)),
         ),
         (
             "warning_gib",
             "Disk warning below (GiB free)",
-            RwSignal::new(t["warning_gib"].to_string()),
+            RwSignal::new(shown(t.warning_gib)),
         ),
         (
             "critical_percent",
             "Disk critical below (% free)",
-            RwSignal::new(t["critical_percent"].to_string()),
+            RwSignal::new(shown(t.critical_percent)),
         ),
         (
             "critical_gib",
             "Disk critical below (GiB free)",
-            RwSignal::new(t["critical_gib"].to_string()),
+            RwSignal::new(shown(t.critical_gib)),
         ),
     ];
-    let file_thresholds = initial["disk_thresholds_managed_by_file"]
-        .as_bool()
-        .unwrap_or(false);
-    let file_keys: Vec<String> = initial["managed_by_file"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|k| k.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
+    let file_thresholds = initial.disk_thresholds_managed_by_file;
+    let file_keys: Vec<String> = initial.managed_by_file.clone();
     let file_sets = |k: &str| file_keys.iter().any(|x| x == k);
     let (file_limit, file_retention) = (file_sets("dvr_soft_limit"), file_sets("retention_days"));
     let outcome = RwSignal::new(None);
     let admin = session.is_admin();
-    let config_path = initial["config_file"]["path"]
-        .as_str()
-        .unwrap_or("")
-        .to_string();
-    let last_apply = RwSignal::new(initial["config_file"]["last_apply"].clone());
+    let config_path = initial.config_file.path.clone();
+    let last_apply = RwSignal::new(initial.config_file.last_apply.clone());
     let reload_outcome = RwSignal::new(None);
     let reload = move |_| {
         api::send(
@@ -646,16 +638,16 @@ fn Advanced(initial: Value) -> impl IntoView {
             move |r| {
                 reload_outcome.set(Some(
                     r.map(|v| {
-                        format!(
-                            "Configuration file reloaded: {}.",
-                            v["summary"].as_str().unwrap_or("")
-                        )
+                        let summary = serde_json::from_value::<wire::operations::Reloaded>(v)
+                            .map(|r| r.summary)
+                            .unwrap_or_default();
+                        format!("Configuration file reloaded: {summary}.")
                     })
                     .map_err(|e| e.message),
                 ));
                 leptos::task::spawn_local(async move {
-                    if let Ok(v) = api::get::<Value>("/api/v1/settings").await {
-                        last_apply.set(v["config_file"]["last_apply"].clone());
+                    if let Ok(v) = api::get::<SettingsView>("/api/v1/settings").await {
+                        last_apply.set(v.config_file.last_apply);
                     }
                 });
             },
@@ -715,8 +707,8 @@ fn Advanced(initial: Value) -> impl IntoView {
             {(!file_keys.is_empty()).then(|| view! {
                 <p class="note" id="file-keys">{format!("Set by the file, which wins over edits here: {}.", file_keys.join(", "))}</p>
             })}
-            <p id="config-status" class=move || if last_apply.get()["ok"].as_bool() == Some(false) { "error" } else { "note" } role="status">
-                {move || last_apply.get()["message"].as_str().map(str::to_string)}
+            <p id="config-status" class=move || if last_apply.with(|a| a.as_ref().is_some_and(|a| !a.ok)) { "error" } else { "note" } role="status">
+                {move || last_apply.with(|a| a.as_ref().map(|a| a.message.clone()))}
             </p>
             <Show when=move || admin>
                 <button type="button" class="secondary" id="config-reload" on:click=reload>"Reload now"</button>
@@ -816,20 +808,17 @@ fn BackupRestore() -> impl IntoView {
                 move |r| {
                     busy.set(false);
                     restored.set(Some(r.map_err(|e| e.message).map(|v| {
-                        let list = |k: &str| {
-                            v[k].as_array()
-                                .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "))
-                                .unwrap_or_default()
-                        };
+                        let v: wire::operations::ImportReport =
+                            serde_json::from_value(v).unwrap_or_default();
                         let mut m = format!(
                             "Restored {} DVR(s), {} provider(s) and {} routing entries.",
-                            v["dvrs"], v["providers"], v["routing_entries"]
+                            v.dvrs, v.providers, v.routing_entries
                         );
-                        for (k, what) in [
-                            ("providers_without_secrets", "Providers"),
-                            ("dvrs_without_api_key", "DVRs"),
+                        for (list, what) in [
+                            (&v.providers_without_secrets, "Providers"),
+                            (&v.dvrs_without_api_key, "DVRs"),
                         ] {
-                            let names = list(k);
+                            let names = list.join(", ");
                             if !names.is_empty() {
                                 m.push_str(&format!(
                                     " {what} that came in disabled until their secrets are entered again: {names}."

@@ -15,7 +15,7 @@ use super::disk::DiskRule;
 use super::facts::{Airing, ChannelInfo, JobInfo, LibraryItem, RecordingOutcome};
 use super::health::{human_duration, HealthAlert, HealthRule};
 use super::kind::AlertKind;
-use super::settings::AlertSettings;
+use super::settings::{disk_rule, AlertSettings};
 use super::template;
 use crate::disk::{DiskLevel, DiskSample, DiskThresholds};
 use crate::engine_event::{EngineEvent, EngineEventKind};
@@ -375,7 +375,7 @@ fn on_event(
         EngineEventKind::Disk(sample) => {
             let level = sample.level(&snap.disk_thresholds);
             st.disk
-                .on_sample(*sample, level, now, &s.disk.rule())
+                .on_sample(*sample, level, now, &disk_rule(&s.disk))
                 .map(|kind| disk_draft(kind, level, sample))
                 .into_iter()
                 .collect()

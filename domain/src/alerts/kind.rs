@@ -3,40 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The routing matrix's event axis.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Category {
-    Channel,
-    Vod,
-    Recording,
-    Disk,
-    Health,
-}
-
-impl Category {
-    pub const ALL: [Category; 5] = [
-        Category::Channel,
-        Category::Vod,
-        Category::Recording,
-        Category::Disk,
-        Category::Health,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Category::Channel => "channel",
-            Category::Vod => "vod",
-            Category::Recording => "recording",
-            Category::Disk => "disk",
-            Category::Health => "health",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|c| c.as_str() == s)
-    }
-}
+pub use wire::settings::Category;
 
 /// Every kind of alert, named by its webhook `eventType`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -1,217 +1,37 @@
 //! Alert settings: each module switchable globally and per DVR, with its options,
-//! the global rate limit, and per-module templates. Stored as one JSON setting.
-
-use std::collections::BTreeMap;
-
-use serde::{Deserialize, Serialize};
+//! the global rate limit, and per-module templates. Stored as one JSON setting; the
+//! shape is `wire::settings` (shared with the UI), the rules are here.
 
 use super::disk::DiskAlertOptions;
-use super::health::HealthAlertOptions;
 use crate::alerts::kind::{AlertKind, Category};
 
-/// A user template for one module (minijinja); empty means the default layout.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Template {
-    pub title: Option<String>,
-    pub body: Option<String>,
-}
+pub use wire::settings::{
+    AlertSettings, ChannelOptions, DeliveryOptions, DiskOptions, DvrModules, HealthOptions,
+    RateLimit, RecordingOptions, Template, VodOptions,
+};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ChannelOptions {
-    pub enabled: bool,
-    pub cooldown_seconds: u64,
-    /// `program` (the program's artwork, else the channel logo) or `channel`.
-    pub image_source: String,
-    pub template: Template,
-}
-
-impl Default for ChannelOptions {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            cooldown_seconds: 300,
-            image_source: "program".into(),
-            template: Template::default(),
-        }
+/// The disk rule's options from the disk module's settings.
+pub fn disk_rule(d: &DiskOptions) -> DiskAlertOptions {
+    DiskAlertOptions {
+        cooldown_seconds: d.cooldown_seconds,
+        startup_grace_seconds: d.startup_grace_seconds,
+        worsening_delta_gib: d.worsening_delta_gib,
+        worsening_delta_percent: d.worsening_delta_percent,
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct VodOptions {
-    pub enabled: bool,
-    /// The same playback (file on client) does not alert again within this window.
-    pub cooldown_seconds: u64,
-    pub template: Template,
+/// What the alert settings mean: which alerts are wanted, each module's template, and
+/// the ranges their types cannot express.
+pub trait AlertRules {
+    fn wants(&self, dvr_id: &str, kind: AlertKind) -> bool;
+    fn template(&self, cat: Category) -> &Template;
+    fn validate(&self) -> Result<(), String>;
 }
 
-impl Default for VodOptions {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            cooldown_seconds: 300,
-            template: Template::default(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct RecordingOptions {
-    pub enabled: bool,
-    pub scheduled: bool,
-    pub started: bool,
-    pub completed: bool,
-    pub stopped: bool,
-    pub cancelled: bool,
-    pub failed: bool,
-    pub skipped: bool,
-    pub missed: bool,
-    pub interrupted: bool,
-    pub cooldown_seconds: u64,
-    /// A scheduled job that has not started this long after its start is "did not start".
-    pub missed_grace_seconds: u64,
-    pub template: Template,
-}
-
-impl Default for RecordingOptions {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            scheduled: true,
-            started: true,
-            completed: true,
-            stopped: true,
-            cancelled: true,
-            failed: true,
-            skipped: true,
-            missed: true,
-            interrupted: true,
-            cooldown_seconds: 60,
-            missed_grace_seconds: 180,
-            template: Template::default(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct DiskOptions {
-    pub enabled: bool,
-    pub cooldown_seconds: u64,
-    pub startup_grace_seconds: u64,
-    pub worsening_delta_gib: f64,
-    pub worsening_delta_percent: f64,
-    pub template: Template,
-}
-
-impl Default for DiskOptions {
-    fn default() -> Self {
-        let r = DiskAlertOptions::default();
-        Self {
-            enabled: true,
-            cooldown_seconds: r.cooldown_seconds,
-            startup_grace_seconds: r.startup_grace_seconds,
-            worsening_delta_gib: r.worsening_delta_gib,
-            worsening_delta_percent: r.worsening_delta_percent,
-            template: Template::default(),
-        }
-    }
-}
-
-impl DiskOptions {
-    pub fn rule(&self) -> DiskAlertOptions {
-        DiskAlertOptions {
-            cooldown_seconds: self.cooldown_seconds,
-            startup_grace_seconds: self.startup_grace_seconds,
-            worsening_delta_gib: self.worsening_delta_gib,
-            worsening_delta_percent: self.worsening_delta_percent,
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct HealthOptions {
-    pub enabled: bool,
-    pub unreachable: bool,
-    pub recovered: bool,
-    /// Continuous unavailability before `dvr.unreachable` (30–3600 s).
-    pub unreachable_delay_seconds: u64,
-    pub template: Template,
-}
-
-impl Default for HealthOptions {
-    fn default() -> Self {
-        let r = HealthAlertOptions::default();
-        Self {
-            enabled: true,
-            unreachable: r.unreachable,
-            recovered: r.recovered,
-            unreachable_delay_seconds: r.unreachable_delay_seconds,
-            template: Template::default(),
-        }
-    }
-}
-
-/// Each DVR's alert budget for the channel, VOD and recording modules: at most `count`
-/// alerts per `window_seconds`. Disk and health alerts are outside it (their rules
-/// already send one per level or outage), so a busy DVR can never mute them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct RateLimit {
-    pub count: usize,
-    pub window_seconds: u64,
-}
-
-impl Default for RateLimit {
-    fn default() -> Self {
-        Self {
-            count: 20,
-            window_seconds: 300,
-        }
-    }
-}
-
-/// Per-DVR module switches; a missing entry follows the global switch.
-pub type DvrModules = BTreeMap<String, BTreeMap<Category, bool>>;
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct AlertSettings {
-    pub channel: ChannelOptions,
-    pub vod: VodOptions,
-    pub recording: RecordingOptions,
-    pub disk: DiskOptions,
-    pub health: HealthOptions,
-    pub rate_limit: RateLimit,
-    pub delivery: DeliveryOptions,
-    pub per_dvr: DvrModules,
-}
-
-/// How long an alert stays worth sending.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct DeliveryOptions {
-    /// An alert not delivered within this age (held by a budget, a provider down or
-    /// its circuit open) is marked expired instead of arriving hours late.
-    pub max_age_seconds: u64,
-}
-
-impl Default for DeliveryOptions {
-    fn default() -> Self {
-        Self {
-            max_age_seconds: 3600,
-        }
-    }
-}
-
-impl AlertSettings {
+impl AlertRules for AlertSettings {
     /// Whether `kind` alerts are wanted on `dvr_id` (global module, its sub-switch, and
     /// the DVR's own switch for the module).
-    pub fn wants(&self, dvr_id: &str, kind: AlertKind) -> bool {
+    fn wants(&self, dvr_id: &str, kind: AlertKind) -> bool {
         use AlertKind::*;
         let Some(cat) = kind.category() else {
             return true;
@@ -250,7 +70,7 @@ impl AlertSettings {
                 .unwrap_or(true)
     }
 
-    pub fn template(&self, cat: Category) -> &Template {
+    fn template(&self, cat: Category) -> &Template {
         match cat {
             Category::Channel => &self.channel.template,
             Category::Vod => &self.vod.template,
@@ -263,7 +83,7 @@ impl AlertSettings {
     /// Checks ranges the types cannot express; the error names the key. Templates are
     /// rendered on their samples here (bounded by the sandbox: milliseconds), so async
     /// callers that can should run this on the blocking pool.
-    pub fn validate(&self) -> Result<(), String> {
+    fn validate(&self) -> Result<(), String> {
         if self.rate_limit.count == 0 {
             return Err("rate_limit.count: must be at least 1".into());
         }
@@ -297,6 +117,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_settings_defaults_are_the_rules_defaults() {
+        let s = AlertSettings::default();
+        let disk = DiskAlertOptions::default();
+        let rule = disk_rule(&s.disk);
+        assert_eq!(
+            (rule.cooldown_seconds, rule.startup_grace_seconds),
+            (disk.cooldown_seconds, disk.startup_grace_seconds)
+        );
+        assert_eq!(
+            (rule.worsening_delta_gib, rule.worsening_delta_percent),
+            (disk.worsening_delta_gib, disk.worsening_delta_percent)
+        );
+        let health = super::super::health::HealthAlertOptions::default();
+        assert_eq!(
+            (
+                s.health.unreachable,
+                s.health.recovered,
+                s.health.unreachable_delay_seconds
+            ),
+            (
+                health.unreachable,
+                health.recovered,
+                health.unreachable_delay_seconds
+            )
+        );
+    }
+
+    #[test]
     fn switches_combine_global_sub_and_per_dvr() {
         let mut s = AlertSettings::default();
         assert!(s.wants("a", AlertKind::RecordingMissed));
@@ -319,7 +167,7 @@ mod tests {
         )
         .unwrap();
         assert!(s.disk.enabled, "a partial module keeps its default switch");
-        assert_eq!(s.disk.rule().cooldown_seconds, 60);
+        assert_eq!(disk_rule(&s.disk).cooldown_seconds, 60);
         assert!(!s.vod.enabled);
         assert_eq!(s.rate_limit.count, 20);
         assert!(serde_json::from_str::<AlertSettings>(r#"{"vod": {"enabeld": true}}"#).is_err());

@@ -22,7 +22,7 @@ use crate::notify::outbox::Dispatcher;
 use domain::alerts::decide::{self, Draft, DvrAlerts, Facts, Input, Needs, Snapshot};
 use domain::alerts::kind::AlertKind;
 use domain::alerts::pacing::{Limits, Pacing, Status};
-use domain::alerts::settings::AlertSettings;
+use domain::alerts::settings::{AlertRules, AlertSettings};
 use engine::cadence;
 use engine::Engine;
 use engine::EngineEvent;

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use parking_lot::RwLock;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Map, Value};
 use tracing::{error, info, warn};
 
@@ -452,60 +452,7 @@ fn path_segments(path: &str) -> Vec<Segment> {
     out
 }
 
-/// What applying the file changed: the reload's log line and `GET /api/v1/settings`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Diff {
-    pub dvrs_added: Vec<String>,
-    pub dvrs_changed: Vec<String>,
-    pub dvrs_removed: Vec<String>,
-    pub providers_added: Vec<String>,
-    pub providers_changed: Vec<String>,
-    pub providers_removed: Vec<String>,
-    pub routing_changed: bool,
-    pub settings_changed: Vec<String>,
-    /// Keys that changed but only take effect after a restart (`bind`, `port`, `log`).
-    pub needs_restart: Vec<String>,
-}
-
-impl Diff {
-    pub fn is_empty(&self) -> bool {
-        *self == Diff::default()
-    }
-
-    /// One line: `dvrs +1 ~0 -0, providers +0 ~1 -0, routing changed, settings: alerts`.
-    pub fn summary(&self) -> String {
-        if self.is_empty() {
-            return "no changes".into();
-        }
-        let mut parts = vec![
-            format!(
-                "dvrs +{} ~{} -{}",
-                self.dvrs_added.len(),
-                self.dvrs_changed.len(),
-                self.dvrs_removed.len()
-            ),
-            format!(
-                "providers +{} ~{} -{}",
-                self.providers_added.len(),
-                self.providers_changed.len(),
-                self.providers_removed.len()
-            ),
-        ];
-        if self.routing_changed {
-            parts.push("routing changed".into());
-        }
-        if !self.settings_changed.is_empty() {
-            parts.push(format!("settings: {}", self.settings_changed.join(", ")));
-        }
-        if !self.needs_restart.is_empty() {
-            parts.push(format!(
-                "restart needed for: {}",
-                self.needs_restart.join(", ")
-            ));
-        }
-        parts.join(", ")
-    }
-}
+pub use wire::settings::{Diff, ReloadStatus};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
@@ -820,17 +767,6 @@ async fn write(
         }
     }
     Ok(diff)
-}
-
-/// The outcome of the last start or reload, for the API.
-#[derive(Debug, Clone, Serialize)]
-pub struct ReloadStatus {
-    pub at: String,
-    pub ok: bool,
-    pub message: String,
-    pub diff: Option<Diff>,
-    /// Writing failed part-way; the watcher tries the file again.
-    pub interrupted: bool,
 }
 
 /// The file in effect and the last reload's outcome.

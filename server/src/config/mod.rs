@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::registry::NewDvr;
+use domain::disk::ThresholdRules;
 
 pub mod declared;
 pub mod net;

@@ -18,6 +18,8 @@ use super::session::Caller;
 use super::AppState;
 use storage::api_keys;
 use storage::users::{self, Role, UserError};
+use wire::account::{ApiKeyCreated, ApiKeyRow, Done, UserRow};
+use wire::Me;
 
 fn user_error(e: UserError) -> ApiError {
     match e {
@@ -48,17 +50,20 @@ pub(crate) fn admin_only(caller: &Caller) -> Result<(), ApiError> {
 }
 
 /// `GET /api/v1/me`: the caller, and for a browser session its CSRF token.
-pub async fn me(Extension(caller): Extension<Caller>) -> Json<Value> {
+pub async fn me(Extension(caller): Extension<Caller>) -> Json<Me> {
     Json(match caller {
-        Caller::ApiKey(_) => {
-            json!({"username": null, "role": "admin", "via": "api_key", "csrf_token": null})
-        }
-        Caller::User(s) => json!({
-            "username": s.user.username,
-            "role": s.user.role,
-            "via": "session",
-            "csrf_token": s.csrf,
-        }),
+        Caller::ApiKey(_) => Me {
+            username: None,
+            role: "admin".into(),
+            via: "api_key".into(),
+            csrf_token: None,
+        },
+        Caller::User(s) => Me {
+            username: Some(s.user.username.clone()),
+            role: s.user.role.as_str().to_string(),
+            via: "session".into(),
+            csrf_token: Some(s.csrf.clone()),
+        },
     })
 }
 
@@ -77,7 +82,7 @@ pub async fn change_password(
     Extension(caller): Extension<Caller>,
     client: Client,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Done>, ApiError> {
     let Caller::User(session) = caller else {
         return Err(ApiError::invalid(
             "an API key has no password; sign in as a user to change one",
@@ -108,18 +113,30 @@ pub async fn change_password(
     }
     limiter.succeeded(attempt);
     changed.map_err(user_error)?;
-    Ok(Json(
-        json!({"ok": true, "message": "password changed; other sessions were signed out"}),
-    ))
+    Ok(Json(Done {
+        ok: true,
+        message: "password changed; other sessions were signed out".into(),
+    }))
 }
 
 /// `GET /api/v1/apikeys`: names and prefixes, never the keys.
 pub async fn list_keys(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<ApiKeyRow>>, ApiError> {
     admin_only(&caller)?;
-    Ok(Json(json!(api_keys::list(&state.services.db).await?)))
+    let keys = api_keys::list(&state.services.db).await?;
+    Ok(Json(
+        keys.into_iter()
+            .map(|k| ApiKeyRow {
+                id: k.id,
+                name: k.name,
+                prefix: k.prefix,
+                created_at: k.created_at,
+                last_used_at: k.last_used_at,
+            })
+            .collect(),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -132,7 +149,7 @@ pub struct KeyBody {
 pub async fn create_key(
     State(state): State<AppState>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<ApiKeyCreated>), ApiError> {
     let b: KeyBody = parse_body(body)?;
     let name = b.name.trim();
     if name.is_empty() || name.chars().count() > 64 {
@@ -141,9 +158,11 @@ pub async fn create_key(
     let key = api_keys::create(&state.services.db, name).await?;
     Ok((
         StatusCode::CREATED,
-        Json(
-            json!({"name": name, "key": key, "message": "copy this key now: it is not shown again"}),
-        ),
+        Json(ApiKeyCreated {
+            name: name.to_string(),
+            key,
+            message: "copy this key now: it is not shown again".into(),
+        }),
     ))
 }
 
@@ -163,9 +182,19 @@ pub async fn revoke_key(
 pub async fn list_users(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<UserRow>>, ApiError> {
     admin_only(&caller)?;
-    Ok(Json(json!(users::list(&state.services.db).await?)))
+    let all = users::list(&state.services.db).await?;
+    Ok(Json(
+        all.into_iter()
+            .map(|u| UserRow {
+                id: u.id,
+                username: u.username,
+                role: u.role.as_str().to_string(),
+                created_at: u.created_at,
+            })
+            .collect(),
+    ))
 }
 
 #[derive(Deserialize)]

@@ -17,6 +17,7 @@ use domain::alerts::template;
 use domain::settings::SettingsPatch;
 use storage::outbox::{self, AlertView};
 use storage::settings as store;
+use wire::settings::{ConfigFile, SettingsView};
 
 #[derive(Deserialize)]
 pub struct HistoryQuery {
@@ -80,22 +81,23 @@ fn file_keys(file: &crate::config::FileConfig) -> Vec<String> {
     out
 }
 
-async fn current(state: &AppState) -> Result<Value, ApiError> {
-    Ok(json!({
-        "managed_by_file": file_keys(&state.services.declared.file()),
-        "dvr_soft_limit": store::dvr_soft_limit(&state.services.db).await?,
-        "alerts": state.services.alerts.settings(),
-        "retention_days": store::retention_days(&state.services.db).await?,
-        "disk_thresholds": state.services.engine.disk_thresholds(),
-        "disk_thresholds_managed_by_file": state.services.declared.file().disk_thresholds.is_some(),
-        "config_file": {
-            "path": state.services.declared.path.display().to_string(),
-            "last_apply": state.services.declared.status(),
+async fn current(state: &AppState) -> Result<SettingsView, ApiError> {
+    let s = &state.services;
+    Ok(SettingsView {
+        managed_by_file: file_keys(&s.declared.file()),
+        dvr_soft_limit: store::dvr_soft_limit(&s.db).await?,
+        alerts: s.alerts.settings(),
+        retention_days: store::retention_days(&s.db).await?,
+        disk_thresholds: s.engine.disk_thresholds(),
+        disk_thresholds_managed_by_file: s.declared.file().disk_thresholds.is_some(),
+        config_file: ConfigFile {
+            path: s.declared.path.display().to_string(),
+            last_apply: s.declared.status(),
         },
-    }))
+    })
 }
 
-pub async fn get_settings(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+pub async fn get_settings(State(state): State<AppState>) -> Result<Json<SettingsView>, ApiError> {
     Ok(Json(current(&state).await?))
 }
 
@@ -104,7 +106,7 @@ pub async fn get_settings(State(state): State<AppState>) -> Result<Json<Value>, 
 pub async fn put_settings(
     State(state): State<AppState>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SettingsView>, ApiError> {
     let b: SettingsPatch = parse_body(body)?;
     let file = state.services.declared.file();
     for (key, given, declared) in [

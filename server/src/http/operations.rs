@@ -160,7 +160,7 @@ pub async fn import(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<backup::ImportReport>, ApiError> {
     admin_only(&caller)?;
     let b: ImportBody = parse_body(body)?;
     let s = &state.services;
@@ -196,7 +196,7 @@ pub async fn import(
         providers = report.providers,
         "backup imported"
     );
-    Ok(Json(serde_json::to_value(report).unwrap_or(Value::Null)))
+    Ok(Json(report))
 }
 
 /// `POST /api/v1/config/reload`: rereads the YAML file now (like `SIGHUP`) and answers
@@ -204,7 +204,7 @@ pub async fn import(
 pub async fn reload(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<wire::operations::Reloaded>, ApiError> {
     admin_only(&caller)?;
     let s = &state.services;
     match s
@@ -212,9 +212,11 @@ pub async fn reload(
         .reload(s.parts(), &crate::config::ProcessEnv)
         .await
     {
-        Ok(diff) => Ok(Json(
-            json!({"ok": true, "summary": diff.summary(), "diff": diff}),
-        )),
+        Ok(diff) => Ok(Json(wire::operations::Reloaded {
+            ok: true,
+            summary: diff.summary(),
+            diff,
+        })),
         Err(message) => Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "config_invalid",
@@ -232,28 +234,28 @@ pub struct ScanQuery {
 }
 
 /// Marks the DVRs already added (by dvr_id, or by host and port).
-async fn with_added(s: &Services, scan: crate::discovery::Scan) -> Result<Value, ApiError> {
+async fn with_added(
+    s: &Services,
+    mut scan: crate::discovery::Scan,
+) -> Result<crate::discovery::Scan, ApiError> {
     let known = storage::dvrs::list(&s.db).await?;
-    let mut v = serde_json::to_value(&scan).unwrap_or(Value::Null);
-    if let Some(list) = v.get_mut("dvrs").and_then(Value::as_array_mut) {
-        for (entry, found) in list.iter_mut().zip(&scan.dvrs) {
-            let added = known.iter().any(|k| {
-                k.dvr_id == found.dvr_id
-                    || (k.port == found.port
-                        && (found.addresses.iter().any(|a| {
-                            domain::dvr::id::normalize_host(&k.host).trim_matches(['[', ']']) == a
-                        }) || k.host.trim_end_matches('.')
-                            == found.hostname.trim_end_matches('.')))
-            });
-            entry["added"] = Value::Bool(added);
-        }
+    for found in &mut scan.dvrs {
+        found.added = known.iter().any(|k| {
+            k.dvr_id == found.dvr_id
+                || (k.port == found.port
+                    && (found.addresses.iter().any(|a| {
+                        domain::dvr::id::normalize_host(&k.host).trim_matches(['[', ']']) == a
+                    }) || k.host.trim_end_matches('.') == found.hostname.trim_end_matches('.')))
+        });
     }
-    Ok(v)
+    Ok(scan)
 }
 
 /// `GET /api/v1/discovery`: the last scan, background or asked for. Reading never
 /// starts one (opening the DVRs page sends nothing to the network by itself).
-pub async fn discovery(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+pub async fn discovery(
+    State(state): State<AppState>,
+) -> Result<Json<crate::discovery::Scan>, ApiError> {
     let s = &state.services;
     let scan = s.discovery.last().unwrap_or(crate::discovery::Scan {
         multicast: crate::discovery::Multicast::Ok,
@@ -271,7 +273,7 @@ pub async fn discovery(State(state): State<AppState>) -> Result<Json<Value>, Api
 pub async fn discovery_scan(
     State(state): State<AppState>,
     query: Result<axum::extract::Query<ScanQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<crate::discovery::Scan>, ApiError> {
     let q = query.map_err(|e| ApiError::invalid(e.body_text()))?.0;
     let seconds = q.seconds.unwrap_or(crate::discovery::WINDOW.as_secs());
     if !(1..=30).contains(&seconds) {

@@ -7,7 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use super::dvrs::parse_body;
 use super::error::ApiError;
@@ -15,6 +15,7 @@ use super::session::Caller;
 use super::AppState;
 use crate::notify::providers::{api_object, target_from_body, test_message, viewer_object};
 use storage::providers::{self as store, ProviderRecord};
+use wire::providers::{ProviderView, TestOutcome};
 
 fn take_str(m: &mut Map<String, Value>, key: &str) -> Result<Option<String>, ApiError> {
     match m.remove(key) {
@@ -61,7 +62,7 @@ fn refuse_file_managed(r: &ProviderRecord) -> Result<(), ApiError> {
 pub async fn list(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-) -> Result<Json<Vec<Value>>, ApiError> {
+) -> Result<Json<Vec<ProviderView>>, ApiError> {
     let all = store::list(&state.services.db).await?;
     let view = if caller.is_admin() {
         api_object
@@ -92,7 +93,7 @@ pub async fn patch(
     State(state): State<AppState>,
     Path(raw): Path<String>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ProviderView>, ApiError> {
     let mut r = load(&state, &raw).await?;
     refuse_file_managed(&r)?;
     let mut m: Map<String, Value> = parse_body(body)?;
@@ -159,16 +160,24 @@ pub async fn delete(
 pub async fn test(
     State(state): State<AppState>,
     Path(raw): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TestOutcome>, ApiError> {
     let r = load(&state, &raw).await?;
     let out = test_message(&r, &state.services.config.instance_url);
     let http = crate::notify::http_client();
     Ok(Json(
         match crate::notify::send::send(&http, &r.target, &out).await {
-            Ok(ack) => json!({"ok": true, "status": ack.status, "message": ack.message}),
+            Ok(ack) => TestOutcome {
+                ok: true,
+                status: Some(ack.status),
+                message: ack.message,
+            },
             Err(f) => {
                 tracing::warn!(provider_id = r.id, provider_type = %r.kind, error = %f.message, "test notification failed");
-                json!({"ok": false, "status": f.status, "message": f.message})
+                TestOutcome {
+                    ok: false,
+                    status: f.status,
+                    message: f.message,
+                }
             }
         },
     ))

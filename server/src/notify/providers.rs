@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 use super::send::Outgoing;
 use domain::notify::providers::ProviderConfig;
 use storage::providers::ProviderRecord;
+use wire::providers::ProviderView;
 
 /// Whether a `url` value is an Apprise-style URL rather than an http(s) field.
 pub fn is_apprise_url(kind: &str, url: &str) -> bool {
@@ -72,31 +73,32 @@ pub fn target_from_body(
     ProviderConfig::from_fields(kind, fields, prev)
 }
 
-/// The API's provider object: `{id, type, name, enabled, …fields}`, secrets masked.
-pub fn api_object(r: &ProviderRecord) -> Value {
-    object(r, r.target.masked())
+/// The API's provider object: `{id, type, name, enabled, managed_by, …fields}`,
+/// secrets masked.
+pub fn api_object(r: &ProviderRecord) -> ProviderView {
+    view(r, r.target.masked())
 }
 
 /// [`api_object`] for a viewer: credential-like fields masked too
 /// ([`ProviderConfig::viewer_masked`]).
-pub fn viewer_object(r: &ProviderRecord) -> Value {
-    object(r, r.target.viewer_masked())
+pub fn viewer_object(r: &ProviderRecord) -> ProviderView {
+    view(r, r.target.viewer_masked())
 }
 
-fn object(r: &ProviderRecord, fields: Map<String, Value>) -> Value {
-    let mut m = Map::new();
-    m.insert("id".into(), Value::from(r.id));
-    m.insert("type".into(), Value::from(r.kind.clone()));
-    m.insert("name".into(), Value::from(r.name.clone()));
-    m.insert("enabled".into(), Value::from(r.enabled));
-    m.insert("managed_by".into(), Value::from(r.managed_by.as_str()));
-    if r.kind == "apprise" {
-        m.insert("scheme".into(), Value::from(r.target.kind_tag()));
+fn view(r: &ProviderRecord, mut fields: Map<String, Value>) -> ProviderView {
+    // The object's own keys win over a field of the same name.
+    for own in ["id", "type", "name", "enabled", "managed_by", "scheme"] {
+        fields.remove(own);
     }
-    for (k, v) in fields {
-        m.entry(k).or_insert(v);
+    ProviderView {
+        id: r.id,
+        provider_type: r.kind.clone(),
+        name: r.name.clone(),
+        enabled: r.enabled,
+        managed_by: r.managed_by.as_str().to_string(),
+        scheme: (r.kind == "apprise").then(|| r.target.kind_tag().to_string()),
+        fields,
     }
-    Value::Object(m)
 }
 
 /// The test notification for one provider.
@@ -176,7 +178,7 @@ mod tests {
             }),
             managed_by: storage::dvrs::ManagedBy::Ui,
         };
-        let v = api_object(&r);
+        let v = serde_json::to_value(api_object(&r)).unwrap();
         assert_eq!(v["bot_token"], "****");
         assert_eq!(v["chat_id"], "42");
         assert_eq!(v["type"], "telegram");

@@ -1,0 +1,26 @@
+//! Answers of the admin operations: a configuration reload and a backup import.
+
+use serde::{Deserialize, Serialize};
+
+use crate::settings::Diff;
+
+/// `POST /api/v1/config/reload`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Reloaded {
+    pub ok: bool,
+    /// [`Diff::summary`].
+    pub summary: String,
+    pub diff: Diff,
+}
+
+/// What a backup import did (`POST /api/v1/backup/import`), for the operator.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ImportReport {
+    pub dvrs: usize,
+    pub providers: usize,
+    /// Providers imported disabled because their secrets were not in the file.
+    pub providers_without_secrets: Vec<String>,
+    /// DVRs imported disabled because their API key was not in the file.
+    pub dvrs_without_api_key: Vec<String>,
+    pub routing_entries: usize,
+}
