@@ -243,3 +243,31 @@ fn every_dependency_is_used() {
         }
     }
 }
+
+/// Integration tests are one binary per crate (`tests/it/main.rs` and its modules):
+/// each file directly under `tests/` is a binary of its own, linked against the whole
+/// crate and its dependencies again.
+#[test]
+fn integration_tests_are_one_binary_per_crate() {
+    let root = manifest_dir().join("..");
+    let crates = [
+        "app", "frontend", "wire", "domain", "engine", "storage", "sim", "server",
+    ];
+    for krate in crates {
+        let tests = root.join(krate).join("tests");
+        let Ok(entries) = std::fs::read_dir(&tests) else {
+            continue;
+        };
+        let binaries: Vec<String> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "rs") || p.join("main.rs").is_file())
+            .map(|p| p.display().to_string())
+            .collect();
+        assert!(
+            binaries.len() <= 1,
+            "{krate} has {} integration test binaries: {binaries:?}",
+            binaries.len()
+        );
+    }
+}

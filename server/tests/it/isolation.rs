@@ -1,6 +1,6 @@
 //! Several simulated DVRs over loopback: nothing that happens on one DVR reaches another.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;

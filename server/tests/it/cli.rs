@@ -1,7 +1,7 @@
 //! The real `channelwatch` binary: start-up errors, `simulate`, `serve` with
 //! environment-declared DVRs, `apikey create`, `healthcheck`, and clean shutdown.
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Stdio};
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! watchdog, the health endpoint, the DVR list, the probes and `/metrics` must tell the
 //! same story when a DVR stalls, goes away, crashes, restarts or fills its disk.
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -3,7 +3,7 @@
 //! isolation, per-DVR alert budgets, retries with Retry-After, templates, and a restart
 //! that neither loses nor duplicates a pending notification.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::sync::Arc;

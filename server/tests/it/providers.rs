@@ -3,7 +3,7 @@
 //! on demand; email against a real SMTP listener; the webhook signature verified by an
 //! independent HMAC.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;

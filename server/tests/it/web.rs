@@ -7,7 +7,7 @@
 //! (`CHANNELWATCH_ALLOWED_HOSTS`), and all of it behind a reverse proxy on loopback
 //! (`CHANNELWATCH_TRUSTED_PROXIES`).
 
-mod common;
+use crate::common;
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;

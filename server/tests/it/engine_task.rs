@@ -1,7 +1,7 @@
 //! One DVR's engine task against the simulator: framing, bad input, backoff, keep-alive,
 //! staleness, resync, recording resolution, and supervisor restarts.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};

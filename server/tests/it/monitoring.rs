@@ -2,7 +2,7 @@
 //! `promtool check rules` and their own `promtool test rules` cases, and every
 //! ChannelWatch metric either of them names is one the real server exports.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

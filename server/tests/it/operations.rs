@@ -4,7 +4,7 @@
 //! backup and restore, JSON logs in the data dir, and mDNS discovery with a real
 //! advertiser in a network namespace of the test's own.
 
-mod common;
+use crate::common;
 
 use std::io::Read;
 use std::path::Path;

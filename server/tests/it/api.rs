@@ -1,6 +1,6 @@
 //! The DVR REST API and probes, through the real server on loopback.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
