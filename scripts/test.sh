@@ -17,10 +17,10 @@ scripts/build.sh dev
 
 step "unit and integration tests"
 log=target/test-output.log
-cargo test -p app -p wire -p domain -p engine -p storage -p sim -p server --features app/ssr 2>&1 | tee "$log"
+cargo test -p app -p wire -p domain -p engine -p storage -p sim -p testkit -p server --features app/ssr 2>&1 | tee "$log"
 
 step "clippy (ssr and hydrate feature sets)"
-cargo clippy -p app -p wire -p domain -p engine -p storage -p sim -p server --features app/ssr --all-targets -- -D warnings
+cargo clippy -p app -p wire -p domain -p engine -p storage -p sim -p testkit -p server --features app/ssr --all-targets -- -D warnings
 cargo clippy -p frontend -p app --target wasm32-unknown-unknown -- -D warnings
 
 step "browser tests (debug)"

@@ -4,8 +4,7 @@
 //!
 //! `cargo bench -p server --bench alerts [-- --events 500 --notifications 5000]`
 
-mod common;
-use common::arg;
+use testkit::bench::arg;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -7,8 +7,7 @@
 //!
 //! `cargo bench -p server --bench dashboard [-- --dvrs 100 --clients 200 --seconds 30]`
 
-mod common;
-use common::arg;
+use testkit::bench::arg;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,7 +30,7 @@ fn main() {
 
 /// Resident memory of this process (server, simulators and clients together).
 fn rss_mib() -> f64 {
-    common::mib(common::rss_bytes("self"))
+    testkit::bench::mib(testkit::bench::rss_bytes("self"))
 }
 
 fn pct(v: &mut [f64], q: f64) -> f64 {

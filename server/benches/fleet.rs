@@ -11,8 +11,7 @@
 //! load, memory per idle DVR, and CPU seconds per million events. When a release
 //! binary exists it also measures the real `channelwatch serve` with 0 and 10 idle DVRs.
 
-mod common;
-use common::{arg, cpu_seconds, mib, rss_bytes};
+use testkit::bench::{arg, cpu_seconds, mib, rss_bytes};
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;

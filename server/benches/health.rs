@@ -4,8 +4,7 @@
 //!
 //! `cargo bench -p server --bench health [-- --dvrs 1000 --requests 200]`
 
-mod common;
-use common::arg;
+use testkit::bench::arg;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

@@ -6,8 +6,7 @@
 //!
 //! `cargo bench -p server --bench history [-- --alerts 100000 --frames 200]`
 
-mod common;
-use common::arg;
+use testkit::bench::arg;
 
 use std::time::{Duration, Instant};
 

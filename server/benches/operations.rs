@@ -4,8 +4,7 @@
 //!
 //! `cargo bench -p server --bench operations [-- --dvrs 50 --providers 200]`
 
-mod common;
-use common::arg;
+use testkit::bench::arg;
 
 use std::time::{Duration, Instant};
 

@@ -15,8 +15,7 @@
 //! `--soak-minutes`, a soak at `--soak-dvrs` DVRs and `--soak-rate` events/s: resident
 //! memory every minute, database growth and task restarts.
 
-mod common;
-use common::{arg, cpu_seconds, mib, rss_bytes};
+use testkit::bench::{arg, cpu_seconds, mib, rss_bytes};
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;

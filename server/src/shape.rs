@@ -203,6 +203,16 @@ fn each_crate_depends_only_on_what_its_layer_may() {
             "app depends on {d}"
         );
     }
+    // The test kit is for tests and benchmarks only: no crate ships with it.
+    for krate in [
+        "app", "frontend", "wire", "domain", "engine", "storage", "sim", "server",
+    ] {
+        let deps = dependencies(&root.join(krate).join("Cargo.toml"));
+        assert!(
+            !deps.contains(&"testkit".to_string()),
+            "{krate} depends on testkit outside [dev-dependencies]"
+        );
+    }
     let sim = dependencies(&root.join("sim/Cargo.toml"));
     assert!(sim.contains(&"axum".to_string()), "{sim:?}");
     for d in &sim {
@@ -220,7 +230,7 @@ fn each_crate_depends_only_on_what_its_layer_may() {
 fn every_dependency_is_used() {
     let root = manifest_dir().join("..");
     let crates = [
-        "app", "frontend", "wire", "domain", "engine", "storage", "sim", "server",
+        "app", "frontend", "wire", "domain", "engine", "storage", "sim", "testkit", "server",
     ];
     for krate in crates {
         let mut files = Vec::new();

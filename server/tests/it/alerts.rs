@@ -3,17 +3,15 @@
 //! isolation, per-DVR alert budgets, retries with Retry-After, templates, and a restart
 //! that neither loses nor duplicates a pending notification.
 
-use crate::common;
-
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use channelwatch::serve::Server;
-use common::*;
 use engine::watchdog::WatchdogSettings;
 use serde_json::{json, Value};
 use sim::{Scenario, Simulator};
+use testkit::*;
 
 const SECRET: &str = "hook-secret";
 

@@ -1,12 +1,10 @@
 //! The DVR REST API and probes, through the real server on loopback.
 
-use crate::common;
-
 use std::time::Duration;
 
-use common::*;
 use serde_json::json;
 use sim::Scenario;
+use testkit::*;
 
 #[tokio::test]
 async fn requests_without_a_valid_key_get_json_401() {

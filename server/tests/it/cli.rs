@@ -1,12 +1,10 @@
 //! The real `channelwatch` binary: start-up errors, `simulate`, `serve` with
 //! environment-declared DVRs, `apikey create`, `healthcheck`, and clean shutdown.
 
-use crate::common;
-
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{clean_env, wait_for, Proc};
+use testkit::{clean_env, wait_for, Proc};
 
 const BIN: &str = env!("CARGO_BIN_EXE_channelwatch");
 
@@ -258,8 +256,8 @@ async fn diagnose(data_dir: &std::path::Path, dvrs: &str, extra: &[&str]) -> (i3
 #[tokio::test]
 async fn doctor_diagnose_passes_a_healthy_dvr_and_explains_failures() {
     let dir = tempfile::tempdir().unwrap();
-    let good = common::sim(sim::Scenario::Quiet).await;
-    let hung = common::sim(sim::Scenario::Quiet).await;
+    let good = testkit::sim(sim::Scenario::Quiet).await;
+    let hung = testkit::sim(sim::Scenario::Quiet).await;
     hung.handle().set_stall(true);
     let closed = free_port();
     let good_id = domain::dvr::id::dvr_id("127.0.0.1", good.addr().port());
@@ -380,7 +378,7 @@ fn doctor_config_check_accepts_good_and_names_bad_declarations() {
 async fn notify_test_prints_the_provider_answer() {
     use std::sync::Arc;
     let dir = tempfile::tempdir().unwrap();
-    let fake = common::FakeProvider::start(Arc::new(|r: &common::Received| {
+    let fake = testkit::FakeProvider::start(Arc::new(|r: &testkit::Received| {
         if r.header("x-gotify-key") == Some("tok") {
             (200, vec![], r#"{"id":9}"#.into())
         } else {
@@ -468,10 +466,10 @@ async fn a_killed_process_delivers_pending_notifications_after_restart_exactly_o
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
     let dir = tempfile::tempdir().unwrap();
-    let sim = common::sim(sim::Scenario::Quiet).await;
+    let sim = testkit::sim(sim::Scenario::Quiet).await;
     let down = Arc::new(AtomicBool::new(true));
     let d2 = down.clone();
-    let fake = common::FakeProvider::start(Arc::new(move |_r: &common::Received| {
+    let fake = testkit::FakeProvider::start(Arc::new(move |_r: &testkit::Received| {
         if d2.load(Ordering::SeqCst) {
             (503, vec![], "maintenance".into())
         } else {
@@ -698,7 +696,7 @@ async fn user_create_reset_password_and_the_env_admin() {
         ],
     )
     .unwrap();
-    let srv = channelwatch::serve::start(config, common::fast_settings())
+    let srv = channelwatch::serve::start(config, testkit::fast_settings())
         .await
         .unwrap();
     assert_eq!(

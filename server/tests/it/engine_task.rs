@@ -1,17 +1,15 @@
 //! One DVR's engine task against the simulator: framing, bad input, backoff, keep-alive,
 //! staleness, resync, recording resolution, and supervisor restarts.
 
-use crate::common;
-
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use domain::session::Change;
 use std::sync::Arc;
 
-use common::*;
 use engine::{DvrSlot, DvrSpec, Engine, EngineEventKind, Fault};
 use sim::{FailMode, Framing, Scenario, Simulator};
+use testkit::*;
 
 const T: Duration = Duration::from_secs(10);
 

@@ -2,17 +2,15 @@
 //! watchdog, the health endpoint, the DVR list, the probes and `/metrics` must tell the
 //! same story when a DVR stalls, goes away, crashes, restarts or fills its disk.
 
-use crate::common;
-
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use channelwatch::serve::Server;
-use common::*;
 use engine::watchdog::WatchdogSettings;
 use engine::{EngineEventKind, Fault, RestartCause, Verdict};
 use serde_json::{json, Value};
 use sim::{Framing, Scenario, SimConfig, Simulator};
+use testkit::*;
 
 /// The watchdog checks every second in these tests (the contract's test knob).
 const FAST_WATCHDOG: (&str, &str) = ("CHANNELWATCH_WATCHDOG_INTERVAL_SECONDS", "1");

@@ -1,13 +1,11 @@
 //! Several simulated DVRs over loopback: nothing that happens on one DVR reaches another.
 
-use crate::common;
-
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::*;
 use engine::{DvrSpec, Engine};
 use sim::{FailMode, Scenario, Simulator};
+use testkit::*;
 
 const T: Duration = Duration::from_secs(10);
 

@@ -3,8 +3,6 @@
 //! the simulator, an SMTP sink, the built binary). `cargo test -p server --features
 //! app/ssr --test it <module>::` runs one area.
 
-mod common;
-
 mod alerts;
 mod api;
 mod cli;

@@ -2,15 +2,13 @@
 //! `promtool check rules` and their own `promtool test rules` cases, and every
 //! ChannelWatch metric either of them names is one the real server exports.
 
-use crate::common;
-
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::*;
 use serde_json::{json, Value};
 use sim::Scenario;
+use testkit::*;
 
 fn deploy(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

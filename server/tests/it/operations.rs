@@ -4,22 +4,20 @@
 //! backup and restore, JSON logs in the data dir, and mDNS discovery with a real
 //! advertiser in a network namespace of the test's own.
 
-use crate::common;
-
 use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{clean_env, Proc};
 use serde_json::{json, Value};
 use sim::Scenario;
+use testkit::{clean_env, Proc};
 
 const BIN: &str = env!("CARGO_BIN_EXE_channelwatch");
 const KEY: &str = "ops-test-key-0123456789";
 
 fn free_port() -> u16 {
-    common::closed_port()
+    testkit::closed_port()
 }
 
 /// Starts `channelwatch serve` on a free loopback port; answers it and its base URL.
@@ -44,7 +42,7 @@ async fn serve(dir: &Path, env: &[(&str, &str)]) -> (Proc, String) {
     }
     let proc = Proc(cmd.spawn().unwrap());
     let base = format!("http://127.0.0.1:{port}");
-    common::eventually("the startup probe", Duration::from_secs(30), || {
+    testkit::eventually("the startup probe", Duration::from_secs(30), || {
         let url = format!("{base}/healthz/startup");
         async move {
             reqwest::get(&url)
@@ -68,11 +66,11 @@ async fn api_as(
     url: String,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let mut req = common::client().request(method, url);
+    let mut req = testkit::client().request(method, url);
     if let Some(b) = body {
         req = req.json(&b);
     }
-    common::send(req, Some(key)).await
+    testkit::send(req, Some(key)).await
 }
 
 async fn get(base: &str, path: &str) -> Value {
@@ -107,8 +105,8 @@ retention_days: 21\n"
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_yaml_file_reloads_on_sighup_and_change_and_a_bad_file_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let sim_a = common::sim(Scenario::Quiet).await;
-    let sim_b = common::sim(Scenario::Quiet).await;
+    let sim_a = testkit::sim(Scenario::Quiet).await;
+    let sim_b = testkit::sim(Scenario::Quiet).await;
     let (a, b) = (sim_a.addr().port(), sim_b.addr().port());
     let yaml = dir.path().join("channelwatch.yaml");
     std::fs::write(&yaml, file_config(a, "Den", None)).unwrap();
@@ -139,7 +137,7 @@ async fn the_yaml_file_reloads_on_sighup_and_change_and_a_bad_file_changes_nothi
     );
     let settings = get(&base, "/api/v1/settings").await;
     assert_eq!(settings["retention_days"], 21);
-    common::eventually("Den connects", Duration::from_secs(15), || {
+    testkit::eventually("Den connects", Duration::from_secs(15), || {
         let sim = &sim_a;
         async move { (sim.handle().connections_total() >= 1).then_some(()) }
     })
@@ -148,7 +146,7 @@ async fn the_yaml_file_reloads_on_sighup_and_change_and_a_bad_file_changes_nothi
     // SIGHUP: a second DVR, Den renamed (no restart for a rename).
     std::fs::write(&yaml, file_config(a, "Den Upstairs", Some(b))).unwrap();
     kill("-HUP", &server);
-    let dvrs = common::eventually("the reload", Duration::from_secs(15), || {
+    let dvrs = testkit::eventually("the reload", Duration::from_secs(15), || {
         let base = base.clone();
         async move {
             let v = get(&base, "/api/v1/dvrs").await;
@@ -171,7 +169,7 @@ async fn the_yaml_file_reloads_on_sighup_and_change_and_a_bad_file_changes_nothi
         json!(["Den Upstairs"]),
         "{status}"
     );
-    common::eventually("Bedroom connects", Duration::from_secs(15), || {
+    testkit::eventually("Bedroom connects", Duration::from_secs(15), || {
         let sim = &sim_b;
         async move { (sim.handle().connections_total() >= 1).then_some(()) }
     })
@@ -185,7 +183,7 @@ async fn the_yaml_file_reloads_on_sighup_and_change_and_a_bad_file_changes_nothi
     // A bad file (an unset variable) is refused whole: nothing changes.
     let bad = file_config(a, "Den Upstairs", None).replace("HOOK_SECRET", "NOT_SET_ANYWHERE");
     std::fs::write(&yaml, bad).unwrap();
-    let status = common::eventually("the refusal", Duration::from_secs(15), || {
+    let status = testkit::eventually("the refusal", Duration::from_secs(15), || {
         let base = base.clone();
         async move {
             let s = get(&base, "/api/v1/settings").await["config_file"]["last_apply"].clone();
@@ -216,7 +214,7 @@ async fn the_yaml_file_reloads_on_sighup_and_change_and_a_bad_file_changes_nothi
 
     // An emptied file (a truncated save) removes nothing either.
     std::fs::write(&yaml, "").unwrap();
-    common::eventually("the empty file refused", Duration::from_secs(15), || {
+    testkit::eventually("the empty file refused", Duration::from_secs(15), || {
         let base = base.clone();
         async move {
             let s = get(&base, "/api/v1/settings").await["config_file"]["last_apply"].clone();
@@ -242,7 +240,7 @@ async fn the_yaml_file_reloads_on_sighup_and_change_and_a_bad_file_changes_nothi
 
     // A good file again, picked up without a signal: Bedroom goes, its task stops.
     std::fs::write(&yaml, file_config(a, "Den Upstairs", None)).unwrap();
-    common::eventually("Bedroom removed", Duration::from_secs(15), || {
+    testkit::eventually("Bedroom removed", Duration::from_secs(15), || {
         let base = base.clone();
         async move {
             let v = get(&base, "/api/v1/dvrs").await;
@@ -250,7 +248,7 @@ async fn the_yaml_file_reloads_on_sighup_and_change_and_a_bad_file_changes_nothi
         }
     })
     .await;
-    common::eventually("Bedroom's stream closes", Duration::from_secs(15), || {
+    testkit::eventually("Bedroom's stream closes", Duration::from_secs(15), || {
         let sim = &sim_b;
         async move { (sim.handle().open_streams() == 0).then_some(()) }
     })
@@ -277,7 +275,7 @@ fn unzip(bytes: &[u8]) -> Vec<(String, String)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secrets_stay_encrypted_rotate_and_never_reach_a_bundle() {
     let dir = tempfile::tempdir().unwrap();
-    let sim = common::sim(Scenario::Quiet).await;
+    let sim = testkit::sim(Scenario::Quiet).await;
     let planted = [
         "planted-api-key-7f3a9c",
         "planted-metrics-token-51be",
@@ -353,7 +351,7 @@ async fn secrets_stay_encrypted_rotate_and_never_reach_a_bundle() {
     assert_eq!(dvr["api_key"], "****");
     let keyed_id = dvr["dvr_id"].as_str().unwrap().to_string();
     // The key is sent: the DVR that refuses requests without it streams events to us.
-    common::eventually("the keyed DVR connects", Duration::from_secs(20), || {
+    testkit::eventually("the keyed DVR connects", Duration::from_secs(20), || {
         let base = base.clone();
         let keyed_id = keyed_id.clone();
         async move {
@@ -413,7 +411,7 @@ async fn secrets_stay_encrypted_rotate_and_never_reach_a_bundle() {
     );
 
     // The bundle from the server.
-    let res = common::client()
+    let res = testkit::client()
         .get(format!("{base}/api/v1/doctor/bundle"))
         .header("X-API-Key", KEY)
         .send()
@@ -646,7 +644,7 @@ async fn json_logs_go_to_the_data_dir_and_dvr_lines_carry_the_dvr_id() {
     .await;
     let id = domain::dvr::id::dvr_id("127.0.0.1", closed);
     let logs = dir.path().join("logs");
-    let lines = common::eventually(
+    let lines = testkit::eventually(
         "reconnect and setup lines in the log file",
         Duration::from_secs(20),
         || {
@@ -725,10 +723,10 @@ fn mdns_finds_an_announced_dvr_and_says_plainly_when_multicast_is_unavailable() 
             .unwrap();
         rt.block_on(async {
             let dir = tempfile::tempdir().unwrap();
-            let server = common::server(dir.path()).await;
+            let server = testkit::server(dir.path()).await;
             let scan = |secs: u64| {
-                let url = common::url(&server, &format!("/api/v1/discovery/scan?seconds={secs}"));
-                async move { api_as(common::API_KEY, reqwest::Method::POST, url, None).await }
+                let url = testkit::url(&server, &format!("/api/v1/discovery/scan?seconds={secs}"));
+                async move { api_as(testkit::API_KEY, reqwest::Method::POST, url, None).await }
             };
 
             multicast(false);
@@ -740,11 +738,11 @@ fn mdns_finds_an_announced_dvr_and_says_plainly_when_multicast_is_unavailable() 
             assert!(msg.contains("loopback"), "{msg}");
 
             multicast(true);
-            let sim = common::sim(Scenario::Quiet).await;
+            let sim = testkit::sim(Scenario::Quiet).await;
             let port = sim.addr().port();
             let _announce =
                 sim::advertise("Den DVR", sim.addr().ip(), port, "2026.04.20.0213").unwrap();
-            let found = common::eventually("the announced DVR", Duration::from_secs(20), || {
+            let found = testkit::eventually("the announced DVR", Duration::from_secs(20), || {
                 let s = scan(2);
                 async move {
                     let (_, v) = s.await;
@@ -768,17 +766,17 @@ fn mdns_finds_an_announced_dvr_and_says_plainly_when_multicast_is_unavailable() 
 
             // One click in the UI is this call with the found host and port.
             let (status, v) = api_as(
-                common::API_KEY,
+                testkit::API_KEY,
                 reqwest::Method::POST,
-                common::url(&server, "/api/v1/dvrs"),
+                testkit::url(&server, "/api/v1/dvrs"),
                 Some(json!({"name": d["name"], "host": d["host"], "port": d["port"]})),
             )
             .await;
             assert_eq!(status, 201, "{v}");
             let (_, listed) = api_as(
-                common::API_KEY,
+                testkit::API_KEY,
                 reqwest::Method::GET,
-                common::url(&server, "/api/v1/discovery"),
+                testkit::url(&server, "/api/v1/discovery"),
                 None,
             )
             .await;
@@ -799,11 +797,11 @@ async fn settings_the_file_names_win_over_edits() {
         "retention_days: 21\ndvrs:\n  - name: Den\n    host: 127.0.0.1\n    port: 9\n    enabled: false\nrouting:\n  Den:\n    channel: {webhook: false}\nalerts:\n  channel:\n    cooldown_seconds: 77\n",
     )
     .unwrap();
-    let srv = common::server(dir.path()).await;
-    let c = common::client();
-    let k = Some(common::API_KEY);
+    let srv = testkit::server(dir.path()).await;
+    let c = testkit::client();
+    let k = Some(testkit::API_KEY);
     let settings =
-        |body: Value| common::send(c.put(common::url(&srv, "/api/v1/settings")).json(&body), k);
+        |body: Value| testkit::send(c.put(testkit::url(&srv, "/api/v1/settings")).json(&body), k);
 
     let (status, v) = settings(
         json!({"alerts": {"channel": {"cooldown_seconds": 5}, "vod": {"cooldown_seconds": 6}}}),
@@ -830,8 +828,8 @@ async fn settings_the_file_names_win_over_edits() {
     assert_eq!(status, 200, "the file's own value is fine");
 
     let id = domain::dvr::id::dvr_id("127.0.0.1", 9);
-    let (status, v) = common::send(
-        c.put(common::url(&srv, "/api/v1/routing"))
+    let (status, v) = testkit::send(
+        c.put(testkit::url(&srv, "/api/v1/routing"))
             .json(&json!({id.clone(): {"channel": {"webhook": true}, "vod": {"webhook": false}}})),
         k,
     )
@@ -849,7 +847,7 @@ async fn a_reload_interrupted_part_way_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let yaml = dir.path().join("channelwatch.yaml");
     std::fs::write(&yaml, "retention_days: 21\n").unwrap();
-    let srv = common::server(dir.path()).await;
+    let srv = testkit::server(dir.path()).await;
     sqlx::query(
         "CREATE TRIGGER refuse_providers BEFORE INSERT ON providers
          BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END",
@@ -911,7 +909,7 @@ async fn failed_sign_ins_log_no_password_shaped_text() {
             .unwrap();
         assert_eq!(res.status(), 303);
     }
-    let lines = common::eventually("both failures logged", Duration::from_secs(20), || {
+    let lines = testkit::eventually("both failures logged", Duration::from_secs(20), || {
         let dir = dir.path().to_path_buf();
         async move {
             let lines = channelwatch::logging::recent_lines(&dir, 10_000);
@@ -942,7 +940,7 @@ async fn a_panic_in_a_reload_never_kills_the_config_watcher() {
     let dir = tempfile::tempdir().unwrap();
     let yaml = dir.path().join("channelwatch.yaml");
     std::fs::write(&yaml, "retention_days: 21\n").unwrap();
-    let srv = common::server(dir.path()).await;
+    let srv = testkit::server(dir.path()).await;
     let retention = || async {
         storage::settings::retention_days(&srv.services.db)
             .await
@@ -950,7 +948,7 @@ async fn a_panic_in_a_reload_never_kills_the_config_watcher() {
     };
     srv.services.declared.panic_on_next_reload();
     std::fs::write(&yaml, "retention_days: 22\n").unwrap();
-    let status = common::eventually(
+    let status = testkit::eventually(
         "the panicked reload is reported",
         Duration::from_secs(20),
         || async {
@@ -963,7 +961,7 @@ async fn a_panic_in_a_reload_never_kills_the_config_watcher() {
     .await;
     assert!(status.interrupted, "{}", status.message);
     std::fs::write(&yaml, "retention_days: 23\n").unwrap();
-    common::eventually(
+    testkit::eventually(
         "the watcher applies the next change",
         Duration::from_secs(20),
         || async { (retention().await == 23).then_some(()) },

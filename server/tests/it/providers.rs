@@ -3,15 +3,13 @@
 //! on demand; email against a real SMTP listener; the webhook signature verified by an
 //! independent HMAC.
 
-use crate::common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
 use channelwatch::notify::send::{send as deliver, Outgoing};
-use common::*;
 use domain::notify::providers::*;
 use serde_json::{json, Value};
+use testkit::*;
 
 fn out() -> Outgoing {
     Outgoing {

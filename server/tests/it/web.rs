@@ -7,16 +7,14 @@
 //! (`CHANNELWATCH_ALLOWED_HOSTS`), and all of it behind a reverse proxy on loopback
 //! (`CHANNELWATCH_TRUSTED_PROXIES`).
 
-use crate::common;
-
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use common::*;
 use engine::watchdog::WatchdogSettings;
 use futures::StreamExt;
 use serde_json::{json, Value};
 use sim::Scenario;
+use testkit::*;
 
 fn no_redirects() -> reqwest::Client {
     reqwest::Client::builder()

@@ -1,5 +1,5 @@
-//! Helpers the benchmarks share (each bench uses some of them).
-#![allow(dead_code)]
+//! What the benchmarks read: their command line, and a process's memory and CPU from
+//! /proc (Linux).
 
 /// `--name value` from the command line, or `default`.
 pub fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
