@@ -15,7 +15,7 @@ use channelwatch::config::{Config, Flags};
 use domain::notify::providers::{ProviderConfig, Webhook};
 use engine::EngineSettings;
 use sim::{Scenario, SimConfig, Simulator};
-use storage::outbox::{self, Destination, NewAlert};
+use storage::outbox::{self, NewAlert, ProviderRef};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -181,7 +181,7 @@ async fn run(args: &[String]) {
                 created_at: chrono::Utc::now(),
                 send_at: chrono::Utc::now(),
             },
-            &[Destination {
+            &[ProviderRef {
                 provider_id: provider.id,
                 provider_type: "webhook".into(),
             }],

@@ -195,7 +195,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_sweep_deletes_in_batches_and_keeps_pending_deliveries() {
-        use crate::outbox::{self, Destination, NewAlert};
+        use crate::outbox::{self, NewAlert, ProviderRef};
         let dir = tempfile::tempdir().unwrap();
         let db = Db::open(dir.path()).await.unwrap();
         let old = chrono::Utc::now() - chrono::Duration::days(40);
@@ -215,7 +215,7 @@ mod tests {
         for _ in 0..n {
             outbox::record(&db, &a, &[]).await.unwrap();
         }
-        let to = [Destination {
+        let to = [ProviderRef {
             provider_id: 1,
             provider_type: "webhook".into(),
         }];

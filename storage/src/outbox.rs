@@ -40,13 +40,13 @@ pub struct NewAlert {
 
 /// A provider the alert goes to.
 #[derive(Debug, Clone)]
-pub struct Destination {
+pub struct ProviderRef {
     pub provider_id: i64,
     pub provider_type: String,
 }
 
 /// Records the alert and its outbox rows atomically; answers the alert id.
-pub async fn record(db: &Db, a: &NewAlert, to: &[Destination]) -> Result<i64, StorageError> {
+pub async fn record(db: &Db, a: &NewAlert, to: &[ProviderRef]) -> Result<i64, StorageError> {
     let mut tx = db.begin_write().await?;
     let created = ts(a.created_at);
     let id: i64 = sqlx::query_scalar(
@@ -491,11 +491,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::open(dir.path()).await.unwrap();
         let to = [
-            Destination {
+            ProviderRef {
                 provider_id: 1,
                 provider_type: "discord".into(),
             },
-            Destination {
+            ProviderRef {
                 provider_id: 2,
                 provider_type: "email".into(),
             },
@@ -574,13 +574,13 @@ mod tests {
         assert!(history(&db, None, 10, Some(id)).await.unwrap().is_empty());
     }
 
-    fn two() -> [Destination; 2] {
+    fn two() -> [ProviderRef; 2] {
         [
-            Destination {
+            ProviderRef {
                 provider_id: 1,
                 provider_type: "discord".into(),
             },
-            Destination {
+            ProviderRef {
                 provider_id: 2,
                 provider_type: "email".into(),
             },

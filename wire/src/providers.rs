@@ -35,8 +35,8 @@ pub struct TestOutcome {
     pub message: String,
 }
 
-/// The routing matrix: `{"<dvr_id>": {"<event>": {"<provider type>": on}}}`; a missing
-/// entry means on.
+/// The routing matrix: `{"<dvr_id>": {"<category>": {"<provider type>": on}}}` (the
+/// categories are [`crate::settings::Category`]); a missing entry means on.
 pub type RoutingMatrix = std::collections::BTreeMap<
     String,
     std::collections::BTreeMap<String, std::collections::BTreeMap<String, bool>>,
@@ -169,9 +169,6 @@ pub fn provider_type_names() -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
-
-/// The routing matrix's event categories, by their API names.
-pub const ROUTING_EVENTS: [&str; 5] = ["channel", "vod", "recording", "disk", "health"];
 
 #[cfg(test)]
 mod tests {

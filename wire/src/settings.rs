@@ -27,7 +27,7 @@ impl Category {
         Category::Health,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Category::Channel => "channel",
             Category::Vod => "vod",

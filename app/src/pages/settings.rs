@@ -10,9 +10,17 @@ use crate::layout::{use_live, Outcome};
 
 use wire::providers::{
     provider_type, ProviderType, ProviderView, RoutingMatrix, TestOutcome, PROVIDER_TYPES,
-    ROUTING_EVENTS as EVENTS,
 };
-use wire::settings::SettingsView;
+use wire::settings::{Category, SettingsView};
+
+/// The routing matrix's categories, by their API names.
+const CATEGORIES: [&str; 5] = [
+    Category::Channel.as_str(),
+    Category::Vod.as_str(),
+    Category::Recording.as_str(),
+    Category::Disk.as_str(),
+    Category::Health.as_str(),
+];
 
 /// The add form's fields for a provider type (none for an unknown one).
 fn provider_fields(kind: &str) -> &'static [wire::providers::Field] {
@@ -225,13 +233,13 @@ fn PerDvrModules(model: RwSignal<Value>, disabled: bool) -> impl IntoView {
             <legend>"Modules per DVR"</legend>
             <table class="table">
                 <thead><tr><th scope="col">"DVR"</th>
-                    {EVENTS.iter().map(|e| view! { <th scope="col">{humanize(e)}</th> }).collect_view()}</tr></thead>
+                    {CATEGORIES.iter().map(|e| view! { <th scope="col">{humanize(e)}</th> }).collect_view()}</tr></thead>
                 <tbody>
                     {move || dvrs.get().into_iter().map(|(id, name)| {
                         let id = StoredValue::new(id);
                         view! {
                             <tr><th scope="row">{name.clone()}</th>
-                                {EVENTS.iter().map(|e| view! {
+                                {CATEGORIES.iter().map(|e| view! {
                                     <td><input type="checkbox" disabled=disabled
                                         aria-label=format!("{e} alerts for {name}")
                                         checked=move || on(&id.get_value(), e)
@@ -541,8 +549,8 @@ fn MatrixGrid(
                                 let toggle_col = move |_| {
                                     let d = dvr.get_value();
                                     m.update(|mm| {
-                                        let all = EVENTS.iter().all(|e| cell(mm, &d, e, &t2));
-                                        for e in EVENTS { set_cell(mm, &d, e, &t2, !all); }
+                                        let all = CATEGORIES.iter().all(|e| cell(mm, &d, e, &t2));
+                                        for e in CATEGORIES { set_cell(mm, &d, e, &t2, !all); }
                                     });
                                 };
                                 view! { <th scope="col">{t.clone()}<br/>
@@ -551,7 +559,7 @@ fn MatrixGrid(
                             }).collect_view()}
                         </tr></thead>
                         <tbody>
-                            {EVENTS.iter().map(|e| {
+                            {CATEGORIES.iter().map(|e| {
                                 let toggle_row = move |_| {
                                     let d = dvr.get_value();
                                     m.update(|mm| {

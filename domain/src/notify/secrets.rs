@@ -5,7 +5,7 @@
 use serde_json::{Map, Value};
 
 use super::providers::email::EmailSecurity;
-use super::providers::{Destination, ProviderConfig};
+use super::providers::{Address, ProviderConfig};
 
 /// What the API answers in place of a secret; sending it back keeps the stored value.
 pub const MASK: &str = "****";
@@ -182,9 +182,9 @@ impl ProviderConfig {
                 }),
             )
         };
-        match self.info().destination {
-            Destination::Url { field, default } => vec![url_at(field, default)],
-            Destination::Smtp => {
+        match self.info().address {
+            Address::Url { field, default } => vec![url_at(field, default)],
+            Address::Smtp => {
                 let security: EmailSecurity = fields
                     .get("security")
                     .cloned()

@@ -26,7 +26,7 @@ use domain::alerts::settings::{AlertRules, AlertSettings};
 use engine::cadence;
 use engine::Engine;
 use engine::EngineEvent;
-use storage::outbox::{self, Destination, NewAlert};
+use storage::outbox::{self, NewAlert, ProviderRef};
 use storage::{providers, routing, settings as store_settings, Db, StorageError};
 
 /// The settings key alert settings are stored under.
@@ -439,7 +439,7 @@ impl AlertService {
     }
 
     /// The enabled providers the routing matrix lets this alert reach (reads retried).
-    async fn destinations(&self, dvr_id: &str, kind: AlertKind) -> Vec<Destination> {
+    async fn destinations(&self, dvr_id: &str, kind: AlertKind) -> Vec<ProviderRef> {
         let cat = kind.category();
         let mut wait = Duration::from_millis(50);
         for attempt in 1..=5 {
@@ -452,7 +452,7 @@ impl AlertService {
                         .into_iter()
                         .filter(|p| p.enabled)
                         .filter(|p| cat.is_none_or(|c| matrix.allows(dvr_id, c, &p.kind)))
-                        .map(|p| Destination {
+                        .map(|p| ProviderRef {
                             provider_id: p.id,
                             provider_type: p.kind,
                         })

@@ -929,7 +929,7 @@ async fn a_failing_or_hanging_provider_never_holds_up_another_and_its_circuit_op
 /// Records an alert for the first provider straight into the running server's outbox,
 /// as a process would have (for ages and claims a test cannot wait for).
 async fn planted(srv: &Server, created_at: chrono::DateTime<chrono::Utc>, provider_id: i64) -> i64 {
-    use storage::outbox::{self, Destination, NewAlert};
+    use storage::outbox::{self, NewAlert, ProviderRef};
     let a = NewAlert {
         dvr_id: "aef6d698".into(),
         dvr_name: "Den".into(),
@@ -942,7 +942,7 @@ async fn planted(srv: &Server, created_at: chrono::DateTime<chrono::Utc>, provid
         created_at,
         send_at: created_at,
     };
-    let to = [Destination {
+    let to = [ProviderRef {
         provider_id,
         provider_type: "webhook".into(),
     }];

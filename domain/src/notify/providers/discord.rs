@@ -7,7 +7,7 @@ use crate::notify::apprise::Parts;
 use crate::notify::checks::check_url;
 use crate::notify::delivery::{truncate, Body, HttpRequest, Outgoing, Plan};
 
-use super::{Destination, Provider, ProviderConfig, ProviderInfo};
+use super::{Address, Provider, ProviderConfig, ProviderInfo};
 
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -24,7 +24,7 @@ impl Provider for Discord {
         tag: "discord",
         secret_fields: &["webhook_url"],
         viewer_hidden: &[],
-        destination: Destination::Url {
+        address: Address::Url {
             field: "webhook_url",
             default: "",
         },

@@ -7,7 +7,7 @@ use crate::notify::apprise::Parts;
 use crate::notify::checks::{blank, check_destination_host};
 use crate::notify::delivery::{attr_url, html_escape, Outgoing, Plan};
 
-use super::{Destination, Provider, ProviderConfig, ProviderInfo};
+use super::{Address, Provider, ProviderConfig, ProviderInfo};
 
 /// SMTP connection security.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -81,7 +81,7 @@ impl Provider for Email {
         tag: "email",
         secret_fields: &["password"],
         viewer_hidden: &[],
-        destination: Destination::Smtp,
+        address: Address::Smtp,
         schemes: &["mailto", "mailtos"],
         from_apprise,
     };

@@ -7,7 +7,7 @@ use crate::notify::apprise::{authority, need, Parts};
 use crate::notify::checks::{blank, check_url};
 use crate::notify::delivery::{Body, HttpRequest, Outgoing, Plan};
 
-use super::{Destination, Provider, ProviderConfig, ProviderInfo};
+use super::{Address, Provider, ProviderConfig, ProviderInfo};
 
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -25,7 +25,7 @@ impl Provider for Gotify {
         tag: "gotify",
         secret_fields: &["token"],
         viewer_hidden: &[],
-        destination: Destination::Url {
+        address: Address::Url {
             field: "url",
             default: "",
         },

@@ -8,7 +8,7 @@ use crate::notify::apprise::{authority, Parts};
 use crate::notify::checks::check_url;
 use crate::notify::delivery::{plain_judge, Body, HttpRequest, Outgoing, Plan};
 
-use super::{Destination, Provider, ProviderConfig, ProviderInfo};
+use super::{Address, Provider, ProviderConfig, ProviderInfo};
 
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -25,7 +25,7 @@ impl Provider for Json {
         // The URL may carry a login or tokens in its query.
         secret_fields: &["url", "headers"],
         viewer_hidden: &[],
-        destination: Destination::Url {
+        address: Address::Url {
             field: "url",
             default: "",
         },

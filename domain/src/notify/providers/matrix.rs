@@ -9,7 +9,7 @@ use crate::notify::apprise::{authority, need, Parts};
 use crate::notify::checks::check_url;
 use crate::notify::delivery::{attr_url, html_escape, Body, HttpRequest, Method, Outgoing, Plan};
 
-use super::{Destination, Provider, ProviderConfig, ProviderInfo};
+use super::{Address, Provider, ProviderConfig, ProviderInfo};
 
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -32,7 +32,7 @@ impl Provider for Matrix {
         tag: "matrix",
         secret_fields: &["access_token", "password"],
         viewer_hidden: &[],
-        destination: Destination::Url {
+        address: Address::Url {
             field: "homeserver",
             default: "",
         },

@@ -45,10 +45,10 @@ pub trait Provider {
     fn plan(&self, out: &Outgoing) -> Plan;
 }
 
-/// Where a provider's secrets are sent: what must stay the same for a stored secret to
+/// Where a provider sends (and so its secrets go): what must stay the same for a stored secret to
 /// be filled in on an edit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Destination {
+pub enum Address {
     /// A URL field's `scheme://host:port`; `default` when an optional one is not set.
     Url {
         field: &'static str,
@@ -70,7 +70,7 @@ pub struct ProviderInfo {
     /// Fields that work as credentials without being called secrets: masked for a
     /// viewer too.
     pub viewer_hidden: &'static [&'static str],
-    pub destination: Destination,
+    pub address: Address,
     /// Apprise URL schemes this provider reads.
     pub schemes: &'static [&'static str],
     /// Reads an Apprise URL of one of `schemes`.

@@ -8,7 +8,7 @@ use crate::notify::apprise::{authority, Parts};
 use crate::notify::checks::opt_url;
 use crate::notify::delivery::{Body, HttpRequest, Outgoing, Plan};
 
-use super::{Destination, Provider, ProviderConfig, ProviderInfo};
+use super::{Address, Provider, ProviderConfig, ProviderInfo};
 
 /// Where ntfy is when `url` is not set.
 pub const NTFY_URL: &str = "https://ntfy.sh";
@@ -37,7 +37,7 @@ impl Provider for Ntfy {
         secret_fields: &["token", "password"],
         // A topic is readable by whoever knows its name.
         viewer_hidden: &["topic"],
-        destination: Destination::Url {
+        address: Address::Url {
             field: "url",
             default: NTFY_URL,
         },

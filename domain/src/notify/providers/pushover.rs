@@ -7,7 +7,7 @@ use crate::notify::apprise::{need, Parts};
 use crate::notify::checks::{blank, opt_url};
 use crate::notify::delivery::{json_errors, truncate, Body, HttpRequest, Image, Outgoing, Plan};
 
-use super::{Destination, Provider, ProviderConfig, ProviderInfo};
+use super::{Address, Provider, ProviderConfig, ProviderInfo};
 
 /// Where Pushover is when `base_url` is not set.
 pub const PUSHOVER_URL: &str = "https://api.pushover.net";
@@ -33,7 +33,7 @@ impl Provider for Pushover {
         tag: "pushover",
         secret_fields: &["user_key", "token"],
         viewer_hidden: &[],
-        destination: Destination::Url {
+        address: Address::Url {
             field: "base_url",
             default: PUSHOVER_URL,
         },

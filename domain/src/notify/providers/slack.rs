@@ -8,7 +8,7 @@ use crate::notify::apprise::Parts;
 use crate::notify::checks::{check_url, is_public_url};
 use crate::notify::delivery::{slack_escape, Body, HttpRequest, Outgoing, Plan};
 
-use super::{Destination, Provider, ProviderConfig, ProviderInfo};
+use super::{Address, Provider, ProviderConfig, ProviderInfo};
 
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -23,7 +23,7 @@ impl Provider for Slack {
         tag: "slack",
         secret_fields: &["webhook_url"],
         viewer_hidden: &[],
-        destination: Destination::Url {
+        address: Address::Url {
             field: "webhook_url",
             default: "",
         },

@@ -9,7 +9,7 @@ use crate::notify::apprise::{need, Parts};
 use crate::notify::checks::{blank, is_public_url, opt_url};
 use crate::notify::delivery::{html_escape, truncate, Body, HttpRequest, Outgoing, Plan};
 
-use super::{Destination, Provider, ProviderConfig, ProviderInfo};
+use super::{Address, Provider, ProviderConfig, ProviderInfo};
 
 /// Where Telegram is when `base_url` is not set.
 pub const TELEGRAM_URL: &str = "https://api.telegram.org";
@@ -29,7 +29,7 @@ impl Provider for Telegram {
         tag: "telegram",
         secret_fields: &["bot_token"],
         viewer_hidden: &[],
-        destination: Destination::Url {
+        address: Address::Url {
             field: "base_url",
             default: TELEGRAM_URL,
         },

@@ -9,7 +9,7 @@ use crate::notify::checks::check_url;
 use crate::notify::delivery::{plain_judge, sign, Body, HttpRequest, Outgoing, Plan};
 use crate::notify::secrets::MASK;
 
-use super::{Destination, Provider, ProviderConfig, ProviderInfo};
+use super::{Address, Provider, ProviderConfig, ProviderInfo};
 
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -25,7 +25,7 @@ impl Provider for Webhook {
         secret_fields: &["secret"],
         // The URL may carry its own token (a Home Assistant webhook id does).
         viewer_hidden: &["url"],
-        destination: Destination::Url {
+        address: Address::Url {
             field: "url",
             default: "",
         },
