@@ -22,6 +22,8 @@ cargo test -p app -p wire -p domain -p engine -p storage -p sim -p testkit -p se
 step "clippy (ssr and hydrate feature sets)"
 cargo clippy -p app -p wire -p domain -p engine -p storage -p sim -p testkit -p server --features app/ssr --all-targets -- -D warnings
 cargo clippy -p frontend -p app --target wasm32-unknown-unknown -- -D warnings
+# The shipped build, without the tests' fault-injection seams.
+cargo clippy -p server -- -D warnings
 
 step "browser tests (debug)"
 (cd end2end && CW_PROFILE=debug npx playwright test) 2>&1 | tee -a "$log"

@@ -26,7 +26,9 @@ use crate::dvr::client::DvrClient;
 use domain::disk::DiskThresholds;
 pub use domain::engine_event::{EngineEvent, EngineEventKind};
 pub use domain::health::{RestartCause, RestartCheck, Verdict};
-pub use slot::{DvrSlot, DvrSpec, Fault, Health};
+#[cfg(feature = "faults")]
+pub use slot::Fault;
+pub use slot::{DvrSlot, DvrSpec, Health};
 
 /// Timings of the engine. Defaults are the product's; tests shorten them.
 #[derive(Debug, Clone)]

@@ -30,8 +30,9 @@ pub struct DvrSpec {
     pub api_key: domain::dvr::ApiKey,
 }
 
-/// Faults tests inject to prove the supervisor restarts a broken task.
-#[doc(hidden)]
+/// Faults tests inject to prove the supervisor restarts a broken task (the `faults`
+/// feature: a build without it has no way to inject one).
+#[cfg(feature = "faults")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
     Panic,
@@ -111,6 +112,7 @@ pub struct DvrSlot {
     notifications: Mutex<BTreeMap<(String, String), u64>>,
     pending_restart: Mutex<Option<PendingRestart>>,
     last_restart_check: Mutex<Option<RestartCheck>>,
+    #[cfg(feature = "faults")]
     fault: Mutex<Option<Fault>>,
     /// Rate-limits the per-line warnings (malformed, oversized event lines).
     pub(crate) line_warnings: Mutex<domain::rate::LogGate>,
@@ -143,6 +145,7 @@ impl DvrSlot {
             notifications: Mutex::new(BTreeMap::new()),
             pending_restart: Mutex::new(None),
             last_restart_check: Mutex::new(None),
+            #[cfg(feature = "faults")]
             fault: Mutex::new(None),
             line_warnings: Mutex::new(domain::rate::LogGate::new(Duration::from_secs(60), 10)),
         })
@@ -321,30 +324,6 @@ impl DvrSlot {
         self.last_restart_check.lock().clone()
     }
 
-    #[doc(hidden)]
-    pub fn inject_fault(&self, fault: Fault) {
-        *self.fault.lock() = Some(fault);
-    }
-
-    /// Takes a pending task fault (panic or hang); an exit fault is the supervisor's.
-    pub(crate) fn take_fault(&self) -> Option<Fault> {
-        let mut f = self.fault.lock();
-        match *f {
-            Some(Fault::Exit) => None,
-            _ => f.take(),
-        }
-    }
-
-    pub(crate) fn take_exit_fault(&self) -> bool {
-        let mut f = self.fault.lock();
-        if *f == Some(Fault::Exit) {
-            *f = None;
-            true
-        } else {
-            false
-        }
-    }
-
     /// The contract's health object, computed now. `alive` is whether the engine still
     /// runs the task: a dead task is never connected, whatever its last flag said.
     pub fn health(&self, disk_thresholds: &DiskThresholds, alive: bool) -> Health {
@@ -392,6 +371,41 @@ impl DvrSlot {
             recent_alert_rate: self.alert_rate.lock().per_minute(Instant::now()),
             error,
         }
+    }
+}
+
+/// The test seam: faults injected into a DVR's task.
+#[cfg(feature = "faults")]
+impl DvrSlot {
+    pub fn inject_fault(&self, fault: Fault) {
+        *self.fault.lock() = Some(fault);
+    }
+
+    /// Takes a pending task fault (panic or hang); an exit fault is the supervisor's.
+    pub(crate) fn take_fault(&self) -> Option<Fault> {
+        let mut f = self.fault.lock();
+        match *f {
+            Some(Fault::Exit) => None,
+            _ => f.take(),
+        }
+    }
+
+    pub(crate) fn take_exit_fault(&self) -> bool {
+        let mut f = self.fault.lock();
+        if *f == Some(Fault::Exit) {
+            *f = None;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[cfg(not(feature = "faults"))]
+impl DvrSlot {
+    /// Without the `faults` feature there is never one.
+    pub(crate) fn take_exit_fault(&self) -> bool {
+        false
     }
 }
 

@@ -11,7 +11,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::cadence;
-use super::slot::{DvrSlot, Fault};
+use super::slot::DvrSlot;
+#[cfg(feature = "faults")]
+use super::slot::Fault;
 use super::{EngineEvent, EngineEventKind, EngineSettings};
 use crate::dvr::client::{ClientError, DvrClient, DvrInfo, DvrStatus};
 use domain::backoff::Backoff;
@@ -152,7 +154,9 @@ async fn sleep_alive(ctx: &TaskCtx, delay: Duration) -> bool {
     }
 }
 
-/// Acts on an injected fault (tests only): a panic, or a hang with no heartbeat.
+/// Acts on an injected fault (the `faults` feature): a panic, or a hang with no
+/// heartbeat.
+#[cfg(feature = "faults")]
 async fn check_fault(ctx: &TaskCtx) {
     match ctx.slot.take_fault() {
         Some(Fault::Panic) => panic!("injected fault in DVR task {}", ctx.slot.dvr_id),
@@ -160,6 +164,9 @@ async fn check_fault(ctx: &TaskCtx) {
         Some(Fault::Exit) | None => {}
     }
 }
+
+#[cfg(not(feature = "faults"))]
+async fn check_fault(_: &TaskCtx) {}
 
 /// A descriptor for the event stream: at once, or after waiting (with heartbeats) near
 /// the open-file limit. `None` when cancelled while waiting.

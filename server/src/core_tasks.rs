@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use parking_lot::Mutex;
 use serde::Serialize;
-use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::error;
@@ -29,8 +28,9 @@ struct Entry {
     running: AtomicBool,
     restarts: AtomicU64,
     last_failure: Mutex<Option<(DateTime<Utc>, String)>>,
-    /// Test seam: makes the running task panic where it stands.
-    panic_now: Notify,
+    /// Test seam (the `faults` feature): makes the running task panic where it stands.
+    #[cfg(any(test, feature = "faults"))]
+    panic_now: tokio::sync::Notify,
 }
 
 /// One task's state, as health and metrics show it.
@@ -67,7 +67,8 @@ impl CoreTasks {
             running: AtomicBool::new(false),
             restarts: AtomicU64::new(0),
             last_failure: Mutex::new(None),
-            panic_now: Notify::new(),
+            #[cfg(any(test, feature = "faults"))]
+            panic_now: tokio::sync::Notify::new(),
         });
         self.entries.lock().push(entry.clone());
         tokio::spawn(async move {
@@ -76,14 +77,17 @@ impl CoreTasks {
                 let started = Instant::now();
                 entry.running.store(true, Ordering::Release);
                 let task = make();
-                let seam = entry.clone();
-                let res = tokio::spawn(async move {
-                    tokio::select! {
-                        () = task => {}
-                        () = seam.panic_now.notified() => panic!("a panic injected by a test into {}", seam.name),
+                #[cfg(any(test, feature = "faults"))]
+                let task = {
+                    let seam = entry.clone();
+                    async move {
+                        tokio::select! {
+                            () = task => {}
+                            () = seam.panic_now.notified() => panic!("a panic injected by a test into {}", seam.name),
+                        }
                     }
-                })
-                .await;
+                };
+                let res = tokio::spawn(task).await;
                 entry.running.store(false, Ordering::Release);
                 if cancel.is_cancelled() {
                     return;
@@ -134,7 +138,9 @@ impl CoreTasks {
             .collect()
     }
 
-    /// Test seam: makes the named task panic; false when there is none by that name.
+    /// Test seam (the `faults` feature): makes the named task panic; false when there is
+    /// none by that name.
+    #[cfg(any(test, feature = "faults"))]
     pub fn inject_panic(&self, name: &str) -> bool {
         let entries = self.entries.lock();
         let Some(e) = entries.iter().find(|e| e.name == name) else {

@@ -780,6 +780,7 @@ pub struct Declared {
     /// Serialises reloads (signal and file change may race).
     reloading: tokio::sync::Mutex<()>,
     /// Tests: the next reload panics (a bug stand-in), to prove nothing dies of it.
+    #[cfg(any(test, feature = "faults"))]
     panic_next: std::sync::atomic::AtomicBool,
 }
 
@@ -801,12 +802,13 @@ impl Declared {
                 interrupted: false,
             })),
             reloading: tokio::sync::Mutex::new(()),
+            #[cfg(any(test, feature = "faults"))]
             panic_next: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
-    /// Makes the next reload panic part-way (tests only: a stand-in for a bug).
-    #[doc(hidden)]
+    /// Makes the next reload panic part-way (the `faults` feature: a stand-in for a bug).
+    #[cfg(any(test, feature = "faults"))]
     pub fn panic_on_next_reload(&self) {
         self.panic_next
             .store(true, std::sync::atomic::Ordering::SeqCst);
@@ -871,6 +873,7 @@ impl Declared {
             }
             let file =
                 crate::off_worker(|| crate::config::read_file(&self.path, self.explicit, env))?;
+            #[cfg(any(test, feature = "faults"))]
             if self
                 .panic_next
                 .swap(false, std::sync::atomic::Ordering::SeqCst)
