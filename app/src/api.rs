@@ -25,7 +25,7 @@ impl Session {
 }
 
 /// The session context (a default, signed-out one outside the layout).
-pub fn use_session() -> Session {
+pub(crate) fn use_session() -> Session {
     use_context::<Session>().unwrap_or(Session {
         me: RwSignal::new(None),
     })

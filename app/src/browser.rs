@@ -2,7 +2,7 @@
 //! file. On the server (SSR) they are never reached: only event handlers call them.
 
 /// Offers `text` as a file download named `name`.
-pub fn download_text(name: &str, mime: &str, text: &str) -> Result<(), String> {
+pub(crate) fn download_text(name: &str, mime: &str, text: &str) -> Result<(), String> {
     #[cfg(feature = "hydrate")]
     {
         use wasm_bindgen::{JsCast, JsValue};
@@ -34,7 +34,7 @@ pub fn download_text(name: &str, mime: &str, text: &str) -> Result<(), String> {
 }
 
 /// The text of the file chosen in the `<input type="file" id=input_id>`.
-pub async fn chosen_file_text(input_id: &str) -> Result<String, String> {
+pub(crate) async fn chosen_file_text(input_id: &str) -> Result<String, String> {
     #[cfg(feature = "hydrate")]
     {
         use wasm_bindgen::JsCast;

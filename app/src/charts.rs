@@ -16,7 +16,14 @@ pub fn color(i: usize) -> &'static str {
 /// SVG polyline points for `(x, y)` values scaled into a `w`×`h` box, as whole
 /// numbers (the view boxes are hundreds of units wide, so nothing visible is lost, and
 /// float formatting stays out of the bundle).
-pub fn polyline(points: &[(f64, f64)], x0: f64, x1: f64, y_max: f64, w: f64, h: f64) -> String {
+pub(crate) fn polyline(
+    points: &[(f64, f64)],
+    x0: f64,
+    x1: f64,
+    y_max: f64,
+    w: f64,
+    h: f64,
+) -> String {
     let span = (x1 - x0).max(1.0);
     let y_max = if y_max <= 0.0 { 1.0 } else { y_max };
     points
@@ -32,7 +39,7 @@ pub fn polyline(points: &[(f64, f64)], x0: f64, x1: f64, y_max: f64, w: f64, h: 
 
 /// Sessions per DVR over the window, one line each, with a legend.
 #[component]
-pub fn SessionsChart(series: Vec<ActivitySeries>, from: i64, to: i64) -> impl IntoView {
+pub(crate) fn SessionsChart(series: Vec<ActivitySeries>, from: i64, to: i64) -> impl IntoView {
     let (w, h) = (600.0, 160.0);
     let max = series
         .iter()
@@ -81,7 +88,7 @@ pub fn SessionsChart(series: Vec<ActivitySeries>, from: i64, to: i64) -> impl In
 
 /// One DVR's disk use (percent) over the window.
 #[component]
-pub fn DiskTrend(series: ActivitySeries, from: i64, to: i64, index: usize) -> impl IntoView {
+pub(crate) fn DiskTrend(series: ActivitySeries, from: i64, to: i64, index: usize) -> impl IntoView {
     let (w, h) = (200.0, 40.0);
     let pts: Vec<(f64, f64)> = series
         .points

@@ -16,7 +16,7 @@ pub struct Live {
     pub online: RwSignal<bool>,
 }
 
-pub fn use_live() -> Live {
+pub(crate) fn use_live() -> Live {
     use_context::<Live>().unwrap_or(Live {
         dash: RwSignal::new(Dashboard::default()),
         online: RwSignal::new(false),
@@ -24,7 +24,7 @@ pub fn use_live() -> Live {
 }
 
 /// The DVR the server switcher selected (`?dvr=`), if any.
-pub fn use_scope() -> Memo<Option<String>> {
+pub(crate) fn use_scope() -> Memo<Option<String>> {
     let query = use_query_map();
     Memo::new(move |_| query.read().get("dvr").filter(|d| !d.is_empty()))
 }
@@ -74,7 +74,7 @@ fn open_feed(live: Live) {
 }
 
 #[component]
-pub fn Layout() -> impl IntoView {
+pub(crate) fn Layout() -> impl IntoView {
     let session = Session {
         me: RwSignal::new(None),
     };
@@ -181,7 +181,7 @@ fn TopBar(me: Option<Me>) -> impl IntoView {
 }
 
 /// The contract's banner text.
-pub fn stale_message(d: &DvrCard) -> String {
+pub(crate) fn stale_message(d: &DvrCard) -> String {
     let n = d
         .last_event_seconds_ago
         .unwrap_or(d.staleness_threshold_seconds as u64);
@@ -253,7 +253,7 @@ fn StaleBanner(dvr_id: String) -> impl IntoView {
 
 /// A doctor report as a list of OK/FAIL checks with hints.
 #[component]
-pub fn DiagnoseView(report: DiagnoseReport) -> impl IntoView {
+pub(crate) fn DiagnoseView(report: DiagnoseReport) -> impl IntoView {
     let summary = if report.ok() {
         "Every check passed.".to_string()
     } else {
@@ -281,7 +281,7 @@ pub fn DiagnoseView(report: DiagnoseReport) -> impl IntoView {
 
 /// Save feedback: success or the API's precise error.
 #[component]
-pub fn Outcome(state: RwSignal<Option<Result<String, String>>>) -> impl IntoView {
+pub(crate) fn Outcome(state: RwSignal<Option<Result<String, String>>>) -> impl IntoView {
     move || {
         state.get().map(|r| match r {
             Ok(m) => view! { <p class="success" role="status">{m}</p> }.into_any(),

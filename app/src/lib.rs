@@ -167,7 +167,7 @@ pub async fn api_call(
 
 /// The newest dashboard frame, for the first render.
 #[server(endpoint = "dashboard")]
-pub async fn get_dashboard() -> Result<Dashboard, ServerFnError> {
+pub(crate) async fn get_dashboard() -> Result<Dashboard, ServerFnError> {
     services()?.dashboard().await.map_err(ServerFnError::new)
 }
 

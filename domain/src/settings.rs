@@ -69,7 +69,7 @@ impl SettingsPatch {
 }
 
 /// How many DVRs may be configured: 1 to 10,000.
-pub fn check_dvr_soft_limit(n: u32) -> Result<(), Invalid> {
+pub(crate) fn check_dvr_soft_limit(n: u32) -> Result<(), Invalid> {
     if (1..=10_000).contains(&n) {
         Ok(())
     } else {
@@ -81,7 +81,7 @@ pub fn check_dvr_soft_limit(n: u32) -> Result<(), Invalid> {
 }
 
 /// Days of alert history kept: 1 to 3,650.
-pub fn check_retention_days(n: u32) -> Result<(), Invalid> {
+pub(crate) fn check_retention_days(n: u32) -> Result<(), Invalid> {
     if (1..=3650).contains(&n) {
         Ok(())
     } else {
@@ -89,7 +89,7 @@ pub fn check_retention_days(n: u32) -> Result<(), Invalid> {
     }
 }
 
-pub fn check_disk_thresholds(t: &DiskThresholds) -> Result<(), Invalid> {
+pub(crate) fn check_disk_thresholds(t: &DiskThresholds) -> Result<(), Invalid> {
     t.validate()
         .map_err(|(key, m)| Invalid::new(format!("disk_thresholds.{key}"), m))
 }

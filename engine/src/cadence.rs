@@ -12,7 +12,7 @@ use tokio::time::{Instant, Interval, MissedTickBehavior};
 
 /// Grid step for timers that should keep their own phase (keep-alive polls): ten
 /// batches a second spread the requests without a wake-up per DVR.
-pub const SPREAD: Duration = Duration::from_millis(100);
+pub(crate) const SPREAD: Duration = Duration::from_millis(100);
 
 /// The grid's origin: the first time any timer asked.
 fn epoch() -> Instant {
@@ -21,7 +21,7 @@ fn epoch() -> Instant {
 }
 
 /// The first grid point (a multiple of `grain` after the epoch) at or after `at`.
-pub fn next_on_grid(at: Instant, grain: Duration) -> Instant {
+pub(crate) fn next_on_grid(at: Instant, grain: Duration) -> Instant {
     let origin = epoch();
     let grain_ns = grain.as_nanos().max(1);
     let since = at.saturating_duration_since(origin).as_nanos();

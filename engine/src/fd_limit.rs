@@ -22,7 +22,7 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 /// Descriptors kept for everything but DVR connections: the HTTP listener and its
 /// clients, the database and its WAL, log files, provider sends. A quarter of a
 /// small limit.
-pub const RESERVED: u64 = 256;
+pub(crate) const RESERVED: u64 = 256;
 
 fn reserved(limit: u64) -> u64 {
     RESERVED.min(limit / 4)
@@ -115,7 +115,7 @@ impl DvrConnections {
     }
 
     /// A descriptor for an event stream, if one is free now.
-    pub fn try_stream(&'static self) -> Option<Held> {
+    pub(crate) fn try_stream(&'static self) -> Option<Held> {
         self.streams.try_acquire().ok()
     }
 
@@ -171,14 +171,14 @@ impl DvrConnections {
 
     /// The engine says how many DVRs it runs; kept poll connections stay below what
     /// their streams leave free.
-    pub fn set_dvrs(&self, n: usize) {
+    pub(crate) fn set_dvrs(&self, n: usize) {
         self.dvrs.store(n, Ordering::Relaxed);
     }
 
     /// A descriptor to keep a poll connection open between polls, when the streams of
     /// every DVR the engine runs still fit beside the kept ones and no stream waits.
     /// Asked again after each poll: a kept connection closes once streams need room.
-    pub fn try_keep(&'static self) -> Option<Kept> {
+    pub(crate) fn try_keep(&'static self) -> Option<Kept> {
         if !self.may_keep(0) {
             return None;
         }
@@ -191,7 +191,7 @@ impl DvrConnections {
     }
 
     /// Whether `held` kept connections (counted already) plus one more still fit.
-    pub fn may_keep(&self, held: usize) -> bool {
+    pub(crate) fn may_keep(&self, held: usize) -> bool {
         let others = self.kept().saturating_sub(held);
         self.waiting() == 0
             && others + self.dvrs.load(Ordering::Relaxed) + self.keep_margin < self.stream_cap
@@ -214,7 +214,7 @@ impl DvrConnections {
 }
 
 /// The descriptor of a kept poll connection; counted out when dropped.
-pub struct Kept {
+pub(crate) struct Kept {
     _permit: Held,
     kept: &'static AtomicUsize,
 }

@@ -113,7 +113,7 @@ struct Inner {
 /// Event-stream handshakes (connect until the answer's headers) in flight at once,
 /// across all DVRs: enough to subscribe 10,000 DVRs within seconds, few enough that
 /// a fleet coming back at once queues instead of stampeding.
-pub const MAX_CONNECTING: usize = 256;
+pub(crate) const MAX_CONNECTING: usize = 256;
 
 /// The registry of running DVRs. Cheap to clone.
 #[derive(Clone)]
@@ -338,7 +338,7 @@ impl Engine {
     }
 
     /// Resolves when a restart was marked for confirmation (the watchdog waits on it).
-    pub async fn restart_marked(&self) {
+    pub(crate) async fn restart_marked(&self) {
         self.inner.restarts.notified().await;
     }
 

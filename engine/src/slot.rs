@@ -160,7 +160,7 @@ impl DvrSlot {
     }
 
     /// Name and threshold edits apply in place, without touching the stream.
-    pub fn update_spec(&self, spec: DvrSpec) {
+    pub(crate) fn update_spec(&self, spec: DvrSpec) {
         *self.spec.write() = spec;
     }
 
@@ -306,7 +306,7 @@ impl DvrSlot {
         });
     }
 
-    pub fn pending_restart(&self) -> Option<PendingRestart> {
+    pub(crate) fn pending_restart(&self) -> Option<PendingRestart> {
         *self.pending_restart.lock()
     }
 

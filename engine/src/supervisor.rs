@@ -72,7 +72,7 @@ pub(crate) fn hang_limit(s: &super::EngineSettings) -> Duration {
 }
 
 /// Default pause before a restarted task runs again.
-pub const DEFAULT_RESTART_DELAY: Duration = Duration::from_secs(1);
+pub(crate) const DEFAULT_RESTART_DELAY: Duration = Duration::from_secs(1);
 
 #[cfg(test)]
 mod tests {

@@ -54,12 +54,12 @@ pub struct WatchdogStats {
 
 /// The last verdict per DVR, to publish changes only.
 #[derive(Debug, Default)]
-pub struct Verdicts(HashMap<String, Verdict>);
+pub(crate) struct Verdicts(HashMap<String, Verdict>);
 
 impl Verdicts {
     /// Records `v`; returns the previous verdict (`None` on the first check) when it
     /// changed, `None` on the outer level when nothing changed.
-    pub fn observe(&mut self, dvr_id: &str, v: Verdict) -> Option<Option<Verdict>> {
+    pub(crate) fn observe(&mut self, dvr_id: &str, v: Verdict) -> Option<Option<Verdict>> {
         match self.0.insert(dvr_id.to_string(), v) {
             Some(prev) if prev == v => None,
             prev => Some(prev),
@@ -71,14 +71,15 @@ impl Verdicts {
         self.0.retain(|id, _| keep(id));
     }
 
-    pub fn get(&self, dvr_id: &str) -> Option<Verdict> {
+    #[cfg(test)]
+    fn get(&self, dvr_id: &str) -> Option<Verdict> {
         self.0.get(dvr_id).copied()
     }
 }
 
 /// Judges a pending restart: confirmed once the task is alive and an event arrived
 /// after the restart; failed once the grace period ran out; otherwise still open.
-pub fn judge_restart(
+pub(crate) fn judge_restart(
     pending: PendingRestart,
     alive: bool,
     last_event_at: Option<DateTime<Utc>>,
@@ -174,7 +175,7 @@ impl Watchdog {
     }
 
     /// One full pass over every running DVR.
-    pub fn check_all(&self, verdicts: &mut Verdicts) {
+    pub(crate) fn check_all(&self, verdicts: &mut Verdicts) {
         let slots = self.engine.slots();
         for slot in &slots {
             let id = &slot.dvr_id;
@@ -219,7 +220,7 @@ impl Watchdog {
     }
 
     /// Decides every pending restart that can be decided; true while some remain open.
-    pub fn check_restarts(&self) -> bool {
+    pub(crate) fn check_restarts(&self) -> bool {
         let mut open = false;
         for slot in self.engine.slots() {
             let Some(pending) = slot.pending_restart() else {

@@ -21,7 +21,7 @@ use crate::config::Config;
 use storage::{dvrs, providers, routing, settings, Db, StorageError};
 
 /// Log lines in the bundle.
-pub const LOG_LINES: usize = 2000;
+pub(crate) const LOG_LINES: usize = 2000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BundleError {

@@ -18,8 +18,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::error;
 
 /// The first pause before a failed task runs again, and the longest.
-pub const FIRST_RESTART_DELAY: Duration = Duration::from_secs(1);
-pub const MAX_RESTART_DELAY: Duration = Duration::from_secs(30);
+pub(crate) const FIRST_RESTART_DELAY: Duration = Duration::from_secs(1);
+pub(crate) const MAX_RESTART_DELAY: Duration = Duration::from_secs(30);
 /// A task that ran this long before failing starts again after the first pause.
 const HEALTHY_RUN: Duration = Duration::from_secs(60);
 

@@ -18,14 +18,14 @@ use domain::dvr::id::dvr_id;
 
 pub const SERVICE_TYPE: &str = "_channels_dvr._tcp.local.";
 /// How long one browse listens (the Python ChannelWatch used 5 s).
-pub const WINDOW: Duration = Duration::from_secs(5);
+pub(crate) const WINDOW: Duration = Duration::from_secs(5);
 /// Background browses while the server runs.
-pub const PERIOD: Duration = Duration::from_secs(600);
+pub(crate) const PERIOD: Duration = Duration::from_secs(600);
 
 pub use wire::discovery::{FoundDvr as Found, Multicast, Scan};
 
 /// Why multicast may not reach the LAN, judged from the interfaces (pure, tested).
-pub fn judge_interfaces(
+pub(crate) fn judge_interfaces(
     addrs: &[(String, IpAddr)],
     in_docker: bool,
 ) -> (Multicast, Option<String>) {

@@ -66,7 +66,10 @@ fn bare_host(host: &str) -> &str {
 
 /// [`diagnose`] with the engine's current disk thresholds and the default timeouts:
 /// what the UI's Diagnose and Test connection buttons run.
-pub async fn diagnose_with_engine(engine: &engine::Engine, dvr: &DvrRecord) -> DiagnoseReport {
+pub(crate) async fn diagnose_with_engine(
+    engine: &engine::Engine,
+    dvr: &DvrRecord,
+) -> DiagnoseReport {
     diagnose(
         engine.http(),
         dvr,
@@ -294,7 +297,11 @@ async fn check_status(
 }
 
 /// Compares the DVR's `Date` header with our clock.
-pub fn check_skew(dvr_date: Option<SystemTime>, now: SystemTime, max: Duration) -> DiagnoseCheck {
+pub(crate) fn check_skew(
+    dvr_date: Option<SystemTime>,
+    now: SystemTime,
+    max: Duration,
+) -> DiagnoseCheck {
     let Some(date) = dvr_date else {
         return ok("clock_skew", "not measurable: the DVR sent no Date header");
     };

@@ -31,7 +31,7 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// worker's other tasks: on the multi-threaded runtime they move to another worker for
 /// the duration (`block_in_place`); elsewhere (a single-threaded test runtime) it just
 /// runs.
-pub fn off_worker<T>(f: impl FnOnce() -> T) -> T {
+pub(crate) fn off_worker<T>(f: impl FnOnce() -> T) -> T {
     match tokio::runtime::Handle::try_current() {
         Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
             tokio::task::block_in_place(f)

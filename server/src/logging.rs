@@ -22,11 +22,11 @@ use tracing_subscriber::{EnvFilter, Layer, Registry};
 use crate::config::LogFormat;
 
 /// Daily files kept in `<data-dir>/logs/`.
-pub const KEEP_FILES: usize = 7;
+pub(crate) const KEEP_FILES: usize = 7;
 const PREFIX: &str = "channelwatch";
 const SUFFIX: &str = "log";
 
-pub fn log_dir(data_dir: &Path) -> PathBuf {
+pub(crate) fn log_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("logs")
 }
 
@@ -44,13 +44,13 @@ where
 }
 
 /// Lines each writer holds for its thread before it drops new ones.
-pub const QUEUED_LINES: usize = 16_384;
+pub(crate) const QUEUED_LINES: usize = 16_384;
 
 /// The drop counters of the installed writers.
 static DROPPED: OnceLock<Vec<ErrorCounter>> = OnceLock::new();
 
 /// Log lines dropped so far because a writer could not keep up.
-pub fn dropped_lines() -> u64 {
+pub(crate) fn dropped_lines() -> u64 {
     DROPPED
         .get()
         .map(|c| c.iter().map(|c| c.dropped_lines() as u64).sum())
@@ -59,7 +59,7 @@ pub fn dropped_lines() -> u64 {
 
 /// Says once in the log that lines are being dropped (the message reaches whichever
 /// writer keeps up; the metric counts the rest). Runs until `cancel`.
-pub async fn report_drops(cancel: tokio_util::sync::CancellationToken) {
+pub(crate) async fn report_drops(cancel: tokio_util::sync::CancellationToken) {
     static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
     loop {
         tokio::select! {

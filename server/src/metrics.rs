@@ -21,12 +21,12 @@ use engine::Engine;
 static ACCEPT_ERRORS: AtomicU64 = AtomicU64::new(0);
 
 /// Counts one `accept` failure; the count so far, this one included.
-pub fn count_accept_error() -> u64 {
+pub(crate) fn count_accept_error() -> u64 {
     ACCEPT_ERRORS.fetch_add(1, Ordering::Relaxed) + 1
 }
 
 /// `accept` failures so far (this process).
-pub fn accept_errors() -> u64 {
+pub(crate) fn accept_errors() -> u64 {
     ACCEPT_ERRORS.load(Ordering::Relaxed)
 }
 

@@ -11,11 +11,11 @@ use engine::{DvrSpec, Engine};
 use storage::dvrs::{self, DvrRecord, ManagedBy};
 use storage::{settings, Db, StorageError};
 
-pub const DEFAULT_PORT: u16 = 8089;
-pub const DEFAULT_STALENESS_SECONDS: u32 = 300;
+pub(crate) const DEFAULT_PORT: u16 = 8089;
+pub(crate) const DEFAULT_STALENESS_SECONDS: u32 = 300;
 /// Above the 15 s `/status` poll, which also counts as an event.
-pub const MIN_STALENESS_SECONDS: u32 = 30;
-pub const MAX_STALENESS_SECONDS: u32 = 86_400;
+pub(crate) const MIN_STALENESS_SECONDS: u32 = 30;
+pub(crate) const MAX_STALENESS_SECONDS: u32 = 86_400;
 
 /// One field's problem, shown next to that field in forms and in API errors.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -196,7 +196,7 @@ pub fn record_from(d: &NewDvr, managed_by: ManagedBy) -> Result<DvrRecord, Regis
 }
 
 /// The engine's view of a stored entry.
-pub fn spec_of(r: &DvrRecord) -> DvrSpec {
+pub(crate) fn spec_of(r: &DvrRecord) -> DvrSpec {
     DvrSpec {
         dvr_id: r.dvr_id.clone(),
         name: r.name.clone(),
@@ -334,7 +334,7 @@ impl Registry {
     /// Writes the entries the file, the environment or `--demo` declare, replacing that
     /// owner's previous set. Invalid entries are errors; entries past the soft limit are
     /// skipped with a log line.
-    pub async fn apply_declared(
+    pub(crate) async fn apply_declared(
         &self,
         declared: &[NewDvr],
         owner: ManagedBy,
@@ -376,7 +376,7 @@ impl Registry {
     }
 
     /// Starts every enabled DVR and stops anything else (start-up and reloads).
-    pub async fn sync_engine(&self) -> Result<(), RegistryError> {
+    pub(crate) async fn sync_engine(&self) -> Result<(), RegistryError> {
         // Under the write lock, so a concurrent delete cannot be undone by a stale list.
         let _guard = self.write.lock().await;
         let desired: Vec<DvrSpec> = dvrs::list(&self.db)

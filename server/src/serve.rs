@@ -50,7 +50,7 @@ pub enum StartError {
 
 /// Everything [`Server::shutdown`] does fits in this, so a container's stop (SIGTERM,
 /// then SIGKILL 10 s later) never kills it half-way.
-pub const SHUTDOWN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(8);
+pub(crate) const SHUTDOWN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(8);
 
 /// A running server; dropping it does not stop it, call [`Server::shutdown`].
 pub struct Server {

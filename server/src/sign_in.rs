@@ -14,7 +14,7 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 use storage::users;
 
 /// Compares digests so the comparison time does not depend on where keys differ.
-pub fn same_secret(a: &str, b: &str) -> bool {
+pub(crate) fn same_secret(a: &str, b: &str) -> bool {
     Sha256::digest(a.as_bytes()) == Sha256::digest(b.as_bytes())
 }
 
@@ -77,11 +77,11 @@ impl LoginLimiter {
     pub const MAX_FAILURES: usize = 5;
     /// Failures per username within the window, from any number of clients.
     pub const MAX_USER_FAILURES: usize = 10;
-    pub const WINDOW: Duration = Duration::from_secs(300);
+    pub(crate) const WINDOW: Duration = Duration::from_secs(300);
     /// Clients (and usernames) tracked at most; past it the stalest are forgotten.
-    pub const MAX_CLIENTS: usize = 10_000;
+    pub(crate) const MAX_CLIENTS: usize = 10_000;
     /// Password checks running or waiting for argon2 at most.
-    pub const MAX_CHECKS: usize = 16;
+    pub(crate) const MAX_CHECKS: usize = 16;
 
     fn key(ip: IpAddr) -> IpAddr {
         match ip {
@@ -183,7 +183,7 @@ fn take_back<K: Hash + Eq>(map: &mut HashMap<K, Vec<Instant>>, key: &K, at: Inst
 }
 
 /// Characters in a setup token.
-pub const TOKEN_LEN: usize = 24;
+pub(crate) const TOKEN_LEN: usize = 24;
 /// Letters and digits without look-alikes (0/O, 1/l/I): URL-safe and easy to retype.
 const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
 
@@ -237,7 +237,7 @@ impl SetupToken {
 
 /// The start-up log line that shows the token. The debug bundle redacts what follows
 /// `/setup?token=` ([`crate::bundle::redact`]).
-pub fn log_line(addr: SocketAddr, token: &str) -> String {
+pub(crate) fn log_line(addr: SocketAddr, token: &str) -> String {
     let port = addr.port();
     let at = if addr.ip().is_unspecified() {
         format!("<host>:{port}")

@@ -183,7 +183,7 @@ impl Fixtures {
     }
 
     /// Highest numeric id in the library, so synthesised recordings never collide.
-    pub fn max_file_id(&self) -> u64 {
+    pub(crate) fn max_file_id(&self) -> u64 {
         self.all
             .iter()
             .chain(std::iter::once(&self.recording))
@@ -195,7 +195,7 @@ impl Fixtures {
 
     /// The guide-now document with every airing moved so that it covers `now`
     /// (monitors pick "the airing on now"; captured times are long past).
-    pub fn guide_now_at(&self, now: i64) -> Value {
+    pub(crate) fn guide_now_at(&self, now: i64) -> Value {
         let mut doc = self.guide_now.clone();
         if let Some(rows) = doc.as_array_mut() {
             for row in rows {
@@ -218,7 +218,7 @@ impl Fixtures {
 
     /// A small XMLTV document: every channel, its current airing (from the guide
     /// fixture, or a filler), and the following slot, so "what is on now" always hits.
-    pub fn xmltv_at(&self, now: i64) -> String {
+    pub(crate) fn xmltv_at(&self, now: i64) -> String {
         let mut out = String::with_capacity(4096);
         out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
         out.push_str("<!DOCTYPE tv SYSTEM \"xmltv.dtd\">\n");

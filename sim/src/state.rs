@@ -40,7 +40,7 @@ pub(crate) struct Job {
 
 impl Job {
     /// Reads one entry of `jobs.json`; entries without an id are skipped.
-    pub fn from_fixture(v: &Value) -> Option<Job> {
+    pub(crate) fn from_fixture(v: &Value) -> Option<Job> {
         let id = v.get("id")?.as_str()?.to_owned();
         let item = v.get("item");
         let item_str = |k: &str| {
@@ -74,7 +74,7 @@ impl Job {
     }
 
     /// `GET /api/v1/jobs` shape.
-    pub fn api_json(&self) -> Value {
+    pub(crate) fn api_json(&self) -> Value {
         json!({
             "id": self.id,
             "name": self.name,
@@ -86,7 +86,7 @@ impl Job {
     }
 
     /// `GET /dvr/jobs` shape (the older, capitalised API the upstream UI reads).
-    pub fn dvr_json(&self) -> Value {
+    pub(crate) fn dvr_json(&self) -> Value {
         let channel = self.channels.first().cloned().unwrap_or_default();
         json!({
             "ID": self.id,
@@ -137,11 +137,11 @@ impl SimData {
         }
     }
 
-    pub fn has_job(&self, id: &str) -> bool {
+    pub(crate) fn has_job(&self, id: &str) -> bool {
         self.jobs.iter().any(|j| j.id == id)
     }
 
-    pub fn add_job(&mut self, job: Job) {
+    pub(crate) fn add_job(&mut self, job: Job) {
         if self.has_job(&job.id) {
             return;
         }
@@ -156,7 +156,7 @@ impl SimData {
         self.in_progress.retain(|j| j != id);
     }
 
-    pub fn alloc_file_id(&mut self) -> String {
+    pub(crate) fn alloc_file_id(&mut self) -> String {
         let id = self.next_file_id;
         self.next_file_id = self.next_file_id.saturating_add(1);
         id.to_string()
@@ -169,7 +169,7 @@ impl SimData {
     }
 
     /// Stores a completed, processed recording of `job` under `file_id`.
-    pub fn insert_recording(&mut self, file_id: &str, job: &Job) {
+    pub(crate) fn insert_recording(&mut self, file_id: &str, job: &Job) {
         if self.recording(file_id).is_some() {
             return;
         }
@@ -276,7 +276,7 @@ impl Shared {
     }
 
     /// Serialises an event in the configured framing.
-    pub fn frame_event(&self, ty: &str, name: &str, value: &str) -> Bytes {
+    pub(crate) fn frame_event(&self, ty: &str, name: &str, value: &str) -> Bytes {
         // Serialising three strings cannot fail; keep the stream well-formed anyway.
         let json = serde_json::to_string(&WireEvent { ty, name, value })
             .unwrap_or_else(|_| String::from(r#"{"Type":"","Name":"","Value":""}"#));
@@ -308,7 +308,7 @@ impl Shared {
         self.tx.subscribe()
     }
 
-    pub fn stream_token(&self) -> CancellationToken {
+    pub(crate) fn stream_token(&self) -> CancellationToken {
         self.generation.lock().clone()
     }
 
@@ -331,11 +331,11 @@ impl Shared {
         *self.fail_mode.lock() = mode;
     }
 
-    pub fn fail_mode(&self) -> FailMode {
+    pub(crate) fn fail_mode(&self) -> FailMode {
         *self.fail_mode.lock()
     }
 
-    pub fn count_request(&self, path: &str) {
+    pub(crate) fn count_request(&self, path: &str) {
         let mut all = self.requests.lock();
         // Bounded: a client inventing paths cannot grow the map past this.
         if all.len() < 1024 || all.contains_key(path) {
@@ -351,7 +351,7 @@ impl Shared {
         self.status_fail.store(fail, Ordering::Relaxed);
     }
 
-    pub fn status_fail(&self) -> bool {
+    pub(crate) fn status_fail(&self) -> bool {
         self.status_fail.load(Ordering::Relaxed)
     }
 
@@ -370,12 +370,12 @@ impl Shared {
         *self.open.borrow()
     }
 
-    pub fn stream_opened(&self) {
+    pub(crate) fn stream_opened(&self) {
         self.open.send_modify(|n| *n += 1);
         self.connections_total.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn stream_closed(&self) {
+    pub(crate) fn stream_closed(&self) {
         self.open.send_modify(|n| *n = n.saturating_sub(1));
     }
 
@@ -383,15 +383,15 @@ impl Shared {
         self.connections_total.load(Ordering::Relaxed)
     }
 
-    pub fn count_accepted(&self) {
+    pub(crate) fn count_accepted(&self) {
         self.tcp_accepted.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn tcp_accepted(&self) -> u64 {
+    pub(crate) fn tcp_accepted(&self) -> u64 {
         self.tcp_accepted.load(Ordering::Relaxed)
     }
 
-    pub fn count_sent(&self) {
+    pub(crate) fn count_sent(&self) {
         self.events_sent.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -466,7 +466,7 @@ impl Shared {
 
     /// A plausible job for an id of the form `<unix>-ch<channel>`: fixture data if the
     /// id is a fixture job, else the guide's airing on that channel, else generic text.
-    pub fn synthesise_job(&self, id: &str) -> Job {
+    pub(crate) fn synthesise_job(&self, id: &str) -> Job {
         if let Some(j) = self.fixtures.jobs.iter().find(|j| j.id == id) {
             return j.clone();
         }

@@ -49,7 +49,7 @@ pub struct Db {
 }
 
 /// The migrations embedded at compile time.
-pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 
 impl Db {
     /// Opens (creating if needed) `<data_dir>/channelwatch.db` in WAL mode and migrates it.
@@ -141,7 +141,7 @@ impl Db {
     /// (`BEGIN IMMEDIATE`). A deferred one that reads before it writes is refused at
     /// its first write, with no busy wait, whenever another connection committed in
     /// between (`SQLITE_BUSY_SNAPSHOT`); every transaction here writes.
-    pub async fn begin_write(
+    pub(crate) async fn begin_write(
         &self,
     ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
         self.pool.begin_with("BEGIN IMMEDIATE").await

@@ -11,7 +11,7 @@ pub fn private_dir(dir: &Path) {
 }
 
 /// Makes an existing file owner-only (0600); a missing one is not an error.
-pub fn private_file(path: &Path) {
+pub(crate) fn private_file(path: &Path) {
     if path.exists() {
         set_mode(path, 0o600);
     }
@@ -20,7 +20,7 @@ pub fn private_file(path: &Path) {
 /// Creates `path` empty and owner-only if it does not exist, so whatever opens it
 /// next (SQLite, which gives its WAL and shared-memory files the database's mode)
 /// inherits 0600.
-pub fn create_private(path: &Path) {
+pub(crate) fn create_private(path: &Path) {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(false);
     #[cfg(unix)]
@@ -46,7 +46,7 @@ pub fn private_files_in(dir: &Path) {
 }
 
 /// Syncs a directory, so names just written or renamed in it survive a power cut.
-pub fn sync_dir(dir: &Path) {
+pub(crate) fn sync_dir(dir: &Path) {
     #[cfg(unix)]
     if let Ok(d) = std::fs::File::open(dir) {
         let _ = d.sync_all();

@@ -39,7 +39,7 @@ pub async fn set<T: Serialize>(db: &Db, key: &str, value: &T) -> Result<(), Stor
 
 /// How many DVRs may be configured before adding one is refused.
 pub const DVR_SOFT_LIMIT: &str = "dvr_soft_limit";
-pub const DEFAULT_DVR_SOFT_LIMIT: u32 = 10;
+pub(crate) const DEFAULT_DVR_SOFT_LIMIT: u32 = 10;
 
 pub async fn dvr_soft_limit(db: &Db) -> Result<u32, StorageError> {
     Ok(get(db, DVR_SOFT_LIMIT)

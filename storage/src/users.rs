@@ -56,7 +56,7 @@ impl From<sqlx::Error> for UserError {
     }
 }
 
-pub const MIN_PASSWORD: usize = 8;
+pub(crate) const MIN_PASSWORD: usize = 8;
 
 pub fn validate_username(u: &str) -> Result<(), UserError> {
     let ok = !u.is_empty()
@@ -85,7 +85,7 @@ pub fn validate_password(p: &str) -> Result<(), UserError> {
 }
 
 /// An argon2id hash in PHC form with a random salt.
-pub fn hash_password(p: &str) -> Result<String, UserError> {
+pub(crate) fn hash_password(p: &str) -> Result<String, UserError> {
     let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>())
         .map_err(|e| UserError::Hash(e.to_string()))?;
     Argon2::default()

@@ -23,13 +23,13 @@ use parking_lot::RwLock;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-pub const KEY_FILE: &str = "encryption.key";
+pub(crate) const KEY_FILE: &str = "encryption.key";
 /// A rotation writes the new key here first and renames it over [`KEY_FILE`] last.
-pub const PENDING_KEY_FILE: &str = "encryption.key.new";
+pub(crate) const PENDING_KEY_FILE: &str = "encryption.key.new";
 /// The key a rotation replaced, kept until no stored value needs it.
-pub const OLD_KEY_FILE: &str = "encryption.key.old";
+pub(crate) const OLD_KEY_FILE: &str = "encryption.key.old";
 /// Serialises rotations with every start (an advisory lock).
-pub const LOCK_FILE: &str = "encryption.key.lock";
+pub(crate) const LOCK_FILE: &str = "encryption.key.lock";
 /// Sealed with the column alone as AAD (and the form of a backup's sealed secrets).
 const PREFIX: &str = "cw1:";
 /// Sealed with the column and the row as AAD (see [`row_aad`]).
@@ -157,18 +157,18 @@ fn envelope(text: &str) -> Option<(&str, bool)> {
 
 /// Whether a stored text is sealed, in either form (anything else is a plaintext value
 /// from before encryption, sealed again on the next start).
-pub fn is_sealed(text: &str) -> bool {
+pub(crate) fn is_sealed(text: &str) -> bool {
     envelope(text).is_some()
 }
 
 /// Whether a stored text is sealed bound to its row (`cw2:`); a `cw1:` value is sealed
 /// for its column only and is resealed by the next start.
-pub fn is_row_bound(text: &str) -> bool {
+pub(crate) fn is_row_bound(text: &str) -> bool {
     text.starts_with(PREFIX_ROW)
 }
 
 /// The key id a sealed text names.
-pub fn key_id_of(text: &str) -> Option<&str> {
+pub(crate) fn key_id_of(text: &str) -> Option<&str> {
     envelope(text)?.0.split(':').next()
 }
 
@@ -209,7 +209,7 @@ fn stamp(path: &Path) -> Option<Stamp> {
 impl Vault {
     /// Loads `<data_dir>/encryption.key`, creating it (mode 0600) when missing, and
     /// `encryption.key.old` when a rotation left it.
-    pub fn load_or_create(data_dir: &Path) -> Result<Vault, VaultError> {
+    pub(crate) fn load_or_create(data_dir: &Path) -> Result<Vault, VaultError> {
         let path = data_dir.join(KEY_FILE);
         let (current, created) = match read_key(&path)? {
             Some(k) => (k, false),
@@ -236,7 +236,7 @@ impl Vault {
     }
 
     /// The previous key's id, while `encryption.key.old` exists.
-    pub fn previous_key_id(&self) -> Option<String> {
+    pub(crate) fn previous_key_id(&self) -> Option<String> {
         self.keys.read().previous.as_ref().map(|k| k.id.clone())
     }
 

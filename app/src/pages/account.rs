@@ -8,7 +8,7 @@ use crate::api::{self, use_session};
 use crate::layout::Outcome;
 
 #[component]
-pub fn AccountPage() -> impl IntoView {
+pub(crate) fn AccountPage() -> impl IntoView {
     let session = use_session();
     let admin = session.is_admin();
     // Made at the top of the page (not inside a suspended child) so hydration finds

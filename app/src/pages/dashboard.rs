@@ -9,7 +9,7 @@ use crate::layout::{use_live, use_scope};
 use wire::{Activity, AlertRow, Dashboard, DvrCard};
 
 /// The frame narrowed to one DVR (or all).
-pub fn scoped(d: &Dashboard, scope: Option<&str>) -> Dashboard {
+pub(crate) fn scoped(d: &Dashboard, scope: Option<&str>) -> Dashboard {
     let Some(id) = scope else {
         return d.clone();
     };
@@ -44,7 +44,7 @@ pub fn scoped(d: &Dashboard, scope: Option<&str>) -> Dashboard {
 }
 
 #[component]
-pub fn DashboardPage() -> impl IntoView {
+pub(crate) fn DashboardPage() -> impl IntoView {
     let live = use_live();
     let scope = use_scope();
     let view_ = Memo::new(move |_| scoped(&live.dash.get(), scope.get().as_deref()));

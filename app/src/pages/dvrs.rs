@@ -19,7 +19,7 @@ fn owner(managed_by: &str) -> Option<&'static str> {
 }
 
 #[component]
-pub fn DvrsPage() -> impl IntoView {
+pub(crate) fn DvrsPage() -> impl IntoView {
     let live = use_live();
     let session = use_session();
     let settings = Resource::new(

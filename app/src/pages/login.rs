@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
 /// The message for a `/login?error=` code.
-pub fn login_message(error: &str, retry: Option<&str>) -> String {
+pub(crate) fn login_message(error: &str, retry: Option<&str>) -> String {
     match error {
         "invalid" => "Wrong username or password.".into(),
         "rate_limited" => format!(
@@ -20,7 +20,7 @@ pub fn login_message(error: &str, retry: Option<&str>) -> String {
 }
 
 #[component]
-pub fn LoginPage() -> impl IntoView {
+pub(crate) fn LoginPage() -> impl IntoView {
     let q = use_query_map();
     let error = move || {
         q.with(|q| {
@@ -68,7 +68,7 @@ fn setup_needs_token() -> bool {
 }
 
 #[component]
-pub fn SetupPage() -> impl IntoView {
+pub(crate) fn SetupPage() -> impl IntoView {
     let q = use_query_map();
     let error = move || q.with(|q| q.get("error"));
     let token = move || q.with(|q| q.get("token").unwrap_or_default());

@@ -36,7 +36,7 @@ fn humanize(key: &str) -> String {
 }
 
 #[component]
-pub fn SettingsPage() -> impl IntoView {
+pub(crate) fn SettingsPage() -> impl IntoView {
     // Every resource is made here, at the top of the page, never inside a suspended
     // child: hydration then finds each one's server-rendered data in the same order.
     let settings = Resource::new(|| (), |_| api::get::<SettingsView>("/api/v1/settings"));

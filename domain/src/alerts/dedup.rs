@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 /// Last alert time per dedup key, for one DVR.
 #[derive(Debug, Clone, Default)]
-pub struct Cooldowns {
+pub(crate) struct Cooldowns {
     last: HashMap<String, Instant>,
 }
 
@@ -50,17 +50,13 @@ impl Cooldowns {
     pub fn len(&self) -> usize {
         self.last.len()
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.last.is_empty()
-    }
 }
 
 /// One DVR's alert budget: at most `limit` alerts in any `window`. An alert over the
 /// budget is not dropped: it is given the first later time that fits, and that time is
 /// reserved, so the next alert queues behind it.
 #[derive(Debug, Clone, Default)]
-pub struct Budget {
+pub(crate) struct Budget {
     /// Send times (past and reserved), sorted.
     sent: Vec<Instant>,
 }
@@ -105,10 +101,6 @@ impl Budget {
     /// Alerts counted (sent or reserved) in the current window.
     pub fn len(&self) -> usize {
         self.sent.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.sent.is_empty()
     }
 }
 

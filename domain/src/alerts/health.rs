@@ -29,13 +29,15 @@ impl Default for HealthAlertOptions {
 
 /// An outage as the alerts describe it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Outage {
+pub(crate) struct Outage {
     pub since: DateTime<Utc>,
     pub until: Option<DateTime<Utc>>,
 }
 
 impl Outage {
-    pub fn duration(&self, now: DateTime<Utc>) -> Duration {
+    /// How long it lasted (or has lasted, at `now`).
+    #[cfg(test)]
+    fn duration(&self, now: DateTime<Utc>) -> Duration {
         (self.until.unwrap_or(now) - self.since)
             .to_std()
             .unwrap_or_default()
@@ -43,14 +45,14 @@ impl Outage {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HealthAlert {
+pub(crate) enum HealthAlert {
     Unreachable(Outage),
     Recovered(Outage),
 }
 
 /// One DVR's outage tracking.
 #[derive(Debug, Clone, Default)]
-pub struct HealthRule {
+pub(crate) struct HealthRule {
     down_since: Option<DateTime<Utc>>,
     /// The unreachable alert went out for the current outage (arms `recovered`).
     armed: bool,
@@ -60,7 +62,7 @@ pub struct HealthRule {
 
 impl HealthRule {
     /// The watchdog's verdict changed: healthy or not.
-    pub fn on_verdict(&mut self, healthy: bool, now: DateTime<Utc>) -> Option<HealthAlert> {
+    pub(crate) fn on_verdict(&mut self, healthy: bool, now: DateTime<Utc>) -> Option<HealthAlert> {
         match (healthy, self.down_since) {
             (false, None) => {
                 self.down_since = Some(now);
@@ -80,7 +82,7 @@ impl HealthRule {
     }
 
     /// Called periodically: the unreachable alert once the outage is long enough.
-    pub fn on_tick(&mut self, now: DateTime<Utc>, delay: Duration) -> Option<HealthAlert> {
+    pub(crate) fn on_tick(&mut self, now: DateTime<Utc>, delay: Duration) -> Option<HealthAlert> {
         let since = self.down_since?;
         if self.armed || self.silenced || (now - since).to_std().unwrap_or_default() < delay {
             return None;
@@ -91,7 +93,7 @@ impl HealthRule {
 
     /// The unreachable alert did not go out (switched off, held back): no recovery
     /// alert for this outage, but no second unreachable either.
-    pub fn disarm(&mut self) {
+    pub(crate) fn disarm(&mut self) {
         self.armed = false;
         self.silenced = true;
     }
@@ -106,13 +108,13 @@ impl HealthRule {
         self.down_since.is_some() && !self.armed && !self.silenced
     }
 
-    pub fn down_since(&self) -> Option<DateTime<Utc>> {
+    pub(crate) fn down_since(&self) -> Option<DateTime<Utc>> {
         self.down_since
     }
 }
 
 /// `1h 2m 3s`-style durations for alert texts.
-pub fn human_duration(d: Duration) -> String {
+pub(crate) fn human_duration(d: Duration) -> String {
     let s = d.as_secs();
     let (h, m, s) = (s / 3600, (s % 3600) / 60, s % 60);
     match (h, m) {

@@ -66,7 +66,7 @@ impl Paced {
 
 /// Whether a kind counts against its DVR's budget: disk and health alerts never do
 /// (their rules send one per level or outage), so a storm cannot mute them.
-pub fn budgeted(kind: AlertKind) -> bool {
+pub(crate) fn budgeted(kind: AlertKind) -> bool {
     !matches!(
         kind.category(),
         None | Some(Category::Disk | Category::Health)

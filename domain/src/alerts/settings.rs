@@ -11,7 +11,7 @@ pub use wire::settings::{
 };
 
 /// The disk rule's options from the disk module's settings.
-pub fn disk_rule(d: &DiskOptions) -> DiskAlertOptions {
+pub(crate) fn disk_rule(d: &DiskOptions) -> DiskAlertOptions {
     DiskAlertOptions {
         cooldown_seconds: d.cooldown_seconds,
         startup_grace_seconds: d.startup_grace_seconds,

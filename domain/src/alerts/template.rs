@@ -92,7 +92,7 @@ pub fn variables(cat: Category) -> &'static [&'static str] {
 /// The longest template source (a title or a body), in bytes.
 pub const MAX_SOURCE: usize = 4 * 1024;
 /// The longest rendered text; a render that writes more stops with an error.
-pub const MAX_OUTPUT: usize = 16 * 1024;
+pub(crate) const MAX_OUTPUT: usize = 16 * 1024;
 /// The largest result a filter may produce: bytes of a string, items of a list.
 const MAX_VALUE: usize = 16 * 1024;
 /// A variable's text (from the DVR) is cut to this many bytes, a list to this many items.
@@ -230,7 +230,7 @@ mod capped_filters {
         small(v.len())?;
         Ok(Value::from(f::title(v)))
     }
-    pub fn capitalize(v: StringInput<'_>) -> Result<Value, Error> {
+    pub(crate) fn capitalize(v: StringInput<'_>) -> Result<Value, Error> {
         small(v.as_str().len())?;
         Ok(f::capitalize(v))
     }

@@ -160,9 +160,9 @@ impl DvrEvent {
 }
 
 /// An activity or job name longer than this is no real DVR's: the line is refused.
-pub const MAX_NAME_BYTES: usize = 512;
+pub(crate) const MAX_NAME_BYTES: usize = 512;
 /// An activity's text is kept per session and shown: a longer one is cut.
-pub const MAX_VALUE_BYTES: usize = 4096;
+pub(crate) const MAX_VALUE_BYTES: usize = 4096;
 
 /// `s` cut to at most `max` bytes, at a character boundary.
 fn prefix(s: &str, max: usize) -> &str {

@@ -5,7 +5,7 @@
 //! splitter does exactly that.
 
 /// The longest line we keep; anything longer is dropped whole.
-pub const MAX_LINE_BYTES: usize = 1024 * 1024;
+pub(crate) const MAX_LINE_BYTES: usize = 1024 * 1024;
 
 /// One unit of output from the splitter.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -139,7 +139,7 @@ impl HttpRequest {
     }
 
     /// `Authorization: Basic …` (an absent password is empty, as RFC 7617 reads it).
-    pub fn basic(self, user: &str, password: Option<&str>) -> Self {
+    pub(crate) fn basic(self, user: &str, password: Option<&str>) -> Self {
         use base64::Engine as _;
         let pair = format!("{user}:{}", password.unwrap_or(""));
         let encoded = base64::engine::general_purpose::STANDARD.encode(pair);

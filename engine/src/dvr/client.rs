@@ -14,7 +14,7 @@ use domain::dvr::ApiKey;
 /// and the activity map); one object (a recording, a library item); and the lists
 /// enrichment reads (channels, the guide's now-playing, jobs).
 pub const MAX_STATUS_BODY: usize = 64 * 1024;
-pub const MAX_DVR_BODY: usize = 4 * 1024 * 1024;
+pub(crate) const MAX_DVR_BODY: usize = 4 * 1024 * 1024;
 pub const MAX_OBJECT_BODY: usize = 1024 * 1024;
 pub const MAX_LIST_BODY: usize = 8 * 1024 * 1024;
 
@@ -115,10 +115,10 @@ pub struct DvrClient {
 }
 
 /// Idle time before TCP keep-alive probes a DVR connection.
-pub const STREAM_KEEPALIVE: Duration = Duration::from_secs(60);
+pub(crate) const STREAM_KEEPALIVE: Duration = Duration::from_secs(60);
 
 /// Connect timeout for every DVR request (the stream has no read timeout).
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl DvrClient {
     pub fn new(http: reqwest::Client, host: &str, port: u16) -> Self {
@@ -132,7 +132,7 @@ impl DvrClient {
     }
 
     /// The keep-alive polls' own connection to this DVR (see [`super::poll`]).
-    pub fn poller(&self) -> super::poll::Poller {
+    pub(crate) fn poller(&self) -> super::poll::Poller {
         super::poll::Poller::new(&self.host, self.port, &self.api_key)
     }
 

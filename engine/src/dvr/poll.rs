@@ -27,7 +27,7 @@ const MAX_HEADERS: usize = 64;
 const FIRST_READ: usize = 2048;
 
 /// One DVR's poll connection.
-pub struct Poller {
+pub(crate) struct Poller {
     /// What to connect to: the host as written (IPv6 without brackets) and the port.
     host: String,
     port: u16,
@@ -100,13 +100,14 @@ impl Poller {
     }
 
     /// Whether a connection is kept open now.
-    pub fn is_kept(&self) -> bool {
+    #[cfg(test)]
+    fn is_kept(&self) -> bool {
         self.kept.is_some()
     }
 
     /// GETs `path` within `timeout` (connecting included) and decodes the JSON answer,
     /// refused past `max` bytes.
-    pub async fn get_json<T: DeserializeOwned>(
+    pub(crate) async fn get_json<T: DeserializeOwned>(
         &mut self,
         path: &str,
         timeout: Duration,

@@ -34,7 +34,7 @@ struct Timed<T> {
 }
 
 /// One DVR's caches.
-pub struct Enricher {
+pub(crate) struct Enricher {
     /// For log lines.
     dvr_id: String,
     client: DvrClient,
@@ -158,7 +158,7 @@ impl Enricher {
     }
 
     /// One library item by id: a miss fetches that item only.
-    pub async fn library_item(&mut self, id: &str) -> Option<LibraryItem> {
+    pub(crate) async fn library_item(&mut self, id: &str) -> Option<LibraryItem> {
         if let Some(t) = self.library.get(id) {
             if t.at.elapsed() < LIBRARY_TTL && t.value.is_some() {
                 return t.value.clone();
@@ -235,12 +235,12 @@ impl Enricher {
 }
 
 /// A DVR's enricher, shared: lookups run one at a time per DVR.
-pub type SharedEnricher = std::sync::Arc<tokio::sync::Mutex<Enricher>>;
+pub(crate) type SharedEnricher = std::sync::Arc<tokio::sync::Mutex<Enricher>>;
 
 /// One enricher per DVR for the whole process, shared by the alert pipeline and the
 /// dashboard, so a DVR's channel list, guide and jobs are fetched and held once.
 #[derive(Default)]
-pub struct Enrichers {
+pub(crate) struct Enrichers {
     /// Per DVR, with the address and key its client was built for (a change rebuilds it).
     all: parking_lot::Mutex<HashMap<String, (String, ApiKey, SharedEnricher)>>,
 }

@@ -30,7 +30,7 @@ use storage::outbox::{self, NewAlert, ProviderRef};
 use storage::{providers, routing, settings as store_settings, Db, StorageError};
 
 /// The settings key alert settings are stored under.
-pub const SETTINGS_KEY: &str = "alerts";
+pub(crate) const SETTINGS_KEY: &str = "alerts";
 
 struct Shared {
     db: Db,
@@ -50,7 +50,7 @@ const FAST_TICK: Duration = Duration::from_secs(5);
 const SLOW_TICK: Duration = Duration::from_secs(30);
 
 /// The engine's lossless alert stream ([`Engine::alert_stream`]).
-pub type AlertStream = mpsc::UnboundedReceiver<Arc<EngineEvent>>;
+pub(crate) type AlertStream = mpsc::UnboundedReceiver<Arc<EngineEvent>>;
 
 /// Handle to the alert pipeline. Cheap to clone.
 #[derive(Clone)]
@@ -314,7 +314,7 @@ impl AlertService {
     }
 
     /// The per-DVR lookup caches, shared with the dashboard.
-    pub fn enrichers(&self) -> &Enrichers {
+    pub(crate) fn enrichers(&self) -> &Enrichers {
         &self.shared.enrichers
     }
 

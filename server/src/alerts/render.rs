@@ -17,7 +17,7 @@ static RENDERS: LazyLock<Arc<tokio::sync::Semaphore>> =
 /// `render` on the blocking pool, at most two at once, with [`RENDER_TIMEOUT`]: the
 /// way async code renders. A render that panics or takes too long falls back to the
 /// default texts, and says why.
-pub async fn render_async(
+pub(crate) async fn render_async(
     kind: AlertKind,
     vars: Value,
     user: Option<Template>,

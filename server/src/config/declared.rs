@@ -59,7 +59,7 @@ pub struct DeclaredProvider {
 }
 
 /// `routing:` in the file: DVR name or dvr_id → event → provider type → on/off.
-pub type FileRouting = BTreeMap<String, BTreeMap<Category, BTreeMap<String, bool>>>;
+pub(crate) type FileRouting = BTreeMap<String, BTreeMap<Category, BTreeMap<String, bool>>>;
 
 /// Replaces `${NAME}` with the variable's value; `NAME_FILE` (Docker and Kubernetes
 /// secrets) names a file holding it when `NAME` is unset. `$${` writes a literal `${`.
@@ -825,12 +825,12 @@ impl Declared {
 
     /// Taken by edits of the routing matrix and alert settings (and by imports), so
     /// that they and a reload take turns: each reads, changes and writes a whole value.
-    pub async fn edit_turn(&self) -> tokio::sync::MutexGuard<'_, ()> {
+    pub(crate) async fn edit_turn(&self) -> tokio::sync::MutexGuard<'_, ()> {
         self.reloading.lock().await
     }
 
     /// `a` with the alert settings the file names laid over it: they win over an edit.
-    pub fn pin_alerts(&self, a: AlertSettings) -> Result<AlertSettings, String> {
+    pub(crate) fn pin_alerts(&self, a: AlertSettings) -> Result<AlertSettings, String> {
         match &self.file().alerts {
             Some(patch) => merged_alerts(&a, patch).map_err(|e| e.to_string()),
             None => Ok(a),
@@ -838,7 +838,7 @@ impl Declared {
     }
 
     /// `m` with the routing cells the file names set as the file says.
-    pub async fn pin_routing(&self, parts: &Parts<'_>, m: &mut Routing) {
+    pub(crate) async fn pin_routing(&self, parts: &Parts<'_>, m: &mut Routing) {
         let file = self.file();
         if file.routing.is_empty() {
             return;

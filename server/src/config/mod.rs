@@ -230,7 +230,7 @@ impl std::fmt::Debug for Config {
     }
 }
 
-pub const DEFAULT_PORT: u16 = 8501;
+pub(crate) const DEFAULT_PORT: u16 = 8501;
 
 /// Something that reads environment variables; tests pass a map.
 pub trait Env {

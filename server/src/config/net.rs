@@ -55,7 +55,7 @@ impl TrustedProxies {
 }
 
 /// The variable's name, for messages.
-pub const VARIABLE: &str = "CHANNELWATCH_ALLOWED_HOSTS";
+pub(crate) const VARIABLE: &str = "CHANNELWATCH_ALLOWED_HOSTS";
 
 /// The list, normalised (lowercase names without a trailing dot, IP addresses in their
 /// canonical text). Empty (the default): any host.

@@ -18,7 +18,7 @@ const FRAME_UPCOMING: usize = 20;
 
 /// A channel's name, logo and the program on air now.
 #[derive(Debug, Default, Clone)]
-pub struct ChannelNow {
+pub(crate) struct ChannelNow {
     pub name: Option<String>,
     pub logo: Option<String>,
     pub program: Option<String>,
@@ -27,7 +27,7 @@ pub struct ChannelNow {
 /// What enrichment found for one DVR: channel names, logos and programs, and the
 /// upcoming recordings from its job list.
 #[derive(Debug, Default, Clone)]
-pub struct Extras {
+pub(crate) struct Extras {
     pub channels: HashMap<String, ChannelNow>,
     pub upcoming: Vec<UpcomingRow>,
 }
@@ -46,14 +46,14 @@ pub struct Running {
 
 /// One configured DVR; `running` is `None` when it is disabled or has no task.
 #[derive(Debug)]
-pub struct GatheredDvr {
+pub(crate) struct GatheredDvr {
     pub record: DvrRecord,
     pub running: Option<Running>,
 }
 
 /// Everything a frame shows.
 #[derive(Debug)]
-pub struct Gathered {
+pub(crate) struct Gathered {
     pub now: DateTime<Utc>,
     pub dvrs: Vec<GatheredDvr>,
     /// Enrichment by `dvr_id`.

@@ -49,7 +49,7 @@ const SWEEP_EVERY: Duration = Duration::from_secs(3600);
 /// Alerts in a frame.
 const FRAME_ALERTS: i64 = 50;
 /// Chart samples are kept this long.
-pub const SAMPLE_DAYS: u32 = 7;
+pub(crate) const SAMPLE_DAYS: u32 = 7;
 
 /// One built dashboard frame, serialized once for every viewer. The alert history is
 /// serialized apart and sent only when it changed: it is a large part of a frame and

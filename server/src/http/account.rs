@@ -69,7 +69,7 @@ pub async fn me(Extension(caller): Extension<Caller>) -> Json<Me> {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct PasswordBody {
+pub(crate) struct PasswordBody {
     current_password: String,
     new_password: String,
 }
@@ -120,7 +120,7 @@ pub async fn change_password(
 }
 
 /// `GET /api/v1/apikeys`: names and prefixes, never the keys.
-pub async fn list_keys(
+pub(crate) async fn list_keys(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
 ) -> Result<Json<Vec<ApiKeyRow>>, ApiError> {
@@ -141,12 +141,12 @@ pub async fn list_keys(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct KeyBody {
+pub(crate) struct KeyBody {
     name: String,
 }
 
 /// `POST /api/v1/apikeys`: the key is in this answer and nowhere else, ever.
-pub async fn create_key(
+pub(crate) async fn create_key(
     State(state): State<AppState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<ApiKeyCreated>), ApiError> {
@@ -167,7 +167,7 @@ pub async fn create_key(
 }
 
 /// `DELETE /api/v1/apikeys/{id}`.
-pub async fn revoke_key(
+pub(crate) async fn revoke_key(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, ApiError> {
@@ -179,7 +179,7 @@ pub async fn revoke_key(
 }
 
 /// `GET /api/v1/users`.
-pub async fn list_users(
+pub(crate) async fn list_users(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
 ) -> Result<Json<Vec<UserRow>>, ApiError> {
@@ -199,7 +199,7 @@ pub async fn list_users(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct UserBody {
+pub(crate) struct UserBody {
     username: String,
     password: String,
     #[serde(default)]
@@ -207,7 +207,7 @@ pub struct UserBody {
 }
 
 /// `POST /api/v1/users`: a new login, `viewer` unless told `admin`.
-pub async fn create_user(
+pub(crate) async fn create_user(
     State(state): State<AppState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
@@ -228,7 +228,7 @@ pub async fn create_user(
 }
 
 /// `DELETE /api/v1/users/{id}`: the last admin stays; the user's sessions end with it.
-pub async fn delete_user(
+pub(crate) async fn delete_user(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, ApiError> {

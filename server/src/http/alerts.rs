@@ -97,13 +97,15 @@ async fn current(state: &AppState) -> Result<SettingsView, ApiError> {
     })
 }
 
-pub async fn get_settings(State(state): State<AppState>) -> Result<Json<SettingsView>, ApiError> {
+pub(crate) async fn get_settings(
+    State(state): State<AppState>,
+) -> Result<Json<SettingsView>, ApiError> {
     Ok(Json(current(&state).await?))
 }
 
 /// Any part may be given; what is given is validated whole (`SettingsPatch::check`,
 /// as the YAML file and backups are) before anything changes.
-pub async fn put_settings(
+pub(crate) async fn put_settings(
     State(state): State<AppState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<SettingsView>, ApiError> {
@@ -167,7 +169,7 @@ pub async fn put_settings(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct PreviewBody {
+pub(crate) struct PreviewBody {
     alert_type: String,
     #[serde(default)]
     title: Option<String>,

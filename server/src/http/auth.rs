@@ -4,7 +4,7 @@
 use axum::http::header::AUTHORIZATION;
 
 /// The key a request presents, if any.
-pub fn presented_key(headers: &axum::http::HeaderMap) -> Option<String> {
+pub(crate) fn presented_key(headers: &axum::http::HeaderMap) -> Option<String> {
     if let Some(v) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
         let v = v.trim();
         if !v.is_empty() {
@@ -15,7 +15,7 @@ pub fn presented_key(headers: &axum::http::HeaderMap) -> Option<String> {
 }
 
 /// The token of `Authorization: Bearer <token>`, if any.
-pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+pub(crate) fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
     let auth = headers.get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = auth.trim().split_once(' ')?;
     let token = token.trim();

@@ -308,7 +308,7 @@ struct TestBody {
 
 /// `POST /api/v1/dvrs/test`: the doctor's checks against an address before it is saved
 /// (the form's "Test connection"). Always 200 with the report; `ok` says if all passed.
-pub async fn test_connection(
+pub(crate) async fn test_connection(
     State(state): State<AppState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {

@@ -11,7 +11,7 @@ use tokio::net::{TcpListener, TcpStream};
 const FIRST_PAUSE: Duration = Duration::from_millis(5);
 const MAX_PAUSE: Duration = Duration::from_secs(1);
 
-pub struct BackoffListener {
+pub(crate) struct BackoffListener {
     inner: TcpListener,
     last_said: Option<Instant>,
 }

@@ -106,7 +106,7 @@ fn api() -> Router<AppState> {
 
 /// `/api/v1` alone with its guard: what the web app's server functions call in-process,
 /// so the browser gets exactly the API's answers, authorization and validation.
-pub fn api_router(state: AppState) -> Router {
+pub(crate) fn api_router(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", api())
         .layer(middleware::from_fn_with_state(
@@ -156,7 +156,7 @@ pub fn router(state: AppState) -> Router {
 /// The Content-Security-Policy of every answer that is not a rendered page (JSON, the
 /// live feed, probes, static files, redirects): nothing may load or frame it. Pages set
 /// their own with this response's script nonce ([`pages::page_policy`]).
-pub const NON_PAGE_POLICY: &str = "default-src 'none'; frame-ancestors 'none'";
+pub(crate) const NON_PAGE_POLICY: &str = "default-src 'none'; frame-ancestors 'none'";
 
 /// Headers every answer carries: no framing (clickjacking), no MIME sniffing, no
 /// referrer leaking DVR addresses, and a Content-Security-Policy (a page's own, else

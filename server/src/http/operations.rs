@@ -102,7 +102,7 @@ fn backup_error(e: BackupError) -> ApiError {
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-pub struct ExportBody {
+pub(crate) struct ExportBody {
     /// Seals provider secrets into the file; without it they are left out.
     #[serde(default)]
     passphrase: Option<String>,
@@ -146,7 +146,7 @@ pub async fn export(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ImportBody {
+pub(crate) struct ImportBody {
     backup: Value,
     #[serde(default)]
     passphrase: Option<String>,
@@ -227,7 +227,7 @@ pub async fn reload(
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-pub struct ScanQuery {
+pub(crate) struct ScanQuery {
     /// How long to listen, 1–30 s (default 5).
     #[serde(default)]
     seconds: Option<u64>,
@@ -270,7 +270,7 @@ pub async fn discovery(
 }
 
 /// `POST /api/v1/discovery/scan?seconds=N`: browses now and answers what was found.
-pub async fn discovery_scan(
+pub(crate) async fn discovery_scan(
     State(state): State<AppState>,
     query: Result<axum::extract::Query<ScanQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<crate::discovery::Scan>, ApiError> {

@@ -114,7 +114,7 @@ impl Monitor {
 }
 
 /// The context value server functions look up; `api` is [`super::api_router`].
-pub fn services_context(services: Arc<Services>, api: axum::Router) -> SharedServices {
+pub(crate) fn services_context(services: Arc<Services>, api: axum::Router) -> SharedServices {
     Arc::new(Monitor { services, api })
 }
 
@@ -153,7 +153,7 @@ pub fn page_policy(nonce: &str) -> String {
 /// Leptos writes carry it), so the page's policy names the same nonce. Server function
 /// calls and static files run this too, without a nonce: they keep the strict
 /// [`super::NON_PAGE_POLICY`].
-pub fn provide_page_policy() {
+pub(crate) fn provide_page_policy() {
     use leptos::prelude::use_context;
     let (Some(nonce), Some(response)) = (
         leptos::nonce::use_nonce(),
@@ -168,7 +168,7 @@ pub fn provide_page_policy() {
 
 /// Leptos options for serving: cargo-leptos's environment when present, else the
 /// built site next to the workspace or the binary.
-pub fn leptos_options(addr: std::net::SocketAddr) -> LeptosOptions {
+pub(crate) fn leptos_options(addr: std::net::SocketAddr) -> LeptosOptions {
     let mut options = leptos::config::get_configuration(None)
         .map(|c| c.leptos_options)
         .unwrap_or_else(|_| LeptosOptions::builder().output_name("channelwatch").build());

@@ -27,13 +27,13 @@ use storage::users::{self, Role};
 use storage::{api_keys, Db, StorageError};
 
 /// The session cookie's name when it is not `Secure` (plain HTTP on a home network).
-pub const SESSION_COOKIE: &str = "cw_session";
+pub(crate) const SESSION_COOKIE: &str = "cw_session";
 /// Its name when it is `Secure`. Browsers keep a `__Host-` cookie only when it is
 /// `Secure`, has `Path=/` and no `Domain`, so a sibling subdomain or a plain-HTTP page
 /// can neither plant nor overwrite it (session fixation).
-pub const SECURE_SESSION_COOKIE: &str = "__Host-cw_session";
+pub(crate) const SECURE_SESSION_COOKIE: &str = "__Host-cw_session";
 /// The header a session's writes to `/api/v1` must carry.
-pub const CSRF_HEADER: &str = "x-csrf-token";
+pub(crate) const CSRF_HEADER: &str = "x-csrf-token";
 
 /// The authenticated caller, put in the request's extensions for handlers.
 #[derive(Debug, Clone)]
@@ -55,7 +55,7 @@ impl Caller {
     /// Whether the guard would still let this caller in: the session exists and has not
     /// expired (sign-out, a password change and deleting the user remove it), or the
     /// stored key is not revoked. Long-lived responses (the live feed) ask again.
-    pub async fn still_valid(&self, db: &Db) -> Result<bool, StorageError> {
+    pub(crate) async fn still_valid(&self, db: &Db) -> Result<bool, StorageError> {
         match self {
             Caller::ApiKey(None) => Ok(true),
             Caller::ApiKey(Some(hash)) => api_keys::active(db, hash).await,

@@ -34,7 +34,7 @@ const FORWARDING: [&str; 8] = [
 /// machine (a loopback TCP peer, not a trusted proxy, no forwarding headers) and names
 /// it by a loopback name in `Host` (and in `Origin`, when sent). A DNS-rebinding page
 /// arrives from a loopback peer too, but with its own name in both.
-pub fn is_local(client: &Client, headers: &HeaderMap) -> bool {
+pub(crate) fn is_local(client: &Client, headers: &HeaderMap) -> bool {
     let host = headers
         .get(HOST)
         .and_then(|v| v.to_str().ok())
@@ -52,7 +52,7 @@ pub fn is_local(client: &Client, headers: &HeaderMap) -> bool {
 }
 
 /// `localhost`, an address in 127.0.0.0/8 or `[::1]`, each with or without a port.
-pub fn loopback_host(host: &str) -> bool {
+pub(crate) fn loopback_host(host: &str) -> bool {
     let host = host.trim();
     if let Some(rest) = host.strip_prefix('[') {
         let Some((inside, after)) = rest.split_once(']') else {

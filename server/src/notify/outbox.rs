@@ -133,14 +133,14 @@ impl Dispatcher {
     }
 
     /// Undelivered rows of alerts older than this expire instead of going out late.
-    pub fn set_max_age(&self, age: Duration) {
+    pub(crate) fn set_max_age(&self, age: Duration) {
         self.inner
             .max_age_secs
             .store(age.as_secs().max(1), Ordering::Relaxed);
     }
 
     /// Pending deliveries (for `channelwatch_notification_queue_depth`).
-    pub fn queue_depth(&self) -> u64 {
+    pub(crate) fn queue_depth(&self) -> u64 {
         self.inner.queue_depth.load(Ordering::Relaxed)
     }
 

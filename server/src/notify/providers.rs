@@ -75,13 +75,13 @@ pub fn target_from_body(
 
 /// The API's provider object: `{id, type, name, enabled, managed_by, …fields}`,
 /// secrets masked.
-pub fn api_object(r: &ProviderRecord) -> ProviderView {
+pub(crate) fn api_object(r: &ProviderRecord) -> ProviderView {
     view(r, r.target.masked())
 }
 
 /// [`api_object`] for a viewer: credential-like fields masked too
 /// ([`ProviderConfig::viewer_masked`]).
-pub fn viewer_object(r: &ProviderRecord) -> ProviderView {
+pub(crate) fn viewer_object(r: &ProviderRecord) -> ProviderView {
     view(r, r.target.viewer_masked())
 }
 

@@ -14,7 +14,7 @@ use domain::notify::providers::ProviderConfig;
 pub use domain::notify::delivery::{Failure, Outgoing, MAX_PROVIDER_TEXT, MAX_RETRY_AFTER};
 
 /// Per-request timeout for provider calls.
-pub const TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How much of a provider's answer is read (the rest is never downloaded): enough for
 /// any API's JSON reply or error page.

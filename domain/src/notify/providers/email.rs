@@ -24,7 +24,7 @@ pub enum EmailSecurity {
 
 impl EmailSecurity {
     /// The port used when `smtp_port` is not set.
-    pub fn default_port(self) -> u16 {
+    pub(crate) fn default_port(self) -> u16 {
         match self {
             EmailSecurity::Starttls => 587,
             EmailSecurity::Tls => 465,

@@ -78,7 +78,7 @@ pub struct ProviderInfo {
 }
 
 /// Every provider, in the UI's order.
-pub const PROVIDERS: [&ProviderInfo; 10] = [
+pub(crate) const PROVIDERS: [&ProviderInfo; 10] = [
     pushover::Pushover::INFO,
     discord::Discord::INFO,
     telegram::Telegram::INFO,
@@ -100,7 +100,7 @@ pub fn provider(name: &str) -> Option<&'static ProviderInfo> {
 }
 
 /// The provider that reads Apprise URLs of `scheme`.
-pub fn by_scheme(scheme: &str) -> Option<&'static ProviderInfo> {
+pub(crate) fn by_scheme(scheme: &str) -> Option<&'static ProviderInfo> {
     PROVIDERS
         .iter()
         .copied()

@@ -11,7 +11,7 @@ use crate::notify::delivery::{Body, HttpRequest, Outgoing, Plan};
 use super::{Address, Provider, ProviderConfig, ProviderInfo};
 
 /// Where ntfy is when `url` is not set.
-pub const NTFY_URL: &str = "https://ntfy.sh";
+pub(crate) const NTFY_URL: &str = "https://ntfy.sh";
 
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -10,7 +10,7 @@ use crate::notify::delivery::{json_errors, truncate, Body, HttpRequest, Image, O
 use super::{Address, Provider, ProviderConfig, ProviderInfo};
 
 /// Where Pushover is when `base_url` is not set.
-pub const PUSHOVER_URL: &str = "https://api.pushover.net";
+pub(crate) const PUSHOVER_URL: &str = "https://api.pushover.net";
 
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

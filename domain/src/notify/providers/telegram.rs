@@ -12,7 +12,7 @@ use crate::notify::delivery::{html_escape, truncate, Body, HttpRequest, Outgoing
 use super::{Address, Provider, ProviderConfig, ProviderInfo};
 
 /// Where Telegram is when `base_url` is not set.
-pub const TELEGRAM_URL: &str = "https://api.telegram.org";
+pub(crate) const TELEGRAM_URL: &str = "https://api.telegram.org";
 
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -74,14 +74,14 @@ impl Telegram {
     }
 
     /// The text message.
-    pub fn message_request(&self, out: &Outgoing) -> HttpRequest {
+    pub(crate) fn message_request(&self, out: &Outgoing) -> HttpRequest {
         let body = json!({"chat_id": self.chat_id, "text": truncate(&Self::text(out), 4096), "parse_mode": "HTML"});
         HttpRequest::post(self.method_url("sendMessage"), Body::Json(body))
     }
 
     /// The photo with the text as its caption: only when Telegram can fetch the image
     /// (a public URL) and the text fits a caption's 1024 characters.
-    pub fn photo_request(&self, out: &Outgoing) -> Option<HttpRequest> {
+    pub(crate) fn photo_request(&self, out: &Outgoing) -> Option<HttpRequest> {
         let text = Self::text(out);
         let img = out
             .image_url
