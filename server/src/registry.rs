@@ -11,11 +11,9 @@ use engine::{DvrSpec, Engine};
 use storage::dvrs::{self, DvrRecord, ManagedBy};
 use storage::{settings, Db, StorageError};
 
-pub(crate) const DEFAULT_PORT: u16 = 8089;
-pub(crate) const DEFAULT_STALENESS_SECONDS: u32 = 300;
-/// Above the 15 s `/status` poll, which also counts as an event.
-pub(crate) const MIN_STALENESS_SECONDS: u32 = 30;
-pub(crate) const MAX_STALENESS_SECONDS: u32 = 86_400;
+pub(crate) use wire::dvrs::{
+    DEFAULT_PORT, DEFAULT_STALENESS_SECONDS, MAX_STALENESS_SECONDS, MIN_STALENESS_SECONDS,
+};
 
 /// One field's problem, shown next to that field in forms and in API errors.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

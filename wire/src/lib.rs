@@ -4,6 +4,7 @@
 
 pub mod account;
 pub mod discovery;
+pub mod dvrs;
 pub mod operations;
 pub mod providers;
 pub mod settings;

@@ -257,8 +257,8 @@ fn DvrRow(card: DvrCard) -> impl IntoView {
 fn DvrForm(existing: Option<DvrCard>, on_done: Callback<()>) -> impl IntoView {
     let session = use_session();
     let e = existing.clone().unwrap_or(DvrCard {
-        port: 8089,
-        staleness_threshold_seconds: 300,
+        port: wire::dvrs::DEFAULT_PORT,
+        staleness_threshold_seconds: wire::dvrs::DEFAULT_STALENESS_SECONDS,
         enabled: true,
         ..Default::default()
     });
@@ -390,7 +390,7 @@ fn DvrForm(existing: Option<DvrCard>, on_done: Callback<()>) -> impl IntoView {
                 {err("port")}
             </div>
             <div class="field">
-                <label for=field_id("threshold")>"Stale after (seconds, 30 or more)"</label>
+                <label for=field_id("threshold")>{format!("Stale after (seconds, {} or more)", wire::dvrs::MIN_STALENESS_SECONDS)}</label>
                 <input id=field_id("threshold") name="staleness_threshold_seconds" inputmode="numeric" bind:value=threshold/>
                 {err("staleness_threshold_seconds")}
             </div>

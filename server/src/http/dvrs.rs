@@ -14,74 +14,46 @@ use crate::registry::{DvrPatch, NewDvr};
 use domain::session::{LiveSession, VodSession};
 use engine::Health;
 use storage::dvrs::{DvrRecord, ManagedBy};
+use wire::dvrs::{DvrHealth, DvrView};
 
-/// The health summary inside a DVR object.
-#[derive(Debug, Serialize)]
-pub struct HealthSummary {
-    pub status: &'static str,
-    pub connected: bool,
-    pub stale: bool,
-    pub last_event_at: Option<String>,
-    pub last_event_seconds_ago: Option<u64>,
-}
-
-/// The contract's DVR object.
-#[derive(Debug, Serialize)]
-pub struct DvrObject {
-    pub dvr_id: String,
-    pub name: String,
-    pub host: String,
-    pub port: u16,
-    pub enabled: bool,
-    pub staleness_threshold_seconds: u32,
-    pub managed_by: &'static str,
-    /// `****` when the DVR has an API key; absent when it has none.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub api_key: Option<&'static str>,
-    pub health: HealthSummary,
-}
-
-impl DvrObject {
-    pub fn build(r: DvrRecord, health: Option<Health>) -> Self {
-        let health = match (r.enabled, health) {
-            (false, _) => HealthSummary {
-                status: "disabled",
-                connected: false,
-                stale: false,
-                last_event_at: None,
-                last_event_seconds_ago: None,
-            },
-            (true, Some(h)) => HealthSummary {
-                status: h.status(),
-                connected: h.connected,
-                stale: h.stale,
-                last_event_at: h.last_event_at,
-                last_event_seconds_ago: h.last_event_seconds_ago,
-            },
-            (true, None) => HealthSummary {
-                status: "disconnected",
-                connected: false,
-                stale: false,
-                last_event_at: None,
-                last_event_seconds_ago: None,
-            },
-        };
-        DvrObject {
-            managed_by: match r.managed_by {
-                ManagedBy::Ui => "ui",
-                ManagedBy::File => "file",
-                // --demo entries are declared by the process invocation, like env ones.
-                ManagedBy::Env | ManagedBy::Demo => "env",
-            },
-            api_key: r.api_key.is_set().then_some(crate::registry::MASK),
-            dvr_id: r.dvr_id,
-            name: r.name,
-            host: r.host,
-            port: r.port,
-            enabled: r.enabled,
-            staleness_threshold_seconds: r.staleness_threshold_seconds,
-            health,
+/// The contract's DVR object for a stored DVR and its health reading.
+pub(crate) fn dvr_view(r: DvrRecord, health: Option<Health>) -> DvrView {
+    let health = match (r.enabled, health) {
+        (false, _) => DvrHealth {
+            status: "disabled".into(),
+            ..DvrHealth::default()
+        },
+        (true, Some(h)) => DvrHealth {
+            status: h.status().into(),
+            connected: h.connected,
+            stale: h.stale,
+            last_event_at: h.last_event_at,
+            last_event_seconds_ago: h.last_event_seconds_ago,
+        },
+        (true, None) => DvrHealth {
+            status: "disconnected".into(),
+            ..DvrHealth::default()
+        },
+    };
+    DvrView {
+        managed_by: match r.managed_by {
+            ManagedBy::Ui => "ui",
+            ManagedBy::File => "file",
+            // --demo entries are declared by the process invocation, like env ones.
+            ManagedBy::Env | ManagedBy::Demo => "env",
         }
+        .into(),
+        api_key: r
+            .api_key
+            .is_set()
+            .then(|| crate::registry::MASK.to_string()),
+        dvr_id: r.dvr_id,
+        name: r.name,
+        host: r.host,
+        port: r.port,
+        enabled: r.enabled,
+        staleness_threshold_seconds: r.staleness_threshold_seconds,
+        health,
     }
 }
 
@@ -128,12 +100,12 @@ struct PatchBody {
     api_key: Option<String>,
 }
 
-fn object(state: &AppState, r: DvrRecord) -> DvrObject {
+fn object(state: &AppState, r: DvrRecord) -> DvrView {
     let health = state.services.engine.health(&r.dvr_id);
-    DvrObject::build(r, health)
+    dvr_view(r, health)
 }
 
-pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<DvrObject>>, ApiError> {
+pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<DvrView>>, ApiError> {
     let records = state.services.registry.list().await?;
     Ok(Json(
         records.into_iter().map(|r| object(&state, r)).collect(),
@@ -166,7 +138,7 @@ pub async fn create(
 pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<DvrObject>, ApiError> {
+) -> Result<Json<DvrView>, ApiError> {
     let record = state.services.registry.get(&id).await?;
     Ok(Json(object(&state, record)))
 }
@@ -175,7 +147,7 @@ pub async fn patch(
     State(state): State<AppState>,
     Path(id): Path<String>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<DvrObject>, ApiError> {
+) -> Result<Json<DvrView>, ApiError> {
     let b: PatchBody = parse_body(body)?;
     let record = state
         .services
