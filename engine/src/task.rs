@@ -317,7 +317,8 @@ fn stream_silence_limit(s: &EngineSettings) -> Duration {
 /// `/status` on connect and every `status_interval`; `/dvr` on connect and about every
 /// `disk_interval`. Runs beside the stream so a slow poll never delays event reading.
 async fn poll_loop(client: DvrClient, s: Arc<EngineSettings>, tx: mpsc::Sender<Poll>) {
-    let mut poller = client.poller();
+    let (host, port, api_key) = client.address();
+    let mut poller = crate::dvr::poll::Poller::new(host, port, api_key);
     // On the shared grid, thousands of DVRs' polls go out in a few batches a second.
     let mut tick = cadence::aligned_interval(s.status_interval, cadence::SPREAD);
     let every = disk_every(&s);

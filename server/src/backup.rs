@@ -193,7 +193,7 @@ pub async fn export(db: &Db, passphrase: Option<&str>) -> Result<Backup, BackupE
             rand::rng().fill_bytes(&mut salt);
             let key = derive(pass, &salt, KDF_MEMORY_KIB, KDF_ITERATIONS, KDF_PARALLELISM).await?;
             let plain = serde_json::to_vec(&SealedPlain::Current {
-                providers: provs.iter().map(|p| p.target.clone()).collect(),
+                providers: provs.iter().map(|p| p.config.clone()).collect(),
                 dvr_api_keys: dvr_keys,
             })
             .expect("targets serialise");
@@ -231,14 +231,14 @@ pub async fn export(db: &Db, passphrase: Option<&str>) -> Result<Backup, BackupE
         providers: provs
             .iter()
             .map(|p| BackupProvider {
-                target_kind: serde_json::to_value(&p.target)
+                target_kind: serde_json::to_value(&p.config)
                     .ok()
                     .and_then(|v| v["kind"].as_str().map(str::to_string))
                     .unwrap_or_else(|| p.kind.clone()),
                 kind: p.kind.clone(),
                 name: p.name.clone(),
                 enabled: p.enabled,
-                fields: p.target.masked(),
+                fields: p.config.masked(),
             })
             .collect(),
         routing: routes,
@@ -265,7 +265,7 @@ fn validate_settings(s: &BackupSettings) -> Result<(), BackupError> {
 /// A provider's target as the API would check it (fields, URLs, the SSRF rules). A
 /// secret still masked (to be entered again) is not judged: only its own field's
 /// complaint is let through, and only while it is masked.
-fn check_target(
+fn check_provider(
     t: &ProviderConfig,
     fields: &Map<String, Value>,
     has_secret: bool,
@@ -403,7 +403,7 @@ pub async fn import(
                 (t, !ProviderConfig::has_masked(&p.fields))
             }
         };
-        check_target(&target, &p.fields, has_secret).map_err(|m| BackupError::Invalid {
+        check_provider(&target, &p.fields, has_secret).map_err(|m| BackupError::Invalid {
             key: format!("providers[{i}]"),
             message: m,
         })?;
@@ -464,23 +464,23 @@ pub async fn import(
             Some(e) => {
                 let mut r = e.clone();
                 if has_secret {
-                    r.target = target;
+                    r.config = target;
                     r.enabled = p.enabled;
-                } else if e.target.provider_type() == target.provider_type() {
+                } else if e.config.provider_type() == target.provider_type() {
                     // Masked secrets keep the ones this install already has, but only
                     // for the destination they were given for.
                     let mut fields = p.fields.clone();
                     fields.retain(|k, v| !(k == "headers" && v.as_str() == Some(MASK)));
-                    if let Some(c) = e.target.carried_secrets(&p.target_kind, &fields) {
+                    if let Some(c) = e.config.carried_secrets(&p.target_kind, &fields) {
                         // The file's provider sends elsewhere: it comes in as on a fresh
                         // install, disabled with its secrets masked until entered again.
                         tracing::warn!(provider = %p.name, "backup import: {c}");
-                        r.target = target;
+                        r.config = target;
                         r.enabled = false;
                     } else if let Ok(t) =
-                        ProviderConfig::from_fields(&p.target_kind, fields, Some(&e.target))
+                        ProviderConfig::from_fields(&p.target_kind, fields, Some(&e.config))
                     {
-                        r.target = t;
+                        r.config = t;
                         r.enabled = p.enabled;
                         report.providers_without_secrets.retain(|n| n != &p.name);
                     }
@@ -598,7 +598,7 @@ mod tests {
         let p = &providers::list(&fresh).await.unwrap()[0];
         assert!(p.enabled);
         assert!(
-            matches!(&p.target, ProviderConfig::Webhook(Webhook { secret, .. }) if secret == "planted-secret-1")
+            matches!(&p.config, ProviderConfig::Webhook(Webhook { secret, .. }) if secret == "planted-secret-1")
         );
         assert_eq!(settings::retention_days(&fresh).await.unwrap(), 12);
         assert_eq!(
@@ -648,14 +648,14 @@ mod tests {
         let p = &providers::list(&db).await.unwrap()[0];
         assert!(p.enabled);
         assert!(
-            matches!(&p.target, ProviderConfig::Webhook(Webhook { secret, .. }) if secret == "planted-secret-1")
+            matches!(&p.config, ProviderConfig::Webhook(Webhook { secret, .. }) if secret == "planted-secret-1")
         );
     }
 
     #[tokio::test]
     async fn masked_secrets_do_not_follow_a_provider_to_another_address() {
         let (_d, db) = seeded().await;
-        let secret_of = |p: &providers::ProviderRecord| match &p.target {
+        let secret_of = |p: &providers::ProviderRecord| match &p.config {
             ProviderConfig::Webhook(Webhook { url, secret }) => (url.clone(), secret.clone()),
             other => panic!("{other:?}"),
         };
@@ -687,7 +687,7 @@ mod tests {
             assert_eq!(secret_of(p), (url.to_string(), MASK.to_string()));
             // Put back for the next round.
             let mut r = p.clone();
-            r.target = ProviderConfig::Webhook(Webhook {
+            r.config = ProviderConfig::Webhook(Webhook {
                 url: "http://127.0.0.1:9/h".into(),
                 secret: "planted-secret-1".into(),
             });

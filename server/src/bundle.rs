@@ -113,14 +113,14 @@ async fn known_secrets(db: &Db, config: &Config) -> Result<Vec<String>, StorageE
     .cloned()
     .collect();
     for p in providers::list(db).await? {
-        let full = serde_json::to_value(&p.target).unwrap_or(Value::Null);
-        for f in p.target.secret_fields() {
+        let full = serde_json::to_value(&p.config).unwrap_or(Value::Null);
+        for f in p.config.secret_fields() {
             collect_strings(&full[*f], &mut out);
         }
     }
     for p in &config.file.declared_providers {
-        let full = serde_json::to_value(&p.target).unwrap_or(Value::Null);
-        for f in p.target.secret_fields() {
+        let full = serde_json::to_value(&p.config).unwrap_or(Value::Null);
+        for f in p.config.secret_fields() {
             collect_strings(&full[*f], &mut out);
         }
     }
@@ -163,7 +163,7 @@ pub async fn build(db: &Db, config: &Config, snap: Snapshot) -> Result<Vec<u8>, 
                 "id": p.id, "type": p.kind, "name": p.name, "enabled": p.enabled,
                 "managed_by": p.managed_by.as_str(),
                 // Field names only: even non-secret fields hold addresses.
-                "fields": p.target.masked().keys().cloned().collect::<Vec<_>>(),
+                "fields": p.config.masked().keys().cloned().collect::<Vec<_>>(),
             })
         })
         .collect();

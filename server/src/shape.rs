@@ -281,3 +281,152 @@ fn integration_tests_are_one_binary_per_crate() {
         );
     }
 }
+
+/// A file's module path inside its crate (`notify/providers/mod.rs` → notify::providers;
+/// `lib.rs` and `main.rs` → the root).
+fn module_path(src: &Path, file: &Path) -> Vec<String> {
+    let mut parts: Vec<String> = file
+        .strip_prefix(src)
+        .unwrap()
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    let last = parts.pop().unwrap();
+    let stem = last.trim_end_matches(".rs");
+    if !matches!(stem, "mod" | "lib" | "main") {
+        parts.push(stem.to_string());
+    }
+    parts
+}
+
+/// Every module of a crate → the modules its code names (`crate::`, `super::` and
+/// `self::` paths, `{…}` groups expanded), each resolved to the longest module path it
+/// starts with. In a file's `#[cfg(test)] mod tests`, `super` is the file's module.
+fn crate_edges(src: &Path) -> BTreeMap<Vec<String>, BTreeSet<Vec<String>>> {
+    let mut files = Vec::new();
+    rust_files(src, &mut files);
+    let modules: BTreeSet<Vec<String>> = files.iter().map(|f| module_path(src, f)).collect();
+    let path = Regex::new(r"\b(crate|super|self)((?:::[A-Za-z_][A-Za-z0-9_]*)*)(::\{([^{}]*)\})?")
+        .unwrap();
+    let mut edges: BTreeMap<Vec<String>, BTreeSet<Vec<String>>> = BTreeMap::new();
+    for file in &files {
+        let here = module_path(src, file);
+        let code = code_of(&std::fs::read_to_string(file).unwrap());
+        let tests_at = code.find("#[cfg(test)]\nmod ").unwrap_or(usize::MAX);
+        let mut named = BTreeSet::new();
+        for c in path.captures_iter(&code) {
+            let start = match &c[1] {
+                "crate" => Vec::new(),
+                "self" => here.clone(),
+                _ if c.get(0).unwrap().start() > tests_at => here.clone(),
+                _ => here[..here.len().saturating_sub(1)].to_vec(),
+            };
+            let mut base = start;
+            base.extend(
+                c[2].split("::")
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string),
+            );
+            let mut targets = vec![base.clone()];
+            if let Some(group) = c.get(4) {
+                for item in group.as_str().split(',') {
+                    let mut t = base.clone();
+                    t.extend(
+                        item.split("::")
+                            .map(|s| s.trim().split(' ').next().unwrap_or("").to_string())
+                            .filter(|s| !s.is_empty() && s != "self"),
+                    );
+                    targets.push(t);
+                }
+            }
+            for mut t in targets {
+                while !t.is_empty() && !modules.contains(&t) {
+                    t.pop();
+                }
+                named.insert(t);
+            }
+        }
+        edges.entry(here).or_default().extend(named);
+    }
+    edges
+}
+
+/// Sibling modules (children of one parent) that name each other, directly or through
+/// others: an edge between two modules counts between the children of their closest
+/// common parent that hold them.
+fn sibling_cycles(edges: &BTreeMap<Vec<String>, BTreeSet<Vec<String>>>) -> Vec<Vec<String>> {
+    let mut graphs: BTreeMap<Vec<String>, BTreeMap<String, BTreeSet<String>>> = BTreeMap::new();
+    for (from, tos) in edges {
+        for to in tos {
+            let common = from.iter().zip(to).take_while(|(a, b)| a == b).count();
+            // Within one module (or to its own parent or child): not between siblings.
+            if common == from.len() || common == to.len() {
+                continue;
+            }
+            let graph = graphs.entry(from[..common].to_vec()).or_default();
+            graph
+                .entry(from[common].clone())
+                .or_default()
+                .insert(to[common].clone());
+            graph.entry(to[common].clone()).or_default();
+        }
+    }
+    graphs
+        .into_iter()
+        .filter_map(|(parent, g)| {
+            find_cycle(&g).map(|cycle| {
+                let at = if parent.is_empty() {
+                    "crate".to_string()
+                } else {
+                    parent.join("::")
+                };
+                cycle.into_iter().map(|m| format!("{at}::{m}")).collect()
+            })
+        })
+        .collect()
+}
+
+/// No two modules anywhere in the workspace's crates name each other, at any level:
+/// what a module uses is below it or beside it, never back up a chain.
+#[test]
+fn no_import_cycle_between_modules_at_any_level() {
+    let root = manifest_dir().join("..");
+    for krate in [
+        "wire", "domain", "engine", "storage", "sim", "app", "testkit", "server",
+    ] {
+        let edges = crate_edges(&root.join(krate).join("src"));
+        assert!(edges.len() > 1, "{krate}: no modules read");
+        let cycles = sibling_cycles(&edges);
+        assert!(cycles.is_empty(), "{krate}: import cycles: {cycles:?}");
+    }
+}
+
+#[test]
+fn module_paths_resolve_super_self_and_groups() {
+    let dir = std::env::temp_dir().join(format!("cw-shape-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("a")).unwrap();
+    std::fs::write(dir.join("lib.rs"), "mod a; mod b;").unwrap();
+    std::fs::write(dir.join("a/mod.rs"), "mod x; mod y;").unwrap();
+    std::fs::write(dir.join("a/x.rs"), "use super::y::Thing;").unwrap();
+    std::fs::write(
+        dir.join("a/y.rs"),
+        "use crate::{b::f};\n#[cfg(test)]\nmod tests {\n    use super::*;\n}\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("b.rs"), "use crate::a::x;").unwrap();
+    let edges = crate_edges(&dir);
+    let m = |s: &str| -> Vec<String> {
+        s.split('/')
+            .filter(|p| !p.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    assert!(edges[&m("a/x")].contains(&m("a/y")), "{edges:?}");
+    assert!(edges[&m("a/y")].contains(&m("b")), "{edges:?}");
+    // b → a::x and a::y → b: a cycle between the crate's `a` and `b`.
+    assert_eq!(
+        sibling_cycles(&edges),
+        [vec!["crate::a", "crate::b", "crate::a"]]
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -19,7 +19,8 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use tokio::time::Instant;
 
-use super::state::{Job, Shared};
+use super::fixtures::Job;
+use super::state::Shared;
 use super::{FailMode, Scenario};
 
 /// Longest single real sleep; keeps `Instant` arithmetic far from overflow.

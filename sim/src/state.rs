@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
-use super::fixtures::Fixtures;
+use super::fixtures::{Fixtures, Job};
 use super::{FailMode, Framing, SimConfig};
 
 /// Broadcast capacity: a slow subscriber only loses events after this many queue up.
@@ -25,86 +25,6 @@ const BROADCAST_CAPACITY: usize = 4096;
 const MAX_JOBS: usize = 1000;
 const MAX_SYNTH_RECORDINGS: usize = 500;
 const MAX_IN_PROGRESS: usize = 100;
-
-/// A recording job, rendered as `/api/v1/jobs` (lower-case) or `/dvr/jobs` (capitalised).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Job {
-    pub id: String,
-    pub name: String,
-    pub start_time: i64,
-    pub duration: i64,
-    pub channels: Vec<String>,
-    pub summary: String,
-    pub image_url: String,
-}
-
-impl Job {
-    /// Reads one entry of `jobs.json`; entries without an id are skipped.
-    pub(crate) fn from_fixture(v: &Value) -> Option<Job> {
-        let id = v.get("id")?.as_str()?.to_owned();
-        let item = v.get("item");
-        let item_str = |k: &str| {
-            item.and_then(|i| i.get(k))
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned()
-        };
-        Some(Job {
-            name: v
-                .get("name")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned(),
-            start_time: v.get("start_time").and_then(Value::as_i64).unwrap_or(0),
-            duration: v.get("duration").and_then(Value::as_i64).unwrap_or(0),
-            channels: v
-                .get("channels")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_owned)
-                        .collect()
-                })
-                .unwrap_or_default(),
-            summary: item_str("summary"),
-            image_url: item_str("image_url"),
-            id,
-        })
-    }
-
-    /// `GET /api/v1/jobs` shape.
-    pub(crate) fn api_json(&self) -> Value {
-        json!({
-            "id": self.id,
-            "name": self.name,
-            "start_time": self.start_time,
-            "duration": self.duration,
-            "channels": self.channels,
-            "item": {"summary": self.summary, "image_url": self.image_url},
-        })
-    }
-
-    /// `GET /dvr/jobs` shape (the older, capitalised API the upstream UI reads).
-    pub(crate) fn dvr_json(&self) -> Value {
-        let channel = self.channels.first().cloned().unwrap_or_default();
-        json!({
-            "ID": self.id,
-            "Name": self.name,
-            "Time": self.start_time,
-            "Duration": self.duration,
-            "Channels": self.channels,
-            "Airing": {
-                "Channel": channel,
-                "Title": self.name,
-                "Summary": self.summary,
-                "Time": self.start_time,
-                "Duration": self.duration,
-                "Image": self.image_url,
-            },
-        })
-    }
-}
 
 /// Mutable figures behind the polled endpoints.
 #[derive(Debug)]

@@ -446,7 +446,7 @@ mod tests {
     #[tokio::test]
     async fn column_bound_cw1_values_still_open_and_are_bound_to_their_rows_once() {
         use domain::notify::providers::{ProviderConfig, Webhook};
-        let secret_of = |p: &providers::ProviderRecord| match &p.target {
+        let secret_of = |p: &providers::ProviderRecord| match &p.config {
             ProviderConfig::Webhook(Webhook { secret, .. }) => secret.clone(),
             other => panic!("{other:?}"),
         };

@@ -14,7 +14,7 @@ pub struct ProviderRecord {
     pub kind: String,
     pub name: String,
     pub enabled: bool,
-    pub target: ProviderConfig,
+    pub config: ProviderConfig,
     /// `ui` (API and web app) or `file` (the YAML file; read-only elsewhere).
     pub managed_by: ManagedBy,
 }
@@ -52,7 +52,7 @@ fn from_row(db: &Db, row: &sqlx::sqlite::SqliteRow) -> Result<ProviderRecord, St
         kind: row.try_get("type")?,
         name: row.try_get("name")?,
         enabled: row.try_get("enabled")?,
-        target: stored.target,
+        config: stored.target,
         managed_by: ManagedBy::parse(&row.try_get::<String, _>("managed_by")?),
     })
 }
@@ -133,7 +133,7 @@ pub async fn insert_managed(
         kind: kind.to_string(),
         name: name.to_string(),
         enabled,
-        target: target.clone(),
+        config: target.clone(),
         managed_by,
     })
 }
@@ -145,7 +145,7 @@ pub async fn update(db: &Db, r: &ProviderRecord) -> Result<bool, StorageError> {
     .bind(&r.kind)
     .bind(&r.name)
     .bind(r.enabled)
-    .bind(config_json(db, r.id, &r.target))
+    .bind(config_json(db, r.id, &r.config))
     .bind(now_text())
     .bind(r.id)
     .execute(&db.pool)
@@ -241,11 +241,11 @@ mod tests {
             super::super::vault::key_id_of(&raw_configs(&db).await[0]),
             Some(after.as_str())
         );
-        assert_eq!(get(&db, r.id).await.unwrap().unwrap().target, t);
+        assert_eq!(get(&db, r.id).await.unwrap().unwrap().config, t);
         drop(db);
         // A restart reads the rotated key from disk.
         let db = Db::open(dir.path()).await.unwrap();
-        assert_eq!(get(&db, r.id).await.unwrap().unwrap().target, t);
+        assert_eq!(get(&db, r.id).await.unwrap().unwrap().config, t);
     }
 
     #[tokio::test]
@@ -317,7 +317,7 @@ mod tests {
         assert!(raw[0].starts_with("cw2:") && !raw[0].contains("old-secret"));
         let listed = list(&db).await.unwrap();
         assert!(
-            matches!(&listed[0].target, ProviderConfig::Webhook(Webhook { secret, .. }) if secret == "old-secret")
+            matches!(&listed[0].config, ProviderConfig::Webhook(Webhook { secret, .. }) if secret == "old-secret")
         );
     }
 
@@ -338,7 +338,7 @@ mod tests {
         let db = Db::open(dir.path()).await.unwrap();
         assert_eq!(db.vault.key_id(), key.id());
         assert!(!pending.exists());
-        assert_eq!(list(&db).await.unwrap()[0].target, t);
+        assert_eq!(list(&db).await.unwrap()[0].config, t);
         // Not committed: the leftover key is dropped and the old one stays.
         let before = db.vault.key_id();
         super::super::vault::new_key_file(&pending).unwrap();
@@ -346,6 +346,6 @@ mod tests {
         let db = Db::open(dir.path()).await.unwrap();
         assert_eq!(db.vault.key_id(), before);
         assert!(!pending.exists());
-        assert_eq!(list(&db).await.unwrap()[0].target, t);
+        assert_eq!(list(&db).await.unwrap()[0].config, t);
     }
 }

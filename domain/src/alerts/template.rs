@@ -14,8 +14,8 @@ use std::time::Duration;
 use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior};
 use serde_json::{json, Map, Value};
 
-use super::settings::Template;
 use crate::alerts::kind::{AlertKind, Category};
+use wire::settings::Template;
 
 /// Variables every alert carries.
 pub const SHARED_VARS: &[&str] = &[

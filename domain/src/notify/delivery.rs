@@ -10,8 +10,7 @@ use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::Sha256;
 
-use super::providers::email::Mail;
-use super::providers::matrix::MatrixPlan;
+use serde::{Deserialize, Serialize};
 
 /// What goes out: the alert's text and the context the webhook and templates carry.
 #[derive(Debug, Clone)]
@@ -172,6 +171,76 @@ pub type Judge = fn(u16, &str) -> Result<String, String>;
 /// An image's bytes and MIME type, for a provider that cannot fetch URLs.
 pub type Image = (Vec<u8>, String);
 
+/// SMTP connection security.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum EmailSecurity {
+    /// Plain connect, then STARTTLS (submission, 587).
+    #[default]
+    Starttls,
+    /// TLS from the first byte (SMTPS, 465).
+    Tls,
+    /// No TLS at all (a relay on the local network, or a test listener).
+    Plain,
+}
+
+impl EmailSecurity {
+    /// The port used when `smtp_port` is not set.
+    pub(crate) fn default_port(self) -> u16 {
+        match self {
+            EmailSecurity::Starttls => 587,
+            EmailSecurity::Tls => 465,
+            EmailSecurity::Plain => 25,
+        }
+    }
+}
+
+/// One message to send over SMTP, with where and how.
+#[derive(Clone, PartialEq)]
+pub struct Mail {
+    pub host: String,
+    pub port: u16,
+    pub security: EmailSecurity,
+    /// User and password, when the server wants a login.
+    pub credentials: Option<(String, String)>,
+    pub ca_certificate: Option<String>,
+    /// `ChannelWatch <address>`.
+    pub from: String,
+    pub to: Vec<String>,
+    pub subject: String,
+    pub plain: String,
+    pub html: String,
+}
+
+impl std::fmt::Debug for Mail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Mail({}:{} {:?})", self.host, self.port, self.security)
+    }
+}
+
+/// One request and how to read its answer.
+pub type Step = (HttpRequest, Judge);
+/// The join request for a token.
+pub type JoinStep = Box<dyn Fn(&str) -> Step + Send + Sync>;
+/// The send request for a token and a room id.
+pub type SendStep = Box<dyn Fn(&str, &str) -> Step + Send + Sync>;
+
+/// A provider that works in a session (Matrix): log in unless a token is known or was
+/// remembered, join the room, send. The server remembers a login's token under
+/// `login_key` (each login is a new device on the server).
+pub struct Session {
+    /// A token given in the settings; `None` means a login.
+    pub token: Option<String>,
+    /// Who a login is for (server, user, a digest of the password).
+    pub login_key: (String, String, String),
+    /// The login; its judge answers the token.
+    pub login: Step,
+    /// Joining with a token; its judge answers the room id.
+    pub join: JoinStep,
+    /// Sending with a token into a room id.
+    pub send: SendStep,
+}
+
 /// How a provider delivers one notification: the steps the server performs.
 pub enum Plan {
     /// One request.
@@ -189,8 +258,8 @@ pub enum Plan {
         first: (HttpRequest, Judge),
         instead: (HttpRequest, Judge),
     },
-    /// Log in (unless a token is known or remembered), join the room, send.
-    Matrix(MatrixPlan),
+    /// Log in (unless a token is known or remembered), join, send.
+    Session(Session),
     /// One message over SMTP.
     Mail(Box<Mail>),
 }

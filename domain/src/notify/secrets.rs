@@ -7,8 +7,7 @@ use serde_json::{Map, Value};
 use super::providers::email::EmailSecurity;
 use super::providers::{Address, ProviderConfig};
 
-/// What the API answers in place of a secret; sending it back keeps the stored value.
-pub const MASK: &str = "****";
+pub use super::providers::MASK;
 
 /// Secrets an edit would carry to another destination: left masked (so the stored
 /// values would be filled in) while the address they are sent to changed.

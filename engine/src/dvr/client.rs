@@ -131,9 +131,9 @@ impl DvrClient {
         }
     }
 
-    /// The keep-alive polls' own connection to this DVR (see [`super::poll`]).
-    pub(crate) fn poller(&self) -> super::poll::Poller {
-        super::poll::Poller::new(&self.host, self.port, &self.api_key)
+    /// The DVR's host, port and API key (the keep-alive poller connects on its own).
+    pub(crate) fn address(&self) -> (&str, u16, &ApiKey) {
+        (&self.host, self.port, &self.api_key)
     }
 
     /// Sends `key` as `X-API-Key` on every request (nothing when it is empty).

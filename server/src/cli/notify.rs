@@ -29,7 +29,7 @@ pub(crate) async fn run(c: NotifyCommand) -> anyhow::Result<ExitCode> {
     let out = channelwatch::notify::providers::test_message(&p, &config.instance_url);
     let http = channelwatch::notify::http_client();
     Ok(
-        match channelwatch::notify::send::send(&http, &p.target, &out).await {
+        match channelwatch::notify::send::send(&http, &p.config, &out).await {
             Ok(ack) => {
                 println!(
                     "OK   {} '{}': {} {}",

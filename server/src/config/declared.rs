@@ -55,7 +55,7 @@ pub struct DeclaredProvider {
     pub name: String,
     pub kind: String,
     pub enabled: bool,
-    pub target: ProviderConfig,
+    pub config: ProviderConfig,
 }
 
 /// `routing:` in the file: DVR name or dvr_id → event → provider type → on/off.
@@ -185,7 +185,7 @@ fn resolve_provider(
             m.replace(v.as_str(), domain::notify::secrets::MASK)
         })
     };
-    let target = crate::notify::providers::target_from_body(&p.kind, fields, None)
+    let target = crate::notify::providers::config_from_body(&p.kind, fields, None)
         .map_err(masked)
         .map_err(|m| {
             // The builder's messages start with the field they concern.
@@ -207,7 +207,7 @@ fn resolve_provider(
         name: p.name.trim().to_string(),
         kind: p.kind.clone(),
         enabled: p.enabled.unwrap_or(true),
-        target,
+        config: target,
     })
 }
 
@@ -726,17 +726,17 @@ async fn write(
                     &p.kind,
                     &p.name,
                     p.enabled,
-                    &p.target,
+                    &p.config,
                     ManagedBy::File,
                 )
                 .await?;
                 diff.providers_added.push(p.name.clone());
             }
-            Some(s) if s.kind != p.kind || s.enabled != p.enabled || s.target != p.target => {
+            Some(s) if s.kind != p.kind || s.enabled != p.enabled || s.config != p.config => {
                 let mut r = s.clone();
                 r.kind = p.kind.clone();
                 r.enabled = p.enabled;
-                r.target = p.target.clone();
+                r.config = p.config.clone();
                 providers::update(parts.db, &r).await?;
                 diff.providers_changed.push(p.name.clone());
             }
@@ -1034,9 +1034,9 @@ routing:
         let env = vec![("PO_USER", "u-123"), ("PO_TOKEN", "t-456")];
         let f = read_file(&p, true, &env).unwrap();
         assert_eq!(f.declared_providers.len(), 2);
-        assert!(matches!(&f.declared_providers[0].target,
+        assert!(matches!(&f.declared_providers[0].config,
             ProviderConfig::Pushover(Pushover { user_key, token, .. }) if user_key == "u-123" && token == "t-456"));
-        assert!(matches!(&f.declared_providers[1].target,
+        assert!(matches!(&f.declared_providers[1].config,
             ProviderConfig::Webhook(Webhook { secret, .. }) if secret == "s3cret"));
         // Nothing secret in Debug output.
         let dbg = format!("{f:?}");

@@ -13,7 +13,7 @@ use super::dvrs::parse_body;
 use super::error::ApiError;
 use super::session::Caller;
 use super::AppState;
-use crate::notify::providers::{api_object, target_from_body, test_message, viewer_object};
+use crate::notify::providers::{api_object, config_from_body, test_message, viewer_object};
 use storage::providers::{self as store, ProviderRecord};
 use wire::providers::{ProviderView, TestOutcome};
 
@@ -83,7 +83,7 @@ pub async fn create(
         return Err(ApiError::invalid("name: must not be empty"));
     }
     let enabled = take_bool(&mut m, "enabled")?.unwrap_or(true);
-    let target = target_from_body(&kind, m, None).map_err(ApiError::invalid)?;
+    let target = config_from_body(&kind, m, None).map_err(ApiError::invalid)?;
     let r = store::insert(&state.services.db, &kind, name.trim(), enabled, &target).await?;
     tracing::info!(provider_id = r.id, provider_type = %kind, "notification provider added");
     Ok((StatusCode::CREATED, Json(api_object(&r))).into_response())
@@ -131,13 +131,13 @@ pub async fn patch(
         let mut fields = if replaces_url {
             Map::new()
         } else {
-            r.target.masked()
+            r.config.masked()
         };
         fields.extend(m);
         // A masked secret is only kept for the destination it was given for: a new
         // scheme, host or port (SMTP host, security or port) needs it given again, or
         // the answer is 422 naming it (`ProviderConfig::carried_secrets`).
-        r.target = target_from_body(&r.kind, fields, Some(&r.target)).map_err(ApiError::invalid)?;
+        r.config = config_from_body(&r.kind, fields, Some(&r.config)).map_err(ApiError::invalid)?;
     }
     store::update(&state.services.db, &r).await?;
     Ok(Json(api_object(&r)))
@@ -165,7 +165,7 @@ pub async fn test(
     let out = test_message(&r, &state.services.config.instance_url);
     let http = crate::notify::http_client();
     Ok(Json(
-        match crate::notify::send::send(&http, &r.target, &out).await {
+        match crate::notify::send::send(&http, &r.config, &out).await {
             Ok(ack) => TestOutcome {
                 ok: true,
                 status: Some(ack.status),

@@ -394,7 +394,7 @@ impl Dispatcher {
         // leave the row claimed until the next start: it is a failed, retried attempt.
         let result = {
             use futures::FutureExt as _;
-            std::panic::AssertUnwindSafe(send(&self.inner.http, &provider.target, &out))
+            std::panic::AssertUnwindSafe(send(&self.inner.http, &provider.config, &out))
                 .catch_unwind()
                 .await
                 .unwrap_or_else(|panic| {

@@ -13,12 +13,14 @@ use wire::providers::ProviderView;
 pub fn is_apprise_url(kind: &str, url: &str) -> bool {
     let lower = url.to_ascii_lowercase();
     let http = lower.starts_with("http://") || lower.starts_with("https://");
-    !http || (matches!(kind, "discord" | "slack") && domain::notify::apprise::parse(url).is_ok())
+    !http
+        || (matches!(kind, "discord" | "slack")
+            && domain::notify::providers::from_apprise_url(url).is_ok())
 }
 
 /// Builds the destination of a provider of `kind` from the body's fields (without
 /// `type`, `name`, `enabled`). A masked secret keeps `previous`'s value.
-pub fn target_from_body(
+pub fn config_from_body(
     kind: &str,
     mut fields: Map<String, Value>,
     previous: Option<&ProviderConfig>,
@@ -50,7 +52,7 @@ pub fn target_from_body(
         if fields.len() > 1 {
             return Err("url: give either an Apprise URL or the type's fields, not both".into());
         }
-        let t = domain::notify::apprise::parse(&url)?;
+        let t = domain::notify::providers::from_apprise_url(&url)?;
         if kind != "apprise" && t.provider_type() != kind {
             return Err(format!(
                 "url: this is a {} URL, not a {kind} one",
@@ -76,13 +78,13 @@ pub fn target_from_body(
 /// The API's provider object: `{id, type, name, enabled, managed_by, …fields}`,
 /// secrets masked.
 pub(crate) fn api_object(r: &ProviderRecord) -> ProviderView {
-    view(r, r.target.masked())
+    view(r, r.config.masked())
 }
 
 /// [`api_object`] for a viewer: credential-like fields masked too
 /// ([`ProviderConfig::viewer_masked`]).
 pub(crate) fn viewer_object(r: &ProviderRecord) -> ProviderView {
-    view(r, r.target.viewer_masked())
+    view(r, r.config.viewer_masked())
 }
 
 fn view(r: &ProviderRecord, mut fields: Map<String, Value>) -> ProviderView {
@@ -96,7 +98,7 @@ fn view(r: &ProviderRecord, mut fields: Map<String, Value>) -> ProviderView {
         name: r.name.clone(),
         enabled: r.enabled,
         managed_by: r.managed_by.as_str().to_string(),
-        scheme: (r.kind == "apprise").then(|| r.target.kind_tag().to_string()),
+        scheme: (r.kind == "apprise").then(|| r.config.kind_tag().to_string()),
         fields,
     }
 }
@@ -132,12 +134,12 @@ mod tests {
 
     #[test]
     fn url_or_fields() {
-        let t = target_from_body("pushover", body(json!({"url": "pover://u@t"})), None).unwrap();
+        let t = config_from_body("pushover", body(json!({"url": "pover://u@t"})), None).unwrap();
         assert_eq!(t.provider_type(), "pushover");
         let e =
-            target_from_body("pushover", body(json!({"url": "discord://1/2"})), None).unwrap_err();
+            config_from_body("pushover", body(json!({"url": "discord://1/2"})), None).unwrap_err();
         assert!(e.contains("discord"), "{e}");
-        let t = target_from_body(
+        let t = config_from_body(
             "discord",
             body(json!({"url": "https://discord.com/api/webhooks/1/abc"})),
             None,
@@ -145,21 +147,21 @@ mod tests {
         .unwrap();
         assert!(matches!(t, ProviderConfig::Discord(Discord { .. })));
         // Gotify's own `url` field is the server, not an Apprise URL.
-        let t = target_from_body(
+        let t = config_from_body(
             "gotify",
             body(json!({"url": "http://127.0.0.1:8080", "token": "tok"})),
             None,
         )
         .unwrap();
         assert!(matches!(t, ProviderConfig::Gotify(Gotify { .. })));
-        let t = target_from_body(
+        let t = config_from_body(
             "apprise",
             body(json!({"url": "json://127.0.0.1:9/x"})),
             None,
         )
         .unwrap();
         assert_eq!(t.provider_type(), "apprise");
-        assert!(target_from_body("carrier-pigeon", Map::new(), None)
+        assert!(config_from_body("carrier-pigeon", Map::new(), None)
             .unwrap_err()
             .starts_with("type"));
     }
@@ -171,7 +173,7 @@ mod tests {
             kind: "telegram".into(),
             name: "Phone".into(),
             enabled: true,
-            target: ProviderConfig::Telegram(Telegram {
+            config: ProviderConfig::Telegram(Telegram {
                 bot_token: "123:SECRET".into(),
                 chat_id: "42".into(),
                 base_url: None,
@@ -192,10 +194,10 @@ mod tests {
             secret: "old".into(),
         });
         // Alone, the masked URL keeps the stored target (an Apprise URL echoed back).
-        let kept = target_from_body("webhook", body(json!({"url": "****"})), Some(&stored));
+        let kept = config_from_body("webhook", body(json!({"url": "****"})), Some(&stored));
         assert!(kept.is_ok_and(|t| t == stored));
         // Beside a new secret it is not silently kept with the secret dropped.
-        let e = target_from_body(
+        let e = config_from_body(
             "webhook",
             body(json!({"url": "****", "secret": "new"})),
             Some(&stored),

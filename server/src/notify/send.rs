@@ -5,10 +5,9 @@
 use std::time::Duration;
 
 use domain::notify::delivery::{
-    judge_answer, Ack, Body, HttpRequest, Image, Judge, Method, Plan, SendResult,
+    judge_answer, Ack, Body, EmailSecurity, HttpRequest, Image, Judge, Mail, Method, Plan,
+    SendResult, Session,
 };
-use domain::notify::providers::email::{EmailSecurity, Mail};
-use domain::notify::providers::matrix::{self, MatrixPlan};
 use domain::notify::providers::ProviderConfig;
 
 pub use domain::notify::delivery::{Failure, Outgoing, MAX_PROVIDER_TEXT, MAX_RETRY_AFTER};
@@ -75,7 +74,7 @@ async fn perform(http: &reqwest::Client, plan: Plan) -> SendResult {
             Err(f) if f.status == Some(400) => request(http, instead.0, instead.1).await,
             other => other,
         },
-        Plan::Matrix(plan) => send_matrix(http, &plan).await,
+        Plan::Session(session) => send_in_session(http, &session).await,
         Plan::Mail(mail) => send_mail(*mail).await,
     }
 }
@@ -146,40 +145,39 @@ async fn fetch_image(http: &reqwest::Client, url: Option<&str>) -> Option<Image>
     Some((bytes.to_vec(), mime))
 }
 
-/// Password logins' tokens, by [`MatrixPlan::login_key`].
-type MatrixKey = (String, String, String);
-static MATRIX_TOKENS: std::sync::LazyLock<
-    parking_lot::Mutex<std::collections::HashMap<MatrixKey, String>>,
+/// Logins' tokens, by [`Session::login_key`].
+type LoginKey = (String, String, String);
+static LOGIN_TOKENS: std::sync::LazyLock<
+    parking_lot::Mutex<std::collections::HashMap<LoginKey, String>>,
 > = std::sync::LazyLock::new(Default::default);
 
-/// Logs in once per password (the token is remembered), joins, sends.
-async fn send_matrix(http: &reqwest::Client, plan: &MatrixPlan) -> SendResult {
-    let key = plan.login_key();
-    let cached = plan
-        .access_token()
-        .map(str::to_string)
-        .or_else(|| MATRIX_TOKENS.lock().get(&key).cloned());
+/// Logs in once per login key (the token is remembered), joins, sends.
+async fn send_in_session(http: &reqwest::Client, session: &Session) -> SendResult {
+    let key = &session.login_key;
+    let cached = session
+        .token
+        .clone()
+        .or_else(|| LOGIN_TOKENS.lock().get(key).cloned());
     let token = match cached {
         Some(t) => t,
         None => {
-            let t = request(http, plan.login(), matrix::judge_login)
-                .await?
-                .message;
-            MATRIX_TOKENS.lock().insert(key.clone(), t.clone());
+            let (login, judge) = session.login.clone();
+            let t = request(http, login, judge).await?.message;
+            LOGIN_TOKENS.lock().insert(key.clone(), t.clone());
             t
         }
     };
     let result = async {
-        let room_id = request(http, plan.join(&token), matrix::judge_join)
-            .await?
-            .message;
-        request(http, plan.send(&token, &room_id), matrix::judge_send).await
+        let (join, judge) = (session.join)(&token);
+        let room_id = request(http, join, judge).await?.message;
+        let (send, judge) = (session.send)(&token, &room_id);
+        request(http, send, judge).await
     }
     .await;
     // A stale remembered login: forget it, so the next attempt logs in again.
     if let Err(f) = &result {
-        if plan.access_token().is_none() && f.status == Some(401) {
-            MATRIX_TOKENS.lock().remove(&key);
+        if session.token.is_none() && f.status == Some(401) {
+            LOGIN_TOKENS.lock().remove(key);
         }
     }
     result
@@ -379,7 +377,7 @@ mod tests {
         rt.block_on(async move {
             match judge {
                 0 => answer(res, |_, _| Err(String::new())).await,
-                1 => answer(res, matrix::judge_send).await,
+                1 => answer(res, domain::notify::providers::matrix::judge_send).await,
                 2 => answer(res, domain::notify::providers::pushover::judge).await,
                 _ => answer(res, plain_judge).await,
             }

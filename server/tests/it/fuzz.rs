@@ -8,8 +8,8 @@
 //! - the DVR's JSON answers: `/status`, `/dvr` (disk levels, the disk alert rule, the
 //!   activity map through `resync`), `/api/v1/recordings/{id}`, and the enrichment
 //!   parsers (channels, guide, library item, jobs, recording outcome);
-//! - Apprise URLs (`notify::apprise::parse`) and provider fields (`ProviderConfig::from_fields`,
-//!   `target_from_body`, `validate`, masking, the URL and address checks);
+//! - Apprise URLs (`notify::providers::from_apprise_url`) and provider fields (`ProviderConfig::from_fields`,
+//!   `config_from_body`, `validate`, masking, the URL and address checks);
 //! - the YAML file (`config::read_file`, `declared::resolve` inside it, `line_of`,
 //!   `interpolate`, `merged_alerts`), the environment (`Config::load`,
 //!   `CHANNELS_DVR_SERVERS`, `CHANNELWATCH_TRUSTED_PROXIES`) and DVR hosts;
@@ -40,7 +40,7 @@ use channelwatch::config::declared::{interpolate, line_of};
 use channelwatch::config::net::TrustedProxies;
 use channelwatch::config::{parse_dvr_servers, read_file, Config, Flags};
 use channelwatch::http::forwarded::{all_forwarded_hosts, Client};
-use channelwatch::notify::providers::{is_apprise_url, target_from_body};
+use channelwatch::notify::providers::{config_from_body, is_apprise_url};
 use channelwatch::registry::{record_from, validate_host, NewDvr};
 use domain::alerts::disk::{DiskAlertOptions, DiskRule};
 use domain::alerts::facts::{
@@ -56,7 +56,7 @@ use domain::disk::{DiskSample, DiskThresholds};
 use domain::dvr::event::{parse_line, parse_position, Line};
 use domain::dvr::framing::{Frame, LineSplitter};
 use domain::dvr::id::{base_url, dvr_id, normalize_host};
-use domain::notify::apprise;
+
 use domain::notify::checks::{check_destination_host, check_url, is_forbidden_ip, is_public_url};
 use domain::notify::providers::*;
 use domain::notify::secrets::{mask_url, MASK};
@@ -770,7 +770,7 @@ static SAMPLE_TARGETS: LazyLock<Vec<ProviderConfig>> = LazyLock::new(|| {
         "jsons://u:p@hooks.example.com:8443/notify?+X-Token=abc&-ver=2",
     ]
     .iter()
-    .filter_map(|u| apprise::parse(u).ok())
+    .filter_map(|u| from_apprise_url(u).ok())
     .collect();
     out.push(ProviderConfig::Webhook(Webhook {
         url: "http://127.0.0.1:9/hook?token=abc".into(),
@@ -798,7 +798,7 @@ fn check_apprise(url: &str) -> Result<(), TestCaseError> {
     let _ = mask_url(url);
     let _ = check_url("url", url);
     let _ = is_public_url(url);
-    let Ok(t) = apprise::parse(url) else {
+    let Ok(t) = from_apprise_url(url) else {
         return Ok(());
     };
     let _ = format!("{t:?}");
@@ -942,11 +942,11 @@ proptest! {
             let mut echo = p.masked();
             echo.extend(fields.clone());
             let _ = ProviderConfig::from_fields(&kind, echo.clone(), Some(p));
-            let _ = target_from_body(&kind, echo, Some(p));
+            let _ = config_from_body(&kind, echo, Some(p));
         }
         let _ = ProviderConfig::has_masked(&fields);
         let _ = ProviderConfig::from_fields(&kind, fields.clone(), previous);
-        if let Ok(t) = target_from_body(&kind, fields.clone(), previous) {
+        if let Ok(t) = config_from_body(&kind, fields.clone(), previous) {
             prop_assert!(t.validate().is_ok());
             let _ = t.masked();
             email_addresses(&t);
@@ -1134,7 +1134,7 @@ fn read_yaml(content: &[u8]) -> Result<(), TestCaseError> {
             let _ = f.file_dvrs_list();
             let _ = format!("{f:?}");
             for d in &f.declared_providers {
-                let _ = d.target.validate();
+                let _ = d.config.validate();
             }
             if let Some(first) = f.dvrs.first() {
                 let _ = f.error("dvrs[0].host", first.host.clone());

@@ -445,8 +445,11 @@ async fn apprise_json_posts_the_apprise_body_with_extra_headers() {
     }))
     .await;
     let http = channelwatch::notify::http_client();
-    let t = domain::notify::apprise::parse(&format!("json://{}/notify?+X-Token=abc", fake.addr))
-        .unwrap();
+    let t = domain::notify::providers::from_apprise_url(&format!(
+        "json://{}/notify?+X-Token=abc",
+        fake.addr
+    ))
+    .unwrap();
     deliver(&http, &t, &out()).await.unwrap();
     let v = fake.requests()[0].json();
     assert_eq!(v["version"], "1.0");
@@ -677,7 +680,7 @@ async fn a_masked_secret_does_not_follow_a_provider_to_another_address() {
                 .await
                 .unwrap()
                 .unwrap()
-                .target
+                .config
         }
     };
     let refused = |status: u16, e: &Value, field: &str| {

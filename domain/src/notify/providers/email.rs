@@ -6,32 +6,9 @@ use serde::{Deserialize, Serialize};
 use crate::notify::apprise::Parts;
 use crate::notify::checks::{blank, check_destination_host};
 use crate::notify::delivery::{attr_url, html_escape, Outgoing, Plan};
+pub use crate::notify::delivery::{EmailSecurity, Mail};
 
 use super::{Address, Provider, ProviderConfig, ProviderInfo};
-
-/// SMTP connection security.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum EmailSecurity {
-    /// Plain connect, then STARTTLS (submission, 587).
-    #[default]
-    Starttls,
-    /// TLS from the first byte (SMTPS, 465).
-    Tls,
-    /// No TLS at all (a relay on the local network, or a test listener).
-    Plain,
-}
-
-impl EmailSecurity {
-    /// The port used when `smtp_port` is not set.
-    pub(crate) fn default_port(self) -> u16 {
-        match self {
-            EmailSecurity::Starttls => 587,
-            EmailSecurity::Tls => 465,
-            EmailSecurity::Plain => 25,
-        }
-    }
-}
 
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -50,29 +27,6 @@ pub struct Email {
     /// PEM of an extra trusted root, for an SMTP server with a private CA.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_certificate: Option<String>,
-}
-
-/// One message to send over SMTP, with where and how.
-#[derive(Clone, PartialEq)]
-pub struct Mail {
-    pub host: String,
-    pub port: u16,
-    pub security: EmailSecurity,
-    /// User and password, when the server wants a login.
-    pub credentials: Option<(String, String)>,
-    pub ca_certificate: Option<String>,
-    /// `ChannelWatch <address>`.
-    pub from: String,
-    pub to: Vec<String>,
-    pub subject: String,
-    pub plain: String,
-    pub html: String,
-}
-
-impl std::fmt::Debug for Mail {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Mail({}:{} {:?})", self.host, self.port, self.security)
-    }
 }
 
 impl Provider for Email {

@@ -7,7 +7,9 @@ use serde_json::{json, Value};
 
 use crate::notify::apprise::{authority, need, Parts};
 use crate::notify::checks::check_url;
-use crate::notify::delivery::{attr_url, html_escape, Body, HttpRequest, Method, Outgoing, Plan};
+use crate::notify::delivery::{
+    attr_url, html_escape, Body, HttpRequest, Judge, Method, Outgoing, Plan, Session,
+};
 
 use super::{Address, Provider, ProviderConfig, ProviderInfo};
 
@@ -52,21 +54,36 @@ impl Provider for Matrix {
     }
 
     fn plan(&self, out: &Outgoing) -> Plan {
-        Plan::Matrix(MatrixPlan {
+        let steps = std::sync::Arc::new(self.steps(out));
+        let (join, send) = (steps.clone(), steps.clone());
+        Plan::Session(Session {
+            token: self.access_token.clone(),
+            login_key: steps.login_key(),
+            login: (steps.login(), judge_login),
+            join: Box::new(move |token| (join.join(token), judge_join as Judge)),
+            send: Box::new(move |token, room| (send.send(token, room), judge_send as Judge)),
+        })
+    }
+}
+
+impl Matrix {
+    /// The requests of one delivery.
+    pub fn steps(&self, out: &Outgoing) -> MatrixSteps {
+        MatrixSteps {
             base: format!(
                 "{}/_matrix/client/v3",
                 self.homeserver.trim_end_matches('/')
             ),
             config: self.clone(),
             out: out.clone(),
-        })
+        }
     }
 }
 
-/// The steps of one Matrix delivery; the server remembers a password login's token
-/// under [`MatrixPlan::login_key`] (each login is a new device on the homeserver, and
+/// The requests of one Matrix delivery. A password login's token is remembered under
+/// [`MatrixSteps::login_key`] (each login is a new device on the homeserver, and
 /// transaction ids only dedupe per token).
-pub struct MatrixPlan {
+pub struct MatrixSteps {
     base: String,
     config: Matrix,
     out: Outgoing,
@@ -76,12 +93,7 @@ fn enc(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
-impl MatrixPlan {
-    /// The configured access token; `None` means a password login.
-    pub fn access_token(&self) -> Option<&str> {
-        self.config.access_token.as_deref()
-    }
-
+impl MatrixSteps {
     /// Who a password login is for: the client API base, the user and a digest of the
     /// password (a changed password is a new login).
     pub fn login_key(&self) -> (String, String, String) {
@@ -211,10 +223,11 @@ mod tests {
             user: Some("cw".into()),
             password: Some("pw".into()),
         };
-        let Plan::Matrix(plan) = m.plan(&outgoing()) else {
+        let Plan::Session(session) = m.plan(&outgoing()) else {
             panic!()
         };
-        assert_eq!(plan.access_token(), None);
+        assert_eq!(session.token, None);
+        let plan = m.steps(&outgoing());
         assert_eq!(
             plan.login().url,
             "http://127.0.0.1:9/_matrix/client/v3/login"

@@ -16,6 +16,7 @@ pub mod ntfy;
 pub mod pushover;
 pub mod slack;
 pub mod telegram;
+pub mod url;
 pub mod webhook;
 
 use serde::{Deserialize, Serialize};
@@ -29,10 +30,15 @@ pub use ntfy::Ntfy;
 pub use pushover::Pushover;
 pub use slack::Slack;
 pub use telegram::Telegram;
+pub use url::from_apprise_url;
 pub use webhook::Webhook;
 
 use super::apprise::Parts;
 use super::delivery::{Outgoing, Plan};
+
+/// What the API answers in place of a secret; sending it back keeps the stored value
+/// (see `secrets`).
+pub const MASK: &str = "****";
 
 /// What a provider module declares about itself.
 pub trait Provider {

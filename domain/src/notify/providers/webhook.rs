@@ -7,9 +7,8 @@ use serde_json::json;
 use crate::notify::apprise::Parts;
 use crate::notify::checks::check_url;
 use crate::notify::delivery::{plain_judge, sign, Body, HttpRequest, Outgoing, Plan};
-use crate::notify::secrets::MASK;
 
-use super::{Address, Provider, ProviderConfig, ProviderInfo};
+use super::{Address, Provider, ProviderConfig, ProviderInfo, MASK};
 
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
