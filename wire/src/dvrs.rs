@@ -40,3 +40,63 @@ pub struct DvrView {
     pub api_key: Option<String>,
     pub health: DvrHealth,
 }
+
+/// A new DVR (`POST /api/v1/dvrs`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DvrCreate {
+    pub name: String,
+    pub host: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub staleness_threshold_seconds: Option<u32>,
+    /// For a DVR that requires one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<String>,
+}
+
+/// An edit of a DVR (`PATCH /api/v1/dvrs/{id}`); what is absent keeps its value.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DvrPatch {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub staleness_threshold_seconds: Option<u32>,
+    /// A new key; `""` removes it, and the mask `****` keeps the stored one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<String>,
+}
+
+/// A DVR to try before adding it (`POST /api/v1/dvrs/test`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DvrTest {
+    pub host: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// `****` (the edit form's echo) means the key stored for this address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<String>,
+}
+
+/// What trying a DVR found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DvrTested {
+    /// Every check passed.
+    pub ok: bool,
+    pub report: crate::DiagnoseReport,
+    /// The report as the CLI prints it.
+    pub text: String,
+}

@@ -26,6 +26,22 @@ pub struct ProviderView {
     pub fields: Map<String, Value>,
 }
 
+/// A new provider (`POST /api/v1/providers`), or an edit of one (`PATCH
+/// /api/v1/providers/{id}`, where every part is optional): its type's fields, or `url`
+/// with an Apprise URL.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ProviderInput {
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub provider_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// The type's own fields.
+    #[serde(flatten)]
+    pub fields: Map<String, Value>,
+}
+
 /// A test notification's outcome (`POST /api/v1/providers/{id}/test`): the provider's
 /// own status (HTTP, or the SMTP reply code; `None` when it never answered) and words.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]

@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 use serde_json::json;
-use wire::account::{ApiKeyCreated, ApiKeyRow, Done, UserRow};
+use wire::account::{ApiKeyCreated, ApiKeyRow, Done, NewApiKey, NewUser, PasswordChange, UserRow};
 
 use crate::api::{self, use_session};
 use crate::layout::Outcome;
@@ -55,7 +55,10 @@ fn ChangePassword() -> impl IntoView {
     let outcome = RwSignal::new(None::<Result<String, String>>);
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        let body = json!({"current_password": current.get_untracked(), "new_password": new.get_untracked()});
+        let body = json!(PasswordChange {
+            current_password: current.get_untracked(),
+            new_password: new.get_untracked(),
+        });
         api::send(
             session,
             "POST",
@@ -103,7 +106,9 @@ fn ApiKeys(keys: List<ApiKeyRow>, version: RwSignal<u32>) -> impl IntoView {
             session,
             "POST",
             "/api/v1/apikeys".into(),
-            Some(json!({"name": name.get_untracked()})),
+            Some(json!(NewApiKey {
+                name: name.get_untracked()
+            })),
             move |r| match r {
                 Ok(v) => {
                     created.set(
@@ -157,7 +162,11 @@ fn Users(users: List<UserRow>, version: RwSignal<u32>) -> impl IntoView {
     let outcome = RwSignal::new(None::<Result<String, String>>);
     let create = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        let body = json!({"username": username.get_untracked(), "password": password.get_untracked(), "role": role.get_untracked()});
+        let body = json!(NewUser {
+            username: username.get_untracked(),
+            password: password.get_untracked(),
+            role: Some(role.get_untracked()),
+        });
         api::send(
             session,
             "POST",

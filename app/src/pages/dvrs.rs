@@ -2,11 +2,12 @@
 //! connection test, the soft limit, and entries owned by the YAML file, env or --demo.
 
 use leptos::prelude::*;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::api::{self, ago, use_session};
 use crate::layout::{use_live, DiagnoseView};
 use wire::discovery::{FoundDvr, Scan};
+use wire::dvrs::{DvrCreate, DvrPatch, DvrTest, DvrTested};
 use wire::{ApiFailure, DiagnoseReport, DvrCard};
 
 fn owner(managed_by: &str) -> Option<&'static str> {
@@ -107,7 +108,12 @@ fn Discovery() -> impl IntoView {
         );
     };
     let add = move |d: FoundDvr| {
-        let body = json!({"name": d.name, "host": d.host, "port": d.port});
+        let body = json!(DvrCreate {
+            name: d.name,
+            host: d.host,
+            port: Some(d.port),
+            ..DvrCreate::default()
+        });
         api::send(
             session,
             "POST",
@@ -203,7 +209,10 @@ fn DvrRow(card: DvrCard) -> impl IntoView {
                 session,
                 "PATCH",
                 format!("/api/v1/dvrs/{id}"),
-                Some(json!({"enabled": !enabled})),
+                Some(json!(DvrPatch {
+                    enabled: Some(!enabled),
+                    ..DvrPatch::default()
+                })),
                 move |r| error.set(r.err().map(|e| e.message)),
             );
         }
@@ -287,7 +296,7 @@ fn DvrForm(existing: Option<DvrCard>, on_done: Callback<()>) -> impl IntoView {
         }
     };
 
-    let body = move || -> Result<Value, ApiFailure> {
+    let body = move || -> Result<DvrPatch, ApiFailure> {
         let bad = |field: &str, message: &str| ApiFailure {
             error: "validation_failed".into(),
             message: format!("{field}: {message}"),
@@ -308,17 +317,25 @@ fn DvrForm(existing: Option<DvrCard>, on_done: Callback<()>) -> impl IntoView {
                 "must be a whole number of seconds",
             )
         })?;
-        let mut b = json!({"name": name.get_untracked(), "host": host.get_untracked().trim(), "port": port, "staleness_threshold_seconds": t});
         let key = api_key.get_untracked().trim().to_string();
-        if remove_key.get_untracked() {
-            b["api_key"] = json!("");
+        let api_key = if remove_key.get_untracked() {
+            Some(String::new())
         } else if !key.is_empty() {
-            b["api_key"] = json!(key);
+            Some(key)
         } else if has_key {
             // The server's mask: "the key you already have".
-            b["api_key"] = json!("****");
-        }
-        Ok(b)
+            Some("****".to_string())
+        } else {
+            None
+        };
+        Ok(DvrPatch {
+            name: Some(name.get_untracked()),
+            host: Some(host.get_untracked().trim().to_string()),
+            port: Some(port),
+            staleness_threshold_seconds: Some(t),
+            api_key,
+            enabled: None,
+        })
     };
     let submit = {
         let edit_id = edit_id.clone();
@@ -329,9 +346,19 @@ fn DvrForm(existing: Option<DvrCard>, on_done: Callback<()>) -> impl IntoView {
                 Err(f) => return failure.set(Some(f)),
             };
             saving.set(true);
-            let (method, path) = match &edit_id {
-                Some(id) => ("PATCH", format!("/api/v1/dvrs/{id}")),
-                None => ("POST", "/api/v1/dvrs".to_string()),
+            let (method, path, b) = match &edit_id {
+                Some(id) => ("PATCH", format!("/api/v1/dvrs/{id}"), json!(b)),
+                None => {
+                    let create = DvrCreate {
+                        name: b.name.unwrap_or_default(),
+                        host: b.host.unwrap_or_default(),
+                        port: b.port,
+                        enabled: None,
+                        staleness_threshold_seconds: b.staleness_threshold_seconds,
+                        api_key: b.api_key,
+                    };
+                    ("POST", "/api/v1/dvrs".to_string(), json!(create))
+                }
             };
             api::send(session, method, path, Some(b), move |r| {
                 saving.set(false);
@@ -351,10 +378,12 @@ fn DvrForm(existing: Option<DvrCard>, on_done: Callback<()>) -> impl IntoView {
             Err(f) => return failure.set(Some(f)),
         };
         testing.set(true);
-        let mut b = json!({"host": form["host"], "port": form["port"], "name": form["name"]});
-        if let Some(k) = form["api_key"].as_str() {
-            b["api_key"] = json!(k);
-        }
+        let b = json!(DvrTest {
+            host: form.host.unwrap_or_default(),
+            port: form.port,
+            name: form.name,
+            api_key: form.api_key,
+        });
         api::send(
             session,
             "POST",
@@ -363,7 +392,8 @@ fn DvrForm(existing: Option<DvrCard>, on_done: Callback<()>) -> impl IntoView {
             move |r| {
                 testing.set(false);
                 test.set(Some(match r {
-                    Ok(v) => serde_json::from_value::<DiagnoseReport>(v["report"].clone())
+                    Ok(v) => serde_json::from_value::<DvrTested>(v)
+                        .map(|t| t.report)
                         .map_err(|e| e.to_string()),
                     Err(f) => Err(f.message),
                 }));

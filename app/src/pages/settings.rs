@@ -8,8 +8,10 @@ use serde_json::{json, Map, Value};
 use crate::api::{self, use_session, Session};
 use crate::layout::{use_live, Outcome};
 
+use wire::operations::{BackupExport, BackupImport};
 use wire::providers::{
-    provider_type, ProviderType, ProviderView, RoutingMatrix, TestOutcome, PROVIDER_TYPES,
+    provider_type, ProviderInput, ProviderType, ProviderView, RoutingMatrix, TestOutcome,
+    PROVIDER_TYPES,
 };
 use wire::settings::{Category, SettingsView};
 
@@ -346,7 +348,10 @@ fn ProviderItem(p: ProviderView, on_change: Callback<()>) -> impl IntoView {
             session,
             "PATCH",
             format!("/api/v1/providers/{id}"),
-            Some(json!({"enabled": !enabled})),
+            Some(json!(ProviderInput {
+                enabled: Some(!enabled),
+                ..ProviderInput::default()
+            })),
             move |_| on_change.run(()),
         )
     };
@@ -393,11 +398,12 @@ fn AddProvider(on_added: Callback<()>) -> impl IntoView {
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let k = kind.get_untracked();
-        let mut body = Map::new();
-        body.insert("type".into(), json!(k));
-        if !name.get_untracked().trim().is_empty() {
-            body.insert("name".into(), json!(name.get_untracked().trim()));
-        }
+        let given = name.get_untracked().trim().to_string();
+        let mut body = ProviderInput {
+            provider_type: Some(k.clone()),
+            name: (!given.is_empty()).then_some(given),
+            ..ProviderInput::default()
+        };
         for (f, v) in values.get_untracked() {
             let v = v.trim().to_string();
             if v.is_empty() || !provider_fields(&k).iter().any(|field| field.name == f) {
@@ -412,13 +418,13 @@ fn AddProvider(on_added: Callback<()>) -> impl IntoView {
                 "smtp_port" | "priority" => v.parse::<i64>().map(Value::from).unwrap_or(json!(v)),
                 _ => json!(v),
             };
-            body.insert(f, value);
+            body.fields.insert(f, value);
         }
         api::send(
             session,
             "POST",
             "/api/v1/providers".into(),
-            Some(Value::Object(body)),
+            Some(json!(body)),
             move |r| match r {
                 Ok(_) => {
                     values.set(BTreeMap::new());
@@ -751,11 +757,9 @@ fn BackupRestore() -> impl IntoView {
     let busy = RwSignal::new(false);
     let export = move |_| {
         let p = pass.get_untracked();
-        let body = if p.is_empty() {
-            json!({})
-        } else {
-            json!({ "passphrase": p })
-        };
+        let body = json!(BackupExport {
+            passphrase: (!p.is_empty()).then_some(p),
+        });
         busy.set(true);
         api::send(
             session,
@@ -804,10 +808,11 @@ fn BackupRestore() -> impl IntoView {
                 }
             };
             let p = restore_pass.get_untracked();
-            let mut body = json!({ "backup": backup, "without_secrets": without.get_untracked() });
-            if !p.is_empty() {
-                body["passphrase"] = json!(p);
-            }
+            let body = json!(BackupImport {
+                backup,
+                passphrase: (!p.is_empty()).then_some(p),
+                without_secrets: without.get_untracked(),
+            });
             api::send(
                 session,
                 "POST",
@@ -867,7 +872,10 @@ fn ThresholdRow(id: String, name: String, value: u32, editable: bool) -> impl In
     let input_id = format!("threshold-{id}");
     let save = move |_| {
         let body = match v.get_untracked().trim().parse::<u32>() {
-            Ok(n) => json!({"staleness_threshold_seconds": n}),
+            Ok(n) => json!(wire::dvrs::DvrPatch {
+                staleness_threshold_seconds: Some(n),
+                ..Default::default()
+            }),
             Err(_) => {
                 return outcome.set(Some(Err(
                     "staleness_threshold_seconds: must be a whole number".to_string(),

@@ -7,7 +7,6 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use serde::Deserialize;
 use serde_json::{json, Value};
 use tracing::warn;
 
@@ -18,7 +17,7 @@ use super::session::Caller;
 use super::AppState;
 use storage::api_keys;
 use storage::users::{self, Role, UserError};
-use wire::account::{ApiKeyCreated, ApiKeyRow, Done, UserRow};
+use wire::account::{ApiKeyCreated, ApiKeyRow, Done, NewApiKey, NewUser, PasswordChange, UserRow};
 use wire::Me;
 
 fn user_error(e: UserError) -> ApiError {
@@ -67,13 +66,6 @@ pub async fn me(Extension(caller): Extension<Caller>) -> Json<Me> {
     })
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct PasswordBody {
-    current_password: String,
-    new_password: String,
-}
-
 /// `POST /api/v1/me/password`: the signed-in user's own password; other sessions end.
 /// The current password is checked under the sign-in limits (a stolen session cannot
 /// guess it faster than the sign-in form could).
@@ -88,7 +80,7 @@ pub async fn change_password(
             "an API key has no password; sign in as a user to change one",
         ));
     };
-    let b: PasswordBody = parse_body(body)?;
+    let b: PasswordChange = parse_body(body)?;
     // A new password that would be refused costs no guess.
     users::validate_password(&b.new_password).map_err(user_error)?;
     let username = &session.user.username;
@@ -139,18 +131,12 @@ pub(crate) async fn list_keys(
     ))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct KeyBody {
-    name: String,
-}
-
 /// `POST /api/v1/apikeys`: the key is in this answer and nowhere else, ever.
 pub(crate) async fn create_key(
     State(state): State<AppState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<ApiKeyCreated>), ApiError> {
-    let b: KeyBody = parse_body(body)?;
+    let b: NewApiKey = parse_body(body)?;
     let name = b.name.trim();
     if name.is_empty() || name.chars().count() > 64 {
         return Err(ApiError::invalid("name: 1–64 characters"));
@@ -197,21 +183,12 @@ pub(crate) async fn list_users(
     ))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct UserBody {
-    username: String,
-    password: String,
-    #[serde(default)]
-    role: Option<String>,
-}
-
 /// `POST /api/v1/users`: a new login, `viewer` unless told `admin`.
 pub(crate) async fn create_user(
     State(state): State<AppState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let b: UserBody = parse_body(body)?;
+    let b: NewUser = parse_body(body)?;
     let role = match b.role.as_deref() {
         None => Role::Viewer,
         Some(r) => Role::parse(r)

@@ -14,7 +14,7 @@ use crate::registry::{DvrPatch, NewDvr};
 use domain::session::{LiveSession, VodSession};
 use engine::Health;
 use storage::dvrs::{DvrRecord, ManagedBy};
-use wire::dvrs::{DvrHealth, DvrView};
+use wire::dvrs::{DvrCreate, DvrHealth, DvrTest, DvrTested, DvrView};
 
 /// The contract's DVR object for a stored DVR and its health reading.
 pub(crate) fn dvr_view(r: DvrRecord, health: Option<Health>) -> DvrView {
@@ -78,28 +78,6 @@ pub(crate) fn parse_body<T: serde::de::DeserializeOwned>(
     })
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CreateBody {
-    name: String,
-    host: String,
-    port: Option<u16>,
-    enabled: Option<bool>,
-    staleness_threshold_seconds: Option<u32>,
-    api_key: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PatchBody {
-    name: Option<String>,
-    host: Option<String>,
-    port: Option<u16>,
-    enabled: Option<bool>,
-    staleness_threshold_seconds: Option<u32>,
-    api_key: Option<String>,
-}
-
 fn object(state: &AppState, r: DvrRecord) -> DvrView {
     let health = state.services.engine.health(&r.dvr_id);
     dvr_view(r, health)
@@ -116,7 +94,7 @@ pub async fn create(
     State(state): State<AppState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let b: CreateBody = parse_body(body)?;
+    let b: DvrCreate = parse_body(body)?;
     let record = state
         .services
         .registry
@@ -148,7 +126,7 @@ pub async fn patch(
     Path(id): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<DvrView>, ApiError> {
-    let b: PatchBody = parse_body(body)?;
+    let b: wire::dvrs::DvrPatch = parse_body(body)?;
     let record = state
         .services
         .registry
@@ -266,25 +244,13 @@ pub async fn sessions(
     Ok(Json(out))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TestBody {
-    host: String,
-    port: Option<u16>,
-    #[serde(default)]
-    name: Option<String>,
-    /// `****` (the edit form's echo) means the key stored for this address.
-    #[serde(default)]
-    api_key: Option<String>,
-}
-
 /// `POST /api/v1/dvrs/test`: the doctor's checks against an address before it is saved
 /// (the form's "Test connection"). Always 200 with the report; `ok` says if all passed.
 pub(crate) async fn test_connection(
     State(state): State<AppState>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let b: TestBody = parse_body(body)?;
+) -> Result<Json<DvrTested>, ApiError> {
+    let b: DvrTest = parse_body(body)?;
     let host = b.host.trim().to_string();
     let port = b.port.unwrap_or(crate::registry::DEFAULT_PORT);
     crate::registry::validate_host(&host).map_err(|m| ApiError {
@@ -315,14 +281,14 @@ pub(crate) async fn test_connection(
         host,
         port,
         enabled: true,
-        staleness_threshold_seconds: 300,
+        staleness_threshold_seconds: crate::registry::DEFAULT_STALENESS_SECONDS,
         managed_by: ManagedBy::Ui,
         api_key,
     };
     let report = crate::doctor::diagnose_with_engine(&state.services.engine, &record).await;
-    Ok(Json(serde_json::json!({
-        "ok": report.ok(),
-        "report": report,
-        "text": report.to_text(),
-    })))
+    Ok(Json(DvrTested {
+        ok: report.ok(),
+        text: report.to_text(),
+        report,
+    }))
 }

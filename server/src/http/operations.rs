@@ -19,6 +19,7 @@ use super::session::Caller;
 use super::AppState;
 use crate::backup::{self, BackupError};
 use crate::services::Services;
+use wire::operations::{BackupExport, BackupImport};
 
 /// What the running server knows, for the bundle.
 pub async fn snapshot(s: &Services) -> crate::bundle::Snapshot {
@@ -100,14 +101,6 @@ fn backup_error(e: BackupError) -> ApiError {
     }
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct ExportBody {
-    /// Seals provider secrets into the file; without it they are left out.
-    #[serde(default)]
-    passphrase: Option<String>,
-}
-
 /// `POST /api/v1/backup/export` → the backup file (JSON download).
 pub async fn export(
     State(state): State<AppState>,
@@ -116,8 +109,8 @@ pub async fn export(
 ) -> Result<Response, ApiError> {
     admin_only(&caller)?;
     let empty = body.as_ref().map(|b| b.is_empty()).unwrap_or(false);
-    let b: ExportBody = if empty {
-        ExportBody::default()
+    let b: BackupExport = if empty {
+        BackupExport::default()
     } else {
         parse_body(body)?
     };
@@ -144,16 +137,6 @@ pub async fn export(
         .into_response())
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct ImportBody {
-    backup: Value,
-    #[serde(default)]
-    passphrase: Option<String>,
-    #[serde(default)]
-    without_secrets: bool,
-}
-
 /// `POST /api/v1/backup/import` `{backup, passphrase?, without_secrets?}` → what was
 /// restored. The DVRs start at once.
 pub async fn import(
@@ -162,7 +145,7 @@ pub async fn import(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<backup::ImportReport>, ApiError> {
     admin_only(&caller)?;
-    let b: ImportBody = parse_body(body)?;
+    let b: BackupImport = parse_body(body)?;
     let s = &state.services;
     let parsed = backup::parse(&b.backup.to_string()).map_err(backup_error)?;
     // Like an edit: a reload cannot interleave, and what the YAML file names stays.
