@@ -5,75 +5,10 @@ use chrono::Utc;
 use serde_json::{Map, Value};
 
 use super::send::Outgoing;
-use domain::notify::providers::ProviderConfig;
 use storage::providers::ProviderRecord;
 use wire::providers::ProviderView;
 
-/// Whether a `url` value is an Apprise-style URL rather than an http(s) field.
-pub fn is_apprise_url(kind: &str, url: &str) -> bool {
-    let lower = url.to_ascii_lowercase();
-    let http = lower.starts_with("http://") || lower.starts_with("https://");
-    !http
-        || (matches!(kind, "discord" | "slack")
-            && domain::notify::providers::from_apprise_url(url).is_ok())
-}
-
-/// Builds the destination of a provider of `kind` from the body's fields (without
-/// `type`, `name`, `enabled`). A masked secret keeps `previous`'s value.
-pub fn config_from_body(
-    kind: &str,
-    mut fields: Map<String, Value>,
-    previous: Option<&ProviderConfig>,
-) -> Result<ProviderConfig, String> {
-    if wire::providers::provider_type(kind).is_none() {
-        return Err(format!(
-            "type: '{kind}' is not a provider type; use one of {}",
-            wire::providers::provider_type_names()
-        ));
-    }
-    let url = fields
-        .get("url")
-        .and_then(Value::as_str)
-        .map(str::to_string);
-    // `"url": "****"` alone is the masked Apprise URL echoed back (keep it); beside
-    // other fields it is not an Apprise URL, and those fields must not be dropped.
-    let masked_alone = |u: &str| u == domain::notify::secrets::MASK && fields.len() == 1;
-    let apprise = |u: &str| {
-        kind == "apprise"
-            || masked_alone(u)
-            || (u != domain::notify::secrets::MASK && is_apprise_url(kind, u))
-    };
-    if let Some(url) = url.filter(|u| apprise(u)) {
-        if url == domain::notify::secrets::MASK {
-            return previous
-                .cloned()
-                .ok_or_else(|| "url: must be set".to_string());
-        }
-        if fields.len() > 1 {
-            return Err("url: give either an Apprise URL or the type's fields, not both".into());
-        }
-        let t = domain::notify::providers::from_apprise_url(&url)?;
-        if kind != "apprise" && t.provider_type() != kind {
-            return Err(format!(
-                "url: this is a {} URL, not a {kind} one",
-                t.provider_type()
-            ));
-        }
-        t.validate()?;
-        return Ok(t);
-    }
-    if kind == "apprise" {
-        return Err("url: an Apprise URL (e.g. json://host/path) is required".into());
-    }
-    // Discord and Slack take their webhook URL as `url` too.
-    if matches!(kind, "discord" | "slack") {
-        if let Some(u) = fields.remove("url") {
-            fields.insert("webhook_url".into(), u);
-        }
-    }
-    let prev = previous.filter(|p| p.provider_type() == kind);
-    ProviderConfig::from_fields(kind, fields, prev)
-}
+pub use domain::notify::providers::body::{config_from_body, is_apprise_url};
 
 /// The API's provider object: `{id, type, name, enabled, managed_by, …fields}`,
 /// secrets masked.

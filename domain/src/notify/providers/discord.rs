@@ -29,6 +29,7 @@ impl Provider for Discord {
             default: "",
         },
         schemes: &["discord"],
+        webhook_url_field: Some("webhook_url"),
         from_apprise,
     };
 

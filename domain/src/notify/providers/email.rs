@@ -37,6 +37,7 @@ impl Provider for Email {
         viewer_hidden: &[],
         address: Address::Smtp,
         schemes: &["mailto", "mailtos"],
+        webhook_url_field: None,
         from_apprise,
     };
 

@@ -30,6 +30,7 @@ impl Provider for Gotify {
             default: "",
         },
         schemes: &["gotify", "gotifys"],
+        webhook_url_field: None,
         from_apprise,
     };
 

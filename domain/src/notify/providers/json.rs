@@ -30,6 +30,7 @@ impl Provider for Json {
             default: "",
         },
         schemes: &["json", "jsons"],
+        webhook_url_field: None,
         from_apprise,
     };
 

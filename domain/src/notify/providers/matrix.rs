@@ -39,6 +39,7 @@ impl Provider for Matrix {
             default: "",
         },
         schemes: &["matrix", "matrixs"],
+        webhook_url_field: None,
         from_apprise,
     };
 

@@ -7,6 +7,7 @@
 //! Adding a provider: its module here, a variant in [`ProviderConfig`] and the
 //! dispatch list in `each!`, its entry in [`PROVIDERS`] and in `wire::providers`.
 
+pub mod body;
 pub mod discord;
 pub mod email;
 pub mod gotify;
@@ -79,6 +80,9 @@ pub struct ProviderInfo {
     pub address: Address,
     /// Apprise URL schemes this provider reads.
     pub schemes: &'static [&'static str],
+    /// The field that holds the service's own webhook URL, which an API body may also
+    /// give as `url` (Discord, Slack).
+    pub webhook_url_field: Option<&'static str>,
     /// Reads an Apprise URL of one of `schemes`.
     pub from_apprise: fn(&Parts) -> Result<ProviderConfig, String>,
 }

@@ -42,6 +42,7 @@ impl Provider for Ntfy {
             default: NTFY_URL,
         },
         schemes: &["ntfy", "ntfys"],
+        webhook_url_field: None,
         from_apprise,
     };
 

@@ -38,6 +38,7 @@ impl Provider for Pushover {
             default: PUSHOVER_URL,
         },
         schemes: &["pover"],
+        webhook_url_field: None,
         from_apprise,
     };
 

@@ -28,6 +28,7 @@ impl Provider for Slack {
             default: "",
         },
         schemes: &["slack"],
+        webhook_url_field: Some("webhook_url"),
         from_apprise,
     };
 

@@ -34,6 +34,7 @@ impl Provider for Telegram {
             default: TELEGRAM_URL,
         },
         schemes: &["tgram"],
+        webhook_url_field: None,
         from_apprise,
     };
 

@@ -29,6 +29,7 @@ impl Provider for Webhook {
             default: "",
         },
         schemes: &[],
+        webhook_url_field: None,
         from_apprise: no_scheme,
     };
 
