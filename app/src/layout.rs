@@ -1,5 +1,5 @@
 //! The signed-in frame around every page: top navigation with the server switcher,
-//! the staleness banners, and the live feed every page reads.
+//! the staleness banners, and the dashboard feed every page reads.
 
 use leptos::prelude::*;
 use leptos_router::components::{Outlet, A};
@@ -8,16 +8,16 @@ use leptos_router::hooks::{use_location, use_navigate, use_query_map};
 use crate::api::{self, Session};
 use wire::{Dashboard, DiagnoseReport, DvrCard, Me};
 
-/// The live dashboard, pushed by `/api/v1/live`; every page reads it.
+/// The dashboard as the server pushes it (`/api/v1/live`); every page reads it.
 #[derive(Clone, Copy)]
-pub struct Live {
+pub struct DashboardFeed {
     pub dash: RwSignal<Dashboard>,
     /// True while the push stream is open.
     pub online: RwSignal<bool>,
 }
 
-pub(crate) fn use_live() -> Live {
-    use_context::<Live>().unwrap_or(Live {
+pub(crate) fn use_dashboard() -> DashboardFeed {
+    use_context::<DashboardFeed>().unwrap_or(DashboardFeed {
         dash: RwSignal::new(Dashboard::default()),
         online: RwSignal::new(false),
     })
@@ -32,7 +32,7 @@ pub(crate) fn use_scope() -> Memo<Option<String>> {
 /// Opens the push stream once hydrated; the browser reconnects it by itself. The alert
 /// history arrives apart from the rest (`event: alerts`), only when it changed.
 #[cfg(feature = "hydrate")]
-fn open_feed(live: Live) {
+fn open_feed(feed: DashboardFeed) {
     use wasm_bindgen::closure::Closure;
     use wasm_bindgen::JsCast;
     let Ok(es) = web_sys::EventSource::new("/api/v1/live") else {
@@ -45,9 +45,9 @@ fn open_feed(live: Live) {
             };
             match serde_json::from_str::<Dashboard>(&text) {
                 Ok(mut d) => {
-                    d.alerts = live.dash.with_untracked(|old| old.alerts.clone());
-                    live.dash.set(d);
-                    live.online.set(true);
+                    d.alerts = feed.dash.with_untracked(|old| old.alerts.clone());
+                    feed.dash.set(d);
+                    feed.online.set(true);
                 }
                 Err(e) => leptos::logging::error!("unreadable dashboard frame: {e}"),
             }
@@ -60,13 +60,13 @@ fn open_feed(live: Live) {
                 return;
             };
             match serde_json::from_str::<Vec<wire::AlertRow>>(&text) {
-                Ok(a) => live.dash.update(|d| d.alerts = a),
+                Ok(a) => feed.dash.update(|d| d.alerts = a),
                 Err(e) => leptos::logging::error!("unreadable alerts frame: {e}"),
             }
         });
     let _ = es.add_event_listener_with_callback("alerts", on_alerts.as_ref().unchecked_ref());
     on_alerts.forget();
-    let on_error = Closure::<dyn FnMut()>::new(move || live.online.set(false));
+    let on_error = Closure::<dyn FnMut()>::new(move || feed.online.set(false));
     es.set_onerror(Some(on_error.as_ref().unchecked_ref()));
     on_error.forget();
     // The stream lives as long as the page.
@@ -79,16 +79,16 @@ pub(crate) fn Layout() -> impl IntoView {
         me: RwSignal::new(None),
     };
     provide_context(session);
-    let live = Live {
+    let feed = DashboardFeed {
         dash: RwSignal::new(Dashboard::default()),
         online: RwSignal::new(false),
     };
-    provide_context(live);
+    provide_context(feed);
     let me = Resource::new(|| (), |_| api::get::<Me>("/api/v1/me"));
     let first = Resource::new(|| (), |_| crate::get_dashboard());
 
     #[cfg(feature = "hydrate")]
-    Effect::new(move |_| open_feed(live));
+    Effect::new(move |_| open_feed(feed));
 
     view! {
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
@@ -96,8 +96,8 @@ pub(crate) fn Layout() -> impl IntoView {
                 let who = me.await.ok();
                 session.me.set(who.clone());
                 if let Ok(d) = first.await {
-                    if live.dash.with_untracked(|x| x.generated_at.is_empty()) {
-                        live.dash.set(d);
+                    if feed.dash.with_untracked(|x| x.generated_at.is_empty()) {
+                        feed.dash.set(d);
                     }
                 }
                 view! {
@@ -114,7 +114,7 @@ pub(crate) fn Layout() -> impl IntoView {
 
 #[component]
 fn TopBar(me: Option<Me>) -> impl IntoView {
-    let live = use_live();
+    let feed = use_dashboard();
     let scope = use_scope();
     let location = use_location();
     let navigate = use_navigate();
@@ -151,7 +151,7 @@ fn TopBar(me: Option<Me>) -> impl IntoView {
                 <select id="server-switcher" aria-label="Server" on:change=on_switch>
                     <option value="" selected=move || scope.get().is_none()>"All DVRs"</option>
                     {move || {
-                        live.dash
+                        feed.dash
                             .get()
                             .dvrs
                             .into_iter()
@@ -164,9 +164,9 @@ fn TopBar(me: Option<Me>) -> impl IntoView {
                     }}
                 </select>
             </label>
-            <span class="live-dot" class:online=move || live.online.get()
-                title=move || if live.online.get() { "Live updates connected" } else { "Live updates reconnecting" }>
-                <span class="sr-only">{move || if live.online.get() { "live" } else { "offline" }}</span>
+            <span class="live-dot" class:online=move || feed.online.get()
+                title=move || if feed.online.get() { "Live updates connected" } else { "Live updates reconnecting" }>
+                <span class="sr-only">{move || if feed.online.get() { "live" } else { "offline" }}</span>
             </span>
             <span class="who">
                 <span id="whoami">{username}</span>
@@ -194,9 +194,9 @@ pub(crate) fn stale_message(d: &DvrCard) -> String {
 /// One red banner per stale DVR, on every page, gone when it recovers.
 #[component]
 fn Banners() -> impl IntoView {
-    let live = use_live();
+    let feed = use_dashboard();
     let stale = Memo::new(move |_| {
-        live.dash
+        feed.dash
             .get()
             .dvrs
             .into_iter()
@@ -214,10 +214,10 @@ fn Banners() -> impl IntoView {
 
 #[component]
 fn StaleBanner(dvr_id: String) -> impl IntoView {
-    let live = use_live();
+    let feed = use_dashboard();
     let id = dvr_id.clone();
     let text = move || {
-        live.dash
+        feed.dash
             .get()
             .dvrs
             .iter()

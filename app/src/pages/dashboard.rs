@@ -5,7 +5,7 @@ use leptos::prelude::*;
 
 use crate::api::{self, ago, bytes, clock, position};
 use crate::charts::{DiskTrend, SessionsChart};
-use crate::layout::{use_live, use_scope};
+use crate::layout::{use_dashboard, use_scope};
 use wire::{Activity, AlertRow, Dashboard, DvrCard};
 
 /// The frame narrowed to one DVR (or all).
@@ -45,9 +45,9 @@ pub(crate) fn scoped(d: &Dashboard, scope: Option<&str>) -> Dashboard {
 
 #[component]
 pub(crate) fn DashboardPage() -> impl IntoView {
-    let live = use_live();
+    let feed = use_dashboard();
     let scope = use_scope();
-    let view_ = Memo::new(move |_| scoped(&live.dash.get(), scope.get().as_deref()));
+    let view_ = Memo::new(move |_| scoped(&feed.dash.get(), scope.get().as_deref()));
     let activity = Resource::new(
         move || scope.get(),
         |scope| async move {

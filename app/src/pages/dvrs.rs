@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use serde_json::json;
 
 use crate::api::{self, ago, use_session};
-use crate::layout::{use_live, DiagnoseView};
+use crate::layout::{use_dashboard, DiagnoseView};
 use wire::discovery::{FoundDvr, Scan};
 use wire::dvrs::{DvrCreate, DvrPatch, DvrTest, DvrTested};
 use wire::{ApiFailure, DiagnoseReport, DvrCard};
@@ -21,7 +21,7 @@ fn owner(managed_by: &str) -> Option<&'static str> {
 
 #[component]
 pub(crate) fn DvrsPage() -> impl IntoView {
-    let live = use_live();
+    let feed = use_dashboard();
     let session = use_session();
     let settings = Resource::new(
         || (),
@@ -38,7 +38,7 @@ pub(crate) fn DvrsPage() -> impl IntoView {
         <h1>"DVRs"</h1>
         <Suspense fallback=|| ()>
             <p class="hint" id="soft-limit">{move || {
-                let n = live.dash.get().dvrs.len();
+                let n = feed.dash.get().dvrs.len();
                 match limit() {
                     Some(l) if n as u64 >= l => format!("{n} of {l} DVRs: the limit is reached. Remove a DVR or raise the limit in Settings › Advanced."),
                     Some(l) => format!("{n} of {l} DVRs (a soft limit you can raise in Settings › Advanced)."),
@@ -59,7 +59,7 @@ pub(crate) fn DvrsPage() -> impl IntoView {
             <thead><tr><th scope="col">"Name"</th><th scope="col">"Address"</th><th scope="col">"Status"</th>
                 <th scope="col">"Last event"</th><th scope="col">"Stale after"</th><th scope="col">"Actions"</th></tr></thead>
             <tbody>
-                <For each=move || live.dash.get().dvrs key=|d| row_key(d) let:card>
+                <For each=move || feed.dash.get().dvrs key=|d| row_key(d) let:card>
                     <DvrRow card=card/>
                 </For>
             </tbody>

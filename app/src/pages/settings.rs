@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use serde_json::{json, Map, Value};
 
 use crate::api::{self, use_session, Session};
-use crate::layout::{use_live, Outcome};
+use crate::layout::{use_dashboard, Outcome};
 
 use wire::operations::{BackupExport, BackupImport};
 use wire::providers::{
@@ -218,9 +218,9 @@ fn AlertSettings(initial: wire::settings::AlertSettings) -> impl IntoView {
 /// Per-DVR module switches (`alerts.per_dvr`): a module can be off for one DVR only.
 #[component]
 fn PerDvrModules(model: RwSignal<Value>, disabled: bool) -> impl IntoView {
-    let live = use_live();
+    let feed = use_dashboard();
     let dvrs = Memo::new(move |_| {
-        live.dash
+        feed.dash
             .get()
             .dvrs
             .into_iter()
@@ -490,7 +490,7 @@ fn set_cell(m: &mut Matrix, dvr: &str, event: &str, provider: &str, on: bool) {
 #[component]
 fn RoutingEditor(routing: Matrix, providers: Vec<ProviderView>) -> impl IntoView {
     let session = use_session();
-    let live = use_live();
+    let feed = use_dashboard();
     let mut types: Vec<String> = providers.iter().map(|p| p.provider_type.clone()).collect();
     types.sort();
     types.dedup();
@@ -499,7 +499,7 @@ fn RoutingEditor(routing: Matrix, providers: Vec<ProviderView>) -> impl IntoView
     }
     // Only the DVR list, so the grid is rebuilt when DVRs change, not on every frame.
     let dvrs = Memo::new(move |_| {
-        live.dash
+        feed.dash
             .get()
             .dvrs
             .into_iter()
@@ -510,7 +510,7 @@ fn RoutingEditor(routing: Matrix, providers: Vec<ProviderView>) -> impl IntoView
         <section id="routing" class="panel">
             <h2>"Routing"</h2>
             <p class="hint">"Which alerts go to which provider type, per DVR. A cell that was never set is on."</p>
-            <MatrixGrid initial=routing types=types session=session live_dvrs=dvrs.into()/>
+            <MatrixGrid initial=routing types=types session=session dvrs=dvrs.into()/>
         </section>
     }
 }
@@ -520,7 +520,7 @@ fn MatrixGrid(
     initial: Matrix,
     types: Vec<String>,
     session: Session,
-    live_dvrs: Signal<Vec<(String, String)>>,
+    dvrs: Signal<Vec<(String, String)>>,
 ) -> impl IntoView {
     let m = RwSignal::new(initial);
     let outcome = RwSignal::new(None);
@@ -543,7 +543,7 @@ fn MatrixGrid(
     };
     view! {
         <div class="matrix" id="routing-matrix">
-            {move || live_dvrs.get().into_iter().map(|(dvr, name)| {
+            {move || dvrs.get().into_iter().map(|(dvr, name)| {
                 let dvr = StoredValue::new(dvr);
                 view! {
                     <table class="table matrix-table" data-dvr-id=dvr.get_value()>
@@ -606,7 +606,7 @@ fn MatrixGrid(
 #[component]
 fn Advanced(initial: SettingsView) -> impl IntoView {
     let session = use_session();
-    let live = use_live();
+    let feed = use_dashboard();
     let limit = RwSignal::new(initial.dvr_soft_limit.to_string());
     let retention = RwSignal::new(initial.retention_days.to_string());
     let t = initial.disk_thresholds;
@@ -738,7 +738,7 @@ fn Advanced(initial: SettingsView) -> impl IntoView {
             <table class="table">
                 <thead><tr><th scope="col">"DVR"</th><th scope="col">"Stale after (seconds)"</th></tr></thead>
                 <tbody>
-                    {move || live.dash.get().dvrs.into_iter().map(|d| view! { <ThresholdRow id=d.dvr_id name=d.name value=d.staleness_threshold_seconds editable=admin && d.managed_by == "ui"/> }).collect_view()}
+                    {move || feed.dash.get().dvrs.into_iter().map(|d| view! { <ThresholdRow id=d.dvr_id name=d.name value=d.staleness_threshold_seconds editable=admin && d.managed_by == "ui"/> }).collect_view()}
                 </tbody>
             </table>
         </section>
