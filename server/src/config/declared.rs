@@ -538,6 +538,54 @@ pub async fn check(
     routing_ids(db, file, env_dvrs).await.map(|_| ())
 }
 
+/// The rule for the settings the YAML file manages, shared by the file's apply, edits
+/// and imports: the file's value wins. Its `dvr_soft_limit` and `retention_days` are
+/// written over the stored ones; answers the keys that changed. (Disk thresholds and
+/// alert settings are laid over in memory instead: the stored ones come back when the
+/// file stops naming them. See `thresholds_in_force` and `Declared::pin_alerts`.)
+pub(crate) async fn write_file_settings(
+    file: &FileConfig,
+    db: &Db,
+) -> Result<Vec<&'static str>, StorageError> {
+    let mut changed = Vec::new();
+    if let Some(limit) = file.dvr_soft_limit {
+        if settings::dvr_soft_limit(db).await? != limit {
+            settings::set(db, settings::DVR_SOFT_LIMIT, &limit).await?;
+            changed.push("dvr_soft_limit");
+        }
+    }
+    if let Some(days) = file.retention_days {
+        if settings::retention_days(db).await? != days {
+            settings::set(db, settings::RETENTION_DAYS, &days).await?;
+            changed.push("retention_days");
+        }
+    }
+    Ok(changed)
+}
+
+/// The disk thresholds in force: the file's when it sets them, else the stored ones.
+pub(crate) fn thresholds_in_force(
+    file: &FileConfig,
+    stored: Option<domain::disk::DiskThresholds>,
+) -> Option<domain::disk::DiskThresholds> {
+    file.disk_thresholds.or(stored)
+}
+
+/// The key of a settings edit that would change what the file manages (the API
+/// answers 409 naming it), if any.
+pub(crate) fn managed_key_in(file: &FileConfig, patch: &SettingsPatch) -> Option<&'static str> {
+    let differs = |given: Option<u32>, declared: Option<u32>| matches!((given, declared), (Some(g), Some(d)) if g != d);
+    if differs(patch.dvr_soft_limit, file.dvr_soft_limit) {
+        Some("dvr_soft_limit")
+    } else if differs(patch.retention_days, file.retention_days) {
+        Some("retention_days")
+    } else if patch.disk_thresholds.is_some() && file.disk_thresholds.is_some() {
+        Some("disk_thresholds")
+    } else {
+        None
+    }
+}
+
 /// Applies the file: validates what needs the database first, then writes DVRs,
 /// providers, routing and settings. `previous` (on reload) adds the keys that need a
 /// restart to the answer.
@@ -640,17 +688,8 @@ async fn write(
     } = c;
     let mut diff = Diff::default();
     // Settings first: the soft limit decides which declared DVRs fit.
-    if let Some(limit) = file.dvr_soft_limit {
-        if settings::dvr_soft_limit(parts.db).await? != limit {
-            settings::set(parts.db, settings::DVR_SOFT_LIMIT, &limit).await?;
-            diff.settings_changed.push("dvr_soft_limit".into());
-        }
-    }
-    if let Some(days) = file.retention_days {
-        if settings::retention_days(parts.db).await? != days {
-            settings::set(parts.db, settings::RETENTION_DAYS, &days).await?;
-            diff.settings_changed.push("retention_days".into());
-        }
+    for key in write_file_settings(file, parts.db).await? {
+        diff.settings_changed.push(key.into());
     }
     // The file's thresholds, else (when the file stopped setting them) the stored ones.
     let thresholds = match file.disk_thresholds {

@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use super::dvrs::parse_body;
 use super::error::ApiError;
 use super::AppState;
+use crate::config::declared::managed_key_in;
 use domain::alerts::kind::AlertKind;
 use domain::alerts::settings::Template;
 use domain::alerts::template;
@@ -110,24 +111,16 @@ pub(crate) async fn put_settings(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<SettingsView>, ApiError> {
     let b: SettingsPatch = parse_body(body)?;
-    let file = state.services.declared.file();
-    for (key, given, declared) in [
-        ("dvr_soft_limit", b.dvr_soft_limit, file.dvr_soft_limit),
-        ("retention_days", b.retention_days, file.retention_days),
-    ] {
-        if matches!((given, declared), (Some(g), Some(d)) if g != d) {
-            return Err(ApiError::new(
-                axum::http::StatusCode::CONFLICT,
-                "managed_by_file",
-                format!("{key}: set in the YAML configuration file; change it there"),
-            ));
-        }
-    }
-    if b.disk_thresholds.is_some() && file.disk_thresholds.is_some() {
+    if let Some(key) = managed_key_in(&state.services.declared.file(), &b) {
+        let it = if key == "disk_thresholds" {
+            "them"
+        } else {
+            "it"
+        };
         return Err(ApiError::new(
             axum::http::StatusCode::CONFLICT,
             "managed_by_file",
-            "disk_thresholds: set in the YAML configuration file; change them there",
+            format!("{key}: set in the YAML configuration file; change {it} there"),
         ));
     }
     // Alert edits and reloads take turns: each merges into the settings it read.

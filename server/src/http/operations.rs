@@ -158,21 +158,15 @@ pub async fn import(
     s.declared.pin_routing(&s.parts(), &mut routes).await;
     storage::routing::replace(&s.db, &routes).await?;
     let file = s.declared.file();
-    if let Some(days) = file.retention_days {
-        storage::settings::set(&s.db, storage::settings::RETENTION_DAYS, &days).await?;
-    }
-    if let Some(limit) = file.dvr_soft_limit {
-        storage::settings::set(&s.db, storage::settings::DVR_SOFT_LIMIT, &limit).await?;
-    }
+    crate::config::declared::write_file_settings(&file, &s.db).await?;
     // Imported alert settings take effect now.
     if let Some(a) = storage::settings::get(&s.db, crate::alerts::pipeline::SETTINGS_KEY).await? {
         let a = s.declared.pin_alerts(a).map_err(ApiError::invalid)?;
         s.alerts.set_settings(a).await.map_err(ApiError::invalid)?;
     }
-    if let Some(t) = storage::settings::get(&s.db, storage::settings::DISK_THRESHOLDS).await? {
-        if s.declared.file().disk_thresholds.is_none() {
-            s.engine.set_disk_thresholds(t);
-        }
+    let stored = storage::settings::get(&s.db, storage::settings::DISK_THRESHOLDS).await?;
+    if let Some(t) = crate::config::declared::thresholds_in_force(&file, stored) {
+        s.engine.set_disk_thresholds(t);
     }
     tracing::info!(
         dvrs = report.dvrs,
