@@ -41,6 +41,9 @@ struct Shared {
     /// outlive the DVR's task restarts and reloads, so a reconnect that rediscovers a
     /// session does not alert it again.
     pacing: Mutex<HashMap<String, Arc<Mutex<Pacing>>>>,
+    /// Per-DVR workers, by the sender of their event queue (dropping it ends the worker
+    /// once its queue is drained).
+    workers: Mutex<HashMap<String, mpsc::UnboundedSender<Arc<EngineEvent>>>>,
     /// Per-DVR lookup caches (channels, guide, jobs), shared with the dashboard.
     enrichers: Enrichers,
 }
@@ -77,6 +80,7 @@ impl AlertService {
                 dispatcher,
                 settings: RwLock::new(Arc::new(settings)),
                 pacing: Mutex::new(pacing),
+                workers: Mutex::new(HashMap::new()),
                 enrichers: Enrichers::default(),
             }),
         })
@@ -130,8 +134,6 @@ impl AlertService {
         let me = self;
         let mut rx = rx.lock().await;
         {
-            let mut workers: HashMap<String, mpsc::UnboundedSender<Arc<EngineEvent>>> =
-                HashMap::new();
             loop {
                 let ev = tokio::select! {
                     ev = rx.recv() => match ev { Some(ev) => ev, None => return },
@@ -142,6 +144,7 @@ impl AlertService {
                     tokio::spawn(me.clone().run_dvr(dvr_id.to_string(), wrx, cancel.clone()));
                     tx
                 };
+                let mut workers = me.shared.workers.lock();
                 let tx = workers
                     .entry(ev.dvr_id.clone())
                     .or_insert_with(|| start(&ev.dvr_id));
@@ -469,6 +472,29 @@ impl AlertService {
             }
         }
         Vec::new()
+    }
+
+    /// The DVRs the pipeline holds state for (a worker, or cooldowns and budget).
+    pub fn tracked_dvrs(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.shared.pacing.lock().keys().cloned().collect();
+        ids.extend(self.shared.workers.lock().keys().cloned());
+        ids.sort();
+        ids.dedup();
+        ids
+    }
+
+    /// Drops a removed DVR's alert state: its worker (after the events it has queued),
+    /// its cooldowns and budget, and its lookup caches.
+    pub fn forget_dvr(&self, dvr_id: &str) {
+        self.retain_dvrs(|id| id != dvr_id);
+    }
+
+    /// Keeps the alert state of the DVRs `keep` names only (the configured ones:
+    /// a disabled DVR keeps its cooldowns for when it comes back).
+    pub fn retain_dvrs(&self, keep: impl Fn(&str) -> bool) {
+        self.shared.workers.lock().retain(|id, _| keep(id));
+        self.shared.pacing.lock().retain(|id, _| keep(id));
+        self.shared.enrichers.retain(|id| keep(id));
     }
 
     /// Dedup survives a process restart: the last day's alert keys come back from the

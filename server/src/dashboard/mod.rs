@@ -359,6 +359,16 @@ impl DashboardHub {
                         slots.iter().map(|s| s.dvr_id.as_str()).collect();
                     self.extras.write().retain(|id, _| live.contains(id.as_str()));
                     services.alerts().enrichers().retain(|id| live.contains(id));
+                    // DVRs removed by any way (the file, an import) lose their alert
+                    // state; disabled ones keep it for when they come back.
+                    if let Ok(configured) = services.registry().list().await {
+                        let ids: std::collections::HashSet<String> =
+                            configured.into_iter().map(|r| r.dvr_id).collect();
+                        // A DVR added since the list was read is already running.
+                        services
+                            .alerts()
+                            .retain_dvrs(|id| ids.contains(id) || live.contains(id));
+                    }
                 }
                 _ = sweep.tick() => {
                     let days = settings::retention_days(services.db()).await.unwrap_or(settings::DEFAULT_RETENTION_DAYS);

@@ -150,6 +150,7 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     state.services.registry.delete(&id).await?;
+    state.services.alerts.forget_dvr(&id);
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -184,6 +184,35 @@ async fn a_channel_alert_travels_from_the_dvr_to_the_provider_with_dedup() {
     sim.shutdown().await;
 }
 
+/// A removed DVR's alert state (its worker, cooldowns and budget) goes with it: a
+/// monitor whose DVRs come and go does not grow without bound.
+#[tokio::test]
+async fn a_removed_dvr_leaves_no_alert_state_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    let sim = sim(Scenario::Quiet).await;
+    let fake = webhook_fake().await;
+    let id = add_dvr(&srv, "Guest Room", &sim).await;
+    add_webhook(&srv, &fake).await;
+    watch(&sim, "7", "ABC", "Den TV");
+    wait_received(&fake, "channel.watching.start", 1).await;
+    assert!(srv.services.alerts.tracked_dvrs().contains(&id));
+    let (status, _) = send(
+        client().delete(url(&srv, &format!("/api/v1/dvrs/{id}"))),
+        Some(API_KEY),
+    )
+    .await;
+    assert_eq!(status, 204);
+    eventually(
+        "the DVR's alert state dropped",
+        Duration::from_secs(10),
+        || async { (!srv.services.alerts.tracked_dvrs().contains(&id)).then_some(()) },
+    )
+    .await;
+    srv.shutdown().await;
+    sim.shutdown().await;
+}
+
 #[tokio::test]
 async fn dvrs_are_isolated_and_routing_decides_per_dvr() {
     let dir = tempfile::tempdir().unwrap();
