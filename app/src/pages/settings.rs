@@ -16,14 +16,15 @@ use wire::providers::{
 use wire::settings::{Category, SettingsView};
 
 /// The routing matrix's categories, by their API names.
-const CATEGORIES: [&str; 5] = [
-    Category::Channel.as_str(),
-    Category::Vod.as_str(),
-    Category::Recording.as_str(),
-    Category::Disk.as_str(),
-    Category::Health.as_str(),
-];
-
+const CATEGORIES: [&str; Category::ALL.len()] = {
+    let mut names = [""; Category::ALL.len()];
+    let mut i = 0;
+    while i < Category::ALL.len() {
+        names[i] = Category::ALL[i].as_str();
+        i += 1;
+    }
+    names
+};
 /// The add form's fields for a provider type (none for an unknown one).
 fn provider_fields(kind: &str) -> &'static [wire::providers::Field] {
     provider_type(kind).map_or(&[], |t: &ProviderType| t.fields)

@@ -47,6 +47,7 @@ impl Cooldowns {
             .retain(|_, at| now.saturating_duration_since(*at) < keep);
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.last.len()
     }
@@ -99,6 +100,7 @@ impl Budget {
     }
 
     /// Alerts counted (sent or reserved) in the current window.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.sent.len()
     }

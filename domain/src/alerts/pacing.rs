@@ -139,8 +139,9 @@ impl Pacing {
         }
     }
 
-    /// Dedup keys remembered and budget slots counted, for tests and metrics.
-    pub fn sizes(&self) -> (usize, usize) {
+    /// Dedup keys remembered and budget slots counted.
+    #[cfg(test)]
+    fn sizes(&self) -> (usize, usize) {
         (self.cooldowns.len(), self.budget.len())
     }
 }

@@ -146,7 +146,8 @@ impl HttpRequest {
     }
 
     /// The body's field or header value, for tests that read what would be sent.
-    pub fn form_value(&self, name: &str) -> Option<&str> {
+    #[cfg(test)]
+    pub(crate) fn form_value(&self, name: &str) -> Option<&str> {
         match &self.body {
             Body::Form(pairs) => pairs
                 .iter()
@@ -156,7 +157,8 @@ impl HttpRequest {
         }
     }
 
-    pub fn header_value(&self, name: &str) -> Option<&str> {
+    #[cfg(test)]
+    pub(crate) fn header_value(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))

@@ -43,10 +43,17 @@ pub fn from_apprise_url(url: &str) -> Result<ProviderConfig, String> {
     let p = split(url)?;
     match by_scheme(&p.scheme) {
         Some(provider) => (provider.from_apprise)(&p),
-        None => Err(format!(
-            "url: '{}://' is not supported; use pover, discord, tgram, slack, mailto(s), gotify(s), matrix(s), ntfy(s) or json(s)",
-            p.scheme
-        )),
+        None => {
+            let known: Vec<&str> = super::PROVIDERS
+                .iter()
+                .flat_map(|p| p.schemes.iter().copied())
+                .collect();
+            Err(format!(
+                "url: '{}://' is not supported; use one of {}",
+                p.scheme,
+                known.join(", ")
+            ))
+        }
     }
 }
 
