@@ -28,6 +28,9 @@ pub enum EngineEventKind {
         reason: String,
     },
     Change(Change),
+    /// The DVR's state was matched with its activity list after a (re)connect: what
+    /// the resync did not end is still going on.
+    Resynced,
     /// A `/dvr` poll's disk figures (every 120 s while connected).
     Disk(DiskSample),
     /// The watchdog's verdict on this DVR changed (`from` is null on its first check).

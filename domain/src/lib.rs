@@ -9,6 +9,7 @@ pub mod disk;
 pub mod dvr;
 pub mod engine_event;
 pub mod health;
+pub mod history;
 pub mod notify;
 pub mod rate;
 pub mod session;

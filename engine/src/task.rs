@@ -295,6 +295,7 @@ async fn connect_and_stream(ctx: &TaskCtx) -> (Option<Instant>, End) {
                         if held.is_some() {
                             let changes = ctx.slot.with_state(|st| st.resync(&info.activity, Utc::now()));
                             publish_changes(ctx, changes);
+                            ctx.publish(EngineEventKind::Resynced);
                             replay(ctx, held.take());
                         }
                     }

@@ -1,0 +1,615 @@
+//! Watch history: which plays the engine's session changes open and close, and how an
+//! outage, a task restart or a removed DVR ends them honestly.
+//!
+//! Pure: [`Tracker::on_event`] turns one engine event into row operations, which the
+//! server writes in batches off the engine's path. Row ids are handed out here, so a
+//! start and its end can be written in the same batch without a round trip.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+
+use crate::engine_event::{EngineEvent, EngineEventKind};
+use crate::session::{Change, LiveSession, VodSession};
+
+/// Live TV or library playback (a recording or an imported file), as the contract
+/// names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PlayKind {
+    Live,
+    Vod,
+}
+
+impl PlayKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PlayKind::Live => "live",
+            PlayKind::Vod => "vod",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "live" => Some(PlayKind::Live),
+            "vod" => Some(PlayKind::Vod),
+            _ => None,
+        }
+    }
+}
+
+/// How a play ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndedBy {
+    /// The DVR said the session ended.
+    Stopped,
+    /// The DVR went away while it played; the end is the last moment it was known.
+    DvrLost,
+    /// The monitor stopped or crashed while it played.
+    MonitorRestarted,
+    /// The DVR was removed or disabled in the monitor while it played.
+    DvrRemoved,
+}
+
+impl EndedBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndedBy::Stopped => "stopped",
+            EndedBy::DvrLost => "dvr_lost",
+            EndedBy::MonitorRestarted => "monitor_restarted",
+            EndedBy::DvrRemoved => "dvr_removed",
+        }
+    }
+
+    pub const ALL: [EndedBy; 4] = [
+        EndedBy::Stopped,
+        EndedBy::DvrLost,
+        EndedBy::MonitorRestarted,
+        EndedBy::DvrRemoved,
+    ];
+}
+
+/// A play as it starts: one history row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Play {
+    pub id: i64,
+    pub dvr_id: String,
+    pub kind: PlayKind,
+    /// The client's display name as the DVR gives it.
+    pub device: Option<String>,
+    pub client_ip: Option<String>,
+    /// Live TV: the channel number as the DVR writes it.
+    pub channel: Option<String>,
+    /// Live TV: the channel's call sign or name.
+    pub call_sign: Option<String>,
+    /// Live TV: `tuner`, `tve`, `m3u` or `other`.
+    pub source: Option<String>,
+    /// Library playback: the DVR's file id.
+    pub file_id: Option<String>,
+    /// The program (live) or the file's title (library), when known.
+    pub title: Option<String>,
+    pub started_at: DateTime<Utc>,
+}
+
+/// One change to the history table.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Op {
+    Start(Play),
+    End {
+        id: i64,
+        ended_at: DateTime<Utc>,
+        ended_by: EndedBy,
+    },
+    /// A detail learned after the start (a program title from the guide, a device's
+    /// real name).
+    Title {
+        id: i64,
+        title: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+struct Open {
+    id: i64,
+    /// What identifies the same play when a restarted task announces it again.
+    what: String,
+    /// Set when the DVR's stream went down: the last moment the play was known.
+    lost_at: Option<DateTime<Utc>>,
+}
+
+/// Per DVR: whether its task restarted with fresh state since the stream went down, so
+/// the resync re-announces what still plays.
+#[derive(Debug, Default, Clone)]
+struct DvrMark {
+    fresh_state: bool,
+    /// Activity names re-announced since the restart.
+    seen: Vec<String>,
+}
+
+/// The open plays of every DVR and the id counter.
+#[derive(Debug)]
+pub struct Tracker {
+    next_id: i64,
+    open: HashMap<(String, String), Open>,
+    marks: HashMap<String, DvrMark>,
+}
+
+impl Tracker {
+    /// `next_id` is one past the largest id already stored.
+    pub fn new(next_id: i64) -> Self {
+        Self {
+            next_id: next_id.max(1),
+            open: HashMap::new(),
+            marks: HashMap::new(),
+        }
+    }
+
+    /// Plays open now.
+    pub fn open_count(&self) -> usize {
+        self.open.len()
+    }
+
+    /// The DVRs with open plays.
+    pub fn dvrs_with_plays(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.open.keys().map(|(d, _)| d.clone()).collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    }
+
+    /// The row operations one engine event implies.
+    pub fn on_event(&mut self, ev: &EngineEvent) -> Vec<Op> {
+        let mut ops = Vec::new();
+        let dvr = &ev.dvr_id;
+        match &ev.kind {
+            EngineEventKind::Change(Change::LiveStarted(s)) => {
+                self.start(dvr, &s.name, live_what(s), ev.at, &mut ops, |id| {
+                    live_play(id, dvr, s)
+                })
+            }
+            EngineEventKind::Change(Change::VodStarted(s)) => {
+                self.start(dvr, &s.name, vod_what(s), ev.at, &mut ops, |id| {
+                    vod_play(id, dvr, s)
+                })
+            }
+            EngineEventKind::Change(Change::LiveEnded(s)) => {
+                self.end(dvr, &s.name, Some(&live_what(s)), ev.at, &mut ops)
+            }
+            EngineEventKind::Change(Change::VodEnded(s)) => {
+                self.end(dvr, &s.name, Some(&vod_what(s)), ev.at, &mut ops)
+            }
+            EngineEventKind::Change(Change::VodProgress(s)) => {
+                if let Some(o) = self.open.get_mut(&(dvr.clone(), s.name.clone())) {
+                    o.lost_at = None;
+                }
+            }
+            EngineEventKind::Change(Change::LiveUpdated(s)) => {
+                if let Some(o) = self.open.get_mut(&(dvr.clone(), s.name.clone())) {
+                    o.lost_at = None;
+                }
+            }
+            EngineEventKind::Disconnected { .. } => self.mark_lost(dvr, ev.at, false),
+            EngineEventKind::TaskRestarted { .. } => self.mark_lost(dvr, ev.at, true),
+            EngineEventKind::Resynced => self.resynced(dvr, ev.at, &mut ops),
+            _ => {}
+        }
+        ops
+    }
+
+    /// Ends every open play of a DVR the monitor no longer runs.
+    pub fn dvr_removed(&mut self, dvr_id: &str, now: DateTime<Utc>) -> Vec<Op> {
+        self.marks.remove(dvr_id);
+        self.close_where(|d| d == dvr_id, now, EndedBy::DvrRemoved)
+    }
+
+    /// Ends every open play (the monitor is stopping).
+    pub fn close_all(&mut self, now: DateTime<Utc>) -> Vec<Op> {
+        self.marks.clear();
+        self.close_where(|_| true, now, EndedBy::MonitorRestarted)
+    }
+
+    fn close_where(
+        &mut self,
+        which: impl Fn(&str) -> bool,
+        now: DateTime<Utc>,
+        by: EndedBy,
+    ) -> Vec<Op> {
+        let keys: Vec<_> = self
+            .open
+            .keys()
+            .filter(|(d, _)| which(d))
+            .cloned()
+            .collect();
+        let mut ops = Vec::new();
+        for k in keys {
+            if let Some(o) = self.open.remove(&k) {
+                let (ended_at, ended_by) = match o.lost_at {
+                    Some(t) => (t, EndedBy::DvrLost),
+                    None => (now, by),
+                };
+                ops.push(Op::End {
+                    id: o.id,
+                    ended_at,
+                    ended_by,
+                });
+            }
+        }
+        ops.sort_by_key(|op| match op {
+            Op::End { id, .. } => *id,
+            _ => 0,
+        });
+        ops
+    }
+
+    fn start(
+        &mut self,
+        dvr: &str,
+        name: &str,
+        what: String,
+        at: DateTime<Utc>,
+        ops: &mut Vec<Op>,
+        play: impl FnOnce(i64) -> Play,
+    ) {
+        let key = (dvr.to_string(), name.to_string());
+        if let Some(mark) = self.marks.get_mut(dvr) {
+            mark.seen.push(name.to_string());
+        }
+        if let Some(o) = self.open.get_mut(&key) {
+            if o.lost_at.is_some() && o.what == what {
+                // A restarted task announcing what already played: the same play goes on.
+                o.lost_at = None;
+                return;
+            }
+        }
+        self.end(dvr, name, None, at, ops);
+        let id = self.next_id;
+        self.next_id += 1;
+        self.open.insert(
+            key,
+            Open {
+                id,
+                what,
+                lost_at: None,
+            },
+        );
+        ops.push(Op::Start(play(id)));
+    }
+
+    fn end(
+        &mut self,
+        dvr: &str,
+        name: &str,
+        what: Option<&str>,
+        at: DateTime<Utc>,
+        ops: &mut Vec<Op>,
+    ) {
+        let key = (dvr.to_string(), name.to_string());
+        if let (Some(o), Some(what)) = (self.open.get(&key), what) {
+            if o.what != what {
+                return;
+            }
+        }
+        if let Some(o) = self.open.remove(&key) {
+            let (ended_at, ended_by) = match o.lost_at {
+                Some(t) => (t, EndedBy::DvrLost),
+                None => (at, EndedBy::Stopped),
+            };
+            ops.push(Op::End {
+                id: o.id,
+                ended_at,
+                ended_by,
+            });
+        }
+    }
+
+    fn mark_lost(&mut self, dvr: &str, at: DateTime<Utc>, fresh_state: bool) {
+        for ((d, _), o) in self.open.iter_mut() {
+            if d == dvr && o.lost_at.is_none() {
+                o.lost_at = Some(at);
+            }
+        }
+        let mark = self.marks.entry(dvr.to_string()).or_default();
+        if fresh_state {
+            mark.fresh_state = true;
+            mark.seen.clear();
+        }
+    }
+
+    /// The DVR's state was just matched with its activity list: whatever the resync did
+    /// not end still plays, unless the task restarted and the resync did not name it.
+    fn resynced(&mut self, dvr: &str, at: DateTime<Utc>, ops: &mut Vec<Op>) {
+        let mark = self.marks.remove(dvr).unwrap_or_default();
+        let keys: Vec<_> = self
+            .open
+            .keys()
+            .filter(|(d, _)| d == dvr)
+            .cloned()
+            .collect();
+        for key in keys {
+            let gone = mark.fresh_state && !mark.seen.contains(&key.1);
+            if gone {
+                if let Some(o) = self.open.remove(&key) {
+                    ops.push(Op::End {
+                        id: o.id,
+                        ended_at: o.lost_at.unwrap_or(at),
+                        ended_by: EndedBy::DvrLost,
+                    });
+                }
+            } else if let Some(o) = self.open.get_mut(&key) {
+                o.lost_at = None;
+            }
+        }
+    }
+}
+
+fn live_what(s: &LiveSession) -> String {
+    format!("live:{}", s.channel_number)
+}
+
+fn vod_what(s: &VodSession) -> String {
+    format!("vod:{}", s.file_id)
+}
+
+fn live_play(id: i64, dvr: &str, s: &LiveSession) -> Play {
+    Play {
+        id,
+        dvr_id: dvr.to_string(),
+        kind: PlayKind::Live,
+        device: s.device_name.clone(),
+        client_ip: s.client_ip.map(|ip| ip.to_string()),
+        channel: Some(s.channel_number.clone()),
+        call_sign: s.channel_name.clone(),
+        source: Some(source_kind(&s.source).to_string()),
+        file_id: None,
+        title: None,
+        started_at: s.started_at,
+    }
+}
+
+fn vod_play(id: i64, dvr: &str, s: &VodSession) -> Play {
+    Play {
+        id,
+        dvr_id: dvr.to_string(),
+        kind: PlayKind::Vod,
+        device: s.device_name.clone().or_else(|| {
+            // The activity names the client when it gives no device name.
+            (s.client_ip.is_none() && !s.client.is_empty()).then(|| s.client.clone())
+        }),
+        client_ip: s.client_ip.map(|ip| ip.to_string()),
+        channel: None,
+        call_sign: None,
+        source: None,
+        file_id: Some(s.file_id.clone()),
+        title: s.title.clone(),
+        started_at: s.started_at,
+    }
+}
+
+/// The source family, without the tuner id or provider name.
+fn source_kind(s: &crate::dvr::event::StreamSource) -> &'static str {
+    use crate::dvr::event::StreamSource as S;
+    match s {
+        S::Tuner(_) => "tuner",
+        S::Tve(_) => "tve",
+        S::M3u(_) => "m3u",
+        S::Other(_) | S::Unknown => "other",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::DvrState;
+
+    fn t(s: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + s, 0).unwrap()
+    }
+
+    /// Feeds DVR lines through a real [`DvrState`], as the engine does.
+    struct Dvr {
+        id: String,
+        state: DvrState,
+    }
+
+    impl Dvr {
+        fn new(id: &str) -> Self {
+            Self {
+                id: id.into(),
+                state: DvrState::new(),
+            }
+        }
+
+        fn line(&mut self, tr: &mut Tracker, at: i64, line: &str) -> Vec<Op> {
+            let crate::dvr::event::Line::Event(e) = crate::dvr::event::parse_line(line).unwrap()
+            else {
+                panic!("not an event: {line}")
+            };
+            let changes = self.state.apply(&e, t(at));
+            changes
+                .into_iter()
+                .flat_map(|c| tr.on_event(&self.ev(at, EngineEventKind::Change(c))))
+                .collect()
+        }
+
+        fn ev(&self, at: i64, kind: EngineEventKind) -> EngineEvent {
+            EngineEvent {
+                dvr_id: self.id.clone(),
+                at: t(at),
+                kind,
+            }
+        }
+    }
+
+    const WATCH9: &str = r#"{"Type":"activities.set","Name":"9-stream-A-x","Value":"Watching ch9 KCAL from Den (192.168.1.20)"}"#;
+    const WATCH13: &str = r#"{"Type":"activities.set","Name":"9-stream-A-x","Value":"Watching ch13 KCOP from Den (192.168.1.20)"}"#;
+    const END9: &str = r#"{"Type":"activities.set","Name":"9-stream-A-x","Value":""}"#;
+
+    fn ends(ops: &[Op]) -> Vec<(i64, DateTime<Utc>, EndedBy)> {
+        ops.iter()
+            .filter_map(|o| match o {
+                Op::End {
+                    id,
+                    ended_at,
+                    ended_by,
+                } => Some((*id, *ended_at, *ended_by)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_live_play_starts_and_stops_as_one_row() {
+        let mut tr = Tracker::new(7);
+        let mut d = Dvr::new("aaaa0001");
+        let ops = d.line(&mut tr, 0, WATCH9);
+        let [Op::Start(p)] = ops.as_slice() else {
+            panic!("{ops:?}")
+        };
+        assert_eq!(p.id, 7);
+        assert_eq!(p.kind, PlayKind::Live);
+        assert_eq!(p.channel.as_deref(), Some("9"));
+        assert_eq!(p.call_sign.as_deref(), Some("KCAL"));
+        assert_eq!(p.device.as_deref(), Some("Den"));
+        assert_eq!(p.client_ip.as_deref(), Some("192.168.1.20"));
+        assert_eq!(p.started_at, t(0));
+        assert!(
+            d.line(&mut tr, 30, WATCH9).is_empty(),
+            "an update is the same play"
+        );
+        assert_eq!(
+            ends(&d.line(&mut tr, 600, END9)),
+            vec![(7, t(600), EndedBy::Stopped)]
+        );
+        assert_eq!(tr.open_count(), 0);
+    }
+
+    #[test]
+    fn a_channel_change_ends_one_play_and_starts_the_next() {
+        let mut tr = Tracker::new(1);
+        let mut d = Dvr::new("aaaa0001");
+        d.line(&mut tr, 0, WATCH9);
+        let ops = d.line(&mut tr, 60, WATCH13);
+        assert_eq!(ends(&ops), vec![(1, t(60), EndedBy::Stopped)]);
+        assert!(matches!(&ops[1], Op::Start(p) if p.id == 2 && p.channel.as_deref() == Some("13")));
+    }
+
+    #[test]
+    fn an_outage_ends_a_play_at_the_last_moment_it_was_known() {
+        let mut tr = Tracker::new(1);
+        let mut d = Dvr::new("aaaa0001");
+        d.line(&mut tr, 0, WATCH9);
+        tr.on_event(&d.ev(
+            100,
+            EngineEventKind::Disconnected {
+                reason: "eof".into(),
+            },
+        ));
+        // Back after five minutes: the resync finds the session gone.
+        let changes = d.state.resync(&Default::default(), t(400));
+        let ops: Vec<Op> = changes
+            .into_iter()
+            .flat_map(|c| tr.on_event(&d.ev(400, EngineEventKind::Change(c))))
+            .collect();
+        assert_eq!(ends(&ops), vec![(1, t(100), EndedBy::DvrLost)]);
+    }
+
+    #[test]
+    fn a_play_that_outlives_a_short_outage_goes_on() {
+        let mut tr = Tracker::new(1);
+        let mut d = Dvr::new("aaaa0001");
+        d.line(&mut tr, 0, WATCH9);
+        tr.on_event(&d.ev(
+            100,
+            EngineEventKind::Disconnected {
+                reason: "eof".into(),
+            },
+        ));
+        let still: std::collections::BTreeMap<String, String> = [(
+            "9-stream-A-x".to_string(),
+            "Watching ch9 KCAL from Den (192.168.1.20)".to_string(),
+        )]
+        .into();
+        let changes = d.state.resync(&still, t(110));
+        for c in changes {
+            assert!(tr
+                .on_event(&d.ev(110, EngineEventKind::Change(c)))
+                .is_empty());
+        }
+        assert!(tr
+            .on_event(&d.ev(110, EngineEventKind::Resynced))
+            .is_empty());
+        assert_eq!(
+            ends(&d.line(&mut tr, 900, END9)),
+            vec![(1, t(900), EndedBy::Stopped)],
+            "it ended normally, later"
+        );
+    }
+
+    #[test]
+    fn a_restarted_task_continues_what_still_plays_and_ends_what_does_not() {
+        let mut tr = Tracker::new(1);
+        let mut d = Dvr::new("aaaa0001");
+        d.line(&mut tr, 0, WATCH9);
+        d.line(
+            &mut tr,
+            5,
+            r#"{"Type":"activities.set","Name":"6-file-1234-192.168.1.30","Value":"Watching Movie from Kitchen (192.168.1.30) at 1m2s"}"#,
+        );
+        tr.on_event(&d.ev(
+            50,
+            EngineEventKind::TaskRestarted {
+                reason: "hung".into(),
+            },
+        ));
+        // The new task's state is fresh; its resync announces only the live session.
+        let mut fresh = Dvr::new("aaaa0001");
+        let ops = fresh.line(&mut tr, 60, WATCH9);
+        assert!(ops.is_empty(), "the same live play goes on: {ops:?}");
+        let ops = tr.on_event(&fresh.ev(60, EngineEventKind::Resynced));
+        assert_eq!(ends(&ops), vec![(2, t(50), EndedBy::DvrLost)]);
+        assert_eq!(tr.open_count(), 1);
+    }
+
+    #[test]
+    fn removal_and_shutdown_close_what_is_open() {
+        let mut tr = Tracker::new(1);
+        let mut a = Dvr::new("aaaa0001");
+        let mut b = Dvr::new("bbbb0002");
+        a.line(&mut tr, 0, WATCH9);
+        b.line(&mut tr, 0, WATCH9);
+        assert_eq!(tr.dvrs_with_plays(), vec!["aaaa0001", "bbbb0002"]);
+        assert_eq!(
+            ends(&tr.dvr_removed("aaaa0001", t(10))),
+            vec![(1, t(10), EndedBy::DvrRemoved)]
+        );
+        assert_eq!(
+            ends(&tr.close_all(t(20))),
+            vec![(2, t(20), EndedBy::MonitorRestarted)]
+        );
+    }
+
+    #[test]
+    fn library_playback_keeps_the_file_and_its_title() {
+        let mut tr = Tracker::new(1);
+        let mut d = Dvr::new("aaaa0001");
+        let ops = d.line(
+            &mut tr,
+            0,
+            r#"{"Type":"activities.set","Name":"6-file-1234-192.168.1.30","Value":"Watching Movie from Kitchen (192.168.1.30) at 1m2s"}"#,
+        );
+        let [Op::Start(p)] = ops.as_slice() else {
+            panic!("{ops:?}")
+        };
+        assert_eq!(p.kind, PlayKind::Vod);
+        assert_eq!(p.file_id.as_deref(), Some("1234"));
+        assert_eq!(p.channel, None);
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for k in [PlayKind::Live, PlayKind::Vod] {
+            assert_eq!(PlayKind::parse(k.as_str()), Some(k));
+        }
+        assert_eq!(PlayKind::parse("tv"), None);
+        assert_eq!(EndedBy::ALL.len(), 4);
+    }
+}

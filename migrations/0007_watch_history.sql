@@ -1,0 +1,55 @@
+-- Watch history: one row per play (live TV or library playback). Times are unix
+-- seconds so ranges and hour-of-day buckets are plain integer arithmetic.
+CREATE TABLE watch_history (
+    id              INTEGER PRIMARY KEY,
+    dvr_id          TEXT NOT NULL,
+    -- 'live' or 'vod'
+    kind            TEXT NOT NULL,
+    device          TEXT,
+    client_ip       TEXT,
+    -- Live TV: channel number, call sign, source family (tuner, tve, m3u, other).
+    channel         TEXT,
+    call_sign       TEXT,
+    source          TEXT,
+    -- Library playback: the DVR's file id.
+    file_id         TEXT,
+    title           TEXT,
+    started_at      INTEGER NOT NULL,
+    -- NULL while it plays.
+    ended_at        INTEGER,
+    watched_seconds INTEGER,
+    -- 'stopped', 'dvr_lost', 'monitor_restarted', 'dvr_removed'
+    ended_by        TEXT,
+    -- While open: the last moment the monitor knew it played (a crash ends it there).
+    last_seen_at    INTEGER
+);
+-- Newest first, alone or within one DVR, device, channel or kind.
+CREATE INDEX watch_history_by_start ON watch_history (started_at, id);
+CREATE INDEX watch_history_by_dvr ON watch_history (dvr_id, started_at, id);
+CREATE INDEX watch_history_by_device ON watch_history (device, started_at, id);
+CREATE INDEX watch_history_by_channel ON watch_history (channel, started_at, id);
+CREATE INDEX watch_history_by_kind ON watch_history (kind, started_at, id);
+CREATE INDEX watch_history_open ON watch_history (ended_at) WHERE ended_at IS NULL;
+
+-- Text search over title, device, channel and call sign: trigram, so any part of a
+-- word matches, as the History page's search box promises.
+CREATE VIRTUAL TABLE watch_history_text USING fts5 (
+    title, device, channel, call_sign,
+    content = 'watch_history', content_rowid = 'id', tokenize = 'trigram'
+);
+CREATE TRIGGER watch_history_text_insert AFTER INSERT ON watch_history BEGIN
+    INSERT INTO watch_history_text (rowid, title, device, channel, call_sign)
+    VALUES (new.id, new.title, new.device, new.channel, new.call_sign);
+END;
+CREATE TRIGGER watch_history_text_delete AFTER DELETE ON watch_history BEGIN
+    INSERT INTO watch_history_text (watch_history_text, rowid, title, device, channel, call_sign)
+    VALUES ('delete', old.id, old.title, old.device, old.channel, old.call_sign);
+END;
+CREATE TRIGGER watch_history_text_update AFTER UPDATE OF title, device, channel, call_sign ON watch_history BEGIN
+    INSERT INTO watch_history_text (watch_history_text, rowid, title, device, channel, call_sign)
+    VALUES ('delete', old.id, old.title, old.device, old.channel, old.call_sign);
+    INSERT INTO watch_history_text (rowid, title, device, channel, call_sign)
+    VALUES (new.id, new.title, new.device, new.channel, new.call_sign);
+END;
+-- Longest plays first.
+CREATE INDEX watch_history_by_length ON watch_history (watched_seconds, id);

@@ -1,0 +1,687 @@
+//! Watch history rows: batched writes from the recorder, the History page's filtered
+//! and paged reads (keyset cursors, so page 1,000 costs what page 1 does), and the
+//! retention sweep.
+
+use chrono::{DateTime, Utc};
+use sqlx::{QueryBuilder, Row, Sqlite};
+
+use domain::history::{EndedBy, Op, PlayKind};
+
+use super::{Db, StorageError};
+
+/// One stored play, as the History page and the API show it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub id: i64,
+    pub dvr_id: String,
+    pub dvr_name: String,
+    pub kind: String,
+    pub device: Option<String>,
+    pub client_ip: Option<String>,
+    pub channel: Option<String>,
+    pub call_sign: Option<String>,
+    pub source: Option<String>,
+    pub file_id: Option<String>,
+    pub title: Option<String>,
+    pub started_at: i64,
+    pub ended_at: Option<i64>,
+    pub watched_seconds: Option<i64>,
+    pub ended_by: Option<String>,
+}
+
+/// The order of a listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Order {
+    #[default]
+    Newest,
+    Oldest,
+    Longest,
+}
+
+impl Order {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "newest" => Some(Order::Newest),
+            "oldest" => Some(Order::Oldest),
+            "longest" => Some(Order::Longest),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Order::Newest => "newest",
+            Order::Oldest => "oldest",
+            Order::Longest => "longest",
+        }
+    }
+}
+
+/// Where the next page starts: the last row's sort key and id. Opaque to clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    pub key: i64,
+    pub id: i64,
+}
+
+impl Cursor {
+    pub fn parse(s: &str) -> Option<Self> {
+        let (key, id) = s.split_once('.')?;
+        Some(Cursor {
+            key: key.parse().ok()?,
+            id: id.parse().ok()?,
+        })
+    }
+}
+
+impl std::fmt::Display for Cursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.key, self.id)
+    }
+}
+
+/// What to list. Every field narrows; `None` means any.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub dvr_id: Option<String>,
+    pub device: Option<String>,
+    pub channel: Option<String>,
+    pub kind: Option<PlayKind>,
+    /// Unix seconds: plays that started at or after `from` and before `to`.
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+    /// Any part of the title, device, channel or call sign, case-insensitive.
+    pub q: Option<String>,
+}
+
+/// One past the largest id stored: where the recorder's ids continue.
+pub async fn next_id(db: &Db) -> Result<i64, StorageError> {
+    let max: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM watch_history")
+        .fetch_one(&db.pool)
+        .await?;
+    Ok(max.unwrap_or(0) + 1)
+}
+
+/// Ends the plays a previous run left open (it stopped or crashed while they played)
+/// at the last moment that run knew they played. Returns how many.
+pub async fn close_interrupted(db: &Db) -> Result<u64, StorageError> {
+    let n = sqlx::query(
+        "UPDATE watch_history
+            SET ended_at = MAX(started_at, COALESCE(last_seen_at, started_at)),
+                watched_seconds = MAX(0, COALESCE(last_seen_at, started_at) - started_at),
+                ended_by = ?1, last_seen_at = NULL
+          WHERE ended_at IS NULL",
+    )
+    .bind(EndedBy::MonitorRestarted.as_str())
+    .execute(&db.pool)
+    .await?
+    .rows_affected();
+    Ok(n)
+}
+
+/// Marks every open play as still playing at `at`, so a crash ends them there.
+pub async fn touch_open(db: &Db, at: DateTime<Utc>) -> Result<(), StorageError> {
+    sqlx::query("UPDATE watch_history SET last_seen_at = ?1 WHERE ended_at IS NULL")
+        .bind(at.timestamp())
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+/// Writes a batch of row operations in one transaction.
+pub async fn write(db: &Db, ops: &[Op]) -> Result<(), StorageError> {
+    if ops.is_empty() {
+        return Ok(());
+    }
+    let mut tx = db.begin_write().await?;
+    for op in ops {
+        match op {
+            Op::Start(p) => {
+                sqlx::query(
+                    "INSERT OR IGNORE INTO watch_history (id, dvr_id, kind, device, client_ip, channel,
+                        call_sign, source, file_id, title, started_at, last_seen_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
+                )
+                .bind(p.id)
+                .bind(&p.dvr_id)
+                .bind(p.kind.as_str())
+                .bind(&p.device)
+                .bind(&p.client_ip)
+                .bind(&p.channel)
+                .bind(&p.call_sign)
+                .bind(&p.source)
+                .bind(&p.file_id)
+                .bind(&p.title)
+                .bind(p.started_at.timestamp())
+                .execute(&mut *tx)
+                .await?;
+            }
+            Op::End {
+                id,
+                ended_at,
+                ended_by,
+            } => {
+                sqlx::query(
+                    "UPDATE watch_history
+                        SET ended_at = MAX(started_at, ?2),
+                            watched_seconds = MAX(0, ?2 - started_at),
+                            ended_by = ?3, last_seen_at = NULL
+                      WHERE id = ?1 AND ended_at IS NULL",
+                )
+                .bind(id)
+                .bind(ended_at.timestamp())
+                .bind(ended_by.as_str())
+                .execute(&mut *tx)
+                .await?;
+            }
+            Op::Title { id, title } => {
+                sqlx::query("UPDATE watch_history SET title = ?2 WHERE id = ?1")
+                    .bind(id)
+                    .bind(title)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Rows per INSERT when filling history in bulk: 14 values each, under SQLite's limit.
+const ROWS_PER_INSERT: usize = 2000;
+
+/// Inserts finished plays in bulk (the demo's back-fill, benchmarks): `(play, ended_at,
+/// ended_by)`.
+pub async fn insert_finished(
+    db: &Db,
+    rows: &[(domain::history::Play, DateTime<Utc>, EndedBy)],
+) -> Result<(), StorageError> {
+    let mut tx = db.begin_write().await?;
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT OR IGNORE INTO watch_history (id, dvr_id, kind, device, client_ip, channel,
+                call_sign, source, file_id, title, started_at, ended_at, watched_seconds, ended_by) ",
+        );
+        q.push_values(chunk, |mut row, (p, end, by)| {
+            let start = p.started_at.timestamp();
+            let end = end.timestamp().max(start);
+            row.push_bind(p.id)
+                .push_bind(p.dvr_id.clone())
+                .push_bind(p.kind.as_str())
+                .push_bind(p.device.clone())
+                .push_bind(p.client_ip.clone())
+                .push_bind(p.channel.clone())
+                .push_bind(p.call_sign.clone())
+                .push_bind(p.source.clone())
+                .push_bind(p.file_id.clone())
+                .push_bind(p.title.clone())
+                .push_bind(start)
+                .push_bind(end)
+                .push_bind(end - start)
+                .push_bind(by.as_str());
+        });
+        q.build().execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Whether any play is stored.
+pub async fn is_empty(db: &Db) -> Result<bool, StorageError> {
+    let any: Option<i64> = sqlx::query_scalar("SELECT id FROM watch_history LIMIT 1")
+        .fetch_optional(&db.pool)
+        .await?;
+    Ok(any.is_none())
+}
+
+/// Text shorter than a trigram cannot use the text index; it is matched by `LIKE`.
+const TRIGRAM: usize = 3;
+
+/// Adds the filter's conditions (after a `WHERE 1 = 1`).
+fn push_filter(q: &mut QueryBuilder<Sqlite>, f: &Filter) {
+    if let Some(v) = &f.dvr_id {
+        q.push(" AND h.dvr_id = ").push_bind(v.clone());
+    }
+    if let Some(v) = &f.device {
+        q.push(" AND h.device = ").push_bind(v.clone());
+    }
+    if let Some(v) = &f.channel {
+        q.push(" AND h.channel = ").push_bind(v.clone());
+    }
+    if let Some(k) = f.kind {
+        q.push(" AND h.kind = ").push_bind(k.as_str());
+    }
+    if let Some(v) = f.from {
+        q.push(" AND h.started_at >= ").push_bind(v);
+    }
+    if let Some(v) = f.to {
+        q.push(" AND h.started_at < ").push_bind(v);
+    }
+    if let Some(text) = f.q.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        if text.chars().count() >= TRIGRAM {
+            // One phrase: the whole text as typed, quotes doubled as FTS5 wants.
+            let phrase = format!("\"{}\"", text.replace('"', "\"\""));
+            q.push(" AND h.id IN (SELECT rowid FROM watch_history_text WHERE watch_history_text MATCH ")
+                .push_bind(phrase)
+                .push(")");
+        } else {
+            let like = format!(
+                "%{}%",
+                text.replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_")
+            );
+            q.push(" AND (h.title LIKE ")
+                .push_bind(like.clone())
+                .push(" ESCAPE '\\' OR h.device LIKE ")
+                .push_bind(like.clone())
+                .push(" ESCAPE '\\' OR h.channel LIKE ")
+                .push_bind(like.clone())
+                .push(" ESCAPE '\\' OR h.call_sign LIKE ")
+                .push_bind(like)
+                .push(" ESCAPE '\\')");
+        }
+    }
+}
+
+const COLUMNS: &str = "h.id, h.dvr_id, COALESCE(d.name, h.dvr_id) AS dvr_name, h.kind, h.device,
+    h.client_ip, h.channel, h.call_sign, h.source, h.file_id, h.title, h.started_at,
+    h.ended_at, h.watched_seconds, h.ended_by";
+
+fn entry(r: &sqlx::sqlite::SqliteRow) -> Result<Entry, sqlx::Error> {
+    Ok(Entry {
+        id: r.try_get("id")?,
+        dvr_id: r.try_get("dvr_id")?,
+        dvr_name: r.try_get("dvr_name")?,
+        kind: r.try_get("kind")?,
+        device: r.try_get("device")?,
+        client_ip: r.try_get("client_ip")?,
+        channel: r.try_get("channel")?,
+        call_sign: r.try_get("call_sign")?,
+        source: r.try_get("source")?,
+        file_id: r.try_get("file_id")?,
+        title: r.try_get("title")?,
+        started_at: r.try_get("started_at")?,
+        ended_at: r.try_get("ended_at")?,
+        watched_seconds: r.try_get("watched_seconds")?,
+        ended_by: r.try_get("ended_by")?,
+    })
+}
+
+/// The sort key a cursor carries for `order`.
+fn key_of(e: &Entry, order: Order) -> i64 {
+    match order {
+        Order::Newest | Order::Oldest => e.started_at,
+        Order::Longest => e.watched_seconds.unwrap_or(-1),
+    }
+}
+
+/// One page of plays matching `f` in `order`, after `after`; with the cursor of the
+/// next page when there is one.
+pub async fn page(
+    db: &Db,
+    f: &Filter,
+    order: Order,
+    after: Option<Cursor>,
+    limit: u32,
+) -> Result<(Vec<Entry>, Option<Cursor>), StorageError> {
+    let limit = limit.clamp(1, 5000);
+    let mut q = QueryBuilder::<Sqlite>::new(format!(
+        "SELECT {COLUMNS} FROM watch_history h LEFT JOIN dvrs d ON d.dvr_id = h.dvr_id WHERE 1 = 1"
+    ));
+    push_filter(&mut q, f);
+    let (key, dir) = match order {
+        Order::Newest => ("h.started_at", "DESC"),
+        Order::Oldest => ("h.started_at", "ASC"),
+        Order::Longest => ("COALESCE(h.watched_seconds, -1)", "DESC"),
+    };
+    if let Some(c) = after {
+        let cmp = if dir == "DESC" { "<" } else { ">" };
+        q.push(format!(" AND ({key}, h.id) {cmp} ("))
+            .push_bind(c.key)
+            .push(", ")
+            .push_bind(c.id)
+            .push(")");
+    }
+    q.push(format!(" ORDER BY {key} {dir}, h.id {dir} LIMIT "))
+        .push_bind(i64::from(limit) + 1);
+    let rows = q.build().fetch_all(&db.pool).await?;
+    let mut items = rows.iter().map(entry).collect::<Result<Vec<_>, _>>()?;
+    let next = if items.len() > limit as usize {
+        items.truncate(limit as usize);
+        items.last().map(|e| Cursor {
+            key: key_of(e, order),
+            id: e.id,
+        })
+    } else {
+        None
+    };
+    Ok((items, next))
+}
+
+/// Distinct values of a column, fast on an index however many rows share each value
+/// (a skip-scan: one index seek per distinct value). At most `max`.
+async fn distinct(db: &Db, column: &str, max: i64) -> Result<Vec<String>, StorageError> {
+    let sql = format!(
+        "WITH RECURSIVE v(x) AS (
+             SELECT MIN({column}) FROM watch_history
+             UNION ALL
+             SELECT (SELECT MIN({column}) FROM watch_history WHERE {column} > v.x) FROM v
+              WHERE v.x IS NOT NULL)
+         SELECT x FROM v WHERE x IS NOT NULL LIMIT ?1"
+    );
+    let values: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .bind(max)
+        .fetch_all(&db.pool)
+        .await?;
+    Ok(values)
+}
+
+/// The devices and channels seen, for the History page's filter lists.
+pub async fn facets(db: &Db) -> Result<(Vec<String>, Vec<(String, Option<String>)>), StorageError> {
+    let devices = distinct(db, "device", 500).await?;
+    let channels = distinct(db, "channel", 2000).await?;
+    let mut named = Vec::with_capacity(channels.len());
+    for ch in channels {
+        let call: Option<String> = sqlx::query_scalar(
+            "SELECT call_sign FROM watch_history WHERE channel = ?1 AND call_sign IS NOT NULL
+              ORDER BY started_at DESC LIMIT 1",
+        )
+        .bind(&ch)
+        .fetch_optional(&db.pool)
+        .await?
+        .flatten();
+        named.push((ch, call));
+    }
+    Ok((devices, named))
+}
+
+/// Deletes plays that started more than `days` ago (ended ones only), in batches.
+pub async fn sweep(db: &Db, days: u32, now: DateTime<Utc>) -> Result<u64, StorageError> {
+    let cutoff = now.timestamp().saturating_sub(i64::from(days) * 86_400);
+    let mut total = 0;
+    loop {
+        let n = sqlx::query(
+            "DELETE FROM watch_history WHERE id IN (
+               SELECT id FROM watch_history WHERE started_at < ?1 AND ended_at IS NOT NULL
+                LIMIT ?2)",
+        )
+        .bind(cutoff)
+        .bind(super::activity::SWEEP_BATCH)
+        .execute(&db.pool)
+        .await?
+        .rows_affected();
+        total += n;
+        if n < super::activity::SWEEP_BATCH as u64 {
+            return Ok(total);
+        }
+        tokio::task::yield_now().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use domain::history::Play;
+
+    fn at(s: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + s, 0).unwrap()
+    }
+
+    fn play(
+        id: i64,
+        dvr: &str,
+        kind: PlayKind,
+        device: &str,
+        channel: Option<&str>,
+        title: &str,
+        start: i64,
+    ) -> Play {
+        Play {
+            id,
+            dvr_id: dvr.into(),
+            kind,
+            device: Some(device.into()),
+            client_ip: Some("192.168.1.20".into()),
+            channel: channel.map(Into::into),
+            call_sign: channel.map(|c| format!("K{c}")),
+            source: channel.map(|_| "tuner".into()),
+            file_id: channel.is_none().then(|| "1234".into()),
+            title: Some(title.into()),
+            started_at: at(start),
+        }
+    }
+
+    #[tokio::test]
+    async fn plays_are_written_in_batches_and_closed_honestly() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).await.unwrap();
+        assert_eq!(next_id(&db).await.unwrap(), 1);
+        write(
+            &db,
+            &[
+                Op::Start(play(
+                    1,
+                    "aaaa0001",
+                    PlayKind::Live,
+                    "Den",
+                    Some("9"),
+                    "News",
+                    0,
+                )),
+                Op::Start(play(
+                    2,
+                    "aaaa0001",
+                    PlayKind::Vod,
+                    "Kitchen",
+                    None,
+                    "Movie",
+                    10,
+                )),
+                Op::Title {
+                    id: 1,
+                    title: "Evening News".into(),
+                },
+                Op::End {
+                    id: 1,
+                    ended_at: at(600),
+                    ended_by: EndedBy::Stopped,
+                },
+            ],
+        )
+        .await
+        .unwrap();
+        assert_eq!(next_id(&db).await.unwrap(), 3);
+        touch_open(&db, at(70)).await.unwrap();
+        // A restart: what the last run left open ends where it was last known.
+        assert_eq!(close_interrupted(&db).await.unwrap(), 1);
+        let (items, next) = page(&db, &Filter::default(), Order::Newest, None, 10)
+            .await
+            .unwrap();
+        assert_eq!(next, None);
+        assert_eq!(items.len(), 2);
+        assert_eq!(items[0].id, 2, "newest first");
+        assert_eq!(items[0].ended_at, Some(at(70).timestamp()));
+        assert_eq!(items[0].watched_seconds, Some(60));
+        assert_eq!(items[0].ended_by.as_deref(), Some("monitor_restarted"));
+        assert_eq!(items[1].title.as_deref(), Some("Evening News"));
+        assert_eq!(items[1].watched_seconds, Some(600));
+        assert_eq!(items[1].ended_by.as_deref(), Some("stopped"));
+        assert_eq!(items[1].dvr_name, "aaaa0001", "an unknown DVR shows its id");
+    }
+
+    #[tokio::test]
+    async fn every_filter_narrows_and_pages_follow_the_cursor() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).await.unwrap();
+        let mut rows = Vec::new();
+        for i in 0..100i64 {
+            let dvr = if i % 2 == 0 { "aaaa0001" } else { "bbbb0002" };
+            let (kind, ch) = if i % 5 == 0 {
+                (PlayKind::Vod, None)
+            } else {
+                (PlayKind::Live, Some(if i % 3 == 0 { "13" } else { "9" }))
+            };
+            let device = if i % 4 == 0 { "Kitchen TV" } else { "Den" };
+            let title = if i == 42 {
+                "The Great British Bake Off"
+            } else {
+                "News"
+            };
+            rows.push((
+                play(i + 1, dvr, kind, device, ch, title, i * 100),
+                at(i * 100 + i),
+                EndedBy::Stopped,
+            ));
+        }
+        insert_finished(&db, &rows).await.unwrap();
+        let count = |f: Filter| {
+            let db = db.clone();
+            async move {
+                let mut n = 0;
+                let mut after = None;
+                loop {
+                    let (items, next) = page(&db, &f, Order::Newest, after, 7).await.unwrap();
+                    n += items.len();
+                    match next {
+                        Some(c) => after = Some(c),
+                        None => return n,
+                    }
+                }
+            }
+        };
+        assert_eq!(count(Filter::default()).await, 100);
+        let f = |g: fn(&mut Filter)| {
+            let mut f = Filter::default();
+            g(&mut f);
+            f
+        };
+        assert_eq!(count(f(|f| f.dvr_id = Some("aaaa0001".into()))).await, 50);
+        assert_eq!(count(f(|f| f.kind = Some(PlayKind::Vod))).await, 20);
+        assert_eq!(count(f(|f| f.device = Some("Kitchen TV".into()))).await, 25);
+        assert_eq!(count(f(|f| f.channel = Some("13".into()))).await, 27);
+        assert_eq!(
+            count(f(|f| {
+                f.from = Some(at(1000).timestamp());
+                f.to = Some(at(2000).timestamp());
+            }))
+            .await,
+            10
+        );
+        assert_eq!(
+            count(f(|f| f.q = Some("british".into()))).await,
+            1,
+            "trigram, any case"
+        );
+        assert_eq!(
+            count(f(|f| f.q = Some("ki".into()))).await,
+            25,
+            "short text by LIKE"
+        );
+        assert_eq!(
+            count(f(|f| f.q = Some("k13".into()))).await,
+            27,
+            "call sign"
+        );
+        assert_eq!(
+            count(f(|f| f.q = Some("\"%_".into()))).await,
+            0,
+            "quotes and wildcards are text"
+        );
+        let (longest, _) = page(&db, &Filter::default(), Order::Longest, None, 3)
+            .await
+            .unwrap();
+        assert_eq!(
+            longest.iter().map(|e| e.id).collect::<Vec<_>>(),
+            vec![100, 99, 98]
+        );
+        let (oldest, next) = page(&db, &Filter::default(), Order::Oldest, None, 3)
+            .await
+            .unwrap();
+        assert_eq!(
+            oldest.iter().map(|e| e.id).collect::<Vec<_>>(),
+            vec![1, 2, 3]
+        );
+        let (more, _) = page(&db, &Filter::default(), Order::Oldest, next, 2)
+            .await
+            .unwrap();
+        assert_eq!(more.iter().map(|e| e.id).collect::<Vec<_>>(), vec![4, 5]);
+        let (devices, channels) = facets(&db).await.unwrap();
+        assert_eq!(devices, vec!["Den", "Kitchen TV"]);
+        assert_eq!(
+            channels,
+            vec![
+                ("13".to_string(), Some("K13".to_string())),
+                ("9".to_string(), Some("K9".to_string()))
+            ]
+        );
+        assert_eq!(
+            Cursor::parse(&Cursor { key: -1, id: 7 }.to_string()),
+            Some(Cursor { key: -1, id: 7 })
+        );
+        assert_eq!(Cursor::parse("x.1"), None);
+    }
+
+    #[tokio::test]
+    async fn the_sweep_keeps_recent_and_open_plays() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).await.unwrap();
+        let now = at(100 * 86_400);
+        write(
+            &db,
+            &[
+                Op::Start(play(
+                    1,
+                    "aaaa0001",
+                    PlayKind::Live,
+                    "Den",
+                    Some("9"),
+                    "Old",
+                    0,
+                )),
+                Op::Start(play(
+                    2,
+                    "aaaa0001",
+                    PlayKind::Live,
+                    "Den",
+                    Some("9"),
+                    "Open",
+                    1,
+                )),
+                Op::End {
+                    id: 1,
+                    ended_at: at(60),
+                    ended_by: EndedBy::Stopped,
+                },
+                Op::Start(play(
+                    3,
+                    "aaaa0001",
+                    PlayKind::Live,
+                    "Den",
+                    Some("9"),
+                    "New",
+                    99 * 86_400,
+                )),
+            ],
+        )
+        .await
+        .unwrap();
+        assert_eq!(sweep(&db, 30, now).await.unwrap(), 1);
+        let (items, _) = page(&db, &Filter::default(), Order::Newest, None, 10)
+            .await
+            .unwrap();
+        assert_eq!(items.iter().map(|e| e.id).collect::<Vec<_>>(), vec![3, 2]);
+        let f = Filter {
+            q: Some("old".into()),
+            ..Filter::default()
+        };
+        assert!(
+            page(&db, &f, Order::Newest, None, 10)
+                .await
+                .unwrap()
+                .0
+                .is_empty(),
+            "the text index forgets it too"
+        );
+    }
+}
