@@ -28,9 +28,11 @@ pub enum EngineEventKind {
         reason: String,
     },
     Change(Change),
-    /// The DVR's state was matched with its activity list after a (re)connect: what
-    /// the resync did not end is still going on.
-    Resynced,
+    /// The DVR's state was matched with its activity list after a (re)connect:
+    /// `playing` names the live and library sessions going on now.
+    Resynced {
+        playing: Vec<String>,
+    },
     /// A `/dvr` poll's disk figures (every 120 s while connected).
     Disk(DiskSample),
     /// The watchdog's verdict on this DVR changed (`from` is null on its first check).

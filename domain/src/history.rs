@@ -116,13 +116,20 @@ struct Open {
     lost_at: Option<DateTime<Utc>>,
 }
 
-/// Per DVR: whether its task restarted with fresh state since the stream went down, so
-/// the resync re-announces what still plays.
-#[derive(Debug, Default, Clone)]
-struct DvrMark {
-    fresh_state: bool,
-    /// Activity names re-announced since the restart.
-    seen: Vec<String>,
+/// Whether an engine event can open or close a play: the history stream carries only
+/// these, so the recorder never sees the flood of other events.
+pub fn concerns(kind: &EngineEventKind) -> bool {
+    matches!(
+        kind,
+        EngineEventKind::Change(
+            Change::LiveStarted(_)
+                | Change::LiveEnded(_)
+                | Change::VodStarted(_)
+                | Change::VodEnded(_)
+        ) | EngineEventKind::Disconnected { .. }
+            | EngineEventKind::TaskRestarted { .. }
+            | EngineEventKind::Resynced { .. }
+    )
 }
 
 /// The open plays of every DVR and the id counter.
@@ -130,7 +137,6 @@ struct DvrMark {
 pub struct Tracker {
     next_id: i64,
     open: HashMap<(String, String), Open>,
-    marks: HashMap<String, DvrMark>,
 }
 
 impl Tracker {
@@ -139,7 +145,6 @@ impl Tracker {
         Self {
             next_id: next_id.max(1),
             open: HashMap::new(),
-            marks: HashMap::new(),
         }
     }
 
@@ -177,19 +182,10 @@ impl Tracker {
             EngineEventKind::Change(Change::VodEnded(s)) => {
                 self.end(dvr, &s.name, Some(&vod_what(s)), ev.at, &mut ops)
             }
-            EngineEventKind::Change(Change::VodProgress(s)) => {
-                if let Some(o) = self.open.get_mut(&(dvr.clone(), s.name.clone())) {
-                    o.lost_at = None;
-                }
+            EngineEventKind::Disconnected { .. } | EngineEventKind::TaskRestarted { .. } => {
+                self.mark_lost(dvr, ev.at)
             }
-            EngineEventKind::Change(Change::LiveUpdated(s)) => {
-                if let Some(o) = self.open.get_mut(&(dvr.clone(), s.name.clone())) {
-                    o.lost_at = None;
-                }
-            }
-            EngineEventKind::Disconnected { .. } => self.mark_lost(dvr, ev.at, false),
-            EngineEventKind::TaskRestarted { .. } => self.mark_lost(dvr, ev.at, true),
-            EngineEventKind::Resynced => self.resynced(dvr, ev.at, &mut ops),
+            EngineEventKind::Resynced { playing } => self.resynced(dvr, playing, ev.at, &mut ops),
             _ => {}
         }
         ops
@@ -197,13 +193,11 @@ impl Tracker {
 
     /// Ends every open play of a DVR the monitor no longer runs.
     pub fn dvr_removed(&mut self, dvr_id: &str, now: DateTime<Utc>) -> Vec<Op> {
-        self.marks.remove(dvr_id);
         self.close_where(|d| d == dvr_id, now, EndedBy::DvrRemoved)
     }
 
     /// Ends every open play (the monitor is stopping).
     pub fn close_all(&mut self, now: DateTime<Utc>) -> Vec<Op> {
-        self.marks.clear();
         self.close_where(|_| true, now, EndedBy::MonitorRestarted)
     }
 
@@ -250,12 +244,10 @@ impl Tracker {
         play: impl FnOnce(i64) -> Play,
     ) {
         let key = (dvr.to_string(), name.to_string());
-        if let Some(mark) = self.marks.get_mut(dvr) {
-            mark.seen.push(name.to_string());
-        }
         if let Some(o) = self.open.get_mut(&key) {
-            if o.lost_at.is_some() && o.what == what {
-                // A restarted task announcing what already played: the same play goes on.
+            if o.what == what {
+                // A task with fresh state (a reload restarted it) announcing what
+                // already played: the same play goes on.
                 o.lost_at = None;
                 return;
             }
@@ -301,23 +293,18 @@ impl Tracker {
         }
     }
 
-    fn mark_lost(&mut self, dvr: &str, at: DateTime<Utc>, fresh_state: bool) {
+    fn mark_lost(&mut self, dvr: &str, at: DateTime<Utc>) {
         for ((d, _), o) in self.open.iter_mut() {
             if d == dvr && o.lost_at.is_none() {
                 o.lost_at = Some(at);
             }
         }
-        let mark = self.marks.entry(dvr.to_string()).or_default();
-        if fresh_state {
-            mark.fresh_state = true;
-            mark.seen.clear();
-        }
     }
 
-    /// The DVR's state was just matched with its activity list: whatever the resync did
-    /// not end still plays, unless the task restarted and the resync did not name it.
-    fn resynced(&mut self, dvr: &str, at: DateTime<Utc>, ops: &mut Vec<Op>) {
-        let mark = self.marks.remove(dvr).unwrap_or_default();
+    /// The DVR's state was just matched with its activity list: what it names still
+    /// plays; any other open play of that DVR ended while the monitor could not see
+    /// (a task restarted with fresh state never reports its end).
+    fn resynced(&mut self, dvr: &str, playing: &[String], at: DateTime<Utc>, ops: &mut Vec<Op>) {
         let keys: Vec<_> = self
             .open
             .keys()
@@ -325,8 +312,7 @@ impl Tracker {
             .cloned()
             .collect();
         for key in keys {
-            let gone = mark.fresh_state && !mark.seen.contains(&key.1);
-            if gone {
+            if !playing.contains(&key.1) {
                 if let Some(o) = self.open.remove(&key) {
                     ops.push(Op::End {
                         id: o.id,
@@ -534,8 +520,9 @@ mod tests {
                 .on_event(&d.ev(110, EngineEventKind::Change(c)))
                 .is_empty());
         }
+        let playing = d.state.playing_names();
         assert!(tr
-            .on_event(&d.ev(110, EngineEventKind::Resynced))
+            .on_event(&d.ev(110, EngineEventKind::Resynced { playing }))
             .is_empty());
         assert_eq!(
             ends(&d.line(&mut tr, 900, END9)),
@@ -564,9 +551,20 @@ mod tests {
         let mut fresh = Dvr::new("aaaa0001");
         let ops = fresh.line(&mut tr, 60, WATCH9);
         assert!(ops.is_empty(), "the same live play goes on: {ops:?}");
-        let ops = tr.on_event(&fresh.ev(60, EngineEventKind::Resynced));
+        let playing = fresh.state.playing_names();
+        let ops = tr.on_event(&fresh.ev(60, EngineEventKind::Resynced { playing }));
         assert_eq!(ends(&ops), vec![(2, t(50), EndedBy::DvrLost)]);
         assert_eq!(tr.open_count(), 1);
+    }
+
+    #[test]
+    fn a_reload_that_misses_an_end_closes_the_play_at_the_resync() {
+        let mut tr = Tracker::new(1);
+        let mut d = Dvr::new("aaaa0001");
+        d.line(&mut tr, 0, WATCH9);
+        // A reload replaced the task without a disconnect; the new one finds nothing.
+        let ops = tr.on_event(&d.ev(300, EngineEventKind::Resynced { playing: vec![] }));
+        assert_eq!(ends(&ops), vec![(1, t(300), EndedBy::DvrLost)]);
     }
 
     #[test]

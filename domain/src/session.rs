@@ -127,6 +127,11 @@ impl DvrState {
         self.vod.values()
     }
 
+    /// The activity names of the live and library sessions going on.
+    pub fn playing_names(&self) -> Vec<String> {
+        self.live.keys().chain(self.vod.keys()).cloned().collect()
+    }
+
     pub fn recordings(&self) -> impl Iterator<Item = &Recording> {
         self.recordings.values()
     }

@@ -73,16 +73,23 @@ impl Default for EngineSettings {
 }
 
 /// Where engine events go: the best-effort live feed (broadcast; a slow reader lags and
-/// skips), and the lossless alert stream (unbounded; alerts must see every event).
+/// skips), the lossless alert stream (unbounded; alerts must see every event), and the
+/// lossless history stream (only the events that open and close plays).
 pub(crate) struct Bus {
     feed: broadcast::Sender<Arc<EngineEvent>>,
     alerts: RwLock<Option<tokio::sync::mpsc::UnboundedSender<Arc<EngineEvent>>>>,
+    history: RwLock<Option<tokio::sync::mpsc::UnboundedSender<Arc<EngineEvent>>>>,
 }
 
 impl Bus {
     pub(crate) fn send(&self, ev: Arc<EngineEvent>) {
         if let Some(tx) = &*self.alerts.read() {
             let _ = tx.send(ev.clone());
+        }
+        if domain::history::concerns(&ev.kind) {
+            if let Some(tx) = &*self.history.read() {
+                let _ = tx.send(ev.clone());
+            }
         }
         // No subscriber is fine: the feed is best-effort, the slot is the truth.
         let _ = self.feed.send(ev);
@@ -129,6 +136,7 @@ impl Engine {
         let events = Arc::new(Bus {
             feed,
             alerts: RwLock::new(None),
+            history: RwLock::new(None),
         });
         Self {
             inner: Arc::new(Inner {
@@ -352,6 +360,15 @@ impl Engine {
     pub fn alert_stream(&self) -> tokio::sync::mpsc::UnboundedReceiver<Arc<EngineEvent>> {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         *self.inner.events.alerts.write() = Some(tx);
+        rx
+    }
+
+    /// The lossless stream of the events that open and close plays
+    /// ([`domain::history::concerns`]), for the watch-history recorder. A second call
+    /// replaces the first consumer.
+    pub fn history_stream(&self) -> tokio::sync::mpsc::UnboundedReceiver<Arc<EngineEvent>> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        *self.inner.events.history.write() = Some(tx);
         rx
     }
 

@@ -293,9 +293,12 @@ async fn connect_and_stream(ctx: &TaskCtx) -> (Option<Instant>, End) {
                             ctx.publish(EngineEventKind::Disk(sample));
                         }
                         if held.is_some() {
-                            let changes = ctx.slot.with_state(|st| st.resync(&info.activity, Utc::now()));
+                            let (changes, playing) = ctx.slot.with_state(|st| {
+                                let changes = st.resync(&info.activity, Utc::now());
+                                (changes, st.playing_names())
+                            });
                             publish_changes(ctx, changes);
-                            ctx.publish(EngineEventKind::Resynced);
+                            ctx.publish(EngineEventKind::Resynced { playing });
                             replay(ctx, held.take());
                         }
                     }

@@ -175,6 +175,8 @@ pub async fn start_with(
             .await?;
     // Subscribed before any DVR task runs, so no event escapes the alert rules.
     let alert_rx = engine.alert_stream();
+    // The same for watch history: every play a DVR task reports is kept.
+    let recorder = crate::history::recorder::Recorder::load(&db, engine.history_stream()).await?;
 
     let parts = Parts {
         db: &db,
@@ -270,6 +272,12 @@ pub async fn start_with(
             alerts.clone().run(rx.clone(), c.clone())
         })
     };
+    let history_task = {
+        let (s, c) = (services.clone(), cancel.clone());
+        tasks.supervise("history", cancel.clone(), move || {
+            recorder.clone().run(s.clone(), c.clone())
+        })
+    };
     let dispatch_task = {
         let (d, c) = (services.dispatcher.clone(), cancel.clone());
         tasks.supervise("outbox", cancel.clone(), move || d.clone().run(c.clone()))
@@ -311,7 +319,13 @@ pub async fn start_with(
         http,
         watchdog: watchdog_task,
         background: {
-            background.extend([alert_task, dispatch_task, live_task, config_task]);
+            background.extend([
+                alert_task,
+                history_task,
+                dispatch_task,
+                live_task,
+                config_task,
+            ]);
             background
         },
         demo,

@@ -57,6 +57,16 @@ pub async fn retention_days(db: &Db) -> Result<u32, StorageError> {
         .unwrap_or(DEFAULT_RETENTION_DAYS))
 }
 
+/// Days of watch history kept (Settings > Advanced).
+pub const HISTORY_RETENTION_DAYS: &str = "history_retention_days";
+pub const DEFAULT_HISTORY_RETENTION_DAYS: u32 = 365;
+
+pub async fn history_retention_days(db: &Db) -> Result<u32, StorageError> {
+    Ok(get(db, HISTORY_RETENTION_DAYS)
+        .await?
+        .unwrap_or(DEFAULT_HISTORY_RETENTION_DAYS))
+}
+
 /// Disk thresholds saved in Settings > Advanced (the YAML file's, when it sets them, win).
 pub const DISK_THRESHOLDS: &str = "disk_thresholds";
 

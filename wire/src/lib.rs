@@ -5,6 +5,7 @@
 pub mod account;
 pub mod discovery;
 pub mod dvrs;
+pub mod history;
 pub mod operations;
 pub mod providers;
 pub mod settings;

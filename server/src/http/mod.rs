@@ -7,6 +7,7 @@ pub mod dvrs;
 pub mod error;
 pub mod feed;
 pub mod forwarded;
+pub mod history;
 pub mod hosts;
 pub mod listener;
 pub mod metrics;
@@ -75,6 +76,9 @@ fn api() -> Router<AppState> {
         )
         .route("/providers/{id}/test", axum::routing::post(providers::test))
         .route("/alerts", get(alerts::history))
+        .route("/history", get(history::list))
+        .route("/history.csv", get(history::csv))
+        .route("/history/facets", get(history::facets))
         .route(
             "/settings",
             get(alerts::get_settings).put(alerts::put_settings),

@@ -682,6 +682,7 @@ async fn a_core_task_that_panics_is_started_again_counted_and_shown_in_health() 
         "outbox",
         "live_hub",
         "config_watcher",
+        "history",
     ] {
         assert!(
             names.iter().any(|n| n == want),

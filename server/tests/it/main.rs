@@ -10,6 +10,7 @@ mod deploy;
 mod engine_task;
 mod fuzz;
 mod health;
+mod history;
 mod isolation;
 mod monitoring;
 mod operations;

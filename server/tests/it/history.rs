@@ -1,0 +1,232 @@
+//! Watch history end to end: plays the simulator reports are kept with how they
+//! ended, filtered and paged by the API, exported as CSV, and closed honestly when the
+//! DVR goes away or the monitor stops.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use sim::{Scenario, Simulator};
+use channelwatch::serve::Server;
+use testkit::*;
+
+async fn add_dvr(srv: &Server, name: &str, sim: &Simulator) -> String {
+    let (status, d) = send(
+        client().post(url(srv, "/api/v1/dvrs")).json(&json!({
+            "name": name, "host": "127.0.0.1", "port": sim.addr().port()
+        })),
+        Some(API_KEY),
+    )
+    .await;
+    assert_eq!(status, 201, "{d}");
+    let id = d["dvr_id"].as_str().unwrap().to_string();
+    eventually("the DVR connects", Duration::from_secs(20), || async {
+        let (_, h) = send(
+            client().get(url(srv, &format!("/api/v1/dvrs/{id}/health"))),
+            Some(API_KEY),
+        )
+        .await;
+        (h["connected"] == true).then_some(())
+    })
+    .await;
+    id
+}
+
+fn watch(sim: &Simulator, ch: &str, call: &str, device: &str, ip: &str) {
+    sim.handle().emit(
+        "activities.set",
+        &format!("{ch}-stream-10811DF5-{ip}"),
+        &format!("Watching ch{ch} {call} from {device} ({ip})"),
+    );
+}
+
+fn stop(sim: &Simulator, ch: &str, ip: &str) {
+    sim.handle()
+        .emit("activities.set", &format!("{ch}-stream-10811DF5-{ip}"), "");
+}
+
+async fn history(srv: &Server, query: &str) -> Value {
+    let (status, v) = send(
+        client().get(url(srv, &format!("/api/v1/history{query}"))),
+        Some(API_KEY),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    v
+}
+
+/// Waits until the history answers `n` items for `query` and every one passes `done`.
+async fn items_when(
+    srv: &Server,
+    query: &str,
+    n: usize,
+    done: impl Fn(&Value) -> bool,
+) -> Vec<Value> {
+    eventually(
+        &format!("{n} plays for {query:?}"),
+        Duration::from_secs(20),
+        || async {
+            let v = history(srv, query).await;
+            let items = v["items"].as_array().unwrap().clone();
+            (items.len() == n && items.iter().all(&done)).then_some(items)
+        },
+    )
+    .await
+}
+
+#[tokio::test]
+async fn every_play_is_kept_filtered_paged_and_exported() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = sim(Scenario::Quiet).await;
+    let srv = server(dir.path()).await;
+    let dvr = add_dvr(&srv, "Den DVR", &sim).await;
+
+    watch(&sim, "7", "ABC", "Living Room", "192.168.1.50");
+    watch(&sim, "9", "KCAL", "Kitchen TV", "192.168.1.60");
+    sim.handle().emit(
+        "activities.set",
+        "6-file-12345-192.168.1.70",
+        "Watching Crank: High Voltage (2009) from Bedroom (192.168.1.70) at 1m2s",
+    );
+    let open = items_when(&srv, "", 3, |i| i["ended_at"].is_null()).await;
+    assert!(open.iter().all(|i| i["ended_by"].is_null()), "{open:?}");
+    stop(&sim, "7", "192.168.1.50");
+    stop(&sim, "9", "192.168.1.60");
+    sim.handle()
+        .emit("activities.set", "6-file-12345-192.168.1.70", "");
+    let items = items_when(&srv, "", 3, |i| i["ended_by"] == "stopped").await;
+
+    // The contract's fields, newest first.
+    let abc = items.iter().find(|i| i["channel"] == "7").unwrap();
+    assert_eq!(abc["dvr_id"], dvr.as_str());
+    assert_eq!(abc["dvr_name"], "Den DVR");
+    assert_eq!(abc["kind"], "live");
+    assert_eq!(abc["device"], "Living Room");
+    assert_eq!(abc["client_ip"], "192.168.1.50");
+    assert_eq!(abc["call_sign"], "ABC");
+    assert_eq!(abc["source"], "tuner");
+    assert!(abc["watched_seconds"].as_u64().is_some(), "{abc}");
+    assert!(abc["started_at"].as_str().unwrap().ends_with('Z'));
+    assert!(abc["ended_at"].as_str().unwrap().ends_with('Z'));
+    let movie = items.iter().find(|i| i["kind"] == "vod").unwrap();
+    assert_eq!(movie["channel"], Value::Null);
+    assert_eq!(movie["file_id"], "12345");
+    assert_eq!(movie["title"], "Crank: High Voltage (2009)");
+    let starts: Vec<&str> = items
+        .iter()
+        .map(|i| i["started_at"].as_str().unwrap())
+        .collect();
+    assert!(
+        starts.windows(2).all(|w| w[0] >= w[1]),
+        "newest first: {starts:?}"
+    );
+    // The live play gets its program from the DVR's guide.
+    items_when(&srv, "?channel=7", 1, |i| {
+        i["title"] == "Good Morning America"
+    })
+    .await;
+
+    // Filters narrow; a page holds `limit` and the cursor leads to the rest.
+    assert_eq!(
+        items_when(&srv, "?kind=vod", 1, |_| true).await[0]["device"],
+        "Bedroom"
+    );
+    assert_eq!(
+        items_when(&srv, "?device=Kitchen%20TV", 1, |_| true).await[0]["channel"],
+        "9"
+    );
+    assert_eq!(
+        items_when(&srv, "?q=kcal", 1, |_| true).await[0]["channel"],
+        "9"
+    );
+    assert_eq!(
+        items_when(&srv, "?q=crank", 1, |_| true).await[0]["kind"],
+        "vod"
+    );
+    items_when(&srv, &format!("?dvr_id={dvr}"), 3, |_| true).await;
+    items_when(&srv, "?dvr_id=ffffffff", 0, |_| true).await;
+    items_when(&srv, "?from=2999-01-01T00:00:00Z", 0, |_| true).await;
+    let first = history(&srv, "?limit=2").await;
+    assert_eq!(first["items"].as_array().unwrap().len(), 2);
+    let cursor = first["next_before"].as_str().unwrap().to_string();
+    let second = history(&srv, &format!("?limit=2&before={cursor}")).await;
+    assert_eq!(second["items"].as_array().unwrap().len(), 1);
+    assert_eq!(second["next_before"], Value::Null);
+
+    // Bad filters are named.
+    let (status, e) = send(
+        client().get(url(&srv, "/api/v1/history?kind=radio")),
+        Some(API_KEY),
+    )
+    .await;
+    assert_eq!(status, 422, "{e}");
+    assert!(e["message"].as_str().unwrap().contains("kind"), "{e}");
+    let (status, _) = send(client().get(url(&srv, "/api/v1/history")), None).await;
+    assert_eq!(status, 401, "history needs a key");
+
+    // The CSV holds exactly what the filter selects, under the contract's header.
+    let res = client()
+        .get(url(&srv, "/api/v1/history.csv?kind=live"))
+        .header("X-API-Key", API_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/csv"));
+    let text = res.text().await.unwrap();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "dvr_id,dvr_name,kind,device,client_ip,channel,title,started_at,ended_at,watched_seconds,ended_by"
+    );
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 2, "{text}");
+    assert!(
+        rows.iter()
+            .all(|r| r.contains(",live,") && r.ends_with(",stopped")),
+        "{text}"
+    );
+
+    let (_, facets) = send(
+        client().get(url(&srv, "/api/v1/history/facets")),
+        Some(API_KEY),
+    )
+    .await;
+    assert_eq!(
+        facets["devices"],
+        json!(["Bedroom", "Kitchen TV", "Living Room"])
+    );
+    srv.shutdown().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_outage_and_a_restart_end_plays_where_they_were_last_known() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = sim(Scenario::Quiet).await;
+    let srv = server(dir.path()).await;
+    add_dvr(&srv, "Den", &sim).await;
+
+    // The DVR drops its stream and the session is gone when it comes back.
+    watch(&sim, "7", "ABC", "Living Room", "192.168.1.50");
+    items_when(&srv, "", 1, |i| i["ended_at"].is_null()).await;
+    sim.handle().set_fail_mode(sim::FailMode::Status(503));
+    sim.handle().drop_streams();
+    stop(&sim, "7", "192.168.1.50");
+    sim.handle().set_fail_mode(sim::FailMode::None);
+    let lost = items_when(&srv, "", 1, |i| i["ended_by"] == "dvr_lost").await;
+    assert!(lost[0]["ended_at"].is_string());
+
+    // A play open when the monitor stops is ended by the stop, and the next start
+    // does not leave it open.
+    watch(&sim, "9", "KCAL", "Kitchen TV", "192.168.1.60");
+    items_when(&srv, "?channel=9", 1, |i| i["ended_at"].is_null()).await;
+    srv.shutdown().await;
+    let srv = server(dir.path()).await;
+    let stopped = items_when(&srv, "?channel=9", 1, |i| !i["ended_at"].is_null()).await;
+    assert_eq!(stopped[0]["ended_by"], "monitor_restarted", "{stopped:?}");
+    srv.shutdown().await;
+    sim.shutdown().await;
+}

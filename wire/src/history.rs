@@ -1,0 +1,71 @@
+//! Watch history on the wire: `GET /api/v1/history` pages and the History page's
+//! filter lists.
+
+use serde::{Deserialize, Serialize};
+
+/// One play. The contract's fields come first, in the CSV's order; the rest add what
+/// the History page shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryItem {
+    pub dvr_id: String,
+    pub dvr_name: String,
+    /// `live` or `vod`.
+    pub kind: String,
+    pub device: Option<String>,
+    pub client_ip: Option<String>,
+    /// The channel number for live TV, else `null`.
+    pub channel: Option<String>,
+    pub title: Option<String>,
+    /// RFC 3339.
+    pub started_at: String,
+    /// `null` while it plays.
+    pub ended_at: Option<String>,
+    /// So far, while it plays.
+    pub watched_seconds: u64,
+    /// `stopped`, `dvr_lost`, `monitor_restarted`, `dvr_removed`; `null` while it plays.
+    pub ended_by: Option<String>,
+    pub id: i64,
+    /// Live TV: the channel's call sign.
+    pub call_sign: Option<String>,
+    /// Live TV: `tuner`, `tve`, `m3u` or `other`.
+    pub source: Option<String>,
+    /// Library playback: the DVR's file id.
+    pub file_id: Option<String>,
+}
+
+/// The CSV's columns: the contract's item fields, in order.
+pub const CSV_COLUMNS: [&str; 11] = [
+    "dvr_id",
+    "dvr_name",
+    "kind",
+    "device",
+    "client_ip",
+    "channel",
+    "title",
+    "started_at",
+    "ended_at",
+    "watched_seconds",
+    "ended_by",
+];
+
+/// A page, newest first unless asked otherwise.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryPage {
+    pub items: Vec<HistoryItem>,
+    /// Pass as `before` for the next page; `null` on the last.
+    pub next_before: Option<String>,
+}
+
+/// A channel seen in the history, for the filter list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChannelSeen {
+    pub number: String,
+    pub call_sign: Option<String>,
+}
+
+/// What the History page's filter lists offer.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct HistoryFacets {
+    pub devices: Vec<String>,
+    pub channels: Vec<ChannelSeen>,
+}
