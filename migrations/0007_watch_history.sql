@@ -23,12 +23,15 @@ CREATE TABLE watch_history (
     -- While open: the last moment the monitor knew it played (a crash ends it there).
     last_seen_at    INTEGER
 );
--- Newest first, alone or within one DVR, device, channel or kind.
-CREATE INDEX watch_history_by_start ON watch_history (started_at, id);
-CREATE INDEX watch_history_by_dvr ON watch_history (dvr_id, started_at, id);
-CREATE INDEX watch_history_by_device ON watch_history (device, started_at, id);
-CREATE INDEX watch_history_by_channel ON watch_history (channel, started_at, id);
-CREATE INDEX watch_history_by_kind ON watch_history (kind, started_at, id);
+-- Ids follow start times (the recorder never stamps a play earlier than the one before
+-- it), so "newest first" is rowid order, and each single-column index below also
+-- lists its rows in that order: one DVR, device, channel or kind, newest first, is
+-- one index range. A date range becomes a rowid range through the start-time index.
+CREATE INDEX watch_history_by_start ON watch_history (started_at);
+CREATE INDEX watch_history_by_dvr ON watch_history (dvr_id);
+CREATE INDEX watch_history_by_device ON watch_history (device);
+CREATE INDEX watch_history_by_channel ON watch_history (channel);
+CREATE INDEX watch_history_by_kind ON watch_history (kind);
 CREATE INDEX watch_history_open ON watch_history (ended_at) WHERE ended_at IS NULL;
 
 -- Text search over title, device, channel and call sign: trigram, so any part of a
@@ -52,4 +55,4 @@ CREATE TRIGGER watch_history_text_update AFTER UPDATE OF title, device, channel,
     VALUES (new.id, new.title, new.device, new.channel, new.call_sign);
 END;
 -- Longest plays first.
-CREATE INDEX watch_history_by_length ON watch_history (watched_seconds, id);
+CREATE INDEX watch_history_by_length ON watch_history (watched_seconds);

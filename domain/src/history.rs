@@ -136,14 +136,19 @@ pub fn concerns(kind: &EngineEventKind) -> bool {
 #[derive(Debug)]
 pub struct Tracker {
     next_id: i64,
+    /// The latest start handed out: a play never starts before the one before it, so
+    /// ids follow start times (the store's date ranges rely on it).
+    last_start: Option<DateTime<Utc>>,
     open: HashMap<(String, String), Open>,
 }
 
 impl Tracker {
-    /// `next_id` is one past the largest id already stored.
-    pub fn new(next_id: i64) -> Self {
+    /// `next_id` is one past the largest id already stored, `last_start` the latest
+    /// start stored.
+    pub fn new(next_id: i64, last_start: Option<DateTime<Utc>>) -> Self {
         Self {
             next_id: next_id.max(1),
+            last_start,
             open: HashMap::new(),
         }
     }
@@ -263,7 +268,14 @@ impl Tracker {
                 lost_at: None,
             },
         );
-        ops.push(Op::Start(play(id)));
+        let mut p = play(id);
+        // Events from different DVRs reach the recorder in the order they were sent,
+        // which may differ from their stamps by a moment (and a clock may step back).
+        if let Some(last) = self.last_start {
+            p.started_at = p.started_at.max(last);
+        }
+        self.last_start = Some(p.started_at);
+        ops.push(Op::Start(p));
     }
 
     fn end(
@@ -444,7 +456,7 @@ mod tests {
 
     #[test]
     fn a_live_play_starts_and_stops_as_one_row() {
-        let mut tr = Tracker::new(7);
+        let mut tr = Tracker::new(7, None);
         let mut d = Dvr::new("aaaa0001");
         let ops = d.line(&mut tr, 0, WATCH9);
         let [Op::Start(p)] = ops.as_slice() else {
@@ -470,7 +482,7 @@ mod tests {
 
     #[test]
     fn a_channel_change_ends_one_play_and_starts_the_next() {
-        let mut tr = Tracker::new(1);
+        let mut tr = Tracker::new(1, None);
         let mut d = Dvr::new("aaaa0001");
         d.line(&mut tr, 0, WATCH9);
         let ops = d.line(&mut tr, 60, WATCH13);
@@ -480,7 +492,7 @@ mod tests {
 
     #[test]
     fn an_outage_ends_a_play_at_the_last_moment_it_was_known() {
-        let mut tr = Tracker::new(1);
+        let mut tr = Tracker::new(1, None);
         let mut d = Dvr::new("aaaa0001");
         d.line(&mut tr, 0, WATCH9);
         tr.on_event(&d.ev(
@@ -500,7 +512,7 @@ mod tests {
 
     #[test]
     fn a_play_that_outlives_a_short_outage_goes_on() {
-        let mut tr = Tracker::new(1);
+        let mut tr = Tracker::new(1, None);
         let mut d = Dvr::new("aaaa0001");
         d.line(&mut tr, 0, WATCH9);
         tr.on_event(&d.ev(
@@ -533,7 +545,7 @@ mod tests {
 
     #[test]
     fn a_restarted_task_continues_what_still_plays_and_ends_what_does_not() {
-        let mut tr = Tracker::new(1);
+        let mut tr = Tracker::new(1, None);
         let mut d = Dvr::new("aaaa0001");
         d.line(&mut tr, 0, WATCH9);
         d.line(
@@ -559,7 +571,7 @@ mod tests {
 
     #[test]
     fn a_reload_that_misses_an_end_closes_the_play_at_the_resync() {
-        let mut tr = Tracker::new(1);
+        let mut tr = Tracker::new(1, None);
         let mut d = Dvr::new("aaaa0001");
         d.line(&mut tr, 0, WATCH9);
         // A reload replaced the task without a disconnect; the new one finds nothing.
@@ -569,7 +581,7 @@ mod tests {
 
     #[test]
     fn removal_and_shutdown_close_what_is_open() {
-        let mut tr = Tracker::new(1);
+        let mut tr = Tracker::new(1, None);
         let mut a = Dvr::new("aaaa0001");
         let mut b = Dvr::new("bbbb0002");
         a.line(&mut tr, 0, WATCH9);
@@ -587,7 +599,7 @@ mod tests {
 
     #[test]
     fn library_playback_keeps_the_file_and_its_title() {
-        let mut tr = Tracker::new(1);
+        let mut tr = Tracker::new(1, None);
         let mut d = Dvr::new("aaaa0001");
         let ops = d.line(
             &mut tr,
@@ -600,6 +612,17 @@ mod tests {
         assert_eq!(p.kind, PlayKind::Vod);
         assert_eq!(p.file_id.as_deref(), Some("1234"));
         assert_eq!(p.channel, None);
+    }
+
+    #[test]
+    fn a_play_never_starts_before_the_one_before_it() {
+        let mut tr = Tracker::new(5, Some(t(100)));
+        let mut d = Dvr::new("aaaa0001");
+        let ops = d.line(&mut tr, 40, WATCH9);
+        assert!(matches!(&ops[0], Op::Start(p) if p.id == 5 && p.started_at == t(100)));
+        let mut e = Dvr::new("bbbb0002");
+        let ops = e.line(&mut tr, 200, WATCH9);
+        assert!(matches!(&ops[0], Op::Start(p) if p.id == 6 && p.started_at == t(200)));
     }
 
     #[test]

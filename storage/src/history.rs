@@ -94,12 +94,17 @@ pub struct Filter {
     pub q: Option<String>,
 }
 
-/// One past the largest id stored: where the recorder's ids continue.
-pub async fn next_id(db: &Db) -> Result<i64, StorageError> {
-    let max: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM watch_history")
-        .fetch_one(&db.pool)
-        .await?;
-    Ok(max.unwrap_or(0) + 1)
+/// Where the recorder continues: one past the largest id stored, and the latest start
+/// (ids must keep following start times).
+pub async fn resume_point(db: &Db) -> Result<(i64, Option<DateTime<Utc>>), StorageError> {
+    let (max, last): (Option<i64>, Option<i64>) =
+        sqlx::query_as("SELECT MAX(id), MAX(started_at) FROM watch_history")
+            .fetch_one(&db.pool)
+            .await?;
+    Ok((
+        max.unwrap_or(0) + 1,
+        last.and_then(|t| DateTime::from_timestamp(t, 0)),
+    ))
 }
 
 /// Ends the plays a previous run left open (it stopped or crashed while they played)
@@ -237,8 +242,49 @@ pub async fn is_empty(db: &Db) -> Result<bool, StorageError> {
 /// Text shorter than a trigram cannot use the text index; it is matched by `LIKE`.
 const TRIGRAM: usize = 3;
 
-/// Adds the filter's conditions (after a `WHERE 1 = 1`).
-fn push_filter(q: &mut QueryBuilder<Sqlite>, f: &Filter) {
+/// Matches counted before a plan is chosen: below this a filter is "sparse" (its rows
+/// are fetched and sorted), at or above it "dense" (an index in the wanted order is
+/// walked and each row checked; a dense filter fills a page within a few thousand).
+const SPARSE: i64 = 5000;
+
+/// How the text filter is applied.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Text {
+    None,
+    /// Drive the query from the trigram index (few matches).
+    Index,
+    /// Check each row with `LIKE` (short text, or many matches).
+    Like,
+}
+
+fn text_of(f: &Filter) -> Option<&str> {
+    f.q.as_deref().map(str::trim).filter(|t| !t.is_empty())
+}
+
+/// The text as one FTS5 phrase, quotes doubled.
+fn phrase(text: &str) -> String {
+    format!("\"{}\"", text.replace('"', "\"\""))
+}
+
+/// `FROM … WHERE …` for the filter, with `h` the history row.
+fn push_from_where(q: &mut QueryBuilder<Sqlite>, f: &Filter, text: Text, by_length: bool) {
+    let t = text_of(f).unwrap_or_default();
+    if text == Text::Index {
+        // The text index first, newest match first; each match is then checked against
+        // the other filters by its primary key.
+        q.push(
+            " FROM watch_history_text CROSS JOIN watch_history h ON h.id = watch_history_text.rowid
+              LEFT JOIN dvrs d ON d.dvr_id = h.dvr_id WHERE watch_history_text MATCH ",
+        )
+        .push_bind(phrase(t));
+    } else {
+        q.push(if by_length {
+            " FROM watch_history h INDEXED BY watch_history_by_length"
+        } else {
+            " FROM watch_history h"
+        })
+        .push(" LEFT JOIN dvrs d ON d.dvr_id = h.dvr_id WHERE 1 = 1");
+    }
     if let Some(v) = &f.dvr_id {
         q.push(" AND h.dvr_id = ").push_bind(v.clone());
     }
@@ -251,37 +297,74 @@ fn push_filter(q: &mut QueryBuilder<Sqlite>, f: &Filter) {
     if let Some(k) = f.kind {
         q.push(" AND h.kind = ").push_bind(k.as_str());
     }
+    // Ids follow start times, so a time range is also an id range: every index
+    // (which lists rowids in order within a value) narrows to it directly.
     if let Some(v) = f.from {
-        q.push(" AND h.started_at >= ").push_bind(v);
+        q.push(" AND h.started_at >= ")
+            .push_bind(v)
+            .push(" AND h.id >= COALESCE((SELECT id FROM watch_history WHERE started_at >= ")
+            .push_bind(v)
+            .push(" ORDER BY started_at, id LIMIT 1), 9223372036854775807)");
     }
     if let Some(v) = f.to {
-        q.push(" AND h.started_at < ").push_bind(v);
+        q.push(" AND h.started_at < ")
+            .push_bind(v)
+            .push(" AND h.id <= COALESCE((SELECT id FROM watch_history WHERE started_at < ")
+            .push_bind(v)
+            .push(" ORDER BY started_at DESC, id DESC LIMIT 1), 0)");
     }
-    if let Some(text) = f.q.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
-        if text.chars().count() >= TRIGRAM {
-            // One phrase: the whole text as typed, quotes doubled as FTS5 wants.
-            let phrase = format!("\"{}\"", text.replace('"', "\"\""));
-            q.push(" AND h.id IN (SELECT rowid FROM watch_history_text WHERE watch_history_text MATCH ")
-                .push_bind(phrase)
-                .push(")");
-        } else {
-            let like = format!(
-                "%{}%",
-                text.replace('\\', "\\\\")
-                    .replace('%', "\\%")
-                    .replace('_', "\\_")
-            );
-            q.push(" AND (h.title LIKE ")
+    if text == Text::Like {
+        let like = format!(
+            "%{}%",
+            t.replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
+        q.push(" AND (");
+        for (i, col) in ["h.title", "h.device", "h.channel", "h.call_sign"]
+            .iter()
+            .enumerate()
+        {
+            if i > 0 {
+                q.push(" OR ");
+            }
+            q.push(format!("{col} LIKE "))
                 .push_bind(like.clone())
-                .push(" ESCAPE '\\' OR h.device LIKE ")
-                .push_bind(like.clone())
-                .push(" ESCAPE '\\' OR h.channel LIKE ")
-                .push_bind(like.clone())
-                .push(" ESCAPE '\\' OR h.call_sign LIKE ")
-                .push_bind(like)
-                .push(" ESCAPE '\\')");
+                .push(" ESCAPE '\\'");
         }
+        q.push(")");
     }
+}
+
+/// Rows matching, counted up to `cap`.
+async fn count_upto(db: &Db, f: &Filter, text: Text, cap: i64) -> Result<i64, StorageError> {
+    let mut q = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM (SELECT 1");
+    push_from_where(&mut q, f, text, false);
+    q.push(" LIMIT ").push_bind(cap).push(")");
+    Ok(q.build_query_scalar::<i64>().fetch_one(&db.pool).await?)
+}
+
+/// How to apply the text filter: by the trigram index when its matches are few.
+async fn text_plan(db: &Db, f: &Filter) -> Result<Text, StorageError> {
+    let Some(t) = text_of(f) else {
+        return Ok(Text::None);
+    };
+    if t.chars().count() < TRIGRAM {
+        return Ok(Text::Like);
+    }
+    let matches: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM (SELECT rowid FROM watch_history_text
+           WHERE watch_history_text MATCH ?1 LIMIT ?2)",
+    )
+    .bind(phrase(t))
+    .bind(SPARSE)
+    .fetch_one(&db.pool)
+    .await?;
+    Ok(if matches < SPARSE {
+        Text::Index
+    } else {
+        Text::Like
+    })
 }
 
 const COLUMNS: &str = "h.id, h.dvr_id, COALESCE(d.name, h.dvr_id) AS dvr_name, h.kind, h.device,
@@ -312,12 +395,12 @@ fn entry(r: &sqlx::sqlite::SqliteRow) -> Result<Entry, sqlx::Error> {
 fn key_of(e: &Entry, order: Order) -> i64 {
     match order {
         Order::Newest | Order::Oldest => e.started_at,
-        Order::Longest => e.watched_seconds.unwrap_or(-1),
+        Order::Longest => e.watched_seconds.unwrap_or(0),
     }
 }
 
 /// One page of plays matching `f` in `order`, after `after`; with the cursor of the
-/// next page when there is one.
+/// next page when there is one. "Longest" lists finished plays.
 pub async fn page(
     db: &Db,
     f: &Filter,
@@ -326,25 +409,44 @@ pub async fn page(
     limit: u32,
 ) -> Result<(Vec<Entry>, Option<Cursor>), StorageError> {
     let limit = limit.clamp(1, 5000);
-    let mut q = QueryBuilder::<Sqlite>::new(format!(
-        "SELECT {COLUMNS} FROM watch_history h LEFT JOIN dvrs d ON d.dvr_id = h.dvr_id WHERE 1 = 1"
-    ));
-    push_filter(&mut q, f);
-    let (key, dir) = match order {
-        Order::Newest => ("h.started_at", "DESC"),
-        Order::Oldest => ("h.started_at", "ASC"),
-        Order::Longest => ("COALESCE(h.watched_seconds, -1)", "DESC"),
-    };
-    if let Some(c) = after {
-        let cmp = if dir == "DESC" { "<" } else { ">" };
-        q.push(format!(" AND ({key}, h.id) {cmp} ("))
-            .push_bind(c.key)
-            .push(", ")
-            .push_bind(c.id)
-            .push(")");
+    let text = text_plan(db, f).await?;
+    // Longest first: walk the length index when matches are many, else sort them.
+    let by_length = order == Order::Longest
+        && text != Text::Index
+        && (f.dvr_id.is_none()
+            && f.device.is_none()
+            && f.channel.is_none()
+            && f.kind.is_none()
+            && f.from.is_none()
+            && f.to.is_none()
+            && text == Text::None
+            || count_upto(db, f, text, SPARSE).await? >= SPARSE);
+    let mut q = QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS}"));
+    push_from_where(&mut q, f, text, by_length);
+    match (order, after) {
+        (Order::Newest, Some(c)) => {
+            q.push(" AND h.id < ").push_bind(c.id);
+        }
+        (Order::Oldest, Some(c)) => {
+            q.push(" AND h.id > ").push_bind(c.id);
+        }
+        (Order::Longest, Some(c)) => {
+            q.push(" AND (h.watched_seconds, h.id) < (")
+                .push_bind(c.key)
+                .push(", ")
+                .push_bind(c.id)
+                .push(")");
+        }
+        (_, None) => {}
     }
-    q.push(format!(" ORDER BY {key} {dir}, h.id {dir} LIMIT "))
-        .push_bind(i64::from(limit) + 1);
+    q.push(match order {
+        Order::Newest => " ORDER BY h.id DESC",
+        Order::Oldest => " ORDER BY h.id ASC",
+        Order::Longest => {
+            " AND h.watched_seconds IS NOT NULL ORDER BY h.watched_seconds DESC, h.id DESC"
+        }
+    });
+    q.push(" LIMIT ").push_bind(i64::from(limit) + 1);
     let rows = q.build().fetch_all(&db.pool).await?;
     let mut items = rows.iter().map(entry).collect::<Result<Vec<_>, _>>()?;
     let next = if items.len() > limit as usize {
@@ -385,7 +487,7 @@ pub async fn facets(db: &Db) -> Result<(Vec<String>, Vec<(String, Option<String>
     for ch in channels {
         let call: Option<String> = sqlx::query_scalar(
             "SELECT call_sign FROM watch_history WHERE channel = ?1 AND call_sign IS NOT NULL
-              ORDER BY started_at DESC LIMIT 1",
+              ORDER BY id DESC LIMIT 1",
         )
         .bind(&ch)
         .fetch_optional(&db.pool)
@@ -456,7 +558,7 @@ mod tests {
     async fn plays_are_written_in_batches_and_closed_honestly() {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::open(dir.path()).await.unwrap();
-        assert_eq!(next_id(&db).await.unwrap(), 1);
+        assert_eq!(resume_point(&db).await.unwrap(), (1, None));
         write(
             &db,
             &[
@@ -491,7 +593,7 @@ mod tests {
         )
         .await
         .unwrap();
-        assert_eq!(next_id(&db).await.unwrap(), 3);
+        assert_eq!(resume_point(&db).await.unwrap(), (3, Some(at(10))));
         touch_open(&db, at(70)).await.unwrap();
         // A restart: what the last run left open ends where it was last known.
         assert_eq!(close_interrupted(&db).await.unwrap(), 1);
@@ -620,6 +722,64 @@ mod tests {
             Some(Cursor { key: -1, id: 7 })
         );
         assert_eq!(Cursor::parse("x.1"), None);
+    }
+
+    /// Filters matching thousands of rows take the other plan (walk an index in order,
+    /// check each row); the answers are the same.
+    #[tokio::test]
+    async fn dense_filters_answer_like_sparse_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).await.unwrap();
+        let n = (SPARSE * 2 + 500) as i64;
+        let rows: Vec<_> = (0..n)
+            .map(|i| {
+                let title = if i % 2 == 0 { "Morning News" } else { "Movie" };
+                let dvr = if i % 3 == 0 { "aaaa0001" } else { "bbbb0002" };
+                let p = play(i + 1, dvr, PlayKind::Live, "Den", Some("9"), title, i * 10);
+                (p, at(i * 10 + (i * 7919) % 5000), EndedBy::Stopped)
+            })
+            .collect();
+        insert_finished(&db, &rows).await.unwrap();
+        let all = |f: Filter, order: Order| {
+            let db = db.clone();
+            async move {
+                let mut out = Vec::new();
+                let mut after = None;
+                loop {
+                    let (items, next) = page(&db, &f, order, after, 1000).await.unwrap();
+                    out.extend(items);
+                    match next {
+                        Some(c) => after = Some(c),
+                        None => return out,
+                    }
+                }
+            }
+        };
+        let news = Filter {
+            q: Some("news".into()),
+            ..Filter::default()
+        };
+        assert_eq!(text_plan(&db, &news).await.unwrap(), Text::Like);
+        let got = all(news.clone(), Order::Newest).await;
+        assert_eq!(got.len() as i64, (n + 1) / 2);
+        assert!(got.windows(2).all(|w| w[0].id > w[1].id));
+        let one = Filter {
+            dvr_id: Some("aaaa0001".into()),
+            ..Filter::default()
+        };
+        let longest = all(one, Order::Longest).await;
+        assert_eq!(longest.len() as i64, (n + 2) / 3);
+        assert!(longest
+            .windows(2)
+            .all(|w| (w[0].watched_seconds, w[0].id) > (w[1].watched_seconds, w[1].id)));
+        assert!(longest.iter().all(|e| e.dvr_id == "aaaa0001"));
+        let week = Filter {
+            from: Some(at(1000).timestamp()),
+            to: Some(at(2000).timestamp()),
+            q: Some("news".into()),
+            ..Filter::default()
+        };
+        assert_eq!(all(week, Order::Oldest).await.len(), 50);
     }
 
     #[tokio::test]

@@ -2,3 +2,4 @@
 //! History page, its CSV export and the Statistics page.
 
 pub(crate) mod recorder;
+pub mod sample;

@@ -53,9 +53,9 @@ impl Recorder {
                 "watch history: plays open when the monitor last stopped were ended there"
             );
         }
-        let next = history::next_id(db).await?;
+        let (next, last_start) = history::resume_point(db).await?;
         Ok(Arc::new(Self {
-            tracker: Mutex::new(Tracker::new(next)),
+            tracker: Mutex::new(Tracker::new(next, last_start)),
             events: tokio::sync::Mutex::new(events),
             pending: Mutex::new(Vec::new()),
             lookups: Arc::new(tokio::sync::Semaphore::new(LOOKUPS)),

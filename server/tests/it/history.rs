@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
+use channelwatch::serve::Server;
 use serde_json::{json, Value};
 use sim::{Scenario, Simulator};
-use channelwatch::serve::Server;
 use testkit::*;
 
 async fn add_dvr(srv: &Server, name: &str, sim: &Simulator) -> String {
