@@ -730,7 +730,7 @@ mod tests {
     async fn dense_filters_answer_like_sparse_ones() {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::open(dir.path()).await.unwrap();
-        let n = (SPARSE * 2 + 500) as i64;
+        let n = SPARSE * 2 + 500;
         let rows: Vec<_> = (0..n)
             .map(|i| {
                 let title = if i % 2 == 0 { "Morning News" } else { "Movie" };
