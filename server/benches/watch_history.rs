@@ -141,10 +141,19 @@ async fn run(args: &[String]) {
             "device + channel + text",
             "/api/v1/history?device=iPad&channel=9&q=dodgers".into(),
         ),
-        ("text, common, rare channel", "/api/v1/history?q=news&channel=6101".into()),
+        (
+            "text, common, rare channel",
+            "/api/v1/history?q=news&channel=6101".into(),
+        ),
         ("longest first", "/api/v1/history?sort=longest".into()),
-        ("longest, common text", "/api/v1/history?sort=longest&q=news".into()),
-        ("longest, one day", format!("/api/v1/history?sort=longest&from={day_from}&to={day_to}")),
+        (
+            "longest, common text",
+            "/api/v1/history?sort=longest&q=news".into(),
+        ),
+        (
+            "longest, one day",
+            format!("/api/v1/history?sort=longest&from={day_from}&to={day_to}"),
+        ),
         (
             "longest, one DVR",
             "/api/v1/history?sort=longest&dvr_id=aaaa0001".into(),

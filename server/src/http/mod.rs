@@ -154,7 +154,16 @@ pub fn router(state: AppState) -> Router {
         // Before the guard: a request for a host not listed costs no session lookup.
         .layer(middleware::from_fn_with_state(state.clone(), hosts::check))
         .layer(axum::middleware::map_response(security_headers))
+        .layer(compression())
         .with_state(state)
+}
+
+/// gzip or brotli by the client's `Accept-Encoding`, at a level meant for answers made
+/// per request (brotli's best is many times slower for a few percent). The live feed
+/// (`text/event-stream`), images and tiny bodies go as they are.
+fn compression() -> tower_http::compression::CompressionLayer {
+    tower_http::compression::CompressionLayer::new()
+        .quality(tower_http::compression::CompressionLevel::Precise(4))
 }
 
 /// The Content-Security-Policy of every answer that is not a rendered page (JSON, the

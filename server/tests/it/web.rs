@@ -1820,3 +1820,69 @@ async fn only_the_allowed_hosts_are_answered_but_probes_answer_any() {
     );
     srv.shutdown().await;
 }
+
+/// Reads an answer's raw bytes with the given `Accept-Encoding`, undecoded.
+async fn raw(
+    srv: &channelwatch::serve::Server,
+    path: &str,
+    encoding: &str,
+) -> (Option<String>, String, Vec<u8>) {
+    let res = client()
+        .get(url(srv, path))
+        .header("X-API-Key", API_KEY)
+        .header("Accept-Encoding", encoding)
+        .send()
+        .await
+        .unwrap();
+    let header = |name: &str| {
+        res.headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_string())
+    };
+    let (enc, ty) = (
+        header("content-encoding"),
+        header("content-type").unwrap_or_default(),
+    );
+    (enc, ty, res.bytes().await.unwrap().to_vec())
+}
+
+#[tokio::test]
+async fn answers_are_compressed_as_the_browser_asks_and_the_feed_is_not() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let srv = server(dir.path()).await;
+    // A JSON answer large enough to be worth it: the settings.
+    let (enc, _, plain) = raw(&srv, "/api/v1/settings", "identity").await;
+    assert_eq!(enc, None);
+    let (enc, _, gz) = raw(&srv, "/api/v1/settings", "gzip").await;
+    assert_eq!(enc.as_deref(), Some("gzip"));
+    let mut unzipped = Vec::new();
+    flate2::read::GzDecoder::new(&gz[..])
+        .read_to_end(&mut unzipped)
+        .unwrap();
+    assert_eq!(unzipped, plain);
+    assert!(gz.len() < plain.len(), "{} vs {}", gz.len(), plain.len());
+    let (enc, _, br) = raw(&srv, "/api/v1/settings", "br, gzip").await;
+    assert_eq!(enc.as_deref(), Some("br"));
+    let mut unbr = Vec::new();
+    brotli_decompressor::Decompressor::new(&br[..], 4096)
+        .read_to_end(&mut unbr)
+        .unwrap();
+    assert_eq!(unbr, plain);
+    // A rendered page too.
+    let (enc, ty, _) = raw(&srv, "/login", "gzip").await;
+    assert!(ty.starts_with("text/html"), "{ty}");
+    assert_eq!(enc.as_deref(), Some("gzip"));
+    // The live feed streams as it is: a compressor would hold frames back.
+    let res = client()
+        .get(url(&srv, "/api/v1/live"))
+        .header("X-API-Key", API_KEY)
+        .header("Accept-Encoding", "gzip, br")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.headers().get("content-encoding").is_none());
+    drop(res);
+    srv.shutdown().await;
+}
