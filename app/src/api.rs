@@ -139,6 +139,15 @@ pub fn clock(rfc3339: &str) -> String {
     rfc3339.get(11..16).unwrap_or(rfc3339).to_string()
 }
 
+/// `45 s`, `12 min`, `1 h 05 min`: how long something lasted.
+pub fn duration(s: u64) -> String {
+    match s {
+        0..=59 => format!("{s} s"),
+        60..=3599 => format!("{} min", s / 60),
+        _ => format!("{} h {:02} min", s / 3600, (s / 60) % 60),
+    }
+}
+
 /// `1:02:03` from seconds.
 pub fn position(s: u64) -> String {
     format!("{}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60)
@@ -160,5 +169,8 @@ mod tests {
         assert_eq!(ago(180), "3 min ago");
         assert_eq!(clock("2026-04-19T14:32:01Z"), "14:32");
         assert_eq!(position(3723), "1:02:03");
+        assert_eq!(duration(45), "45 s");
+        assert_eq!(duration(754), "12 min");
+        assert_eq!(duration(3900), "1 h 05 min");
     }
 }

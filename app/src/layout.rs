@@ -142,6 +142,7 @@ fn TopBar(me: Option<Me>) -> impl IntoView {
             <a class="brand" href="/">"ChannelWatch"</a>
             <nav aria-label="Main">
                 <A href=move || format!("/{}", q())>"Dashboard"</A>
+                <A href=move || format!("/history{}", q())>"History"</A>
                 <A href=move || format!("/dvrs{}", q())>"DVRs"</A>
                 <A href=move || format!("/settings{}", q())>"Settings"</A>
                 <A href=move || format!("/account{}", q())>"Account"</A>

@@ -112,6 +112,7 @@ pub fn App() -> impl IntoView {
                 <ParentRoute path=path!("") view=layout::Layout ssr=SsrMode::Async>
                     <Route path=path!("/") view=pages::dashboard::DashboardPage ssr=SsrMode::Async/>
                     <Route path=path!("/dvrs") view=pages::dvrs::DvrsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/history") view=pages::history::HistoryPage ssr=SsrMode::Async/>
                     <Route path=path!("/settings") view=pages::settings::SettingsPage ssr=SsrMode::Async/>
                     <Route path=path!("/account") view=pages::account::AccountPage ssr=SsrMode::Async/>
                 </ParentRoute>

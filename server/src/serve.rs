@@ -176,7 +176,7 @@ pub async fn start_with(
     // Subscribed before any DVR task runs, so no event escapes the alert rules.
     let alert_rx = engine.alert_stream();
     // The same for watch history: every play a DVR task reports is kept.
-    let recorder = crate::history::recorder::Recorder::load(&db, engine.history_stream()).await?;
+    let history_rx = engine.history_stream();
 
     let parts = Parts {
         db: &db,
@@ -203,6 +203,15 @@ pub async fn start_with(
         (Vec::new(), Vec::new())
     };
     registry.apply_declared(&demo_dvrs, ManagedBy::Demo).await?;
+    if config.demo {
+        let ids: Vec<String> = demo_dvrs
+            .iter()
+            .map(|d| domain::dvr::id::dvr_id(&d.host, d.port.unwrap_or(wire::dvrs::DEFAULT_PORT)))
+            .collect();
+        crate::history::fill_demo(&db, &ids).await?;
+    }
+    // After any fill: the recorder's ids continue from what is stored.
+    let recorder = crate::history::recorder::Recorder::load(&db, history_rx).await?;
 
     let addr = SocketAddr::new(config.bind, config.port);
     let listener = TcpListener::bind(addr)

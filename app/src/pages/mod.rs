@@ -3,5 +3,6 @@
 pub mod account;
 pub mod dashboard;
 pub mod dvrs;
+pub mod history;
 pub mod login;
 pub mod settings;

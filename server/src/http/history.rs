@@ -53,17 +53,26 @@ fn some(v: &Option<String>) -> Option<String> {
         .map(str::to_string)
 }
 
+/// An RFC 3339 time, or a plain date (UTC): `from` is that day's start, `to` the next
+/// day's (a date range includes its last day).
 fn time(name: &str, v: &Option<String>) -> Result<Option<i64>, ApiError> {
-    match some(v) {
-        None => Ok(None),
-        Some(s) => DateTime::parse_from_rfc3339(&s)
-            .map(|t| Some(t.timestamp()))
-            .map_err(|_| {
-                ApiError::invalid(format!(
-                    "{name}: not an RFC 3339 time (like 2026-12-05T18:00:00Z)"
-                ))
-            }),
+    let Some(s) = some(v) else { return Ok(None) };
+    if let Ok(t) = DateTime::parse_from_rfc3339(&s) {
+        return Ok(Some(t.timestamp()));
     }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(&s, "%Y-%m-%d") {
+        let day = if name == "to" {
+            d.succ_opt().unwrap_or(d)
+        } else {
+            d
+        };
+        return Ok(Some(
+            day.and_time(chrono::NaiveTime::MIN).and_utc().timestamp(),
+        ));
+    }
+    Err(ApiError::invalid(format!(
+        "{name}: not an RFC 3339 time or a date (like 2026-12-05T18:00:00Z or 2026-12-05)"
+    )))
 }
 
 impl HistoryQuery {
@@ -332,5 +341,15 @@ mod tests {
         .unwrap()
         .contains("from"));
         assert!(q(|q| q.kind = Some(" live ".into())).is_none());
+        let mut dates = HistoryQuery::default();
+        dates.from = Some("2026-12-05".into());
+        dates.to = Some("2026-12-05".into());
+        let a = dates.check().unwrap();
+        assert_eq!(a.filter.from, Some(1_796_428_800));
+        assert_eq!(
+            a.filter.to,
+            Some(1_796_428_800 + 86_400),
+            "the whole last day"
+        );
     }
 }

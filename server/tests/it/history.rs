@@ -230,3 +230,63 @@ async fn an_outage_and_a_restart_end_plays_where_they_were_last_known() {
     srv.shutdown().await;
     sim.shutdown().await;
 }
+
+async fn demo(dir: &std::path::Path) -> Server {
+    let flags = channelwatch::config::Flags {
+        data_dir: Some(dir.to_path_buf()),
+        bind: Some("127.0.0.1".into()),
+        port: Some(0),
+        demo: true,
+        ..Default::default()
+    };
+    let config = channelwatch::config::Config::load(
+        &flags,
+        &[
+            ("CHANNELWATCH_API_KEY", API_KEY),
+            ("CHANNELWATCH_DISCOVERY_INTERVAL_SECONDS", "0"),
+        ],
+    )
+    .unwrap();
+    channelwatch::serve::start_with(config, fast_settings(), Default::default(), fast_dispatch())
+        .await
+        .unwrap()
+}
+
+async fn filled(db: &storage::Db) -> i64 {
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM watch_history WHERE ended_by IS NOT NULL AND id <= 480",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn the_demo_opens_with_days_of_history_filled_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = demo(dir.path()).await;
+    let v = history(&srv, "?sort=oldest&limit=5").await;
+    let oldest = v["items"][0]["started_at"].as_str().unwrap().to_string();
+    let age = chrono::Utc::now()
+        - chrono::DateTime::parse_from_rfc3339(&oldest)
+            .unwrap()
+            .to_utc();
+    assert!(age > chrono::Duration::days(3), "oldest play {oldest}");
+    let (_, dvrs) = send(client().get(url(&srv, "/api/v1/dvrs")), Some(API_KEY)).await;
+    for d in dvrs.as_array().unwrap() {
+        let id = d["dvr_id"].as_str().unwrap();
+        let v = history(&srv, &format!("?dvr_id={id}&limit=1")).await;
+        assert_eq!(v["items"].as_array().unwrap().len(), 1, "history for {id}");
+    }
+    let before = filled(&srv.services.db).await;
+    assert_eq!(before, 480);
+    srv.shutdown().await;
+    // The next start keeps what is there and fills nothing more.
+    let srv = demo(dir.path()).await;
+    let (first, _) = storage::history::resume_point(&srv.services.db)
+        .await
+        .unwrap();
+    assert!(first > 480);
+    assert_eq!(filled(&srv.services.db).await, before);
+    srv.shutdown().await;
+}
