@@ -341,9 +341,11 @@ mod tests {
         .unwrap()
         .contains("from"));
         assert!(q(|q| q.kind = Some(" live ".into())).is_none());
-        let mut dates = HistoryQuery::default();
-        dates.from = Some("2026-12-05".into());
-        dates.to = Some("2026-12-05".into());
+        let dates = HistoryQuery {
+            from: Some("2026-12-05".into()),
+            to: Some("2026-12-05".into()),
+            ..HistoryQuery::default()
+        };
         let a = dates.check().unwrap();
         assert_eq!(a.filter.from, Some(1_796_428_800));
         assert_eq!(
