@@ -271,6 +271,8 @@ where
         Page(Option<Cursor>),
         Done,
     }
+    use futures::StreamExt;
+    // Fused: a compressing layer polls once more after the end.
     futures::stream::unfold(
         (At::Header, first, next_page),
         |(at, first, f)| async move {
@@ -288,6 +290,7 @@ where
             }
         },
     )
+    .fuse()
 }
 
 pub async fn facets(State(state): State<AppState>) -> Result<Json<HistoryFacets>, ApiError> {

@@ -1869,6 +1869,28 @@ async fn answers_are_compressed_as_the_browser_asks_and_the_feed_is_not() {
         .read_to_end(&mut unbr)
         .unwrap();
     assert_eq!(unbr, plain);
+    // A streamed answer (the history CSV) ends cleanly through the compressor.
+    let (enc, _, plain) = raw(&srv, "/api/v1/history.csv", "identity").await;
+    assert!(
+        plain.starts_with(b"dvr_id,"),
+        "{}",
+        String::from_utf8_lossy(&plain)
+    );
+    for encoding in ["br", "gzip"] {
+        let (enc, ty, body) = raw(&srv, "/api/v1/history.csv", encoding).await;
+        assert_eq!(enc.as_deref(), Some(encoding), "{ty}");
+        let mut out = Vec::new();
+        if encoding == "br" {
+            brotli_decompressor::Decompressor::new(&body[..], 4096)
+                .read_to_end(&mut out)
+                .unwrap();
+        } else {
+            flate2::read::GzDecoder::new(&body[..])
+                .read_to_end(&mut out)
+                .unwrap();
+        }
+        assert_eq!(out, plain, "{encoding}");
+    }
     // A rendered page too.
     let (enc, ty, _) = raw(&srv, "/login", "gzip").await;
     assert!(ty.starts_with("text/html"), "{ty}");
