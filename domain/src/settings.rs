@@ -41,6 +41,8 @@ pub struct SettingsPatch {
     #[serde(default)]
     pub retention_days: Option<u32>,
     #[serde(default)]
+    pub history_retention_days: Option<u32>,
+    #[serde(default)]
     pub disk_thresholds: Option<DiskThresholds>,
     /// Merged into the alert settings in force (JSON merge), so a change of one option
     /// changes that option only.
@@ -57,6 +59,9 @@ impl SettingsPatch {
         }
         if let Some(n) = self.retention_days {
             check_retention_days(n)?;
+        }
+        if let Some(n) = self.history_retention_days {
+            check_days("history_retention_days", n)?;
         }
         if let Some(t) = &self.disk_thresholds {
             check_disk_thresholds(t)?;
@@ -82,10 +87,15 @@ pub(crate) fn check_dvr_soft_limit(n: u32) -> Result<(), Invalid> {
 
 /// Days of alert history kept: 1 to 3,650.
 pub(crate) fn check_retention_days(n: u32) -> Result<(), Invalid> {
+    check_days("retention_days", n)
+}
+
+/// Days of a history kept (alerts, watch history): 1 to 3,650.
+fn check_days(key: &str, n: u32) -> Result<(), Invalid> {
     if (1..=3650).contains(&n) {
         Ok(())
     } else {
-        Err(Invalid::new("retention_days", "must be between 1 and 3650"))
+        Err(Invalid::new(key, "must be between 1 and 3650"))
     }
 }
 

@@ -89,10 +89,17 @@ pub struct SealedSecrets {
     pub ciphertext: String,
 }
 
+fn default_history_days() -> u32 {
+    settings::DEFAULT_HISTORY_RETENTION_DAYS
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BackupSettings {
     pub dvr_soft_limit: u32,
     pub retention_days: u32,
+    /// Absent from backups made before watch history existed.
+    #[serde(default = "default_history_days")]
+    pub history_retention_days: u32,
     pub disk_thresholds: Option<DiskThresholds>,
     pub alerts: AlertSettings,
 }
@@ -224,6 +231,7 @@ pub async fn export(db: &Db, passphrase: Option<&str>) -> Result<Backup, BackupE
         settings: BackupSettings {
             dvr_soft_limit: settings::dvr_soft_limit(db).await?,
             retention_days: settings::retention_days(db).await?,
+            history_retention_days: settings::history_retention_days(db).await?,
             disk_thresholds: settings::get(db, settings::DISK_THRESHOLDS).await?,
             alerts: settings::get(db, SETTINGS_KEY).await?.unwrap_or_default(),
         },
@@ -255,6 +263,7 @@ fn validate_settings(s: &BackupSettings) -> Result<(), BackupError> {
     let patch = domain::settings::SettingsPatch {
         dvr_soft_limit: Some(s.dvr_soft_limit),
         retention_days: Some(s.retention_days),
+        history_retention_days: Some(s.history_retention_days),
         disk_thresholds: s.disk_thresholds,
         alerts: None,
     };
@@ -428,6 +437,12 @@ pub async fn import(
     let mut report = ImportReport::default();
     settings::set(db, settings::DVR_SOFT_LIMIT, &b.settings.dvr_soft_limit).await?;
     settings::set(db, settings::RETENTION_DAYS, &b.settings.retention_days).await?;
+    settings::set(
+        db,
+        settings::HISTORY_RETENTION_DAYS,
+        &b.settings.history_retention_days,
+    )
+    .await?;
     if let Some(t) = &b.settings.disk_thresholds {
         settings::set(db, settings::DISK_THRESHOLDS, t).await?;
     }
@@ -513,6 +528,7 @@ mod tests {
         let s = BackupSettings {
             dvr_soft_limit: 0,
             retention_days: 30,
+            history_retention_days: 365,
             disk_thresholds: None,
             alerts: AlertSettings::default(),
         };
@@ -528,6 +544,15 @@ mod tests {
         assert_eq!(
             validate_settings(&s).unwrap_err().to_string(),
             "settings.retention_days: must be between 1 and 3650"
+        );
+        let s = BackupSettings {
+            retention_days: 30,
+            history_retention_days: 4000,
+            ..s
+        };
+        assert_eq!(
+            validate_settings(&s).unwrap_err().to_string(),
+            "settings.history_retention_days: must be between 1 and 3650"
         );
     }
 

@@ -332,6 +332,9 @@ pub struct SettingsView {
     pub dvr_soft_limit: u32,
     pub alerts: AlertSettings,
     pub retention_days: u32,
+    /// Days of watch history kept.
+    #[serde(default)]
+    pub history_retention_days: u32,
     pub disk_thresholds: DiskThresholds,
     pub disk_thresholds_managed_by_file: bool,
     pub config_file: ConfigFile,

@@ -610,6 +610,7 @@ fn Advanced(initial: SettingsView) -> impl IntoView {
     let feed = use_dashboard();
     let limit = RwSignal::new(initial.dvr_soft_limit.to_string());
     let retention = RwSignal::new(initial.retention_days.to_string());
+    let history_retention = RwSignal::new(initial.history_retention_days.to_string());
     let t = initial.disk_thresholds;
     // Written as JSON writes them (`10.0`), as the form always showed them.
     let shown = |v: f64| serde_json::to_string(&v).unwrap_or_default();
@@ -639,6 +640,7 @@ fn Advanced(initial: SettingsView) -> impl IntoView {
     let file_keys: Vec<String> = initial.managed_by_file.clone();
     let file_sets = |k: &str| file_keys.iter().any(|x| x == k);
     let (file_limit, file_retention) = (file_sets("dvr_soft_limit"), file_sets("retention_days"));
+    let file_history = file_sets("history_retention_days");
     let outcome = RwSignal::new(None);
     let admin = session.is_admin();
     let config_path = initial.config_file.path.clone();
@@ -677,9 +679,18 @@ fn Advanced(initial: SettingsView) -> impl IntoView {
                 .map(Value::from)
                 .unwrap_or(Value::String(s))
         };
+        // Numbers as numbers; anything else as typed, so the server names what is wrong.
+        let whole = |s: RwSignal<String>| {
+            let t = s.get_untracked();
+            t.trim()
+                .parse::<u64>()
+                .map(Value::from)
+                .unwrap_or(Value::String(t))
+        };
         let mut body = json!({
-            "dvr_soft_limit": limit.get_untracked().trim().parse::<u64>().map(Value::from).unwrap_or(Value::String(limit.get_untracked())),
-            "retention_days": retention.get_untracked().trim().parse::<u64>().map(Value::from).unwrap_or(Value::String(retention.get_untracked())),
+            "dvr_soft_limit": whole(limit),
+            "retention_days": whole(retention),
+            "history_retention_days": whole(history_retention),
         });
         if !file_thresholds {
             let mut d = Map::new();
@@ -709,6 +720,8 @@ fn Advanced(initial: SettingsView) -> impl IntoView {
                     <input id="soft-limit-input" inputmode="numeric" bind:value=limit disabled=!admin || file_limit/></div>
                 <div class="field"><label for="retention-input">"Keep alert history (days)"</label>
                     <input id="retention-input" inputmode="numeric" bind:value=retention disabled=!admin || file_retention/></div>
+                <div class="field"><label for="history-retention-input">"Keep watch history (days)"</label>
+                    <input id="history-retention-input" inputmode="numeric" bind:value=history_retention disabled=!admin || file_history/></div>
                 {thresholds.into_iter().map(|(k, label, s)| view! {
                     <div class="field"><label for=format!("disk-{k}")>{label}</label>
                         <input id=format!("disk-{k}") inputmode="decimal" bind:value=s disabled=!admin || file_thresholds/></div>

@@ -310,6 +310,7 @@ pub fn resolve(
     let settings = SettingsPatch {
         dvr_soft_limit: file.dvr_soft_limit,
         retention_days: file.retention_days,
+        history_retention_days: file.history_retention_days,
         disk_thresholds: None,
         alerts: file.alerts.clone(),
     };
@@ -540,7 +541,7 @@ pub async fn check(
 
 /// The rule for the settings the YAML file manages, shared by the file's apply, edits
 /// and imports: the file's value wins. Its `dvr_soft_limit` and `retention_days` are
-/// written over the stored ones; answers the keys that changed. (Disk thresholds and
+/// written over the stored ones (and `history_retention_days`); answers the keys that changed. (Disk thresholds and
 /// alert settings are laid over in memory instead: the stored ones come back when the
 /// file stops naming them. See `thresholds_in_force` and `Declared::pin_alerts`.)
 pub(crate) async fn write_file_settings(
@@ -558,6 +559,12 @@ pub(crate) async fn write_file_settings(
         if settings::retention_days(db).await? != days {
             settings::set(db, settings::RETENTION_DAYS, &days).await?;
             changed.push("retention_days");
+        }
+    }
+    if let Some(days) = file.history_retention_days {
+        if settings::history_retention_days(db).await? != days {
+            settings::set(db, settings::HISTORY_RETENTION_DAYS, &days).await?;
+            changed.push("history_retention_days");
         }
     }
     Ok(changed)
@@ -579,6 +586,8 @@ pub(crate) fn managed_key_in(file: &FileConfig, patch: &SettingsPatch) -> Option
         Some("dvr_soft_limit")
     } else if differs(patch.retention_days, file.retention_days) {
         Some("retention_days")
+    } else if differs(patch.history_retention_days, file.history_retention_days) {
+        Some("history_retention_days")
     } else if patch.disk_thresholds.is_some() && file.disk_thresholds.is_some() {
         Some("disk_thresholds")
     } else {

@@ -95,6 +95,8 @@ pub struct FileConfig {
     pub routing: declared::FileRouting,
     /// Alert-history retention in days (Settings > Advanced).
     pub retention_days: Option<u32>,
+    /// Watch-history retention in days (Settings > Advanced).
+    pub history_retention_days: Option<u32>,
     /// Alert settings laid over the stored ones (keys of `GET /api/v1/settings` `alerts`).
     pub alerts: Option<serde_json::Value>,
     /// `providers` with their secrets resolved (filled by [`read_file`]).

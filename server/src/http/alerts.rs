@@ -70,6 +70,10 @@ fn file_keys(file: &crate::config::FileConfig) -> Vec<String> {
     for (key, set) in [
         ("dvr_soft_limit", file.dvr_soft_limit.is_some()),
         ("retention_days", file.retention_days.is_some()),
+        (
+            "history_retention_days",
+            file.history_retention_days.is_some(),
+        ),
         ("disk_thresholds", file.disk_thresholds.is_some()),
     ] {
         if set {
@@ -89,6 +93,7 @@ async fn current(state: &AppState) -> Result<SettingsView, ApiError> {
         dvr_soft_limit: store::dvr_soft_limit(&s.db).await?,
         alerts: s.alerts.settings(),
         retention_days: store::retention_days(&s.db).await?,
+        history_retention_days: store::history_retention_days(&s.db).await?,
         disk_thresholds: s.engine.disk_thresholds(),
         disk_thresholds_managed_by_file: s.declared.file().disk_thresholds.is_some(),
         config_file: ConfigFile {
@@ -144,6 +149,9 @@ pub(crate) async fn put_settings(
     }
     if let Some(days) = b.retention_days {
         store::set(&state.services.db, store::RETENTION_DAYS, &days).await?;
+    }
+    if let Some(days) = b.history_retention_days {
+        store::set(&state.services.db, store::HISTORY_RETENTION_DAYS, &days).await?;
     }
     if let Some(t) = b.disk_thresholds {
         store::set(&state.services.db, store::DISK_THRESHOLDS, &t).await?;

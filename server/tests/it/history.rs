@@ -290,3 +290,67 @@ async fn the_demo_opens_with_days_of_history_filled_once() {
     assert_eq!(filled(&srv.services.db).await, before);
     srv.shutdown().await;
 }
+
+#[tokio::test]
+async fn watch_history_keeps_the_days_set_in_settings() {
+    use domain::history::{EndedBy, Play, PlayKind};
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = storage::Db::open(dir.path()).await.unwrap();
+        let now = chrono::Utc::now();
+        let play = |id: i64, days: i64| {
+            let start = now - chrono::Duration::days(days);
+            (
+                Play {
+                    id,
+                    dvr_id: "aaaa0001".into(),
+                    kind: PlayKind::Live,
+                    device: Some("Den".into()),
+                    client_ip: None,
+                    channel: Some("7".into()),
+                    call_sign: Some("ABC".into()),
+                    source: Some("tuner".into()),
+                    file_id: None,
+                    title: Some(format!("{days} days ago")),
+                    started_at: start,
+                },
+                start + chrono::Duration::minutes(30),
+                EndedBy::Stopped,
+            )
+        };
+        storage::history::insert_finished(&db, &[play(1, 45), play(2, 10)])
+            .await
+            .unwrap();
+        storage::settings::set(&db, storage::settings::HISTORY_RETENTION_DAYS, &30u32)
+            .await
+            .unwrap();
+        db.pool.close().await;
+    }
+    let srv = server(dir.path()).await;
+    // The sweep runs as the recorder starts: only the play within 30 days stays.
+    let left = items_when(&srv, "", 1, |_| true).await;
+    assert_eq!(left[0]["title"], "10 days ago");
+
+    let (status, e) = send(
+        client()
+            .put(url(&srv, "/api/v1/settings"))
+            .json(&json!({"history_retention_days": 0})),
+        Some(API_KEY),
+    )
+    .await;
+    assert_eq!(status, 422, "{e}");
+    assert!(e["message"]
+        .as_str()
+        .unwrap()
+        .contains("history_retention_days"));
+    let (status, v) = send(
+        client()
+            .put(url(&srv, "/api/v1/settings"))
+            .json(&json!({"history_retention_days": 7})),
+        Some(API_KEY),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["history_retention_days"], 7);
+    srv.shutdown().await;
+}

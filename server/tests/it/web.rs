@@ -1870,7 +1870,7 @@ async fn answers_are_compressed_as_the_browser_asks_and_the_feed_is_not() {
         .unwrap();
     assert_eq!(unbr, plain);
     // A streamed answer (the history CSV) ends cleanly through the compressor.
-    let (enc, _, plain) = raw(&srv, "/api/v1/history.csv", "identity").await;
+    let (_, _, plain) = raw(&srv, "/api/v1/history.csv", "identity").await;
     assert!(
         plain.starts_with(b"dvr_id,"),
         "{}",
