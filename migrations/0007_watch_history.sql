@@ -14,6 +14,10 @@ CREATE TABLE watch_history (
     -- Library playback: the DVR's file id.
     file_id         TEXT,
     title           TEXT,
+    -- From the DVR's client list: the app's platform and version, remote or local (1/0).
+    platform        TEXT,
+    app_version     TEXT,
+    remote          INTEGER,
     started_at      INTEGER NOT NULL,
     -- NULL while it plays.
     ended_at        INTEGER,

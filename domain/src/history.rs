@@ -99,11 +99,19 @@ pub enum Op {
         ended_at: DateTime<Utc>,
         ended_by: EndedBy,
     },
-    /// A detail learned after the start (a program title from the guide, a device's
-    /// real name).
+    /// A detail learned after the start: the program title from the guide.
     Title {
         id: i64,
         title: String,
+    },
+    /// What the DVR's client list says of the play's app: its name (kept only where the
+    /// activity gave none), platform, app version, and whether it is remote.
+    Client {
+        id: i64,
+        name: Option<String>,
+        platform: Option<String>,
+        app_version: Option<String>,
+        remote: Option<bool>,
     },
 }
 

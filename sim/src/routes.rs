@@ -25,6 +25,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/status", get(status))
         .route("/dvr", get(dvr))
         .route("/dvr/jobs", get(dvr_jobs))
+        .route("/dvr/clients/info", get(clients_info))
         .route("/api/v1/channels", get(channels))
         .route("/api/v1/all", get(all))
         .route("/api/v1/recordings", get(recordings))
@@ -207,6 +208,12 @@ async fn dvr(State(sh): St) -> Response {
         }
     };
     Json(body).into_response()
+}
+
+/// `/dvr/clients/info`: the household's apps as the DVR knows them, with the field
+/// names of a real answer.
+async fn clients_info(State(_sh): St) -> Response {
+    Json(crate::scenario::clients_info(now_unix())).into_response()
 }
 
 async fn channels(State(sh): St) -> Response {

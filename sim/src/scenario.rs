@@ -137,6 +137,42 @@ impl Device {
     }
 }
 
+/// What each household device's app tells the DVR about itself: (hostname, device
+/// model, platform, app version).
+const CLIENT_APPS: [(&str, &str, &str, &str); 5] = [
+    ("Living Room", "AppleTV14,1", "tvOS", "2026.11.20"),
+    ("Kitchen", "AFTKRT", "android", "2026.11.18"),
+    ("Bedroom", "AppleTV11,1", "tvOS", "2026.11.20"),
+    ("Office", "Mac14,2", "macOS", "2026.10.30"),
+    ("Garage Fire TV", "AFTMM", "android", "2026.09.02"),
+];
+
+/// The `/dvr/clients/info` list: one entry per household device, seen `now`.
+pub(crate) fn clients_info(now: i64) -> serde_json::Value {
+    let list: Vec<serde_json::Value> = DEVICES
+        .iter()
+        .zip(CLIENT_APPS)
+        .enumerate()
+        .map(|(i, (dev, (hostname, device, platform, version)))| {
+            serde_json::json!({
+                "id": format!("client-{i:02}"),
+                "hostname": hostname,
+                "device": device,
+                "platform": platform,
+                "app_version": version,
+                "app_build": version.replace('.', ""),
+                "app_bundle": "com.getchannels.app",
+                "machine_id": format!("machine-{i:02}"),
+                "remote_ip": dev.ip,
+                "connected": true,
+                "seen_at": now * 1000,
+                "seen_from": "local",
+            })
+        })
+        .collect();
+    serde_json::Value::Array(list)
+}
+
 const DEVICES: [Device; 5] = [
     Device {
         label: "Living Room",

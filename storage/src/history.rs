@@ -23,6 +23,9 @@ pub struct Entry {
     pub source: Option<String>,
     pub file_id: Option<String>,
     pub title: Option<String>,
+    pub platform: Option<String>,
+    pub app_version: Option<String>,
+    pub remote: Option<bool>,
     pub started_at: i64,
     pub ended_at: Option<i64>,
     pub watched_seconds: Option<i64>,
@@ -176,6 +179,28 @@ pub async fn write(db: &Db, ops: &[Op]) -> Result<(), StorageError> {
                 .bind(id)
                 .bind(ended_at.timestamp())
                 .bind(ended_by.as_str())
+                .execute(&mut *tx)
+                .await?;
+            }
+            Op::Client {
+                id,
+                name,
+                platform,
+                app_version,
+                remote,
+            } => {
+                sqlx::query(
+                    "UPDATE watch_history
+                        SET device = CASE WHEN device IS NULL OR device = client_ip
+                                          THEN COALESCE(?2, device) ELSE device END,
+                            platform = ?3, app_version = ?4, remote = ?5
+                      WHERE id = ?1",
+                )
+                .bind(id)
+                .bind(name)
+                .bind(platform)
+                .bind(app_version)
+                .bind(remote)
                 .execute(&mut *tx)
                 .await?;
             }
@@ -368,7 +393,7 @@ async fn text_plan(db: &Db, f: &Filter) -> Result<Text, StorageError> {
 }
 
 const COLUMNS: &str = "h.id, h.dvr_id, COALESCE(d.name, h.dvr_id) AS dvr_name, h.kind, h.device,
-    h.client_ip, h.channel, h.call_sign, h.source, h.file_id, h.title, h.started_at,
+    h.client_ip, h.channel, h.call_sign, h.source, h.file_id, h.title, h.platform, h.app_version, h.remote, h.started_at,
     h.ended_at, h.watched_seconds, h.ended_by";
 
 fn entry(r: &sqlx::sqlite::SqliteRow) -> Result<Entry, sqlx::Error> {
@@ -384,6 +409,9 @@ fn entry(r: &sqlx::sqlite::SqliteRow) -> Result<Entry, sqlx::Error> {
         source: r.try_get("source")?,
         file_id: r.try_get("file_id")?,
         title: r.try_get("title")?,
+        platform: r.try_get("platform")?,
+        app_version: r.try_get("app_version")?,
+        remote: r.try_get("remote")?,
         started_at: r.try_get("started_at")?,
         ended_at: r.try_get("ended_at")?,
         watched_seconds: r.try_get("watched_seconds")?,
@@ -584,6 +612,14 @@ mod tests {
                     id: 1,
                     title: "Evening News".into(),
                 },
+                // A name fills only a device the activity left unnamed.
+                Op::Client {
+                    id: 1,
+                    name: Some("Den Apple TV".into()),
+                    platform: Some("tvOS".into()),
+                    app_version: Some("2026.11.20".into()),
+                    remote: Some(false),
+                },
                 Op::End {
                     id: 1,
                     ended_at: at(600),
@@ -607,6 +643,9 @@ mod tests {
         assert_eq!(items[0].watched_seconds, Some(60));
         assert_eq!(items[0].ended_by.as_deref(), Some("monitor_restarted"));
         assert_eq!(items[1].title.as_deref(), Some("Evening News"));
+        assert_eq!(items[1].device.as_deref(), Some("Den"));
+        assert_eq!(items[1].platform.as_deref(), Some("tvOS"));
+        assert_eq!(items[1].remote, Some(false));
         assert_eq!(items[1].watched_seconds, Some(600));
         assert_eq!(items[1].ended_by.as_deref(), Some("stopped"));
         assert_eq!(items[1].dvr_name, "aaaa0001", "an unknown DVR shows its id");

@@ -31,6 +31,11 @@ pub struct HistoryItem {
     pub source: Option<String>,
     /// Library playback: the DVR's file id.
     pub file_id: Option<String>,
+    /// From the DVR's client list: the app's platform and version, and whether it
+    /// played from outside the DVR's network.
+    pub platform: Option<String>,
+    pub app_version: Option<String>,
+    pub remote: Option<bool>,
 }
 
 /// The CSV's columns: the contract's item fields, in order.

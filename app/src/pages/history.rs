@@ -213,11 +213,32 @@ fn Row(item: HistoryItem) -> impl IntoView {
         .or_else(|| item.client_ip.clone())
         .unwrap_or_else(|| "Unknown device".into());
     let playing = item.ended_by.is_none();
+    // The address and what the DVR's client list says of the app, on hover.
+    let about = [
+        item.client_ip.clone(),
+        item.platform.clone().map(|p| {
+            format!("{p} {}", item.app_version.clone().unwrap_or_default())
+                .trim()
+                .to_string()
+        }),
+        item.remote.map(|r| {
+            if r {
+                "remote".to_string()
+            } else {
+                "local".to_string()
+            }
+        }),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(" · ");
+    let remote = item.remote == Some(true);
     view! {
         <tr class:playing=playing>
             <td><time datetime=item.started_at.clone()>{when(&item.started_at)}</time></td>
             <td>{item.dvr_name.clone()}</td>
-            <td title=item.client_ip.clone().unwrap_or_default()>{device}</td>
+            <td title=about>{device}{remote.then(|| view! { " " <span class="badge remote">"remote"</span> })}</td>
             <td><span class=format!("kind kind-{}", item.kind)>{what}</span></td>
             <td class="title">{item.title.clone().unwrap_or_else(|| "—".into())}</td>
             <td class="num">{duration(item.watched_seconds)}</td>

@@ -17,6 +17,7 @@ use domain::alerts::facts::{
 };
 use tracing::debug;
 
+use domain::dvr::clients::{at_address, parse_clients, ClientApp};
 use domain::dvr::ApiKey;
 use engine::dvr::client::{DvrClient, MAX_LIST_BODY, MAX_OBJECT_BODY};
 
@@ -25,6 +26,8 @@ const CHANNELS_TTL: Duration = Duration::from_secs(86_400);
 const GUIDE_TTL: Duration = Duration::from_secs(600);
 const LIBRARY_TTL: Duration = Duration::from_secs(86_400);
 const JOBS_TTL: Duration = Duration::from_secs(3600);
+/// Apps are renamed or added rarely; a new address refetches sooner (a miss).
+const CLIENTS_TTL: Duration = Duration::from_secs(600);
 /// A miss refetches a list at most this often.
 const MISS_REFRESH: Duration = Duration::from_secs(30);
 
@@ -42,6 +45,8 @@ pub(crate) struct Enricher {
     guide: Option<Timed<HashMap<String, Vec<Airing>>>>,
     library: HashMap<String, Timed<Option<LibraryItem>>>,
     jobs: Option<Timed<HashMap<String, JobInfo>>>,
+    /// `/dvr/clients/info`; empty when the DVR does not offer it.
+    clients: Option<Timed<Vec<ClientApp>>>,
     /// When the cached job list was requested (wall clock, to compare with events).
     jobs_requested: Option<DateTime<Utc>>,
 }
@@ -55,6 +60,7 @@ impl Enricher {
             guide: None,
             library: HashMap::new(),
             jobs: None,
+            clients: None,
             jobs_requested: None,
         }
     }
@@ -155,6 +161,30 @@ impl Enricher {
             }
         }
         self.guide.as_ref().and_then(|g| current(&g.value))
+    }
+
+    /// The Channels app at `ip`, from the DVR's client list (where the DVR offers one).
+    pub(crate) async fn client_at(&mut self, ip: std::net::IpAddr) -> Option<ClientApp> {
+        let missed = self
+            .clients
+            .as_ref()
+            .is_some_and(|c| at_address(&c.value, ip).is_none());
+        if Self::stale(&self.clients, CLIENTS_TTL, missed) {
+            // An older DVR without the list answers an error: remembered as empty, so
+            // each play does not ask again.
+            let list = self
+                .fetch("/dvr/clients/info", MAX_LIST_BODY)
+                .await
+                .map(|v| parse_clients(&v))
+                .unwrap_or_default();
+            self.clients = Some(Timed {
+                value: list,
+                at: Instant::now(),
+            });
+        }
+        self.clients
+            .as_ref()
+            .and_then(|c| at_address(&c.value, ip).cloned())
     }
 
     /// One library item by id: a miss fetches that item only.

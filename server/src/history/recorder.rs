@@ -80,7 +80,7 @@ impl Recorder {
                     let ops = self.tracker.lock().on_event(&ev);
                     for op in &ops {
                         if let Op::Start(p) = op {
-                            self.look_up_title(&services, p, &titles_tx);
+                            self.look_up(&services, p, &titles_tx);
                         }
                     }
                     if self.queue(ops) >= FLUSH_AT {
@@ -161,29 +161,47 @@ impl Recorder {
     }
 
     /// Looks up what a play shows (the program airing on the channel, the library
-    /// file's title) beside the recorder; the answer becomes an [`Op::Title`].
-    fn look_up_title(&self, services: &Arc<Services>, p: &Play, out: &mpsc::UnboundedSender<Op>) {
-        if p.title.is_some() {
+    /// file's title) and which app played it (the DVR's client list) beside the
+    /// recorder; the answers become [`Op::Title`] and [`Op::Client`].
+    fn look_up(&self, services: &Arc<Services>, p: &Play, out: &mpsc::UnboundedSender<Op>) {
+        let ip: Option<std::net::IpAddr> = p.client_ip.as_deref().and_then(|s| s.parse().ok());
+        if p.title.is_some() && ip.is_none() {
             return;
         }
         let Some(enricher) = services.alerts.enrichers().get(&services.engine, &p.dvr_id) else {
             return;
         };
         let Ok(permit) = self.lookups.clone().try_acquire_owned() else {
-            debug!(dvr_id = %p.dvr_id, "watch history: title lookups busy; left untitled");
+            debug!(dvr_id = %p.dvr_id, "watch history: lookups busy; title and app not looked up");
             return;
         };
-        let (id, kind, channel, file, at) = (
+        let (id, kind, channel, file, at, titled) = (
             p.id,
             p.kind,
             p.channel.clone(),
             p.file_id.clone(),
             p.started_at.timestamp(),
+            p.title.is_some(),
         );
         let out = out.clone();
         tokio::spawn(async move {
             let _permit = permit;
             let mut e = enricher.lock().await;
+            if let Some(app) = match ip {
+                Some(ip) => e.client_at(ip).await,
+                None => None,
+            } {
+                let _ = out.send(Op::Client {
+                    id,
+                    name: app.name,
+                    platform: app.platform,
+                    app_version: app.app_version,
+                    remote: app.remote,
+                });
+            }
+            if titled {
+                return;
+            }
             let title = match (kind, channel, file) {
                 (PlayKind::Live, Some(ch), _) => e.airing(&ch, at).await.and_then(|a| a.title),
                 (PlayKind::Vod, _, Some(f)) => {

@@ -159,6 +159,9 @@ pub(crate) fn item(e: Entry, now: i64) -> HistoryItem {
         call_sign: e.call_sign,
         source: e.source,
         file_id: e.file_id,
+        platform: e.platform,
+        app_version: e.app_version,
+        remote: e.remote,
     }
 }
 

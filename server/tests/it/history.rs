@@ -125,6 +125,25 @@ async fn every_play_is_kept_filtered_paged_and_exported() {
     })
     .await;
 
+    // The DVR's client list adds each app's platform, and names a device the activity
+    // gave only by its address.
+    items_when(&srv, "?channel=7", 1, |i| {
+        i["platform"] == "tvOS" && i["remote"] == false
+    })
+    .await;
+    sim.handle().emit(
+        "activities.set",
+        "13-stream-10811DF5-192.168.1.77",
+        "Watching ch13 KCOP from 192.168.1.77",
+    );
+    let garage = items_when(&srv, "?channel=13", 1, |i| i["device"] == "Garage Fire TV").await;
+    assert_eq!(garage[0]["client_ip"], "192.168.1.77");
+    assert_eq!(garage[0]["platform"], "android");
+    assert_eq!(garage[0]["app_version"], "2026.09.02");
+    sim.handle()
+        .emit("activities.set", "13-stream-10811DF5-192.168.1.77", "");
+    items_when(&srv, "?channel=13", 1, |i| i["ended_by"] == "stopped").await;
+
     // Filters narrow; a page holds `limit` and the cursor leads to the rest.
     assert_eq!(
         items_when(&srv, "?kind=vod", 1, |_| true).await[0]["device"],
@@ -142,14 +161,14 @@ async fn every_play_is_kept_filtered_paged_and_exported() {
         items_when(&srv, "?q=crank", 1, |_| true).await[0]["kind"],
         "vod"
     );
-    items_when(&srv, &format!("?dvr_id={dvr}"), 3, |_| true).await;
+    items_when(&srv, &format!("?dvr_id={dvr}"), 4, |_| true).await;
     items_when(&srv, "?dvr_id=ffffffff", 0, |_| true).await;
     items_when(&srv, "?from=2999-01-01T00:00:00Z", 0, |_| true).await;
     let first = history(&srv, "?limit=2").await;
     assert_eq!(first["items"].as_array().unwrap().len(), 2);
     let cursor = first["next_before"].as_str().unwrap().to_string();
     let second = history(&srv, &format!("?limit=2&before={cursor}")).await;
-    assert_eq!(second["items"].as_array().unwrap().len(), 1);
+    assert_eq!(second["items"].as_array().unwrap().len(), 2);
     assert_eq!(second["next_before"], Value::Null);
 
     // Bad filters are named.
@@ -182,7 +201,7 @@ async fn every_play_is_kept_filtered_paged_and_exported() {
         "dvr_id,dvr_name,kind,device,client_ip,channel,title,started_at,ended_at,watched_seconds,ended_by"
     );
     let rows: Vec<&str> = lines.collect();
-    assert_eq!(rows.len(), 2, "{text}");
+    assert_eq!(rows.len(), 3, "{text}");
     assert!(
         rows.iter()
             .all(|r| r.contains(",live,") && r.ends_with(",stopped")),
@@ -196,7 +215,7 @@ async fn every_play_is_kept_filtered_paged_and_exported() {
     .await;
     assert_eq!(
         facets["devices"],
-        json!(["Bedroom", "Kitchen TV", "Living Room"])
+        json!(["Bedroom", "Garage Fire TV", "Kitchen TV", "Living Room"])
     );
     srv.shutdown().await;
     sim.shutdown().await;
