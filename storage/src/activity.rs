@@ -13,6 +13,10 @@ pub struct Sample {
     pub sessions: u32,
     pub disk_free: Option<u64>,
     pub disk_total: Option<u64>,
+    /// Streams now, by kind (the Statistics page's streams-at-once chart).
+    pub live: u32,
+    pub vod: u32,
+    pub recording: u32,
 }
 
 /// Rows per INSERT: five values each, well under SQLite's limit of bound values.
@@ -37,6 +41,40 @@ pub async fn record(db: &Db, samples: &[Sample]) -> Result<(), StorageError> {
                 .push_bind(s.disk_free.map(|v| v as i64))
                 .push_bind(s.disk_total.map(|v| v as i64));
         });
+        q.build().execute(&mut *tx).await?;
+    }
+    // Each hour keeps its busiest minute, per DVR and for all DVRs together ('*').
+    let at = samples[0].at;
+    let mut all = ("*".to_string(), 0u32, 0u32, 0u32);
+    let mut rows: Vec<(String, u32, u32, u32)> = Vec::with_capacity(samples.len() + 1);
+    for s in samples {
+        all.1 += s.live;
+        all.2 += s.vod;
+        all.3 += s.recording;
+        if s.live + s.vod + s.recording > 0 {
+            rows.push((s.dvr_id.clone(), s.live, s.vod, s.recording));
+        }
+    }
+    rows.push(all);
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "INSERT INTO streams_by_hour (hour, dvr_id, live, vod, recording, total, peak_at) ",
+        );
+        q.push_values(chunk, |mut row, (id, live, vod, rec)| {
+            row.push_bind(at.div_euclid(3600))
+                .push_bind(id.clone())
+                .push_bind(*live as i64)
+                .push_bind(*vod as i64)
+                .push_bind(*rec as i64)
+                .push_bind((*live + *vod + *rec) as i64)
+                .push_bind(at);
+        });
+        q.push(
+            " ON CONFLICT (hour, dvr_id) DO UPDATE SET
+                live = excluded.live, vod = excluded.vod, recording = excluded.recording,
+                total = excluded.total, peak_at = excluded.peak_at
+              WHERE excluded.total > streams_by_hour.total",
+        );
         q.build().execute(&mut *tx).await?;
     }
     tx.commit().await?;
@@ -136,6 +174,9 @@ mod tests {
             sessions,
             disk_free: Some(25),
             disk_total: Some(100),
+            live: sessions,
+            vod: 0,
+            recording: 0,
         };
         record(
             &db,
@@ -176,6 +217,9 @@ mod tests {
                 sessions: (i % 5) as u32,
                 disk_free: (i % 2 == 0).then_some(i as u64),
                 disk_total: Some(10_000),
+                live: (i % 5) as u32,
+                vod: 0,
+                recording: 0,
             })
             .collect();
         record(&db, &samples).await.unwrap();

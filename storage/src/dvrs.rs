@@ -325,6 +325,9 @@ mod tests {
                         sessions: 1,
                         disk_free: None,
                         disk_total: None,
+                        live: 1,
+                        vod: 0,
+                        recording: 0,
                     };
                     crate::activity::record(&db, &[sample]).await.unwrap();
                 }

@@ -113,18 +113,23 @@ pub async fn resume_point(db: &Db) -> Result<(i64, Option<DateTime<Utc>>), Stora
 /// Ends the plays a previous run left open (it stopped or crashed while they played)
 /// at the last moment that run knew they played. Returns how many.
 pub async fn close_interrupted(db: &Db) -> Result<u64, StorageError> {
-    let n = sqlx::query(
+    let mut tx = db.begin_write().await?;
+    let ids: Vec<i64> = sqlx::query_scalar(
         "UPDATE watch_history
             SET ended_at = MAX(started_at, COALESCE(last_seen_at, started_at)),
                 watched_seconds = MAX(0, COALESCE(last_seen_at, started_at) - started_at),
                 ended_by = ?1, last_seen_at = NULL
-          WHERE ended_at IS NULL",
+          WHERE ended_at IS NULL
+          RETURNING id",
     )
     .bind(EndedBy::MonitorRestarted.as_str())
-    .execute(&db.pool)
-    .await?
-    .rows_affected();
-    Ok(n)
+    .fetch_all(&mut *tx)
+    .await?;
+    for id in &ids {
+        roll_up(&mut tx, *id, *id).await?;
+    }
+    tx.commit().await?;
+    Ok(ids.len() as u64)
 }
 
 /// Marks every open play as still playing at `at`, so a crash ends them there.
@@ -133,6 +138,47 @@ pub async fn touch_open(db: &Db, at: DateTime<Utc>) -> Result<(), StorageError> 
         .bind(at.timestamp())
         .execute(&db.pool)
         .await?;
+    Ok(())
+}
+
+/// Adds the ended plays with ids in `[first, last]` to the daily roll-ups.
+async fn roll_up(
+    conn: &mut sqlx::SqliteConnection,
+    first: i64,
+    last: i64,
+) -> Result<(), StorageError> {
+    sqlx::query(
+        "INSERT INTO watch_by_day (dim, day, dvr_id, key, label, plays, seconds)
+         SELECT 'kind', started_at / 86400 AS d, dvr_id, kind, NULL, COUNT(*), SUM(watched_seconds)
+           FROM watch_history WHERE id BETWEEN ?1 AND ?2 AND ended_at IS NOT NULL
+          GROUP BY d, dvr_id, kind
+         UNION ALL
+         SELECT 'channel', started_at / 86400 AS d, dvr_id, channel, MAX(call_sign), COUNT(*), SUM(watched_seconds)
+           FROM watch_history WHERE id BETWEEN ?1 AND ?2 AND ended_at IS NOT NULL AND channel IS NOT NULL
+          GROUP BY d, dvr_id, channel
+         UNION ALL
+         SELECT 'device', started_at / 86400 AS d, dvr_id, COALESCE(device, client_ip, 'Unknown device') AS k,
+                NULL, COUNT(*), SUM(watched_seconds)
+           FROM watch_history WHERE id BETWEEN ?1 AND ?2 AND ended_at IS NOT NULL
+          GROUP BY d, dvr_id, k
+         UNION ALL
+         SELECT 'title', started_at / 86400 AS d, dvr_id, title, NULL, COUNT(*), SUM(watched_seconds)
+           FROM watch_history WHERE id BETWEEN ?1 AND ?2 AND ended_at IS NOT NULL AND title IS NOT NULL
+          GROUP BY d, dvr_id, title
+         UNION ALL
+         SELECT 'hour', started_at / 86400 AS d, dvr_id, CAST(started_at % 86400 / 3600 AS TEXT) AS k,
+                NULL, COUNT(*), SUM(watched_seconds)
+           FROM watch_history WHERE id BETWEEN ?1 AND ?2 AND ended_at IS NOT NULL
+          GROUP BY d, dvr_id, k
+         ON CONFLICT (dim, day, dvr_id, key) DO UPDATE SET
+            plays = plays + excluded.plays,
+            seconds = seconds + excluded.seconds,
+            label = COALESCE(excluded.label, label)",
+    )
+    .bind(first)
+    .bind(last)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -169,7 +215,7 @@ pub async fn write(db: &Db, ops: &[Op]) -> Result<(), StorageError> {
                 ended_at,
                 ended_by,
             } => {
-                sqlx::query(
+                let ended = sqlx::query(
                     "UPDATE watch_history
                         SET ended_at = MAX(started_at, ?2),
                             watched_seconds = MAX(0, ?2 - started_at),
@@ -180,7 +226,11 @@ pub async fn write(db: &Db, ops: &[Op]) -> Result<(), StorageError> {
                 .bind(ended_at.timestamp())
                 .bind(ended_by.as_str())
                 .execute(&mut *tx)
-                .await?;
+                .await?
+                .rows_affected();
+                if ended > 0 {
+                    roll_up(&mut tx, *id, *id).await?;
+                }
             }
             Op::Client {
                 id,
@@ -251,6 +301,10 @@ pub async fn insert_finished(
                 .push_bind(by.as_str());
         });
         q.build().execute(&mut *tx).await?;
+        let ids = chunk.iter().map(|(p, _, _)| p.id);
+        if let (Some(first), Some(last)) = (ids.clone().min(), ids.max()) {
+            roll_up(&mut tx, first, last).await?;
+        }
     }
     tx.commit().await?;
     Ok(())
@@ -526,9 +580,18 @@ pub async fn facets(db: &Db) -> Result<(Vec<String>, Vec<(String, Option<String>
     Ok((devices, named))
 }
 
-/// Deletes plays that started more than `days` ago (ended ones only), in batches.
+/// Deletes plays that started more than `days` ago (ended ones only), in batches, and
+/// the roll-ups of the days before then.
 pub async fn sweep(db: &Db, days: u32, now: DateTime<Utc>) -> Result<u64, StorageError> {
     let cutoff = now.timestamp().saturating_sub(i64::from(days) * 86_400);
+    sqlx::query("DELETE FROM watch_by_day WHERE day < ?1")
+        .bind(cutoff.div_euclid(86_400))
+        .execute(&db.pool)
+        .await?;
+    sqlx::query("DELETE FROM streams_by_hour WHERE hour < ?1")
+        .bind(cutoff.div_euclid(3600))
+        .execute(&db.pool)
+        .await?;
     let mut total = 0;
     loop {
         let n = sqlx::query(

@@ -10,6 +10,7 @@ pub mod providers;
 pub mod routing;
 pub mod sessions;
 pub mod settings;
+pub mod stats;
 pub mod users;
 pub mod vault;
 

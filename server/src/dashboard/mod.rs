@@ -395,12 +395,23 @@ async fn record_samples(services: &impl Sources) {
         .iter()
         .map(|s| {
             let disk = s.disk();
+            let (sessions, live, vod, recording) = s.with_state(|st| {
+                (
+                    st.session_count(),
+                    st.live_sessions().count(),
+                    st.vod_sessions().count(),
+                    st.recordings().count(),
+                )
+            });
             activity::Sample {
                 dvr_id: s.dvr_id.clone(),
                 at,
-                sessions: s.with_state(|st| st.session_count()) as u32,
+                sessions: sessions as u32,
                 disk_free: disk.map(|d| d.free_bytes),
                 disk_total: disk.map(|d| d.total_bytes),
+                live: live as u32,
+                vod: vod as u32,
+                recording: recording as u32,
             }
         })
         .collect();
