@@ -1,6 +1,7 @@
 //! Watch history at scale: fills N plausible plays (default 1,000,000 over a year,
 //! five DVRs) into a real database behind a running server, then times every History
-//! filter and sort through the HTTP API, the filter lists, and a filtered CSV export.
+//! filter and sort through the HTTP API, the filter lists, the Statistics figures for
+//! a week, a month and a year, and a filtered CSV export.
 //! Prints p50/p99 per query. Asserts nothing about time.
 //!
 //! `cargo bench -p server --bench watch_history [-- --plays 1000000 --runs 50]`
@@ -164,6 +165,25 @@ async fn run(args: &[String]) {
             format!("/api/v1/history?sort=oldest&before={cursor}"),
         ),
         ("filter lists", "/api/v1/history/facets".into()),
+        ("stats, 30 days", "/api/v1/stats".into()),
+        (
+            "stats, 7 days, one DVR",
+            format!("/api/v1/stats?dvr_id=aaaa0002&from={}", &week_from[..10]),
+        ),
+        (
+            "stats, a year",
+            format!(
+                "/api/v1/stats?from={}",
+                &(to - chrono::Duration::days(364)).to_rfc3339()[..10]
+            ),
+        ),
+        (
+            "stats, a year, one DVR",
+            format!(
+                "/api/v1/stats?dvr_id=aaaa0004&from={}",
+                &(to - chrono::Duration::days(364)).to_rfc3339()[..10]
+            ),
+        ),
         (
             "CSV, one day",
             format!("/api/v1/history.csv?from={day_from}&to={day_to}"),
@@ -190,6 +210,11 @@ async fn run(args: &[String]) {
             took.push(t.elapsed());
             rows = if path.contains(".csv") {
                 body.lines().count().saturating_sub(1)
+            } else if path.contains("/stats") {
+                serde_json::from_str::<serde_json::Value>(&body)
+                    .ok()
+                    .and_then(|v| v["plays"].as_u64())
+                    .unwrap_or(0) as usize
             } else {
                 serde_json::from_str::<serde_json::Value>(&body)
                     .ok()

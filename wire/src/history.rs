@@ -74,3 +74,68 @@ pub struct HistoryFacets {
     pub devices: Vec<String>,
     pub channels: Vec<ChannelSeen>,
 }
+
+/// Plays and watch time of one channel, device, kind or program.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatSlice {
+    pub key: String,
+    /// What to show: a channel's call sign with its number, a kind in words.
+    pub label: String,
+    pub plays: u64,
+    pub watched_seconds: u64,
+}
+
+/// Streams at once in one stretch of time: its busiest minute, by kind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StreamsPoint {
+    /// The stretch's start, RFC 3339.
+    pub at: String,
+    pub live: u32,
+    pub library: u32,
+    pub recording: u32,
+    pub total: u32,
+}
+
+/// The most streams at once in the range, and when.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StreamsPeak {
+    pub at: String,
+    pub total: u32,
+    pub live: u32,
+    pub library: u32,
+    pub recording: u32,
+}
+
+/// Recording outcomes of one day.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordingOutcomes {
+    /// `YYYY-MM-DD`.
+    pub day: String,
+    pub completed: u64,
+    pub failed: u64,
+    pub missed: u64,
+    pub interrupted: u64,
+}
+
+/// `GET /api/v1/stats`: one DVR or all, over whole days (UTC).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Stats {
+    pub dvr_id: Option<String>,
+    /// First and last day, `YYYY-MM-DD`, both included.
+    pub from: String,
+    pub to: String,
+    pub plays: u64,
+    pub watched_seconds: u64,
+    pub by_kind: Vec<StatSlice>,
+    pub by_channel: Vec<StatSlice>,
+    pub by_device: Vec<StatSlice>,
+    pub top_programs: Vec<StatSlice>,
+    /// Plays by day of week (Monday first) × hour of day they started (UTC).
+    pub heatmap: Vec<Vec<u64>>,
+    /// Seconds per point of `streams`.
+    pub streams_step_seconds: u64,
+    pub streams: Vec<StreamsPoint>,
+    pub peak: Option<StreamsPeak>,
+    /// From the alert log, so only as far back as alerts are kept.
+    pub recordings: Vec<RecordingOutcomes>,
+}

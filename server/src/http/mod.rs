@@ -18,6 +18,7 @@ pub mod providers;
 pub mod routing;
 pub mod session;
 pub mod setup;
+pub mod stats;
 
 use std::sync::Arc;
 
@@ -79,6 +80,7 @@ fn api() -> Router<AppState> {
         .route("/history", get(history::list))
         .route("/history.csv", get(history::csv))
         .route("/history/facets", get(history::facets))
+        .route("/stats", get(stats::stats))
         .route(
             "/settings",
             get(alerts::get_settings).put(alerts::put_settings),

@@ -373,3 +373,81 @@ async fn watch_history_keeps_the_days_set_in_settings() {
     assert_eq!(v["history_retention_days"], 7);
     srv.shutdown().await;
 }
+
+#[tokio::test]
+async fn statistics_add_up_to_the_history_they_summarise() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = demo(dir.path()).await;
+    let get = |path: String| {
+        let srv = &srv;
+        async move {
+            let (status, v) = send(client().get(url(srv, &path)), Some(API_KEY)).await;
+            assert_eq!(status, 200, "{path}: {v}");
+            v
+        }
+    };
+    let s = get("/api/v1/stats".into()).await;
+    let plays = s["plays"].as_u64().unwrap();
+    assert!(plays >= 480, "the demo's four filled days: {s}");
+    let sum = |list: &Value, key: &str| -> u64 {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x[key].as_u64().unwrap())
+            .sum()
+    };
+    assert_eq!(sum(&s["by_kind"], "plays"), plays);
+    assert_eq!(
+        sum(&s["by_kind"], "watched_seconds"),
+        s["watched_seconds"].as_u64().unwrap()
+    );
+    let heat: u64 = s["heatmap"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|day| {
+            day.as_array()
+                .unwrap()
+                .iter()
+                .map(|n| n.as_u64().unwrap())
+                .sum::<u64>()
+        })
+        .sum();
+    assert_eq!(heat, plays, "every play has its hour");
+    assert_eq!(s["heatmap"].as_array().unwrap().len(), 7);
+    let channels = s["by_channel"].as_array().unwrap();
+    assert!(!channels.is_empty() && channels.len() <= 10);
+    assert!(channels
+        .windows(2)
+        .all(|w| w[0]["watched_seconds"].as_u64() >= w[1]["watched_seconds"].as_u64()));
+    assert!(
+        channels[0]["label"].as_str().unwrap().contains(' '),
+        "number and call sign: {}",
+        channels[0]
+    );
+    assert!(!s["top_programs"].as_array().unwrap().is_empty());
+    assert!(!s["by_device"].as_array().unwrap().is_empty());
+    assert_eq!(s["streams_step_seconds"], 12 * 3600);
+
+    // One DVR's figures are its own.
+    let (_, dvrs) = send(client().get(url(&srv, "/api/v1/dvrs")), Some(API_KEY)).await;
+    let id = dvrs[0]["dvr_id"].as_str().unwrap();
+    let one = get(format!("/api/v1/stats?dvr_id={id}")).await;
+    let mine = one["plays"].as_u64().unwrap();
+    assert!(mine > 0 && mine < plays, "{mine} of {plays}");
+    assert_eq!(one["dvr_id"], id);
+    // A range with nothing in it is empty, not an error.
+    let old = get("/api/v1/stats?from=2001-01-01&to=2001-01-31".into()).await;
+    assert_eq!(old["plays"], 0);
+    assert_eq!(
+        (old["from"].as_str(), old["to"].as_str()),
+        (Some("2001-01-01"), Some("2001-01-31"))
+    );
+    let (status, e) = send(
+        client().get(url(&srv, "/api/v1/stats?from=2026-02-01&to=2026-01-01")),
+        Some(API_KEY),
+    )
+    .await;
+    assert_eq!(status, 422, "{e}");
+    srv.shutdown().await;
+}
