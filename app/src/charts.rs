@@ -97,12 +97,23 @@ pub(crate) fn DiskTrend(series: ActivitySeries, from: i64, to: i64, index: usize
         .collect();
     let now = pts.last().map(|p| format!("{}% used", p.1.round() as i64));
     let d = polyline(&pts, from as f64, to as f64, 100.0, w, h);
+    // The level now fills the box from the bottom, so the chart says something from the
+    // first sample on (a day's line starts as a few pixels at the right edge).
+    let level = pts
+        .last()
+        .map(|p| (p.1.clamp(0.0, 100.0) / 100.0 * h).round() as i64)
+        .unwrap_or(0);
+    let last = d.rsplit(' ').next().unwrap_or_default().to_string();
+    let (cx, cy) = last.split_once(',').unwrap_or(("0", "0"));
+    let (cx, cy) = (cx.to_string(), cy.to_string());
     view! {
         <div class="disk-trend">
             <span class="disk-name">{series.dvr_name.clone()}</span>
             <svg viewBox=format!("0 0 {w} {h}") preserveAspectRatio="none" role="img"
                 aria-label=format!("Disk use of {} over 24 hours", series.dvr_name)>
+                <rect class="disk-level" x="0" y=h as i64 - level width=w height=level/>
                 <polyline points=d fill="none" stroke=color(index) stroke-width="2"/>
+                {(!pts.is_empty()).then(|| view! { <circle cx=cx cy=cy r="3" fill=color(index)/> })}
             </svg>
             <span class="disk-now">{now.unwrap_or_else(|| "no disk data yet".into())}</span>
         </div>

@@ -143,6 +143,7 @@ fn TopBar(me: Option<Me>) -> impl IntoView {
             <nav aria-label="Main">
                 <A href=move || format!("/{}", q())>"Dashboard"</A>
                 <A href=move || format!("/history{}", q())>"History"</A>
+                <A href=move || format!("/stats{}", q())>"Statistics"</A>
                 <A href=move || format!("/dvrs{}", q())>"DVRs"</A>
                 <A href=move || format!("/settings{}", q())>"Settings"</A>
                 <A href=move || format!("/account{}", q())>"Account"</A>

@@ -113,6 +113,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/") view=pages::dashboard::DashboardPage ssr=SsrMode::Async/>
                     <Route path=path!("/dvrs") view=pages::dvrs::DvrsPage ssr=SsrMode::Async/>
                     <Route path=path!("/history") view=pages::history::HistoryPage ssr=SsrMode::Async/>
+                    <Route path=path!("/stats") view=pages::stats::StatsPage ssr=SsrMode::Async/>
                     <Route path=path!("/settings") view=pages::settings::SettingsPage ssr=SsrMode::Async/>
                     <Route path=path!("/account") view=pages::account::AccountPage ssr=SsrMode::Async/>
                 </ParentRoute>

@@ -298,6 +298,37 @@ test('watch history filters, pages and exports exactly what it shows', async ({ 
   expect(errors).toEqual([]);
 });
 
+test('statistics chart the household and follow the range and the switcher', async ({ page }) => {
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await signIn(page, ADMIN);
+  await page.click('nav a[href^="/stats"]');
+  await expect(page).toHaveURL(/\/stats/);
+  await hydrated(page);
+  await checkPage(page);
+  const plays = Number(await page.locator('#stat-plays').textContent());
+  expect(plays).toBeGreaterThanOrEqual(480); // the demo's four filled days
+  expect(await page.locator('#by-channel li').count()).toBeGreaterThanOrEqual(5);
+  await expect(page.locator('#by-channel li').first()).toContainText('plays');
+  await expect(page.locator('#heatmap rect.heat')).toHaveCount(7 * 24);
+  expect(await page.locator('#heatmap rect.heat:not(.heat-0)').count()).toBeGreaterThan(20);
+  await expect(page.locator('#top-programs li').first()).toBeVisible();
+  await page.screenshot({ path: `${shots}/stats.png`, fullPage: true });
+  // A quick range keeps the page and its scope in the address.
+  await page.click('#stats-range a:has-text("7 days")');
+  await expect(page).toHaveURL(/days=7/);
+  await expect(page.locator('#stat-plays')).not.toHaveText('0');
+  // One DVR: fewer plays than all of them.
+  await page.selectOption('#server-switcher', dvrId);
+  await expect(page).toHaveURL(new RegExp(`dvr=${dvrId}`));
+  await expect.poll(async () => Number(await page.locator('#stat-plays').textContent())).toBeLessThan(plays);
+  // A range with nothing in it says so.
+  await page.goto('/stats?from=2001-01-01&to=2001-01-31');
+  await expect(page.locator('#stats-empty')).toBeVisible();
+  await expect(page.locator('#stat-plays')).toHaveText('0');
+  expect(errors).toEqual([]);
+});
+
 test('the routing matrix decides whether a fake provider receives the next alert', async ({ page }) => {
   await signIn(page, ADMIN);
   await page.click('nav a[href^="/settings"]');

@@ -6,3 +6,4 @@ pub mod dvrs;
 pub mod history;
 pub mod login;
 pub mod settings;
+pub mod stats;

@@ -24,6 +24,8 @@ pub struct StatsQuery {
     dvr_id: Option<String>,
     from: Option<String>,
     to: Option<String>,
+    /// Instead of `from`: the last N days up to `to` (today by default).
+    days: Option<String>,
 }
 
 fn day_of(name: &str, v: &Option<String>) -> Result<Option<i64>, ApiError> {
@@ -59,7 +61,22 @@ fn rfc3339(secs: i64) -> String {
 impl StatsQuery {
     fn range(&self, today: i64) -> Result<Range, ApiError> {
         let to = day_of("to", &self.to)?.unwrap_or(today);
-        let from = day_of("from", &self.from)?.unwrap_or(to - (DEFAULT_DAYS - 1));
+        let days = match self
+            .days
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            None => DEFAULT_DAYS,
+            Some(s) => s
+                .parse::<i64>()
+                .ok()
+                .filter(|n| (1..=MAX_DAYS).contains(n))
+                .ok_or_else(|| {
+                    ApiError::invalid(format!("days: must be between 1 and {MAX_DAYS}"))
+                })?,
+        };
+        let from = day_of("from", &self.from)?.unwrap_or(to - (days - 1));
         if from > to {
             return Err(ApiError::invalid("from: must not be after to"));
         }
@@ -90,6 +107,29 @@ fn step_for(days: i64) -> i64 {
         15..=62 => 12 * 3600,
         _ => 86_400,
     }
+}
+
+/// Every stretch of the range in order, nothing-playing ones as zeros, so a chart
+/// needs no clock arithmetic of its own.
+fn dense(sparse: &[stats::Streams], start: i64, end: i64, step: i64) -> Vec<StreamsPoint> {
+    let mut known = sparse.iter().peekable();
+    (start..end)
+        .step_by(step.max(1) as usize)
+        .map(|at| {
+            while known.peek().is_some_and(|s| s.at < at) {
+                known.next();
+            }
+            let s = known.peek().filter(|s| s.at == at).copied().copied();
+            let s = s.unwrap_or_default();
+            StreamsPoint {
+                at: rfc3339(at),
+                live: s.live as u32,
+                library: s.vod as u32,
+                recording: s.recording as u32,
+                total: s.total as u32,
+            }
+        })
+        .collect()
 }
 
 fn kind_label(k: &str) -> String {
@@ -158,16 +198,7 @@ pub async fn stats(
             .map(|day| day.iter().map(|n| (*n).max(0) as u64).collect())
             .collect(),
         streams_step_seconds: step as u64,
-        streams: streams
-            .iter()
-            .map(|s| StreamsPoint {
-                at: rfc3339(s.at),
-                live: s.live as u32,
-                library: s.vod as u32,
-                recording: s.recording as u32,
-                total: s.total as u32,
-            })
-            .collect(),
+        streams: dense(&streams, r.from_day * 86_400, (r.to_day + 1) * 86_400, step),
         peak: peak.filter(|p| p.total > 0),
         recordings: recordings
             .into_iter()
@@ -195,7 +226,14 @@ mod tests {
             dvr_id: None,
             from: Some(from.into()),
             to: Some(to.into()),
+            days: None,
         };
+        let week = StatsQuery {
+            days: Some("7".into()),
+            ..StatsQuery::default()
+        };
+        let r = week.range(today).unwrap();
+        assert_eq!((r.from_day, r.to_day), (today - 6, today));
         let r = q("2024-10-01", "2024-10-04").range(today).unwrap();
         assert_eq!((r.from_day, r.to_day), (19_997, 20_000));
         let msg = |q: StatsQuery| q.range(today).unwrap_err().message;
@@ -206,5 +244,21 @@ mod tests {
         assert_eq!(step_for(7), 3 * 3600);
         assert_eq!(step_for(30), 12 * 3600);
         assert_eq!(step_for(365), 86_400);
+    }
+
+    #[test]
+    fn stream_points_cover_the_whole_range() {
+        let s = |at: i64, total: i64| stats::Streams {
+            at,
+            live: total,
+            total,
+            ..Default::default()
+        };
+        let d = dense(&[s(3600, 2), s(3 * 3600, 5)], 0, 4 * 3600, 3600);
+        assert_eq!(
+            d.iter().map(|p| p.total).collect::<Vec<_>>(),
+            vec![0, 2, 0, 5]
+        );
+        assert_eq!(d[1].at, "1970-01-01T01:00:00Z");
     }
 }
