@@ -41,6 +41,9 @@ pub(crate) fn polyline(
 #[component]
 pub(crate) fn SessionsChart(series: Vec<ActivitySeries>, from: i64, to: i64) -> impl IntoView {
     let (w, h) = (600.0, 160.0);
+    // Until a day of samples exists the chart starts at the first one (a few minutes
+    // drawn over 24 hours would be a few pixels at the right edge).
+    let from = shown_from(&series, from, to);
     let max = series
         .iter()
         .flat_map(|s| s.points.iter().map(|p| p.1))
@@ -79,7 +82,7 @@ pub(crate) fn SessionsChart(series: Vec<ActivitySeries>, from: i64, to: i64) -> 
                 <line x1="0" y1=h x2=w y2=h class="axis"/>
                 {lines}
             </svg>
-            <div class="chart-scale"><span>"24 h ago"</span><span>{format!("max {max}")}</span><span>"now"</span></div>
+            <div class="chart-scale"><span>{crate::api::ago((to - from).max(0) as u64)}</span><span>{format!("max {max}")}</span><span>"now"</span></div>
             {empty.then(|| view! { <p class="hint">"No samples yet: the chart fills in as ChannelWatch runs (one point a minute)."</p> })}
             <ul class="legend">{legend}</ul>
         </figure>
@@ -90,6 +93,7 @@ pub(crate) fn SessionsChart(series: Vec<ActivitySeries>, from: i64, to: i64) -> 
 #[component]
 pub(crate) fn DiskTrend(series: ActivitySeries, from: i64, to: i64, index: usize) -> impl IntoView {
     let (w, h) = (200.0, 40.0);
+    let from = shown_from(std::slice::from_ref(&series), from, to);
     let pts: Vec<(f64, f64)> = series
         .points
         .iter()
@@ -120,6 +124,17 @@ pub(crate) fn DiskTrend(series: ActivitySeries, from: i64, to: i64, index: usize
     }
 }
 
+/// Where a chart's time axis starts: the window's start, or the first sample when the
+/// samples cover less (at least ten minutes before the end, so a line has room).
+pub(crate) fn shown_from(series: &[ActivitySeries], from: i64, to: i64) -> i64 {
+    let first = series
+        .iter()
+        .filter_map(|s| s.points.first().map(|p| p.0))
+        .min()
+        .unwrap_or(from);
+    first.max(from).min(to - 600)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,5 +153,27 @@ mod tests {
             "0,50 50,25 100,0"
         );
         assert_eq!(polyline(&[(5.0, 9.0)], 5.0, 5.0, 0.0, 10.0, 10.0), "0,0");
+    }
+
+    #[test]
+    fn a_young_chart_starts_at_its_first_sample() {
+        let s = |first: i64| ActivitySeries {
+            dvr_id: "a".into(),
+            dvr_name: "A".into(),
+            points: vec![(first, 1, None), (first + 300, 2, None)],
+        };
+        let (from, to) = (0, 86_400);
+        assert_eq!(shown_from(&[s(86_000 - 3600)], from, to), 86_000 - 3600);
+        assert_eq!(
+            shown_from(&[s(86_300)], from, to),
+            86_400 - 600,
+            "ten minutes at least"
+        );
+        assert_eq!(
+            shown_from(&[s(-50)], from, to),
+            0,
+            "never before the window"
+        );
+        assert_eq!(shown_from(&[], from, to), 0);
     }
 }
