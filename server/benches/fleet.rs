@@ -1,7 +1,11 @@
 //! Fleet benchmark: N simulated DVRs over loopback, each streaming a realistic mix of
 //! live-TV, VOD and end events, into one engine.
 //!
-//!   cargo bench -p server --bench fleet -- [--sizes 1,10,100,1000] [--seconds 10] [--rate 20000]
+//!   cargo bench -p server --bench fleet -- [--sizes 1,10,100,1000] [--seconds 10] [--rate 20000] [--history]
+//!
+//! With `--history` the engine's history stream is also recorded the way the server
+//! does (the play tracker, a batch written to a SQLite file each second), so the two
+//! runs' CPU per million events show what keeping every play costs.
 //!
 //! The simulators run in a child process (this binary re-executed with --fleet-child) so
 //! the figures for this process are the engine's alone. Each event carries the
@@ -168,7 +172,34 @@ struct RunResult {
     cpu_per_million: f64,
 }
 
-async fn run_size(n: usize, rate: f64, seconds: f64) -> RunResult {
+/// The server's history recorder without its lookups: plays tracked and written to a
+/// real database in batches each second. Answers the plays written.
+async fn record_history(
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<Arc<engine::EngineEvent>>,
+    db: storage::Db,
+) -> u64 {
+    let mut tracker = domain::history::Tracker::new(1, None);
+    let mut pending = Vec::new();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut written = 0;
+    loop {
+        tokio::select! {
+            ev = rx.recv() => match ev {
+                Some(ev) => pending.extend(tracker.on_event(&ev)),
+                None => break,
+            },
+            _ = tick.tick() => {
+                written += pending.iter().filter(|o| matches!(o, domain::history::Op::Start(_))).count() as u64;
+                storage::history::write(&db, &std::mem::take(&mut pending)).await.expect("history write");
+            }
+        }
+    }
+    written += pending.iter().filter(|o| matches!(o, domain::history::Op::Start(_))).count() as u64;
+    storage::history::write(&db, &pending).await.expect("history write");
+    written
+}
+
+async fn run_size(n: usize, rate: f64, seconds: f64, history: bool) -> RunResult {
     let me = std::env::current_exe().expect("own path");
     let mut child = Command::new(me)
         .args([
@@ -197,6 +228,13 @@ async fn run_size(n: usize, rate: f64, seconds: f64) -> RunResult {
         },
         engine::dvr::client::DvrClient::build_http().expect("DVR HTTP client"),
     );
+    let history_dir = tempfile::tempdir().expect("temp dir");
+    let recorder = if history {
+        let db = storage::Db::open(history_dir.path()).await.expect("database");
+        Some(tokio::spawn(record_history(engine.history_stream(), db)))
+    } else {
+        None
+    };
     // After the engine (and its shared HTTP client with the TLS roots) exists, so the
     // per-DVR figure counts only what each DVR adds.
     let rss_base = rss_bytes("self");
@@ -290,12 +328,22 @@ async fn run_size(n: usize, rate: f64, seconds: f64) -> RunResult {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let seconds_run = run_start.elapsed().as_secs_f64();
+    if recorder.is_some() {
+        // The last batch is the recorder's work too: counted once it is written.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+    }
     let cpu = cpu_seconds("self") - cpu0;
     let events = count_events(&engine) - events0;
     rss_load = rss_load.max(rss_bytes("self"));
 
     engine.shutdown().await;
     drop(engine);
+    if let Some(task) = recorder {
+        match tokio::time::timeout(Duration::from_secs(10), task).await {
+            Ok(Ok(plays)) => println!("      history: {plays} plays recorded"),
+            _ => println!("      history: the recorder did not finish"),
+        }
+    }
     drop(stdin);
     let _ = child.wait();
     let mut lat = collector.await.unwrap_or_default();
@@ -396,6 +444,7 @@ async fn server_rss(bin: &std::path::Path, n: usize) -> Option<u64> {
 
 async fn parent(args: &[String]) {
     let sizes: String = arg(args, "--sizes", "1,10,100,1000".to_string());
+    let history = args.iter().any(|a| a == "--history");
     let seconds: f64 = arg(args, "--seconds", 10.0);
     let rate: f64 = arg(args, "--rate", 20_000.0);
     println!("ChannelWatch fleet benchmark: {rate} events/s offered in total for {seconds} s per size, on {} cores", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0));
@@ -418,7 +467,7 @@ async fn parent(args: &[String]) {
         .split(',')
         .filter_map(|s| s.trim().parse::<usize>().ok())
     {
-        let r = run_size(n, rate, seconds).await;
+        let r = run_size(n, rate, seconds, history).await;
         let per_dvr_kib = (r.rss_idle.saturating_sub(r.rss_base)) as f64 / 1024.0 / r.n as f64;
         println!(
             "{:>5} {:>8.2}s {:>10.0} {:>9} {:>10} {:>8.2} {:>8.2} {:>8.2} {:>8.1}M {:>8.1}M {:>10.1} {:>11.2}",
