@@ -98,6 +98,9 @@ pub enum Op {
         id: i64,
         ended_at: DateTime<Utc>,
         ended_by: EndedBy,
+        /// The play as known when it ended (its title and device included): what the
+        /// statistics count it under, without reading the row back.
+        play: Box<Play>,
     },
     /// A detail learned after the start: the program title from the guide.
     Title {
@@ -118,6 +121,7 @@ pub enum Op {
 #[derive(Debug, Clone)]
 struct Open {
     id: i64,
+    play: Play,
     /// What identifies the same play when a restarted task announces it again.
     what: String,
     /// Set when the DVR's stream went down: the last moment the play was known.
@@ -204,6 +208,19 @@ impl Tracker {
         ops
     }
 
+    /// Takes in what a lookup learned about an open play (its title, its app), so the
+    /// play ends with it.
+    pub fn learn(&mut self, op: &Op) {
+        let id = match op {
+            Op::Title { id, .. } | Op::Client { id, .. } => *id,
+            _ => return,
+        };
+        let Some(o) = self.open.values_mut().find(|o| o.id == id) else {
+            return;
+        };
+        op.apply_to(&mut o.play);
+    }
+
     /// Ends every open play of a DVR the monitor no longer runs.
     pub fn dvr_removed(&mut self, dvr_id: &str, now: DateTime<Utc>) -> Vec<Op> {
         self.close_where(|d| d == dvr_id, now, EndedBy::DvrRemoved)
@@ -237,6 +254,7 @@ impl Tracker {
                     id: o.id,
                     ended_at,
                     ended_by,
+                    play: Box::new(o.play),
                 });
             }
         }
@@ -269,9 +287,10 @@ impl Tracker {
         let id = self.next_id;
         self.next_id += 1;
         self.open.insert(
-            key,
+            key.clone(),
             Open {
                 id,
+                play: play_placeholder(id),
                 what,
                 lost_at: None,
             },
@@ -283,6 +302,9 @@ impl Tracker {
             p.started_at = p.started_at.max(last);
         }
         self.last_start = Some(p.started_at);
+        if let Some(o) = self.open.get_mut(&key) {
+            o.play = p.clone();
+        }
         ops.push(Op::Start(p));
     }
 
@@ -309,6 +331,7 @@ impl Tracker {
                 id: o.id,
                 ended_at,
                 ended_by,
+                play: Box::new(o.play),
             });
         }
     }
@@ -338,12 +361,48 @@ impl Tracker {
                         id: o.id,
                         ended_at: o.lost_at.unwrap_or(at),
                         ended_by: EndedBy::DvrLost,
+                        play: Box::new(o.play),
                     });
                 }
             } else if let Some(o) = self.open.get_mut(&key) {
                 o.lost_at = None;
             }
         }
+    }
+}
+
+impl Op {
+    /// What a `Title` or `Client` operation changes in a play, as the store does it: a
+    /// client's name fills only a device the activity left unnamed.
+    pub fn apply_to(&self, p: &mut Play) {
+        match self {
+            Op::Title { title, .. } => p.title = Some(title.clone()),
+            Op::Client { name, .. } => {
+                if p.device.is_none() || p.device == p.client_ip {
+                    if let Some(n) = name {
+                        p.device = Some(n.clone());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// An open play's row before `start` fills it in.
+fn play_placeholder(id: i64) -> Play {
+    Play {
+        id,
+        dvr_id: String::new(),
+        kind: PlayKind::Live,
+        device: None,
+        client_ip: None,
+        channel: None,
+        call_sign: None,
+        source: None,
+        file_id: None,
+        title: None,
+        started_at: DateTime::<Utc>::MIN_UTC,
     }
 }
 
@@ -456,6 +515,7 @@ mod tests {
                     id,
                     ended_at,
                     ended_by,
+                    ..
                 } => Some((*id, *ended_at, *ended_by)),
                 _ => None,
             })
@@ -631,6 +691,35 @@ mod tests {
         let mut e = Dvr::new("bbbb0002");
         let ops = e.line(&mut tr, 200, WATCH9);
         assert!(matches!(&ops[0], Op::Start(p) if p.id == 6 && p.started_at == t(200)));
+    }
+
+    #[test]
+    fn a_play_ends_with_what_lookups_learned() {
+        let mut tr = Tracker::new(1, None);
+        let mut d = Dvr::new("aaaa0001");
+        d.line(
+            &mut tr,
+            0,
+            r#"{"Type":"activities.set","Name":"9-stream-A-x","Value":"Watching ch9 KCAL from 192.168.1.77"}"#,
+        );
+        tr.learn(&Op::Title {
+            id: 1,
+            title: "KCAL News".into(),
+        });
+        tr.learn(&Op::Client {
+            id: 1,
+            name: Some("Garage Fire TV".into()),
+            platform: None,
+            app_version: None,
+            remote: None,
+        });
+        let ops = d.line(&mut tr, 60, END9);
+        let [Op::End { play, .. }] = ops.as_slice() else {
+            panic!("{ops:?}")
+        };
+        assert_eq!(play.title.as_deref(), Some("KCAL News"));
+        assert_eq!(play.device.as_deref(), Some("Garage Fire TV"));
+        assert_eq!(play.started_at, t(0));
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! Fleet benchmark: N simulated DVRs over loopback, each streaming a realistic mix of
 //! live-TV, VOD and end events, into one engine.
 //!
-//!   cargo bench -p server --bench fleet -- [--sizes 1,10,100,1000] [--seconds 10] [--rate 20000] [--history]
+//!   cargo bench -p server --bench fleet -- [--sizes 1,10,100,1000] [--seconds 10] [--rate 20000] [--history] [--refresh 2]
+//!
+//! `--refresh K`: progress lines per play (default 2: a play every 3.5 events, a
+//! stress mix; real plays refresh a hundred times or more).
 //!
 //! With `--history` the engine's history stream is also recorded the way the server
 //! does (the play tracker, a batch written to a SQLite file each second), so the two
@@ -53,6 +56,7 @@ async fn child(args: &[String]) {
     let count: usize = arg(args, "--count", 1);
     let rate: f64 = arg(args, "--rate", 20_000.0);
     let seconds: f64 = arg(args, "--seconds", 10.0);
+    let refresh: u32 = arg(args, "--refresh", 2);
     let mut sims = Vec::with_capacity(count);
     for i in 0..count {
         let sim = Simulator::start(
@@ -92,7 +96,7 @@ async fn child(args: &[String]) {
         while sent < due {
             let i = next;
             next = (next + 1) % count;
-            emit_step(&handles[i], i, &mut steps[i]);
+            emit_step(&handles[i], i, &mut steps[i], refresh);
             sent += 1;
         }
     }
@@ -112,24 +116,27 @@ async fn child(args: &[String]) {
     }
 }
 
-/// One DVR's realistic cycle: tune, two progress refreshes, VOD start and progress,
-/// then both end. Timestamps ride in the device name / title.
-fn emit_step(h: &sim::SimHandle, i: usize, step: &mut u32) {
+/// One DVR's cycle: tune, `refresh` progress refreshes, VOD start and `refresh - 1`
+/// progress lines, then both end (the default, 2, is seven events with two plays; real
+/// plays refresh for minutes, a hundred times or more). Timestamps ride in the device
+/// name / title.
+fn emit_step(h: &sim::SimHandle, i: usize, step: &mut u32, refresh: u32) {
     let ts = now_nanos();
     let live = format!("{}-stream-10811DF5-10.0.{}.{}", 7, (i / 250) % 250, i % 250);
     let vod = format!("6-file-12345-10.1.{}.{}", (i / 250) % 250, i % 250);
-    match *step % 7 {
+    let k = refresh.max(1);
+    match *step % (2 * k + 3) {
         0 => h.emit(
             "activities.set",
             &live,
             &format!("Watching ch7 ABC from D{ts} (10.0.0.1)"),
         ),
-        1 | 2 => h.emit(
+        s if s <= k => h.emit(
             "activities.set",
             &live,
             &format!("Watching ch7 ABC 1080i from D{ts} (10.0.0.1): buf=0% drop=0%"),
         ),
-        3 | 4 => h.emit(
+        s if s <= 2 * k => h.emit(
             "activities.set",
             &vod,
             &format!(
@@ -137,7 +144,7 @@ fn emit_step(h: &sim::SimHandle, i: usize, step: &mut u32) {
                 *step % 60
             ),
         ),
-        5 => h.emit("activities.set", &live, ""),
+        s if s == 2 * k + 1 => h.emit("activities.set", &live, ""),
         _ => h.emit("activities.set", &vod, ""),
     }
     *step = step.wrapping_add(1);
@@ -194,12 +201,17 @@ async fn record_history(
             }
         }
     }
-    written += pending.iter().filter(|o| matches!(o, domain::history::Op::Start(_))).count() as u64;
-    storage::history::write(&db, &pending).await.expect("history write");
+    written += pending
+        .iter()
+        .filter(|o| matches!(o, domain::history::Op::Start(_)))
+        .count() as u64;
+    storage::history::write(&db, &pending)
+        .await
+        .expect("history write");
     written
 }
 
-async fn run_size(n: usize, rate: f64, seconds: f64, history: bool) -> RunResult {
+async fn run_size(n: usize, rate: f64, seconds: f64, history: bool, refresh: u32) -> RunResult {
     let me = std::env::current_exe().expect("own path");
     let mut child = Command::new(me)
         .args([
@@ -210,6 +222,8 @@ async fn run_size(n: usize, rate: f64, seconds: f64, history: bool) -> RunResult
             &rate.to_string(),
             "--seconds",
             &seconds.to_string(),
+            "--refresh",
+            &refresh.to_string(),
         ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -230,7 +244,9 @@ async fn run_size(n: usize, rate: f64, seconds: f64, history: bool) -> RunResult
     );
     let history_dir = tempfile::tempdir().expect("temp dir");
     let recorder = if history {
-        let db = storage::Db::open(history_dir.path()).await.expect("database");
+        let db = storage::Db::open(history_dir.path())
+            .await
+            .expect("database");
         Some(tokio::spawn(record_history(engine.history_stream(), db)))
     } else {
         None
@@ -445,6 +461,7 @@ async fn server_rss(bin: &std::path::Path, n: usize) -> Option<u64> {
 async fn parent(args: &[String]) {
     let sizes: String = arg(args, "--sizes", "1,10,100,1000".to_string());
     let history = args.iter().any(|a| a == "--history");
+    let refresh: u32 = arg(args, "--refresh", 2);
     let seconds: f64 = arg(args, "--seconds", 10.0);
     let rate: f64 = arg(args, "--rate", 20_000.0);
     println!("ChannelWatch fleet benchmark: {rate} events/s offered in total for {seconds} s per size, on {} cores", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0));
@@ -467,7 +484,7 @@ async fn parent(args: &[String]) {
         .split(',')
         .filter_map(|s| s.trim().parse::<usize>().ok())
     {
-        let r = run_size(n, rate, seconds, history).await;
+        let r = run_size(n, rate, seconds, history, refresh).await;
         let per_dvr_kib = (r.rss_idle.saturating_sub(r.rss_base)) as f64 / 1024.0 / r.n as f64;
         println!(
             "{:>5} {:>8.2}s {:>10.0} {:>9} {:>10} {:>8.2} {:>8.2} {:>8.2} {:>8.1}M {:>8.1}M {:>10.1} {:>11.2}",

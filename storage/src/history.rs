@@ -5,7 +5,9 @@
 use chrono::{DateTime, Utc};
 use sqlx::{QueryBuilder, Row, Sqlite};
 
-use domain::history::{EndedBy, Op, PlayKind};
+use std::collections::HashMap;
+
+use domain::history::{EndedBy, Op, Play, PlayKind};
 
 use super::{Db, StorageError};
 
@@ -182,55 +184,191 @@ async fn roll_up(
     Ok(())
 }
 
-/// Writes a batch of row operations in one transaction.
+/// Statistics roll-up deltas of a batch: (dimension, day, DVR, key) → (label, plays,
+/// seconds). Summed in memory so a batch costs one upsert per distinct key.
+type Deltas = HashMap<(&'static str, i64, String, String), (Option<String>, i64, i64)>;
+
+/// Counts a finished play under each dimension of the daily roll-ups.
+fn count(deltas: &mut Deltas, p: &Play, ended_at: i64) {
+    let start = p.started_at.timestamp();
+    let seconds = (ended_at - start).max(0);
+    let day = start.div_euclid(86_400);
+    let mut add = |dim: &'static str, key: String, label: Option<String>| {
+        let e = deltas
+            .entry((dim, day, p.dvr_id.clone(), key))
+            .or_insert((None, 0, 0));
+        if label.is_some() {
+            e.0 = label;
+        }
+        e.1 += 1;
+        e.2 += seconds;
+    };
+    add("kind", p.kind.as_str().to_string(), None);
+    if let Some(ch) = &p.channel {
+        add("channel", ch.clone(), p.call_sign.clone());
+    }
+    let device = p
+        .device
+        .clone()
+        .or_else(|| p.client_ip.clone())
+        .unwrap_or_else(|| "Unknown device".into());
+    add("device", device, None);
+    if let Some(t) = &p.title {
+        add("title", t.clone(), None);
+    }
+    add("hour", (start.rem_euclid(86_400) / 3600).to_string(), None);
+}
+
+/// Rows per roll-up upsert (seven values each).
+const DELTAS_PER_UPSERT: usize = 1000;
+
+async fn write_deltas(
+    conn: &mut sqlx::SqliteConnection,
+    deltas: Deltas,
+) -> Result<(), StorageError> {
+    let rows: Vec<_> = deltas.into_iter().collect();
+    for chunk in rows.chunks(DELTAS_PER_UPSERT) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO watch_by_day (dim, day, dvr_id, key, label, plays, seconds) ",
+        );
+        q.push_values(
+            chunk,
+            |mut row, ((dim, day, dvr, key), (label, plays, secs))| {
+                row.push_bind(*dim)
+                    .push_bind(*day)
+                    .push_bind(dvr.clone())
+                    .push_bind(key.clone())
+                    .push_bind(label.clone())
+                    .push_bind(*plays)
+                    .push_bind(*secs);
+            },
+        );
+        q.push(
+            " ON CONFLICT (dim, day, dvr_id, key) DO UPDATE SET
+                plays = plays + excluded.plays,
+                seconds = seconds + excluded.seconds,
+                label = COALESCE(excluded.label, label)",
+        );
+        q.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// A row to insert: the play, and its end when it has one.
+type NewRow = (Play, Option<(i64, EndedBy)>);
+
+/// Rows per INSERT: 15 values each, under SQLite's limit of bound values.
+const ROWS_PER_INSERT: usize = 2000;
+
+async fn insert_rows(
+    conn: &mut sqlx::SqliteConnection,
+    rows: &[NewRow],
+) -> Result<(), StorageError> {
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT OR IGNORE INTO watch_history (id, dvr_id, kind, device, client_ip, channel,
+                call_sign, source, file_id, title, started_at, ended_at, watched_seconds,
+                ended_by, last_seen_at) ",
+        );
+        q.push_values(chunk, |mut row, (p, end)| {
+            let start = p.started_at.timestamp();
+            let end_at = end.map(|(t, _)| t.max(start));
+            row.push_bind(p.id)
+                .push_bind(p.dvr_id.clone())
+                .push_bind(p.kind.as_str())
+                .push_bind(p.device.clone())
+                .push_bind(p.client_ip.clone())
+                .push_bind(p.channel.clone())
+                .push_bind(p.call_sign.clone())
+                .push_bind(p.source.clone())
+                .push_bind(p.file_id.clone())
+                .push_bind(p.title.clone())
+                .push_bind(start)
+                .push_bind(end_at)
+                .push_bind(end_at.map(|e| e - start))
+                .push_bind(end.map(|(_, by)| by.as_str()))
+                .push_bind(end_at.is_none().then_some(start));
+        });
+        q.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Writes a batch of row operations in one transaction, in a few statements: a play
+/// that starts and ends within the batch is inserted finished; the rest are one
+/// multi-row insert, one multi-row update of ends, and one upsert of roll-ups.
 pub async fn write(db: &Db, ops: &[Op]) -> Result<(), StorageError> {
     if ops.is_empty() {
         return Ok(());
     }
-    let mut tx = db.begin_write().await?;
+    let mut new: Vec<NewRow> = Vec::new();
+    let mut at: HashMap<i64, usize> = HashMap::new();
+    let mut ends: Vec<(i64, i64, EndedBy)> = Vec::new();
+    let mut details: Vec<&Op> = Vec::new();
+    let mut deltas = Deltas::new();
     for op in ops {
         match op {
             Op::Start(p) => {
-                sqlx::query(
-                    "INSERT OR IGNORE INTO watch_history (id, dvr_id, kind, device, client_ip, channel,
-                        call_sign, source, file_id, title, started_at, last_seen_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
-                )
-                .bind(p.id)
-                .bind(&p.dvr_id)
-                .bind(p.kind.as_str())
-                .bind(&p.device)
-                .bind(&p.client_ip)
-                .bind(&p.channel)
-                .bind(&p.call_sign)
-                .bind(&p.source)
-                .bind(&p.file_id)
-                .bind(&p.title)
-                .bind(p.started_at.timestamp())
-                .execute(&mut *tx)
-                .await?;
+                at.insert(p.id, new.len());
+                new.push((p.clone(), None));
             }
             Op::End {
                 id,
                 ended_at,
                 ended_by,
+                play,
             } => {
-                let ended = sqlx::query(
-                    "UPDATE watch_history
-                        SET ended_at = MAX(started_at, ?2),
-                            watched_seconds = MAX(0, ?2 - started_at),
-                            ended_by = ?3, last_seen_at = NULL
-                      WHERE id = ?1 AND ended_at IS NULL",
-                )
-                .bind(id)
-                .bind(ended_at.timestamp())
-                .bind(ended_by.as_str())
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if ended > 0 {
-                    roll_up(&mut tx, *id, *id).await?;
+                let t = ended_at.timestamp();
+                match at.get(id) {
+                    Some(&i) => {
+                        let row = &mut new[i];
+                        if row.1.is_none() {
+                            row.1 = Some((t, *ended_by));
+                            count(&mut deltas, &row.0, t.max(row.0.started_at.timestamp()));
+                        }
+                    }
+                    None => {
+                        ends.push((*id, t, *ended_by));
+                        count(&mut deltas, play, t.max(play.started_at.timestamp()));
+                    }
                 }
+            }
+            Op::Title { id, .. } | Op::Client { id, .. } => match at.get(id) {
+                Some(&i) => {
+                    op.apply_to(&mut new[i].0);
+                    if matches!(op, Op::Client { .. }) {
+                        details.push(op);
+                    }
+                }
+                None => details.push(op),
+            },
+        }
+    }
+    let mut tx = db.begin_write().await?;
+    insert_rows(&mut tx, &new).await?;
+    // Ends of plays written by earlier batches, a chunk per statement.
+    for chunk in ends.chunks(ROWS_PER_INSERT) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "UPDATE watch_history
+                SET ended_at = MAX(started_at, v.column2),
+                    watched_seconds = MAX(0, v.column2 - started_at),
+                    ended_by = v.column3, last_seen_at = NULL
+               FROM (",
+        );
+        q.push_values(chunk, |mut row, (id, t, by)| {
+            row.push_bind(*id).push_bind(*t).push_bind(by.as_str());
+        });
+        q.push(") AS v WHERE watch_history.id = v.column1 AND watch_history.ended_at IS NULL");
+        q.build().execute(&mut *tx).await?;
+    }
+    for op in details {
+        match op {
+            Op::Title { id, title } => {
+                sqlx::query("UPDATE watch_history SET title = ?2 WHERE id = ?1")
+                    .bind(id)
+                    .bind(title)
+                    .execute(&mut *tx)
+                    .await?;
             }
             Op::Client {
                 id,
@@ -254,57 +392,33 @@ pub async fn write(db: &Db, ops: &[Op]) -> Result<(), StorageError> {
                 .execute(&mut *tx)
                 .await?;
             }
-            Op::Title { id, title } => {
-                sqlx::query("UPDATE watch_history SET title = ?2 WHERE id = ?1")
-                    .bind(id)
-                    .bind(title)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            _ => {}
         }
     }
+    write_deltas(&mut tx, deltas).await?;
     tx.commit().await?;
     Ok(())
 }
 
-/// Rows per INSERT when filling history in bulk: 14 values each, under SQLite's limit.
-const ROWS_PER_INSERT: usize = 2000;
-
 /// Inserts finished plays in bulk (the demo's back-fill, benchmarks): `(play, ended_at,
-/// ended_by)`.
+/// ended_by)`, with their roll-ups.
 pub async fn insert_finished(
     db: &Db,
     rows: &[(domain::history::Play, DateTime<Utc>, EndedBy)],
 ) -> Result<(), StorageError> {
     let mut tx = db.begin_write().await?;
     for chunk in rows.chunks(ROWS_PER_INSERT) {
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "INSERT OR IGNORE INTO watch_history (id, dvr_id, kind, device, client_ip, channel,
-                call_sign, source, file_id, title, started_at, ended_at, watched_seconds, ended_by) ",
-        );
-        q.push_values(chunk, |mut row, (p, end, by)| {
-            let start = p.started_at.timestamp();
-            let end = end.timestamp().max(start);
-            row.push_bind(p.id)
-                .push_bind(p.dvr_id.clone())
-                .push_bind(p.kind.as_str())
-                .push_bind(p.device.clone())
-                .push_bind(p.client_ip.clone())
-                .push_bind(p.channel.clone())
-                .push_bind(p.call_sign.clone())
-                .push_bind(p.source.clone())
-                .push_bind(p.file_id.clone())
-                .push_bind(p.title.clone())
-                .push_bind(start)
-                .push_bind(end)
-                .push_bind(end - start)
-                .push_bind(by.as_str());
-        });
-        q.build().execute(&mut *tx).await?;
-        let ids = chunk.iter().map(|(p, _, _)| p.id);
-        if let (Some(first), Some(last)) = (ids.clone().min(), ids.max()) {
-            roll_up(&mut tx, first, last).await?;
-        }
+        let mut deltas = Deltas::new();
+        let new: Vec<NewRow> = chunk
+            .iter()
+            .map(|(p, end, by)| {
+                let t = end.timestamp().max(p.started_at.timestamp());
+                count(&mut deltas, p, t);
+                (p.clone(), Some((t, *by)))
+            })
+            .collect();
+        insert_rows(&mut tx, &new).await?;
+        write_deltas(&mut tx, deltas).await?;
     }
     tx.commit().await?;
     Ok(())
@@ -687,6 +801,15 @@ mod tests {
                     id: 1,
                     ended_at: at(600),
                     ended_by: EndedBy::Stopped,
+                    play: Box::new(play(
+                        1,
+                        "aaaa0001",
+                        PlayKind::Live,
+                        "Den",
+                        Some("9"),
+                        "News",
+                        0,
+                    )),
                 },
             ],
         )
@@ -914,6 +1037,15 @@ mod tests {
                     id: 1,
                     ended_at: at(60),
                     ended_by: EndedBy::Stopped,
+                    play: Box::new(play(
+                        1,
+                        "aaaa0001",
+                        PlayKind::Live,
+                        "Den",
+                        Some("9"),
+                        "Old",
+                        0,
+                    )),
                 },
                 Op::Start(play(
                     3,

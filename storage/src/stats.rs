@@ -308,6 +308,14 @@ mod tests {
                 id: 4,
                 ended_at: at(day + 5 * 3600 + 300),
                 ended_by: EndedBy::Stopped,
+                play: Box::new(play(
+                    4,
+                    "aaaa0001",
+                    Some("9"),
+                    "Den",
+                    "Sports",
+                    day + 5 * 3600,
+                )),
             }],
         )
         .await

@@ -87,7 +87,11 @@ impl Recorder {
                         self.flush(&services.db).await;
                     }
                 }
-                Some(op) = titles.recv() => { self.queue(vec![op]); }
+                Some(op) = titles.recv() => {
+                    // The play ends with what was learned (the statistics count it so).
+                    self.tracker.lock().learn(&op);
+                    self.queue(vec![op]);
+                }
                 _ = flush.tick() => self.flush(&services.db).await,
                 _ = touch.tick() => {
                     self.end_removed(&services);
