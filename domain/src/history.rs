@@ -377,12 +377,8 @@ impl Op {
     pub fn apply_to(&self, p: &mut Play) {
         match self {
             Op::Title { title, .. } => p.title = Some(title.clone()),
-            Op::Client { name, .. } => {
-                if p.device.is_none() || p.device == p.client_ip {
-                    if let Some(n) = name {
-                        p.device = Some(n.clone());
-                    }
-                }
+            Op::Client { name: Some(n), .. } if p.device.is_none() || p.device == p.client_ip => {
+                p.device = Some(n.clone());
             }
             _ => {}
         }
