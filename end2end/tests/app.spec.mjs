@@ -515,3 +515,31 @@ test('phone width, dark theme, and no layout shift on hydration', async ({ brows
   expect(errors).toEqual([]);
   await context.close();
 });
+
+// Every page in both themes at desktop and phone width, kept as test artifacts
+// (test-results/screenshots-<profile>/pages/), each checked for sideways overflow and
+// page errors. The artifacts are what a reviewer looks at; the checks keep them honest.
+test('every page in light and dark at desktop and phone width', async ({ browser }) => {
+  mkdirSync(`${shots}/pages`, { recursive: true });
+  const pages = ['/', '/history', '/stats', '/dvrs', '/settings', '/account'];
+  const sizes = { desktop: { width: 1280, height: 900 }, phone: { width: 390, height: 844 } };
+  for (const scheme of ['light', 'dark']) {
+    for (const [size, viewport] of Object.entries(sizes)) {
+      const context = await browser.newContext({ viewport, colorScheme: scheme });
+      const page = await context.newPage();
+      const errors = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      await signIn(page, ADMIN);
+      for (const path of pages) {
+        await page.goto(path);
+        await hydrated(page);
+        const name = path === '/' ? 'dashboard' : path.slice(1);
+        await page.screenshot({ path: `${shots}/pages/${name}-${size}-${scheme}.png`, fullPage: true });
+        const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+        expect(overflow, `${path} at ${size} in ${scheme} overflows by ${overflow}px`).toBeLessThanOrEqual(0);
+      }
+      expect(errors).toEqual([]);
+      await context.close();
+    }
+  }
+});

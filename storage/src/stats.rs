@@ -164,6 +164,29 @@ pub async fn streams(
     Ok(out)
 }
 
+/// Stores hourly stream peaks as they are (the demo's back-fill): `(dvr_id or '*',
+/// streams)` where `at` is the hour's start.
+pub async fn insert_stream_hours(db: &Db, rows: &[(String, Streams)]) -> Result<(), StorageError> {
+    let mut tx = db.begin_write().await?;
+    for chunk in rows.chunks(1000) {
+        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "INSERT OR IGNORE INTO streams_by_hour (hour, dvr_id, live, vod, recording, total, peak_at) ",
+        );
+        q.push_values(chunk, |mut row, (dvr, s)| {
+            row.push_bind(s.at.div_euclid(3600))
+                .push_bind(dvr.clone())
+                .push_bind(s.live)
+                .push_bind(s.vod)
+                .push_bind(s.recording)
+                .push_bind(s.total)
+                .push_bind(s.peak_at);
+        });
+        q.build().execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Recording outcomes per day, from the alert log (kept for the alert retention).
 pub async fn recordings(db: &Db, r: &Range) -> Result<Vec<RecordingDay>, StorageError> {
     let day = |d: i64| {

@@ -24,6 +24,7 @@ pub async fn fill_demo(db: &Db, dvr_ids: &[String]) -> Result<(), StorageError> 
     let seed = to.timestamp() as u64;
     let rows = sample::plausible(dvr_ids, from, to, count, 1, seed);
     history::insert_finished(db, &rows).await?;
+    storage::stats::insert_stream_hours(db, &sample::stream_hours(&rows)).await?;
     tracing::info!(
         plays = rows.len(),
         days = DEMO_DAYS,

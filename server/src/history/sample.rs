@@ -206,6 +206,48 @@ pub fn plausible(
         .collect()
 }
 
+/// Each hour's streams at once for a filled history, per DVR and for all ('*'): the
+/// plays under way at the hour's half, split by kind (the statistics' busiest minute,
+/// approximated).
+pub fn stream_hours(
+    rows: &[(Play, DateTime<Utc>, EndedBy)],
+) -> Vec<(String, storage::stats::Streams)> {
+    use std::collections::BTreeMap;
+    let mut hours: BTreeMap<(i64, String), (i64, i64)> = BTreeMap::new();
+    for (p, end, _) in rows {
+        let (start, end) = (p.started_at.timestamp(), end.timestamp());
+        let mut hour = start.div_euclid(3600);
+        while hour * 3600 + 1800 < end {
+            if hour * 3600 + 1800 >= start {
+                for dvr in [p.dvr_id.clone(), "*".to_string()] {
+                    let e = hours.entry((hour, dvr)).or_default();
+                    match p.kind {
+                        PlayKind::Live => e.0 += 1,
+                        PlayKind::Vod => e.1 += 1,
+                    }
+                }
+            }
+            hour += 1;
+        }
+    }
+    hours
+        .into_iter()
+        .map(|((hour, dvr), (live, vod))| {
+            (
+                dvr,
+                storage::stats::Streams {
+                    at: hour * 3600,
+                    live,
+                    vod,
+                    recording: 0,
+                    total: live + vod,
+                    peak_at: hour * 3600 + 1800,
+                },
+            )
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,5 +280,19 @@ mod tests {
         let vod = a.iter().filter(|(p, _, _)| p.kind == PlayKind::Vod).count();
         assert!(vod > 100 && vod < 600, "{vod} library plays");
         assert!(a.iter().any(|(p, _, _)| p.dvr_id == "bbbb0002"));
+        let hours = stream_hours(&a);
+        let all: Vec<_> = hours.iter().filter(|(d, _)| d == "*").collect();
+        assert!(
+            all.len() > 100,
+            "most hours of a week have someone watching"
+        );
+        for (_, s) in &all {
+            let per_dvr: i64 = hours
+                .iter()
+                .filter(|(d, x)| d != "*" && x.at == s.at)
+                .map(|(_, x)| x.total)
+                .sum();
+            assert_eq!(per_dvr, s.total, "all DVRs together at {}", s.at);
+        }
     }
 }

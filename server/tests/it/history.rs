@@ -428,6 +428,19 @@ async fn statistics_add_up_to_the_history_they_summarise() {
     assert!(!s["top_programs"].as_array().unwrap().is_empty());
     assert!(!s["by_device"].as_array().unwrap().is_empty());
     assert_eq!(s["streams_step_seconds"], 12 * 3600);
+    assert_eq!(
+        s["streams"].as_array().unwrap().len(),
+        60,
+        "30 days in 12-hour points"
+    );
+    let busy = s["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["total"].as_u64() > Some(0))
+        .count();
+    assert!(busy >= 6, "the filled days show streams at once: {busy}");
+    assert!(s["peak"]["total"].as_u64() >= Some(1), "{}", s["peak"]);
 
     // One DVR's figures are its own.
     let (_, dvrs) = send(client().get(url(&srv, "/api/v1/dvrs")), Some(API_KEY)).await;
