@@ -339,3 +339,127 @@ pub struct SettingsView {
     pub disk_thresholds_managed_by_file: bool,
     pub config_file: ConfigFile,
 }
+
+/// How an alert option reads in the UI: its label, one line of help, and its unit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OptionText {
+    /// The option's dotted path under `alerts` (`disk.worsening_delta_gib`); a path
+    /// ending in `*` names every option of a group (`recording.*` is not used: each
+    /// option has its own line).
+    pub path: &'static str,
+    pub label: &'static str,
+    pub help: &'static str,
+    pub unit: Option<&'static str>,
+}
+
+const fn t(
+    path: &'static str,
+    label: &'static str,
+    help: &'static str,
+    unit: Option<&'static str>,
+) -> OptionText {
+    OptionText {
+        path,
+        label,
+        help,
+        unit,
+    }
+}
+
+/// Every alert option in words. A test checks that each option of `AlertSettings`
+/// has its line, so a new option cannot reach the UI as a raw key.
+pub const OPTION_TEXTS: &[OptionText] = &[
+    t("channel", "Live TV", "Someone starts watching a channel.", None),
+    t("channel.enabled", "Send live TV alerts", "Off: still recorded in the alert history, sent nowhere.", None),
+    t("channel.cooldown_seconds", "Quiet time per channel and device", "The same device on the same channel does not alert again within this time.", Some("seconds")),
+    t("channel.image_source", "Picture", "program: the program's artwork (else the channel logo); channel: always the logo.", None),
+    t("vod", "Recordings and library", "Someone starts playing a recording, a movie or a video.", None),
+    t("vod.enabled", "Send playback alerts", "Off: still recorded in the alert history, sent nowhere.", None),
+    t("vod.cooldown_seconds", "Quiet time per file and device", "The same file on the same device does not alert again within this time.", Some("seconds")),
+    t("recording", "Recording jobs", "What happens to scheduled and running recordings.", None),
+    t("recording.enabled", "Send recording alerts", "Off: none of the recording alerts below are sent.", None),
+    t("recording.scheduled", "Scheduled", "A new recording is scheduled.", None),
+    t("recording.started", "Started", "A recording begins.", None),
+    t("recording.completed", "Completed", "A recording finishes.", None),
+    t("recording.stopped", "Stopped early", "Someone stops a recording before its end.", None),
+    t("recording.cancelled", "Cancelled", "A scheduled recording is removed before it starts.", None),
+    t("recording.failed", "Failed", "The DVR reports a recording failed.", None),
+    t("recording.skipped", "Skipped", "The DVR skips a scheduled recording.", None),
+    t("recording.missed", "Did not start", "A scheduled recording has not started after the grace time below.", None),
+    t("recording.interrupted", "Interrupted", "A recording ended with a gap or an error.", None),
+    t("recording.cooldown_seconds", "Quiet time per job", "The same job and stage do not alert again within this time.", Some("seconds")),
+    t("recording.missed_grace_seconds", "Grace before \"did not start\"", "How long after its start time a scheduled recording may still begin.", Some("seconds")),
+    t("disk", "Disk space", "The DVR's free space crosses the warning or critical level (Advanced).", None),
+    t("disk.enabled", "Send disk alerts", "Off: levels still show on the dashboard.", None),
+    t("disk.cooldown_seconds", "Quiet time per level", "A level does not alert again within this time unless it gets worse.", Some("seconds")),
+    t("disk.startup_grace_seconds", "Quiet after start", "No disk alert this soon after the monitor starts.", Some("seconds")),
+    t("disk.worsening_delta_gib", "Alert again when worse by", "Within the quiet time, alert again once free space fell by this much more.", Some("GiB")),
+    t("disk.worsening_delta_percent", "…or by", "The same, as a share of the disk.", Some("%")),
+    t("health", "DVR health", "A DVR stops answering or comes back.", None),
+    t("health.enabled", "Send health alerts", "Off: the dashboard and /healthz still show it.", None),
+    t("health.unreachable", "Unreachable", "The DVR has been unreachable for the delay below.", None),
+    t("health.recovered", "Recovered", "An unreachable DVR answers again.", None),
+    t("health.unreachable_delay_seconds", "Unreachable after", "How long a DVR must be down before the alert (30–3600).", Some("seconds")),
+    t("rate_limit", "Alert budget per DVR", "Live TV, playback and recording alerts beyond it wait for room (disk and health never wait).", None),
+    t("rate_limit.count", "Alerts", "At most this many alerts…", Some("alerts")),
+    t("rate_limit.window_seconds", "…per", "…in this stretch of time.", Some("seconds")),
+    t("delivery", "Delivery", "How long an alert stays worth sending.", None),
+    t("delivery.max_age_seconds", "Give up after", "An alert not delivered by then (a provider down, the budget full) is marked expired.", Some("seconds")),
+    t("template", "Message template", "Your own wording (Jinja); empty keeps the default layout.", None),
+    t("template.title", "Title", "Empty: the default title.", None),
+    t("template.body", "Body", "Empty: the default message.", None),
+];
+
+/// The words for an option: its own line, else those of its last two parts
+/// (`vod.template.body` → `template.body`), else of its last part (`vod.template`).
+pub fn option_text(path: &str) -> Option<&'static OptionText> {
+    let find = |p: &str| OPTION_TEXTS.iter().find(|o| o.path == p);
+    let parts: Vec<&str> = path.split('.').collect();
+    find(path)
+        .or_else(|| {
+            (parts.len() > 2)
+                .then(|| find(&parts[parts.len() - 2..].join(".")))
+                .flatten()
+        })
+        .or_else(|| parts.last().and_then(|last| find(last)))
+}
+
+#[cfg(test)]
+mod option_text_tests {
+    use super::*;
+
+    fn leaves(v: &serde_json::Value, at: &str, out: &mut Vec<String>) {
+        if let serde_json::Value::Object(m) = v {
+            if !at.is_empty() {
+                out.push(at.to_string());
+            }
+            for (k, x) in m {
+                let p = if at.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{at}.{k}")
+                };
+                leaves(x, &p, out);
+            }
+        } else {
+            out.push(at.to_string());
+        }
+    }
+
+    #[test]
+    fn every_alert_option_has_words() {
+        let v = serde_json::to_value(AlertSettings::default()).unwrap();
+        let mut paths = Vec::new();
+        leaves(&v, "", &mut paths);
+        let missing: Vec<_> = paths
+            .iter()
+            .filter(|p| !p.starts_with("per_dvr") && option_text(p).is_none())
+            .collect();
+        assert!(missing.is_empty(), "options without a label: {missing:?}");
+        assert_eq!(
+            option_text("disk.worsening_delta_gib").unwrap().unit,
+            Some("GiB")
+        );
+        assert_eq!(option_text("vod.template.body").unwrap().label, "Body");
+    }
+}

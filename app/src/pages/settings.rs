@@ -104,7 +104,17 @@ fn fields(model: RwSignal<Value>, value: &Value, path: Vec<String>, disabled: bo
             let mut p = path.clone();
             p.push(k.clone());
             let id = format!("set-{}", p.join("-"));
-            let label = humanize(k);
+            // Words from the option table (label, help, unit), else the key humanized.
+            let text = wire::settings::option_text(&p.join("."));
+            let label = text.map_or_else(|| humanize(k), |t| t.label.to_string());
+            let label = match text.and_then(|t| t.unit) {
+                Some(unit) => format!("{label} ({unit})"),
+                None => label,
+            };
+            let help = text
+                .map(|t| t.help)
+                .filter(|h| !h.is_empty())
+                .map(|h| view! { <span class="help">{h}</span> });
             match v {
                 Value::Bool(_) => {
                     let p2 = p.clone();
@@ -118,6 +128,7 @@ fn fields(model: RwSignal<Value>, value: &Value, path: Vec<String>, disabled: bo
                             <input type="checkbox" id=id.clone() checked=checked.clone() prop:checked=checked disabled=disabled
                                 on:change=move |ev| { let on = event_target_checked(&ev); model.update(|m| set_at(m, &p, json!(on))); }/>
                             <label for=id>{label}</label>
+                            {help}
                         </div>
                     }.into_any()
                 }
@@ -134,6 +145,7 @@ fn fields(model: RwSignal<Value>, value: &Value, path: Vec<String>, disabled: bo
                                         .unwrap_or(Value::String(t));
                                     model.update(|m| set_at(m, &p, v));
                                 }/>
+                            {help}
                         </div>
                     }.into_any()
                 }
@@ -144,16 +156,18 @@ fn fields(model: RwSignal<Value>, value: &Value, path: Vec<String>, disabled: bo
                             <label for=id.clone()>{label}</label>
                             <input id=id value=start disabled=disabled
                                 on:change=move |ev| { let t = event_target_value(&ev); model.update(|m| set_at(m, &p, json!(t))); }/>
+                            {help}
                         </div>
                     }.into_any()
                 }
                 Value::Object(_) => view! {
-                    <fieldset class="group"><legend>{label}</legend>{fields(model, v, p, disabled)}</fieldset>
+                    <fieldset class="group"><legend>{label}</legend>{help}{fields(model, v, p, disabled)}</fieldset>
                 }.into_any(),
                 // Unset template parts: empty means the default layout.
                 Value::Null => view! {
                     <div class="field">
-                        <label for=id.clone()>{format!("{label} (empty: default layout)")}</label>
+                        <label for=id.clone()>{label}</label>
+                        {help}
                         <textarea id=id rows="2" disabled=disabled
                             on:change=move |ev| {
                                 let t = event_target_value(&ev);
