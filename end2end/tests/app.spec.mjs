@@ -374,6 +374,32 @@ test('the routing matrix decides whether a fake provider receives the next alert
   await page.screenshot({ path: `${shots}/settings.png`, fullPage: true });
 });
 
+test('alert policy presets set the modules in one click; an own choice is Custom', async ({ page }) => {
+  await signIn(page, ADMIN);
+  await page.goto('/settings');
+  await hydrated(page);
+  await checkPage(page);
+  await page.click('#preset-important-only');
+  await expect(page.locator('#preset-important-only')).toHaveAttribute('aria-pressed', 'true');
+  await expect(page.locator('#set-channel-enabled')).not.toBeChecked();
+  await expect(page.locator('#set-recording-failed')).toBeChecked();
+  await expect(page.locator('#set-recording-started')).not.toBeChecked();
+  await expect(page.locator('#set-health-unreachable')).toBeChecked();
+  // One switch more is no preset any longer.
+  await page.check('#set-recording-started');
+  await expect(page.locator('#preset-custom')).toHaveClass(/active/);
+  await expect(page.locator('#presets [aria-pressed="true"]')).toHaveCount(0);
+  // A preset saved is what the page shows after a reload.
+  await page.click('#preset-everything');
+  await expect(page.locator('#set-recording-scheduled')).toBeChecked();
+  await page.click('#alerts button[type=submit]');
+  await expect(page.locator('#alerts .success')).toContainText('saved');
+  await page.reload();
+  await hydrated(page);
+  await expect(page.locator('#preset-everything')).toHaveAttribute('aria-pressed', 'true');
+  await expect(page.locator('label[for="set-disk-worsening_delta_gib"]')).toHaveText('Alert again when worse by (GiB)');
+});
+
 test('Settings downloads a debug bundle without secrets; the DVR page offers discovery', async ({ page }) => {
   await signIn(page, ADMIN);
   await page.click('nav a[href^="/dvrs"]');

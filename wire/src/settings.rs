@@ -463,3 +463,152 @@ mod option_text_tests {
         assert_eq!(option_text("vod.template.body").unwrap().label, "Body");
     }
 }
+
+/// Alert policies in one click: which modules and recording stages send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Preset {
+    /// Nothing is sent; every alert is still recorded and shown.
+    MonitorOnly,
+    /// Only what needs someone: failed, missed, interrupted or skipped recordings, a
+    /// filling disk, a DVR gone dark.
+    ImportantOnly,
+    /// The important ones, plus who starts watching and recordings starting and ending.
+    Balanced,
+    /// Every alert.
+    Everything,
+}
+
+/// The switches a preset sets, in one order: channel, VOD, recording, the recording
+/// stages (scheduled, started, completed, stopped, cancelled, failed, skipped, missed,
+/// interrupted), disk, health, unreachable, recovered.
+type Switches = [bool; 16];
+
+impl Preset {
+    pub const ALL: [Preset; 4] = [
+        Preset::MonitorOnly,
+        Preset::ImportantOnly,
+        Preset::Balanced,
+        Preset::Everything,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Preset::MonitorOnly => "Monitor only",
+            Preset::ImportantOnly => "Important only",
+            Preset::Balanced => "Balanced",
+            Preset::Everything => "Everything",
+        }
+    }
+
+    pub fn help(self) -> &'static str {
+        match self {
+            Preset::MonitorOnly => "Send nothing; keep every alert in the history.",
+            Preset::ImportantOnly => {
+                "Failed or missed recordings, a filling disk, a DVR gone dark."
+            }
+            Preset::Balanced => "The important ones, plus who starts watching and recordings.",
+            Preset::Everything => "Every alert, every recording stage.",
+        }
+    }
+
+    fn switches(self) -> Switches {
+        let (watch, rec_main, rec_minor, important) = match self {
+            Preset::MonitorOnly => (false, false, false, false),
+            Preset::ImportantOnly => (false, false, false, true),
+            Preset::Balanced => (true, true, false, true),
+            Preset::Everything => (true, true, true, true),
+        };
+        [
+            watch, watch, important, rec_minor, // scheduled
+            rec_main,  // started
+            rec_main,  // completed
+            rec_minor, // stopped
+            rec_minor, // cancelled
+            important, // failed
+            important, // skipped
+            important, // missed
+            important, // interrupted
+            important, // disk
+            important, // health
+            important, // unreachable
+            important, // recovered
+        ]
+    }
+
+    fn read(a: &AlertSettings) -> Switches {
+        let r = &a.recording;
+        [
+            a.channel.enabled,
+            a.vod.enabled,
+            r.enabled,
+            r.scheduled,
+            r.started,
+            r.completed,
+            r.stopped,
+            r.cancelled,
+            r.failed,
+            r.skipped,
+            r.missed,
+            r.interrupted,
+            a.disk.enabled,
+            a.health.enabled,
+            a.health.unreachable,
+            a.health.recovered,
+        ]
+    }
+
+    /// Sets the preset's switches; every other option (cooldowns, templates) stays.
+    pub fn apply(self, a: &mut AlertSettings) {
+        let s = self.switches();
+        let r = &mut a.recording;
+        a.channel.enabled = s[0];
+        a.vod.enabled = s[1];
+        r.enabled = s[2];
+        r.scheduled = s[3];
+        r.started = s[4];
+        r.completed = s[5];
+        r.stopped = s[6];
+        r.cancelled = s[7];
+        r.failed = s[8];
+        r.skipped = s[9];
+        r.missed = s[10];
+        r.interrupted = s[11];
+        a.disk.enabled = s[12];
+        a.health.enabled = s[13];
+        a.health.unreachable = s[14];
+        a.health.recovered = s[15];
+    }
+
+    /// The preset these settings match; `None` is "Custom".
+    pub fn of(a: &AlertSettings) -> Option<Preset> {
+        let now = Self::read(a);
+        Self::ALL.into_iter().find(|p| p.switches() == now)
+    }
+}
+
+#[cfg(test)]
+mod preset_tests {
+    use super::*;
+
+    #[test]
+    fn each_preset_is_recognised_after_it_is_applied_and_keeps_other_options() {
+        for p in Preset::ALL {
+            let mut a = AlertSettings::default();
+            a.channel.cooldown_seconds = 42;
+            p.apply(&mut a);
+            assert_eq!(Preset::of(&a), Some(p), "{}", p.name());
+            assert_eq!(a.channel.cooldown_seconds, 42);
+        }
+        let mut a = AlertSettings::default();
+        Preset::Balanced.apply(&mut a);
+        a.recording.scheduled = true;
+        assert_eq!(Preset::of(&a), None, "one switch more is Custom");
+        let mut quiet = AlertSettings::default();
+        Preset::MonitorOnly.apply(&mut quiet);
+        assert!(!quiet.health.enabled && !quiet.disk.enabled && !quiet.channel.enabled);
+        let mut important = AlertSettings::default();
+        Preset::ImportantOnly.apply(&mut important);
+        assert!(important.recording.failed && !important.recording.started);
+        assert!(!important.channel.enabled && important.health.unreachable);
+    }
+}

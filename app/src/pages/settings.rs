@@ -13,7 +13,7 @@ use wire::providers::{
     provider_type, ProviderInput, ProviderType, ProviderView, RoutingMatrix, TestOutcome,
     PROVIDER_TYPES,
 };
-use wire::settings::{Category, SettingsView};
+use wire::settings::{Category, Preset, SettingsView};
 
 /// The routing matrix's categories, by their API names.
 const CATEGORIES: [&str; Category::ALL.len()] = {
@@ -216,10 +216,39 @@ fn AlertSettings(initial: wire::settings::AlertSettings) -> impl IntoView {
         );
     };
     let disabled = !session.is_admin();
+    // The policy the switches match now (None: Custom), and one click to set another.
+    let current = Memo::new(move |_| {
+        serde_json::from_value::<wire::settings::AlertSettings>(model.get())
+            .ok()
+            .and_then(|a| Preset::of(&a))
+    });
+    let choose = move |p: Preset| {
+        if let Ok(mut a) =
+            serde_json::from_value::<wire::settings::AlertSettings>(model.get_untracked())
+        {
+            p.apply(&mut a);
+            if let Ok(v) = serde_json::to_value(&a) {
+                model.set(v);
+            }
+        }
+    };
     view! {
         <section id="alerts" class="panel">
             <h2>"Alerts"</h2>
             <p class="hint">"Switch alert modules and their options on or off. DVR reload failures are always reported."</p>
+            <div class="presets" role="group" aria-label="Alert policy" id="presets">
+                {Preset::ALL.into_iter().map(|p| view! {
+                    <button type="button" class="preset secondary" disabled=disabled
+                        id=format!("preset-{}", p.name().to_lowercase().replace(' ', "-"))
+                        aria-pressed=move || (current.get() == Some(p)).to_string()
+                        title=p.help() on:click=move |_| choose(p)>{p.name()}</button>
+                }).collect_view()}
+                <span class="preset-custom" id="preset-custom" class:active=move || current.get().is_none()>"Custom"</span>
+                <span class="hint" id="preset-help">{move || match current.get() {
+                    Some(p) => p.help().to_string(),
+                    None => "Your own choice of modules; pick a policy to start again.".to_string(),
+                }}</span>
+            </div>
             <form class="form settings-form" on:submit=save>
                 {fields(model, &initial, Vec::new(), disabled)}
                 <PerDvrModules model=model disabled=disabled/>
