@@ -398,6 +398,18 @@ test('alert policy presets set the modules in one click; an own choice is Custom
   await hydrated(page);
   await expect(page.locator('#preset-everything')).toHaveAttribute('aria-pressed', 'true');
   await expect(page.locator('label[for="set-disk-worsening_delta_gib"]')).toHaveText('Alert again when worse by (GiB)');
+  // Each module's template shows what it makes of sample data, as it is edited.
+  const preview = page.locator('.template-preview[data-alert-type="channel.watching.start"]');
+  await expect(preview.locator('.preview-title')).not.toBeEmpty();
+  await page.fill('#set-channel-template-title', 'Now on {{ channel_name }}');
+  await page.keyboard.press('Tab');
+  await expect(preview.locator('.preview-title')).toContainText('Now on ');
+  await page.fill('#set-channel-template-title', 'Broken {{ oops');
+  await page.keyboard.press('Tab');
+  await expect(preview.locator('.preview-error')).toContainText('title');
+  await page.fill('#set-channel-template-title', '');
+  await page.keyboard.press('Tab');
+  await expect(preview.locator('.preview-error')).toHaveCount(0);
 });
 
 test('Settings downloads a debug bundle without secrets; the DVR page offers discovery', async ({ page }) => {

@@ -276,3 +276,13 @@ pub struct FieldMessage {
     pub field: String,
     pub message: String,
 }
+
+/// `POST /api/v1/templates/preview`: a template rendered from sample data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TemplatePreview {
+    pub title: String,
+    pub message: String,
+    /// Why the user's template could not be used (the default layout was), if so.
+    pub problem: Option<String>,
+    pub variables: Vec<String>,
+}

@@ -160,9 +160,16 @@ fn fields(model: RwSignal<Value>, value: &Value, path: Vec<String>, disabled: bo
                         </div>
                     }.into_any()
                 }
-                Value::Object(_) => view! {
-                    <fieldset class="group"><legend>{label}</legend>{help}{fields(model, v, p, disabled)}</fieldset>
-                }.into_any(),
+                Value::Object(_) => {
+                    // A module's template shows its text rendered from sample data.
+                    let preview = (k == "template" && !disabled)
+                        .then(|| path.last().and_then(|m| sample_alert(m)))
+                        .flatten()
+                        .map(|alert_type| view! { <TemplatePreview model=model path=p.clone() alert_type=alert_type/> });
+                    view! {
+                        <fieldset class="group"><legend>{label}</legend>{help}{fields(model, v, p, disabled)}{preview}</fieldset>
+                    }.into_any()
+                }
                 // Unset template parts: empty means the default layout.
                 Value::Null => view! {
                     <div class="field">
@@ -181,6 +188,72 @@ fn fields(model: RwSignal<Value>, value: &Value, path: Vec<String>, disabled: bo
         })
         .collect_view()
         .into_any()
+}
+
+/// The alert type a module's template preview renders.
+fn sample_alert(module: &str) -> Option<&'static str> {
+    match module {
+        "channel" => Some("channel.watching.start"),
+        "vod" => Some("vod.playback.start"),
+        "recording" => Some("recording.started"),
+        "disk" => Some("disk.space.warning"),
+        "health" => Some("dvr.unreachable"),
+        _ => None,
+    }
+}
+
+/// What a template makes of sample data, re-rendered by the server as it is edited
+/// (`POST /api/v1/templates/preview`): the title, the message, a problem if any, and
+/// the variables it may use. Filled in the browser once the page runs.
+#[component]
+fn TemplatePreview(
+    model: RwSignal<Value>,
+    path: Vec<String>,
+    alert_type: &'static str,
+) -> impl IntoView {
+    let session = use_session();
+    let shown = RwSignal::new(None::<Result<wire::TemplatePreview, String>>);
+    let read = move || {
+        model.with(|m| {
+            let mut t = m;
+            for k in &path {
+                t = &t[k.as_str()];
+            }
+            (t["title"].clone(), t["body"].clone())
+        })
+    };
+    // Only this template's own edits render it again.
+    let parts = Memo::new(move |_| read());
+    Effect::new(move |_| {
+        let (title, body) = parts.get();
+        let csrf = session.csrf();
+        leptos::task::spawn_local(async move {
+            let r = api::call::<wire::TemplatePreview>(
+                csrf,
+                "POST",
+                "/api/v1/templates/preview",
+                Some(json!({"alert_type": alert_type, "title": title, "body": body})),
+            )
+            .await;
+            shown.set(Some(r.map_err(|e| e.message)));
+        });
+    });
+    view! {
+        <div class="template-preview" data-alert-type=alert_type>
+            <span class="help">"Preview with sample data"</span>
+            {move || shown.get().map(|r| match r {
+                Ok(p) => view! {
+                    <div class="preview-card">
+                        <strong class="preview-title">{p.title}</strong>
+                        <pre class="preview-message">{p.message}</pre>
+                        {p.problem.map(|m| view! { <p class="error">{m}</p> })}
+                        <p class="help">{format!("Variables: {}", p.variables.join(", "))}</p>
+                    </div>
+                }.into_any(),
+                Err(m) => view! { <p class="error preview-error">{m}</p> }.into_any(),
+            })}
+        </div>
+    }
 }
 
 /// The alert modules: the form is built from the settings' own shape (every module and
