@@ -134,6 +134,25 @@ pub fn ago(seconds: u64) -> String {
     }
 }
 
+/// `2026-12-05 18:04` from an RFC 3339 time (UTC).
+pub fn when(rfc3339: &str) -> String {
+    match (rfc3339.get(0..10), rfc3339.get(11..16)) {
+        (Some(d), Some(t)) => format!("{d} {t}"),
+        _ => rfc3339.to_string(),
+    }
+}
+
+/// `a=1&b=2`, values encoded, pairs without a value left out.
+pub fn query_string<'a>(pairs: impl IntoIterator<Item = (&'a str, String)>) -> String {
+    let mut s = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        if !v.is_empty() {
+            s.append_pair(k, &v);
+        }
+    }
+    s.finish()
+}
+
 /// The `HH:MM` part of an RFC 3339 time (UTC), for compact lists.
 pub fn clock(rfc3339: &str) -> String {
     rfc3339.get(11..16).unwrap_or(rfc3339).to_string()
@@ -172,5 +191,10 @@ mod tests {
         assert_eq!(duration(45), "45 s");
         assert_eq!(duration(754), "12 min");
         assert_eq!(duration(3900), "1 h 05 min");
+        assert_eq!(when("2026-12-05T18:04:00Z"), "2026-12-05 18:04");
+        assert_eq!(
+            query_string([("q", "a b&c".to_string()), ("kind", String::new())]),
+            "q=a+b%26c"
+        );
     }
 }

@@ -60,7 +60,8 @@ impl EndedBy {
         }
     }
 
-    pub const ALL: [EndedBy; 4] = [
+    #[cfg(test)]
+    const ALL: [EndedBy; 4] = [
         EndedBy::Stopped,
         EndedBy::DvrLost,
         EndedBy::MonitorRestarted,
@@ -166,7 +167,8 @@ impl Tracker {
     }
 
     /// Plays open now.
-    pub fn open_count(&self) -> usize {
+    #[cfg(test)]
+    fn open_count(&self) -> usize {
         self.open.len()
     }
 
@@ -286,15 +288,6 @@ impl Tracker {
         self.end(dvr, name, None, at, ops);
         let id = self.next_id;
         self.next_id += 1;
-        self.open.insert(
-            key.clone(),
-            Open {
-                id,
-                play: play_placeholder(id),
-                what,
-                lost_at: None,
-            },
-        );
         let mut p = play(id);
         // Events from different DVRs reach the recorder in the order they were sent,
         // which may differ from their stamps by a moment (and a clock may step back).
@@ -302,9 +295,15 @@ impl Tracker {
             p.started_at = p.started_at.max(last);
         }
         self.last_start = Some(p.started_at);
-        if let Some(o) = self.open.get_mut(&key) {
-            o.play = p.clone();
-        }
+        self.open.insert(
+            key,
+            Open {
+                id,
+                play: p.clone(),
+                what,
+                lost_at: None,
+            },
+        );
         ops.push(Op::Start(p));
     }
 
@@ -382,23 +381,6 @@ impl Op {
             }
             _ => {}
         }
-    }
-}
-
-/// An open play's row before `start` fills it in.
-fn play_placeholder(id: i64) -> Play {
-    Play {
-        id,
-        dvr_id: String::new(),
-        kind: PlayKind::Live,
-        device: None,
-        client_ip: None,
-        channel: None,
-        call_sign: None,
-        source: None,
-        file_id: None,
-        title: None,
-        started_at: DateTime::<Utc>::MIN_UTC,
     }
 }
 

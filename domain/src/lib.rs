@@ -15,6 +15,7 @@ pub mod rate;
 pub mod session;
 pub mod settings;
 pub mod text;
+pub mod times;
 
 /// The product version (every crate shares the workspace version).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -116,22 +116,41 @@ pub async fn resume_point(db: &Db) -> Result<(i64, Option<DateTime<Utc>>), Stora
 /// at the last moment that run knew they played. Returns how many.
 pub async fn close_interrupted(db: &Db) -> Result<u64, StorageError> {
     let mut tx = db.begin_write().await?;
-    let ids: Vec<i64> = sqlx::query_scalar(
+    let rows = sqlx::query(
         "UPDATE watch_history
             SET ended_at = MAX(started_at, COALESCE(last_seen_at, started_at)),
                 watched_seconds = MAX(0, COALESCE(last_seen_at, started_at) - started_at),
                 ended_by = ?1, last_seen_at = NULL
           WHERE ended_at IS NULL
-          RETURNING id",
+          RETURNING id, dvr_id, kind, device, client_ip, channel, call_sign, source, file_id,
+                    title, started_at, ended_at",
     )
     .bind(EndedBy::MonitorRestarted.as_str())
     .fetch_all(&mut *tx)
     .await?;
-    for id in &ids {
-        roll_up(&mut tx, *id, *id).await?;
+    // Counted in the statistics like any other ended play.
+    let mut deltas = Deltas::new();
+    for r in &rows {
+        let kind: String = r.try_get("kind")?;
+        let started: i64 = r.try_get("started_at")?;
+        let play = Play {
+            id: r.try_get("id")?,
+            dvr_id: r.try_get("dvr_id")?,
+            kind: PlayKind::parse(&kind).unwrap_or(PlayKind::Live),
+            device: r.try_get("device")?,
+            client_ip: r.try_get("client_ip")?,
+            channel: r.try_get("channel")?,
+            call_sign: r.try_get("call_sign")?,
+            source: r.try_get("source")?,
+            file_id: r.try_get("file_id")?,
+            title: r.try_get("title")?,
+            started_at: DateTime::from_timestamp(started, 0).unwrap_or_default(),
+        };
+        count(&mut deltas, &play, r.try_get("ended_at")?);
     }
+    write_deltas(&mut tx, deltas).await?;
     tx.commit().await?;
-    Ok(ids.len() as u64)
+    Ok(rows.len() as u64)
 }
 
 /// Marks every open play as still playing at `at`, so a crash ends them there.
@@ -140,47 +159,6 @@ pub async fn touch_open(db: &Db, at: DateTime<Utc>) -> Result<(), StorageError> 
         .bind(at.timestamp())
         .execute(&db.pool)
         .await?;
-    Ok(())
-}
-
-/// Adds the ended plays with ids in `[first, last]` to the daily roll-ups.
-async fn roll_up(
-    conn: &mut sqlx::SqliteConnection,
-    first: i64,
-    last: i64,
-) -> Result<(), StorageError> {
-    sqlx::query(
-        "INSERT INTO watch_by_day (dim, day, dvr_id, key, label, plays, seconds)
-         SELECT 'kind', started_at / 86400 AS d, dvr_id, kind, NULL, COUNT(*), SUM(watched_seconds)
-           FROM watch_history WHERE id BETWEEN ?1 AND ?2 AND ended_at IS NOT NULL
-          GROUP BY d, dvr_id, kind
-         UNION ALL
-         SELECT 'channel', started_at / 86400 AS d, dvr_id, channel, MAX(call_sign), COUNT(*), SUM(watched_seconds)
-           FROM watch_history WHERE id BETWEEN ?1 AND ?2 AND ended_at IS NOT NULL AND channel IS NOT NULL
-          GROUP BY d, dvr_id, channel
-         UNION ALL
-         SELECT 'device', started_at / 86400 AS d, dvr_id, COALESCE(device, client_ip, 'Unknown device') AS k,
-                NULL, COUNT(*), SUM(watched_seconds)
-           FROM watch_history WHERE id BETWEEN ?1 AND ?2 AND ended_at IS NOT NULL
-          GROUP BY d, dvr_id, k
-         UNION ALL
-         SELECT 'title', started_at / 86400 AS d, dvr_id, title, NULL, COUNT(*), SUM(watched_seconds)
-           FROM watch_history WHERE id BETWEEN ?1 AND ?2 AND ended_at IS NOT NULL AND title IS NOT NULL
-          GROUP BY d, dvr_id, title
-         UNION ALL
-         SELECT 'hour', started_at / 86400 AS d, dvr_id, CAST(started_at % 86400 / 3600 AS TEXT) AS k,
-                NULL, COUNT(*), SUM(watched_seconds)
-           FROM watch_history WHERE id BETWEEN ?1 AND ?2 AND ended_at IS NOT NULL
-          GROUP BY d, dvr_id, k
-         ON CONFLICT (dim, day, dvr_id, key) DO UPDATE SET
-            plays = plays + excluded.plays,
-            seconds = seconds + excluded.seconds,
-            label = COALESCE(excluded.label, label)",
-    )
-    .bind(first)
-    .bind(last)
-    .execute(conn)
-    .await?;
     Ok(())
 }
 

@@ -437,6 +437,48 @@ mod tests {
         assert!(streams(&db, &all, 3600).await.unwrap().is_empty());
     }
 
+    /// A play the last run left open counts once the next start ends it.
+    #[tokio::test]
+    async fn an_interrupted_play_is_counted_when_it_is_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).await.unwrap();
+        let day = 20_000 * 86_400;
+        history::write(
+            &db,
+            &[Op::Start(play(
+                1,
+                "aaaa0001",
+                None,
+                "Den",
+                "Movie",
+                day + 60,
+            ))],
+        )
+        .await
+        .unwrap();
+        history::touch_open(&db, DateTime::from_timestamp(day + 660, 0).unwrap())
+            .await
+            .unwrap();
+        let all = Range {
+            dvr_id: None,
+            from_day: 20_000,
+            to_day: 20_000,
+        };
+        assert!(by(&db, &all, Dim::Kind, 10).await.unwrap().is_empty());
+        assert_eq!(history::close_interrupted(&db).await.unwrap(), 1);
+        let kinds = by(&db, &all, Dim::Kind, 10).await.unwrap();
+        assert_eq!(
+            kinds,
+            vec![Slice {
+                key: "vod".into(),
+                label: None,
+                plays: 1,
+                seconds: 600
+            }]
+        );
+        assert_eq!(by(&db, &all, Dim::Device, 10).await.unwrap()[0].key, "Den");
+    }
+
     #[tokio::test]
     async fn recording_outcomes_come_from_the_alert_log() {
         use crate::outbox::{self, NewAlert};

@@ -89,3 +89,29 @@ pub fn fast_dispatch() -> channelwatch::notify::outbox::DispatchSettings {
         ..Default::default()
     }
 }
+
+/// Adds a DVR for a simulator through the API and waits until its health answers 200
+/// (connected, fresh); answers its id.
+pub async fn add_connected_dvr(srv: &Server, name: &str, sim: &sim::Simulator) -> String {
+    let (status, d) = send(
+        client()
+            .post(url(srv, "/api/v1/dvrs"))
+            .json(&serde_json::json!({
+                "name": name, "host": "127.0.0.1", "port": sim.addr().port()
+            })),
+        Some(API_KEY),
+    )
+    .await;
+    assert_eq!(status, 201, "{d}");
+    let id = d["dvr_id"].as_str().expect("dvr_id").to_string();
+    crate::wait::eventually("the DVR connects", Duration::from_secs(20), || async {
+        let (s, _) = send(
+            client().get(url(srv, &format!("/api/v1/dvrs/{id}/health"))),
+            Some(API_KEY),
+        )
+        .await;
+        (s == 200).then_some(())
+    })
+    .await;
+    id
+}

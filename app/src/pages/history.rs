@@ -6,23 +6,12 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
-use crate::api::{self, duration};
+use crate::api::{self, duration, query_string, when};
 use crate::layout::use_scope;
 use wire::history::{HistoryFacets, HistoryItem, HistoryPage};
 
 /// The page's own query keys (besides `dvr`, the switcher's), as the API names them.
 const FILTERS: [&str; 7] = ["device", "channel", "kind", "from", "to", "q", "sort"];
-
-/// `a=1&b=2`, values encoded.
-fn query_string<'a>(pairs: impl IntoIterator<Item = (&'a str, String)>) -> String {
-    let mut s = form_urlencoded::Serializer::new(String::new());
-    for (k, v) in pairs {
-        if !v.is_empty() {
-            s.append_pair(k, &v);
-        }
-    }
-    s.finish()
-}
 
 #[component]
 pub(crate) fn HistoryPage() -> impl IntoView {
@@ -187,14 +176,6 @@ fn ended(i: &HistoryItem) -> &'static str {
         Some("monitor_restarted") => "Monitor restarted",
         Some("dvr_removed") => "DVR removed",
         Some(_) => "Ended",
-    }
-}
-
-/// `2026-12-05 18:04`.
-fn when(rfc3339: &str) -> String {
-    match (rfc3339.get(0..10), rfc3339.get(11..16)) {
-        (Some(d), Some(t)) => format!("{d} {t}"),
-        _ => rfc3339.to_string(),
     }
 }
 

@@ -6,22 +6,11 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
-use crate::api::{self, duration};
+use crate::api::{self, duration, query_string, when};
 use crate::layout::use_scope;
 use wire::history::{RecordingOutcomes, StatSlice, Stats, StreamsPoint};
 
 const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
-
-/// `a=1&b=2` from the pairs that have a value.
-fn query_string<'a>(pairs: impl IntoIterator<Item = (&'a str, String)>) -> String {
-    let mut s = form_urlencoded::Serializer::new(String::new());
-    for (k, v) in pairs {
-        if !v.is_empty() {
-            s.append_pair(k, &v);
-        }
-    }
-    s.finish()
-}
 
 #[component]
 pub(crate) fn StatsPage() -> impl IntoView {
@@ -70,7 +59,7 @@ fn StatsView(
         format!(
             "{} at once, {} ({} live, {} library, {} recording)",
             p.total,
-            p.at.get(0..16).unwrap_or(&p.at).replace('T', " "),
+            when(&p.at),
             p.live,
             p.library,
             p.recording
@@ -201,53 +190,25 @@ fn StreamsChart(points: Vec<StreamsPoint>) -> impl IntoView {
     if points.iter().all(|p| p.total == 0) {
         return view! { <p class="empty">"No streams in this range."</p> }.into_any();
     }
-    let (w, h) = (720u64, 160u64);
-    // One point per stretch of the range, in order.
-    let slots = points.len().max(1) as u64;
-    let bar = (w / slots).max(1);
-    let max = points.iter().map(|p| p.total).max().unwrap_or(0).max(1) as u64;
+    let highest = points.iter().map(|p| p.total).max().unwrap_or(0);
     let bars = points
-        .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let x = i as u64 * w / slots;
-            let mut y = h;
-            let parts = [
-                ("fill-live", p.live),
-                ("fill-library", p.library),
-                ("fill-recording", p.recording),
-            ]
-            .into_iter()
-            .map(|(class, n)| {
-                let height = n as u64 * h / max;
-                y -= height;
-                view! { <rect class=class x=x y=y width=bar.saturating_sub(1).max(1) height=height/> }
-            })
-            .collect_view();
-            let label = format!(
-                "{}: {} live, {} library, {} recording",
-                p.at.get(0..16).unwrap_or(&p.at).replace('T', " "),
-                p.live,
-                p.library,
-                p.recording
-            );
-            view! { <g><title>{label}</title>{parts}</g> }
+        .into_iter()
+        .map(|p| {
+            let at = when(&p.at);
+            (
+                at,
+                vec![
+                    u64::from(p.live),
+                    u64::from(p.library),
+                    u64::from(p.recording),
+                ],
+            )
         })
-        .collect_view();
+        .collect();
     view! {
-        <figure class="chart">
-            <svg viewBox=format!("0 0 {w} {h}") preserveAspectRatio="none" role="img"
-                aria-label="Streams at once over the range, by kind">
-                <line x1="0" y1=h x2=w y2=h class="axis"/>
-                {bars}
-            </svg>
-            <figcaption class="legend">
-                <Key class="fill-live" text="Live TV"/>
-                <Key class="fill-library" text="Library"/>
-                <Key class="fill-recording" text="Recording"/>
-                <span class="meta">{format!("Highest: {max}")}</span>
-            </figcaption>
-        </figure>
+        <StackedBars label="Streams at once over the range, by kind" height=160 bars=bars
+            series=&[("fill-live", "Live TV"), ("fill-library", "Library"), ("fill-recording", "Recording")]
+            note=format!("Highest: {highest}")/>
     }
     .into_any()
 }
@@ -258,57 +219,73 @@ fn OutcomesChart(days: Vec<RecordingOutcomes>) -> impl IntoView {
     if days.is_empty() {
         return view! { <p class="empty">"No recordings ended in this range."</p> }.into_any();
     }
-    let (w, h) = (720u64, 140u64);
-    let n = days.len() as u64;
-    let bar = (w / n).max(2);
-    let max = days
+    let bars = days
+        .into_iter()
+        .map(|d| (d.day, vec![d.completed, d.failed, d.missed, d.interrupted]))
+        .collect();
+    view! {
+        <StackedBars label="Recording outcomes per day" height=140 bars=bars
+            series=&[("fill-ok", "Completed"), ("fill-bad", "Failed"), ("fill-warn", "Missed"), ("fill-recording", "Interrupted")]
+            note=String::new()/>
+    }
+    .into_any()
+}
+
+/// One stacked bar per `(when, values)`, a value per series (its fill class and name),
+/// scaled to the tallest bar, with a legend and each bar's figures on hover.
+#[component]
+fn StackedBars(
+    label: &'static str,
+    height: u64,
+    bars: Vec<(String, Vec<u64>)>,
+    series: &'static [(&'static str, &'static str)],
+    note: String,
+) -> impl IntoView {
+    let (w, h) = (720u64, height);
+    let n = bars.len().max(1) as u64;
+    let width = (w / n).saturating_sub(1).max(1);
+    let max = bars
         .iter()
-        .map(|d| d.completed + d.failed + d.missed + d.interrupted)
+        .map(|(_, v)| v.iter().sum::<u64>())
         .max()
         .unwrap_or(0)
         .max(1);
-    let bars = days
-        .iter()
+    let drawn = bars
+        .into_iter()
         .enumerate()
-        .map(|(i, d)| {
+        .map(|(i, (at, values))| {
             let x = i as u64 * w / n;
             let mut y = h;
-            let parts = [
-                ("fill-ok", d.completed),
-                ("fill-bad", d.failed),
-                ("fill-warn", d.missed),
-                ("fill-recording", d.interrupted),
-            ]
-            .into_iter()
-            .map(|(class, v)| {
-                let height = v * h / max;
-                y -= height;
-                view! { <rect class=class x=x y=y width=bar.saturating_sub(2).max(1) height=height/> }
-            })
-            .collect_view();
-            let label = format!(
-                "{}: {} completed, {} failed, {} missed, {} interrupted",
-                d.day, d.completed, d.failed, d.missed, d.interrupted
-            );
-            view! { <g><title>{label}</title>{parts}</g> }
+            let title = series
+                .iter()
+                .zip(&values)
+                .map(|((_, name), v)| format!("{v} {}", name.to_lowercase()))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let parts = series
+                .iter()
+                .zip(values)
+                .map(|((class, _), v)| {
+                    let part = v * h / max;
+                    y -= part;
+                    view! { <rect class=*class x=x y=y width=width height=part/> }
+                })
+                .collect_view();
+            view! { <g><title>{format!("{at}: {title}")}</title>{parts}</g> }
         })
         .collect_view();
     view! {
         <figure class="chart">
-            <svg viewBox=format!("0 0 {w} {h}") preserveAspectRatio="none" role="img"
-                aria-label="Recording outcomes per day">
+            <svg viewBox=format!("0 0 {w} {h}") preserveAspectRatio="none" role="img" aria-label=label>
                 <line x1="0" y1=h x2=w y2=h class="axis"/>
-                {bars}
+                {drawn}
             </svg>
             <figcaption class="legend">
-                <Key class="fill-ok" text="Completed"/>
-                <Key class="fill-bad" text="Failed"/>
-                <Key class="fill-warn" text="Missed"/>
-                <Key class="fill-recording" text="Interrupted"/>
+                {series.iter().map(|(class, name)| view! { <Key class=*class text=*name/> }).collect_view()}
+                {(!note.is_empty()).then(|| view! { <span class="meta">{note}</span> })}
             </figcaption>
         </figure>
     }
-    .into_any()
 }
 
 #[component]

@@ -62,9 +62,7 @@ pub(crate) struct Gathered {
     pub alerts: Vec<AlertView>,
 }
 
-fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
+use domain::times::rfc3339;
 
 /// The frame: a card per DVR, every session newest first, recordings in progress,
 /// the next upcoming recordings that are not already recording, and the alerts.

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
+use chrono::{TimeZone, Utc};
 use parking_lot::RwLock;
 use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
@@ -383,9 +383,7 @@ impl DashboardHub {
     }
 }
 
-fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
+use domain::times::rfc3339;
 
 async fn record_samples(services: &impl Sources) {
     let at = Utc::now().timestamp() / 60 * 60;

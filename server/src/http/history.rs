@@ -7,12 +7,13 @@ use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::error::ApiError;
 use super::AppState;
 use domain::history::PlayKind;
+use domain::times::rfc3339_secs;
 use storage::history::{self, Cursor, Entry, Filter, Order};
 use wire::history::{ChannelSeen, HistoryFacets, HistoryItem, HistoryPage, CSV_COLUMNS};
 
@@ -132,12 +133,6 @@ impl HistoryQuery {
     }
 }
 
-fn rfc3339(secs: i64) -> String {
-    DateTime::<Utc>::from_timestamp(secs, 0)
-        .unwrap_or_default()
-        .to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
 /// A stored play as the API shows it; an open play's watch time counts to `now`.
 pub(crate) fn item(e: Entry, now: i64) -> HistoryItem {
     let watched = e
@@ -151,8 +146,8 @@ pub(crate) fn item(e: Entry, now: i64) -> HistoryItem {
         client_ip: e.client_ip,
         channel: e.channel,
         title: e.title,
-        started_at: rfc3339(e.started_at),
-        ended_at: e.ended_at.map(rfc3339),
+        started_at: rfc3339_secs(e.started_at),
+        ended_at: e.ended_at.map(rfc3339_secs),
         watched_seconds: watched.max(0) as u64,
         ended_by: e.ended_by,
         id: e.id,

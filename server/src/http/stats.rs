@@ -4,11 +4,12 @@
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::Json;
-use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 
 use super::error::ApiError;
 use super::AppState;
+use domain::times::rfc3339_secs;
 use storage::stats::{self, Dim, Range, Slice};
 use wire::history::{RecordingOutcomes, StatSlice, Stats, StreamsPeak, StreamsPoint};
 
@@ -50,12 +51,6 @@ fn date(day: i64) -> String {
         .unwrap_or_default()
         .format("%Y-%m-%d")
         .to_string()
-}
-
-fn rfc3339(secs: i64) -> String {
-    DateTime::<Utc>::from_timestamp(secs, 0)
-        .unwrap_or_default()
-        .to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
 impl StatsQuery {
@@ -122,7 +117,7 @@ fn dense(sparse: &[stats::Streams], start: i64, end: i64, step: i64) -> Vec<Stre
             let s = known.peek().filter(|s| s.at == at).copied().copied();
             let s = s.unwrap_or_default();
             StreamsPoint {
-                at: rfc3339(at),
+                at: rfc3339_secs(at),
                 live: s.live as u32,
                 library: s.vod as u32,
                 recording: s.recording as u32,
@@ -173,7 +168,7 @@ pub async fn stats(
         .iter()
         .max_by_key(|s| (s.total, -s.at))
         .map(|s| StreamsPeak {
-            at: rfc3339(s.peak_at),
+            at: rfc3339_secs(s.peak_at),
             total: s.total as u32,
             live: s.live as u32,
             library: s.vod as u32,

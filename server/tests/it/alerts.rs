@@ -36,28 +36,6 @@ async fn start(dir: &std::path::Path) -> Server {
     .await
 }
 
-async fn add_dvr(srv: &Server, name: &str, sim: &Simulator) -> String {
-    let (status, d) = send(
-        client().post(url(srv, "/api/v1/dvrs")).json(&json!({
-            "name": name, "host": "127.0.0.1", "port": sim.addr().port()
-        })),
-        Some(API_KEY),
-    )
-    .await;
-    assert_eq!(status, 201, "{d}");
-    let id = d["dvr_id"].as_str().unwrap().to_string();
-    eventually("the DVR connects", Duration::from_secs(20), || async {
-        let (s, _) = send(
-            client().get(url(srv, &format!("/api/v1/dvrs/{id}/health"))),
-            Some(API_KEY),
-        )
-        .await;
-        (s == 200).then_some(())
-    })
-    .await;
-    id
-}
-
 async fn add_webhook(srv: &Server, fake: &FakeProvider) -> i64 {
     let (status, p) = send(
         client().post(url(srv, "/api/v1/providers")).json(&json!({
@@ -123,7 +101,7 @@ async fn a_channel_alert_travels_from_the_dvr_to_the_provider_with_dedup() {
     let srv = start(dir.path()).await;
     let sim = sim(Scenario::Quiet).await;
     let fake = webhook_fake().await;
-    let id = add_dvr(&srv, "Living Room", &sim).await;
+    let id = add_connected_dvr(&srv, "Living Room", &sim).await;
     add_webhook(&srv, &fake).await;
 
     watch(&sim, "7", "ABC", "Den TV");
@@ -192,7 +170,7 @@ async fn a_removed_dvr_leaves_no_alert_state_behind() {
     let srv = start(dir.path()).await;
     let sim = sim(Scenario::Quiet).await;
     let fake = webhook_fake().await;
-    let id = add_dvr(&srv, "Guest Room", &sim).await;
+    let id = add_connected_dvr(&srv, "Guest Room", &sim).await;
     add_webhook(&srv, &fake).await;
     watch(&sim, "7", "ABC", "Den TV");
     wait_received(&fake, "channel.watching.start", 1).await;
@@ -219,8 +197,8 @@ async fn dvrs_are_isolated_and_routing_decides_per_dvr() {
     let srv = start(dir.path()).await;
     let (a, b) = (sim(Scenario::Quiet).await, sim(Scenario::Quiet).await);
     let fake = webhook_fake().await;
-    let ida = add_dvr(&srv, "Den", &a).await;
-    let idb = add_dvr(&srv, "Attic", &b).await;
+    let ida = add_connected_dvr(&srv, "Den", &a).await;
+    let idb = add_connected_dvr(&srv, "Attic", &b).await;
     add_webhook(&srv, &fake).await;
 
     // The same event on two DVRs is two alerts, each naming its DVR.
@@ -291,7 +269,7 @@ async fn three_channel_alerts(
     let srv = start(dir.path()).await;
     let sim = sim(Scenario::Quiet).await;
     let fake = webhook_fake().await;
-    add_dvr(&srv, "Den", &sim).await;
+    add_connected_dvr(&srv, "Den", &sim).await;
     add_webhook(&srv, &fake).await;
     put_alert_settings(&srv, settings).await;
     for ch in ["2", "4", "5.1"] {
@@ -361,8 +339,8 @@ async fn a_busy_dvr_cannot_crowd_out_another_dvrs_alerts_or_health_alerts() {
     let b = sim(Scenario::Quiet).await;
     let fake = webhook_fake().await;
     add_webhook(&srv, &fake).await;
-    let ida = add_dvr(&srv, "Busy", &a).await;
-    let idb = add_dvr(&srv, "Quiet", &b).await;
+    let ida = add_connected_dvr(&srv, "Busy", &a).await;
+    let idb = add_connected_dvr(&srv, "Quiet", &b).await;
     // DVR A surfs channels: its budget is used up and more alerts wait behind it.
     for ch in ["2", "4", "5.1", "7", "9", "11"] {
         watch(&a, ch, "X", "TV");
@@ -430,7 +408,7 @@ async fn retry_after_is_honoured_and_every_attempt_is_logged() {
         }
     }))
     .await;
-    add_dvr(&srv, "Den", &sim).await;
+    add_connected_dvr(&srv, "Den", &sim).await;
     add_webhook(&srv, &fake).await;
     watch(&sim, "7", "ABC", "TV");
     eventually("a retried delivery", Duration::from_secs(15), || async {
@@ -484,7 +462,7 @@ async fn pending_notifications_survive_a_restart_and_go_out_exactly_once() {
     }))
     .await;
     let srv = patient(dir.path()).await;
-    add_dvr(&srv, "Den", &sim).await;
+    add_connected_dvr(&srv, "Den", &sim).await;
     add_webhook(&srv, &fake).await;
     for ch in ["2", "4", "7"] {
         watch(&sim, ch, "X", "TV");
@@ -569,7 +547,7 @@ async fn user_templates_apply_and_preview_shows_the_variables() {
 
     let sim = sim(Scenario::Quiet).await;
     let fake = webhook_fake().await;
-    add_dvr(&srv, "Den", &sim).await;
+    add_connected_dvr(&srv, "Den", &sim).await;
     add_webhook(&srv, &fake).await;
     let (status, s) = send(
         client().put(url(&srv, "/api/v1/settings")).json(
@@ -676,7 +654,7 @@ async fn a_filling_disk_alerts_warning_then_critical() {
     let sim = sim(Scenario::Quiet).await;
     let fake = webhook_fake().await;
     add_webhook(&srv, &fake).await;
-    add_dvr(&srv, "Garage", &sim).await;
+    add_connected_dvr(&srv, "Garage", &sim).await;
     const G: u64 = 1 << 30;
     sim.handle().set_disk(90 * G, 1000 * G);
     let w = wait_received(&fake, "disk.space.warning", 1).await;
@@ -699,7 +677,7 @@ async fn vod_and_recording_lifecycle_alerts_carry_their_own_event_types() {
     let srv = start(dir.path()).await;
     let sim = sim(Scenario::Quiet).await;
     let fake = webhook_fake().await;
-    add_dvr(&srv, "Den", &sim).await;
+    add_connected_dvr(&srv, "Den", &sim).await;
     add_webhook(&srv, &fake).await;
     let h = sim.handle();
 
@@ -860,7 +838,7 @@ async fn a_reload_that_does_not_come_back_is_notified() {
     let sim = sim(Scenario::Quiet).await;
     let fake = webhook_fake().await;
     add_webhook(&srv, &fake).await;
-    let id = add_dvr(&srv, "Den", &sim).await;
+    let id = add_connected_dvr(&srv, "Den", &sim).await;
     let (status, d) = send(
         client()
             .patch(url(&srv, &format!("/api/v1/dvrs/{id}")))
@@ -899,7 +877,7 @@ async fn a_failing_or_hanging_provider_never_holds_up_another_and_its_circuit_op
             held.push(sock);
         }
     });
-    add_dvr(&srv, "Den", &sim).await;
+    add_connected_dvr(&srv, "Den", &sim).await;
     add_webhook(&srv, &good).await;
     for (name, dest) in [
         ("Failing", failing.url("/hook")),
@@ -1105,7 +1083,7 @@ async fn a_dvr_that_connects_has_its_channels_and_guide_fetched_before_anyone_wa
     let dir = tempfile::tempdir().unwrap();
     let srv = start(dir.path()).await;
     let sim = sim(Scenario::Quiet).await;
-    add_dvr(&srv, "Study", &sim).await;
+    add_connected_dvr(&srv, "Study", &sim).await;
     // Nothing has been watched: only the connect explains these lookups.
     eventually(
         "the channel list and the guide fetched on connect",

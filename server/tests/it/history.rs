@@ -9,28 +9,6 @@ use serde_json::{json, Value};
 use sim::{Scenario, Simulator};
 use testkit::*;
 
-async fn add_dvr(srv: &Server, name: &str, sim: &Simulator) -> String {
-    let (status, d) = send(
-        client().post(url(srv, "/api/v1/dvrs")).json(&json!({
-            "name": name, "host": "127.0.0.1", "port": sim.addr().port()
-        })),
-        Some(API_KEY),
-    )
-    .await;
-    assert_eq!(status, 201, "{d}");
-    let id = d["dvr_id"].as_str().unwrap().to_string();
-    eventually("the DVR connects", Duration::from_secs(20), || async {
-        let (_, h) = send(
-            client().get(url(srv, &format!("/api/v1/dvrs/{id}/health"))),
-            Some(API_KEY),
-        )
-        .await;
-        (h["connected"] == true).then_some(())
-    })
-    .await;
-    id
-}
-
 fn watch(sim: &Simulator, ch: &str, call: &str, device: &str, ip: &str) {
     sim.handle().emit(
         "activities.set",
@@ -78,7 +56,7 @@ async fn every_play_is_kept_filtered_paged_and_exported() {
     let dir = tempfile::tempdir().unwrap();
     let sim = sim(Scenario::Quiet).await;
     let srv = server(dir.path()).await;
-    let dvr = add_dvr(&srv, "Den DVR", &sim).await;
+    let dvr = add_connected_dvr(&srv, "Den DVR", &sim).await;
 
     watch(&sim, "7", "ABC", "Living Room", "192.168.1.50");
     watch(&sim, "9", "KCAL", "Kitchen TV", "192.168.1.60");
@@ -226,7 +204,7 @@ async fn an_outage_and_a_restart_end_plays_where_they_were_last_known() {
     let dir = tempfile::tempdir().unwrap();
     let sim = sim(Scenario::Quiet).await;
     let srv = server(dir.path()).await;
-    add_dvr(&srv, "Den", &sim).await;
+    add_connected_dvr(&srv, "Den", &sim).await;
 
     // The DVR drops its stream and the session is gone when it comes back.
     watch(&sim, "7", "ABC", "Living Room", "192.168.1.50");
