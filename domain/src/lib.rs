@@ -10,6 +10,7 @@ pub mod dvr;
 pub mod engine_event;
 pub mod health;
 pub mod history;
+pub mod images;
 pub mod notify;
 pub mod rate;
 pub mod session;

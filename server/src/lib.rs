@@ -15,6 +15,7 @@ pub mod discovery;
 pub mod doctor;
 pub mod history;
 pub mod http;
+pub mod images;
 pub mod logging;
 pub mod metrics;
 pub mod notify;

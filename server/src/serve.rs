@@ -234,6 +234,8 @@ pub async fn start_with(
             ..watchdog_settings
         },
     );
+    let images_dir = config.data_dir.join("cache").join("images");
+    let image_cache_bytes = config.image_cache_bytes;
     let services = Arc::new(Services {
         config,
         db,
@@ -243,6 +245,7 @@ pub async fn start_with(
         alerts,
         dispatcher,
         dashboard: Arc::new(crate::dashboard::DashboardHub::new()),
+        images: crate::images::Images::open(&images_dir, image_cache_bytes),
         declared,
         discovery: Default::default(),
         logins: Default::default(),

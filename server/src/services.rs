@@ -25,6 +25,8 @@ pub struct Services {
     pub dispatcher: Dispatcher,
     /// The dashboard's live feed.
     pub dashboard: Arc<crate::dashboard::DashboardHub>,
+    /// Channel logos and program art, fetched by the server and cached on disk.
+    pub images: crate::images::Images,
     /// mDNS discovery's last scan.
     pub discovery: Arc<crate::discovery::Discovery>,
     /// The YAML file in effect and its reloads.
@@ -72,5 +74,8 @@ impl crate::dashboard::Sources for Services {
     }
     fn alerts(&self) -> &AlertService {
         &self.alerts
+    }
+    fn images(&self) -> &crate::images::Images {
+        &self.images
     }
 }

@@ -51,7 +51,8 @@ pub(crate) struct Fixtures {
     pub dvr_path: String,
     pub disk_free: u64,
     pub disk_total: u64,
-    /// `/api/v1/channels` body, served byte-for-byte (after the host rewrite).
+    /// `/api/v1/channels` body: the captured list (after the host rewrite) and the
+    /// scenario's other channels.
     pub channels_text: String,
     pub channels: Vec<ChannelInfo>,
     /// `/devices/ANY/guide/now` body; airing times are shifted per request.
@@ -110,8 +111,17 @@ impl Fixtures {
             .unwrap_or("/shares/DVR")
             .to_owned();
 
-        let channels_text = rewrite(CHANNELS);
-        let channels = array(parse("channels.json", &channels_text))
+        // The captured list, then the channels the scenario also tunes.
+        let mut channel_list = array(parse("channels.json", &rewrite(CHANNELS)));
+        for (number, name, logo) in super::art::EXTRA_CHANNELS {
+            let mut c = serde_json::json!({"id": number, "number": number, "name": name});
+            if let Some(file) = logo {
+                c["logo_url"] = format!("http://{public_host}/dvr/uploads/{file}").into();
+            }
+            channel_list.push(c);
+        }
+        let channels_text = serde_json::to_string(&channel_list).unwrap_or_default();
+        let channels = channel_list
             .iter()
             .map(|c| ChannelInfo {
                 number: str_field(c, &["number", "id"]),

@@ -6,6 +6,7 @@
 //! `/dvr` activity and disk, jobs and recordings come from live state that scenario
 //! scripts and [`SimHandle::emit`] change together, so polled and streamed views agree.
 
+mod art;
 mod fixtures;
 mod mdns;
 mod routes;

@@ -38,6 +38,8 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             Arc::clone(&shared),
             require_api_key,
         ))
+        // Images are served without the API key, like a real DVR's uploads.
+        .route("/dvr/uploads/{file}", get(upload))
         .route_layer(axum::middleware::from_fn_with_state(
             Arc::clone(&shared),
             count_request,
@@ -120,6 +122,14 @@ async fn control_disk(State(sh): St, Json(b): Json<ControlDisk>) -> StatusCode {
 }
 
 /// The Go-style plain-text 404 a Channels DVR (a Go server) answers with.
+/// `GET /dvr/uploads/<file>`: a channel logo or program art ([`super::art`]).
+async fn upload(State(sh): St, Path(file): Path<String>) -> Response {
+    match super::art::upload(&sh.fixtures, &file) {
+        Some(svg) => ([(CONTENT_TYPE, "image/svg+xml")], svg).into_response(),
+        None => not_found().await,
+    }
+}
+
 async fn not_found() -> Response {
     (StatusCode::NOT_FOUND, "404 page not found\n").into_response()
 }

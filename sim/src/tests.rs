@@ -671,3 +671,36 @@ async fn stall_scenario_goes_silent_after_a_few_events() {
     );
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn uploads_serve_logos_and_art_and_miss_what_is_gone() {
+    let sim = start(SimConfig::default()).await;
+    let addr = sim.addr();
+    let channels: Value = get(addr, "/api/v1/channels").await.json().await;
+    let list = channels.as_array().expect("a list");
+    let logo = |number: &str| {
+        list.iter()
+            .find(|c| c["number"] == number)
+            .and_then(|c| c["logo_url"].as_str())
+            .map(str::to_string)
+    };
+    // The scenario's channels are listed too; M3U channels have no logo.
+    assert!(logo("13.1").is_some(), "{channels}");
+    assert_eq!(logo("6001"), None);
+
+    for path in [
+        "/dvr/uploads/ch7.png",
+        "/dvr/uploads/ch13.png",
+        "/dvr/uploads/news.jpg",
+    ] {
+        let res = get(addr, path).await;
+        assert_eq!(res.status, 200, "{path}");
+        assert_eq!(res.header("content-type"), Some("image/svg+xml"), "{path}");
+        assert!(res.body().await.starts_with("<svg"), "{path}");
+    }
+    let kcop = get(addr, "/dvr/uploads/ch13.png").await.body().await;
+    assert!(kcop.contains(">KCOP<"), "{kcop}");
+    assert_eq!(get(addr, "/dvr/uploads/ch11-missing.png").await.status, 404);
+    assert_eq!(get(addr, "/dvr/uploads/unknown.png").await.status, 404);
+    sim.shutdown().await;
+}

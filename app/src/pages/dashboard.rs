@@ -181,8 +181,9 @@ fn Sessions(d: Memo<Dashboard>) -> impl IntoView {
                     };
                     view! {
                         <li class=format!("session {}", s.kind) data-dvr-id=s.dvr_id.clone()>
-                            {s.logo_url.clone().map(|u| view! { <img class="logo" src=u alt="" width="40" height="40" loading="lazy"
-                                on:error=|ev| { use leptos::wasm_bindgen::JsCast; if let Some(img) = ev.target().and_then(|t| t.dyn_into::<leptos::web_sys::HtmlElement>().ok()) { let _ = img.style().set_property("visibility", "hidden"); } }/> })}
+                            // Served by us: the cached logo, else the call sign drawn as
+                            // a placeholder, so there is never a broken image.
+                            {s.logo_url.clone().map(|u| view! { <img class="logo" src=u alt="" width="40" height="40" loading="lazy"/> })}
                             <div>
                                 <strong>{what}</strong>
                                 {s.program.clone().map(|p| view! { <span class="program">{format!(" · {p}")}</span> })}

@@ -208,6 +208,9 @@ pub struct Config {
     /// `CHANNELWATCH_ALLOWED_HOSTS`: the host names the web app answers to (a
     /// DNS-rebinding guard). Empty: any host.
     pub allowed_hosts: net::AllowedHosts,
+    /// `CHANNELWATCH_IMAGE_CACHE_MB` (default 100, 1–10000): the disk cache of channel
+    /// logos and program art under `<data-dir>/cache/images`.
+    pub image_cache_bytes: u64,
 }
 
 impl std::fmt::Debug for Config {
@@ -381,6 +384,19 @@ impl Config {
                 }
             },
         };
+        let image_cache_bytes = match env.var("CHANNELWATCH_IMAGE_CACHE_MB") {
+            None => 100 << 20,
+            Some(text) => match text.trim().parse::<u64>() {
+                Ok(n @ 1..=10_000) => n << 20,
+                _ => {
+                    return Err(ConfigError::new(
+                        "environment",
+                        "CHANNELWATCH_IMAGE_CACHE_MB",
+                        format!("'{text}' is not a number of megabytes between 1 and 10000"),
+                    ))
+                }
+            },
+        };
         let discovery_interval = match env.var("CHANNELWATCH_DISCOVERY_INTERVAL_SECONDS") {
             None => Some(crate::discovery::PERIOD),
             Some(text) => match text.trim().parse::<u64>() {
@@ -463,6 +479,7 @@ impl Config {
             secure_cookies,
             trusted_proxies,
             allowed_hosts,
+            image_cache_bytes,
         })
     }
 
@@ -789,6 +806,20 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.key, "CHANNELWATCH_WATCHDOG_INTERVAL_SECONDS");
+    }
+
+    #[test]
+    fn image_cache_size_from_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Config::load(&flags(dir.path()), &[]).unwrap();
+        assert_eq!(c.image_cache_bytes, 100 << 20);
+        let c = Config::load(&flags(dir.path()), &[("CHANNELWATCH_IMAGE_CACHE_MB", "5")]).unwrap();
+        assert_eq!(c.image_cache_bytes, 5 << 20);
+        for bad in ["0", "x", "10001"] {
+            let e = Config::load(&flags(dir.path()), &[("CHANNELWATCH_IMAGE_CACHE_MB", bad)])
+                .unwrap_err();
+            assert_eq!(e.key, "CHANNELWATCH_IMAGE_CACHE_MB", "{bad}");
+        }
     }
 
     #[test]

@@ -111,13 +111,20 @@ pub fn build(g: Gathered) -> Dashboard {
                     .and_then(|e| e.channels.get(&s.channel_number))
                     .cloned()
                     .unwrap_or_default();
+                let channel_name = s.channel_name.or(ch_name);
+                // The cached logo, else the call sign drawn by the server.
+                let logo_url = logo.unwrap_or_else(|| {
+                    domain::images::placeholder_path(
+                        channel_name.as_deref().unwrap_or(&s.channel_number),
+                    )
+                });
                 d.sessions.push(SessionRow {
                     dvr_id: r.dvr_id.clone(),
                     dvr_name: r.name.clone(),
                     kind: "live".into(),
                     channel_number: Some(s.channel_number.clone()),
-                    channel_name: s.channel_name.or(ch_name),
-                    logo_url: logo,
+                    channel_name,
+                    logo_url: Some(logo_url),
                     program,
                     device: s
                         .device_name
@@ -131,6 +138,9 @@ pub fn build(g: Gathered) -> Dashboard {
                     dvr_id: r.dvr_id.clone(),
                     dvr_name: r.name.clone(),
                     kind: "vod".into(),
+                    logo_url: Some(domain::images::placeholder_path(
+                        s.title.as_deref().unwrap_or("VOD"),
+                    )),
                     program: s.title,
                     device: s.device_name.or(Some(s.client)),
                     started_at: rfc3339(s.started_at),
@@ -307,6 +317,16 @@ mod tests {
         assert_eq!(order, [Some("9".to_string()), Some("7".to_string())]);
         assert_eq!(d.sessions[1].channel_name.as_deref(), Some("ABC"));
         assert_eq!(d.sessions[1].program.as_deref(), Some("News"));
+        assert_eq!(
+            d.sessions[1].logo_url.as_deref(),
+            Some("http://dvr/logo.png"),
+            "the hub registers logos before they reach the frame"
+        );
+        assert_eq!(
+            d.sessions[0].logo_url.as_deref(),
+            Some("/api/v1/images/placeholder?label=9"),
+            "a channel without a logo gets its placeholder"
+        );
         assert_eq!(d.sessions[0].device.as_deref(), Some("192.168.1.20"));
         assert_eq!(d.dvrs[0].status, "healthy");
         assert_eq!(d.dvrs[0].disk_status, "unknown", "no disk sample yet");

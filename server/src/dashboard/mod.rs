@@ -33,6 +33,7 @@ pub trait Sources: Send + Sync + 'static {
     fn engine(&self) -> &Engine;
     fn db(&self) -> &Db;
     fn alerts(&self) -> &AlertService;
+    fn images(&self) -> &crate::images::Images;
 }
 
 /// Events closer together than this share one frame: at most four frames a second,
@@ -227,6 +228,7 @@ impl DashboardHub {
             return;
         };
         let hub = self.clone();
+        let services = services.clone();
         let dvr_id = dvr_id.to_string();
         tokio::spawn(async move {
             // Busy (another lookup, or the alert pipeline's prefetch on connect): a
@@ -247,11 +249,16 @@ impl DashboardHub {
             for n in numbers {
                 let info = e.channel(&n).await;
                 let program = e.airing(&n, now).await.and_then(|a| a.title);
+                let logo = info.logo.as_deref().and_then(|u| {
+                    services
+                        .images()
+                        .register(u, info.name.as_deref().or(Some(&n)))
+                });
                 channels.insert(
                     n,
                     ChannelNow {
+                        logo,
                         name: info.name,
-                        logo: info.logo,
                         program,
                     },
                 );

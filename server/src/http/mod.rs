@@ -9,6 +9,7 @@ pub mod feed;
 pub mod forwarded;
 pub mod history;
 pub mod hosts;
+pub mod images;
 pub mod listener;
 pub mod metrics;
 pub mod operations;
@@ -81,6 +82,7 @@ fn api() -> Router<AppState> {
         .route("/history.csv", get(history::csv))
         .route("/history/facets", get(history::facets))
         .route("/stats", get(stats::stats))
+        .route("/images/{key}", get(images::image))
         .route(
             "/settings",
             get(alerts::get_settings).put(alerts::put_settings),

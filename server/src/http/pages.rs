@@ -127,9 +127,8 @@ pub(crate) fn services_context(services: Arc<Services>, api: axum::Router) -> Sh
 ///   compile the module (`WebAssembly.instantiateStreaming`). No `'unsafe-inline'`, no
 ///   `'unsafe-eval'`: the glue and the app use neither `eval` nor inline handlers.
 /// - styles: `/pkg/channelwatch.css` only. The app has no `style` attributes (chart
-///   colours are SVG `fill`/`stroke`; the logo's error handler writes through CSSOM,
-///   which CSP does not govern), so `'unsafe-inline'` is not needed.
-/// - images: channel logos come from each DVR or its guide provider, any `http(s)` URL.
+///   colours are SVG `fill`/`stroke`), so `'unsafe-inline'` is not needed.
+/// - images: only ours (`/api/v1/images/...` fetches logos and art on the server).
 /// - connections: server functions, the wasm fetch and the live feed, same origin
 ///   (plus the reload websocket under `cargo leptos watch`).
 /// - no plugins, no `<base>` elsewhere, forms post here only, never framed.
@@ -143,7 +142,7 @@ pub fn page_policy(nonce: &str) -> String {
     };
     format!(
         "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
-         style-src 'self'; img-src 'self' data: http: https:; connect-src {connect}; \
+         style-src 'self'; img-src 'self' data:; connect-src {connect}; \
          object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
     )
 }

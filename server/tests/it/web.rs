@@ -1651,7 +1651,7 @@ async fn page_policy(res: reqwest::Response) -> String {
         "script-src 'self' 'nonce-",
         "'wasm-unsafe-eval'",
         "style-src 'self';",
-        "img-src 'self' data: http: https:",
+        "img-src 'self' data:;",
         "connect-src 'self'",
         "object-src 'none'",
         "base-uri 'self'",
@@ -1906,5 +1906,119 @@ async fn answers_are_compressed_as_the_browser_asks_and_the_feed_is_not() {
     assert_eq!(res.status(), 200);
     assert!(res.headers().get("content-encoding").is_none());
     drop(res);
+    srv.shutdown().await;
+}
+
+/// What `/api/v1/images/...` answers: status, type and body.
+async fn image(
+    srv: &channelwatch::serve::Server,
+    path: &str,
+    key: Option<&str>,
+) -> (u16, String, String) {
+    let mut req = client().get(url(srv, path));
+    if let Some(k) = key {
+        req = req.header("x-api-key", k);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    let kind = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    (status, kind, res.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn logos_are_served_by_us_cached_and_never_broken() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = server(dir.path()).await;
+    let sim = sim(Scenario::Quiet).await;
+    let res = client()
+        .get(url(&srv, "/api/v1/live"))
+        .header("x-api-key", API_KEY)
+        .send()
+        .await
+        .unwrap();
+    let mut stream = res.bytes_stream();
+    let mut buf = String::new();
+    add_connected_dvr(&srv, "Den", &sim).await;
+    // A channel with a logo, one whose logo file is gone, one with none (M3U).
+    for (ch, call, ip) in [
+        ("13.1", "KCOP", "192.168.1.20"),
+        ("11.1", "KTTV", "192.168.1.21"),
+        ("6001", "Pluto TV News", "192.168.1.22"),
+    ] {
+        sim.handle().emit(
+            "activities.set",
+            &format!("{ch}-stream-10811DF5-{ip}"),
+            &format!("Watching ch{ch} {call} from Den TV ({ip})"),
+        );
+    }
+    let logo_of = |f: &Value, ch: &str| -> Option<String> {
+        f["sessions"]
+            .as_array()?
+            .iter()
+            .find(|s| s["channel_number"] == ch)?["logo_url"]
+            .as_str()
+            .map(str::to_string)
+    };
+    let f = frame_where(&mut stream, &mut buf, Duration::from_secs(20), |f| {
+        ["13.1", "11.1"]
+            .iter()
+            .all(|ch| logo_of(f, ch).is_some_and(|u| !u.starts_with("/api/v1/images/placeholder")))
+            && logo_of(f, "6001").is_some()
+    })
+    .await;
+    let kcop = logo_of(&f, "13.1").unwrap();
+    let kttv = logo_of(&f, "11.1").unwrap();
+    let pluto = logo_of(&f, "6001").unwrap();
+    assert!(
+        kcop.starts_with("/api/v1/images/") && kcop.ends_with("?label=KCOP"),
+        "{kcop}"
+    );
+    assert!(
+        !kcop.contains(&sim.addr().to_string()),
+        "the browser never sees the DVR's address: {kcop}"
+    );
+    assert_eq!(pluto, "/api/v1/images/placeholder?label=Pluto%20TV%20News");
+
+    // The DVR's logo, fetched once and then served from the disk cache.
+    for _ in 0..2 {
+        let (status, kind, body) = image(&srv, &kcop, Some(API_KEY)).await;
+        assert_eq!((status, kind.as_str()), (200, "image/svg+xml"));
+        assert!(
+            body.contains("viewBox=\"0 0 160 160\"") && body.contains(">KCOP<"),
+            "{body}"
+        );
+    }
+    assert_eq!(sim.handle().requests("/dvr/uploads/ch13.png"), 1);
+    let cached = std::fs::read_dir(dir.path().join("cache/images"))
+        .unwrap()
+        .count();
+    assert_eq!(cached, 1, "one logo on disk");
+
+    // A logo the DVR no longer has, and a channel without one: the call sign drawn.
+    let (status, kind, body) = image(&srv, &kttv, Some(API_KEY)).await;
+    assert_eq!((status, kind.as_str()), (200, "image/svg+xml"));
+    assert!(
+        body.contains("viewBox=\"0 0 80 80\"") && body.contains(">KTTV<"),
+        "{body}"
+    );
+    let (status, _, body) = image(&srv, &pluto, Some(API_KEY)).await;
+    assert_eq!(status, 200);
+    assert!(body.contains(">PTN<"), "{body}");
+    // Unknown keys get a placeholder too; nothing is fetched for them.
+    let (status, _, body) = image(
+        &srv,
+        "/api/v1/images/00000000000000000000000000000000?label=ABC",
+        Some(API_KEY),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(body.contains(">ABC<"), "{body}");
+    // Images are the app's like any other answer: signed-in only.
+    assert_eq!(image(&srv, &kcop, None).await.0, 401);
     srv.shutdown().await;
 }
