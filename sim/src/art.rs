@@ -1,23 +1,10 @@
 //! Channel logos and program art the simulator serves under `/dvr/uploads/<file>`, as a
 //! real DVR serves the images its channel list and guide point at. They are drawn as
 //! SVG from the channel's call sign or the file's name, so no binary fixtures are
-//! needed. A file named `*missing*` is absent on purpose (a DVR whose logo is gone).
+//! needed. A file named `*missing*` is absent on purpose (a DVR whose logo is gone;
+//! `fixtures::EXTRA_CHANNELS` points KTTV at one).
 
 use std::hash::{Hash, Hasher};
-
-use super::fixtures::Fixtures;
-
-/// Channels the scenario tunes that the captured channel list lacks:
-/// (number, call sign or name, logo file). M3U channels have no logo, KTTV's is gone.
-pub(crate) const EXTRA_CHANNELS: [(&str, &str, Option<&str>); 7] = [
-    ("13.1", "KCOP", Some("ch13.png")),
-    ("2.1", "KCBS", Some("ch2.png")),
-    ("4.1", "KNBC", Some("ch4.png")),
-    ("11.1", "KTTV", Some("ch11-missing.png")),
-    ("6001", "Pluto TV News", None),
-    ("6002", "Pluto TV Crime", None),
-    ("6101", "Samsung TV Plus Movies", None),
-];
 
 const COLOURS: [&str; 6] = [
     "#1d4ed8", "#b91c1c", "#047857", "#7c3aed", "#c2410c", "#0f766e",
@@ -36,17 +23,17 @@ fn escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// The SVG for `file`, or `None` when the DVR has no such upload.
-pub(crate) fn upload(fixtures: &Fixtures, file: &str) -> Option<String> {
+/// The SVG for `file`, or `None` when the DVR has no such upload. `channels` are the
+/// channel list's (logo URL, call sign) pairs.
+pub(crate) fn upload<'a>(
+    mut channels: impl Iterator<Item = (&'a str, &'a str)>,
+    file: &str,
+) -> Option<String> {
     if file.contains("missing") || file.contains('/') || file.contains("..") {
         return None;
     }
-    let logo_of = fixtures
-        .channels
-        .iter()
-        .find(|c| c.logo.rsplit('/').next() == Some(file));
-    if let Some(ch) = logo_of {
-        return Some(logo(&ch.name));
+    if let Some((_, name)) = channels.find(|(url, _)| url.rsplit('/').next() == Some(file)) {
+        return Some(logo(name));
     }
     let stem = file.split('.').next().unwrap_or_default();
     if !file.ends_with(".jpg") || stem.is_empty() {

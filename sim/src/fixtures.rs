@@ -20,6 +20,18 @@ const JOBS: &str = include_str!("fixtures/jobs.json");
 /// The address the captured fixtures use for images; replaced by ours when loading.
 const FIXTURE_HOST: &str = "127.0.0.1:8089";
 
+/// Channels the scenario tunes that the captured channel list lacks:
+/// (number, call sign or name, logo file). M3U channels have no logo, KTTV's is gone.
+pub(crate) const EXTRA_CHANNELS: [(&str, &str, Option<&str>); 7] = [
+    ("13.1", "KCOP", Some("ch13.png")),
+    ("2.1", "KCBS", Some("ch2.png")),
+    ("4.1", "KNBC", Some("ch4.png")),
+    ("11.1", "KTTV", Some("ch11-missing.png")),
+    ("6001", "Pluto TV News", None),
+    ("6002", "Pluto TV Crime", None),
+    ("6101", "Samsung TV Plus Movies", None),
+];
+
 /// Disk figures used when `dvr.json` lacks them (same values as the capture).
 const FALLBACK_FREE: u64 = 215_383_064_576;
 const FALLBACK_TOTAL: u64 = 2_001_111_162_880;
@@ -113,7 +125,7 @@ impl Fixtures {
 
         // The captured list, then the channels the scenario also tunes.
         let mut channel_list = array(parse("channels.json", &rewrite(CHANNELS)));
-        for (number, name, logo) in super::art::EXTRA_CHANNELS {
+        for (number, name, logo) in EXTRA_CHANNELS {
             let mut c = serde_json::json!({"id": number, "number": number, "name": name});
             if let Some(file) = logo {
                 c["logo_url"] = format!("http://{public_host}/dvr/uploads/{file}").into();
@@ -364,7 +376,11 @@ mod tests {
         let fx = Fixtures::load("10.0.0.9:1234");
         assert!(!fx.channels_text.contains(FIXTURE_HOST));
         assert!(fx.channels_text.contains("10.0.0.9:1234"));
-        assert_eq!(fx.channels.len(), 3);
+        assert_eq!(
+            fx.channels.len(),
+            3 + EXTRA_CHANNELS.len(),
+            "captured and extra"
+        );
         assert_eq!(fx.channel("5.1").map(|c| c.name.as_str()), Some("KTLA"));
         assert_eq!(
             fx.airing("5.1").map(|a| a.title.as_str()),

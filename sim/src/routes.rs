@@ -124,7 +124,12 @@ async fn control_disk(State(sh): St, Json(b): Json<ControlDisk>) -> StatusCode {
 /// The Go-style plain-text 404 a Channels DVR (a Go server) answers with.
 /// `GET /dvr/uploads/<file>`: a channel logo or program art ([`super::art`]).
 async fn upload(State(sh): St, Path(file): Path<String>) -> Response {
-    match super::art::upload(&sh.fixtures, &file) {
+    let channels = sh
+        .fixtures
+        .channels
+        .iter()
+        .map(|c| (c.logo.as_str(), c.name.as_str()));
+    match super::art::upload(channels, &file) {
         Some(svg) => ([(CONTENT_TYPE, "image/svg+xml")], svg).into_response(),
         None => not_found().await,
     }
