@@ -142,6 +142,8 @@ pub fn concerns(kind: &EngineEventKind) -> bool {
         ) | EngineEventKind::Disconnected { .. }
             | EngineEventKind::TaskRestarted { .. }
             | EngineEventKind::Resynced { .. }
+            // Health history (outages) is kept by the same recorder.
+            | EngineEventKind::HealthChanged { .. }
     )
 }
 

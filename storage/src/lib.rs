@@ -4,6 +4,7 @@ pub mod activity;
 pub mod api_keys;
 pub mod dvrs;
 pub mod history;
+pub mod outages;
 pub mod outbox;
 pub mod private_files;
 pub mod providers;

@@ -12,9 +12,10 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use domain::engine_event::EngineEvent;
+use domain::engine_event::{EngineEvent, EngineEventKind};
+use domain::health::Verdict;
 use domain::history::{Op, Play, PlayKind, Tracker};
-use storage::{history, settings, Db};
+use storage::{history, outages, settings, Db};
 
 use crate::services::Services;
 
@@ -37,6 +38,8 @@ pub(crate) struct Recorder {
     events: tokio::sync::Mutex<mpsc::UnboundedReceiver<Arc<EngineEvent>>>,
     pending: Mutex<Vec<Op>>,
     lookups: Arc<tokio::sync::Semaphore>,
+    /// DVRs with an outage open (ended when the DVR is removed).
+    out: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Recorder {
@@ -53,12 +56,14 @@ impl Recorder {
                 "watch history: plays open when the monitor last stopped were ended there"
             );
         }
+        outages::close_interrupted(db, Utc::now().timestamp()).await?;
         let (next, last_start) = history::resume_point(db).await?;
         Ok(Arc::new(Self {
             tracker: Mutex::new(Tracker::new(next, last_start)),
             events: tokio::sync::Mutex::new(events),
             pending: Mutex::new(Vec::new()),
             lookups: Arc::new(tokio::sync::Semaphore::new(LOOKUPS)),
+            out: Default::default(),
         }))
     }
 
@@ -77,6 +82,10 @@ impl Recorder {
                 biased;
                 _ = cancel.cancelled() => break,
                 Some(ev) = events.recv() => {
+                    if let EngineEventKind::HealthChanged { to, detail, .. } = &ev.kind {
+                        self.health_changed(&services.db, &ev, *to, detail.as_deref()).await;
+                        continue;
+                    }
                     let ops = self.tracker.lock().on_event(&ev);
                     for op in &ops {
                         if let Op::Start(p) = op {
@@ -95,6 +104,7 @@ impl Recorder {
                 _ = flush.tick() => self.flush(&services.db).await,
                 _ = touch.tick() => {
                     self.end_removed(&services);
+                    self.end_removed_outages(&services).await;
                     self.flush(&services.db).await;
                     if let Err(e) = history::touch_open(&services.db, Utc::now()).await {
                         warn!(error = %e, "watch history: cannot mark open plays");
@@ -108,6 +118,9 @@ impl Recorder {
                         Ok(n) if n > 0 => debug!(plays = n, days, "watch history retention sweep"),
                         Ok(_) => {}
                         Err(e) => warn!(error = %e, "watch history retention sweep failed"),
+                    }
+                    if let Err(e) = outages::sweep(&services.db, days, Utc::now().timestamp()).await {
+                        warn!(error = %e, "health history retention sweep failed");
                     }
                 }
             }
@@ -148,6 +161,44 @@ impl Recorder {
             let newer = std::mem::take(&mut *pending);
             *pending = batch;
             pending.extend(newer);
+        }
+    }
+
+    /// Opens, worsens or closes the DVR's outage as the watchdog's verdict changes.
+    async fn health_changed(&self, db: &Db, ev: &EngineEvent, to: Verdict, detail: Option<&str>) {
+        let at = ev.at.timestamp();
+        let written = match to {
+            Verdict::Healthy => {
+                self.out.lock().remove(&ev.dvr_id);
+                outages::end(db, &ev.dvr_id, at, None).await
+            }
+            bad => {
+                self.out.lock().insert(ev.dvr_id.clone());
+                outages::begin(db, &ev.dvr_id, at, bad.as_str(), detail).await
+            }
+        };
+        if let Err(e) = written {
+            warn!(dvr_id = %ev.dvr_id, error = %e, "health history: cannot record the change");
+        }
+    }
+
+    /// Ends the plays and outages of DVRs the monitor no longer runs (removed or
+    /// disabled).
+    async fn end_removed_outages(&self, services: &Services) {
+        let gone: Vec<String> = self
+            .out
+            .lock()
+            .iter()
+            .filter(|id| services.engine.slot(id).is_none())
+            .cloned()
+            .collect();
+        for id in gone {
+            self.out.lock().remove(&id);
+            if let Err(e) =
+                outages::end(&services.db, &id, Utc::now().timestamp(), Some("dvr_removed")).await
+            {
+                warn!(dvr_id = %id, error = %e, "health history: cannot end the outage");
+            }
         }
     }
 
