@@ -106,6 +106,8 @@ pub struct DvrSlot {
     events_by_kind: Mutex<BTreeMap<&'static str, u64>>,
     disk: Mutex<Option<DiskSample>>,
     version: Mutex<Option<String>>,
+    /// The rest of the last `/status`: platform and the DVR's start (unix seconds).
+    server: Mutex<(Option<String>, Option<i64>)>,
     last_error: Mutex<Option<String>>,
     alert_rate: Mutex<SlidingRate>,
     alerts_by_type: Mutex<BTreeMap<String, u64>>,
@@ -139,6 +141,7 @@ impl DvrSlot {
             events_by_kind: Mutex::new(BTreeMap::new()),
             disk: Mutex::new(None),
             version: Mutex::new(None),
+            server: Mutex::new((None, None)),
             last_error: Mutex::new(None),
             alert_rate: Mutex::new(SlidingRate::new(Duration::from_secs(300))),
             alerts_by_type: Mutex::new(BTreeMap::new()),
@@ -253,8 +256,16 @@ impl DvrSlot {
         *self.disk.lock()
     }
 
-    pub(crate) fn set_version(&self, v: Option<String>) {
-        *self.version.lock() = v;
+    /// Keeps what the last `/status` said.
+    pub(crate) fn set_status(&self, s: crate::dvr::client::DvrStatus) {
+        *self.version.lock() = s.version;
+        *self.server.lock() = (s.platform, s.start_time);
+    }
+
+    /// The DVR's platform and when its server process started (unix seconds), as its
+    /// last `/status` said.
+    pub fn server_info(&self) -> (Option<String>, Option<i64>) {
+        self.server.lock().clone()
     }
 
     pub fn version(&self) -> Option<String> {

@@ -274,7 +274,7 @@ async fn connect_and_stream(ctx: &TaskCtx) -> (Option<Instant>, End) {
                 match poll {
                     Poll::Status(Ok(status)) => {
                         ctx.slot.mark_event();
-                        ctx.slot.set_version(status.version);
+                        ctx.slot.set_status(status);
                     }
                     Poll::Status(Err(e)) => {
                         // The stream is the judge: one that still delivers is alive, however

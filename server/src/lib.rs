@@ -13,6 +13,7 @@ pub mod core_tasks;
 pub mod dashboard;
 pub mod discovery;
 pub mod doctor;
+pub mod dvr_page;
 pub mod history;
 pub mod http;
 pub mod images;

@@ -26,6 +26,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/dvr", get(dvr))
         .route("/dvr/jobs", get(dvr_jobs))
         .route("/dvr/clients/info", get(clients_info))
+        .route("/devices", get(devices))
         .route("/api/v1/channels", get(channels))
         .route("/api/v1/all", get(all))
         .route("/api/v1/recordings", get(recordings))
@@ -237,6 +238,19 @@ async fn channels(State(sh): St) -> Response {
         sh.fixtures.channels_text.clone(),
     )
         .into_response()
+}
+
+/// `GET /devices`: the tuners and sources the scenario's events name (the two
+/// HDHomeRun ids, TV Everywhere, the M3U sources).
+async fn devices() -> Response {
+    Json(json!([
+        {"DeviceID": "10811DF5", "FriendlyName": "HDHomeRun PRIME", "Provider": "tuner", "TunerCount": 3},
+        {"DeviceID": "1053C0CA", "FriendlyName": "HDHomeRun FLEX 4K", "Provider": "tuner", "TunerCount": 4},
+        {"DeviceID": "TVE", "FriendlyName": "TV Everywhere", "Provider": "tve"},
+        {"DeviceID": "M3U-Pluto", "FriendlyName": "Pluto", "Provider": "m3u"},
+        {"DeviceID": "M3U-Samsung", "FriendlyName": "Samsung TV Plus", "Provider": "m3u"}
+    ]))
+    .into_response()
 }
 
 async fn guide_now(State(sh): St) -> Response {

@@ -13,18 +13,49 @@ pub fn hash_key(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
 }
 
-/// Creates a key named `name`; returns the plaintext, which is never stored.
+/// What a key opens: the API, or only the calendar feeds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Api,
+    Feed,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Api => "api",
+            Scope::Feed => "feed",
+        }
+    }
+
+    fn prefix(self) -> &'static str {
+        match self {
+            Scope::Api => "cw_",
+            Scope::Feed => "cwf_",
+        }
+    }
+}
+
+/// Creates an API key named `name`; returns the plaintext, which is never stored.
 pub async fn create(db: &Db, name: &str) -> Result<String, StorageError> {
+    create_scoped(db, name, Scope::Api).await
+}
+
+/// Creates a key of `scope` named `name`; returns the plaintext, never stored.
+pub async fn create_scoped(db: &Db, name: &str, scope: Scope) -> Result<String, StorageError> {
     let mut bytes = [0u8; 24];
     rand::rng().fill_bytes(&mut bytes);
-    let key = format!("cw_{}", hex::encode(bytes));
-    sqlx::query("INSERT INTO api_keys (name, key_hash, prefix, created_at) VALUES (?, ?, ?, ?)")
-        .bind(name)
-        .bind(hash_key(&key))
-        .bind(&key[..7])
-        .bind(now_text())
-        .execute(&db.pool)
-        .await?;
+    let key = format!("{}{}", scope.prefix(), hex::encode(bytes));
+    sqlx::query(
+        "INSERT INTO api_keys (name, key_hash, prefix, created_at, scope) VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(name)
+    .bind(hash_key(&key))
+    .bind(&key[..scope.prefix().len() + 4])
+    .bind(now_text())
+    .bind(scope.as_str())
+    .execute(&db.pool)
+    .await?;
     Ok(key)
 }
 
@@ -32,11 +63,18 @@ pub async fn create(db: &Db, name: &str) -> Result<String, StorageError> {
 /// A wrong key costs one read, never a write (so bogus keys cannot hog SQLite's writer);
 /// `last_used_at` is refreshed at most once a minute.
 pub async fn verify(db: &Db, key: &str) -> Result<bool, StorageError> {
+    verify_scoped(db, key, Scope::Api).await
+}
+
+/// [`verify`] for a key of `scope` (a feed token is no API key, and the reverse).
+pub async fn verify_scoped(db: &Db, key: &str, scope: Scope) -> Result<bool, StorageError> {
     let hash = hash_key(key);
     let row: Option<(i64, Option<String>)> = sqlx::query_as(
-        "SELECT id, last_used_at FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL",
+        "SELECT id, last_used_at FROM api_keys
+          WHERE key_hash = ? AND revoked_at IS NULL AND scope = ?",
     )
     .bind(&hash)
+    .bind(scope.as_str())
     .fetch_optional(&db.pool)
     .await?;
     let Some((id, last_used)) = row else {
@@ -58,11 +96,12 @@ pub async fn verify(db: &Db, key: &str) -> Result<bool, StorageError> {
 /// Whether a stored key (by its hash) is still unrevoked: open live streams check this
 /// so they end when the key is revoked. Read-only, unlike [`verify`].
 pub async fn active(db: &Db, key_hash: &str) -> Result<bool, StorageError> {
-    let found: Option<i64> =
-        sqlx::query_scalar("SELECT 1 FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL")
-            .bind(key_hash)
-            .fetch_optional(&db.pool)
-            .await?;
+    let found: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL AND scope = 'api'",
+    )
+    .bind(key_hash)
+    .fetch_optional(&db.pool)
+    .await?;
     Ok(found.is_some())
 }
 
@@ -85,25 +124,30 @@ pub struct KeyInfo {
     pub prefix: String,
     pub created_at: String,
     pub last_used_at: Option<String>,
+    /// `api` or `feed`.
+    pub scope: String,
 }
 
 /// Unrevoked keys, newest first.
 pub async fn list(db: &Db) -> Result<Vec<KeyInfo>, StorageError> {
-    let rows: Vec<(i64, String, String, String, Option<String>)> = sqlx::query_as(
-        "SELECT id, name, prefix, created_at, last_used_at FROM api_keys
+    let rows: Vec<(i64, String, String, String, Option<String>, String)> = sqlx::query_as(
+        "SELECT id, name, prefix, created_at, last_used_at, scope FROM api_keys
           WHERE revoked_at IS NULL ORDER BY id DESC",
     )
     .fetch_all(&db.pool)
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(id, name, prefix, created_at, last_used_at)| KeyInfo {
-            id,
-            name,
-            prefix,
-            created_at,
-            last_used_at,
-        })
+        .map(
+            |(id, name, prefix, created_at, last_used_at, scope)| KeyInfo {
+                id,
+                name,
+                prefix,
+                created_at,
+                last_used_at,
+                scope,
+            },
+        )
         .collect())
 }
 
@@ -120,6 +164,27 @@ pub async fn revoke_id(db: &Db, id: i64) -> Result<bool, StorageError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn feed_tokens_open_feeds_only_and_api_keys_no_feeds() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).await.unwrap();
+        let feed = create_scoped(&db, "calendar", Scope::Feed).await.unwrap();
+        let api = create(&db, "ci").await.unwrap();
+        assert!(feed.starts_with("cwf_") && feed.len() == 52);
+        assert!(verify_scoped(&db, &feed, Scope::Feed).await.unwrap());
+        assert!(
+            !verify(&db, &feed).await.unwrap(),
+            "a feed token is no API key"
+        );
+        assert!(!active(&db, &hash_key(&feed)).await.unwrap());
+        assert!(!verify_scoped(&db, &api, Scope::Feed).await.unwrap());
+        let listed = list(&db).await.unwrap();
+        assert_eq!(listed[0].scope, "api");
+        assert_eq!(listed[1].scope, "feed");
+        assert!(revoke_id(&db, listed[1].id).await.unwrap());
+        assert!(!verify_scoped(&db, &feed, Scope::Feed).await.unwrap());
+    }
 
     #[tokio::test]
     async fn created_keys_verify_and_are_stored_hashed() {

@@ -127,13 +127,11 @@ pub async fn list(
 
 /// Deletes periods that ended more than `days` ago.
 pub async fn sweep(db: &Db, days: u32, now: i64) -> Result<u64, StorageError> {
-    Ok(
-        sqlx::query("DELETE FROM dvr_outages WHERE ended_at < ?")
-            .bind(now.saturating_sub(i64::from(days) * 86_400))
-            .execute(&db.pool)
-            .await?
-            .rows_affected(),
-    )
+    Ok(sqlx::query("DELETE FROM dvr_outages WHERE ended_at < ?")
+        .bind(now.saturating_sub(i64::from(days) * 86_400))
+        .execute(&db.pool)
+        .await?
+        .rows_affected())
 }
 
 #[cfg(test)]
@@ -144,12 +142,18 @@ mod tests {
     async fn periods_open_worsen_close_and_are_listed_newest_first() {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::open(dir.path()).await.unwrap();
-        begin(&db, "a", 100, "stale", Some("silent for 300 s")).await.unwrap();
+        begin(&db, "a", 100, "stale", Some("silent for 300 s"))
+            .await
+            .unwrap();
         // Still out: one period, now disconnected.
-        begin(&db, "a", 150, "disconnected", Some("connection refused")).await.unwrap();
+        begin(&db, "a", 150, "disconnected", Some("connection refused"))
+            .await
+            .unwrap();
         begin(&db, "a", 160, "stale", None).await.unwrap();
         end(&db, "a", 200, None).await.unwrap();
-        begin(&db, "a", 300, "disconnected", Some("timed out")).await.unwrap();
+        begin(&db, "a", 300, "disconnected", Some("timed out"))
+            .await
+            .unwrap();
         begin(&db, "b", 310, "stale", None).await.unwrap();
 
         let a = list(&db, "a", 0, 10).await.unwrap();

@@ -12,6 +12,13 @@ pub struct ApiKeyRow {
     pub created_at: String,
     #[serde(default)]
     pub last_used_at: Option<String>,
+    /// `api` (the API) or `feed` (the calendar feeds only).
+    #[serde(default = "api_scope")]
+    pub scope: String,
+}
+
+fn api_scope() -> String {
+    "api".into()
 }
 
 /// A new API key (`POST /api/v1/apikeys`): the only answer that holds the key.

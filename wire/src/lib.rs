@@ -4,6 +4,7 @@
 
 pub mod account;
 pub mod discovery;
+pub mod dvr_page;
 pub mod dvrs;
 pub mod history;
 pub mod operations;

@@ -5,5 +5,6 @@ pub mod clients;
 pub mod event;
 pub mod framing;
 pub mod id;
+pub mod sources;
 
 pub use api_key::ApiKey;

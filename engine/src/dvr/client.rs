@@ -75,6 +75,8 @@ pub struct DvrStatus {
     pub version: Option<String>,
     #[serde(default)]
     pub start_time: Option<i64>,
+    #[serde(default)]
+    pub platform: Option<String>,
 }
 
 /// `GET /dvr`: disk figures and the activity map.

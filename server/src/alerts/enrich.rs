@@ -18,6 +18,7 @@ use domain::alerts::facts::{
 use tracing::debug;
 
 use domain::dvr::clients::{at_address, parse_clients, ClientApp};
+use domain::dvr::sources::{parse_sources, SourceInfo};
 use domain::dvr::ApiKey;
 use engine::dvr::client::{DvrClient, MAX_LIST_BODY, MAX_OBJECT_BODY};
 
@@ -28,6 +29,8 @@ const LIBRARY_TTL: Duration = Duration::from_secs(86_400);
 const JOBS_TTL: Duration = Duration::from_secs(3600);
 /// Apps are renamed or added rarely; a new address refetches sooner (a miss).
 const CLIENTS_TTL: Duration = Duration::from_secs(600);
+/// Tuners and sources change when the owner adds hardware.
+const SOURCES_TTL: Duration = Duration::from_secs(600);
 /// A miss refetches a list at most this often.
 const MISS_REFRESH: Duration = Duration::from_secs(30);
 
@@ -47,6 +50,8 @@ pub(crate) struct Enricher {
     jobs: Option<Timed<HashMap<String, JobInfo>>>,
     /// `/dvr/clients/info`; empty when the DVR does not offer it.
     clients: Option<Timed<Vec<ClientApp>>>,
+    /// `/devices`; `None` inside when the DVR does not offer it.
+    sources: Option<Timed<Option<Vec<SourceInfo>>>>,
     /// When the cached job list was requested (wall clock, to compare with events).
     jobs_requested: Option<DateTime<Utc>>,
 }
@@ -61,6 +66,7 @@ impl Enricher {
             library: HashMap::new(),
             jobs: None,
             clients: None,
+            sources: None,
             jobs_requested: None,
         }
     }
@@ -185,6 +191,21 @@ impl Enricher {
         self.clients
             .as_ref()
             .and_then(|c| at_address(&c.value, ip).cloned())
+    }
+
+    /// The DVR's tuners and sources (`/devices`), `None` when it does not list them.
+    pub(crate) async fn sources(&mut self) -> Option<Vec<SourceInfo>> {
+        if Self::stale(&self.sources, SOURCES_TTL, false) {
+            let list = self
+                .fetch("/devices", MAX_LIST_BODY)
+                .await
+                .map(|v| parse_sources(&v));
+            self.sources = Some(Timed {
+                value: list,
+                at: Instant::now(),
+            });
+        }
+        self.sources.as_ref().and_then(|s| s.value.clone())
     }
 
     /// One library item by id: a miss fetches that item only.

@@ -175,31 +175,32 @@ pub fn build(g: Gathered) -> Dashboard {
     d.sessions.sort_by(|a, b| b.started_at.cmp(&a.started_at));
     d.upcoming.sort_by(|a, b| a.starts_at.cmp(&b.starts_at));
     d.upcoming.truncate(FRAME_UPCOMING);
-    d.alerts = g
-        .alerts
-        .into_iter()
-        .map(|a| AlertRow {
-            id: a.id,
-            dvr_id: a.dvr_id,
-            dvr_name: a.dvr_name,
-            alert_type: a.alert_type,
-            title: a.title,
-            message: a.message,
-            created_at: a.created_at,
-            status: a.status,
-            deliveries: a
-                .deliveries
-                .into_iter()
-                .map(|x| DeliveryRow {
-                    provider_type: x.provider_type,
-                    status: x.status,
-                    attempts: x.attempts,
-                    last_error: x.last_error,
-                })
-                .collect(),
-        })
-        .collect();
+    d.alerts = g.alerts.into_iter().map(alert_row).collect();
     d
+}
+
+/// An alert as the web app shows it, with where it went.
+pub(crate) fn alert_row(a: storage::outbox::AlertView) -> AlertRow {
+    AlertRow {
+        id: a.id,
+        dvr_id: a.dvr_id,
+        dvr_name: a.dvr_name,
+        alert_type: a.alert_type,
+        title: a.title,
+        message: a.message,
+        created_at: a.created_at,
+        status: a.status,
+        deliveries: a
+            .deliveries
+            .into_iter()
+            .map(|x| DeliveryRow {
+                provider_type: x.provider_type,
+                status: x.status,
+                attempts: x.attempts,
+                last_error: x.last_error,
+            })
+            .collect(),
+    }
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 use wire::{Dashboard, UpcomingRow};
 
-mod frame;
+pub(crate) mod frame;
 
 use self::frame::{ChannelNow, Extras, Gathered, GatheredDvr, Running};
 use crate::alerts::pipeline::AlertService;

@@ -194,8 +194,13 @@ impl Recorder {
             .collect();
         for id in gone {
             self.out.lock().remove(&id);
-            if let Err(e) =
-                outages::end(&services.db, &id, Utc::now().timestamp(), Some("dvr_removed")).await
+            if let Err(e) = outages::end(
+                &services.db,
+                &id,
+                Utc::now().timestamp(),
+                Some("dvr_removed"),
+            )
+            .await
             {
                 warn!(dvr_id = %id, error = %e, "health history: cannot end the outage");
             }

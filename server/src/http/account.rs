@@ -126,6 +126,7 @@ pub(crate) async fn list_keys(
                 prefix: k.prefix,
                 created_at: k.created_at,
                 last_used_at: k.last_used_at,
+                scope: k.scope,
             })
             .collect(),
     ))

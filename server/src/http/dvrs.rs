@@ -155,6 +155,17 @@ pub async fn delete(
 }
 
 /// 200 when connected and fresh; 503 with `error` when disconnected or stale.
+/// `GET /api/v1/dvrs/{id}/overview`: the DVR page.
+pub async fn overview(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<wire::dvr_page::DvrOverview>, ApiError> {
+    crate::dvr_page::overview(&state.services, &id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("no DVR with id {id}")))
+}
+
 pub async fn health(
     State(state): State<AppState>,
     Path(id): Path<String>,

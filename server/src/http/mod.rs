@@ -6,6 +6,7 @@ pub mod auth;
 pub mod dvrs;
 pub mod error;
 pub mod feed;
+pub mod feeds;
 pub mod forwarded;
 pub mod history;
 pub mod hosts;
@@ -68,6 +69,9 @@ fn api() -> Router<AppState> {
             get(dvrs::get).patch(dvrs::patch).delete(dvrs::delete),
         )
         .route("/dvrs/{id}/health", get(dvrs::health))
+        .route("/dvrs/{id}/overview", get(dvrs::overview))
+        .route("/feeds/upcoming.ics", get(feeds::upcoming))
+        .route("/feeds/tokens", axum::routing::post(feeds::create_token))
         .route("/sessions", get(dvrs::sessions))
         .route("/health", get(probes::health))
         .route("/routing", get(routing::get).put(routing::put))

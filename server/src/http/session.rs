@@ -97,6 +97,8 @@ fn is_public(path: &str) -> bool {
             | "/auth/login"
             | "/auth/setup"
             | "/favicon.svg"
+            // Calendar apps cannot sign in: the feed checks its own token.
+            | super::feeds::FEED_PATH
     ) || path.starts_with("/pkg/")
 }
 

@@ -7,6 +7,7 @@ mod alerts;
 mod api;
 mod cli;
 mod deploy;
+mod dvr_page;
 mod engine_task;
 mod fuzz;
 mod health;

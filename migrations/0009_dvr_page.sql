@@ -1,4 +1,4 @@
--- Health history: each period a DVR was not healthy (stale or disconnected, as the
+-- The DVR page. Health history: each period a DVR was not healthy (stale or disconnected, as the
 -- watchdog judged it), for the DVR page's outages with their durations.
 
 CREATE TABLE dvr_outages (
@@ -17,3 +17,8 @@ CREATE TABLE dvr_outages (
 );
 CREATE INDEX dvr_outages_by_dvr ON dvr_outages (dvr_id, started_at);
 CREATE INDEX dvr_outages_open ON dvr_outages (dvr_id) WHERE ended_at IS NULL;
+
+-- Calendar feed tokens are kept like API keys (hashed, shown once, revocable) but
+-- only open the upcoming-recordings feeds: 'api' keys use the API, 'feed' tokens read
+-- `/api/v1/feeds/upcoming.ics` and nothing else.
+ALTER TABLE api_keys ADD COLUMN scope TEXT NOT NULL DEFAULT 'api';
