@@ -112,6 +112,7 @@ pub fn App() -> impl IntoView {
                 <ParentRoute path=path!("") view=layout::Layout ssr=SsrMode::Async>
                     <Route path=path!("/") view=pages::dashboard::DashboardPage ssr=SsrMode::Async/>
                     <Route path=path!("/dvrs") view=pages::dvrs::DvrsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/dvrs/:id") view=pages::dvr::DvrPage ssr=SsrMode::Async/>
                     <Route path=path!("/history") view=pages::history::HistoryPage ssr=SsrMode::Async/>
                     <Route path=path!("/stats") view=pages::stats::StatsPage ssr=SsrMode::Async/>
                     <Route path=path!("/settings") view=pages::settings::SettingsPage ssr=SsrMode::Async/>

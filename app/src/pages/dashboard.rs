@@ -145,7 +145,7 @@ fn StatusCard(card: DvrCard) -> impl IntoView {
     view! {
         <article class=format!("card status-{}", card.status) data-dvr-id=card.dvr_id.clone()>
             <header>
-                <h3>{card.name.clone()}</h3>
+                <h3><a href=format!("/dvrs/{}", card.dvr_id)>{card.name.clone()}</a></h3>
                 <span class=format!("pill {}", card.status)>{card.status.clone()}</span>
             </header>
             <dl>
@@ -270,18 +270,7 @@ fn Alerts(d: Memo<Dashboard>) -> impl IntoView {
         };
         view! {
             <ol class="alerts" id="alerts">
-                {alerts.into_iter().take(shown).map(|a| {
-                    let (out, class) = outcome(&a);
-                    view! {
-                        <li class="alert" data-dvr-id=a.dvr_id.clone() data-alert-type=a.alert_type.clone()>
-                            <time datetime=a.created_at.clone()>{clock(&a.created_at)}</time>
-                            <span class="alert-dvr">{a.dvr_name.clone()}</span>
-                            <strong class="alert-title">{a.title.clone()}</strong>
-                            <span class=format!("delivery {class}")>{out}</span>
-                            <details><summary>"Message"</summary><pre>{a.message.clone()}</pre></details>
-                        </li>
-                    }
-                }).collect_view()}
+                {alerts.into_iter().take(shown).map(alert_item).collect_view()}
             </ol>
             {(total > FIRST_ALERTS).then(|| view! {
                 <button type="button" class="secondary" on:click=move |_| all.update(|a| *a = !*a)>
@@ -289,6 +278,20 @@ fn Alerts(d: Memo<Dashboard>) -> impl IntoView {
                 </button>
             })}
         }.into_any()
+    }
+}
+
+/// One alert with where it went (the dashboard and the DVR page).
+pub(crate) fn alert_item(a: AlertRow) -> impl IntoView {
+    let (out, class) = outcome(&a);
+    view! {
+        <li class="alert" data-dvr-id=a.dvr_id.clone() data-alert-type=a.alert_type.clone()>
+            <time datetime=a.created_at.clone()>{clock(&a.created_at)}</time>
+            <span class="alert-dvr">{a.dvr_name.clone()}</span>
+            <strong class="alert-title">{a.title.clone()}</strong>
+            <span class=format!("delivery {class}")>{out}</span>
+            <details><summary>"Message"</summary><pre>{a.message.clone()}</pre></details>
+        </li>
     }
 }
 

@@ -236,7 +236,7 @@ fn DvrRow(card: DvrCard) -> impl IntoView {
     let edit_card = card.clone();
     view! {
         <tr data-dvr-id=card.dvr_id.clone()>
-            <th scope="row">{card.name.clone()}
+            <th scope="row"><a href=format!("/dvrs/{}", card.dvr_id)>{card.name.clone()}</a>
                 {managed.map(|m| view! { <div class="badge managed">{m}</div> })}</th>
             <td>{format!("{}:{}", card.host, card.port)}<div class="meta">{format!("id {}", card.dvr_id)}</div></td>
             <td><span class=format!("pill {}", card.status)>{card.status.clone()}</span></td>

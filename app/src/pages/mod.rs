@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod dashboard;
+pub mod dvr;
 pub mod dvrs;
 pub mod history;
 pub mod login;
