@@ -329,6 +329,68 @@ test('statistics chart the household and follow the range and the switcher', asy
   expect(errors).toEqual([]);
 });
 
+test('channel logos always show: the DVR’s own through our cache, else the call sign', async ({ page }) => {
+  await signIn(page, ADMIN);
+  await page.goto(`/?dvr=${dvrId}`);
+  await hydrated(page);
+  const logos = page.locator('#sessions .session img.logo');
+  const before = await logos.count();
+  // KTTV's logo file is gone from the DVR; M3U channels have none.
+  await watch('11.1', 'KTTV');
+  await watch('6001', 'Pluto TV News');
+  await expect(logos).toHaveCount(before + 2);
+  // Every image is ours, and every one loaded (a broken image has no natural width).
+  await expect.poll(async () => logos.evaluateAll((imgs) => imgs.filter(
+    (i) => i.complete && i.naturalWidth > 0 && new URL(i.src).pathname.startsWith('/api/v1/images/'),
+  ).length)).toBe(before + 2);
+  const srcs = await logos.evaluateAll((imgs) => imgs.map((i) => i.getAttribute('src')));
+  expect(srcs.some((s) => s.startsWith('/api/v1/images/placeholder?label=Pluto'))).toBe(true);
+  expect(srcs.every((s) => !s.includes(String(simPort)))).toBe(true);
+  // What the placeholder draws: the call sign.
+  const kttv = srcs.find((s) => s.endsWith('label=KTTV'));
+  expect(kttv).toBeTruthy();
+  const svg = await (await page.request.get(kttv)).text();
+  expect(svg).toContain('>KTTV<');
+  await page.locator('#sessions').screenshot({ path: `${shots}/logos.png` });
+  for (const ch of ['11.1', '6001']) {
+    await simControl('emit', { Type: 'activities.set', Name: `${ch}-stream-E2E${ch}-127.0.0.9`, Value: '' });
+  }
+  await expect(logos).toHaveCount(before);
+});
+
+test('the DVR page shows the server, its sources, outages, every upcoming recording and a calendar link', async ({ page }) => {
+  // Two recordings scheduled on the simulator, a day apart.
+  const now = Math.floor(Date.now() / 1000);
+  for (const t of [now + 3600, now + 90000]) {
+    await simControl('emit', { Type: 'jobs.created', Name: `${t}-ch5.1`, Value: '' });
+  }
+  await signIn(page, ADMIN);
+  await page.goto('/dvrs');
+  await page.click(`#dvr-table tr[data-dvr-id="${dvrId}"] th a`);
+  await expect(page).toHaveURL(new RegExp(`/dvrs/${dvrId}$`));
+  await hydrated(page);
+  await expect(page.locator('h1')).toContainText('E2E Sim');
+  await expect(page.locator('#dvr-facts')).toContainText('2026.04.20.0213');
+  await expect(page.locator('#dvr-facts .uptime')).toContainText('days');
+  await expect(page.locator('#sources tbody tr')).toHaveCount(5);
+  await expect(page.locator('#sources')).toContainText('HDHomeRun PRIME');
+  await expect(page.locator('#upcoming li')).toHaveCount(2);
+  await expect.poll(async () => page.locator('#upcoming img.art').evaluateAll(
+    (imgs) => imgs.filter((i) => i.complete && i.naturalWidth > 0).length,
+  )).toBe(2);
+  await page.click('#make-calendar-link');
+  const one = await page.locator('#feed-url-dvr').inputValue();
+  expect(one).toMatch(new RegExp(`^http://[^/]+/api/v1/feeds/upcoming\\.ics\\?token=cwf_[0-9a-f]+&dvr_id=${dvrId}$`));
+  // A calendar app has no session: the link alone opens the feed.
+  const ics = await fetch(one);
+  expect(ics.status).toBe(200);
+  expect(ics.headers.get('content-type')).toContain('text/calendar');
+  const body = await ics.text();
+  expect(body.match(/BEGIN:VEVENT/g)).toHaveLength(2);
+  await checkPage(page);
+  await page.screenshot({ path: `${shots}/dvr-page.png`, fullPage: true });
+});
+
 test('the routing matrix decides whether a fake provider receives the next alert', async ({ page }) => {
   await signIn(page, ADMIN);
   await page.click('nav a[href^="/settings"]');
@@ -559,7 +621,7 @@ test('phone width, dark theme, and no layout shift on hydration', async ({ brows
 // page errors. The artifacts are what a reviewer looks at; the checks keep them honest.
 test('every page in light and dark at desktop and phone width', async ({ browser }) => {
   mkdirSync(`${shots}/pages`, { recursive: true });
-  const pages = ['/', '/history', '/stats', '/dvrs', '/settings', '/account'];
+  const pages = ['/', '/history', '/stats', '/dvrs', `/dvrs/${dvrId}`, '/settings', '/account'];
   const sizes = { desktop: { width: 1280, height: 900 }, phone: { width: 390, height: 844 } };
   for (const scheme of ['light', 'dark']) {
     for (const [size, viewport] of Object.entries(sizes)) {
@@ -571,7 +633,7 @@ test('every page in light and dark at desktop and phone width', async ({ browser
       for (const path of pages) {
         await page.goto(path);
         await hydrated(page);
-        const name = path === '/' ? 'dashboard' : path.slice(1);
+        const name = path === '/' ? 'dashboard' : path.slice(1).replace(/\/.*/, '-one');
         await page.screenshot({ path: `${shots}/pages/${name}-${size}-${scheme}.png`, fullPage: true });
         const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
         expect(overflow, `${path} at ${size} in ${scheme} overflows by ${overflow}px`).toBeLessThanOrEqual(0);

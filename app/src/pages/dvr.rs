@@ -98,8 +98,11 @@ fn long_duration(s: u64) -> String {
 #[component]
 fn Sources(sources: Option<Vec<wire::dvr_page::DvrSource>>) -> impl IntoView {
     match sources {
-        None => view! { <p class="hint">"This DVR does not list its tuners and sources."</p> }.into_any(),
-        Some(list) if list.is_empty() => view! { <p class="hint">"No tuners or sources."</p> }.into_any(),
+        None => view! { <p class="hint">"This DVR does not list its tuners and sources."</p> }
+            .into_any(),
+        Some(list) if list.is_empty() => {
+            view! { <p class="hint">"No tuners or sources."</p> }.into_any()
+        }
         Some(list) => view! {
             <table class="sources" id="sources">
                 <thead><tr><th>"Name"</th><th>"Kind"</th><th>"Tuners"</th></tr></thead>
@@ -114,7 +117,8 @@ fn Sources(sources: Option<Vec<wire::dvr_page::DvrSource>>) -> impl IntoView {
                         <td>{s.tuners.map(|t| t.to_string()).unwrap_or_default()}</td></tr>
                 }).collect_view()}</tbody>
             </table>
-        }.into_any(),
+        }
+        .into_any(),
     }
 }
 
@@ -144,7 +148,8 @@ fn WeekDisk(points: Vec<(i64, f64)>) -> impl IntoView {
 #[component]
 fn Outages(rows: Vec<OutageRow>, total: u64) -> impl IntoView {
     if rows.is_empty() {
-        return view! { <p class="hint" id="no-outages">"No outages in the last 30 days."</p> }.into_any();
+        return view! { <p class="hint" id="no-outages">"No outages in the last 30 days."</p> }
+            .into_any();
     }
     view! {
         <p class="muted">{format!("{} outage(s), {} in all", rows.len(), duration(total))}</p>
@@ -218,11 +223,13 @@ fn CalendarLink(dvr_id: String) -> impl IntoView {
             move |r| {
                 made.set(Some(
                     r.and_then(|v| {
-                        serde_json::from_value::<FeedTokenCreated>(v).map_err(|e| wire::ApiFailure {
-                            status: 0,
-                            error: "bad_answer".into(),
-                            message: e.to_string(),
-                            fields: Vec::new(),
+                        serde_json::from_value::<FeedTokenCreated>(v).map_err(|e| {
+                            wire::ApiFailure {
+                                status: 0,
+                                error: "bad_answer".into(),
+                                message: e.to_string(),
+                                fields: Vec::new(),
+                            }
                         })
                     })
                     .map_err(|e| e.message),
@@ -238,7 +245,7 @@ fn CalendarLink(dvr_id: String) -> impl IntoView {
                 Ok(t) => {
                     let one = format!("{}&dvr_id={}", t.url, dvr_id);
                     view! {
-                        <p class="hint">{t.message.clone()} " Revoke it under Account › API keys."</p>
+                        <p class="hint">"Copy a link into your calendar app now: it is not shown again. Revoke it under Account › API keys."</p>
                         <label>"This DVR" <input type="text" readonly class="feed-url" id="feed-url-dvr" value=absolute(&one)/></label>
                         <label>"Every DVR" <input type="text" readonly class="feed-url" id="feed-url-all" value=absolute(&t.url)/></label>
                     }.into_any()
