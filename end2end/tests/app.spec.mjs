@@ -394,6 +394,11 @@ test('the DVR page shows the server, its sources, outages, every upcoming record
 test('the routing matrix decides whether a fake provider receives the next alert', async ({ page }) => {
   await signIn(page, ADMIN);
   await page.click('nav a[href^="/settings"]');
+  // Settings opens on Alerts; each tab is a link kept in the address.
+  await expect(page.locator('#tab-alerts')).toHaveAttribute('aria-selected', 'true');
+  await expect(page.locator('#provider-type')).toBeHidden();
+  await page.click('#tab-providers');
+  await expect(page).toHaveURL(/\/settings\?tab=providers$/);
   await page.selectOption('#provider-type', 'webhook');
   await page.fill('#provider-name', 'E2E hook');
   await page.fill('#provider-url', `http://127.0.0.1:${hookPort}/hook`);
@@ -410,6 +415,8 @@ test('the routing matrix decides whether a fake provider receives the next alert
   // Off for this DVR's channel alerts to webhooks; the alert is recorded, not sent.
   await page.reload();
   await hydrated(page);
+  await expect(page.locator('#tab-providers')).toHaveAttribute('aria-selected', 'true');
+  await page.click('#tab-routing');
   const cell = page.locator(`#route-${dvrId}-channel-webhook`);
   await expect(cell).toBeChecked();
   await cell.uncheck();
@@ -425,7 +432,8 @@ test('the routing matrix decides whether a fake provider receives the next alert
   expect(received.filter((r) => r.eventType === 'channel.watching.start' && r.dvr_id === dvrId)).toEqual([]);
 
   // A whole-row toggle turns it back on; the next alert reaches the provider.
-  await page.click('nav a[href^="/settings"]');
+  await page.goto('/settings?tab=routing');
+  await hydrated(page);
   await page.locator(`table[data-dvr-id="${dvrId}"] tr`, { hasText: 'channel' }).locator('.row-toggle').click();
   await expect(page.locator(`#route-${dvrId}-channel-webhook`)).toBeChecked();
   await page.click('#save-routing');
@@ -472,6 +480,13 @@ test('alert policy presets set the modules in one click; an own choice is Custom
   await page.fill('#set-channel-template-title', '');
   await page.keyboard.press('Tab');
   await expect(preview.locator('.preview-error')).toHaveCount(0);
+  // A real alert of this kind, from sample data, to where routing sends it.
+  await page.fill('#set-channel-template-title', 'Test of {{ channel_name }}');
+  await page.keyboard.press('Tab');
+  await preview.locator('.send-test').click();
+  await expect(preview.locator('.success')).toContainText('Test alert sent to webhook');
+  await expect.poll(() => received.filter((r) => r.eventType === 'channel.watching.start'
+    && String(r.data?.title).startsWith('[Test] Test of ')).length).toBe(1);
 });
 
 test('Settings downloads a debug bundle without secrets; the DVR page offers discovery', async ({ page }) => {
@@ -484,6 +499,7 @@ test('Settings downloads a debug bundle without secrets; the DVR page offers dis
 
   await page.click('nav a[href^="/settings"]');
   await hydrated(page);
+  await page.click('#tab-advanced');
   await expect(page.locator('#config-status')).toContainText('applied at start');
   const [download] = await Promise.all([page.waitForEvent('download'), page.click('#bundle-download')]);
   expect(download.suggestedFilename()).toMatch(/^channelwatch-debug-.*\.zip$/);
@@ -541,7 +557,9 @@ test('a viewer can look but cannot change anything', async ({ page }) => {
   await expect(page.locator('#discovery')).toHaveCount(0);
   await expect(page.locator('#dvr-table .actions', { hasText: 'read-only' })).toHaveCount(4);
   await page.click('nav a[href^="/settings"]');
+  await page.click('#tab-routing');
   await expect(page.locator('#save-routing')).toBeDisabled();
+  await expect(page.locator('.send-test')).toHaveCount(0);
   await expect(page.locator('#add-provider')).toHaveCount(0);
   await expect(page.locator('#bundle-download')).toHaveCount(0);
   await expect(page.locator('#backup-export')).toHaveCount(0);
@@ -621,7 +639,8 @@ test('phone width, dark theme, and no layout shift on hydration', async ({ brows
 // page errors. The artifacts are what a reviewer looks at; the checks keep them honest.
 test('every page in light and dark at desktop and phone width', async ({ browser }) => {
   mkdirSync(`${shots}/pages`, { recursive: true });
-  const pages = ['/', '/history', '/stats', '/dvrs', `/dvrs/${dvrId}`, '/settings', '/account'];
+  const pages = ['/', '/history', '/stats', '/dvrs', `/dvrs/${dvrId}`, '/settings',
+    '/settings?tab=providers', '/settings?tab=routing', '/settings?tab=dvrs', '/settings?tab=advanced', '/account'];
   const sizes = { desktop: { width: 1280, height: 900 }, phone: { width: 390, height: 844 } };
   for (const scheme of ['light', 'dark']) {
     for (const [size, viewport] of Object.entries(sizes)) {
@@ -633,7 +652,7 @@ test('every page in light and dark at desktop and phone width', async ({ browser
       for (const path of pages) {
         await page.goto(path);
         await hydrated(page);
-        const name = path === '/' ? 'dashboard' : path.slice(1).replace(/\/.*/, '-one');
+        const name = path === '/' ? 'dashboard' : path.slice(1).replace(/\/.*/, '-one').replace('?tab=', '-');
         await page.screenshot({ path: `${shots}/pages/${name}-${size}-${scheme}.png`, fullPage: true });
         const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
         expect(overflow, `${path} at ${size} in ${scheme} overflows by ${overflow}px`).toBeLessThanOrEqual(0);

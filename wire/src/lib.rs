@@ -142,6 +142,16 @@ pub struct UpcomingRow {
     pub starts_at: Option<String>,
 }
 
+/// `POST /api/v1/alerts/test`: the test alert and the providers it went to.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct TestAlertSent {
+    pub alert_id: i64,
+    pub dvr_id: String,
+    pub title: String,
+    /// The provider types it was queued for.
+    pub providers: Vec<String>,
+}
+
 /// An alert with where it went.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct AlertRow {

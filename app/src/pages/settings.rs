@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
 use serde_json::{json, Map, Value};
 
 use crate::api::{self, use_session, Session};
@@ -50,37 +51,93 @@ pub(crate) fn SettingsPage() -> impl IntoView {
     );
     let routing = Resource::new(|| (), |_| api::get::<Matrix>("/api/v1/routing"));
     let failed = |e: wire::ApiFailure| view! { <p class="error">{e.message}</p> }.into_any();
+    // The open tab lives in the address (`?tab=`), so a link or a reload opens it, and
+    // the server renders it before the app runs. Every tab is rendered; others hidden.
+    let query = use_query_map();
+    let tab = Memo::new(move |_| {
+        query
+            .read()
+            .get("tab")
+            .filter(|t| TABS.iter().any(|(k, _)| k == t))
+            .unwrap_or_else(|| TABS[0].0.to_string())
+    });
+    let hidden = move |key: &'static str| move || tab.get() != key;
     view! {
         <h1>"Settings"</h1>
-        <nav class="subnav" aria-label="Settings sections">
-            <a href="#alerts">"Alerts"</a><a href="#providers">"Providers"</a>
-            <a href="#routing">"Routing"</a><a href="#advanced">"Advanced"</a>
+        <nav class="tabs" role="tablist" aria-label="Settings sections">
+            {TABS.into_iter().map(|(key, label)| view! {
+                <a href=format!("/settings?tab={key}") role="tab" class="tab" id=format!("tab-{key}")
+                    aria-controls=key aria-selected=move || (tab.get() == key).to_string()>{label}</a>
+            }).collect_view()}
         </nav>
-        <Suspense fallback=|| view! { <p class="hint">"Loading settings…"</p> }>
-            {move || Suspend::new(async move {
-                match settings.await {
-                    Ok(s) => view! { <AlertSettings initial=s.alerts/> }.into_any(),
-                    Err(e) => failed(e),
-                }
-            })}
-        </Suspense>
-        <Providers list=providers version=version/>
-        <Suspense fallback=|| ()>
-            {move || Suspend::new(async move {
-                match (routing.await, providers.await) {
-                    (Ok(r), Ok(p)) => view! { <RoutingEditor routing=r providers=p/> }.into_any(),
-                    (Err(e), _) | (_, Err(e)) => failed(e),
-                }
-            })}
-        </Suspense>
-        <Suspense fallback=|| ()>
-            {move || Suspend::new(async move {
-                match settings.await {
-                    Ok(s) => view! { <Advanced initial=s/> }.into_any(),
-                    Err(e) => failed(e),
-                }
-            })}
-        </Suspense>
+        <div class="tab-panel" role="tabpanel" aria-labelledby="tab-alerts" hidden=hidden("alerts")>
+            <Suspense fallback=|| view! { <p class="hint">"Loading settings…"</p> }>
+                {move || Suspend::new(async move {
+                    match settings.await {
+                        Ok(s) => view! { <AlertSettings initial=s.alerts/> }.into_any(),
+                        Err(e) => failed(e),
+                    }
+                })}
+            </Suspense>
+        </div>
+        <div class="tab-panel" role="tabpanel" aria-labelledby="tab-providers" hidden=hidden("providers")>
+            <Providers list=providers version=version/>
+        </div>
+        <div class="tab-panel" role="tabpanel" aria-labelledby="tab-routing" hidden=hidden("routing")>
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match (routing.await, providers.await) {
+                        (Ok(r), Ok(p)) => view! { <RoutingEditor routing=r providers=p/> }.into_any(),
+                        (Err(e), _) | (_, Err(e)) => failed(e),
+                    }
+                })}
+            </Suspense>
+        </div>
+        <div class="tab-panel" role="tabpanel" aria-labelledby="tab-dvrs" hidden=hidden("dvrs")>
+            <DvrTab/>
+        </div>
+        <div class="tab-panel" role="tabpanel" aria-labelledby="tab-advanced" hidden=hidden("advanced")>
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match settings.await {
+                        Ok(s) => view! { <Advanced initial=s/> }.into_any(),
+                        Err(e) => failed(e),
+                    }
+                })}
+            </Suspense>
+        </div>
+    }
+}
+
+/// The Settings tabs: (key in `?tab=`, label).
+const TABS: [(&str, &str); 5] = [
+    ("alerts", "Alerts"),
+    ("providers", "Providers"),
+    ("routing", "Routing"),
+    ("dvrs", "DVRs"),
+    ("advanced", "Advanced"),
+];
+
+/// Per-DVR settings: how long each may stay silent before it counts as stale, with a
+/// way to its page. Adding and removing DVRs is on the DVRs page.
+#[component]
+fn DvrTab() -> impl IntoView {
+    let session = use_session();
+    let feed = use_dashboard();
+    let admin = session.is_admin();
+    view! {
+        <section id="dvrs" class="panel">
+            <h2>"DVRs"</h2>
+            <p class="hint">"Add, edit or remove DVRs on the " <a href="/dvrs">"DVRs page"</a>
+                ". A module can be switched off for one DVR under Alerts."</p>
+            <h3>"Staleness thresholds per DVR"</h3>
+            <table class="table">
+                <thead><tr><th scope="col">"DVR"</th><th scope="col">"Stale after (seconds)"</th></tr></thead>
+                <tbody>
+                    {move || feed.dash.get().dvrs.into_iter().map(|d| view! { <ThresholdRow id=d.dvr_id name=d.name value=d.staleness_threshold_seconds editable=admin && d.managed_by == "ui"/> }).collect_view()}
+                </tbody>
+            </table>
+        </section>
     }
 }
 
@@ -224,6 +281,34 @@ fn TemplatePreview(
     };
     // Only this template's own edits render it again.
     let parts = Memo::new(move |_| read());
+    // A real alert of this kind from sample data and this template, routed like one.
+    let sent = RwSignal::new(None);
+    let send_test = move |_| {
+        let (title, body) = parts.get_untracked();
+        sent.set(Some(Ok("Sending…".to_string())));
+        api::send(
+            session,
+            "POST",
+            "/api/v1/alerts/test".into(),
+            Some(json!({"alert_type": alert_type, "title": title, "body": body})),
+            move |r| {
+                sent.set(Some(
+                    r.and_then(|v| {
+                        serde_json::from_value::<wire::TestAlertSent>(v).map_err(|e| {
+                            wire::ApiFailure {
+                                status: 0,
+                                error: "bad_answer".into(),
+                                message: e.to_string(),
+                                fields: Vec::new(),
+                            }
+                        })
+                    })
+                    .map(|t| format!("Test alert sent to {}.", t.providers.join(", ")))
+                    .map_err(|e| e.message),
+                ));
+            },
+        );
+    };
     Effect::new(move |_| {
         let (title, body) = parts.get();
         let csrf = session.csrf();
@@ -252,6 +337,12 @@ fn TemplatePreview(
                 }.into_any(),
                 Err(m) => view! { <p class="error preview-error">{m}</p> }.into_any(),
             })}
+            <Show when=move || session.is_admin()>
+                <button type="button" class="secondary send-test" on:click=send_test
+                    title="Sends an alert of this kind made from sample data to the providers routing sends it to">
+                    "Send a test alert"</button>
+            </Show>
+            <Outcome state=sent/>
         </div>
     }
 }
@@ -723,7 +814,6 @@ fn MatrixGrid(
 #[component]
 fn Advanced(initial: SettingsView) -> impl IntoView {
     let session = use_session();
-    let feed = use_dashboard();
     let limit = RwSignal::new(initial.dvr_soft_limit.to_string());
     let retention = RwSignal::new(initial.retention_days.to_string());
     let history_retention = RwSignal::new(initial.history_retention_days.to_string());
@@ -864,13 +954,6 @@ fn Advanced(initial: SettingsView) -> impl IntoView {
                 <a class="button secondary" id="bundle-download" href="/api/v1/doctor/bundle" download>"Download debug bundle"</a>
                 <BackupRestore/>
             </Show>
-            <h3>"Staleness thresholds per DVR"</h3>
-            <table class="table">
-                <thead><tr><th scope="col">"DVR"</th><th scope="col">"Stale after (seconds)"</th></tr></thead>
-                <tbody>
-                    {move || feed.dash.get().dvrs.into_iter().map(|d| view! { <ThresholdRow id=d.dvr_id name=d.name value=d.staleness_threshold_seconds editable=admin && d.managed_by == "ui"/> }).collect_view()}
-                </tbody>
-            </table>
         </section>
     }
 }

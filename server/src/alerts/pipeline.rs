@@ -441,6 +441,67 @@ impl AlertService {
         false
     }
 
+    /// A test alert of `kind` from `dvr_id`, made from sample data and the given
+    /// template (else the saved one), sent to the providers routing lets that DVR's
+    /// alerts of this kind reach. Module switches and the alert budget are passed by:
+    /// it is asked for. Answers the alert id, its title and where it went.
+    pub async fn send_test(
+        &self,
+        dvr_id: &str,
+        kind: AlertKind,
+        user: Option<domain::alerts::settings::Template>,
+    ) -> Result<(i64, String, Vec<String>), String> {
+        let s = self.current();
+        let slot = self.shared.engine.slot(dvr_id);
+        let dvr_name = slot
+            .as_ref()
+            .map(|s| s.name())
+            .unwrap_or_else(|| dvr_id.to_string());
+        let now = Utc::now();
+        let mut vars = domain::alerts::template::sample(kind);
+        vars["dvr_id"] = json!(dvr_id);
+        vars["dvr_name"] = json!(dvr_name);
+        vars["timestamp"] = json!(now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+        let user = user.or_else(|| kind.category().map(|c| s.template(c).clone()));
+        let (title, message, _) = crate::alerts::render::render_async(kind, vars, user).await;
+        let title = format!("[Test] {title}");
+        let destinations = self.destinations(dvr_id, kind).await;
+        if destinations.is_empty() {
+            return Err(format!(
+                "no enabled provider receives {} alerts from {dvr_name}: add one under Providers and route it under Routing",
+                kind.friendly()
+            ));
+        }
+        let alert = NewAlert {
+            dvr_id: dvr_id.to_string(),
+            dvr_name,
+            alert_type: kind.event_type().to_string(),
+            title: title.clone(),
+            message,
+            image_url: None,
+            dedup_key: None,
+            status: Status::Sent.as_str(),
+            created_at: now,
+            send_at: now,
+        };
+        let id = outbox::record(&self.shared.db, &alert, &destinations)
+            .await
+            .map_err(|e| format!("the test alert could not be recorded: {e}"))?;
+        info!(
+            dvr_id,
+            alert_id = id,
+            alert_type = kind.event_type(),
+            deliveries = destinations.len(),
+            "test alert raised"
+        );
+        self.shared.dispatcher.wake();
+        Ok((
+            id,
+            title,
+            destinations.into_iter().map(|d| d.provider_type).collect(),
+        ))
+    }
+
     /// The enabled providers the routing matrix lets this alert reach (reads retried).
     async fn destinations(&self, dvr_id: &str, kind: AlertKind) -> Vec<ProviderRef> {
         let cat = kind.category();

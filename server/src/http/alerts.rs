@@ -212,3 +212,69 @@ pub async fn preview(body: Result<Bytes, BytesRejection>) -> Result<Json<Value>,
         "sample": vars,
     })))
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TestAlertBody {
+    alert_type: String,
+    /// The DVR it comes from (default: the first running one by name).
+    #[serde(default)]
+    dvr_id: Option<String>,
+    /// The template being edited (default: the saved one).
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    body: Option<String>,
+}
+
+/// `POST /api/v1/alerts/test {alert_type, dvr_id?, title?, body?}`: sends an alert of
+/// that kind made from sample data, routed like a real one from the DVR.
+pub async fn send_test(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<wire::TestAlertSent>, ApiError> {
+    let b: TestAlertBody = parse_body(body)?;
+    let kind = AlertKind::parse(&b.alert_type).ok_or_else(|| {
+        ApiError::invalid(format!(
+            "alert_type: '{}' is not an alert type",
+            b.alert_type
+        ))
+    })?;
+    for (part, t) in [("title", &b.title), ("body", &b.body)] {
+        if let Some(t) = t {
+            template::check_syntax(t).map_err(|e| ApiError::invalid(format!("{part}: {e}")))?;
+        }
+    }
+    let engine = &state.services.engine;
+    let dvr_id = match b.dvr_id {
+        Some(id) => engine
+            .slot(&id)
+            .map(|s| s.dvr_id.clone())
+            .ok_or_else(|| ApiError::invalid(format!("dvr_id: no running DVR with id {id}")))?,
+        None => {
+            let mut slots = engine.slots();
+            slots.sort_by_key(|s| s.name().to_lowercase());
+            slots.first().map(|s| s.dvr_id.clone()).ok_or_else(|| {
+                ApiError::invalid(
+                    "add a DVR first: a test alert is routed like a real one from a DVR",
+                )
+            })?
+        }
+    };
+    let user = (b.title.is_some() || b.body.is_some()).then_some(Template {
+        title: b.title,
+        body: b.body,
+    });
+    let (alert_id, title, providers) = state
+        .services
+        .alerts
+        .send_test(&dvr_id, kind, user)
+        .await
+        .map_err(ApiError::invalid)?;
+    Ok(Json(wire::TestAlertSent {
+        alert_id,
+        dvr_id,
+        title,
+        providers,
+    }))
+}

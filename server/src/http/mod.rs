@@ -82,6 +82,7 @@ fn api() -> Router<AppState> {
         )
         .route("/providers/{id}/test", axum::routing::post(providers::test))
         .route("/alerts", get(alerts::history))
+        .route("/alerts/test", axum::routing::post(alerts::send_test))
         .route("/history", get(history::list))
         .route("/history.csv", get(history::csv))
         .route("/history/facets", get(history::facets))

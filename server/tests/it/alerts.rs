@@ -1119,3 +1119,70 @@ async fn a_dvr_that_connects_has_its_channels_and_guide_fetched_before_anyone_wa
     srv.shutdown().await;
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_test_alert_of_a_kind_goes_where_routing_sends_that_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    let fake = webhook_fake().await;
+    let test = |body: Value| {
+        let srv = &srv;
+        async move {
+            send(
+                client().post(url(srv, "/api/v1/alerts/test")).json(&body),
+                Some(API_KEY),
+            )
+            .await
+        }
+    };
+    // No DVR yet: nothing to route it from.
+    let (status, v) = test(json!({"alert_type": "disk.space.warning"})).await;
+    assert_eq!(status, 422, "{v}");
+    assert!(v["message"].as_str().unwrap().contains("add a DVR"), "{v}");
+
+    let a = testkit::sim(Scenario::Quiet).await;
+    let id = add_connected_dvr(&srv, "Den", &a).await;
+    // A DVR but no provider: the answer says what to do.
+    let (status, v) = test(json!({"alert_type": "disk.space.warning"})).await;
+    assert_eq!(status, 422, "{v}");
+    assert!(v["message"].as_str().unwrap().contains("Providers"), "{v}");
+
+    add_webhook(&srv, &fake).await;
+    // Sent with the template being edited, from sample data, whatever the module
+    // switch says (the disk module is switched off here).
+    let (status, _) = send(
+        client()
+            .put(url(&srv, "/api/v1/settings"))
+            .json(&json!({"alerts": {"disk": {"enabled": false}}})),
+        Some(API_KEY),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, v) = test(json!({
+        "alert_type": "disk.space.warning",
+        "title": "Disk on {{ dvr_name }}",
+    }))
+    .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["providers"], json!(["webhook"]));
+    assert_eq!(v["dvr_id"], id.as_str());
+    assert_eq!(v["title"], "[Test] Disk on Den");
+    let got = wait_received(&fake, "disk.space.warning", 1).await;
+    assert_eq!(got[0]["data"]["title"], "[Test] Disk on Den", "{}", got[0]);
+
+    // Routed off for this DVR's disk alerts: the test says so instead of sending.
+    let (status, _) = send(
+        client()
+            .put(url(&srv, "/api/v1/routing"))
+            .json(&json!({ id.clone(): {"disk": {"webhook": false}} })),
+        Some(API_KEY),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, v) = test(json!({"alert_type": "disk.space.warning"})).await;
+    assert_eq!(status, 422, "{v}");
+    let (status, v) = test(json!({"alert_type": "no.such.kind"})).await;
+    assert_eq!(status, 422, "{v}");
+    assert!(v["message"].as_str().unwrap().contains("alert_type"), "{v}");
+    srv.shutdown().await;
+}
