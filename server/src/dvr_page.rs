@@ -10,7 +10,8 @@ use chrono::{TimeZone, Utc};
 
 use domain::times::rfc3339;
 use storage::{activity, outages, outbox, StorageError};
-use wire::dvr_page::{DvrOverview, DvrSource, OutageRow, UpcomingRecording};
+use wire::dvr_page::{DvrOverview, DvrSource, OutageRow};
+use wire::UpcomingRow;
 
 use crate::services::Services;
 
@@ -101,7 +102,7 @@ pub async fn overview(
 
 /// Every recording still to come on one DVR or all running DVRs, soonest first, with
 /// program art through the image cache.
-pub async fn upcoming(services: &Arc<Services>, dvr_id: Option<&str>) -> Vec<UpcomingRecording> {
+pub async fn upcoming(services: &Arc<Services>, dvr_id: Option<&str>) -> Vec<UpcomingRow> {
     let slots = match dvr_id {
         Some(id) => services.engine.slot(id).into_iter().collect(),
         None => services.engine.slots(),
@@ -122,30 +123,16 @@ pub async fn upcoming(services: &Arc<Services>, dvr_id: Option<&str>) -> Vec<Upc
         let jobs = enricher.lock().await.jobs(JOBS_MAX_AGE).await;
         let name = slot.name();
         for (job_id, j) in jobs {
-            let Some(start) = j.start_time.filter(|t| *t > now) else {
-                continue;
-            };
-            if recording.contains(&job_id) {
+            if j.start_time.is_none_or(|t| t <= now) || recording.contains(&job_id) {
                 continue;
             }
-            let label = j.name.clone().unwrap_or_else(|| "Recording".into());
-            let image_url = Some(
-                j.image
-                    .as_deref()
-                    .and_then(|u| services.images.register(u, Some(&label)))
-                    .unwrap_or_else(|| domain::images::placeholder_path(&label)),
-            );
-            out.push(UpcomingRecording {
-                dvr_id: slot.dvr_id.clone(),
-                dvr_name: name.clone(),
+            out.push(crate::dashboard::frame::upcoming_row(
+                &services.images,
+                &slot.dvr_id,
+                &name,
                 job_id,
-                title: j.name,
-                channel_number: j.channel,
-                starts_at: Some(unix(start)),
-                duration_seconds: j.duration,
-                summary: j.summary,
-                image_url,
-            });
+                j,
+            ));
         }
     }
     out.sort_by(|a, b| {

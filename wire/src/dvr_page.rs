@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{AlertRow, DvrCard};
+use crate::{AlertRow, DvrCard, UpcomingRow};
 
 /// Everything the page of one DVR shows.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -24,7 +24,7 @@ pub struct DvrOverview {
     pub outage_seconds_30d: u64,
     pub alerts: Vec<AlertRow>,
     /// Every scheduled recording still to come, soonest first.
-    pub upcoming: Vec<UpcomingRecording>,
+    pub upcoming: Vec<UpcomingRow>,
 }
 
 /// A tuner or source of a DVR.
@@ -49,21 +49,6 @@ pub struct OutageRow {
     pub detail: Option<String>,
     /// `monitor_restarted` or `dvr_removed` when the DVR did not recover by itself.
     pub ended_by: Option<String>,
-}
-
-/// A recording the DVR will make.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct UpcomingRecording {
-    pub dvr_id: String,
-    pub dvr_name: String,
-    pub job_id: String,
-    pub title: Option<String>,
-    pub channel_number: Option<String>,
-    pub starts_at: Option<String>,
-    pub duration_seconds: Option<u64>,
-    pub summary: Option<String>,
-    /// The program's art through our image cache (a placeholder when it has none).
-    pub image_url: Option<String>,
 }
 
 /// `POST /api/v1/feeds/tokens {name}`: a calendar feed token, shown once.

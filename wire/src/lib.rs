@@ -140,6 +140,13 @@ pub struct UpcomingRow {
     pub channel_number: Option<String>,
     /// RFC 3339, when known.
     pub starts_at: Option<String>,
+    #[serde(default)]
+    pub duration_seconds: Option<u64>,
+    #[serde(default)]
+    pub summary: Option<String>,
+    /// The program's art through our image cache (a placeholder when it has none).
+    #[serde(default)]
+    pub image_url: Option<String>,
 }
 
 /// `POST /api/v1/alerts/test`: the test alert and the providers it went to.

@@ -8,7 +8,8 @@ use serde_json::json;
 
 use crate::api::{self, bytes, duration, use_session, when};
 use crate::charts::polyline;
-use wire::dvr_page::{DvrOverview, FeedTokenCreated, OutageRow, UpcomingRecording};
+use wire::dvr_page::{DvrOverview, FeedTokenCreated, OutageRow};
+use wire::UpcomingRow;
 
 #[component]
 pub(crate) fn DvrPage() -> impl IntoView {
@@ -180,7 +181,7 @@ fn Outages(rows: Vec<OutageRow>, total: u64) -> impl IntoView {
 }
 
 #[component]
-fn Upcoming(rows: Vec<UpcomingRecording>) -> impl IntoView {
+fn Upcoming(rows: Vec<UpcomingRow>) -> impl IntoView {
     if rows.is_empty() {
         return view! { <p class="hint">"No scheduled recordings."</p> }.into_any();
     }

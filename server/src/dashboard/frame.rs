@@ -179,6 +179,37 @@ pub fn build(g: Gathered) -> Dashboard {
     d
 }
 
+/// A scheduled job as the dashboard, the DVR page and the calendar feeds show it, with
+/// its art registered with the image cache (a placeholder when it has none).
+pub(crate) fn upcoming_row(
+    images: &crate::images::Images,
+    dvr_id: &str,
+    dvr_name: &str,
+    job_id: String,
+    j: domain::alerts::facts::JobInfo,
+) -> UpcomingRow {
+    let label = j.name.clone().unwrap_or_else(|| "Recording".into());
+    let image_url = j
+        .image
+        .as_deref()
+        .and_then(|u| images.register(u, Some(&label)))
+        .unwrap_or_else(|| domain::images::placeholder_path(&label));
+    UpcomingRow {
+        dvr_id: dvr_id.to_string(),
+        dvr_name: dvr_name.to_string(),
+        job_id,
+        title: j.name,
+        channel_number: j.channel,
+        starts_at: j
+            .start_time
+            .and_then(|t| chrono::TimeZone::timestamp_opt(&Utc, t, 0).single())
+            .map(rfc3339),
+        duration_seconds: j.duration,
+        summary: j.summary,
+        image_url: Some(image_url),
+    }
+}
+
 /// An alert as the web app shows it, with where it went.
 pub(crate) fn alert_row(a: storage::outbox::AlertView) -> AlertRow {
     AlertRow {
@@ -265,6 +296,7 @@ mod tests {
             title: Some(job.into()),
             channel_number: None,
             starts_at: Some(rfc3339(at(starts))),
+            ..Default::default()
         }
     }
 

@@ -10,12 +10,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::{TimeZone, Utc};
+use chrono::Utc;
 use parking_lot::RwLock;
 use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
-use wire::{Dashboard, UpcomingRow};
+use wire::Dashboard;
 
 pub(crate) mod frame;
 
@@ -269,17 +269,7 @@ impl DashboardHub {
                 .await
                 .into_iter()
                 .filter(|(_, j)| j.start_time.is_some_and(|t| t > now))
-                .map(|(id, j)| UpcomingRow {
-                    dvr_id: dvr_id.clone(),
-                    dvr_name: name.clone(),
-                    job_id: id,
-                    title: j.name,
-                    channel_number: j.channel,
-                    starts_at: j
-                        .start_time
-                        .and_then(|t| Utc.timestamp_opt(t, 0).single())
-                        .map(rfc3339),
-                })
+                .map(|(id, j)| frame::upcoming_row(services.images(), &dvr_id, &name, id, j))
                 .collect();
             hub.extras
                 .write()
@@ -389,8 +379,6 @@ impl DashboardHub {
         }
     }
 }
-
-use domain::times::rfc3339;
 
 async fn record_samples(services: &impl Sources) {
     let at = Utc::now().timestamp() / 60 * 60;

@@ -178,20 +178,28 @@ pub(crate) struct PreviewBody {
     body: Option<String>,
 }
 
-/// Renders a template against a sample event of the type, with the variable list.
-pub async fn preview(body: Result<Bytes, BytesRejection>) -> Result<Json<Value>, ApiError> {
-    let b: PreviewBody = parse_body(body)?;
-    let kind = AlertKind::parse(&b.alert_type).ok_or_else(|| {
-        ApiError::invalid(format!(
-            "alert_type: '{}' is not an alert type",
-            b.alert_type
-        ))
+/// The alert kind named, with the template parts given checked (a 422 names what is
+/// wrong).
+fn kind_and_template(
+    alert_type: &str,
+    title: &Option<String>,
+    body: &Option<String>,
+) -> Result<AlertKind, ApiError> {
+    let kind = AlertKind::parse(alert_type).ok_or_else(|| {
+        ApiError::invalid(format!("alert_type: '{alert_type}' is not an alert type"))
     })?;
-    for (part, t) in [("title", &b.title), ("body", &b.body)] {
+    for (part, t) in [("title", title), ("body", body)] {
         if let Some(t) = t {
             template::check_syntax(t).map_err(|e| ApiError::invalid(format!("{part}: {e}")))?;
         }
     }
+    Ok(kind)
+}
+
+/// Renders a template against a sample event of the type, with the variable list.
+pub async fn preview(body: Result<Bytes, BytesRejection>) -> Result<Json<Value>, ApiError> {
+    let b: PreviewBody = parse_body(body)?;
+    let kind = kind_and_template(&b.alert_type, &b.title, &b.body)?;
     let vars = template::sample(kind);
     let user = Template {
         title: b.title,
@@ -234,17 +242,7 @@ pub async fn send_test(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<wire::TestAlertSent>, ApiError> {
     let b: TestAlertBody = parse_body(body)?;
-    let kind = AlertKind::parse(&b.alert_type).ok_or_else(|| {
-        ApiError::invalid(format!(
-            "alert_type: '{}' is not an alert type",
-            b.alert_type
-        ))
-    })?;
-    for (part, t) in [("title", &b.title), ("body", &b.body)] {
-        if let Some(t) = t {
-            template::check_syntax(t).map_err(|e| ApiError::invalid(format!("{part}: {e}")))?;
-        }
-    }
+    let kind = kind_and_template(&b.alert_type, &b.title, &b.body)?;
     let engine = &state.services.engine;
     let dvr_id = match b.dvr_id {
         Some(id) => engine

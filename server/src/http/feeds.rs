@@ -19,7 +19,8 @@ use super::error::ApiError;
 use super::AppState;
 use storage::api_keys::{self, Scope};
 use wire::account::NewApiKey;
-use wire::dvr_page::{FeedTokenCreated, UpcomingRecording};
+use wire::dvr_page::FeedTokenCreated;
+use wire::UpcomingRow;
 
 /// The feed's path (public: the token is the credential).
 pub const FEED_PATH: &str = "/api/v1/feeds/upcoming.ics";
@@ -72,7 +73,7 @@ pub async fn upcoming(
 }
 
 /// An RFC 5545 calendar of `items` (one event per recording, stable ids, UTC times).
-pub fn calendar(name: &str, items: &[UpcomingRecording], now: DateTime<Utc>) -> String {
+pub fn calendar(name: &str, items: &[UpcomingRow], now: DateTime<Utc>) -> String {
     let mut cal = Calendar::new();
     cal.name(name);
     for r in items {
@@ -139,7 +140,7 @@ mod tests {
 
     #[test]
     fn recordings_become_events_with_stable_ids_and_escaped_text() {
-        let r = UpcomingRecording {
+        let r = UpcomingRow {
             dvr_id: "abcd".into(),
             dvr_name: "Den, DVR".into(),
             job_id: "job-1".into(),
@@ -150,7 +151,7 @@ mod tests {
             summary: Some("Local\nnews.".into()),
             image_url: None,
         };
-        let no_start = UpcomingRecording {
+        let no_start = UpcomingRow {
             starts_at: None,
             ..r.clone()
         };
