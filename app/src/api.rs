@@ -38,32 +38,33 @@ pub async fn call<T: DeserializeOwned>(
     path: &str,
     body: Option<Value>,
 ) -> Result<T, ApiFailure> {
-    let reply = crate::api_call(
-        method.to_string(),
-        path.to_string(),
-        body.map(|b| b.to_string()),
-        csrf,
-    )
-    .await
-    .map_err(|e| ApiFailure {
-        status: 0,
-        error: "unreachable".into(),
-        message: format!("the server could not be reached: {e}"),
-        fields: Vec::new(),
-    })?;
-    let text = if reply.body.trim().is_empty() {
-        "null"
-    } else {
-        reply.body.as_str()
-    };
-    if (200..300).contains(&reply.status) {
-        serde_json::from_str(text).map_err(|e| ApiFailure {
-            status: reply.status,
-            error: "bad_answer".into(),
-            message: format!("unexpected answer from the server: {e}"),
+    let (status, text) = call_text(csrf, method.to_string(), path.to_string(), body).await?;
+    parse(status, &text)
+}
+
+/// The request itself, compiled once (only the parse is generic).
+async fn call_text(
+    csrf: Option<String>,
+    method: String,
+    path: String,
+    body: Option<Value>,
+) -> Result<(u16, String), ApiFailure> {
+    let reply = crate::api_call(method, path, body.map(|b| b.to_string()), csrf)
+        .await
+        .map_err(|e| ApiFailure {
+            status: 0,
+            error: "unreachable".into(),
+            message: format!("the server could not be reached: {e}"),
             fields: Vec::new(),
-        })
+        })?;
+    if (200..300).contains(&reply.status) {
+        Ok((reply.status, reply.body))
     } else {
+        let text = if reply.body.trim().is_empty() {
+            "null"
+        } else {
+            reply.body.as_str()
+        };
         let body: ErrorBody = serde_json::from_str(text).unwrap_or_else(|_| ErrorBody {
             error: "http_error".into(),
             message: format!("the server answered {}", reply.status),
@@ -71,6 +72,32 @@ pub async fn call<T: DeserializeOwned>(
         });
         Err(ApiFailure::of(reply.status, body))
     }
+}
+
+fn parse<T: DeserializeOwned>(status: u16, body: &str) -> Result<T, ApiFailure> {
+    let text = if body.trim().is_empty() { "null" } else { body };
+    serde_json::from_str(text).map_err(|e| bad_answer(status, e))
+}
+
+#[inline(never)]
+fn bad_answer(status: u16, e: serde_json::Error) -> ApiFailure {
+    ApiFailure {
+        status,
+        error: "bad_answer".into(),
+        message: format!("unexpected answer from the server: {e}"),
+        fields: Vec::new(),
+    }
+}
+
+/// `crate::api::from_value` through the text parser, so each type's `Deserialize` is
+/// compiled for one deserializer only (the one `call` uses).
+pub fn from_value<T: DeserializeOwned>(v: Value) -> serde_json::Result<T> {
+    serde_json::from_str(&v.to_string())
+}
+
+/// A write's answer read as `T` (a body of another shape is a `bad_answer`).
+pub fn answer<T: DeserializeOwned>(r: Result<Value, ApiFailure>) -> Result<T, ApiFailure> {
+    r.and_then(|v| parse(200, &v.to_string()))
 }
 
 /// A GET for a resource.

@@ -71,7 +71,7 @@ fn ChangePassword() -> impl IntoView {
                 }
                 outcome.set(Some(
                     r.map(|v| {
-                        serde_json::from_value::<Done>(v)
+                        crate::api::from_value::<Done>(v)
                             .map_or_else(|_| "Password changed.".to_string(), |d| d.message)
                     })
                     .map_err(|e| e.message),
@@ -112,7 +112,7 @@ fn ApiKeys(keys: List<ApiKeyRow>, version: RwSignal<u32>) -> impl IntoView {
             move |r| match r {
                 Ok(v) => {
                     created.set(
-                        serde_json::from_value::<ApiKeyCreated>(v)
+                        crate::api::from_value::<ApiKeyCreated>(v)
                             .ok()
                             .map(|c| c.key),
                     );

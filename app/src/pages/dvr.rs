@@ -223,17 +223,7 @@ fn CalendarLink(dvr_id: String) -> impl IntoView {
             Some(json!({"name": "Calendar feed"})),
             move |r| {
                 made.set(Some(
-                    r.and_then(|v| {
-                        serde_json::from_value::<FeedTokenCreated>(v).map_err(|e| {
-                            wire::ApiFailure {
-                                status: 0,
-                                error: "bad_answer".into(),
-                                message: e.to_string(),
-                                fields: Vec::new(),
-                            }
-                        })
-                    })
-                    .map_err(|e| e.message),
+                    api::answer::<FeedTokenCreated>(r).map_err(|e| e.message),
                 ));
             },
         );

@@ -96,7 +96,7 @@ fn Discovery() -> impl IntoView {
             move |r| {
                 busy.set(false);
                 match r {
-                    Ok(v) => match serde_json::from_value::<Scan>(v) {
+                    Ok(v) => match crate::api::from_value::<Scan>(v) {
                         Ok(scan) => fresh.set(Some(scan)),
                         Err(e) => {
                             error.set(Some(format!("unexpected answer from the server: {e}")))
@@ -392,7 +392,7 @@ fn DvrForm(existing: Option<DvrCard>, on_done: Callback<()>) -> impl IntoView {
             move |r| {
                 testing.set(false);
                 test.set(Some(match r {
-                    Ok(v) => serde_json::from_value::<DvrTested>(v)
+                    Ok(v) => crate::api::from_value::<DvrTested>(v)
                         .map(|t| t.report)
                         .map_err(|e| e.to_string()),
                     Err(f) => Err(f.message),

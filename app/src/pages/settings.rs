@@ -293,18 +293,9 @@ fn TemplatePreview(
             Some(json!({"alert_type": alert_type, "title": title, "body": body})),
             move |r| {
                 sent.set(Some(
-                    r.and_then(|v| {
-                        serde_json::from_value::<wire::TestAlertSent>(v).map_err(|e| {
-                            wire::ApiFailure {
-                                status: 0,
-                                error: "bad_answer".into(),
-                                message: e.to_string(),
-                                fields: Vec::new(),
-                            }
-                        })
-                    })
-                    .map(|t| format!("Test alert sent to {}.", t.providers.join(", ")))
-                    .map_err(|e| e.message),
+                    api::answer::<wire::TestAlertSent>(r)
+                        .map(|t| format!("Test alert sent to {}.", t.providers.join(", ")))
+                        .map_err(|e| e.message),
                 ));
             },
         );
@@ -359,7 +350,7 @@ fn AlertSettings(initial: wire::settings::AlertSettings) -> impl IntoView {
     let save = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let alerts =
-            match serde_json::from_value::<wire::settings::AlertSettings>(model.get_untracked()) {
+            match crate::api::from_value::<wire::settings::AlertSettings>(model.get_untracked()) {
                 Ok(a) => a,
                 Err(e) => {
                     outcome.set(Some(Err(format!("alerts: {e}"))));
@@ -382,13 +373,13 @@ fn AlertSettings(initial: wire::settings::AlertSettings) -> impl IntoView {
     let disabled = !session.is_admin();
     // The policy the switches match now (None: Custom), and one click to set another.
     let current = Memo::new(move |_| {
-        serde_json::from_value::<wire::settings::AlertSettings>(model.get())
+        crate::api::from_value::<wire::settings::AlertSettings>(model.get())
             .ok()
             .and_then(|a| Preset::of(&a))
     });
     let choose = move |p: Preset| {
         if let Ok(mut a) =
-            serde_json::from_value::<wire::settings::AlertSettings>(model.get_untracked())
+            crate::api::from_value::<wire::settings::AlertSettings>(model.get_untracked())
         {
             p.apply(&mut a);
             if let Ok(v) = serde_json::to_value(&a) {
@@ -535,7 +526,7 @@ fn ProviderItem(p: ProviderView, on_change: Callback<()>) -> impl IntoView {
                 testing.set(false);
                 test.set(Some(match r {
                     Ok(v) => {
-                        let outcome: TestOutcome = serde_json::from_value(v).unwrap_or_default();
+                        let outcome: TestOutcome = crate::api::from_value(v).unwrap_or_default();
                         let status = outcome
                             .status
                             .map_or_else(|| "null".to_string(), |s| s.to_string());
@@ -861,7 +852,7 @@ fn Advanced(initial: SettingsView) -> impl IntoView {
             move |r| {
                 reload_outcome.set(Some(
                     r.map(|v| {
-                        let summary = serde_json::from_value::<wire::operations::Reloaded>(v)
+                        let summary = crate::api::from_value::<wire::operations::Reloaded>(v)
                             .map(|r| r.summary)
                             .unwrap_or_default();
                         format!("Configuration file reloaded: {summary}.")
@@ -1035,7 +1026,7 @@ fn BackupRestore() -> impl IntoView {
                     busy.set(false);
                     restored.set(Some(r.map_err(|e| e.message).map(|v| {
                         let v: wire::operations::ImportReport =
-                            serde_json::from_value(v).unwrap_or_default();
+                            crate::api::from_value(v).unwrap_or_default();
                         let mut m = format!(
                             "Restored {} DVR(s), {} provider(s) and {} routing entries.",
                             v.dvrs, v.providers, v.routing_entries
