@@ -19,22 +19,33 @@ if [ "$have" != "$want" ]; then
 fi
 
 cargo build --locked -p frontend --lib --target wasm32-unknown-unknown --profile "$wprof"
+# The splitter (a build tool with its own lockfile, built once for this machine).
+cargo build --locked --release --quiet --manifest-path tools/wasm-split/Cargo.toml \
+  --target-dir target/tools
 
 site=target/site
 tmp=target/site.tmp
 rm -rf "$tmp"
-mkdir -p "$tmp/pkg"
+mkdir -p "$tmp/pkg" "$tmp/split"
 cp -r public/. "$tmp/"
-wasm-bindgen --target web --no-typescript --out-dir "$tmp/pkg" --out-name channelwatch \
-  "target/wasm32-unknown-unknown/$wdir/frontend.wasm"
+# Split at the lazy routes: the main module (layout, dashboard, router) and one chunk
+# per page, loaded when the page is first opened; then bind the main module.
+target/tools/release/wasm-split "target/wasm32-unknown-unknown/$wdir/frontend.wasm" \
+  "$tmp/split" ./channelwatch.js >/dev/null
+wasm-bindgen --target web --no-typescript --keep-lld-exports --no-demangle \
+  --out-dir "$tmp/pkg" --out-name channelwatch "$tmp/split/main.wasm"
 mv "$tmp/pkg/channelwatch_bg.wasm" "$tmp/pkg/channelwatch.wasm"
+rm "$tmp/split/main.wasm"
+mv "$tmp/split"/* "$tmp/pkg/"
+rmdir "$tmp/split"
 if [ "$profile" = release ]; then
   # npm binaryen 132 (Debian's 108 breaks hydration silently; see DEVELOPERS.md).
   # No inlining of functions with one caller: -Oz alone inlines them, which makes the
   # file 80 KB larger once gzipped (measured: 615 → 534 KB).
-  wasm-opt -Oz --one-caller-inline-max-function-size=0 --low-memory-unused \
-    --enable-bulk-memory --enable-nontrapping-float-to-int \
-    "$tmp/pkg/channelwatch.wasm" -o "$tmp/pkg/channelwatch.wasm"
+  for w in "$tmp"/pkg/*.wasm; do
+    wasm-opt -Oz --one-caller-inline-max-function-size=0 --low-memory-unused \
+      --enable-bulk-memory --enable-nontrapping-float-to-int "$w" -o "$w"
+  done
 fi
 cp style/main.css "$tmp/pkg/channelwatch.css"
 rm -rf "$site"

@@ -13,7 +13,7 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::{
     components::{ParentRoute, Route, Router, Routes},
-    path, SsrMode,
+    lazy_route, path, Lazy, LazyRoute, SsrMode,
 };
 
 pub mod api;
@@ -110,13 +110,13 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/login") view=pages::login::LoginPage/>
                 <Route path=path!("/setup") view=pages::login::SetupPage/>
                 <ParentRoute path=path!("") view=layout::Layout ssr=SsrMode::Async>
-                    <Route path=path!("/") view=pages::dashboard::DashboardPage ssr=SsrMode::Async/>
-                    <Route path=path!("/dvrs") view=pages::dvrs::DvrsPage ssr=SsrMode::Async/>
-                    <Route path=path!("/dvrs/:id") view=pages::dvr::DvrPage ssr=SsrMode::Async/>
-                    <Route path=path!("/history") view=pages::history::HistoryPage ssr=SsrMode::Async/>
-                    <Route path=path!("/stats") view=pages::stats::StatsPage ssr=SsrMode::Async/>
-                    <Route path=path!("/settings") view=pages::settings::SettingsPage ssr=SsrMode::Async/>
-                    <Route path=path!("/account") view=pages::account::AccountPage ssr=SsrMode::Async/>
+                    <Route path=path!("/") view={Lazy::<DashboardRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("/dvrs") view={Lazy::<DvrsRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("/dvrs/:id") view={Lazy::<DvrRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("/history") view={Lazy::<HistoryRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("/stats") view={Lazy::<StatsRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("/settings") view={Lazy::<SettingsRoute>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("/account") view={Lazy::<AccountRoute>::new()} ssr=SsrMode::Async/>
                 </ParentRoute>
             </Routes>
         </Router>
@@ -183,3 +183,29 @@ pub async fn diagnose_dvr(dvr_id: String) -> Result<DiagnoseReport, ServerFnErro
         .await
         .map_err(ServerFnError::new)
 }
+
+/// Declares a page as a lazy route: its code is a wasm chunk of its own, loaded the
+/// first time the page is opened (or with the page, when it is the first one).
+macro_rules! lazy_page {
+    ($route:ident, $page:path, $what:literal) => {
+        #[doc = concat!("The ", $what, " page, loaded as its own wasm chunk.")]
+        pub struct $route;
+        #[lazy_route]
+        impl LazyRoute for $route {
+            fn data() -> Self {
+                $route
+            }
+            fn view(_this: Self) -> AnyView {
+                $page().into_any()
+            }
+        }
+    };
+}
+
+lazy_page!(DashboardRoute, pages::dashboard::DashboardPage, "Dashboard");
+lazy_page!(DvrsRoute, pages::dvrs::DvrsPage, "DVRs");
+lazy_page!(DvrRoute, pages::dvr::DvrPage, "one DVR's");
+lazy_page!(HistoryRoute, pages::history::HistoryPage, "History");
+lazy_page!(StatsRoute, pages::stats::StatsPage, "Statistics");
+lazy_page!(SettingsRoute, pages::settings::SettingsPage, "Settings");
+lazy_page!(AccountRoute, pages::account::AccountPage, "Account");

@@ -4,5 +4,7 @@
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(app::App);
+    // Every page is a wasm chunk of its own (lazy routes):
+    // hydration waits for the chunk of the page it starts on.
+    leptos::mount::hydrate_lazy(app::App);
 }

@@ -202,3 +202,38 @@ async fn calendar_feeds_open_with_a_feed_token_and_nothing_else() {
     assert_eq!(fetch(&srv, feed).await.0, 401, "revoked");
     srv.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_recording_scheduled_after_the_page_was_read_shows_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = server(dir.path()).await;
+    let sim = sim(Scenario::Quiet).await;
+    let id = add_connected_dvr(&srv, "Den DVR", &sim).await;
+    // No recording alerts: nothing else looks the new job up.
+    let (status, _) = send(
+        client()
+            .put(url(&srv, "/api/v1/settings"))
+            .json(&json!({"alerts": {"recording": {"enabled": false}}})),
+        Some(API_KEY),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let before = overview(&srv, &id).await["upcoming"]
+        .as_array()
+        .unwrap()
+        .len();
+    // Scheduled now: the job list read a moment ago (and cached) lacks it.
+    let start = chrono::Utc::now().timestamp() + 7200;
+    sim.handle()
+        .emit("jobs.created", &format!("{start}-ch5.1"), "");
+    eventually(
+        "the new recording on the DVR page",
+        Duration::from_secs(10),
+        || async {
+            let v = overview(&srv, &id).await;
+            (v["upcoming"].as_array().unwrap().len() == before + 1).then_some(())
+        },
+    )
+    .await;
+    srv.shutdown().await;
+}
