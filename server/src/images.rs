@@ -36,6 +36,18 @@ pub struct Image {
     pub media_type: String,
 }
 
+/// Removes a key's fetch gate when dropped.
+struct Forget<'a>(
+    &'a Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    &'a str,
+);
+
+impl Drop for Forget<'_> {
+    fn drop(&mut self) {
+        self.0.lock().remove(self.1);
+    }
+}
+
 #[derive(Default)]
 struct Index {
     entries: HashMap<String, (u64, u64)>,
@@ -154,13 +166,13 @@ impl Images {
             .or_default()
             .clone();
         let _one = gate.lock().await;
+        // The gate's entry goes however this ends (a browser that gave up drops it).
+        let _entry = Forget(&self.inflight, key);
         // Whoever held the gate may have fetched it meanwhile.
         if let Some((image, true)) = self.read(key).await {
             return Some(image);
         }
-        let got = self.fetch(&url).await;
-        self.inflight.lock().remove(key);
-        match got {
+        match self.fetch(&url).await {
             Ok(image) => {
                 self.failed.lock().remove(key);
                 self.store(key, &image).await;
@@ -168,7 +180,11 @@ impl Images {
             }
             Err(why) => {
                 debug!(url = %url, why, "image not fetched");
-                self.failed.lock().insert(key.to_string(), Instant::now());
+                let mut failed = self.failed.lock();
+                if failed.len() >= MAX_KNOWN {
+                    failed.retain(|_, at| at.elapsed() < RETRY_AFTER);
+                }
+                failed.insert(key.to_string(), Instant::now());
                 stale
             }
         }
