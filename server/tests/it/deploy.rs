@@ -563,3 +563,38 @@ fn the_entrypoint_runs_the_server_as_puid_and_pgid() {
     assert!(!ok, "UMASK=999 was accepted: {out}");
     assert!(err.contains("UMASK"), "{err}");
 }
+
+/// The compose file the README's Docker section uses keeps to the image: the port the
+/// server listens on, /config as the data volume, the variables the entrypoint and the
+/// server read (TZ, PUID, PGID, UMASK), the open-file limit the fleet figures assume,
+/// and no health check of its own that could drift from the image's.
+#[test]
+fn compose_file_runs_the_image_as_documented() {
+    let text = read(&repo().join("compose.yaml"));
+    let doc: Value = serde_norway::from_str(&text).expect("compose.yaml is YAML");
+    let svc = &doc["services"]["channelwatch"];
+    assert_eq!(svc["build"], ".", "built from this repository's Dockerfile");
+    assert_eq!(svc["ports"][0], "8501:8501");
+    let volumes: Vec<&str> = svc["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        volumes.iter().any(|v| v.ends_with(":/config")),
+        "{volumes:?}"
+    );
+    for name in ["TZ", "PUID", "PGID", "UMASK"] {
+        assert!(svc["environment"][name].is_string(), "{name} is set");
+    }
+    let entry = read(&entrypoint());
+    assert!(entry.contains("PUID") && entry.contains("PGID") && entry.contains("UMASK"));
+    assert_eq!(svc["ulimits"]["nofile"]["hard"], 20000);
+    assert!(
+        svc["healthcheck"].is_null(),
+        "the image's HEALTHCHECK is used"
+    );
+    let readme = read(&repo().join("README.md"));
+    assert!(readme.contains("docker compose up"), "the README shows it");
+}
