@@ -455,6 +455,9 @@ fn with_outcome(mut d: Draft, outcome: Option<RecordingOutcome>) -> Draft {
     if d.image_url.is_none() {
         d.image_url = o.image;
     }
+    if let Some(e) = o.error.filter(|_| d.kind == AlertKind::RecordingFailed) {
+        d.vars.insert("error".into(), json!(e));
+    }
     d
 }
 
@@ -720,6 +723,14 @@ fn recording_draft(
     );
     let image = job.image.clone().or(channel.logo.clone());
     vars.insert("image_url".into(), json!(image));
+    // The DVR's reason, where a job failed or never started.
+    vars.insert(
+        "error".into(),
+        json!(match kind {
+            AlertKind::RecordingFailed | AlertKind::RecordingMissed => job.error.clone(),
+            _ => None,
+        }),
+    );
     let stage = kind.event_type().trim_start_matches("recording.");
     Draft {
         kind,
@@ -1020,7 +1031,9 @@ mod tests {
     fn a_recording_that_never_starts_is_reported_after_two_checks() {
         let s = AlertSettings::default();
         let grace = s.recording.missed_grace_seconds as i64;
-        let f = known(&[("job-3", job(t(600), "5.1"))]);
+        let mut j3 = job(t(600), "5.1");
+        j3.error = Some("No tuners available".into());
+        let f = known(&[("job-3", j3)]);
         let snap = running();
         let mut st = DvrAlerts::new(t(0));
         assert_eq!(
@@ -1044,6 +1057,7 @@ mod tests {
         assert_eq!(d[0].kind, AlertKind::RecordingMissed);
         assert_eq!(d[0].vars["status"], "⛔ Did not start");
         assert_eq!(d[0].vars["channel_name"], "KTLA");
+        assert_eq!(d[0].vars["error"], "No tuners available");
         assert!(run(&mut st, &s, Input::Tick, &snap, &f, t(first + 90)).is_empty());
         assert!(!st.watching_clock());
     }
@@ -1148,6 +1162,7 @@ mod tests {
                 title: Some("The Late Show".into()),
                 failed: true,
                 duration: Some(3600),
+                error: Some("tuner lost".into()),
                 ..Default::default()
             }),
         );
@@ -1165,6 +1180,7 @@ mod tests {
         assert_eq!(d[0].vars["program_title"], "The Late Show");
         assert_eq!(d[0].vars["channel_name"], "KTLA");
         assert_eq!(d[0].dedup_key.as_deref(), Some("recording-failed-job-6"));
+        assert_eq!(d[0].vars["error"], "tuner lost", "the DVR's reason");
     }
 
     #[test]

@@ -42,6 +42,8 @@ pub struct JobInfo {
     pub channel: Option<String>,
     pub summary: Option<String>,
     pub image: Option<String>,
+    /// Why the DVR failed or skipped the job, in its words (`error`), when it says.
+    pub error: Option<String>,
 }
 
 /// What a recording ended as (`/api/v1/recordings/{id}`).
@@ -58,6 +60,8 @@ pub struct RecordingOutcome {
     pub skipped: bool,
     pub delayed: bool,
     pub start_time: Option<i64>,
+    /// The DVR's reason for a failure (`error`), when it gives one.
+    pub error: Option<String>,
 }
 
 fn text(v: &Value, keys: &[&str]) -> Option<String> {
@@ -199,6 +203,7 @@ pub fn parse_jobs(v: &Value) -> HashMap<String, JobInfo> {
                             summary: text(item, &["summary", "Summary"]),
                             image: text(item, &["image_url", "ImageURL"])
                                 .or_else(|| text(j, &["image_url", "ImageURL"])),
+                            error: reason(j),
                         },
                     ))
                 })
@@ -220,7 +225,14 @@ pub fn parse_recording(v: &Value) -> RecordingOutcome {
         skipped: flag(v, &["skipped"]),
         delayed: flag(v, &["delayed"]),
         start_time: v.get("job").and_then(|j| unix_time(j, &["start_time"])),
+        error: reason(v),
     }
+}
+
+/// A failure reason from the DVR: one line of at most 300 characters (it goes into
+/// alert texts).
+fn reason(v: &Value) -> Option<String> {
+    text(v, &["error", "Error"]).map(|e| crate::text::outside_text(&e, 300))
 }
 
 #[cfg(test)]
@@ -259,6 +271,20 @@ mod tests {
             &serde_json::json!({"completed": "true", "cancelled": "TRUE", "error": "tuner lost"}),
         );
         assert!(r.completed && r.cancelled && r.failed);
+        assert_eq!(r.error.as_deref(), Some("tuner lost"));
+    }
+
+    #[test]
+    fn a_jobs_failure_reason_is_kept_on_one_bounded_line() {
+        let long = "x".repeat(1000);
+        let jobs = parse_jobs(&serde_json::json!([
+            {"id": "a", "name": "News", "error": "No tuners\navailable"},
+            {"id": "b", "name": "Film", "Error": long},
+            {"id": "c", "name": "Fine"}
+        ]));
+        assert_eq!(jobs["a"].error.as_deref(), Some("No tuners available"));
+        assert!(jobs["b"].error.as_ref().unwrap().chars().count() <= 300);
+        assert_eq!(jobs["c"].error, None);
     }
 
     #[test]

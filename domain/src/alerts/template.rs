@@ -70,6 +70,7 @@ pub fn variables(cat: Category) -> &'static [&'static str] {
             "duration",
             "stream_count",
             "image_url",
+            "error",
         ],
         Category::Disk => &[
             "level",
@@ -491,6 +492,7 @@ pub fn default_text(kind: AlertKind, v: &Value) -> (String, String) {
             line(&mut b, "📺 ", s(v, "channel_name"));
             line(&mut b, "Channel: ", s(v, "channel_number"));
             line(&mut b, "Status: ", s(v, "status"));
+            line(&mut b, "Reason: ", s(v, "error"));
             line(&mut b, "Program: ", s(v, "program_title"));
             line(&mut b, "", s(v, "program_summary"));
             b.push("-----------------------".into());
@@ -619,7 +621,11 @@ pub fn sample(kind: AlertKind) -> Value {
             "program_title": "The Evening News", "program_summary": "Headlines.",
             "channel_number": "7", "channel_name": "ABC", "scheduled_time": "Today at 6:30 PM",
             "start_time": "6:30 PM", "duration": "30 minutes", "stream_count": 2,
-            "image_url": "https://example.com/news.jpg"
+            "image_url": "https://example.com/news.jpg",
+            "error": match kind {
+                AlertKind::RecordingFailed | AlertKind::RecordingMissed => Some("No tuners available"),
+                _ => None,
+            }
         }),
         Some(Category::Disk) => json!({
             "level": if kind == AlertKind::DiskCritical { "critical" } else { "warning" },
