@@ -377,6 +377,35 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_request_given_up_mid_fetch_leaves_no_gate_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        // A host that never answers in time.
+        let app = axum::Router::new().route(
+            "/slow.png",
+            get(|| async {
+                tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+                "late"
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let images = Images::open(dir.path(), 1 << 20);
+        let p = images
+            .register(&format!("http://{addr}/slow.png"), None)
+            .unwrap();
+        let key = &p["/api/v1/images/".len()..];
+        // The browser gives up (the request's future is dropped during the fetch).
+        let gave_up =
+            tokio::time::timeout(std::time::Duration::from_millis(200), images.get(key)).await;
+        assert!(gave_up.is_err(), "still fetching when dropped");
+        assert!(
+            images.inflight.lock().is_empty(),
+            "the fetch gate went with it"
+        );
+    }
+
+    #[tokio::test]
     async fn unknown_keys_non_images_and_forbidden_urls_give_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let (base, hits) = host().await;

@@ -61,6 +61,24 @@ pub fn url(server: &Server, path: &str) -> String {
     format!("http://{}{}", server.addr, path)
 }
 
+/// A GET of `path` (with the API key when given) whose answer is not JSON: the
+/// status, the `Content-Type` and the body as text.
+pub async fn get_text(server: &Server, path: &str, key: Option<&str>) -> (u16, String, String) {
+    let mut req = client().get(url(server, path));
+    if let Some(k) = key {
+        req = req.header("X-API-Key", k);
+    }
+    let res = req.send().await.expect("request");
+    let status = res.status().as_u16();
+    let kind = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    (status, kind, res.text().await.unwrap())
+}
+
 /// Sends a request (with the API key when given); answers the status and JSON body.
 pub async fn send(req: reqwest::RequestBuilder, key: Option<&str>) -> (u16, serde_json::Value) {
     let req = match key {

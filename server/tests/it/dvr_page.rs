@@ -105,18 +105,6 @@ async fn the_dvr_page_shows_uptime_sources_outages_and_every_upcoming_recording(
     srv.shutdown().await;
 }
 
-/// A request without credentials (as a calendar app makes): status, type, body.
-async fn fetch(srv: &channelwatch::serve::Server, path: String) -> (u16, String, String) {
-    let res = client().get(url(srv, &path)).send().await.unwrap();
-    let status = res.status().as_u16();
-    let kind = res
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default();
-    (status, kind, res.text().await.unwrap())
-}
-
 #[tokio::test]
 async fn calendar_feeds_open_with_a_feed_token_and_nothing_else() {
     let dir = tempfile::tempdir().unwrap();
@@ -146,7 +134,7 @@ async fn calendar_feeds_open_with_a_feed_token_and_nothing_else() {
         "the recording is in the feed",
         Duration::from_secs(20),
         || async {
-            let (status, kind, body) = fetch(&srv, feed.clone()).await;
+            let (status, kind, body) = get_text(&srv, &feed, None).await;
             assert_eq!(status, 200, "{body}");
             assert!(kind.starts_with("text/calendar"), "{kind}");
             body.contains("BEGIN:VEVENT").then_some(body)
@@ -168,7 +156,7 @@ async fn calendar_feeds_open_with_a_feed_token_and_nothing_else() {
     );
 
     // One DVR's feed is named for it.
-    let (status, _, one) = fetch(&srv, format!("{feed}&dvr_id={id}")).await;
+    let (status, _, one) = get_text(&srv, &format!("{feed}&dvr_id={id}"), None).await;
     assert_eq!(status, 200);
     assert!(
         one.contains("X-WR-CALNAME:Den DVR: upcoming recordings"),
@@ -177,7 +165,8 @@ async fn calendar_feeds_open_with_a_feed_token_and_nothing_else() {
 
     // No token, a wrong one, an API key: refused. The feed token opens nothing else.
     for bad in ["", "?token=cwf_wrong", &format!("?token={API_KEY}")] {
-        let (status, _, body) = fetch(&srv, format!("/api/v1/feeds/upcoming.ics{bad}")).await;
+        let (status, _, body) =
+            get_text(&srv, &format!("/api/v1/feeds/upcoming.ics{bad}"), None).await;
         assert_eq!(status, 401, "{bad}: {body}");
     }
     let (status, _) = send(client().get(url(&srv, "/api/v1/dvrs")), Some(&token)).await;
@@ -199,7 +188,7 @@ async fn calendar_feeds_open_with_a_feed_token_and_nothing_else() {
     )
     .await;
     assert_eq!(status, 204);
-    assert_eq!(fetch(&srv, feed).await.0, 401, "revoked");
+    assert_eq!(get_text(&srv, &feed, None).await.0, 401, "revoked");
     srv.shutdown().await;
 }
 

@@ -1909,39 +1909,12 @@ async fn answers_are_compressed_as_the_browser_asks_and_the_feed_is_not() {
     srv.shutdown().await;
 }
 
-/// What `/api/v1/images/...` answers: status, type and body.
-async fn image(
-    srv: &channelwatch::serve::Server,
-    path: &str,
-    key: Option<&str>,
-) -> (u16, String, String) {
-    let mut req = client().get(url(srv, path));
-    if let Some(k) = key {
-        req = req.header("x-api-key", k);
-    }
-    let res = req.send().await.unwrap();
-    let status = res.status().as_u16();
-    let kind = res
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
-    (status, kind, res.text().await.unwrap())
-}
-
 #[tokio::test]
 async fn logos_are_served_by_us_cached_and_never_broken() {
     let dir = tempfile::tempdir().unwrap();
     let srv = server(dir.path()).await;
     let sim = sim(Scenario::Quiet).await;
-    let res = client()
-        .get(url(&srv, "/api/v1/live"))
-        .header("x-api-key", API_KEY)
-        .send()
-        .await
-        .unwrap();
-    let mut stream = res.bytes_stream();
+    let mut stream = open_live(&srv, ("x-api-key", API_KEY)).await;
     let mut buf = String::new();
     add_connected_dvr(&srv, "Den", &sim).await;
     // A channel with a logo, one whose logo file is gone, one with none (M3U).
@@ -1986,7 +1959,7 @@ async fn logos_are_served_by_us_cached_and_never_broken() {
 
     // The DVR's logo, fetched once and then served from the disk cache.
     for _ in 0..2 {
-        let (status, kind, body) = image(&srv, &kcop, Some(API_KEY)).await;
+        let (status, kind, body) = get_text(&srv, &kcop, Some(API_KEY)).await;
         assert_eq!((status, kind.as_str()), (200, "image/svg+xml"));
         assert!(
             body.contains("viewBox=\"0 0 160 160\"") && body.contains(">KCOP<"),
@@ -2000,13 +1973,13 @@ async fn logos_are_served_by_us_cached_and_never_broken() {
     assert_eq!(cached, 1, "one logo on disk");
 
     // A logo the DVR no longer has, and a channel without one: the call sign drawn.
-    let (status, kind, body) = image(&srv, &kttv, Some(API_KEY)).await;
+    let (status, kind, body) = get_text(&srv, &kttv, Some(API_KEY)).await;
     assert_eq!((status, kind.as_str()), (200, "image/svg+xml"));
     assert!(
         body.contains("viewBox=\"0 0 80 80\"") && body.contains(">KTTV<"),
         "{body}"
     );
-    let (status, _, body) = image(&srv, &pluto, Some(API_KEY)).await;
+    let (status, _, body) = get_text(&srv, &pluto, Some(API_KEY)).await;
     assert_eq!(status, 200);
     assert!(body.contains(">PTN<"), "{body}");
     // Unknown keys get a placeholder too; nothing is fetched for them.
@@ -2019,6 +1992,6 @@ async fn logos_are_served_by_us_cached_and_never_broken() {
     assert_eq!(status, 200);
     assert!(body.contains(">ABC<"), "{body}");
     // Images are the app's like any other answer: signed-in only.
-    assert_eq!(image(&srv, &kcop, None).await.0, 401);
+    assert_eq!(get_text(&srv, &kcop, None).await.0, 401);
     srv.shutdown().await;
 }
