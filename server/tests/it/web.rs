@@ -1983,7 +1983,7 @@ async fn logos_are_served_by_us_cached_and_never_broken() {
     assert_eq!(status, 200);
     assert!(body.contains(">PTN<"), "{body}");
     // Unknown keys get a placeholder too; nothing is fetched for them.
-    let (status, _, body) = image(
+    let (status, _, body) = get_text(
         &srv,
         "/api/v1/images/00000000000000000000000000000000?label=ABC",
         Some(API_KEY),
