@@ -161,12 +161,9 @@ pub fn ago(seconds: u64) -> String {
     }
 }
 
-/// `2026-12-05 18:04` from an RFC 3339 time (UTC).
+/// `2026-12-05 18:04` from an RFC 3339 time, in the monitor's zone.
 pub fn when(rfc3339: &str) -> String {
-    match (rfc3339.get(0..10), rfc3339.get(11..16)) {
-        (Some(d), Some(t)) => format!("{d} {t}"),
-        _ => rfc3339.to_string(),
-    }
+    crate::zone::short(rfc3339)
 }
 
 /// `a=1&b=2`, values encoded, pairs without a value left out.
@@ -180,9 +177,9 @@ pub fn query_string<'a>(pairs: impl IntoIterator<Item = (&'a str, String)>) -> S
     s.finish()
 }
 
-/// The `HH:MM` part of an RFC 3339 time (UTC), for compact lists.
+/// `HH:MM` of an RFC 3339 time in the monitor's zone, for compact lists.
 pub fn clock(rfc3339: &str) -> String {
-    rfc3339.get(11..16).unwrap_or(rfc3339).to_string()
+    crate::zone::clock(rfc3339)
 }
 
 /// `45 s`, `12 min`, `1 h 05 min`: how long something lasted.

@@ -21,6 +21,7 @@ pub mod browser;
 pub mod charts;
 pub mod layout;
 pub mod pages;
+pub mod zone;
 
 use wire::{ApiReply, Dashboard, DiagnoseReport};
 
@@ -65,6 +66,9 @@ pub mod services {
         /// does unless the request comes straight from the server's own machine, by a
         /// loopback name). Only decides what the setup page shows; `/auth/setup` checks.
         fn setup_needs_token(&self, request: &http::request::Parts) -> bool;
+
+        /// The offsets of the zone times are shown in (see [`crate::zone`]).
+        fn zone_rules(&self) -> std::sync::Arc<wire::zone::ZoneRules>;
     }
 
     /// The context value server functions look up.
@@ -90,6 +94,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options/>
                 <MetaTags/>
+                <zone::ZoneMeta/>
             </head>
             <body>
                 <App/>

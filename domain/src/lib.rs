@@ -17,6 +17,7 @@ pub mod session;
 pub mod settings;
 pub mod text;
 pub mod times;
+pub mod zone;
 
 /// The product version (every crate shares the workspace version).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

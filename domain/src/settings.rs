@@ -44,6 +44,9 @@ pub struct SettingsPatch {
     pub history_retention_days: Option<u32>,
     #[serde(default)]
     pub disk_thresholds: Option<DiskThresholds>,
+    /// An IANA zone name; empty means `TZ`, then the host's zone.
+    #[serde(default)]
+    pub time_zone: Option<String>,
     /// Merged into the alert settings in force (JSON merge), so a change of one option
     /// changes that option only.
     #[serde(default)]
@@ -65,6 +68,9 @@ impl SettingsPatch {
         }
         if let Some(t) = &self.disk_thresholds {
             check_disk_thresholds(t)?;
+        }
+        if let Some(z) = &self.time_zone {
+            check_time_zone(z)?;
         }
         self.alerts
             .as_ref()
@@ -97,6 +103,16 @@ fn check_days(key: &str, n: u32) -> Result<(), Invalid> {
     } else {
         Err(Invalid::new(key, "must be between 1 and 3650"))
     }
+}
+
+/// A zone name from the bundled database, or empty (`TZ`, then the host's zone).
+pub fn check_time_zone(name: &str) -> Result<(), Invalid> {
+    if name.trim().is_empty() {
+        return Ok(());
+    }
+    crate::zone::Zone::parse(name)
+        .map(|_| ())
+        .map_err(|m| Invalid::new("time_zone", m))
 }
 
 pub(crate) fn check_disk_thresholds(t: &DiskThresholds) -> Result<(), Invalid> {

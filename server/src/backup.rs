@@ -100,6 +100,9 @@ pub struct BackupSettings {
     /// Absent from backups made before watch history existed.
     #[serde(default = "default_history_days")]
     pub history_retention_days: u32,
+    /// The `time_zone` setting (empty: `TZ`); absent from backups made before it existed.
+    #[serde(default)]
+    pub time_zone: String,
     pub disk_thresholds: Option<DiskThresholds>,
     pub alerts: AlertSettings,
 }
@@ -232,6 +235,7 @@ pub async fn export(db: &Db, passphrase: Option<&str>) -> Result<Backup, BackupE
             dvr_soft_limit: settings::dvr_soft_limit(db).await?,
             retention_days: settings::retention_days(db).await?,
             history_retention_days: settings::history_retention_days(db).await?,
+            time_zone: settings::time_zone(db).await?,
             disk_thresholds: settings::get(db, settings::DISK_THRESHOLDS).await?,
             alerts: settings::get(db, SETTINGS_KEY).await?.unwrap_or_default(),
         },
@@ -264,6 +268,7 @@ fn validate_settings(s: &BackupSettings) -> Result<(), BackupError> {
         dvr_soft_limit: Some(s.dvr_soft_limit),
         retention_days: Some(s.retention_days),
         history_retention_days: Some(s.history_retention_days),
+        time_zone: Some(s.time_zone.clone()),
         disk_thresholds: s.disk_thresholds,
         alerts: None,
     };
@@ -443,6 +448,7 @@ pub async fn import(
         &b.settings.history_retention_days,
     )
     .await?;
+    settings::set(db, settings::TIME_ZONE, &b.settings.time_zone).await?;
     if let Some(t) = &b.settings.disk_thresholds {
         settings::set(db, settings::DISK_THRESHOLDS, t).await?;
     }
@@ -529,6 +535,7 @@ mod tests {
             dvr_soft_limit: 0,
             retention_days: 30,
             history_retention_days: 365,
+            time_zone: String::new(),
             disk_thresholds: None,
             alerts: AlertSettings::default(),
         };
@@ -554,6 +561,15 @@ mod tests {
             validate_settings(&s).unwrap_err().to_string(),
             "settings.history_retention_days: must be between 1 and 3650"
         );
+        let s = BackupSettings {
+            history_retention_days: 365,
+            time_zone: "Nowhere/Land".into(),
+            ..s
+        };
+        assert!(validate_settings(&s)
+            .unwrap_err()
+            .to_string()
+            .starts_with("settings.time_zone: 'Nowhere/Land' is not a time zone"));
     }
 
     async fn seeded() -> (tempfile::TempDir, Db) {

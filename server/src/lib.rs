@@ -26,6 +26,7 @@ pub mod services;
 #[cfg(test)]
 mod shape;
 pub mod sign_in;
+pub mod zone;
 
 /// The version every surface reports.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

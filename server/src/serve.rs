@@ -176,9 +176,20 @@ pub async fn start_with(
         dispatch_settings,
         config.instance_url.clone(),
     );
-    let alerts =
-        crate::alerts::pipeline::AlertService::load(db.clone(), engine.clone(), dispatcher.clone())
-            .await?;
+    let time_zone = crate::zone::TimeZone::new(config.tz.clone());
+    let zone = time_zone.reload(&db).await?;
+    info!(
+        zone = zone.zone.name(),
+        source = zone.source.as_str(),
+        "time zone"
+    );
+    let alerts = crate::alerts::pipeline::AlertService::load(
+        db.clone(),
+        engine.clone(),
+        dispatcher.clone(),
+        time_zone,
+    )
+    .await?;
     // Subscribed before any DVR task runs, so no event escapes the alert rules.
     let alert_rx = engine.alert_stream();
     // The same for watch history: every play a DVR task reports is kept.

@@ -67,6 +67,13 @@ pub async fn history_retention_days(db: &Db) -> Result<u32, StorageError> {
         .unwrap_or(DEFAULT_HISTORY_RETENTION_DAYS))
 }
 
+/// The time zone times are shown in (Settings > Advanced); empty: `TZ`, then the host's.
+pub const TIME_ZONE: &str = "time_zone";
+
+pub async fn time_zone(db: &Db) -> Result<String, StorageError> {
+    Ok(get(db, TIME_ZONE).await?.unwrap_or_default())
+}
+
 /// Disk thresholds saved in Settings > Advanced (the YAML file's, when it sets them, win).
 pub const DISK_THRESHOLDS: &str = "disk_thresholds";
 

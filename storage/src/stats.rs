@@ -93,13 +93,19 @@ pub async fn by(db: &Db, r: &Range, dim: Dim, top: i64) -> Result<Vec<Slice>, St
         .collect()
 }
 
-/// Plays by day of week (Monday first) and hour of day they started (UTC).
-pub async fn heatmap(db: &Db, r: &Range) -> Result<[[i64; 24]; 7], StorageError> {
+/// Plays by day of week (Monday first) and hour of day they started. The roll-ups
+/// keep UTC hours; `place` puts the start of each (unix seconds) in its cell, so the
+/// caller decides the zone: `(weekday, hour)`.
+pub async fn heatmap(
+    db: &Db,
+    r: &Range,
+    place: impl Fn(i64) -> (usize, usize),
+) -> Result<[[i64; 24]; 7], StorageError> {
     let rows = sqlx::query(
-        "SELECT (day + 3) % 7 AS dow, CAST(key AS INTEGER) AS hour, SUM(plays) AS plays
+        "SELECT day, CAST(key AS INTEGER) AS hour, SUM(plays) AS plays
            FROM watch_by_day
           WHERE dim = 'hour' AND day BETWEEN ?1 AND ?2 AND (?3 IS NULL OR dvr_id = ?3)
-          GROUP BY dow, hour",
+          GROUP BY day, hour",
     )
     .bind(r.from_day)
     .bind(r.to_day)
@@ -108,16 +114,13 @@ pub async fn heatmap(db: &Db, r: &Range) -> Result<[[i64; 24]; 7], StorageError>
     .await?;
     let mut grid = [[0i64; 24]; 7];
     for row in rows {
-        let (dow, hour, plays): (i64, i64, i64) = (
-            row.try_get("dow")?,
+        let (day, hour, plays): (i64, i64, i64) = (
+            row.try_get("day")?,
             row.try_get("hour")?,
             row.try_get("plays")?,
         );
-        if let Some(cell) = usize::try_from(dow)
-            .ok()
-            .and_then(|d| grid.get_mut(d))
-            .and_then(|day| usize::try_from(hour).ok().and_then(|h| day.get_mut(h)))
-        {
+        let (dow, h) = place(day * 86_400 + hour.clamp(0, 23) * 3600);
+        if let Some(cell) = grid.get_mut(dow).and_then(|d| d.get_mut(h)) {
             *cell += plays;
         }
     }
@@ -371,10 +374,22 @@ mod tests {
             ..all.clone()
         };
         assert_eq!(by(&db, &one, Dim::Title, 10).await.unwrap()[0].key, "Movie");
-        let grid = heatmap(&db, &all).await.unwrap();
+        let utc = |t: i64| {
+            (
+                ((t.div_euclid(86_400) + 3) % 7) as usize,
+                (t.rem_euclid(86_400) / 3600) as usize,
+            )
+        };
+        let grid = heatmap(&db, &all, utc).await.unwrap();
         assert_eq!(grid[4][20], 2, "Friday 20:00");
         assert_eq!(grid[4][5], 1, "Friday 05:00");
         assert_eq!(grid[5][1], 1, "Saturday 01:00");
+        // Where the caller's zone is five hours behind, Saturday 01:00 is Friday 20:00.
+        let west = |t: i64| utc(t - 5 * 3600);
+        let grid = heatmap(&db, &all, west).await.unwrap();
+        assert_eq!(grid[4][20], 1, "Saturday 01:00 UTC");
+        assert_eq!(grid[4][15], 2, "Friday 20:00 UTC");
+        assert_eq!(grid[4][0], 1, "Friday 05:00 UTC");
         let later = Range {
             from_day: 20_001,
             ..all.clone()

@@ -335,9 +335,24 @@ pub struct SettingsView {
     /// Days of watch history kept.
     #[serde(default)]
     pub history_retention_days: u32,
+    /// The `time_zone` setting: an IANA name, or empty for `TZ` (then the host's zone).
+    #[serde(default)]
+    pub time_zone: String,
+    /// The zone times are shown in now, and where it came from.
+    #[serde(default)]
+    pub time_zone_in_force: ZoneInForce,
     pub disk_thresholds: DiskThresholds,
     pub disk_thresholds_managed_by_file: bool,
     pub config_file: ConfigFile,
+}
+
+/// The zone in force: its name, where it came from (`setting`, `env` for `TZ`,
+/// `host`, `default`), and why a zone that was named was passed over.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ZoneInForce {
+    pub name: String,
+    pub source: String,
+    pub warning: Option<String>,
 }
 
 /// How an alert option reads in the UI: its label, one line of help, and its unit.

@@ -220,7 +220,7 @@ fn Recordings(d: Memo<Dashboard>) -> impl IntoView {
             } else {
                 view! { <ul class="upcoming">{dash.upcoming.into_iter().map(|u| view! {
                     <li>{format!("{} · {} · {}", u.title.unwrap_or_else(|| format!("job {}", u.job_id)), u.dvr_name,
-                        u.starts_at.map(|t| format!("{} {}", &t.get(..10).unwrap_or(""), clock(&t))).unwrap_or_default())}</li>
+                        u.starts_at.map(|t| api::when(&t)).unwrap_or_default())}</li>
                 }).collect_view()}</ul> }.into_any()
             }}
         }

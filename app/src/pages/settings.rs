@@ -808,6 +808,10 @@ fn Advanced(initial: SettingsView) -> impl IntoView {
     let limit = RwSignal::new(initial.dvr_soft_limit.to_string());
     let retention = RwSignal::new(initial.retention_days.to_string());
     let history_retention = RwSignal::new(initial.history_retention_days.to_string());
+    let time_zone = RwSignal::new(initial.time_zone.clone());
+    let in_force = RwSignal::new(initial.time_zone_in_force.clone());
+    // The zone names for the picker, once the tab is open in a browser.
+    let zone_names = LocalResource::new(|| api::get::<Vec<String>>("/api/v1/settings/time-zones"));
     let t = initial.disk_thresholds;
     // Written as JSON writes them (`10.0`), as the form always showed them.
     let shown = |v: f64| serde_json::to_string(&v).unwrap_or_default();
@@ -838,6 +842,7 @@ fn Advanced(initial: SettingsView) -> impl IntoView {
     let file_sets = |k: &str| file_keys.iter().any(|x| x == k);
     let (file_limit, file_retention) = (file_sets("dvr_soft_limit"), file_sets("retention_days"));
     let file_history = file_sets("history_retention_days");
+    let file_zone = file_sets("time_zone");
     let outcome = RwSignal::new(None);
     let admin = session.is_admin();
     let config_path = initial.config_file.path.clone();
@@ -889,6 +894,9 @@ fn Advanced(initial: SettingsView) -> impl IntoView {
             "retention_days": whole(retention),
             "history_retention_days": whole(history_retention),
         });
+        if !file_zone {
+            body["time_zone"] = Value::String(time_zone.get_untracked().trim().to_string());
+        }
         if !file_thresholds {
             let mut d = Map::new();
             for (k, _, s) in &th {
@@ -903,8 +911,13 @@ fn Advanced(initial: SettingsView) -> impl IntoView {
             Some(body),
             move |r| {
                 outcome.set(Some(
-                    r.map(|_| "Advanced settings saved.".to_string())
-                        .map_err(|e| e.message),
+                    r.map(|v| {
+                        if let Ok(v) = crate::api::from_value::<SettingsView>(v) {
+                            in_force.set(v.time_zone_in_force);
+                        }
+                        "Advanced settings saved.".to_string()
+                    })
+                    .map_err(|e| e.message),
                 ));
             },
         );
@@ -919,6 +932,22 @@ fn Advanced(initial: SettingsView) -> impl IntoView {
                     <input id="retention-input" inputmode="numeric" bind:value=retention disabled=!admin || file_retention/></div>
                 <div class="field"><label for="history-retention-input">"Keep watch history (days)"</label>
                     <input id="history-retention-input" inputmode="numeric" bind:value=history_retention disabled=!admin || file_history/></div>
+                <div class="field"><label for="time-zone-input">"Time zone"</label>
+                    <input id="time-zone-input" list="time-zones" placeholder="Empty: TZ, then the host's zone" autocomplete="off" bind:value=time_zone disabled=!admin || file_zone/>
+                    <datalist id="time-zones">
+                        {move || zone_names.get().and_then(Result::ok).unwrap_or_default().into_iter().map(|n| view! { <option value=n/> }).collect_view()}
+                    </datalist>
+                    <p class="hint" id="time-zone-in-force">{move || in_force.with(|z| {
+                        let from = match z.source.as_str() {
+                            "setting" => "this setting",
+                            "env" => "TZ",
+                            "host" => "the host",
+                            _ => "nothing set: UTC",
+                        };
+                        format!("Times are shown in {} (from {from}); pages show a change once reloaded.", z.name)
+                    })}</p>
+                    {move || in_force.with(|z| z.warning.clone()).map(|w| view! { <p class="error" id="time-zone-warning">{w}</p> })}
+                </div>
                 {thresholds.into_iter().map(|(k, label, s)| view! {
                     <div class="field"><label for=format!("disk-{k}")>{label}</label>
                         <input id=format!("disk-{k}") inputmode="decimal" bind:value=s disabled=!admin || file_thresholds/></div>

@@ -94,7 +94,7 @@ fn StatsView(
         </div>
         <section class="panel" id="heatmap">
             <h2>"When people watch"</h2>
-            <p class="meta">"Plays by the day and hour they started (UTC)."</p>
+            <p class="meta">{move || format!("Plays by the day and hour they started ({}).", crate::zone::name())}</p>
             <HeatMap grid=s.heatmap.clone()/>
         </section>
         <section class="panel" id="streams-chart">

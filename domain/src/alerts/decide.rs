@@ -8,7 +8,7 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use chrono::{DateTime, Local, TimeZone, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use serde_json::{json, Map, Value};
 
 use super::disk::DiskRule;
@@ -21,6 +21,7 @@ use crate::disk::{DiskLevel, DiskSample, DiskThresholds};
 use crate::engine_event::{EngineEvent, EngineEventKind};
 use crate::health::{RestartCause, Verdict};
 use crate::session::{Change, LiveSession, Recording, VodSession};
+use crate::zone::Zone;
 
 /// An alert the rules decided on, before texts and routing.
 #[derive(Debug, Clone)]
@@ -50,6 +51,8 @@ pub struct Snapshot {
     /// Streams playing now.
     pub stream_count: Option<u64>,
     pub disk_thresholds: DiskThresholds,
+    /// The zone alert texts give times in.
+    pub zone: Zone,
 }
 
 /// Lookups on the DVR's API the rules want answered before they decide.
@@ -390,7 +393,7 @@ fn on_event(
                     o.since,
                     o.until,
                     None,
-                    &snap.host,
+                    snap,
                     now,
                 )],
                 _ => Vec::new(),
@@ -404,7 +407,7 @@ fn on_event(
                 check.restarted_at,
                 None,
                 Some(check.detail.clone()),
-                &snap.host,
+                snap,
                 now,
             );
             d.dedup_key = Some(format!("reload-{}", check.restarted_at.timestamp_millis()));
@@ -515,7 +518,7 @@ fn on_tick(
             o.since,
             None,
             st.last_detail.clone(),
-            &snap.host,
+            snap,
             now,
         ));
     }
@@ -695,14 +698,14 @@ fn recording_draft(
         json!(match kind {
             AlertKind::RecordingScheduled
             | AlertKind::RecordingCancelled
-            | AlertKind::RecordingMissed => start.map(|t| friendly_day_time(t, now)),
+            | AlertKind::RecordingMissed => start.map(|t| snap.zone.friendly(t, now)),
             _ => None,
         }),
     );
     vars.insert(
         "start_time".into(),
         json!(match kind {
-            AlertKind::RecordingStarted => Some(clock_time(now)),
+            AlertKind::RecordingStarted => Some(snap.zone.clock(now)),
             _ => None,
         }),
     );
@@ -746,12 +749,13 @@ fn health_draft(
     since: DateTime<Utc>,
     until: Option<DateTime<Utc>>,
     detail: Option<String>,
-    host: &str,
+    snap: &Snapshot,
     now: DateTime<Utc>,
 ) -> Draft {
     let mut vars = Map::new();
-    vars.insert("outage_start".into(), json!(local_time(since)));
-    vars.insert("outage_end".into(), json!(until.map(local_time)));
+    let zone = snap.zone;
+    vars.insert("outage_start".into(), json!(zone.date_time(since)));
+    vars.insert("outage_end".into(), json!(until.map(|t| zone.date_time(t))));
     vars.insert(
         "outage_duration".into(),
         json!(human_duration(
@@ -759,7 +763,7 @@ fn health_draft(
         )),
     );
     vars.insert("detail".into(), json!(detail));
-    vars.insert("dvr_host".into(), json!(host));
+    vars.insert("dvr_host".into(), json!(snap.host));
     Draft {
         kind,
         dedup_key: Some(format!("{}-{}", kind.event_type(), since.timestamp())),
@@ -767,33 +771,6 @@ fn health_draft(
         vars,
         image_url: None,
     }
-}
-
-fn local_time(t: DateTime<Utc>) -> String {
-    t.with_timezone(&Local)
-        .format("%Y-%m-%d %H:%M:%S %Z")
-        .to_string()
-}
-
-/// `8:54 PM EDT`-style clock time (leading zero stripped).
-fn clock_time(t: DateTime<Utc>) -> String {
-    let l = t.with_timezone(&Local);
-    let s = l.format("%I:%M %p").to_string();
-    s.trim_start_matches('0').to_string()
-}
-
-/// `Today at 8:54 PM`, `Tomorrow at …`, or `Mon DD, YYYY at …`, seen from `now`.
-fn friendly_day_time(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
-    let l = t.with_timezone(&Local);
-    let today = now.with_timezone(&Local).date_naive();
-    let day = if l.date_naive() == today {
-        "Today".to_string()
-    } else if Some(l.date_naive()) == today.succ_opt() {
-        "Tomorrow".to_string()
-    } else {
-        l.format("%b %d, %Y").to_string()
-    };
-    format!("{day} at {}", clock_time(t))
 }
 
 #[cfg(test)]
@@ -830,6 +807,7 @@ mod tests {
             host: "192.168.1.20:8089".into(),
             stream_count: Some(1),
             disk_thresholds: DiskThresholds::default(),
+            zone: Zone::UTC,
         }
     }
 
@@ -989,6 +967,58 @@ mod tests {
             at,
             EngineEventKind::Change(Change::RecordingScheduled { job_id: id.into() }),
         )
+    }
+
+    /// Alert texts give times in the zone in force, daylight saving included: the
+    /// night New York's clocks go back, 05:30 and 06:30 UTC are both 1:30 AM.
+    #[test]
+    fn alert_times_are_in_the_zone_in_force_across_a_dst_change() {
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().to_utc();
+        let ny = Snapshot {
+            zone: Zone::parse("America/New_York").unwrap(),
+            ..running()
+        };
+        let s = AlertSettings::default();
+        // Saturday 22:00 EDT: the job starts at 1:30 EST, the next day.
+        let now = at("2026-11-01T02:00:00Z");
+        let f = known(&[("job-1", job(at("2026-11-01T06:30:00Z"), "5.1"))]);
+        let mut st = DvrAlerts::new(now);
+        let ev = scheduled(now, "job-1");
+        let d = run(&mut st, &s, Input::Event(&ev), &ny, &f, now);
+        assert_eq!(d[0].vars["scheduled_time"], "Tomorrow at 1:30 AM");
+        let d = run(&mut st, &s, Input::Event(&ev), &running(), &f, now);
+        assert_eq!(
+            d[0].vars["scheduled_time"], "Today at 6:30 AM",
+            "the same job read in UTC"
+        );
+
+        let mut s = AlertSettings::default();
+        s.health.unreachable_delay_seconds = 30;
+        let down = at("2026-11-01T05:30:00Z");
+        let mut st = DvrAlerts::new(down);
+        let stale = health(down, Verdict::Stale);
+        run(
+            &mut st,
+            &s,
+            Input::Event(&stale),
+            &ny,
+            &Facts::default(),
+            down,
+        );
+        let later = down + chrono::Duration::seconds(3600);
+        run(&mut st, &s, Input::Tick, &ny, &Facts::default(), later);
+        let back = health(later, Verdict::Healthy);
+        let r = run(
+            &mut st,
+            &s,
+            Input::Event(&back),
+            &ny,
+            &Facts::default(),
+            later,
+        );
+        assert_eq!(r[0].vars["outage_start"], "2026-11-01 01:30:00 EDT");
+        assert_eq!(r[0].vars["outage_end"], "2026-11-01 01:30:00 EST");
+        assert_eq!(r[0].vars["outage_duration"], "1h 0m 0s");
     }
 
     #[test]

@@ -19,6 +19,7 @@ use tracing::{info, warn};
 
 use super::enrich::Enrichers;
 use crate::notify::outbox::Dispatcher;
+use crate::zone::TimeZone;
 use domain::alerts::decide::{self, Draft, DvrAlerts, Facts, Input, Needs, Snapshot};
 use domain::alerts::kind::AlertKind;
 use domain::alerts::pacing::{Limits, Pacing, Status};
@@ -46,6 +47,8 @@ struct Shared {
     workers: Mutex<HashMap<String, mpsc::UnboundedSender<Arc<EngineEvent>>>>,
     /// Per-DVR lookup caches (channels, guide, jobs), shared with the dashboard.
     enrichers: Enrichers,
+    /// The zone alert texts give times in.
+    time_zone: TimeZone,
 }
 
 /// How often a DVR's clock-driven checks run while one is pending, and otherwise.
@@ -67,6 +70,7 @@ impl AlertService {
         db: Db,
         engine: Engine,
         dispatcher: Dispatcher,
+        time_zone: TimeZone,
     ) -> Result<Self, StorageError> {
         let settings: AlertSettings = store_settings::get(&db, SETTINGS_KEY)
             .await?
@@ -82,8 +86,14 @@ impl AlertService {
                 pacing: Mutex::new(pacing),
                 workers: Mutex::new(HashMap::new()),
                 enrichers: Enrichers::default(),
+                time_zone,
             }),
         })
+    }
+
+    /// The zone in force (the `time_zone` setting, `TZ`, the host's).
+    pub fn time_zone(&self) -> &TimeZone {
+        &self.shared.time_zone
     }
 
     /// Every DVR's dedup keys of the last day, in one query at start (one per DVR
@@ -260,6 +270,7 @@ impl AlertService {
                 .as_ref()
                 .map(|s| s.with_state(|st| st.stream_count() as u64)),
             disk_thresholds: engine.disk_thresholds(),
+            zone: self.shared.time_zone.zone(),
         }
     }
 

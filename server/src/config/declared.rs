@@ -311,6 +311,7 @@ pub fn resolve(
         dvr_soft_limit: file.dvr_soft_limit,
         retention_days: file.retention_days,
         history_retention_days: file.history_retention_days,
+        time_zone: file.time_zone.clone(),
         disk_thresholds: None,
         alerts: file.alerts.clone(),
     };
@@ -567,6 +568,12 @@ pub(crate) async fn write_file_settings(
             changed.push("history_retention_days");
         }
     }
+    if let Some(zone) = &file.time_zone {
+        if settings::time_zone(db).await? != *zone {
+            settings::set(db, settings::TIME_ZONE, zone).await?;
+            changed.push("time_zone");
+        }
+    }
     Ok(changed)
 }
 
@@ -588,6 +595,8 @@ pub(crate) fn managed_key_in(file: &FileConfig, patch: &SettingsPatch) -> Option
         Some("retention_days")
     } else if differs(patch.history_retention_days, file.history_retention_days) {
         Some("history_retention_days")
+    } else if matches!((&patch.time_zone, &file.time_zone), (Some(g), Some(d)) if g != d) {
+        Some("time_zone")
     } else if patch.disk_thresholds.is_some() && file.disk_thresholds.is_some() {
         Some("disk_thresholds")
     } else {
@@ -700,6 +709,7 @@ async fn write(
     for key in write_file_settings(file, parts.db).await? {
         diff.settings_changed.push(key.into());
     }
+    parts.alerts.time_zone().reload(parts.db).await?;
     // The file's thresholds, else (when the file stopped setting them) the stored ones.
     let thresholds = match file.disk_thresholds {
         Some(t) => Some(t),

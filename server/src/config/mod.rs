@@ -97,6 +97,8 @@ pub struct FileConfig {
     pub retention_days: Option<u32>,
     /// Watch-history retention in days (Settings > Advanced).
     pub history_retention_days: Option<u32>,
+    /// The zone times are shown in (Settings > Advanced); empty: `TZ`.
+    pub time_zone: Option<String>,
     /// Alert settings laid over the stored ones (keys of `GET /api/v1/settings` `alerts`).
     pub alerts: Option<serde_json::Value>,
     /// `providers` with their secrets resolved (filled by [`read_file`]).
@@ -211,6 +213,9 @@ pub struct Config {
     /// `CHANNELWATCH_IMAGE_CACHE_MB` (default 100, 1–10000): the disk cache of channel
     /// logos and program art under `<data-dir>/cache/images`.
     pub image_cache_bytes: u64,
+    /// `TZ`: the zone times are shown in unless the `time_zone` setting names one
+    /// (read against the bundled zone database; see `crate::zone`).
+    pub tz: Option<String>,
 }
 
 impl std::fmt::Debug for Config {
@@ -231,6 +236,7 @@ impl std::fmt::Debug for Config {
             .field("demo", &self.demo)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("allowed_hosts", &self.allowed_hosts)
+            .field("tz", &self.tz)
             .finish_non_exhaustive()
     }
 }
@@ -480,6 +486,7 @@ impl Config {
             trusted_proxies,
             allowed_hosts,
             image_cache_bytes,
+            tz: env.var("TZ"),
         })
     }
 
@@ -787,6 +794,23 @@ mod tests {
         std::fs::write(&path, "disk_thresholds:\n  warn_pct: 4\n").unwrap();
         let e = Config::load(&flags(dir.path()), &[]).unwrap_err();
         assert!(e.key.starts_with("disk_thresholds"), "{e}");
+    }
+
+    #[test]
+    fn a_time_zone_not_in_the_database_names_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("channelwatch.yaml");
+        std::fs::write(&path, "time_zone: Europe/Berln\n").unwrap();
+        let e = Config::load(&flags(dir.path()), &[]).unwrap_err();
+        assert_eq!(e.key, "time_zone", "{e}");
+        assert!(
+            e.to_string().contains("'Europe/Berln' is not a time zone"),
+            "{e}"
+        );
+        std::fs::write(&path, "time_zone: Europe/Berlin\n").unwrap();
+        let c = Config::load(&flags(dir.path()), &[("TZ", "Asia/Tokyo")]).unwrap();
+        assert_eq!(c.file.time_zone.as_deref(), Some("Europe/Berlin"));
+        assert_eq!(c.tz.as_deref(), Some("Asia/Tokyo"));
     }
 
     #[test]

@@ -75,6 +75,7 @@ fn file_keys(file: &crate::config::FileConfig) -> Vec<String> {
             file.history_retention_days.is_some(),
         ),
         ("disk_thresholds", file.disk_thresholds.is_some()),
+        ("time_zone", file.time_zone.is_some()),
     ] {
         if set {
             out.push(key.to_string());
@@ -94,6 +95,15 @@ async fn current(state: &AppState) -> Result<SettingsView, ApiError> {
         alerts: s.alerts.settings(),
         retention_days: store::retention_days(&s.db).await?,
         history_retention_days: store::history_retention_days(&s.db).await?,
+        time_zone: store::time_zone(&s.db).await?,
+        time_zone_in_force: {
+            let r = s.alerts.time_zone().resolved();
+            wire::settings::ZoneInForce {
+                name: r.zone.name().to_string(),
+                source: r.source.as_str().to_string(),
+                warning: r.warning,
+            }
+        },
         disk_thresholds: s.engine.disk_thresholds(),
         disk_thresholds_managed_by_file: s.declared.file().disk_thresholds.is_some(),
         config_file: ConfigFile {
@@ -107,6 +117,14 @@ pub(crate) async fn get_settings(
     State(state): State<AppState>,
 ) -> Result<Json<SettingsView>, ApiError> {
     Ok(Json(current(&state).await?))
+}
+
+/// `GET /api/v1/settings/time-zones`: every zone name of the bundled database, for the
+/// time zone picker.
+pub(crate) async fn time_zones() -> Json<Vec<&'static str>> {
+    let mut names: Vec<&'static str> = domain::zone::Zone::names().collect();
+    names.sort_unstable();
+    Json(names)
 }
 
 /// Any part may be given; what is given is validated whole (`SettingsPatch::check`,
@@ -152,6 +170,15 @@ pub(crate) async fn put_settings(
     }
     if let Some(days) = b.history_retention_days {
         store::set(&state.services.db, store::HISTORY_RETENTION_DAYS, &days).await?;
+    }
+    if let Some(zone) = &b.time_zone {
+        store::set(&state.services.db, store::TIME_ZONE, &zone.trim()).await?;
+        state
+            .services
+            .alerts
+            .time_zone()
+            .reload(&state.services.db)
+            .await?;
     }
     if let Some(t) = b.disk_thresholds {
         store::set(&state.services.db, store::DISK_THRESHOLDS, &t).await?;

@@ -67,15 +67,21 @@ pub async fn upcoming(
             (CONTENT_DISPOSITION, "inline; filename=\"upcoming.ics\""),
             (CACHE_CONTROL, "private, max-age=300"),
         ],
-        calendar(&name, &items, Utc::now()),
+        calendar(
+            &name,
+            &items,
+            services.alerts.time_zone().zone().name(),
+            Utc::now(),
+        ),
     )
         .into_response())
 }
 
-/// An RFC 5545 calendar of `items` (one event per recording, stable ids, UTC times).
-pub fn calendar(name: &str, items: &[UpcomingRow], now: DateTime<Utc>) -> String {
+/// An RFC 5545 calendar of `items` (one event per recording, stable ids, UTC times),
+/// named as in `zone` (`X-WR-TIMEZONE`), so a calendar app shows it in the monitor's zone.
+pub fn calendar(name: &str, items: &[UpcomingRow], zone: &str, now: DateTime<Utc>) -> String {
     let mut cal = Calendar::new();
-    cal.name(name);
+    cal.name(name).timezone(zone);
     for r in items {
         let Some(start) = r
             .starts_at
@@ -158,7 +164,7 @@ mod tests {
         let now = DateTime::parse_from_rfc3339("2026-12-05T12:00:00Z")
             .unwrap()
             .with_timezone(&Utc);
-        let ics = calendar("Den: upcoming", &[r, no_start], now);
+        let ics = calendar("Den: upcoming", &[r, no_start], "America/New_York", now);
         assert!(ics.starts_with("BEGIN:VCALENDAR\r\n"), "{ics}");
         assert_eq!(ics.matches("BEGIN:VEVENT").count(), 1);
         for line in [
@@ -169,6 +175,7 @@ mod tests {
             "LOCATION:ch 5.1 · Den\\, DVR",
             "DESCRIPTION:Local\\nnews.",
             "DTSTAMP:20261205T120000Z",
+            "X-WR-TIMEZONE:America/New_York",
         ] {
             assert!(ics.contains(line), "{line} in {ics}");
         }

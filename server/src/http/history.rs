@@ -14,6 +14,7 @@ use super::error::ApiError;
 use super::AppState;
 use domain::history::PlayKind;
 use domain::times::rfc3339_secs;
+use domain::zone::Zone;
 use storage::history::{self, Cursor, Entry, Filter, Order};
 use wire::history::{ChannelSeen, HistoryFacets, HistoryItem, HistoryPage, CSV_COLUMNS};
 
@@ -54,9 +55,9 @@ fn some(v: &Option<String>) -> Option<String> {
         .map(str::to_string)
 }
 
-/// An RFC 3339 time, or a plain date (UTC): `from` is that day's start, `to` the next
-/// day's (a date range includes its last day).
-fn time(name: &str, v: &Option<String>) -> Result<Option<i64>, ApiError> {
+/// An RFC 3339 time, or a plain date (a day in `zone`): `from` is that day's start, `to`
+/// the next day's (a date range includes its last day).
+fn time(name: &str, v: &Option<String>, zone: Zone) -> Result<Option<i64>, ApiError> {
     let Some(s) = some(v) else { return Ok(None) };
     if let Ok(t) = DateTime::parse_from_rfc3339(&s) {
         return Ok(Some(t.timestamp()));
@@ -67,9 +68,7 @@ fn time(name: &str, v: &Option<String>) -> Result<Option<i64>, ApiError> {
         } else {
             d
         };
-        return Ok(Some(
-            day.and_time(chrono::NaiveTime::MIN).and_utc().timestamp(),
-        ));
+        return Ok(Some(zone.day_start(day).timestamp()));
     }
     Err(ApiError::invalid(format!(
         "{name}: not an RFC 3339 time or a date (like 2026-12-05T18:00:00Z or 2026-12-05)"
@@ -77,7 +76,8 @@ fn time(name: &str, v: &Option<String>) -> Result<Option<i64>, ApiError> {
 }
 
 impl HistoryQuery {
-    fn check(&self) -> Result<Asked, ApiError> {
+    /// The filters checked; plain dates are days in `zone`.
+    fn check(&self, zone: Zone) -> Result<Asked, ApiError> {
         let kind = match some(&self.kind) {
             None => None,
             Some(k) => Some(
@@ -106,7 +106,7 @@ impl HistoryQuery {
                 ApiError::invalid("before: not a cursor from an earlier page's next_before")
             })?),
         };
-        let (from, to) = (time("from", &self.from)?, time("to", &self.to)?);
+        let (from, to) = (time("from", &self.from, zone)?, time("to", &self.to, zone)?);
         if let (Some(f), Some(t)) = (from, to) {
             if f > t {
                 return Err(ApiError::invalid("from: must not be after to"));
@@ -166,7 +166,7 @@ pub async fn list(
 ) -> Result<Json<HistoryPage>, ApiError> {
     let Query(q) =
         query.map_err(|r| ApiError::new(r.status(), "invalid_request", r.body_text()))?;
-    let a = q.check()?;
+    let a = q.check(state.services.alerts.time_zone().zone())?;
     let (rows, next) =
         history::page(&state.services.db, &a.filter, a.order, a.after, a.limit).await?;
     let now = Utc::now().timestamp();
@@ -221,7 +221,7 @@ pub async fn csv(
 ) -> Result<Response, ApiError> {
     let Query(q) =
         query.map_err(|r| ApiError::new(r.status(), "invalid_request", r.body_text()))?;
-    let a = q.check()?;
+    let a = q.check(state.services.alerts.time_zone().zone())?;
     let header_row = csv_bytes([CSV_COLUMNS.iter().map(|c| c.to_string()).collect()])
         .map_err(|e| ApiError::internal("cannot write the CSV header", e))?;
     let db = state.services.db.clone();
@@ -322,7 +322,7 @@ mod tests {
         let q = |f: fn(&mut HistoryQuery)| {
             let mut q = HistoryQuery::default();
             f(&mut q);
-            q.check().err().map(|e| e.message)
+            q.check(Zone::UTC).err().map(|e| e.message)
         };
         assert!(q(|q| q.kind = Some("tv".into())).unwrap().contains("kind"));
         assert!(q(|q| q.from = Some("yesterday".into()))
@@ -347,12 +347,17 @@ mod tests {
             to: Some("2026-12-05".into()),
             ..HistoryQuery::default()
         };
-        let a = dates.check().unwrap();
+        let a = dates.check(Zone::UTC).unwrap();
         assert_eq!(a.filter.from, Some(1_796_428_800));
         assert_eq!(
             a.filter.to,
             Some(1_796_428_800 + 86_400),
             "the whole last day"
         );
+        // A date is a day where the user is: 5 December begins at 05:00 UTC in New York.
+        let ny = Zone::parse("America/New_York").unwrap();
+        let a = dates.check(ny).unwrap();
+        assert_eq!(a.filter.from, Some(1_796_428_800 + 5 * 3600));
+        assert_eq!(a.filter.to, Some(1_796_428_800 + 86_400 + 5 * 3600));
     }
 }

@@ -92,6 +92,7 @@ fn api() -> Router<AppState> {
             "/settings",
             get(alerts::get_settings).put(alerts::put_settings),
         )
+        .route("/settings/time-zones", get(alerts::time_zones))
         .route("/templates/preview", axum::routing::post(alerts::preview))
         .route("/live", get(feed::feed))
         .route("/activity", get(feed::activity))

@@ -99,6 +99,10 @@ impl AppServices for Monitor {
         );
         !super::setup::is_local(&client, &request.headers)
     }
+
+    fn zone_rules(&self) -> Arc<wire::zone::ZoneRules> {
+        self.services.alerts.time_zone().rules()
+    }
 }
 
 impl Monitor {

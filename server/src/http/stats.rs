@@ -154,13 +154,15 @@ pub async fn stats(
         query.map_err(|r| ApiError::new(r.status(), "invalid_request", r.body_text()))?;
     let r = q.range(Utc::now().timestamp() / 86_400)?;
     let db = &state.services.db;
+    let zone = state.services.alerts.time_zone().zone();
+    let place = move |t: i64| zone.weekday_hour(DateTime::from_timestamp(t, 0).unwrap_or_default());
     let step = step_for(r.to_day - r.from_day + 1);
     let (kinds, channels, devices, titles, grid, streams, recordings) = tokio::try_join!(
         stats::by(db, &r, Dim::Kind, TOP),
         stats::by(db, &r, Dim::Channel, TOP),
         stats::by(db, &r, Dim::Device, TOP),
         stats::by(db, &r, Dim::Title, TOP),
-        stats::heatmap(db, &r),
+        stats::heatmap(db, &r, place),
         stats::streams(db, &r, step),
         stats::recordings(db, &r),
     )?;

@@ -1186,3 +1186,99 @@ async fn a_test_alert_of_a_kind_goes_where_routing_sends_that_kind() {
     assert!(v["message"].as_str().unwrap().contains("alert_type"), "{v}");
     srv.shutdown().await;
 }
+
+/// `TZ` decides the zone of alert texts, the web page and calendar feeds until the
+/// `time_zone` setting names another; a zone not in the database is refused by name.
+#[tokio::test]
+async fn times_are_in_tz_until_the_time_zone_setting_names_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = server_with(
+        dir.path(),
+        &[("TZ", "America/New_York")],
+        WatchdogSettings::default(),
+    )
+    .await;
+    let sim = sim(Scenario::Quiet).await;
+    let fake = webhook_fake().await;
+    add_connected_dvr(&srv, "Den", &sim).await;
+    add_webhook(&srv, &fake).await;
+    let (_, s) = send(client().get(url(&srv, "/api/v1/settings")), Some(API_KEY)).await;
+    assert_eq!(
+        s["time_zone_in_force"],
+        json!({"name": "America/New_York", "source": "env", "warning": null})
+    );
+    assert_eq!(s["time_zone"], "");
+
+    // A recording an hour from now: its time in New York, not in UTC.
+    let start = chrono::Utc::now().timestamp() + 3600;
+    sim.handle()
+        .emit("jobs.created", &format!("{start}-ch7"), "");
+    let got = wait_received(&fake, "recording.scheduled", 1).await;
+    let msg = got[0]["data"]["message"].as_str().unwrap();
+    let at = chrono::DateTime::from_timestamp(start, 0).unwrap();
+    let ny = domain::zone::Zone::parse("America/New_York").unwrap();
+    assert!(msg.contains(&format!(" at {}", ny.clock(at))), "{msg}");
+    assert!(
+        !msg.contains(&format!(" at {}", domain::zone::Zone::UTC.clock(at))),
+        "{msg}"
+    );
+
+    // The setting wins over TZ, at once.
+    let put = |body: Value| {
+        let srv = &srv;
+        async move {
+            send(
+                client().put(url(srv, "/api/v1/settings")).json(&body),
+                Some(API_KEY),
+            )
+            .await
+        }
+    };
+    let (status, s) = put(json!({"time_zone": "europe/berlin"})).await;
+    assert_eq!(status, 200, "{s}");
+    assert_eq!(s["time_zone_in_force"]["name"], "Europe/Berlin");
+    assert_eq!(s["time_zone_in_force"]["source"], "setting");
+    let (status, e) = put(json!({"time_zone": "Mars/Olympus"})).await;
+    assert_eq!(status, 422, "{e}");
+    let m = e["message"].as_str().unwrap();
+    assert!(
+        m.starts_with("time_zone: 'Mars/Olympus' is not a time zone"),
+        "{m}"
+    );
+
+    // The page carries the zone's offsets for the browser; feeds name the zone.
+    let (_, _, page) = get_text(&srv, "/login", None).await;
+    assert!(page.contains("name=\"cw-zone\""), "{page}");
+    assert!(page.contains("Europe/Berlin"), "the page's zone");
+    let (_, t) = send(
+        client()
+            .post(url(&srv, "/api/v1/feeds/tokens"))
+            .json(&json!({"name": "Phone"})),
+        Some(API_KEY),
+    )
+    .await;
+    let token = t["token"].as_str().unwrap();
+    let (_, _, ics) = get_text(
+        &srv,
+        &format!("/api/v1/feeds/upcoming.ics?token={token}"),
+        None,
+    )
+    .await;
+    assert!(ics.contains("X-WR-TIMEZONE:Europe/Berlin"), "{ics}");
+    let (_, names) = send(
+        client().get(url(&srv, "/api/v1/settings/time-zones")),
+        Some(API_KEY),
+    )
+    .await;
+    assert!(names
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|n| n == "America/New_York"));
+
+    // Cleared: TZ again.
+    let (_, s) = put(json!({"time_zone": ""})).await;
+    assert_eq!(s["time_zone_in_force"]["name"], "America/New_York");
+    srv.shutdown().await;
+    sim.shutdown().await;
+}
