@@ -538,6 +538,47 @@ test('Settings downloads a debug bundle without secrets; the DVR page offers dis
   await page.screenshot({ path: `${shots}/advanced.png`, fullPage: true });
 });
 
+test('times show in the zone Settings names, rendered by the server and in the browser', async ({ page }) => {
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await signIn(page, ADMIN);
+  await page.goto('/settings?tab=advanced');
+  await hydrated(page);
+  // Kathmandu is 5:45 ahead of UTC, so no other zone's time could pass for it.
+  await page.fill('#time-zone-input', 'Asia/Kathmandu');
+  await page.click('text=Save advanced settings');
+  await expect(page.locator('#time-zone-in-force')).toContainText('Asia/Kathmandu (from this setting)');
+  const local = (iso) => {
+    const parts = new Intl.DateTimeFormat('en-CA', {
+      timeZone: 'Asia/Kathmandu', hourCycle: 'h23', year: 'numeric', month: '2-digit',
+      day: '2-digit', hour: '2-digit', minute: '2-digit',
+    }).formatToParts(new Date(iso));
+    const p = Object.fromEntries(parts.map((x) => [x.type, x.value]));
+    return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}`;
+  };
+  const shownInZone = async () => {
+    const times = page.locator('#history-table tbody time');
+    await expect(times.first()).toBeVisible();
+    const pairs = await times.evaluateAll((ts) => ts.slice(0, 20).map((t) => [t.getAttribute('datetime'), t.textContent]));
+    expect(pairs.length).toBeGreaterThan(0);
+    for (const [iso, shown] of pairs) expect(shown, iso).toBe(local(iso));
+  };
+  // As the server rendered the page, then as the browser renders the next one.
+  await page.goto('/history');
+  await shownInZone();
+  await hydrated(page);
+  await page.click('#next-page');
+  await expect(page).toHaveURL(/before=/);
+  await shownInZone();
+  // Cleared: TZ or the host's zone again.
+  await page.goto('/settings?tab=advanced');
+  await hydrated(page);
+  await page.fill('#time-zone-input', '');
+  await page.click('text=Save advanced settings');
+  await expect(page.locator('#time-zone-in-force')).not.toContainText('Kathmandu');
+  expect(errors).toEqual([]);
+});
+
 test('a viewer can look but cannot change anything', async ({ page }) => {
   await signIn(page, ADMIN);
   await page.click('nav a[href^="/account"]');

@@ -810,8 +810,15 @@ fn Advanced(initial: SettingsView) -> impl IntoView {
     let history_retention = RwSignal::new(initial.history_retention_days.to_string());
     let time_zone = RwSignal::new(initial.time_zone.clone());
     let in_force = RwSignal::new(initial.time_zone_in_force.clone());
-    // The zone names for the picker, once the tab is open in a browser.
-    let zone_names = LocalResource::new(|| api::get::<Vec<String>>("/api/v1/settings/time-zones"));
+    // The zone names for the picker, fetched by the browser once the page is live.
+    let zone_names = RwSignal::new(Vec::<String>::new());
+    Effect::new(move |_| {
+        leptos::task::spawn_local(async move {
+            if let Ok(names) = api::get::<Vec<String>>("/api/v1/settings/time-zones").await {
+                zone_names.set(names);
+            }
+        });
+    });
     let t = initial.disk_thresholds;
     // Written as JSON writes them (`10.0`), as the form always showed them.
     let shown = |v: f64| serde_json::to_string(&v).unwrap_or_default();
@@ -935,7 +942,7 @@ fn Advanced(initial: SettingsView) -> impl IntoView {
                 <div class="field"><label for="time-zone-input">"Time zone"</label>
                     <input id="time-zone-input" list="time-zones" placeholder="Empty: TZ, then the host's zone" autocomplete="off" bind:value=time_zone disabled=!admin || file_zone/>
                     <datalist id="time-zones">
-                        {move || zone_names.get().and_then(Result::ok).unwrap_or_default().into_iter().map(|n| view! { <option value=n/> }).collect_view()}
+                        {move || zone_names.get().into_iter().map(|n| view! { <option value=n/> }).collect_view()}
                     </datalist>
                     <p class="hint" id="time-zone-in-force">{move || in_force.with(|z| {
                         let from = match z.source.as_str() {
