@@ -106,7 +106,22 @@ pub struct RecordingOptions {
     pub cooldown_seconds: u64,
     /// A scheduled job that has not started this long after its start is "did not start".
     pub missed_grace_seconds: u64,
+    /// Recording alerts carry the program's artwork (else the channel logo); off, the
+    /// channel logo (upstream #19: art can spoil, or clutter a lock screen).
+    pub program_image: bool,
+    /// `program_image` for one DVR (by `dvr_id`); a DVR not listed follows it.
+    pub program_image_per_dvr: BTreeMap<String, bool>,
     pub template: Template,
+}
+
+impl RecordingOptions {
+    /// Whether recording alerts from `dvr_id` carry the program's artwork.
+    pub fn program_image_for(&self, dvr_id: &str) -> bool {
+        self.program_image_per_dvr
+            .get(dvr_id)
+            .copied()
+            .unwrap_or(self.program_image)
+    }
 }
 
 impl Default for RecordingOptions {
@@ -124,6 +139,8 @@ impl Default for RecordingOptions {
             interrupted: true,
             cooldown_seconds: 60,
             missed_grace_seconds: 180,
+            program_image: true,
+            program_image_per_dvr: BTreeMap::new(),
             template: Template::default(),
         }
     }
@@ -403,6 +420,8 @@ pub const OPTION_TEXTS: &[OptionText] = &[
     t("recording.missed", "Did not start", "A scheduled recording has not started after the grace time below.", None),
     t("recording.interrupted", "Interrupted", "A recording ended with a gap or an error.", None),
     t("recording.cooldown_seconds", "Quiet time per job", "The same job and stage do not alert again within this time.", Some("seconds")),
+    t("recording.program_image", "Program art", "Recording alerts show the program's artwork (else the channel logo); off: always the channel logo. Each DVR can differ under Modules per DVR.", None),
+    t("recording.program_image_per_dvr", "Program art per DVR", "", None),
     t("recording.missed_grace_seconds", "Grace before \"did not start\"", "How long after its start time a scheduled recording may still begin.", Some("seconds")),
     t("disk", "Disk space", "The DVR's free space crosses the warning or critical level (Advanced).", None),
     t("disk.enabled", "Send disk alerts", "Off: levels still show on the dashboard.", None),

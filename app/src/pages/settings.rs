@@ -156,7 +156,8 @@ fn fields(model: RwSignal<Value>, value: &Value, path: Vec<String>, disabled: bo
         return ().into_any();
     };
     map.iter()
-        .filter(|(k, _)| k.as_str() != "per_dvr")
+        // Per-DVR maps have their own table (`PerDvrModules`).
+        .filter(|(k, _)| !matches!(k.as_str(), "per_dvr" | "program_image_per_dvr"))
         .map(|(k, v)| {
             let mut p = path.clone();
             p.push(k.clone());
@@ -429,12 +430,23 @@ fn PerDvrModules(model: RwSignal<Value>, disabled: bool) -> impl IntoView {
     let on = move |dvr: &str, module: &str| {
         model.with(|m| m["per_dvr"][dvr][module].as_bool().unwrap_or(true))
     };
+    // Program art in recording alerts: the DVR's own choice, else the global one.
+    let art = move |dvr: &str| {
+        model.with(|m| {
+            let r = &m["recording"];
+            r["program_image_per_dvr"][dvr]
+                .as_bool()
+                .or(r["program_image"].as_bool())
+                .unwrap_or(true)
+        })
+    };
     view! {
         <fieldset class="group per-dvr">
             <legend>"Modules per DVR"</legend>
             <table class="table">
                 <thead><tr><th scope="col">"DVR"</th>
-                    {CATEGORIES.iter().map(|e| view! { <th scope="col">{humanize(e)}</th> }).collect_view()}</tr></thead>
+                    {CATEGORIES.iter().map(|e| view! { <th scope="col">{humanize(e)}</th> }).collect_view()}
+                    <th scope="col">"Program art"</th></tr></thead>
                 <tbody>
                     {move || dvrs.get().into_iter().map(|(id, name)| {
                         let id = StoredValue::new(id);
@@ -454,6 +466,18 @@ fn PerDvrModules(model: RwSignal<Value>, disabled: bool) -> impl IntoView {
                                             });
                                         }/></td>
                                 }).collect_view()}
+                                <td><input type="checkbox" disabled=disabled class="program-art"
+                                    aria-label=format!("program art in recording alerts for {name}")
+                                    checked=move || art(&id.get_value())
+                                    prop:checked=move || art(&id.get_value())
+                                    on:change=move |ev| {
+                                        let v = event_target_checked(&ev);
+                                        model.update(|m| {
+                                            let r = &mut m["recording"];
+                                            if !r["program_image_per_dvr"].is_object() { r["program_image_per_dvr"] = json!({}); }
+                                            r["program_image_per_dvr"][id.get_value()] = json!(v);
+                                        });
+                                    }/></td>
                             </tr>
                         }
                     }).collect_view()}

@@ -46,6 +46,7 @@ pub struct Snapshot {
     /// The DVR still has a task: not removed, disabled or given a new identity.
     pub running: bool,
     pub connected: bool,
+    pub dvr_id: String,
     /// `host:port`, named in health alerts.
     pub host: String,
     /// Streams playing now.
@@ -724,7 +725,11 @@ fn recording_draft(
             _ => snap.stream_count,
         }),
     );
-    let image = job.image.clone().or(channel.logo.clone());
+    let image = if s.recording.program_image_for(&snap.dvr_id) {
+        job.image.clone().or(channel.logo.clone())
+    } else {
+        channel.logo.clone()
+    };
     vars.insert("image_url".into(), json!(image));
     // The DVR's reason, where a job failed or never started.
     vars.insert(
@@ -804,6 +809,7 @@ mod tests {
         Snapshot {
             running: true,
             connected: true,
+            dvr_id: "3f7ecdd3".into(),
             host: "192.168.1.20:8089".into(),
             stream_count: Some(1),
             disk_thresholds: DiskThresholds::default(),
@@ -1019,6 +1025,50 @@ mod tests {
         assert_eq!(r[0].vars["outage_start"], "2026-11-01 01:30:00 EDT");
         assert_eq!(r[0].vars["outage_end"], "2026-11-01 01:30:00 EST");
         assert_eq!(r[0].vars["outage_duration"], "1h 0m 0s");
+    }
+
+    /// Program art by default; the switch gives the channel logo, globally or for one
+    /// DVR, and one DVR can keep the art while the rest go without.
+    #[test]
+    fn the_program_image_switch_picks_the_logo_globally_and_per_dvr() {
+        let with_art = JobInfo {
+            image: Some("http://dvr/art.jpg".into()),
+            ..job(t(3600), "5.1")
+        };
+        let f = known(&[("job-1", with_art)]);
+        let image = |s: &AlertSettings, snap: &Snapshot| {
+            let mut st = DvrAlerts::new(t(0));
+            let ev = scheduled(t(0), "job-1");
+            let d = run(&mut st, s, Input::Event(&ev), snap, &f, t(0));
+            (d[0].image_url.clone(), d[0].vars["image_url"].clone())
+        };
+        let art = (
+            Some("http://dvr/art.jpg".to_string()),
+            json!("http://dvr/art.jpg"),
+        );
+        let logo = (
+            Some("http://dvr/logo.png".to_string()),
+            json!("http://dvr/logo.png"),
+        );
+        let mut s = AlertSettings::default();
+        assert_eq!(image(&s, &running()), art);
+        s.recording.program_image = false;
+        assert_eq!(image(&s, &running()), logo);
+        let other = Snapshot {
+            dvr_id: "0000beef".into(),
+            ..running()
+        };
+        s.recording
+            .program_image_per_dvr
+            .insert("0000beef".into(), true);
+        assert_eq!(image(&s, &other), art, "this DVR keeps the art");
+        assert_eq!(image(&s, &running()), logo);
+        s.recording.program_image = true;
+        s.recording
+            .program_image_per_dvr
+            .insert("3f7ecdd3".into(), false);
+        assert_eq!(image(&s, &running()), logo, "this DVR goes without");
+        assert_eq!(image(&s, &other), art);
     }
 
     #[test]

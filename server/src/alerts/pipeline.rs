@@ -257,6 +257,7 @@ impl AlertService {
         let engine = &self.shared.engine;
         let slot = engine.slot(dvr_id);
         Snapshot {
+            dvr_id: dvr_id.to_string(),
             running: slot.is_some(),
             connected: slot.as_ref().is_some_and(|s| s.is_connected()),
             host: slot

@@ -1282,3 +1282,52 @@ async fn times_are_in_tz_until_the_time_zone_setting_names_another() {
     srv.shutdown().await;
     sim.shutdown().await;
 }
+
+/// Recording alerts carry the program's art until the switch says the channel logo,
+/// for every DVR or for one.
+#[tokio::test]
+async fn the_program_image_switch_gives_recording_alerts_the_channel_logo() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    let sim = sim(Scenario::Quiet).await;
+    let fake = webhook_fake().await;
+    let id = add_connected_dvr(&srv, "Den", &sim).await;
+    add_webhook(&srv, &fake).await;
+    let start = chrono::Utc::now().timestamp() + 3600;
+    let image = |n: usize| {
+        let fake = &fake;
+        async move {
+            let got = wait_received(fake, "recording.scheduled", n).await;
+            got[n - 1]["data"]["imageUrl"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        }
+    };
+    sim.handle()
+        .emit("jobs.created", &format!("{start}-ch5.1"), "");
+    let art = image(1).await;
+    assert!(art.ends_with("/news.jpg"), "the program's art: {art}");
+
+    put_alert_settings(
+        &srv,
+        json!({"recording": {"program_image_per_dvr": {id.clone(): false}}}),
+    )
+    .await;
+    sim.handle()
+        .emit("jobs.created", &format!("{}-ch5.1", start + 60), "");
+    let logo = image(2).await;
+    assert!(logo.ends_with("/dvr/uploads/ch5.png"), "the logo: {logo}");
+
+    // The DVR's own choice wins over the global one.
+    put_alert_settings(
+        &srv,
+        json!({"recording": {"program_image": false, "program_image_per_dvr": {id.clone(): true}}}),
+    )
+    .await;
+    sim.handle()
+        .emit("jobs.created", &format!("{}-ch5.1", start + 120), "");
+    assert_eq!(image(3).await, art);
+    srv.shutdown().await;
+    sim.shutdown().await;
+}
