@@ -9,6 +9,7 @@ pub mod disk;
 pub mod dvr;
 pub mod engine_event;
 pub mod health;
+pub mod heartbeat;
 pub mod history;
 pub mod images;
 pub mod notify;

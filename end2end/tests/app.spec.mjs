@@ -20,7 +20,7 @@ const SECRET = 'e2e-webhook-secret';
 const DVR_KEY = 'e2e-dvr-key-41d7';
 
 let sim; let simPort; let dvrId;
-let hook; let hookPort; const received = [];
+let hook; let hookPort; const received = []; const pings = [];
 
 function freePort() {
   return new Promise((resolve) => {
@@ -102,6 +102,11 @@ test.beforeAll(async () => {
     let body = '';
     req.on('data', (c) => { body += c; });
     req.on('end', () => {
+      // A push service's heartbeat URL: any GET of it counts.
+      if (req.method === 'GET' && req.url.startsWith('/ping/')) {
+        pings.push(req.url);
+        res.writeHead(200); res.end('OK'); return;
+      }
       // What a receiver of ChannelWatch's signed webhook checks before trusting it.
       const want = 'sha256=' + createHmac('sha256', SECRET).update(body).digest('hex');
       if (req.method !== 'POST' || !String(req.headers['content-type']).startsWith('application/json')
@@ -577,6 +582,32 @@ test('times show in the zone Settings names, rendered by the server and in the b
   await page.click('text=Save advanced settings');
   await expect(page.locator('#time-zone-in-force')).not.toContainText('Kathmandu');
   expect(errors).toEqual([]);
+});
+
+test('the heartbeat is set in Settings, pings at once and shows its URL by host only', async ({ page }) => {
+  await signIn(page, ADMIN);
+  await page.goto('/settings?tab=advanced');
+  await hydrated(page);
+  await expect(page.locator('#heartbeat-status')).toContainText('No heartbeat is set.');
+  const pushUrl = `http://127.0.0.1:${hookPort}/ping/e2e-push-token`;
+  await page.fill('#heartbeat-url', pushUrl);
+  await page.fill('#heartbeat-interval', '60');
+  await page.click('text=Save heartbeat');
+  await expect(page.locator('#heartbeat .success')).toContainText('Heartbeat saved.');
+  await expect(page.locator('#heartbeat-url')).toHaveValue(`http://127.0.0.1:${hookPort}/****`);
+  // Saved, it pings at once (every DVR is healthy), and Ping now pings again.
+  await expect.poll(() => pings.length).toBeGreaterThanOrEqual(1);
+  await page.click('#heartbeat-test');
+  await expect(page.locator('#heartbeat .success')).toContainText('Pinged: HTTP 200: OK');
+  await expect.poll(() => pings.length).toBeGreaterThanOrEqual(2);
+  await expect(page.locator('#heartbeat-status')).toContainText('Last ok');
+  const body = await (await page.request.get('/api/v1/heartbeat')).text();
+  expect(body).not.toContain('e2e-push-token');
+  // Emptied and saved: no heartbeat.
+  await page.fill('#heartbeat-url', '');
+  await page.click('text=Save heartbeat');
+  await expect(page.locator('#heartbeat .success')).toContainText('Heartbeat removed.');
+  await checkPage(page);
 });
 
 test('a viewer can look but cannot change anything', async ({ page }) => {

@@ -74,6 +74,9 @@ enum SealedPlain {
     Current {
         providers: Vec<ProviderConfig>,
         dvr_api_keys: Vec<String>,
+        /// The heartbeat's push URL (absent from files made before it existed).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        heartbeat_url: Option<String>,
     },
     ProvidersOnly(Vec<ProviderConfig>),
 }
@@ -105,6 +108,17 @@ pub struct BackupSettings {
     pub time_zone: String,
     pub disk_thresholds: Option<DiskThresholds>,
     pub alerts: AlertSettings,
+    /// The heartbeat without its URL (that is a secret: sealed with the others).
+    #[serde(default)]
+    pub heartbeat: Option<BackupHeartbeat>,
+}
+
+/// The heartbeat in a backup; `url` is always `"****"`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BackupHeartbeat {
+    pub url: String,
+    pub interval_seconds: u32,
+    pub enabled: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -197,6 +211,7 @@ pub async fn export(db: &Db, passphrase: Option<&str>) -> Result<Backup, BackupE
         .into_iter()
         .filter(|p| p.managed_by == ManagedBy::Ui)
         .collect();
+    let heartbeat = storage::heartbeat::get(db).await?;
     let sealed_secrets = match passphrase {
         Some(pass) => {
             let mut salt = [0u8; 16];
@@ -205,6 +220,7 @@ pub async fn export(db: &Db, passphrase: Option<&str>) -> Result<Backup, BackupE
             let plain = serde_json::to_vec(&SealedPlain::Current {
                 providers: provs.iter().map(|p| p.config.clone()).collect(),
                 dvr_api_keys: dvr_keys,
+                heartbeat_url: heartbeat.as_ref().map(|h| h.url.clone()),
             })
             .expect("targets serialise");
             Some(SealedSecrets {
@@ -236,6 +252,11 @@ pub async fn export(db: &Db, passphrase: Option<&str>) -> Result<Backup, BackupE
             retention_days: settings::retention_days(db).await?,
             history_retention_days: settings::history_retention_days(db).await?,
             time_zone: settings::time_zone(db).await?,
+            heartbeat: heartbeat.as_ref().map(|h| BackupHeartbeat {
+                url: MASK.to_string(),
+                interval_seconds: h.interval_seconds,
+                enabled: h.enabled,
+            }),
             disk_thresholds: settings::get(db, settings::DISK_THRESHOLDS).await?,
             alerts: settings::get(db, SETTINGS_KEY).await?.unwrap_or_default(),
         },
@@ -335,7 +356,7 @@ pub async fn import(
     passphrase: Option<&str>,
     without_secrets: bool,
 ) -> Result<ImportReport, BackupError> {
-    let sealed: Option<(Vec<ProviderConfig>, Vec<String>)> =
+    let sealed: Option<(Vec<ProviderConfig>, Vec<String>, Option<String>)> =
         match (&b.sealed_secrets, passphrase, without_secrets) {
             (Some(_), _, true) | (None, _, _) => None,
             (Some(_), None, false) => return Err(BackupError::PassphraseNeeded),
@@ -353,15 +374,16 @@ pub async fn import(
                 let plain = key
                     .open_sealed(&s.ciphertext, AAD)
                     .map_err(|_| BackupError::WrongPassphrase)?;
-                let (t, keys) = match serde_json::from_slice(&plain)
+                let (t, keys, hb) = match serde_json::from_slice(&plain)
                     .map_err(|e| BackupError::NotABackup(e.to_string()))?
                 {
                     SealedPlain::Current {
                         providers,
                         dvr_api_keys,
-                    } => (providers, dvr_api_keys),
+                        heartbeat_url,
+                    } => (providers, dvr_api_keys, heartbeat_url),
                     SealedPlain::ProvidersOnly(providers) => {
-                        (providers, vec![String::new(); b.dvrs.len()])
+                        (providers, vec![String::new(); b.dvrs.len()], None)
                     }
                 };
                 if t.len() != b.providers.len() || keys.len() != b.dvrs.len() {
@@ -369,14 +391,33 @@ pub async fn import(
                         "sealed_secrets does not match providers and dvrs".into(),
                     ));
                 }
-                Some((t, keys))
+                Some((t, keys, hb))
             }
         };
-    let (targets, dvr_keys) = match sealed {
-        Some((t, k)) => (Some(t), Some(k)),
-        None => (None, None),
+    let (targets, dvr_keys, heartbeat_url) = match sealed {
+        Some((t, k, h)) => (Some(t), Some(k), h),
+        None => (None, None, None),
     };
     validate_settings(&b.settings)?;
+    // The heartbeat as it will be stored: its URL only comes sealed.
+    let heartbeat = match (&b.settings.heartbeat, heartbeat_url) {
+        (Some(h), Some(url)) => Some(
+            domain::heartbeat::apply(
+                None,
+                &domain::heartbeat::Edit {
+                    url: Some(url),
+                    interval_seconds: Some(h.interval_seconds),
+                    enabled: Some(h.enabled),
+                },
+                1,
+            )
+            .map_err(|m| BackupError::Invalid {
+                key: "settings.heartbeat".into(),
+                message: m,
+            })?,
+        ),
+        _ => None,
+    };
     // Check every entry before writing any.
     let mut records = Vec::new();
     for (i, d) in b.dvrs.iter().enumerate() {
@@ -519,6 +560,21 @@ pub async fn import(
         routes.0.insert(id.clone(), cells.clone());
     }
     routing::replace(db, &routes).await?;
+    match heartbeat.flatten() {
+        Some(h) => {
+            storage::heartbeat::put(
+                db,
+                &storage::heartbeat::HeartbeatRecord {
+                    url: h.url,
+                    interval_seconds: h.interval_seconds,
+                    enabled: h.enabled,
+                },
+            )
+            .await?
+        }
+        // Without its URL the backup's heartbeat cannot ping: the stored one stays.
+        None => report.heartbeat_without_url = b.settings.heartbeat.is_some(),
+    }
     Ok(report)
 }
 
@@ -538,6 +594,7 @@ mod tests {
             time_zone: String::new(),
             disk_thresholds: None,
             alerts: AlertSettings::default(),
+            heartbeat: None,
         };
         assert_eq!(
             validate_settings(&s).unwrap_err().to_string(),
@@ -609,6 +666,16 @@ mod tests {
             .or_default()
             .insert("webhook".into(), false);
         routing::replace(&db, &m).await.unwrap();
+        storage::heartbeat::put(
+            &db,
+            &storage::heartbeat::HeartbeatRecord {
+                url: "https://hc-ping.com/planted-heartbeat-3".into(),
+                interval_seconds: 120,
+                enabled: true,
+            },
+        )
+        .await
+        .unwrap();
         (dir, db)
     }
 
@@ -619,6 +686,7 @@ mod tests {
         let text = serde_json::to_string_pretty(&b).unwrap();
         assert!(!text.contains("planted-secret-1"), "{text}");
         assert!(!text.contains("planted-dvr-key-2"), "{text}");
+        assert!(!text.contains("planted-heartbeat-3"), "{text}");
 
         let fresh_dir = tempfile::tempdir().unwrap();
         let fresh = Db::open(fresh_dir.path()).await.unwrap();
@@ -650,6 +718,12 @@ mod tests {
         assert_eq!(restored.len(), 1);
         assert_eq!(restored[0].api_key.expose(), "planted-dvr-key-2");
         assert!(report.dvrs_without_api_key.is_empty());
+        let hb = storage::heartbeat::get(&fresh).await.unwrap().unwrap();
+        assert_eq!(
+            (hb.url.as_str(), hb.interval_seconds),
+            ("https://hc-ping.com/planted-heartbeat-3", 120)
+        );
+        assert!(!report.heartbeat_without_url);
         // Importing twice updates instead of duplicating.
         import(&fresh, &parsed, Some("correct horse"), false)
             .await
@@ -667,11 +741,14 @@ mod tests {
         let text = serde_json::to_string(&export(&db, None).await.unwrap()).unwrap();
         assert!(!text.contains("planted-secret-1"));
         assert!(!text.contains("planted-dvr-key-2"));
+        assert!(!text.contains("planted-heartbeat-3"));
         let fresh_dir = tempfile::tempdir().unwrap();
         let fresh = Db::open(fresh_dir.path()).await.unwrap();
         let report = import(&fresh, &parse(&text).unwrap(), None, false)
             .await
             .unwrap();
+        assert!(report.heartbeat_without_url);
+        assert_eq!(storage::heartbeat::get(&fresh).await.unwrap(), None);
         assert_eq!(report.providers_without_secrets, ["HA"]);
         assert!(!providers::list(&fresh).await.unwrap()[0].enabled);
         // The DVR said it had a key the file does not carry: disabled until entered.

@@ -14,6 +14,7 @@ pub mod dashboard;
 pub mod discovery;
 pub mod doctor;
 pub mod dvr_page;
+pub mod heartbeat;
 pub mod history;
 pub mod http;
 pub mod images;

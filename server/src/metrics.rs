@@ -70,6 +70,8 @@ pub struct Globals {
     pub dvr_streams_open: u64,
     pub dvr_connections_waiting: u64,
     pub dvr_poll_connections_kept: u64,
+    /// Heartbeat pings taken, failed and skipped (not ready).
+    pub heartbeat: [u64; 3],
 }
 
 /// Reads the engine and the watchdog into samples.
@@ -120,6 +122,7 @@ pub fn gather(
         dvr_streams_open: engine::fd_limit::dvr_connections().streams_open() as u64,
         dvr_connections_waiting: engine::fd_limit::dvr_connections().waiting() as u64,
         dvr_poll_connections_kept: engine::fd_limit::dvr_connections().kept() as u64,
+        heartbeat: [0; 3],
     };
     (dvrs, globals)
 }
@@ -387,6 +390,16 @@ pub fn render(dvrs: &[DvrSample], g: &Globals) -> String {
             COUNTER,
             vec![],
             g.watchdog_revivals as f64,
+        ),
+        family(
+            "channelwatch_heartbeat_pings_total",
+            "Heartbeat pings the push service took (ok), did not take (failed), or that were not sent because the monitor was not ready (skipped).",
+            COUNTER,
+            ["ok", "failed", "skipped"]
+                .iter()
+                .zip(g.heartbeat)
+                .map(|(outcome, n)| sample(COUNTER, vec![pair("outcome", outcome)], n as f64))
+                .collect(),
         ),
         family(
             "channelwatch_watchdog_restart_checks_total",

@@ -245,6 +245,8 @@ pub async fn start_with(
             ..watchdog_settings
         },
     );
+    let heartbeat =
+        crate::heartbeat::HeartbeatService::load(db.clone(), config.heartbeat_min_interval).await?;
     let images_dir = config.data_dir.join("cache").join("images");
     let image_cache_bytes = config.image_cache_bytes;
     let services = Arc::new(Services {
@@ -257,6 +259,7 @@ pub async fn start_with(
         dispatcher,
         dashboard: Arc::new(crate::dashboard::DashboardHub::new()),
         images: crate::images::Images::open(&images_dir, image_cache_bytes),
+        heartbeat,
         declared,
         discovery: Default::default(),
         logins: Default::default(),
@@ -299,6 +302,22 @@ pub async fn start_with(
         let rx = Arc::new(tokio::sync::Mutex::new(alert_rx));
         tasks.supervise("alert_router", cancel.clone(), move || {
             alerts.clone().run(rx.clone(), c.clone())
+        })
+    };
+    let heartbeat_task = {
+        let (s, c) = (services.clone(), cancel.clone());
+        tasks.supervise("heartbeat", cancel.clone(), move || {
+            let s = s.clone();
+            let ready = {
+                let s = s.clone();
+                move || {
+                    if !s.started.load(std::sync::atomic::Ordering::Acquire) {
+                        return vec!["starting: DVR tasks not started yet".to_string()];
+                    }
+                    crate::http::probes::readiness_problems(&s)
+                }
+            };
+            s.heartbeat.clone().run(ready, c.clone())
         })
     };
     let history_task = {
@@ -350,6 +369,7 @@ pub async fn start_with(
         background: {
             background.extend([
                 alert_task,
+                heartbeat_task,
                 history_task,
                 dispatch_task,
                 live_task,

@@ -27,6 +27,8 @@ pub struct Services {
     pub dashboard: Arc<crate::dashboard::DashboardHub>,
     /// Channel logos and program art, fetched by the server and cached on disk.
     pub images: crate::images::Images,
+    /// The push URL pinged while the monitor is healthy.
+    pub heartbeat: crate::heartbeat::HeartbeatService,
     /// mDNS discovery's last scan.
     pub discovery: Arc<crate::discovery::Discovery>,
     /// The YAML file in effect and its reloads.

@@ -3,6 +3,7 @@
 pub mod activity;
 pub mod api_keys;
 pub mod dvrs;
+pub mod heartbeat;
 pub mod history;
 pub mod outages;
 pub mod outbox;
@@ -190,7 +191,7 @@ struct SealedColumn {
 
 /// Every sealed column. Rotation, the upgrade at open and the missing-key check go over
 /// all of them.
-const SEALED_COLUMNS: [SealedColumn; 2] = [
+const SEALED_COLUMNS: [SealedColumn; 3] = [
     SealedColumn {
         select: "SELECT rowid AS rid, config AS sealed, id FROM providers",
         update: "UPDATE providers SET config = ? WHERE rowid = ?",
@@ -202,6 +203,12 @@ const SEALED_COLUMNS: [SealedColumn; 2] = [
         update: "UPDATE dvrs SET api_key = ? WHERE rowid = ?",
         column: dvrs::COLUMN,
         row: dvrs::aad_row_of,
+    },
+    SealedColumn {
+        select: "SELECT rowid AS rid, url AS sealed FROM heartbeat",
+        update: "UPDATE heartbeat SET url = ? WHERE rowid = ?",
+        column: heartbeat::COLUMN,
+        row: heartbeat::aad_row_of,
     },
 ];
 

@@ -987,6 +987,7 @@ fn Advanced(initial: SettingsView) -> impl IntoView {
                 <button type="submit" disabled=!admin>"Save advanced settings"</button>
                 <Outcome state=outcome/>
             </form>
+            <HeartbeatPanel/>
             <h3>"Configuration file"</h3>
             <p class="hint" id="config-file">{format!("{config_path} is read at start, on SIGHUP and whenever it changes.")}</p>
             {(!file_keys.is_empty()).then(|| view! {
@@ -1006,6 +1007,121 @@ fn Advanced(initial: SettingsView) -> impl IntoView {
                 <BackupRestore/>
             </Show>
         </section>
+    }
+}
+
+/// The heartbeat (`/api/v1/heartbeat`): a push URL pinged while every DVR is healthy,
+/// so an outside service notices when the monitor itself stops. Read by the browser
+/// once the page is live; the URL is never shown whole.
+#[component]
+fn HeartbeatPanel() -> impl IntoView {
+    use wire::operations::HeartbeatView;
+    let session = use_session();
+    let admin = session.is_admin();
+    let view_now = RwSignal::new(None::<HeartbeatView>);
+    let url = RwSignal::new(String::new());
+    let interval = RwSignal::new(String::new());
+    let enabled = RwSignal::new(true);
+    let outcome = RwSignal::new(None);
+    let show = move |v: HeartbeatView| {
+        url.set(v.url.clone().unwrap_or_default());
+        interval.set(v.interval_seconds.to_string());
+        enabled.set(v.enabled || !v.configured);
+        view_now.set(Some(v));
+    };
+    Effect::new(move |_| {
+        leptos::task::spawn_local(async move {
+            if let Ok(v) = api::get::<HeartbeatView>("/api/v1/heartbeat").await {
+                show(v);
+            }
+        });
+    });
+    let save = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        // A URL still shown masked keeps the stored one.
+        let typed = url.get_untracked();
+        let keep = typed.ends_with("/****");
+        let body = json!({
+            "url": if keep { "****".to_string() } else { typed.trim().to_string() },
+            "interval_seconds": interval.get_untracked().trim().parse::<u64>().map(Value::from).unwrap_or(Value::String(interval.get_untracked())),
+            "enabled": enabled.get_untracked(),
+        });
+        api::send(
+            session,
+            "PUT",
+            "/api/v1/heartbeat".into(),
+            Some(body),
+            move |r| {
+                outcome.set(Some(
+                    r.map(|v| {
+                        if let Ok(v) = crate::api::from_value::<HeartbeatView>(v) {
+                            let text = if v.configured {
+                                "Heartbeat saved."
+                            } else {
+                                "Heartbeat removed."
+                            };
+                            show(v);
+                            text.to_string()
+                        } else {
+                            "Heartbeat saved.".to_string()
+                        }
+                    })
+                    .map_err(|e| e.message),
+                ));
+            },
+        );
+    };
+    let test = move |_| {
+        api::send(
+            session,
+            "POST",
+            "/api/v1/heartbeat/test".into(),
+            None,
+            move |r| {
+                outcome.set(Some(match r {
+                    Ok(v) => {
+                        let message = v["message"].as_str().unwrap_or_default().to_string();
+                        if v["ok"].as_bool() == Some(true) {
+                            Ok(format!("Pinged: {message}"))
+                        } else {
+                            Err(format!("The ping failed: {message}"))
+                        }
+                    }
+                    Err(e) => Err(e.message),
+                }));
+                leptos::task::spawn_local(async move {
+                    if let Ok(v) = api::get::<HeartbeatView>("/api/v1/heartbeat").await {
+                        view_now.set(Some(v));
+                    }
+                });
+            },
+        );
+    };
+    view! {
+        <h3>"Heartbeat"</h3>
+        <p class="hint">"A push URL (healthchecks.io, Uptime Kuma's push monitor, ...) pinged while every DVR is healthy. When ChannelWatch stops, or a DVR goes stale, the pings stop and that service alerts you."</p>
+        <form class="form" id="heartbeat" on:submit=save>
+            <div class="field"><label for="heartbeat-url">"Push URL"</label>
+                <input id="heartbeat-url" type="url" autocomplete="off" placeholder="https://hc-ping.com/…" bind:value=url disabled=!admin/>
+                <span class="help">"Shown by its host only: the rest is a secret. Empty and saved: no heartbeat."</span></div>
+            <div class="field"><label for="heartbeat-interval">"Every (seconds)"</label>
+                <input id="heartbeat-interval" inputmode="numeric" bind:value=interval disabled=!admin/></div>
+            <div class="field check"><input type="checkbox" id="heartbeat-enabled" bind:checked=enabled disabled=!admin/>
+                <label for="heartbeat-enabled">"Send pings"</label></div>
+            <p class="note" id="heartbeat-status" role="status">{move || view_now.get().map(|v| match (v.configured, v.last_outcome.as_deref()) {
+                (false, _) => "No heartbeat is set.".to_string(),
+                (true, None) => "Not pinged yet.".to_string(),
+                (true, Some(o)) => format!("Last {o} at {}: {} ({} sent, {} failed, {} skipped).",
+                    v.last_at.as_deref().map(api::when).unwrap_or_default(),
+                    v.last_message.unwrap_or_default(), v.pings_ok, v.pings_failed, v.skipped),
+            })}</p>
+            <Show when=move || admin>
+                <button type="submit">"Save heartbeat"</button>
+                <button type="button" class="secondary" id="heartbeat-test" on:click=test
+                    disabled=move || !view_now.get().is_some_and(|v| v.configured)>"Ping now"</button>
+            </Show>
+            <Outcome state=outcome/>
+        </form>
     }
 }
 

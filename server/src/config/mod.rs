@@ -216,6 +216,9 @@ pub struct Config {
     /// `TZ`: the zone times are shown in unless the `time_zone` setting names one
     /// (read against the bundled zone database; see `crate::zone`).
     pub tz: Option<String>,
+    /// `CHANNELWATCH_HEARTBEAT_MIN_INTERVAL_SECONDS` (tests only; default 10): the
+    /// shortest heartbeat interval accepted.
+    pub heartbeat_min_interval: u32,
 }
 
 impl std::fmt::Debug for Config {
@@ -390,6 +393,19 @@ impl Config {
                 }
             },
         };
+        let heartbeat_min_interval = match env.var("CHANNELWATCH_HEARTBEAT_MIN_INTERVAL_SECONDS") {
+            None => domain::heartbeat::MIN_INTERVAL_SECONDS,
+            Some(text) => match text.trim().parse::<u32>() {
+                Ok(n @ 1..=86_400) => n,
+                _ => {
+                    return Err(ConfigError::new(
+                        "environment",
+                        "CHANNELWATCH_HEARTBEAT_MIN_INTERVAL_SECONDS",
+                        format!("'{text}' is not a number of seconds between 1 and 86400"),
+                    ))
+                }
+            },
+        };
         let image_cache_bytes = match env.var("CHANNELWATCH_IMAGE_CACHE_MB") {
             None => 100 << 20,
             Some(text) => match text.trim().parse::<u64>() {
@@ -487,6 +503,7 @@ impl Config {
             allowed_hosts,
             image_cache_bytes,
             tz: env.var("TZ"),
+            heartbeat_min_interval,
         })
     }
 

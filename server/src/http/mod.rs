@@ -8,6 +8,7 @@ pub mod error;
 pub mod feed;
 pub mod feeds;
 pub mod forwarded;
+pub mod heartbeat;
 pub mod history;
 pub mod hosts;
 pub mod images;
@@ -93,6 +94,11 @@ fn api() -> Router<AppState> {
             get(alerts::get_settings).put(alerts::put_settings),
         )
         .route("/settings/time-zones", get(alerts::time_zones))
+        .route(
+            "/heartbeat",
+            get(heartbeat::get_heartbeat).put(heartbeat::put_heartbeat),
+        )
+        .route("/heartbeat/test", post(heartbeat::test_heartbeat))
         .route("/templates/preview", axum::routing::post(alerts::preview))
         .route("/live", get(feed::feed))
         .route("/activity", get(feed::activity))

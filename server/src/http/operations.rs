@@ -29,12 +29,13 @@ pub async fn snapshot(s: &Services) -> crate::bundle::Snapshot {
         .iter()
         .map(|slot| serde_json::to_value(s.engine.health_of(slot)).unwrap_or(Value::Null))
         .collect();
-    let (dvrs, globals) = crate::metrics::gather(
+    let (dvrs, mut globals) = crate::metrics::gather(
         &s.engine,
         &s.watchdog,
         &s.core_tasks,
         s.dispatcher.queue_depth(),
     );
+    globals.heartbeat = s.heartbeat.counts();
     let metrics = crate::metrics::render(&dvrs, &globals);
     let records = storage::dvrs::list(&s.db).await.unwrap_or_default();
     let reports = futures::future::join_all(
@@ -160,6 +161,7 @@ pub async fn import(
     let file = s.declared.file();
     crate::config::declared::write_file_settings(&file, &s.db).await?;
     s.alerts.time_zone().reload(&s.db).await?;
+    s.heartbeat.reload().await?;
     // Imported alert settings take effect now.
     if let Some(a) = storage::settings::get(&s.db, crate::alerts::pipeline::SETTINGS_KEY).await? {
         let a = s.declared.pin_alerts(a).map_err(ApiError::invalid)?;

@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 
 use super::AppState;
+use crate::services::Services;
 
 pub async fn live() -> &'static str {
     "ok"
@@ -32,9 +33,20 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, String) {
             "starting: DVR tasks not started yet".into(),
         );
     }
-    let engine = &state.services.engine;
+    let problems = readiness_problems(&state.services);
+    if problems.is_empty() {
+        (StatusCode::OK, "ok".into())
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, problems.join("\n"))
+    }
+}
+
+/// What keeps the monitor from being ready, one line each: a core task not running, a
+/// DVR task not running, a stale DVR. Empty: ready. The heartbeat pings only then.
+pub fn readiness_problems(services: &Services) -> Vec<String> {
+    let engine = &services.engine;
     let mut problems = Vec::new();
-    for t in state.services.core_tasks.statuses() {
+    for t in services.core_tasks.statuses() {
         if !t.running {
             problems.push(format!(
                 "core task '{}' is not running ({}); it is started again shortly",
@@ -59,11 +71,7 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, String) {
             ));
         }
     }
-    if problems.is_empty() {
-        (StatusCode::OK, "ok".into())
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, problems.join("\n"))
-    }
+    problems
 }
 
 /// `GET /api/v1/health`: the monitor's own health, beside the per-DVR health: its

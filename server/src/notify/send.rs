@@ -31,7 +31,7 @@ fn network_failure(e: reqwest::Error) -> Failure {
     Failure::transient(message)
 }
 
-fn root_cause(e: &dyn std::error::Error) -> String {
+pub(crate) fn root_cause(e: &dyn std::error::Error) -> String {
     let mut msg = e.to_string();
     let mut src = e.source();
     while let Some(s) = src {

@@ -755,3 +755,161 @@ async fn a_core_task_that_panics_is_started_again_counted_and_shown_in_health() 
     srv.shutdown().await;
     sim.shutdown().await;
 }
+
+/// The heartbeat pings the push URL every interval while the monitor is ready, skips
+/// while a DVR has no task (so the outside service notices), resumes once ready, and
+/// never shows, stores in clear or backs up in clear the URL's token.
+#[tokio::test]
+async fn the_heartbeat_pings_while_ready_skips_while_not_and_keeps_its_url_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    // The watchdog at its default 30 s: a DVR left without a task stays so for a while.
+    let srv = server_with(
+        dir.path(),
+        &[("CHANNELWATCH_HEARTBEAT_MIN_INTERVAL_SECONDS", "1")],
+        WatchdogSettings::default(),
+    )
+    .await;
+    let sim = sim(Scenario::Quiet).await;
+    let id = add_dvr(&srv, "Den", sim.addr().port(), 300, true).await;
+    eventually("connected", Duration::from_secs(20), || async {
+        (health(&srv, &id).await.0 == 200).then_some(())
+    })
+    .await;
+    let push = FakeProvider::start(std::sync::Arc::new(|_r: &Received| {
+        (200, vec![], "OK".into())
+    }))
+    .await;
+    const TOKEN: &str = "6f1c0a52-push-token";
+    let path = format!("/ping/{TOKEN}");
+    let put = |body: Value| {
+        let srv = &srv;
+        async move {
+            send(
+                client().put(url(srv, "/api/v1/heartbeat")).json(&body),
+                Some(API_KEY),
+            )
+            .await
+        }
+    };
+    let view = || async {
+        send(client().get(url(&srv, "/api/v1/heartbeat")), Some(API_KEY))
+            .await
+            .1
+    };
+
+    let (status, e) = put(json!({"url": "http://169.254.169.254/ping"})).await;
+    assert_eq!(status, 422, "{e}");
+    assert!(e["message"].as_str().unwrap().starts_with("url: "), "{e}");
+    let (status, e) = put(json!({"url": push.url(&path), "interval_seconds": 0})).await;
+    assert_eq!(status, 422, "{e}");
+    let (status, v) = put(json!({"url": push.url(&path), "interval_seconds": 1})).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["url"], format!("http://{}/****", push.addr));
+    assert!(!v.to_string().contains(TOKEN), "{v}");
+
+    eventually("two pings", Duration::from_secs(10), || async {
+        (push.requests_to(&path).len() >= 2).then_some(())
+    })
+    .await;
+    let v = view().await;
+    assert_eq!(v["last_outcome"], "ok", "{v}");
+    assert_eq!(v["last_message"], "HTTP 200: OK");
+
+    // A DVR without a task: not ready, so no pings, until it is ready again.
+    srv.services
+        .engine
+        .slot(&id)
+        .unwrap()
+        .inject_fault(Fault::Exit);
+    let skipped = eventually("a skipped ping", Duration::from_secs(10), || async {
+        let v = view().await;
+        (v["last_outcome"] == "skipped").then_some(v)
+    })
+    .await;
+    let why = skipped["last_message"].as_str().unwrap();
+    assert!(
+        why.contains("DVR 'Den'") && why.contains("task not running"),
+        "{why}"
+    );
+    let pinged = push.requests_to(&path).len();
+    let s0 = skipped["skipped"].as_u64().unwrap();
+    eventually("two more skips", Duration::from_secs(10), || async {
+        (view().await["skipped"].as_u64().unwrap() >= s0 + 2).then_some(())
+    })
+    .await;
+    assert_eq!(
+        push.requests_to(&path).len(),
+        pinged,
+        "no ping while not ready"
+    );
+    let (status, _) = send(
+        client()
+            .patch(url(&srv, &format!("/api/v1/dvrs/{id}")))
+            .json(&json!({"enabled": false})),
+        Some(API_KEY),
+    )
+    .await;
+    assert_eq!(status, 200);
+    eventually("pings again", Duration::from_secs(10), || async {
+        (push.requests_to(&path).len() > pinged).then_some(())
+    })
+    .await;
+    let m = scrape(&srv).await;
+    assert!(
+        value(
+            &m,
+            "channelwatch_heartbeat_pings_total",
+            &["outcome=\"ok\""]
+        )
+        .unwrap()
+            >= 3.0
+    );
+    assert!(
+        value(
+            &m,
+            "channelwatch_heartbeat_pings_total",
+            &["outcome=\"skipped\""]
+        )
+        .unwrap()
+            >= 2.0
+    );
+
+    // The test button pings at once and answers with the service's reply.
+    let (status, t) = send(
+        client().post(url(&srv, "/api/v1/heartbeat/test")),
+        Some(API_KEY),
+    )
+    .await;
+    assert_eq!(
+        (status, t),
+        (200, json!({"ok": true, "message": "HTTP 200: OK"}))
+    );
+
+    // The token is sealed at rest and in backups; a "****" edit keeps it.
+    let raw: String = sqlx::query_scalar("SELECT url FROM heartbeat")
+        .fetch_one(&srv.services.db.pool)
+        .await
+        .unwrap();
+    assert!(!raw.contains(TOKEN), "{raw}");
+    for body in [json!({}), json!({"passphrase": "a long passphrase"})] {
+        let (status, b) = send(
+            client()
+                .post(url(&srv, "/api/v1/backup/export"))
+                .json(&body),
+            Some(API_KEY),
+        )
+        .await;
+        assert_eq!(status, 200, "{b}");
+        assert!(!b.to_string().contains(TOKEN), "{b}");
+        assert_eq!(b["settings"]["heartbeat"]["url"], "****");
+    }
+    let (_, v) = put(json!({"url": "****", "interval_seconds": 30})).await;
+    assert_eq!(
+        (v["configured"].clone(), v["interval_seconds"].clone()),
+        (json!(true), json!(30))
+    );
+    let (_, v) = put(json!({"url": ""})).await;
+    assert_eq!(v["configured"], false);
+    srv.shutdown().await;
+    sim.shutdown().await;
+}
