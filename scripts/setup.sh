@@ -43,6 +43,14 @@ if [ "$(wasm-opt --version 2>/dev/null | awk '{print $3}')" != "132" ]; then
   npm install -g --no-fund --no-audit binaryen@132.0.0 >/dev/null
 fi
 
+# The apprise_api provider is tested against the real apprise package (from PyPI).
+apprise_py=target/apprise-venv/bin/python
+if [ "$build_only" != 1 ] && ! "$apprise_py" -c 'import apprise' 2>/dev/null; then
+  say "installing the apprise package into target/apprise-venv (PyPI)"
+  python3 -m venv target/apprise-venv
+  "$apprise_py" -m pip install -q --disable-pip-version-check apprise==2.3.0
+fi
+
 if [ "$build_only" != 1 ] && [ ! -d end2end/node_modules/@playwright/test ]; then
   say "installing the browser-test runner (npm ci; no browser download)"
   (cd end2end && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-fund --no-audit >/dev/null)

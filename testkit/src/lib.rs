@@ -3,6 +3,7 @@
 //! fake provider APIs, a real SMTP listener, the binary as a child process, and the
 //! benchmarks' command-line and /proc readers. Dev-only: nothing here ships.
 
+pub mod apprise;
 pub mod bench;
 pub mod dvr;
 pub mod fakes;
@@ -11,6 +12,7 @@ pub mod server;
 pub mod smtp;
 pub mod wait;
 
+pub use apprise::*;
 pub use dvr::*;
 pub use fakes::*;
 pub use process::*;

@@ -167,9 +167,30 @@ pub const APPRISE: ProviderType = ProviderType {
     fields: &[secret("url", "Apprise URL")],
 };
 
+pub const APPRISE_API: ProviderType = ProviderType {
+    name: "apprise_api",
+    label: "Apprise API (any Apprise service)",
+    fields: &[
+        field("url", "Apprise API server URL"),
+        secret("urls", "Apprise URLs (or a key)"),
+        secret("key", "Configuration key (or URLs)"),
+        field("tag", "Tag (optional, with a key)"),
+    ],
+};
+
 /// Every provider type, in the order the UI lists them.
-pub const PROVIDER_TYPES: [&ProviderType; 10] = [
-    &PUSHOVER, &DISCORD, &TELEGRAM, &SLACK, &EMAIL, &GOTIFY, &MATRIX, &NTFY, &WEBHOOK, &APPRISE,
+pub const PROVIDER_TYPES: [&ProviderType; 11] = [
+    &PUSHOVER,
+    &DISCORD,
+    &TELEGRAM,
+    &SLACK,
+    &EMAIL,
+    &GOTIFY,
+    &MATRIX,
+    &NTFY,
+    &WEBHOOK,
+    &APPRISE,
+    &APPRISE_API,
 ];
 
 /// The provider type called `name`.

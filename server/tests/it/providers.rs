@@ -847,3 +847,112 @@ fn the_email_form_names_the_security_values_the_api_accepts() {
         );
     }
 }
+
+/// Any Apprise service through the user's Apprise API server: the real `apprise`
+/// package, behind a front that answers as the Apprise API does, delivers with its own
+/// `json://` plugin to a loopback service. Stateless URLs, a saved key with a tag, a
+/// key the server does not have, and a service that refuses.
+#[tokio::test]
+async fn apprise_api_relays_through_the_real_apprise_to_any_service() {
+    let service = FakeProvider::start(Arc::new(|r: &Received| {
+        if r.path == "/down" {
+            return (500, vec![], "down".into());
+        }
+        (200, vec![], "{}".into())
+    }))
+    .await;
+    let svc = format!("json://127.0.0.1:{}", service.addr.port());
+    let front = AppriseFront::start(&[(
+        "channelwatch",
+        &format!("tv={svc}/tagged\nkitchen={svc}/other"),
+    )]);
+    let http = channelwatch::notify::http_client();
+    let via = |urls: Option<String>, key: Option<&str>, tag: Option<&str>| {
+        ProviderConfig::AppriseApi(AppriseApi {
+            url: front.url(),
+            urls,
+            key: key.map(str::to_string),
+            tag: tag.map(str::to_string),
+        })
+    };
+    let failing = Outgoing {
+        event_type: "recording.failed".into(),
+        ..out()
+    };
+
+    let ack = deliver(
+        &http,
+        &via(Some(format!("{svc}/stateless")), None, None),
+        &failing,
+    )
+    .await
+    .unwrap();
+    assert_eq!(ack.status, 200);
+    let got = service.requests_to("/stateless");
+    assert_eq!(got.len(), 1, "apprise delivered once");
+    let v = got[0].json();
+    assert_eq!(v["title"], "Channels DVR - Watching TV");
+    assert_eq!(v["message"], "📺 ABC\nChannel: 7\nDevice: Living Room");
+    assert_eq!(v["type"], "failure", "the event's Apprise type: {v}");
+
+    // A saved configuration, narrowed to its tag.
+    deliver(&http, &via(None, Some("channelwatch"), Some("tv")), &out())
+        .await
+        .unwrap();
+    assert_eq!(service.requests_to("/tagged").len(), 1);
+    assert!(
+        service.requests_to("/other").is_empty(),
+        "another tag's service"
+    );
+
+    let e = deliver(&http, &via(None, Some("nosuchkey"), None), &out())
+        .await
+        .unwrap_err();
+    assert!(
+        e.message.contains("no configuration under this key"),
+        "{e:?}"
+    );
+    let e = deliver(&http, &via(Some(format!("{svc}/down")), None, None), &out())
+        .await
+        .unwrap_err();
+    assert_eq!(e.status, Some(424));
+    assert!(e.message.contains("a service did not take it"), "{e:?}");
+
+    // Through the API: its own type, or Apprise's apprise:// URL for a saved key.
+    let dir = tempfile::tempdir().unwrap();
+    let srv = server(dir.path()).await;
+    let (status, p) = send(
+        client().post(url(&srv, "/api/v1/providers")).json(&json!({
+            "type": "apprise_api", "name": "Everything", "url": front.url(),
+            "urls": format!("{svc}/stateless")
+        })),
+        Some(API_KEY),
+    )
+    .await;
+    assert_eq!(status, 201, "{p}");
+    assert_eq!(p["urls"], "****", "the services' tokens are masked");
+    let (_, t) = send(
+        client().post(url(&srv, &format!("/api/v1/providers/{}/test", p["id"]))),
+        Some(API_KEY),
+    )
+    .await;
+    assert_eq!(t["ok"], true, "{t}");
+    assert_eq!(service.requests_to("/stateless").len(), 2);
+    let (status, p) = send(
+        client().post(url(&srv, "/api/v1/providers")).json(&json!({
+            "type": "apprise",
+            "url": format!("apprise://127.0.0.1:{}/channelwatch?tags=tv", front.port)
+        })),
+        Some(API_KEY),
+    )
+    .await;
+    assert_eq!(status, 201, "{p}");
+    let (_, t) = send(
+        client().post(url(&srv, &format!("/api/v1/providers/{}/test", p["id"]))),
+        Some(API_KEY),
+    )
+    .await;
+    assert_eq!(t["ok"], true, "{t}");
+    assert_eq!(service.requests_to("/tagged").len(), 2);
+    srv.shutdown().await;
+}

@@ -7,6 +7,7 @@
 //! Adding a provider: its module here, a variant in [`ProviderConfig`] and the
 //! dispatch list in `each!`, its entry in [`PROVIDERS`] and in `wire::providers`.
 
+pub mod apprise_api;
 pub mod body;
 pub mod discord;
 pub mod email;
@@ -22,6 +23,7 @@ pub mod webhook;
 
 use serde::{Deserialize, Serialize};
 
+pub use apprise_api::AppriseApi;
 pub use discord::Discord;
 pub use email::{Email, EmailSecurity};
 pub use gotify::Gotify;
@@ -88,7 +90,7 @@ pub struct ProviderInfo {
 }
 
 /// Every provider, in the UI's order.
-pub(crate) const PROVIDERS: [&ProviderInfo; 10] = [
+pub(crate) const PROVIDERS: [&ProviderInfo; 11] = [
     pushover::Pushover::INFO,
     discord::Discord::INFO,
     telegram::Telegram::INFO,
@@ -99,6 +101,7 @@ pub(crate) const PROVIDERS: [&ProviderInfo; 10] = [
     ntfy::Ntfy::INFO,
     webhook::Webhook::INFO,
     json::Json::INFO,
+    apprise_api::AppriseApi::INFO,
 ];
 
 /// The provider whose type (`apprise`) or stored tag (`json`) is `name`.
@@ -132,6 +135,8 @@ pub enum ProviderConfig {
     Ntfy(ntfy::Ntfy),
     Webhook(webhook::Webhook),
     Json(json::Json),
+    #[serde(rename = "apprise_api")]
+    AppriseApi(apprise_api::AppriseApi),
 }
 
 /// Runs `$body` with `$p` bound to the variant's provider, whichever it is.
@@ -148,6 +153,7 @@ macro_rules! each {
             ProviderConfig::Ntfy($p) => $body,
             ProviderConfig::Webhook($p) => $body,
             ProviderConfig::Json($p) => $body,
+            ProviderConfig::AppriseApi($p) => $body,
         }
     };
 }
