@@ -17,12 +17,14 @@ use tracing::{info, warn};
 use domain::dvr::id::dvr_id;
 
 pub const SERVICE_TYPE: &str = "_channels_dvr._tcp.local.";
+/// What the Channels apps on TVs announce (their API on port 57000).
+pub const CLIENT_SERVICE_TYPE: &str = "_channels_app._tcp.local.";
 /// How long one browse listens (the Python ChannelWatch used 5 s).
 pub(crate) const WINDOW: Duration = Duration::from_secs(5);
 /// Background browses while the server runs.
 pub(crate) const PERIOD: Duration = Duration::from_secs(600);
 
-pub use wire::discovery::{FoundDvr as Found, Multicast, Scan};
+pub use wire::discovery::{FoundClient, FoundDvr as Found, Multicast, Scan};
 
 /// Why multicast may not reach the LAN, judged from the interfaces (pure, tested).
 pub(crate) fn judge_interfaces(
@@ -79,40 +81,38 @@ fn pick_host(addresses: &[IpAddr], hostname: &str) -> String {
     }
 }
 
-/// Browses for `window` on a blocking thread; answers what resolved.
-fn browse_blocking(window: Duration) -> Result<Vec<Found>, String> {
+/// One service instance that resolved.
+struct Resolved {
+    fullname: String,
+    hostname: String,
+    port: u16,
+    addresses: Vec<IpAddr>,
+    txt: BTreeMap<String, String>,
+}
+
+/// Browses `service` for `window` on a blocking thread; answers what resolved.
+fn browse_service(service: &str, window: Duration) -> Result<Vec<Resolved>, String> {
     let daemon = ServiceDaemon::new().map_err(|e| format!("cannot start mDNS: {e}"))?;
     let rx = daemon
-        .browse(SERVICE_TYPE)
+        .browse(service)
         .map_err(|e| format!("cannot browse mDNS: {e}"))?;
     let deadline = Instant::now() + window;
-    let mut found: BTreeMap<String, Found> = BTreeMap::new();
+    let mut found: BTreeMap<String, Resolved> = BTreeMap::new();
     while let Some(left) = deadline.checked_duration_since(Instant::now()) {
         match rx.recv_timeout(left) {
             Ok(ServiceEvent::ServiceResolved(s)) => {
-                let addresses: Vec<IpAddr> =
-                    s.get_addresses().iter().map(|a| a.to_ip_addr()).collect();
-                let txt = |k: &str| s.get_property_val_str(k).map(str::to_string);
-                let instance = s
-                    .fullname
-                    .strip_suffix(&format!(".{SERVICE_TYPE}"))
-                    .unwrap_or(&s.fullname)
-                    .to_string();
-                let name = txt("friendlyName")
-                    .or_else(|| txt("name"))
-                    .unwrap_or(instance);
-                let host = pick_host(&addresses, &s.host);
+                let txt = ["name", "friendlyName", "version"]
+                    .iter()
+                    .filter_map(|k| Some((k.to_string(), s.get_property_val_str(k)?.to_string())))
+                    .collect();
                 found.insert(
                     s.fullname.clone(),
-                    Found {
-                        dvr_id: dvr_id(&host, s.port),
-                        name,
-                        host,
-                        port: s.port,
-                        version: txt("version"),
-                        addresses: addresses.iter().map(IpAddr::to_string).collect(),
+                    Resolved {
+                        fullname: s.fullname.clone(),
                         hostname: s.host.clone(),
-                        added: false,
+                        port: s.port,
+                        addresses: s.get_addresses().iter().map(|a| a.to_ip_addr()).collect(),
+                        txt,
                     },
                 );
             }
@@ -120,9 +120,58 @@ fn browse_blocking(window: Duration) -> Result<Vec<Found>, String> {
             Err(_) => break,
         }
     }
-    let _ = daemon.stop_browse(SERVICE_TYPE);
+    let _ = daemon.stop_browse(service);
     let _ = daemon.shutdown();
     Ok(found.into_values().collect())
+}
+
+/// The instance name, `Living Room` of `Living Room._channels_dvr._tcp.local.`.
+fn instance(r: &Resolved, service: &str) -> String {
+    r.fullname
+        .strip_suffix(&format!(".{service}"))
+        .unwrap_or(&r.fullname)
+        .to_string()
+}
+
+/// Channels DVR servers that answered.
+fn browse_blocking(window: Duration) -> Result<Vec<Found>, String> {
+    Ok(browse_service(SERVICE_TYPE, window)?
+        .into_iter()
+        .map(|r| {
+            let host = pick_host(&r.addresses, &r.hostname);
+            Found {
+                dvr_id: dvr_id(&host, r.port),
+                name: r
+                    .txt
+                    .get("friendlyName")
+                    .or(r.txt.get("name"))
+                    .cloned()
+                    .unwrap_or_else(|| instance(&r, SERVICE_TYPE)),
+                host,
+                port: r.port,
+                version: r.txt.get("version").cloned(),
+                addresses: r.addresses.iter().map(IpAddr::to_string).collect(),
+                hostname: r.hostname.clone(),
+                added: false,
+            }
+        })
+        .collect())
+}
+
+/// Channels apps (TVs) that answered, for the `channels_app` provider.
+fn browse_clients_blocking(window: Duration) -> Result<Vec<FoundClient>, String> {
+    Ok(browse_service(CLIENT_SERVICE_TYPE, window)?
+        .into_iter()
+        .map(|r| FoundClient {
+            name: r
+                .txt
+                .get("name")
+                .cloned()
+                .unwrap_or_else(|| instance(&r, CLIENT_SERVICE_TYPE)),
+            host: pick_host(&r.addresses, &r.hostname),
+            port: r.port,
+        })
+        .collect())
 }
 
 /// The discovery service: the last scan, and one scan at a time.
@@ -165,9 +214,13 @@ impl Discovery {
         }
         let (mut multicast, mut message) =
             judge_interfaces(&interfaces(), std::path::Path::new("/.dockerenv").exists());
-        let result = tokio::task::spawn_blocking(move || browse_blocking(window))
-            .await
-            .unwrap_or_else(|e| Err(format!("mDNS browse failed: {e}")));
+        // DVRs and TV apps at once, each in its own window.
+        let (result, clients) = tokio::join!(
+            tokio::task::spawn_blocking(move || browse_blocking(window)),
+            tokio::task::spawn_blocking(move || browse_clients_blocking(window)),
+        );
+        let result = result.unwrap_or_else(|e| Err(format!("mDNS browse failed: {e}")));
+        let clients = clients.ok().and_then(Result::ok).unwrap_or_default();
         let dvrs = match result {
             Ok(d) => d,
             Err(e) => {
@@ -192,6 +245,7 @@ impl Discovery {
             scanned_at: Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
             window_seconds: window.as_secs(),
             dvrs,
+            clients,
         };
         *self.last.write() = Some(scan.clone());
         self.finished.fetch_add(1, Ordering::Release);

@@ -7,6 +7,7 @@
 //! scripts and [`SimHandle::emit`] change together, so polled and streamed views agree.
 
 mod art;
+mod client;
 mod fixtures;
 mod mdns;
 mod routes;
@@ -22,6 +23,7 @@ use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
+pub use client::{ChannelsClient, CLIENT_SERVICE_TYPE};
 pub use mdns::{advertise, SERVICE_TYPE};
 #[cfg(feature = "testing")]
 pub use scenario::testing;

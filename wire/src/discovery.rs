@@ -42,4 +42,15 @@ pub struct Scan {
     pub scanned_at: Option<String>,
     pub window_seconds: u64,
     pub dvrs: Vec<FoundDvr>,
+    /// Channels apps on TVs that announced themselves (`_channels_app._tcp`).
+    #[serde(default)]
+    pub clients: Vec<FoundClient>,
+}
+
+/// A Channels app that answered: a TV the `channels_app` provider can show alerts on.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct FoundClient {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
 }

@@ -58,6 +58,20 @@ pub type RoutingMatrix = std::collections::BTreeMap<
     std::collections::BTreeMap<String, std::collections::BTreeMap<String, bool>>,
 >;
 
+/// A TV a `channels_app` provider can show alerts on
+/// (`GET /api/v1/providers/channels-clients`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ChannelsClientRow {
+    pub name: String,
+    /// What to give as the provider's `client`.
+    pub address: String,
+    pub platform: Option<String>,
+    /// The DVR that lists it, when found that way.
+    pub dvr_name: Option<String>,
+    /// `dvr` (a DVR's client list) or `mdns` (it announced itself).
+    pub source: String,
+}
+
 /// One field of a provider's add form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Field {
@@ -178,8 +192,14 @@ pub const APPRISE_API: ProviderType = ProviderType {
     ],
 };
 
+pub const CHANNELS_APP: ProviderType = ProviderType {
+    name: "channels_app",
+    label: "Channels app on a TV",
+    fields: &[field("client", "TV address (port 57000 unless given)")],
+};
+
 /// Every provider type, in the order the UI lists them.
-pub const PROVIDER_TYPES: [&ProviderType; 11] = [
+pub const PROVIDER_TYPES: [&ProviderType; 12] = [
     &PUSHOVER,
     &DISCORD,
     &TELEGRAM,
@@ -191,6 +211,7 @@ pub const PROVIDER_TYPES: [&ProviderType; 11] = [
     &WEBHOOK,
     &APPRISE,
     &APPRISE_API,
+    &CHANNELS_APP,
 ];
 
 /// The provider type called `name`.

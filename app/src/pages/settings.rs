@@ -618,6 +618,21 @@ fn AddProvider(on_added: Callback<()>) -> impl IntoView {
     let name = RwSignal::new(String::new());
     let values = RwSignal::new(BTreeMap::<String, String>::new());
     let outcome = RwSignal::new(None);
+    // The TVs a Channels app provider can use, once that type is picked.
+    let tvs = RwSignal::new(Vec::<wire::providers::ChannelsClientRow>::new());
+    Effect::new(move |_| {
+        if kind.get() == "channels_app" && tvs.with_untracked(Vec::is_empty) {
+            leptos::task::spawn_local(async move {
+                if let Ok(list) = api::get::<Vec<wire::providers::ChannelsClientRow>>(
+                    "/api/v1/providers/channels-clients",
+                )
+                .await
+                {
+                    tvs.set(list);
+                }
+            });
+        }
+    });
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let k = kind.get_untracked();
@@ -677,15 +692,26 @@ fn AddProvider(on_added: Callback<()>) -> impl IntoView {
                 let f = field.name.to_string();
                 let id = format!("provider-{f}");
                 let f2 = f.clone();
+                // The Channels app's address: the TVs the DVRs list or mDNS found.
+                let list = (f == "client").then_some("channels-clients");
                 view! {
                     <div class="field">
                         <label for=id.clone()>{label}</label>
-                        <input id=id type=if secret { "password" } else { "text" } autocomplete="off"
+                        <input id=id type=if secret { "password" } else { "text" } autocomplete="off" list=list
                             prop:value=move || values.with(|v| v.get(&f2).cloned().unwrap_or_default())
                             on:input=move |ev| { let t = event_target_value(&ev); values.update(|v| { v.insert(f.clone(), t); }); }/>
                     </div>
                 }
             }).collect_view()}
+            <datalist id="channels-clients">
+                {move || tvs.get().into_iter().map(|c| {
+                    let from = match (&c.dvr_name, c.source.as_str()) {
+                        (Some(d), _) => format!("{} (listed by {d})", c.name),
+                        (None, _) => format!("{} (found on the network)", c.name),
+                    };
+                    view! { <option value=c.address>{from}</option> }
+                }).collect_view()}
+            </datalist>
             <button type="submit">"Add provider"</button>
             <Outcome state=outcome/>
         </form>

@@ -104,6 +104,9 @@ pub struct HttpRequest {
     pub url: String,
     pub headers: Vec<(String, String)>,
     pub body: Body,
+    /// Added to the failure when the destination does not answer at all: what the
+    /// user can do about it (a TV app that answers only in the foreground).
+    pub unanswered: Option<&'static str>,
 }
 
 /// Requests carry secrets (in the URL, the headers and the body): debug output names
@@ -124,6 +127,7 @@ impl HttpRequest {
             url: url.into(),
             headers: Vec::new(),
             body,
+            unanswered: None,
         }
     }
 

@@ -193,6 +193,26 @@ impl Enricher {
             .and_then(|c| at_address(&c.value, ip).cloned())
     }
 
+    /// Every Channels app the DVR knows (`/dvr/clients/info`), for picking a TV to
+    /// show alerts on; empty when the DVR does not offer the list.
+    pub(crate) async fn clients(&mut self) -> Vec<ClientApp> {
+        if Self::stale(&self.clients, CLIENTS_TTL, false) {
+            let list = self
+                .fetch("/dvr/clients/info", MAX_LIST_BODY)
+                .await
+                .map(|v| parse_clients(&v))
+                .unwrap_or_default();
+            self.clients = Some(Timed {
+                value: list,
+                at: Instant::now(),
+            });
+        }
+        self.clients
+            .as_ref()
+            .map(|c| c.value.clone())
+            .unwrap_or_default()
+    }
+
     /// The DVR's tuners and sources (`/devices`), `None` when it does not list them.
     pub(crate) async fn sources(&mut self) -> Option<Vec<SourceInfo>> {
         if Self::stale(&self.sources, SOURCES_TTL, false) {

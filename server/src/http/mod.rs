@@ -82,6 +82,10 @@ fn api() -> Router<AppState> {
             axum::routing::patch(providers::patch).delete(providers::delete),
         )
         .route("/providers/{id}/test", axum::routing::post(providers::test))
+        .route(
+            "/providers/channels-clients",
+            get(providers::channels_clients),
+        )
         .route("/alerts", get(alerts::history))
         .route("/alerts/test", axum::routing::post(alerts::send_test))
         .route("/history", get(history::list))

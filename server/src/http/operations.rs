@@ -245,6 +245,7 @@ pub async fn discovery(
         scanned_at: None,
         window_seconds: crate::discovery::WINDOW.as_secs(),
         dvrs: Vec::new(),
+        clients: Vec::new(),
     });
     Ok(Json(with_added(s, scan).await?))
 }

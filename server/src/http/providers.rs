@@ -15,7 +15,7 @@ use super::session::Caller;
 use super::AppState;
 use crate::notify::providers::{api_object, config_from_body, test_message, viewer_object};
 use storage::providers::{self as store, ProviderRecord};
-use wire::providers::{ProviderView, TestOutcome};
+use wire::providers::{ChannelsClientRow, ProviderView, TestOutcome};
 
 fn take_str(m: &mut Map<String, Value>, key: &str) -> Result<Option<String>, ApiError> {
     match m.remove(key) {
@@ -181,4 +181,49 @@ pub async fn test(
             }
         },
     ))
+}
+
+/// `GET /api/v1/providers/channels-clients`: the TVs a `channels_app` provider can
+/// show alerts on: the Channels apps each running DVR lists (on its own network), and
+/// those the last mDNS scan found, one entry per address.
+pub async fn channels_clients(State(state): State<AppState>) -> Json<Vec<ChannelsClientRow>> {
+    let s = &state.services;
+    let mut rows: Vec<ChannelsClientRow> = Vec::new();
+    let mut add = |row: ChannelsClientRow| {
+        if !rows.iter().any(|r| r.address == row.address) {
+            rows.push(row);
+        }
+    };
+    for slot in s.engine.slots() {
+        let Some(e) = s.alerts.enrichers().get(&s.engine, &slot.dvr_id) else {
+            continue;
+        };
+        let list = e.lock().await.clients().await;
+        for c in list.into_iter().filter(|c| c.remote != Some(true)) {
+            let Some(ip) = c.ip else { continue };
+            let host = match ip {
+                std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+                v4 => v4.to_string(),
+            };
+            add(ChannelsClientRow {
+                name: c.name.unwrap_or_else(|| host.clone()),
+                address: host,
+                platform: c.platform,
+                dvr_name: Some(slot.name()),
+                source: "dvr".into(),
+            });
+        }
+    }
+    if let Some(scan) = s.discovery.last() {
+        for c in scan.clients {
+            add(ChannelsClientRow {
+                name: c.name,
+                address: format!("{}:{}", c.host, c.port),
+                platform: None,
+                dvr_name: None,
+                source: "mdns".into(),
+            });
+        }
+    }
+    Json(rows)
 }

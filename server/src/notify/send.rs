@@ -93,7 +93,13 @@ async fn request(http: &reqwest::Client, req: HttpRequest, judge: Judge) -> Send
         Body::Form(pairs) => b.form(&pairs),
         Body::Raw(text) => b.body(text),
     };
-    let res = b.timeout(TIMEOUT).send().await.map_err(network_failure)?;
+    let res = b.timeout(TIMEOUT).send().await.map_err(|e| {
+        let mut f = network_failure(e);
+        if let Some(hint) = req.unanswered {
+            f.message = format!("{}. {hint}", f.message);
+        }
+        f
+    })?;
     answer(res, judge).await
 }
 

@@ -956,3 +956,111 @@ async fn apprise_api_relays_through_the_real_apprise_to_any_service() {
     assert_eq!(service.requests_to("/tagged").len(), 2);
     srv.shutdown().await;
 }
+
+/// The TV screen: a `channels_app` provider shows alerts on a Channels app (the
+/// simulator plays one), says when nothing plays there, says what to do when the app
+/// does not answer, and Settings offers the TVs the DVR lists.
+#[tokio::test]
+async fn the_channels_app_shows_alerts_on_the_tv_and_says_when_it_cannot() {
+    let tv = sim::ChannelsClient::start("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let srv = server(dir.path()).await;
+    let dvr = sim(sim::Scenario::Quiet).await;
+    add_connected_dvr(&srv, "Den", &dvr).await;
+
+    let (_, offered) = send(
+        client().get(url(&srv, "/api/v1/providers/channels-clients")),
+        Some(API_KEY),
+    )
+    .await;
+    let living = offered
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "Living Room")
+        .unwrap_or_else(|| panic!("the DVR's client list: {offered}"));
+    assert_eq!(
+        (&living["address"], &living["source"], &living["dvr_name"]),
+        (&json!("192.168.1.50"), &json!("dvr"), &json!("Den"))
+    );
+
+    let (status, p) = send(
+        client().post(url(&srv, "/api/v1/providers")).json(&json!({
+            "type": "channels_app", "name": "Living room TV", "client": tv.addr().to_string()
+        })),
+        Some(API_KEY),
+    )
+    .await;
+    assert_eq!(status, 201, "{p}");
+    let test = |id: Value| {
+        let srv = &srv;
+        async move {
+            send(
+                client().post(url(srv, &format!("/api/v1/providers/{id}/test"))),
+                Some(API_KEY),
+            )
+            .await
+            .1
+        }
+    };
+    let t = test(p["id"].clone()).await;
+    assert_eq!(t["ok"], true, "{t}");
+    assert_eq!(t["message"], "shown on screen over ABC (playing)");
+    let n = tv.notices();
+    assert_eq!(n.len(), 1);
+    assert!(
+        n[0]["title"].as_str().unwrap().contains("[TEST]"),
+        "{}",
+        n[0]
+    );
+    assert!(n[0]["message"].is_string());
+
+    // A real alert reaches the screen too.
+    dvr.handle().emit(
+        "activities.set",
+        "7-stream-10811DF5-192.168.1.50",
+        "Watching ch7 ABC from Living Room (192.168.1.50)",
+    );
+    eventually(
+        "the watching alert on the TV",
+        Duration::from_secs(10),
+        || async {
+            tv.notices()
+                .iter()
+                .any(|n| n["message"].as_str().is_some_and(|m| m.contains("ABC")))
+                .then_some(())
+        },
+    )
+    .await;
+
+    tv.set_playing(None);
+    let t = test(p["id"].clone()).await;
+    assert_eq!(t["ok"], true, "{t}");
+    assert!(
+        t["message"]
+            .as_str()
+            .unwrap()
+            .contains("nothing is playing"),
+        "{t}"
+    );
+
+    let gone = tv.addr();
+    drop(tv);
+    eventually("the app stopped", Duration::from_secs(5), || async {
+        std::net::TcpStream::connect(gone).is_err().then_some(())
+    })
+    .await;
+    let t = test(p["id"].clone()).await;
+    assert_eq!(t["ok"], false, "{t}");
+    assert!(
+        t["message"]
+            .as_str()
+            .unwrap()
+            .contains("open in the foreground"),
+        "{t}"
+    );
+    srv.shutdown().await;
+    dvr.shutdown().await;
+}

@@ -150,6 +150,7 @@ impl MatrixSteps {
                 out.delivery_id
             ),
             headers: Vec::new(),
+            unanswered: None,
             body: Body::Json(json!({
                 "msgtype": "m.text",
                 "body": format!("{}\n{}", out.title, out.message),

@@ -9,6 +9,7 @@
 
 pub mod apprise_api;
 pub mod body;
+pub mod channels_app;
 pub mod discord;
 pub mod email;
 pub mod gotify;
@@ -24,6 +25,7 @@ pub mod webhook;
 use serde::{Deserialize, Serialize};
 
 pub use apprise_api::AppriseApi;
+pub use channels_app::ChannelsApp;
 pub use discord::Discord;
 pub use email::{Email, EmailSecurity};
 pub use gotify::Gotify;
@@ -90,7 +92,7 @@ pub struct ProviderInfo {
 }
 
 /// Every provider, in the UI's order.
-pub(crate) const PROVIDERS: [&ProviderInfo; 11] = [
+pub(crate) const PROVIDERS: [&ProviderInfo; 12] = [
     pushover::Pushover::INFO,
     discord::Discord::INFO,
     telegram::Telegram::INFO,
@@ -102,6 +104,7 @@ pub(crate) const PROVIDERS: [&ProviderInfo; 11] = [
     webhook::Webhook::INFO,
     json::Json::INFO,
     apprise_api::AppriseApi::INFO,
+    channels_app::ChannelsApp::INFO,
 ];
 
 /// The provider whose type (`apprise`) or stored tag (`json`) is `name`.
@@ -137,6 +140,8 @@ pub enum ProviderConfig {
     Json(json::Json),
     #[serde(rename = "apprise_api")]
     AppriseApi(apprise_api::AppriseApi),
+    #[serde(rename = "channels_app")]
+    ChannelsApp(channels_app::ChannelsApp),
 }
 
 /// Runs `$body` with `$p` bound to the variant's provider, whichever it is.
@@ -154,6 +159,7 @@ macro_rules! each {
             ProviderConfig::Webhook($p) => $body,
             ProviderConfig::Json($p) => $body,
             ProviderConfig::AppriseApi($p) => $body,
+            ProviderConfig::ChannelsApp($p) => $body,
         }
     };
 }
