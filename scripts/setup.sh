@@ -26,6 +26,8 @@ build_only=${SETUP_BUILD_ONLY:-0}
 [ "$build_only" = 1 ] || [ -x /usr/bin/chromium ] || apt_pkgs+=(chromium)
 # promtool (Debian's prometheus package) checks the /metrics output in a test.
 [ "$build_only" = 1 ] || command -v promtool >/dev/null || apt_pkgs+=(prometheus)
+# A real mosquitto broker for the Home Assistant MQTT test.
+[ "$build_only" = 1 ] || [ -x /usr/sbin/mosquitto ] || apt_pkgs+=(mosquitto)
 command -v npm >/dev/null || apt_pkgs+=(nodejs npm)
 if [ ${#apt_pkgs[@]} -gt 0 ]; then
   say "installing ${apt_pkgs[*]} from Debian"

@@ -12,6 +12,7 @@ pub mod health;
 pub mod heartbeat;
 pub mod history;
 pub mod images;
+pub mod mqtt;
 pub mod notify;
 pub mod rate;
 pub mod session;

@@ -20,6 +20,7 @@ pub mod http;
 pub mod images;
 pub mod logging;
 pub mod metrics;
+pub mod mqtt;
 pub mod notify;
 pub mod registry;
 pub mod serve;

@@ -247,6 +247,7 @@ pub async fn start_with(
     );
     let heartbeat =
         crate::heartbeat::HeartbeatService::load(db.clone(), config.heartbeat_min_interval).await?;
+    let mqtt = crate::mqtt::MqttService::load(db.clone(), engine.clone()).await?;
     let images_dir = config.data_dir.join("cache").join("images");
     let image_cache_bytes = config.image_cache_bytes;
     let services = Arc::new(Services {
@@ -260,6 +261,7 @@ pub async fn start_with(
         dashboard: Arc::new(crate::dashboard::DashboardHub::new()),
         images: crate::images::Images::open(&images_dir, image_cache_bytes),
         heartbeat,
+        mqtt,
         declared,
         discovery: Default::default(),
         logins: Default::default(),
@@ -320,6 +322,10 @@ pub async fn start_with(
             s.heartbeat.clone().run(ready, c.clone())
         })
     };
+    let mqtt_task = {
+        let (m, c) = (services.mqtt.clone(), cancel.clone());
+        tasks.supervise("mqtt", cancel.clone(), move || m.clone().run(c.clone()))
+    };
     let history_task = {
         let (s, c) = (services.clone(), cancel.clone());
         tasks.supervise("history", cancel.clone(), move || {
@@ -370,6 +376,7 @@ pub async fn start_with(
             background.extend([
                 alert_task,
                 heartbeat_task,
+                mqtt_task,
                 history_task,
                 dispatch_task,
                 live_task,

@@ -29,6 +29,8 @@ pub struct Services {
     pub images: crate::images::Images,
     /// The push URL pinged while the monitor is healthy.
     pub heartbeat: crate::heartbeat::HeartbeatService,
+    /// The Home Assistant MQTT connection.
+    pub mqtt: crate::mqtt::MqttService,
     /// mDNS discovery's last scan.
     pub discovery: Arc<crate::discovery::Discovery>,
     /// The YAML file in effect and its reloads.

@@ -5,6 +5,7 @@ pub mod api_keys;
 pub mod dvrs;
 pub mod heartbeat;
 pub mod history;
+pub mod mqtt;
 pub mod outages;
 pub mod outbox;
 pub mod private_files;
@@ -191,7 +192,7 @@ struct SealedColumn {
 
 /// Every sealed column. Rotation, the upgrade at open and the missing-key check go over
 /// all of them.
-const SEALED_COLUMNS: [SealedColumn; 3] = [
+const SEALED_COLUMNS: [SealedColumn; 4] = [
     SealedColumn {
         select: "SELECT rowid AS rid, config AS sealed, id FROM providers",
         update: "UPDATE providers SET config = ? WHERE rowid = ?",
@@ -209,6 +210,12 @@ const SEALED_COLUMNS: [SealedColumn; 3] = [
         update: "UPDATE heartbeat SET url = ? WHERE rowid = ?",
         column: heartbeat::COLUMN,
         row: heartbeat::aad_row_of,
+    },
+    SealedColumn {
+        select: "SELECT rowid AS rid, config AS sealed FROM mqtt",
+        update: "UPDATE mqtt SET config = ? WHERE rowid = ?",
+        column: mqtt::COLUMN,
+        row: mqtt::aad_row_of,
     },
 ];
 

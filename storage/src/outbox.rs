@@ -681,3 +681,60 @@ mod tests {
         assert!(h[0].deliveries.is_empty());
     }
 }
+
+/// An alert as Home Assistant gets it over MQTT.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertBrief {
+    pub id: i64,
+    pub dvr_id: String,
+    pub alert_type: String,
+    pub title: String,
+    pub message: String,
+    pub created_at: String,
+}
+
+/// Alerts recorded after `after` (an alert id), oldest first, at most `limit`.
+pub async fn alerts_after(
+    db: &Db,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<AlertBrief>, StorageError> {
+    let rows = sqlx::query(
+        "SELECT id, dvr_id, alert_type, title, message, created_at FROM alerts
+          WHERE id > ?1 ORDER BY id LIMIT ?2",
+    )
+    .bind(after)
+    .bind(limit)
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(AlertBrief {
+                id: r.try_get("id")?,
+                dvr_id: r.try_get("dvr_id")?,
+                alert_type: r.try_get("alert_type")?,
+                title: r.try_get("title")?,
+                message: r.try_get("message")?,
+                created_at: r.try_get("created_at")?,
+            })
+        })
+        .collect()
+}
+
+/// The newest alert id (0 with none).
+pub async fn last_alert_id(db: &Db) -> Result<i64, StorageError> {
+    Ok(
+        sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM alerts")
+            .fetch_one(&db.pool)
+            .await?,
+    )
+}
+
+/// Each DVR's newest alert title.
+pub async fn last_titles(db: &Db) -> Result<Vec<(String, String)>, StorageError> {
+    Ok(sqlx::query_as(
+        "SELECT dvr_id, title FROM alerts WHERE id IN (SELECT MAX(id) FROM alerts GROUP BY dvr_id)",
+    )
+    .fetch_all(&db.pool)
+    .await?)
+}

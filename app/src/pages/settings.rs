@@ -1014,6 +1014,7 @@ fn Advanced(initial: SettingsView) -> impl IntoView {
                 <Outcome state=outcome/>
             </form>
             <HeartbeatPanel/>
+            <MqttPanel/>
             <h3>"Configuration file"</h3>
             <p class="hint" id="config-file">{format!("{config_path} is read at start, on SIGHUP and whenever it changes.")}</p>
             {(!file_keys.is_empty()).then(|| view! {
@@ -1145,6 +1146,94 @@ fn HeartbeatPanel() -> impl IntoView {
                 <button type="submit">"Save heartbeat"</button>
                 <button type="button" class="secondary" id="heartbeat-test" on:click=test
                     disabled=move || !view_now.get().is_some_and(|v| v.configured)>"Ping now"</button>
+            </Show>
+            <Outcome state=outcome/>
+        </form>
+    }
+}
+
+/// Home Assistant over MQTT (`/api/v1/mqtt`): the broker, and how the connection is
+/// doing. Read by the browser once the page is live; the password is never shown.
+#[component]
+fn MqttPanel() -> impl IntoView {
+    let session = use_session();
+    let admin = session.is_admin();
+    let enabled = RwSignal::new(false);
+    let url = RwSignal::new(String::new());
+    let username = RwSignal::new(String::new());
+    let password = RwSignal::new(String::new());
+    let status = RwSignal::new(None::<Value>);
+    let outcome = RwSignal::new(None);
+    let show = move |v: &Value| {
+        let s = &v["settings"];
+        enabled.set(s["enabled"].as_bool().unwrap_or(false));
+        url.set(s["url"].as_str().unwrap_or_default().to_string());
+        username.set(s["username"].as_str().unwrap_or_default().to_string());
+        password.set(s["password"].as_str().unwrap_or_default().to_string());
+        status.set(Some(v["status"].clone()));
+    };
+    Effect::new(move |_| {
+        leptos::task::spawn_local(async move {
+            if let Ok(v) = api::get::<Value>("/api/v1/mqtt").await {
+                show(&v);
+            }
+        });
+    });
+    let save = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let text = |s: RwSignal<String>| {
+            let t = s.get_untracked().trim().to_string();
+            if t.is_empty() {
+                Value::Null
+            } else {
+                Value::String(t)
+            }
+        };
+        let body = json!({
+            "enabled": enabled.get_untracked(),
+            "url": url.get_untracked().trim(),
+            "username": text(username),
+            "password": text(password),
+        });
+        api::send(
+            session,
+            "PUT",
+            "/api/v1/mqtt".into(),
+            Some(body),
+            move |r| {
+                outcome.set(Some(
+                    r.map(|v| {
+                        show(&v);
+                        "MQTT saved; it connects in the background.".to_string()
+                    })
+                    .map_err(|e| e.message),
+                ));
+            },
+        );
+    };
+    view! {
+        <h3>"Home Assistant (MQTT)"</h3>
+        <p class="hint">"Each DVR appears in Home Assistant as a device (connected, streams, recordings, disk free, last alert) through MQTT discovery, and every alert is an event."</p>
+        <form class="form" id="mqtt" on:submit=save>
+            <div class="field check"><input type="checkbox" id="mqtt-enabled" bind:checked=enabled disabled=!admin/>
+                <label for="mqtt-enabled">"Connect to the broker"</label></div>
+            <div class="field"><label for="mqtt-url">"Broker"</label>
+                <input id="mqtt-url" placeholder="mqtt://homeassistant.local:1883" autocomplete="off" bind:value=url disabled=!admin/></div>
+            <div class="field"><label for="mqtt-username">"Username (optional)"</label>
+                <input id="mqtt-username" autocomplete="off" bind:value=username disabled=!admin/></div>
+            <div class="field"><label for="mqtt-password">"Password (optional)"</label>
+                <input id="mqtt-password" type="password" autocomplete="new-password" bind:value=password disabled=!admin/></div>
+            <p class="note" id="mqtt-status" role="status">{move || status.get().map(|s| {
+                if s["connected"].as_bool() == Some(true) {
+                    format!("Connected; {} messages published.", s["published"])
+                } else if let Some(e) = s["last_error"].as_str() {
+                    format!("Not connected: {e}")
+                } else {
+                    "Not connected.".to_string()
+                }
+            })}</p>
+            <Show when=move || admin>
+                <button type="submit">"Save MQTT"</button>
             </Show>
             <Outcome state=outcome/>
         </form>

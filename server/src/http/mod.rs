@@ -14,6 +14,7 @@ pub mod hosts;
 pub mod images;
 pub mod listener;
 pub mod metrics;
+pub mod mqtt;
 pub mod operations;
 pub mod pages;
 pub mod probes;
@@ -103,6 +104,7 @@ fn api() -> Router<AppState> {
             get(heartbeat::get_heartbeat).put(heartbeat::put_heartbeat),
         )
         .route("/heartbeat/test", post(heartbeat::test_heartbeat))
+        .route("/mqtt", get(mqtt::get_mqtt).put(mqtt::put_mqtt))
         .route("/templates/preview", axum::routing::post(alerts::preview))
         .route("/live", get(feed::feed))
         .route("/activity", get(feed::activity))

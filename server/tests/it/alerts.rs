@@ -1331,3 +1331,91 @@ async fn the_program_image_switch_gives_recording_alerts_the_channel_logo() {
     srv.shutdown().await;
     sim.shutdown().await;
 }
+
+/// Home Assistant over a real `mosquitto`: each DVR is a discovered device with its
+/// states, alerts are events; when the broker goes away other deliveries go on
+/// undelayed, and when it comes back the monitor reconnects and publishes again.
+#[tokio::test]
+async fn home_assistant_sees_each_dvr_over_mqtt_and_a_broker_outage_delays_nothing() {
+    let broker = Mosquitto::start(0).await;
+    let port = broker.port;
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    let sim = sim(Scenario::Quiet).await;
+    let fake = webhook_fake().await;
+    let id = add_connected_dvr(&srv, "Den", &sim).await;
+    add_webhook(&srv, &fake).await;
+    let sub = Subscriber::start(port).await;
+    let (status, m) = send(
+        client().put(url(&srv, "/api/v1/mqtt")).json(&json!({
+            "enabled": true, "url": broker.url()
+        })),
+        Some(API_KEY),
+    )
+    .await;
+    assert_eq!(status, 200, "{m}");
+
+    let config = format!("homeassistant/binary_sensor/channelwatch_{id}/connected/config");
+    let state = |o: &str| format!("channelwatch/{id}/{o}");
+    eventually("discovery and states", Duration::from_secs(15), || async {
+        (sub.last(&config).is_some()
+            && sub.last(&state("connected")).as_deref() == Some("ON")
+            && sub.last("channelwatch/status").as_deref() == Some("online"))
+        .then_some(())
+    })
+    .await;
+    let c: Value = serde_json::from_str(&sub.last(&config).unwrap()).unwrap();
+    assert_eq!(c["device"]["name"], "Den");
+    assert_eq!(c["state_topic"], state("connected"));
+    for o in ["streams", "recordings", "disk_free_percent", "last_alert"] {
+        let t = format!("homeassistant/sensor/channelwatch_{id}/{o}/config");
+        assert!(sub.last(&t).is_some(), "{t}");
+    }
+    assert_eq!(sub.last(&state("streams")).as_deref(), Some("0"));
+
+    // Someone watches: the stream count moves and the alert is an event.
+    watch(&sim, "7", "ABC", "Living Room");
+    eventually(
+        "the event and the count",
+        Duration::from_secs(10),
+        || async {
+            let event = sub.last(&state("alert"))?;
+            let v: Value = serde_json::from_str(&event).ok()?;
+            (v["event_type"] == "channel.watching.start"
+                && sub.last(&state("streams")).as_deref() == Some("1"))
+            .then_some(())
+        },
+    )
+    .await;
+
+    // The broker goes away: the monitor says so, and alerts still go out at once.
+    drop(sub);
+    drop(broker);
+    eventually("disconnected", Duration::from_secs(15), || async {
+        let (_, m) = send(client().get(url(&srv, "/api/v1/mqtt")), Some(API_KEY)).await;
+        (m["status"]["connected"] == false && m["status"]["last_error"].is_string()).then_some(())
+    })
+    .await;
+    // Delivered while the broker is still away: nothing waits on it.
+    let before = received(&fake, "channel.watching.start").len();
+    watch(&sim, "9", "KTLA", "Kitchen");
+    wait_received(&fake, "channel.watching.start", before + 1).await;
+
+    // Back on the same port: reconnected, and everything published again.
+    let broker = Mosquitto::start(port).await;
+    let sub = Subscriber::start(broker.port).await;
+    eventually(
+        "republished after the broker came back",
+        Duration::from_secs(40),
+        || async {
+            (sub.last(&config).is_some() && sub.last(&state("connected")).as_deref() == Some("ON"))
+                .then_some(())
+        },
+    )
+    .await;
+    let (_, m) = send(client().get(url(&srv, "/api/v1/mqtt")), Some(API_KEY)).await;
+    assert_eq!(m["status"]["connected"], true, "{m}");
+    assert!(m["status"]["reconnects"].as_u64().unwrap() >= 1, "{m}");
+    srv.shutdown().await;
+    sim.shutdown().await;
+}
