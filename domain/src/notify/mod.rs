@@ -8,4 +8,5 @@ pub mod checks;
 pub mod delivery;
 pub mod providers;
 pub mod routing;
+pub mod rules;
 pub mod secrets;
