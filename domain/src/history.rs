@@ -429,8 +429,9 @@ fn vod_play(id: i64, dvr: &str, s: &VodSession) -> Play {
     }
 }
 
-/// The source family, without the tuner id or provider name.
-fn source_kind(s: &crate::dvr::event::StreamSource) -> &'static str {
+/// The source family (`tuner`, `tve`, `m3u`, `other`), without the tuner id or
+/// provider name.
+pub fn source_kind(s: &crate::dvr::event::StreamSource) -> &'static str {
     use crate::dvr::event::StreamSource as S;
     match s {
         S::Tuner(_) => "tuner",

@@ -162,6 +162,15 @@ impl Zone {
         )
     }
 
+    /// Day of the week (0 = Monday) and minute of the day `t` falls on here.
+    pub fn weekday_minute(self, t: DateTime<Utc>) -> (usize, u32) {
+        let l = self.local(t);
+        (
+            l.weekday().num_days_from_monday() as usize,
+            l.hour() * 60 + l.minute(),
+        )
+    }
+
     /// The instant `day` begins here. Where midnight does not exist (a DST change at
     /// midnight), the first instant of the day that does.
     pub fn day_start(self, day: NaiveDate) -> DateTime<Utc> {
@@ -292,6 +301,10 @@ mod tests {
         let len = ny.day_start(d.succ_opt().unwrap()) - ny.day_start(d);
         assert_eq!(len.num_hours(), 25);
         assert_eq!(ny.weekday_hour(at("2026-11-02T04:30:00Z")), (6, 23));
+        assert_eq!(
+            ny.weekday_minute(at("2026-11-02T04:30:00Z")),
+            (6, 23 * 60 + 30)
+        );
     }
 
     #[test]

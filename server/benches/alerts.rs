@@ -180,10 +180,12 @@ async fn run(args: &[String]) {
                 status: "sent",
                 created_at: chrono::Utc::now(),
                 send_at: chrono::Utc::now(),
+                route: None,
             },
             &[ProviderRef {
                 provider_id: provider.id,
                 provider_type: "webhook".into(),
+                hold: None,
             }],
         )
         .await

@@ -159,6 +159,7 @@ async fn run(args: &[String]) {
                 status: "sent",
                 created_at: chrono::Utc::now(),
                 send_at: chrono::Utc::now(),
+                route: None,
             };
             outbox::record(&writer_db, &a, &[]).await.expect("write");
             worst = worst.max(t.elapsed());

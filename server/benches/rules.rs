@@ -17,7 +17,11 @@ fn main() {
             provider_id: providers[i % providers.len()],
             name: format!("rule {i}"),
             enabled: i % 17 != 0,
-            dvrs: if i % 3 == 0 { vec![format!("dvr{:05}", i % 40)] } else { vec![] },
+            dvrs: if i % 3 == 0 {
+                vec![format!("dvr{:05}", i % 40)]
+            } else {
+                vec![]
+            },
             kinds: match i % 4 {
                 0 => vec!["channel".into()],
                 1 => vec!["recording.failed".into(), "recording.missed".into()],
@@ -25,10 +29,26 @@ fn main() {
                 _ => vec!["vod".into(), "disk".into()],
             },
             conditions: Conditions {
-                devices: if i % 5 == 0 { vec!["Kitchen".into(), "192.168.1.60".into()] } else { vec![] },
-                exclude_devices: if i % 7 == 0 { vec!["Bedroom".into()] } else { vec![] },
-                channels: if i % 6 == 0 { vec!["7".into(), "9.1".into(), "504".into()] } else { vec![] },
-                sources: if i % 8 == 0 { vec!["tuner".into()] } else { vec![] },
+                devices: if i % 5 == 0 {
+                    vec!["Kitchen".into(), "192.168.1.60".into()]
+                } else {
+                    vec![]
+                },
+                exclude_devices: if i % 7 == 0 {
+                    vec!["Bedroom".into()]
+                } else {
+                    vec![]
+                },
+                channels: if i % 6 == 0 {
+                    vec!["7".into(), "9.1".into(), "504".into()]
+                } else {
+                    vec![]
+                },
+                sources: if i % 8 == 0 {
+                    vec!["tuner".into()]
+                } else {
+                    vec![]
+                },
                 client: (i % 9 == 0).then(|| "remote".into()),
                 min_watched_seconds: (i % 10 == 0).then_some(120),
                 time_of_day: (i % 11 == 0).then(|| TimeWindow {

@@ -254,6 +254,7 @@ mod tests {
             status: "sent",
             created_at: old,
             send_at: old,
+            route: None,
         };
         let n = SWEEP_BATCH as usize * 2 + 5;
         for _ in 0..n {
@@ -262,6 +263,7 @@ mod tests {
         let to = [ProviderRef {
             provider_id: 1,
             provider_type: "webhook".into(),
+            hold: None,
         }];
         outbox::record(&db, &a, &to).await.unwrap();
         let (alerts, _) = sweep(&db, 30, 7).await.unwrap();

@@ -11,6 +11,7 @@ pub mod outbox;
 pub mod private_files;
 pub mod providers;
 pub mod routing;
+pub mod rules;
 pub mod sessions;
 pub mod settings;
 pub mod stats;

@@ -36,6 +36,8 @@ pub struct NewAlert {
     pub created_at: DateTime<Utc>,
     /// When the deliveries are first due.
     pub send_at: DateTime<Utc>,
+    /// What routing rules read of it (JSON of `domain::alerts::decide::Route`).
+    pub route: Option<String>,
 }
 
 /// A provider the alert goes to.
@@ -43,6 +45,17 @@ pub struct NewAlert {
 pub struct ProviderRef {
     pub provider_id: i64,
     pub provider_type: String,
+    /// A routing rule's minimum watching time: not sent before `until`, and then only
+    /// while the play is still on (else recorded `suppressed`).
+    pub hold: Option<Hold>,
+}
+
+/// See [`ProviderRef::hold`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hold {
+    pub until: DateTime<Utc>,
+    /// The play's activity key on the alert's DVR.
+    pub while_playing: String,
 }
 
 /// Records the alert and its outbox rows atomically; answers the alert id.
@@ -50,8 +63,8 @@ pub async fn record(db: &Db, a: &NewAlert, to: &[ProviderRef]) -> Result<i64, St
     let mut tx = db.begin_write().await?;
     let created = ts(a.created_at);
     let id: i64 = sqlx::query_scalar(
-        "INSERT INTO alerts (dvr_id, dvr_name, alert_type, title, message, image_url, dedup_key, status, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        "INSERT INTO alerts (dvr_id, dvr_name, alert_type, title, message, image_url, dedup_key, status, created_at, route)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
     )
     .bind(&a.dvr_id)
     .bind(&a.dvr_name)
@@ -62,19 +75,24 @@ pub async fn record(db: &Db, a: &NewAlert, to: &[ProviderRef]) -> Result<i64, St
     .bind(&a.dedup_key)
     .bind(a.status)
     .bind(&created)
+    .bind(&a.route)
     .fetch_one(&mut *tx)
     .await?;
     for d in to {
         sqlx::query(
-            "INSERT INTO outbox (alert_id, provider_id, provider_type, delivery_id, status, next_attempt_at, created_at)
-             VALUES (?, ?, ?, ?, 'pending', ?, ?)",
+            "INSERT INTO outbox (alert_id, provider_id, provider_type, delivery_id, status, next_attempt_at, created_at, while_playing)
+             VALUES (?, ?, ?, ?, 'pending', ?, ?, ?)",
         )
         .bind(id)
         .bind(d.provider_id)
         .bind(&d.provider_type)
         .bind(uuid::Uuid::new_v4().to_string())
-        .bind(ts(a.send_at.max(a.created_at)))
+        .bind(ts(a
+            .send_at
+            .max(a.created_at)
+            .max(d.hold.as_ref().map_or(a.created_at, |h| h.until))))
         .bind(&created)
+        .bind(d.hold.as_ref().map(|h| h.while_playing.as_str()))
         .execute(&mut *tx)
         .await?;
     }
@@ -101,6 +119,9 @@ pub struct Pending {
     pub message: String,
     pub image_url: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// Sent only while this play (activity key) is still on: a rule's minimum
+    /// watching time.
+    pub while_playing: Option<String>,
 }
 
 /// Claims pending rows due by `now` (oldest first) for delivery: they turn `sending`,
@@ -124,7 +145,7 @@ pub async fn claim_due(
     .await?;
     let rows = sqlx::query(
         "SELECT o.id, o.claim, o.alert_id, o.provider_id, o.provider_type, o.delivery_id, o.attempts,
-                a.dvr_id, a.dvr_name, a.alert_type, a.title, a.message, a.image_url, a.created_at
+                o.while_playing, a.dvr_id, a.dvr_name, a.alert_type, a.title, a.message, a.image_url, a.created_at
          FROM outbox o JOIN alerts a ON a.id = o.alert_id
          WHERE o.claim = ? AND o.status = 'sending'
          ORDER BY o.next_attempt_at, o.id",
@@ -150,6 +171,7 @@ pub async fn claim_due(
                 message: r.try_get("message")?,
                 image_url: r.try_get("image_url")?,
                 created_at: parse_ts(&r.try_get::<String, _>("created_at")?),
+                while_playing: r.try_get("while_playing")?,
             })
         })
         .collect()
@@ -322,7 +344,7 @@ pub async fn finish_attempt(
     let now = ts(Utc::now());
     let mut tx = db.begin_write().await?;
     let attempt: Option<i64> = match a.status {
-        "sent" | "failed" | "expired" => {
+        "sent" | "failed" | "expired" | "suppressed" => {
             sqlx::query_scalar(
                 "UPDATE outbox SET status = ?1, attempts = attempts + ?2, last_error = ?3, finished_at = ?4
                  WHERE id = ?5 AND status = 'sending' AND claim = ?6 RETURNING attempts",
@@ -483,6 +505,7 @@ mod tests {
             status: "sent",
             created_at: Utc::now(),
             send_at: Utc::now(),
+            route: None,
         }
     }
 
@@ -494,10 +517,12 @@ mod tests {
             ProviderRef {
                 provider_id: 1,
                 provider_type: "discord".into(),
+                hold: None,
             },
             ProviderRef {
                 provider_id: 2,
                 provider_type: "email".into(),
+                hold: None,
             },
         ];
         let id = record(&db, &alert(), &to).await.unwrap();
@@ -579,10 +604,12 @@ mod tests {
             ProviderRef {
                 provider_id: 1,
                 provider_type: "discord".into(),
+                hold: None,
             },
             ProviderRef {
                 provider_id: 2,
                 provider_type: "email".into(),
+                hold: None,
             },
         ]
     }
@@ -737,4 +764,41 @@ pub async fn last_titles(db: &Db) -> Result<Vec<(String, String)>, StorageError>
     )
     .fetch_all(&db.pool)
     .await?)
+}
+
+/// A recent alert with what routing rules read of it, for a rule's preview.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoutedAlert {
+    pub id: i64,
+    pub dvr_id: String,
+    pub dvr_name: String,
+    pub alert_type: String,
+    pub title: String,
+    pub created_at: DateTime<Utc>,
+    /// JSON of `domain::alerts::decide::Route`, when the alert had a client.
+    pub route: Option<String>,
+}
+
+/// The newest `limit` alerts, newest first.
+pub async fn recent_routed(db: &Db, limit: i64) -> Result<Vec<RoutedAlert>, StorageError> {
+    let rows = sqlx::query(
+        "SELECT id, dvr_id, dvr_name, alert_type, title, created_at, route FROM alerts
+          ORDER BY id DESC LIMIT ?1",
+    )
+    .bind(limit)
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(RoutedAlert {
+                id: r.try_get("id")?,
+                dvr_id: r.try_get("dvr_id")?,
+                dvr_name: r.try_get("dvr_name")?,
+                alert_type: r.try_get("alert_type")?,
+                title: r.try_get("title")?,
+                created_at: parse_ts(&r.try_get::<String, _>("created_at")?),
+                route: r.try_get("route")?,
+            })
+        })
+        .collect()
 }

@@ -518,6 +518,7 @@ mod tests {
                 status: "sent",
                 created_at: at,
                 send_at: at,
+                route: None,
             };
             outbox::record(&db, &a, &[]).await.unwrap();
         }

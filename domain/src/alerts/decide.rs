@@ -31,6 +31,22 @@ pub struct Draft {
     pub cooldown: Duration,
     pub vars: Map<String, Value>,
     pub image_url: Option<String>,
+    /// What routing rules read (watching alerts; empty for the others).
+    pub route: Route,
+}
+
+/// The client and channel of a watching alert, for routing rules (kept with the alert,
+/// so a rule's preview reads what the rule would have read).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct Route {
+    pub device: Option<String>,
+    pub client_ip: Option<std::net::IpAddr>,
+    pub channel: Option<String>,
+    /// `tuner`, `tve`, `m3u` or `other`.
+    pub source: Option<String>,
+    /// The play's activity key, so a delayed delivery can ask whether it still plays.
+    pub session: Option<String>,
 }
 
 /// What happened: one engine event, or the clock (the checks that wait on time).
@@ -494,6 +510,7 @@ fn disk_draft(kind: AlertKind, level: DiskLevel, sample: &DiskSample) -> Draft {
         cooldown: Duration::ZERO,
         vars,
         image_url: None,
+        route: Route::default(),
     }
 }
 
@@ -603,6 +620,13 @@ fn channel_draft(live: &LiveSession, s: &AlertSettings, snap: &Snapshot, f: &Fac
         cooldown: Duration::from_secs(s.channel.cooldown_seconds),
         vars,
         image_url: image,
+        route: Route {
+            device: live.device_name.clone(),
+            client_ip: live.client_ip,
+            channel: Some(live.channel_number.clone()),
+            source: Some(crate::history::source_kind(&live.source).to_string()),
+            session: Some(live.name.clone()),
+        },
     }
 }
 
@@ -648,6 +672,13 @@ fn vod_draft(vod: &VodSession, s: &AlertSettings, f: &Facts) -> Draft {
         cooldown: Duration::from_secs(s.vod.cooldown_seconds),
         vars,
         image_url: item.image,
+        route: Route {
+            device: vod.device_name.clone(),
+            client_ip: vod.client_ip,
+            channel: None,
+            source: None,
+            session: Some(vod.name.clone()),
+        },
     }
 }
 
@@ -746,6 +777,7 @@ fn recording_draft(
         cooldown: Duration::from_secs(s.recording.cooldown_seconds),
         vars,
         image_url: image,
+        route: Route::default(),
     }
 }
 
@@ -775,6 +807,7 @@ fn health_draft(
         cooldown: Duration::from_secs(1),
         vars,
         image_url: None,
+        route: Route::default(),
     }
 }
 

@@ -11,6 +11,7 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::alerts::decide::Route;
 use crate::alerts::kind::AlertKind;
 
 /// One rule, as stored and as the API takes it.
@@ -99,6 +100,27 @@ pub struct Facts {
 }
 
 impl Facts {
+    /// An alert's facts: its DVR and kind, its client and channel, and the local
+    /// `(weekday, minute)` it happened at.
+    pub fn of(
+        dvr_id: &str,
+        kind: AlertKind,
+        route: &Route,
+        (weekday, minute): (usize, u32),
+    ) -> Facts {
+        Facts {
+            dvr_id: dvr_id.to_string(),
+            event_type: kind.event_type().to_string(),
+            category: kind.category().map(|c| c.as_str().to_string()),
+            device: route.device.clone(),
+            client_ip: route.client_ip,
+            channel: route.channel.clone(),
+            source: route.source.clone(),
+            weekday,
+            minute,
+        }
+    }
+
     fn remote(&self) -> Option<bool> {
         self.client_ip.map(|ip| match ip {
             IpAddr::V4(v4) => !(v4.is_private() || v4.is_loopback() || v4.is_link_local()),

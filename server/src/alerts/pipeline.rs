@@ -24,10 +24,11 @@ use domain::alerts::decide::{self, Draft, DvrAlerts, Facts, Input, Needs, Snapsh
 use domain::alerts::kind::AlertKind;
 use domain::alerts::pacing::{Limits, Pacing, Status};
 use domain::alerts::settings::{AlertRules, AlertSettings};
+use domain::notify::rules::Facts as RuleFacts;
 use engine::cadence;
 use engine::Engine;
 use engine::EngineEvent;
-use storage::outbox::{self, NewAlert, ProviderRef};
+use storage::outbox::{self, Hold, NewAlert, ProviderRef};
 use storage::{providers, routing, settings as store_settings, Db, StorageError};
 
 /// The settings key alert settings are stored under.
@@ -378,7 +379,7 @@ impl AlertService {
         }
         let mut destinations = Vec::new();
         if wanted {
-            destinations = self.destinations(dvr_id, d.kind).await;
+            destinations = self.destinations(dvr_id, &d, now).await;
         }
         let limits = Limits {
             count: s.rate_limit.count,
@@ -415,6 +416,8 @@ impl AlertService {
             status,
             created_at: now,
             send_at: due,
+            route: (d.route != Default::default())
+                .then(|| serde_json::to_string(&d.route).unwrap_or_default()),
         };
         // Nothing is lost: a busy database is retried before giving up loudly.
         let mut wait = Duration::from_millis(100);
@@ -477,7 +480,19 @@ impl AlertService {
         let user = user.or_else(|| kind.category().map(|c| s.template(c).clone()));
         let (title, message, _) = crate::alerts::render::render_async(kind, vars, user).await;
         let title = format!("[Test] {title}");
-        let destinations = self.destinations(dvr_id, kind).await;
+        // Where rules would send this kind (a test has no client, and is not held).
+        let probe = Draft {
+            kind,
+            dedup_key: None,
+            cooldown: Duration::ZERO,
+            vars: Default::default(),
+            image_url: None,
+            route: Default::default(),
+        };
+        let mut destinations = self.destinations(dvr_id, &probe, now).await;
+        for d in &mut destinations {
+            d.hold = None;
+        }
         if destinations.is_empty() {
             return Err(format!(
                 "no enabled provider receives {} alerts from {dvr_name}: add one under Providers and route it under Routing",
@@ -495,6 +510,7 @@ impl AlertService {
             status: Status::Sent.as_str(),
             created_at: now,
             send_at: now,
+            route: None,
         };
         let id = outbox::record(&self.shared.db, &alert, &destinations)
             .await
@@ -515,31 +531,49 @@ impl AlertService {
     }
 
     /// The enabled providers the routing matrix lets this alert reach (reads retried).
-    async fn destinations(&self, dvr_id: &str, kind: AlertKind) -> Vec<ProviderRef> {
+    async fn destinations(&self, dvr_id: &str, d: &Draft, now: DateTime<Utc>) -> Vec<ProviderRef> {
+        let kind = d.kind;
         let cat = kind.category();
         let mut wait = Duration::from_millis(50);
         for attempt in 1..=5 {
             match (
                 providers::list(&self.shared.db).await,
                 routing::load(&self.shared.db).await,
+                storage::rules::list(&self.shared.db).await,
             ) {
-                (Ok(list), Ok(matrix)) => {
-                    return list
+                (Ok(list), Ok(matrix), Ok(rules)) => {
+                    let allowed: Vec<(i64, String)> = list
                         .into_iter()
                         .filter(|p| p.enabled)
                         .filter(|p| cat.is_none_or(|c| matrix.allows(dvr_id, c, &p.kind)))
-                        .map(|p| ProviderRef {
-                            provider_id: p.id,
-                            provider_type: p.kind,
+                        .map(|p| (p.id, p.kind))
+                        .collect();
+                    let ids: Vec<i64> = allowed.iter().map(|(id, _)| *id).collect();
+                    let when = self.shared.time_zone.zone().weekday_minute(now);
+                    let facts = RuleFacts::of(dvr_id, kind, &d.route, when);
+                    let chosen = domain::notify::rules::route(&rules, &ids, &facts);
+                    return allowed
+                        .into_iter()
+                        .filter_map(|(id, kind)| {
+                            let (_, delay) = chosen.iter().find(|(p, _)| *p == id)?;
+                            let hold = delay.zip(d.route.session.clone()).map(|(s, key)| Hold {
+                                until: now + chrono::Duration::seconds(i64::from(s)),
+                                while_playing: key,
+                            });
+                            Some(ProviderRef {
+                                provider_id: id,
+                                provider_type: kind,
+                                hold,
+                            })
                         })
                         .collect();
                 }
-                (Err(e), _) | (_, Err(e)) if attempt < 5 => {
+                (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) if attempt < 5 => {
                     warn!(dvr_id, error = %e, attempt, "cannot read providers or routing; retrying");
                     tokio::time::sleep(wait).await;
                     wait *= 2;
                 }
-                (Err(e), _) | (_, Err(e)) => {
+                (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
                     tracing::error!(dvr_id, error = %e, "cannot read providers or routing; the alert is recorded without deliveries");
                 }
             }

@@ -20,6 +20,7 @@ pub mod pages;
 pub mod probes;
 pub mod providers;
 pub mod routing;
+pub mod rules;
 pub mod session;
 pub mod setup;
 pub mod stats;
@@ -105,6 +106,12 @@ fn api() -> Router<AppState> {
         )
         .route("/heartbeat/test", post(heartbeat::test_heartbeat))
         .route("/mqtt", get(mqtt::get_mqtt).put(mqtt::put_mqtt))
+        .route("/rules", get(rules::list).post(rules::create))
+        .route("/rules/preview", post(rules::preview))
+        .route(
+            "/rules/{id}",
+            axum::routing::put(rules::replace).delete(rules::delete),
+        )
         .route("/templates/preview", axum::routing::post(alerts::preview))
         .route("/live", get(feed::feed))
         .route("/activity", get(feed::activity))

@@ -305,6 +305,32 @@ impl Dispatcher {
             .await;
             return;
         }
+        // Held by a rule's minimum watching time: sent only if the play is still on.
+        if let Some(key) = &row.while_playing {
+            let playing = self.inner.engine.slot(&row.dvr_id).is_some_and(|slot| {
+                slot.with_state(|st| {
+                    st.live_sessions().any(|l| l.name == *key)
+                        || st.vod_sessions().any(|v| v.name == *key)
+                })
+            });
+            if !playing {
+                self.finish(
+                    &row,
+                    Attempt {
+                        status: "suppressed",
+                        http_status: None,
+                        latency_ms: None,
+                        error: Some(
+                            "the play ended before the routing rule's minimum watching time".into(),
+                        ),
+                        next_at: None,
+                        counts: false,
+                    },
+                )
+                .await;
+                return;
+            }
+        }
         let provider = match providers::get(&self.inner.db, row.provider_id).await {
             Ok(Some(p)) if p.enabled => p,
             Err(e) => {

@@ -948,10 +948,12 @@ async fn planted(srv: &Server, created_at: chrono::DateTime<chrono::Utc>, provid
         status: "sent",
         created_at,
         send_at: created_at,
+        route: None,
     };
     let to = [ProviderRef {
         provider_id,
         provider_type: "webhook".into(),
+        hold: None,
     }];
     outbox::record(&srv.services.db, &a, &to).await.unwrap()
 }
@@ -1416,6 +1418,154 @@ async fn home_assistant_sees_each_dvr_over_mqtt_and_a_broker_outage_delays_nothi
     let (_, m) = send(client().get(url(&srv, "/api/v1/mqtt")), Some(API_KEY)).await;
     assert_eq!(m["status"]["connected"], true, "{m}");
     assert!(m["status"]["reconnects"].as_u64().unwrap() >= 1, "{m}");
+    srv.shutdown().await;
+    sim.shutdown().await;
+}
+
+/// Routing rules per destination: two webhooks of one type get different alerts by
+/// device, a third waits for a minimum watching time (and a play that ended by then
+/// is not sent to it), and the preview judges recent alerts as the rule would.
+#[tokio::test]
+async fn rules_route_by_device_and_watching_time_to_one_destination_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(dir.path()).await;
+    let sim = sim(Scenario::Quiet).await;
+    let fake = webhook_fake().await;
+    add_connected_dvr(&srv, "Den", &sim).await;
+    let mut ids = Vec::new();
+    for path in ["/a", "/b", "/c"] {
+        let (status, p) = send(
+            client().post(url(&srv, "/api/v1/providers")).json(&json!({
+                "type": "webhook", "name": path, "url": fake.url(path), "secret": SECRET
+            })),
+            Some(API_KEY),
+        )
+        .await;
+        assert_eq!(status, 201, "{p}");
+        ids.push(p["id"].as_i64().unwrap());
+    }
+    let rule = |body: Value| {
+        let srv = &srv;
+        async move {
+            send(
+                client().post(url(srv, "/api/v1/rules")).json(&body),
+                Some(API_KEY),
+            )
+            .await
+        }
+    };
+    let (status, e) = rule(json!({"provider_id": ids[0], "kinds": ["tv"]})).await;
+    assert_eq!(status, 422);
+    assert!(
+        e["message"].as_str().unwrap().starts_with("kinds: 'tv'"),
+        "{e}"
+    );
+    let (status, _) = rule(json!({"provider_id": ids[0], "name": "Not the kitchen",
+        "conditions": {"exclude_devices": ["Kitchen"]}}))
+    .await;
+    assert_eq!(status, 201);
+    let kitchen = json!({"provider_id": ids[1], "name": "Kitchen only", "kinds": ["channel"],
+        "conditions": {"devices": ["Kitchen"]}});
+    assert_eq!(rule(kitchen.clone()).await.0, 201);
+    assert_eq!(
+        rule(json!({"provider_id": ids[2], "conditions": {"min_watched_seconds": 2}}))
+            .await
+            .0,
+        201
+    );
+    let on_path = |path: &str| {
+        fake.requests_to(path)
+            .iter()
+            .map(|r| {
+                r.json()["data"]["message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect::<Vec<_>>()
+    };
+    let play = |key: &str, text: &str| sim.handle().emit("activities.set", key, text);
+
+    // The kitchen plays for a moment only; the living room keeps playing.
+    play(
+        "9-stream-10811DF5-192.168.1.51",
+        "Watching ch9 KTLA from Kitchen (192.168.1.51)",
+    );
+    play(
+        "7-stream-10811DF5-192.168.1.50",
+        "Watching ch7 ABC from Living Room (192.168.1.50)",
+    );
+    eventually(
+        "the first two destinations",
+        Duration::from_secs(10),
+        || async {
+            let (a, b) = (on_path("/a"), on_path("/b"));
+            (a.len() == 1 && b.len() == 1).then_some(())
+        },
+    )
+    .await;
+    play("9-stream-10811DF5-192.168.1.51", "");
+    assert!(
+        on_path("/a")[0].contains("Living Room"),
+        "{:?}",
+        on_path("/a")
+    );
+    assert!(on_path("/b")[0].contains("Kitchen"), "{:?}", on_path("/b"));
+    eventually(
+        "the held delivery after two seconds",
+        Duration::from_secs(15),
+        || async { (on_path("/c").len() == 1).then_some(()) },
+    )
+    .await;
+    assert!(
+        on_path("/c")[0].contains("Living Room"),
+        "{:?}",
+        on_path("/c")
+    );
+    let hist = eventually(
+        "the kitchen's held delivery suppressed",
+        Duration::from_secs(15),
+        || async {
+            let all = alerts(&srv, "").await;
+            let kitchen = all
+                .iter()
+                .find(|a| a["message"].as_str().is_some_and(|m| m.contains("Kitchen")))?
+                .clone();
+            kitchen["deliveries"]
+                .as_array()?
+                .iter()
+                .any(|d| d["status"] == "suppressed")
+                .then_some(kitchen)
+        },
+    )
+    .await;
+    assert_eq!(hist["deliveries"].as_array().unwrap().len(), 2, "{hist}");
+
+    // The preview judges the recent alerts by the kitchen rule.
+    let (status, p) = send(
+        client()
+            .post(url(&srv, "/api/v1/rules/preview"))
+            .json(&kitchen),
+        Some(API_KEY),
+    )
+    .await;
+    assert_eq!(status, 200, "{p}");
+    let items = p["items"].as_array().unwrap();
+    let watching: Vec<&Value> = items
+        .iter()
+        .filter(|i| i["alert_type"] == "channel.watching.start")
+        .collect();
+    assert_eq!(watching.len(), 2, "{p}");
+    let (k, l) = if watching[0]["id"] == hist["id"] {
+        (watching[0], watching[1])
+    } else {
+        (watching[1], watching[0])
+    };
+    assert_eq!(
+        (k["sends"].clone(), l["sends"].clone()),
+        (json!(true), json!(false))
+    );
+    assert_eq!(l["reason"], "another device");
     srv.shutdown().await;
     sim.shutdown().await;
 }
