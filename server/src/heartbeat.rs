@@ -13,6 +13,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use crate::edit::EditError;
 use domain::heartbeat::{self as rules, Edit, Heartbeat};
 use storage::heartbeat::{self as store, HeartbeatRecord};
 use storage::{Db, StorageError};
@@ -49,15 +50,6 @@ struct Status {
     ok: u64,
     failed: u64,
     skipped: u64,
-}
-
-/// Why an edit was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum EditError {
-    #[error("{0}")]
-    Invalid(String),
-    #[error(transparent)]
-    Storage(#[from] StorageError),
 }
 
 fn from_record(r: HeartbeatRecord) -> Heartbeat {

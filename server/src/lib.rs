@@ -14,6 +14,7 @@ pub mod dashboard;
 pub mod discovery;
 pub mod doctor;
 pub mod dvr_page;
+pub mod edit;
 pub mod heartbeat;
 pub mod history;
 pub mod http;

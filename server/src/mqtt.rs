@@ -14,6 +14,7 @@ use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use crate::edit::EditError;
 use domain::backoff::Backoff;
 use domain::mqtt::{self as publish, DvrState, Message, MqttSettings};
 use engine::Engine;
@@ -44,15 +45,6 @@ struct Inner {
     settings: RwLock<Option<MqttSettings>>,
     status: Mutex<MqttStatus>,
     changed: Notify,
-}
-
-/// Why an edit was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum EditError {
-    #[error("{0}")]
-    Invalid(String),
-    #[error(transparent)]
-    Storage(#[from] StorageError),
 }
 
 impl MqttService {

@@ -169,12 +169,8 @@ impl Enricher {
         self.guide.as_ref().and_then(|g| current(&g.value))
     }
 
-    /// The Channels app at `ip`, from the DVR's client list (where the DVR offers one).
-    pub(crate) async fn client_at(&mut self, ip: std::net::IpAddr) -> Option<ClientApp> {
-        let missed = self
-            .clients
-            .as_ref()
-            .is_some_and(|c| at_address(&c.value, ip).is_none());
+    /// The DVR's client list, read again when `stale` or its time is up.
+    async fn client_list(&mut self, missed: bool) -> &[ClientApp] {
         if Self::stale(&self.clients, CLIENTS_TTL, missed) {
             // An older DVR without the list answers an error: remembered as empty, so
             // each play does not ask again.
@@ -188,29 +184,22 @@ impl Enricher {
                 at: Instant::now(),
             });
         }
-        self.clients
+        self.clients.as_ref().map_or(&[], |c| c.value.as_slice())
+    }
+
+    /// The Channels app at `ip`, from the DVR's client list (where the DVR offers one).
+    pub(crate) async fn client_at(&mut self, ip: std::net::IpAddr) -> Option<ClientApp> {
+        let missed = self
+            .clients
             .as_ref()
-            .and_then(|c| at_address(&c.value, ip).cloned())
+            .is_some_and(|c| at_address(&c.value, ip).is_none());
+        at_address(self.client_list(missed).await, ip).cloned()
     }
 
     /// Every Channels app the DVR knows (`/dvr/clients/info`), for picking a TV to
     /// show alerts on; empty when the DVR does not offer the list.
     pub(crate) async fn clients(&mut self) -> Vec<ClientApp> {
-        if Self::stale(&self.clients, CLIENTS_TTL, false) {
-            let list = self
-                .fetch("/dvr/clients/info", MAX_LIST_BODY)
-                .await
-                .map(|v| parse_clients(&v))
-                .unwrap_or_default();
-            self.clients = Some(Timed {
-                value: list,
-                at: Instant::now(),
-            });
-        }
-        self.clients
-            .as_ref()
-            .map(|c| c.value.clone())
-            .unwrap_or_default()
+        self.client_list(false).await.to_vec()
     }
 
     /// The DVR's tuners and sources (`/devices`), `None` when it does not list them.

@@ -101,3 +101,12 @@ impl From<storage::StorageError> for ApiError {
         ApiError::internal("database error", e)
     }
 }
+
+impl From<crate::edit::EditError> for ApiError {
+    fn from(e: crate::edit::EditError) -> Self {
+        match e {
+            crate::edit::EditError::Invalid(m) => ApiError::invalid(m),
+            crate::edit::EditError::Storage(s) => s.into(),
+        }
+    }
+}

@@ -10,7 +10,6 @@ use axum::Json;
 use super::dvrs::parse_body;
 use super::error::ApiError;
 use super::AppState;
-use crate::heartbeat::EditError;
 use domain::heartbeat::Edit;
 use wire::operations::{HeartbeatBody, HeartbeatView};
 
@@ -28,15 +27,7 @@ pub async fn put_heartbeat(
         interval_seconds: b.interval_seconds,
         enabled: b.enabled,
     };
-    state
-        .services
-        .heartbeat
-        .edit(edit)
-        .await
-        .map_err(|e| match e {
-            EditError::Invalid(m) => ApiError::invalid(m),
-            EditError::Storage(s) => s.into(),
-        })?;
+    state.services.heartbeat.edit(edit).await?;
     Ok(Json(state.services.heartbeat.view()))
 }
 

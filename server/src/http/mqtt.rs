@@ -10,7 +10,6 @@ use serde_json::{json, Value};
 use super::dvrs::parse_body;
 use super::error::ApiError;
 use super::AppState;
-use crate::mqtt::EditError;
 use domain::mqtt::MqttSettings;
 
 fn answer(state: &AppState) -> Json<Value> {
@@ -29,9 +28,6 @@ pub async fn put_mqtt(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let s: MqttSettings = parse_body(body)?;
-    state.services.mqtt.edit(s).await.map_err(|e| match e {
-        EditError::Invalid(m) => ApiError::invalid(m),
-        EditError::Storage(s) => s.into(),
-    })?;
+    state.services.mqtt.edit(s).await?;
     Ok(answer(&state))
 }
