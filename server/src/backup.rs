@@ -64,6 +64,9 @@ pub struct BackupProvider {
     pub enabled: bool,
     /// The type's fields with every secret masked as `****`.
     pub fields: Map<String, Value>,
+    /// Its routing rules (ids are this install's; absent from older backups).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<domain::notify::rules::Rule>,
 }
 
 /// What `sealed_secrets` holds: provider targets in `providers` order and DVR API keys
@@ -212,6 +215,7 @@ pub async fn export(db: &Db, passphrase: Option<&str>) -> Result<Backup, BackupE
         .filter(|p| p.managed_by == ManagedBy::Ui)
         .collect();
     let heartbeat = storage::heartbeat::get(db).await?;
+    let rules = storage::rules::list(db).await?;
     let sealed_secrets = match passphrase {
         Some(pass) => {
             let mut salt = [0u8; 16];
@@ -272,6 +276,11 @@ pub async fn export(db: &Db, passphrase: Option<&str>) -> Result<Backup, BackupE
                 name: p.name.clone(),
                 enabled: p.enabled,
                 fields: p.config.masked(),
+                rules: rules
+                    .iter()
+                    .filter(|r| r.provider_id == p.id)
+                    .cloned()
+                    .collect(),
             })
             .collect(),
         routing: routes,
@@ -419,6 +428,14 @@ pub async fn import(
         _ => None,
     };
     // Check every entry before writing any.
+    for (i, p) in b.providers.iter().enumerate() {
+        for r in &p.rules {
+            r.validate().map_err(|m| BackupError::Invalid {
+                key: format!("providers[{i}].rules"),
+                message: m,
+            })?;
+        }
+    }
     let mut records = Vec::new();
     for (i, d) in b.dvrs.iter().enumerate() {
         let new = crate::registry::NewDvr {
@@ -519,7 +536,7 @@ pub async fn import(
         if !has_secret {
             report.providers_without_secrets.push(p.name.clone());
         }
-        match existing
+        let provider_id = match existing
             .iter()
             .find(|e| e.managed_by == ManagedBy::Ui && e.kind == p.kind && e.name == p.name)
         {
@@ -548,10 +565,23 @@ pub async fn import(
                     }
                 }
                 providers::update(db, &r).await?;
+                r.id
             }
             None => {
-                providers::insert(db, &p.kind, &p.name, enabled, &target).await?;
+                providers::insert(db, &p.kind, &p.name, enabled, &target)
+                    .await?
+                    .id
             }
+        };
+        // Its rules as the backup has them (importing twice does not add them twice).
+        storage::rules::delete_for_provider(db, provider_id).await?;
+        for r in &p.rules {
+            let rule = domain::notify::rules::Rule {
+                provider_id,
+                ..r.clone()
+            };
+            storage::rules::insert(db, &rule).await?;
+            report.rules += 1;
         }
         report.providers += 1;
     }
@@ -666,6 +696,12 @@ mod tests {
             .or_default()
             .insert("webhook".into(), false);
         routing::replace(&db, &m).await.unwrap();
+        let hook = providers::list(&db).await.unwrap()[0].id;
+        let rule: domain::notify::rules::Rule = serde_json::from_value(serde_json::json!({
+            "provider_id": hook, "name": "Kitchen only", "conditions": {"devices": ["Kitchen"]}
+        }))
+        .unwrap();
+        storage::rules::insert(&db, &rule).await.unwrap();
         storage::heartbeat::put(
             &db,
             &storage::heartbeat::HeartbeatRecord {
@@ -724,11 +760,18 @@ mod tests {
             ("https://hc-ping.com/planted-heartbeat-3", 120)
         );
         assert!(!report.heartbeat_without_url);
+        // The provider's rules come with it, tied to its id here.
+        assert_eq!(report.rules, 1);
+        let restored_rules = storage::rules::list(&fresh).await.unwrap();
+        assert_eq!(restored_rules.len(), 1);
+        assert_eq!(restored_rules[0].provider_id, p.id);
+        assert_eq!(restored_rules[0].conditions.devices, ["Kitchen"]);
         // Importing twice updates instead of duplicating.
         import(&fresh, &parsed, Some("correct horse"), false)
             .await
             .unwrap();
         assert_eq!(providers::list(&fresh).await.unwrap().len(), 1);
+        assert_eq!(storage::rules::list(&fresh).await.unwrap().len(), 1);
     }
 
     #[tokio::test]

@@ -69,6 +69,15 @@ pub async fn delete(db: &Db, id: i64) -> Result<bool, StorageError> {
     Ok(done.rows_affected() > 0)
 }
 
+/// Removes every rule of provider `provider_id` (a backup being restored brings its own).
+pub async fn delete_for_provider(db: &Db, provider_id: i64) -> Result<u64, StorageError> {
+    let done = sqlx::query("DELETE FROM routing_rules WHERE provider_id = ?1")
+        .bind(provider_id)
+        .execute(&db.pool)
+        .await?;
+    Ok(done.rows_affected())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -29,6 +29,9 @@ pub struct ImportReport {
     /// heartbeat stored here, if any, was kept.
     #[serde(default)]
     pub heartbeat_without_url: bool,
+    /// Routing rules restored with their providers.
+    #[serde(default)]
+    pub rules: usize,
 }
 
 /// `POST /api/v1/backup/export`: with a passphrase, provider secrets are sealed into
