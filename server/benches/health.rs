@@ -153,6 +153,7 @@ async fn run(args: &[String]) {
             &srv.services.watchdog,
             &srv.services.core_tasks,
             0,
+            srv.services.heartbeat.counts(),
         );
         let text = channelwatch::metrics::render(&dvrs, &globals);
         series = text

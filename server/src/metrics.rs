@@ -80,6 +80,7 @@ pub fn gather(
     watchdog: &Watchdog,
     core_tasks: &crate::core_tasks::CoreTasks,
     queue_depth: u64,
+    heartbeat: [u64; 3],
 ) -> (Vec<DvrSample>, Globals) {
     let dvrs = engine
         .slots()
@@ -122,7 +123,7 @@ pub fn gather(
         dvr_streams_open: engine::fd_limit::dvr_connections().streams_open() as u64,
         dvr_connections_waiting: engine::fd_limit::dvr_connections().waiting() as u64,
         dvr_poll_connections_kept: engine::fd_limit::dvr_connections().kept() as u64,
-        heartbeat: [0; 3],
+        heartbeat,
     };
     (dvrs, globals)
 }

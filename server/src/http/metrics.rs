@@ -27,13 +27,13 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
             return res;
         }
     }
-    let (dvrs, mut globals) = crate::metrics::gather(
+    let (dvrs, globals) = crate::metrics::gather(
         &s.engine,
         &s.watchdog,
         &s.core_tasks,
         s.dispatcher.queue_depth(),
+        s.heartbeat.counts(),
     );
-    globals.heartbeat = s.heartbeat.counts();
     let body = crate::metrics::render(&dvrs, &globals);
     ([(CONTENT_TYPE, prometheus::TEXT_FORMAT)], body).into_response()
 }

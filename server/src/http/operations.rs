@@ -29,13 +29,13 @@ pub async fn snapshot(s: &Services) -> crate::bundle::Snapshot {
         .iter()
         .map(|slot| serde_json::to_value(s.engine.health_of(slot)).unwrap_or(Value::Null))
         .collect();
-    let (dvrs, mut globals) = crate::metrics::gather(
+    let (dvrs, globals) = crate::metrics::gather(
         &s.engine,
         &s.watchdog,
         &s.core_tasks,
         s.dispatcher.queue_depth(),
+        s.heartbeat.counts(),
     );
-    globals.heartbeat = s.heartbeat.counts();
     let metrics = crate::metrics::render(&dvrs, &globals);
     let records = storage::dvrs::list(&s.db).await.unwrap_or_default();
     let reports = futures::future::join_all(
