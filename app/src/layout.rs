@@ -202,7 +202,8 @@ fn Banners() -> impl IntoView {
             .get()
             .dvrs
             .into_iter()
-            .filter(|d| d.enabled && d.stale)
+            // A DVR in its maintenance window is not called stale.
+            .filter(|d| d.enabled && d.stale && d.maintenance.is_none())
             .collect::<Vec<_>>()
     });
     view! {

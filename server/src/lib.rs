@@ -23,6 +23,7 @@ pub mod logging;
 pub mod metrics;
 pub mod mqtt;
 pub mod notify;
+pub mod quiet;
 pub mod registry;
 pub mod serve;
 pub mod services;

@@ -188,6 +188,7 @@ pub async fn start_with(
         engine.clone(),
         dispatcher.clone(),
         time_zone,
+        config.public_url.clone(),
     )
     .await?;
     // Subscribed before any DVR task runs, so no event escapes the alert rules.
@@ -322,6 +323,16 @@ pub async fn start_with(
             s.heartbeat.clone().run(ready, c.clone())
         })
     };
+    let quiet_task = {
+        let (q, d, c) = (
+            services.alerts.quiet().clone(),
+            services.dispatcher.clone(),
+            cancel.clone(),
+        );
+        tasks.supervise("quiet_digest", cancel.clone(), move || {
+            q.clone().run(d.clone(), c.clone())
+        })
+    };
     let mqtt_task = {
         let (m, c) = (services.mqtt.clone(), cancel.clone());
         tasks.supervise("mqtt", cancel.clone(), move || m.clone().run(c.clone()))
@@ -377,6 +388,7 @@ pub async fn start_with(
                 alert_task,
                 heartbeat_task,
                 mqtt_task,
+                quiet_task,
                 history_task,
                 dispatch_task,
                 live_task,

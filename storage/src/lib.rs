@@ -10,6 +10,7 @@ pub mod outages;
 pub mod outbox;
 pub mod private_files;
 pub mod providers;
+pub mod quiet;
 pub mod routing;
 pub mod rules;
 pub mod sessions;

@@ -9,11 +9,11 @@ use sqlx::Row;
 
 use super::{Db, StorageError};
 
-fn ts(t: DateTime<Utc>) -> String {
+pub(crate) fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-fn parse_ts(s: &str) -> DateTime<Utc> {
+pub(crate) fn parse_ts(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc))
         .unwrap_or_default()
@@ -31,7 +31,9 @@ pub struct NewAlert {
     pub dedup_key: Option<String>,
     /// `sent` (handed to the outbox), `delayed` (handed to the outbox, due at
     /// `send_at` when the DVR's budget has room), `rate_limited` (held back for longer
-    /// than alerts stay worth sending: no deliveries) or `suppressed`.
+    /// than alerts stay worth sending: no deliveries), `suppressed`, or `quiet` (held
+    /// back by quiet hours, maintenance or a snooze: its deliveries, kept only for a
+    /// digest, wait as `quiet`).
     pub status: &'static str,
     pub created_at: DateTime<Utc>,
     /// When the deliveries are first due.
@@ -61,6 +63,17 @@ pub struct Hold {
 /// Records the alert and its outbox rows atomically; answers the alert id.
 pub async fn record(db: &Db, a: &NewAlert, to: &[ProviderRef]) -> Result<i64, StorageError> {
     let mut tx = db.begin_write().await?;
+    let id = insert(&mut tx, a, to).await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// [`record`] within the caller's transaction.
+pub(crate) async fn insert(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    a: &NewAlert,
+    to: &[ProviderRef],
+) -> Result<i64, StorageError> {
     let created = ts(a.created_at);
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO alerts (dvr_id, dvr_name, alert_type, title, message, image_url, dedup_key, status, created_at, route)
@@ -76,27 +89,27 @@ pub async fn record(db: &Db, a: &NewAlert, to: &[ProviderRef]) -> Result<i64, St
     .bind(a.status)
     .bind(&created)
     .bind(&a.route)
-    .fetch_one(&mut *tx)
+    .fetch_one(&mut **tx)
     .await?;
     for d in to {
         sqlx::query(
             "INSERT INTO outbox (alert_id, provider_id, provider_type, delivery_id, status, next_attempt_at, created_at, while_playing)
-             VALUES (?, ?, ?, ?, 'pending', ?, ?, ?)",
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(id)
         .bind(d.provider_id)
         .bind(&d.provider_type)
         .bind(uuid::Uuid::new_v4().to_string())
+        .bind(if a.status == "quiet" { "quiet" } else { "pending" })
         .bind(ts(a
             .send_at
             .max(a.created_at)
             .max(d.hold.as_ref().map_or(a.created_at, |h| h.until))))
         .bind(&created)
         .bind(d.hold.as_ref().map(|h| h.while_playing.as_str()))
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
     }
-    tx.commit().await?;
     Ok(id)
 }
 

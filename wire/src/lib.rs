@@ -9,6 +9,7 @@ pub mod dvrs;
 pub mod history;
 pub mod operations;
 pub mod providers;
+pub mod quiet;
 pub mod settings;
 pub mod zone;
 
@@ -101,6 +102,14 @@ pub struct DvrCard {
     /// The DVR has an API key (the key itself never leaves the server).
     #[serde(default)]
     pub has_api_key: bool,
+    /// The maintenance window it is in (its label): no alerts, not called stale.
+    #[serde(default)]
+    pub maintenance: Option<String>,
+    /// A snooze holding all its alerts back: its id and end (RFC 3339).
+    #[serde(default)]
+    pub snooze_id: Option<i64>,
+    #[serde(default)]
+    pub snoozed_until: Option<String>,
 }
 
 /// An active live-TV or library session.

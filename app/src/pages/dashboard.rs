@@ -48,6 +48,7 @@ pub(crate) fn DashboardPage() -> impl IntoView {
     let feed = use_dashboard();
     let scope = use_scope();
     let view_ = Memo::new(move |_| scoped(&feed.dash.get(), scope.get().as_deref()));
+    super::quiet::provide_snooze();
     let activity = Resource::new(
         move || scope.get(),
         |scope| async move {
@@ -108,6 +109,7 @@ pub(crate) fn DashboardPage() -> impl IntoView {
                 })}
             </Suspense>
         </section>
+        <super::quiet::SnoozeBar scope=scope/>
         <section aria-labelledby="alerts-h">
             <h2 id="alerts-h">"Alert history"</h2>
             <Alerts d=view_/>
@@ -142,6 +144,7 @@ fn StatusCard(card: DvrCard) -> impl IntoView {
         Some(s) => ago(s),
         None => "never".into(),
     };
+    let quiet = card.clone();
     view! {
         <article class=format!("card status-{}", card.status) data-dvr-id=card.dvr_id.clone()>
             <header>
@@ -158,6 +161,7 @@ fn StatusCard(card: DvrCard) -> impl IntoView {
             </dl>
             {card.last_error.filter(|_| !card.connected && card.enabled)
                 .map(|e| view! { <p class="card-error">{e}</p> })}
+            <super::quiet::CardSnooze card=quiet/>
         </article>
     }
 }
@@ -232,6 +236,7 @@ fn outcome(a: &AlertRow) -> (String, &'static str) {
         let text = match a.status.as_str() {
             "rate_limited" => "held back by the DVR's alert budget",
             "suppressed" => "suppressed",
+            "quiet" => "quiet: recorded, not sent",
             _ => "routed nowhere",
         };
         return (text.into(), "muted");

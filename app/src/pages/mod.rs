@@ -6,5 +6,6 @@ pub mod dvr;
 pub mod dvrs;
 pub mod history;
 pub mod login;
+pub mod quiet;
 pub mod settings;
 pub mod stats;

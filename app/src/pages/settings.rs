@@ -93,6 +93,9 @@ pub(crate) fn SettingsPage() -> impl IntoView {
                 })}
             </Suspense>
         </div>
+        <div class="tab-panel" role="tabpanel" aria-labelledby="tab-quiet" hidden=hidden("quiet")>
+            <super::quiet::QuietTab/>
+        </div>
         <div class="tab-panel" role="tabpanel" aria-labelledby="tab-dvrs" hidden=hidden("dvrs")>
             <DvrTab/>
         </div>
@@ -110,10 +113,11 @@ pub(crate) fn SettingsPage() -> impl IntoView {
 }
 
 /// The Settings tabs: (key in `?tab=`, label).
-const TABS: [(&str, &str); 5] = [
+const TABS: [(&str, &str); 6] = [
     ("alerts", "Alerts"),
     ("providers", "Providers"),
     ("routing", "Routing"),
+    ("quiet", "Quiet hours"),
     ("dvrs", "DVRs"),
     ("advanced", "Advanced"),
 ];

@@ -7,6 +7,7 @@ pub mod apprise;
 pub mod checks;
 pub mod delivery;
 pub mod providers;
+pub mod quiet;
 pub mod routing;
 pub mod rules;
 pub mod secrets;

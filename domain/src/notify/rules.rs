@@ -72,15 +72,36 @@ pub struct TimeWindow {
     pub days: Vec<String>,
 }
 
-const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
-const CATEGORIES: [&str; 5] = ["channel", "vod", "recording", "disk", "health"];
+pub(crate) const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+pub(crate) const CATEGORIES: [&str; 5] = ["channel", "vod", "recording", "disk", "health"];
 const SOURCES: [&str; 4] = ["tuner", "tve", "m3u", "other"];
 
 /// `HH:MM` as minutes of the day.
-fn minutes(hhmm: &str) -> Option<u32> {
+pub(crate) fn minutes(hhmm: &str) -> Option<u32> {
     let (h, m) = hhmm.trim().split_once(':')?;
     let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
     (h < 24 && m < 60 && hhmm.trim().len() <= 5).then_some(h * 60 + m)
+}
+
+/// Each of `kinds` a category or an alert type; the error names the field `kinds`.
+pub(crate) fn check_kinds(kinds: &[String]) -> Result<(), String> {
+    for k in kinds {
+        if !CATEGORIES.contains(&k.as_str()) && AlertKind::parse(k).is_none() {
+            return Err(format!(
+                "kinds: '{k}' is not a category ({}) or an alert type",
+                CATEGORIES.join(", ")
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether an alert of `event_type` in `category` is one of `kinds` (empty: all).
+pub(crate) fn kinds_match(kinds: &[String], event_type: &str, category: Option<&str>) -> bool {
+    kinds.is_empty()
+        || kinds
+            .iter()
+            .any(|k| k == event_type || category == Some(k.as_str()))
 }
 
 /// What an alert offers the rules.
@@ -157,14 +178,7 @@ impl Rule {
         if self.name.len() > 100 {
             return Err("name: at most 100 characters".into());
         }
-        for k in &self.kinds {
-            if !CATEGORIES.contains(&k.as_str()) && AlertKind::parse(k).is_none() {
-                return Err(format!(
-                    "kinds: '{k}' is not a category ({}) or an alert type",
-                    CATEGORIES.join(", ")
-                ));
-            }
-        }
+        check_kinds(&self.kinds)?;
         let c = &self.conditions;
         for s in &c.sources {
             if !SOURCES.contains(&s.as_str()) {
@@ -220,12 +234,7 @@ impl Rule {
         if !self.dvrs.is_empty() && !self.dvrs.contains(&f.dvr_id) {
             return skip("another DVR");
         }
-        if !self.kinds.is_empty()
-            && !self
-                .kinds
-                .iter()
-                .any(|k| *k == f.event_type || f.category.as_deref() == Some(k.as_str()))
-        {
+        if !kinds_match(&self.kinds, &f.event_type, f.category.as_deref()) {
             return skip("another kind of alert");
         }
         let c = &self.conditions;

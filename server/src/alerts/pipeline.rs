@@ -19,6 +19,7 @@ use tracing::{info, warn};
 
 use super::enrich::Enrichers;
 use crate::notify::outbox::Dispatcher;
+use crate::quiet::QuietService;
 use crate::zone::TimeZone;
 use domain::alerts::decide::{self, Draft, DvrAlerts, Facts, Input, Needs, Snapshot};
 use domain::alerts::kind::AlertKind;
@@ -50,6 +51,11 @@ struct Shared {
     enrichers: Enrichers,
     /// The zone alert texts give times in.
     time_zone: TimeZone,
+    /// Quiet hours, maintenance windows and snoozes.
+    quiet: QuietService,
+    /// Where people reach this instance (`CHANNELWATCH_INSTANCE_URL`, when set): each
+    /// alert then carries a link that snoozes its DVR.
+    links: Option<String>,
 }
 
 /// How often a DVR's clock-driven checks run while one is pending, and otherwise.
@@ -72,12 +78,14 @@ impl AlertService {
         engine: Engine,
         dispatcher: Dispatcher,
         time_zone: TimeZone,
+        links: Option<String>,
     ) -> Result<Self, StorageError> {
         let settings: AlertSettings = store_settings::get(&db, SETTINGS_KEY)
             .await?
             .unwrap_or_default();
         dispatcher.set_max_age(Duration::from_secs(settings.delivery.max_age_seconds));
         let pacing = Self::recent_keys(&db).await?;
+        let quiet = QuietService::load(db.clone(), time_zone.clone()).await?;
         Ok(Self {
             shared: Arc::new(Shared {
                 db,
@@ -88,8 +96,15 @@ impl AlertService {
                 workers: Mutex::new(HashMap::new()),
                 enrichers: Enrichers::default(),
                 time_zone,
+                quiet,
+                links,
             }),
         })
+    }
+
+    /// Quiet hours, maintenance windows and snoozes.
+    pub fn quiet(&self) -> &QuietService {
+        &self.shared.quiet
     }
 
     /// The zone in force (the `time_zone` setting, `TZ`, the host's).
@@ -334,8 +349,9 @@ impl AlertService {
         &self.shared.enrichers
     }
 
-    /// Switches, dedup, texts, routing, rate limit, then one transaction; wakes delivery.
-    /// True when the alert was recorded with at least one delivery.
+    /// Switches, dedup, texts, routing, quiet times, rate limit, then one transaction;
+    /// wakes delivery. True when the alert was recorded with at least one delivery, or
+    /// held back by a quiet time.
     pub async fn emit(&self, dvr_id: &str, d: Draft) -> bool {
         let s = self.current();
         // A module switched off still records the alert (history), sending nowhere.
@@ -374,6 +390,10 @@ impl AlertService {
         if !title.contains(&dvr_name) && !message.contains(&dvr_name) {
             message.push_str(&format!("\nDVR: {dvr_name}"));
         }
+        if let Some(base) = &self.shared.links {
+            let token = self.shared.quiet.link_token(dvr_id, None, now);
+            message.push_str(&format!("\nSnooze {dvr_name}: {base}/snooze/{token}"));
+        }
         if let Some(p) = problem {
             warn!(dvr_id, alert_type = d.kind.event_type(), problem = %p, "alert template failed; the default text was used");
         }
@@ -381,14 +401,24 @@ impl AlertService {
         if wanted {
             destinations = self.destinations(dvr_id, &d, now).await;
         }
+        // Quiet hours, maintenance and snoozes: recorded and shown, not sent; kept for
+        // the digest when one asks for it. They use none of the DVR's budget.
+        let hush = wanted
+            .then(|| self.shared.quiet.hush(dvr_id, d.kind, now))
+            .flatten()
+            .filter(|_| !destinations.is_empty());
         let limits = Limits {
             count: s.rate_limit.count,
             window: Duration::from_secs(s.rate_limit.window_seconds),
             max_age: Duration::from_secs(s.delivery.max_age_seconds),
         };
-        let paced = pacing
-            .lock()
-            .schedule(d.kind, wanted, !destinations.is_empty(), limits, mono);
+        let paced = pacing.lock().schedule(
+            d.kind,
+            wanted && hush.is_none(),
+            !destinations.is_empty(),
+            limits,
+            mono,
+        );
         let due = now + chrono::Duration::from_std(paced.wait).unwrap_or_default();
         match paced.status {
             Status::Delayed => {
@@ -401,10 +431,20 @@ impl AlertService {
             ),
             Status::Sent | Status::Suppressed => {}
         }
-        if !paced.delivers() {
+        let mut status = paced.status.as_str();
+        if let Some(h) = &hush {
+            info!(dvr_id, alert_type = d.kind.event_type(), by = %h.reason, digest = h.digest, "alert held back by a quiet time; recorded, not sent");
+            status = "quiet";
+            if h.digest {
+                for to in &mut destinations {
+                    to.hold = None;
+                }
+            } else {
+                destinations.clear();
+            }
+        } else if !paced.delivers() {
             destinations.clear();
         }
-        let status = paced.status.as_str();
         let alert = NewAlert {
             dvr_id: dvr_id.to_string(),
             dvr_name: dvr_name.clone(),
@@ -435,10 +475,12 @@ impl AlertService {
                         deliveries = destinations.len(),
                         "alert raised"
                     );
-                    if !destinations.is_empty() {
+                    if !destinations.is_empty() && hush.is_none() {
                         self.shared.dispatcher.wake();
                     }
-                    return !destinations.is_empty();
+                    // Held back by a quiet time counts as handled: its outage's
+                    // recovery is still announced.
+                    return hush.is_some() || !destinations.is_empty();
                 }
                 Err(e) if attempt < 5 => {
                     warn!(dvr_id, error = %e, attempt, "cannot record an alert; retrying");

@@ -200,6 +200,8 @@ pub struct Config {
     pub discovery_interval: Option<std::time::Duration>,
     /// `CHANNELWATCH_INSTANCE_URL`: where this instance is reached (in webhook bodies).
     pub instance_url: String,
+    /// `CHANNELWATCH_INSTANCE_URL` when it is set: alerts then carry a snooze link.
+    pub public_url: Option<String>,
     /// `CHANNELWATCH_SECURE_COOKIES`: mark session cookies `Secure`. Unset means
     /// automatic: when the request arrived over TLS at a trusted proxy
     /// (`X-Forwarded-Proto: https`).
@@ -495,6 +497,10 @@ impl Config {
             watchdog_interval,
             live_recheck,
             discovery_interval,
+            public_url: env
+                .var("CHANNELWATCH_INSTANCE_URL")
+                .map(|u| u.trim().trim_end_matches('/').to_string())
+                .filter(|u| !u.is_empty()),
             instance_url: env
                 .var("CHANNELWATCH_INSTANCE_URL")
                 .unwrap_or_else(|| format!("http://localhost:{port}")),

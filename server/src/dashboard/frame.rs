@@ -60,6 +60,15 @@ pub(crate) struct Gathered {
     pub extras: HashMap<String, Extras>,
     /// The newest alerts, newest first.
     pub alerts: Vec<AlertView>,
+    /// Quiet times by `dvr_id`.
+    pub quiet: HashMap<String, DvrQuiet>,
+}
+
+/// A DVR's maintenance window (its label) and the snooze of all its alerts (id, end).
+#[derive(Debug, Default, Clone)]
+pub(crate) struct DvrQuiet {
+    pub maintenance: Option<String>,
+    pub snooze: Option<(i64, DateTime<Utc>)>,
 }
 
 use domain::times::rfc3339;
@@ -89,6 +98,11 @@ pub fn build(g: Gathered) -> Dashboard {
             disk_total_bytes: disk.map(|d| d.total_bytes),
             ..Default::default()
         };
+        if let Some(q) = g.quiet.get(&r.dvr_id) {
+            card.maintenance = q.maintenance.clone();
+            card.snooze_id = q.snooze.map(|(id, _)| id);
+            card.snoozed_until = q.snooze.map(|(_, until)| rfc3339(until));
+        }
         if let Some(x) = running {
             let h = &x.health;
             card.status = h.status().to_string();
@@ -341,6 +355,7 @@ mod tests {
             ],
             extras,
             alerts: vec![],
+            quiet: HashMap::new(),
         });
         let order: Vec<_> = d
             .sessions
@@ -405,6 +420,7 @@ mod tests {
                 },
             )]),
             alerts: vec![],
+            quiet: HashMap::new(),
         });
         assert_eq!(d.upcoming.len(), 20);
         assert_eq!(d.upcoming[0].job_id, "job-1", "job-0 is recording");

@@ -181,7 +181,7 @@ impl DashboardHub {
     ) -> Result<Dashboard, crate::registry::RegistryError> {
         let records = services.registry().list().await?;
         let engine = services.engine();
-        let dvrs = records
+        let dvrs: Vec<GatheredDvr> = records
             .into_iter()
             .map(|record| {
                 let running = engine
@@ -209,11 +209,25 @@ impl DashboardHub {
             })
             .collect();
         let alerts = outbox::history(services.db(), None, FRAME_ALERTS, None).await?;
+        let now = Utc::now();
+        let quiet_svc = services.alerts().quiet();
+        let quiet = dvrs
+            .iter()
+            .map(|g: &GatheredDvr| {
+                let id = &g.record.dvr_id;
+                let q = frame::DvrQuiet {
+                    maintenance: quiet_svc.maintenance(id, now),
+                    snooze: quiet_svc.dvr_snooze(id, now),
+                };
+                (id.clone(), q)
+            })
+            .collect();
         Ok(frame::build(Gathered {
-            now: Utc::now(),
+            now,
             dvrs,
             extras: self.extras.read().clone(),
             alerts,
+            quiet,
         }))
     }
 

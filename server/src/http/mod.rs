@@ -19,6 +19,7 @@ pub mod operations;
 pub mod pages;
 pub mod probes;
 pub mod providers;
+pub mod quiet;
 pub mod routing;
 pub mod rules;
 pub mod session;
@@ -112,6 +113,19 @@ fn api() -> Router<AppState> {
             "/rules/{id}",
             axum::routing::put(rules::replace).delete(rules::delete),
         )
+        .route(
+            "/quiet-periods",
+            get(quiet::list_periods).post(quiet::create_period),
+        )
+        .route(
+            "/quiet-periods/{id}",
+            axum::routing::put(quiet::replace_period).delete(quiet::delete_period),
+        )
+        .route(
+            "/snoozes",
+            get(quiet::list_snoozes).post(quiet::create_snooze),
+        )
+        .route("/snoozes/{id}", delete(quiet::delete_snooze))
         .route("/templates/preview", axum::routing::post(alerts::preview))
         .route("/live", get(feed::feed))
         .route("/activity", get(feed::activity))
@@ -160,6 +174,10 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz/startup", get(probes::startup))
         .route("/metrics", get(metrics::metrics))
         .nest("/api/v1", api())
+        .route(
+            "/snooze/{token}",
+            get(quiet::link_page).post(quiet::link_snooze),
+        )
         .route("/auth/login", axum::routing::post(session::login))
         .route("/auth/setup", axum::routing::post(session::setup))
         .route("/auth/logout", axum::routing::post(session::logout))

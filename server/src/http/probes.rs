@@ -46,6 +46,7 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, String) {
 pub fn readiness_problems(services: &Services) -> Vec<String> {
     let engine = &services.engine;
     let mut problems = Vec::new();
+    let now = chrono::Utc::now();
     for t in services.core_tasks.statuses() {
         if !t.running {
             problems.push(format!(
@@ -62,7 +63,14 @@ pub fn readiness_problems(services: &Services) -> Vec<String> {
             continue;
         }
         let h = engine.health_of(&slot);
-        if h.stale {
+        // A DVR in its maintenance window is expected to be quiet, or down.
+        if h.stale
+            && services
+                .alerts
+                .quiet()
+                .maintenance(&slot.dvr_id, now)
+                .is_none()
+        {
             problems.push(format!(
                 "DVR '{name}' ({}): stale, no events for {} seconds (threshold {})",
                 slot.dvr_id,

@@ -100,6 +100,8 @@ fn is_public(path: &str) -> bool {
             // Calendar apps cannot sign in: the feed checks its own token.
             | super::feeds::FEED_PATH
     ) || path.starts_with("/pkg/")
+        // A notification's snooze link: its sealed token is the permission.
+        || path.starts_with("/snooze/")
 }
 
 /// The session tokens a request carries: the `__Host-` cookie's first, then the plain

@@ -16,4 +16,5 @@ mod isolation;
 mod monitoring;
 mod operations;
 mod providers;
+mod quiet;
 mod web;
