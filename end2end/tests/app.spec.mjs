@@ -610,6 +610,79 @@ test('the heartbeat is set in Settings, pings at once and shows its URL by host 
   await checkPage(page);
 });
 
+test('a rule is written in Settings with a preview of recent alerts, then decides delivery', async ({ page }) => {
+  await signIn(page, ADMIN);
+  await page.goto('/settings?tab=routing');
+  await hydrated(page);
+  await expect(page.locator('#rule-list')).toContainText('No rules');
+  await page.selectOption('#rule-provider', { label: 'E2E hook (webhook)' });
+  await page.fill('#rule-name', 'Not the tablet');
+  await page.fill('#rule-exclude', 'E2E Tablet');
+  // The preview judges the recent alerts: the tablet's watching alerts would not go.
+  await page.click('#rule-preview');
+  await expect(page.locator('#rule-preview-list')).toContainText('this rule would have sent');
+  await expect(page.locator('#rule-preview-list tr.skips', { hasText: 'Watching TV' }).first())
+    .toContainText('no: an excluded device');
+  await page.click('#rule-save');
+  await expect(page.locator('#rules .success')).toContainText('Rule saved.');
+  const rule = page.locator('#rule-list .rule', { hasText: 'Not the tablet' });
+  await expect(rule).toContainText('not E2E Tablet');
+  await expect(rule).toContainText('E2E hook (webhook)');
+  await watch(15, 'KDOC');
+  await page.goto(`/?dvr=${dvrId}`);
+  await hydrated(page);
+  await expect(page.locator('#alerts .alert', { hasText: 'KDOC' })
+    .filter({ hasText: 'routed nowhere' })).toHaveCount(1);
+  expect(received.filter((r) => JSON.stringify(r).includes('KDOC'))).toEqual([]);
+  await page.goto('/settings?tab=routing');
+  await hydrated(page);
+  await rule.locator('button', { hasText: 'Remove' }).click();
+  await expect(page.locator('#rule-list')).toContainText('No rules');
+  await checkPage(page);
+});
+
+test('quiet hours hold an alert back; a DVR and a kind are snoozed from the dashboard', async ({ page }) => {
+  await signIn(page, ADMIN);
+  await page.goto('/settings?tab=quiet');
+  await hydrated(page);
+  await expect(page.locator('#periods')).toContainText('No quiet periods yet.');
+  await page.fill('#period-name', 'E2E all day');
+  await page.fill('#period-from', '00:00');
+  await page.fill('#period-to', '00:00');
+  await page.click('#period-save');
+  await expect(page.locator('#quiet .success')).toContainText('Period saved.');
+  const period = page.locator('#periods .period', { hasText: 'E2E all day' });
+  await expect(period).toContainText('on now');
+  await watch(13, 'KCOP');
+  await page.goto(`/?dvr=${dvrId}`);
+  await hydrated(page);
+  await expect(page.locator('#alerts .alert', { hasText: 'KCOP' })
+    .filter({ hasText: 'quiet: recorded, not sent' })).toHaveCount(1);
+  expect(received.filter((r) => JSON.stringify(r).includes('KCOP'))).toEqual([]);
+  await page.goto('/settings?tab=quiet');
+  await hydrated(page);
+  await period.locator('button', { hasText: 'Remove' }).click();
+  await expect(page.locator('#periods')).toContainText('No quiet periods yet.');
+
+  // One click snoozes the DVR; its card says until when, and End ends it.
+  await page.goto(`/?dvr=${dvrId}`);
+  await hydrated(page);
+  const card = page.locator(`.card[data-dvr-id="${dvrId}"]`);
+  await card.locator('.snooze-dvr').click();
+  await expect(card.locator('.snoozed')).toContainText('Snoozed until');
+  await expect(page.locator('#snoozes .snooze')).toHaveCount(1);
+  await card.locator('.end-snooze').click();
+  await expect(card.locator('.snooze-dvr')).toBeVisible();
+  await expect(page.locator('#snoozes .snooze')).toHaveCount(0);
+  // A kind, for the hours chosen.
+  await page.selectOption('#snooze-hours', '12');
+  await page.click('.snooze-kind[data-kind="recording"]');
+  await expect(page.locator('#snoozes .snooze')).toContainText('Recordings alerts from');
+  await page.locator('#snoozes .end-snooze').click();
+  await expect(page.locator('#snoozes .snooze')).toHaveCount(0);
+  await checkPage(page);
+});
+
 test('a viewer can look but cannot change anything', async ({ page }) => {
   await signIn(page, ADMIN);
   await page.click('nav a[href^="/account"]');

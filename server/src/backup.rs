@@ -135,6 +135,10 @@ pub struct Backup {
     pub dvrs: Vec<BackupDvr>,
     pub providers: Vec<BackupProvider>,
     pub routing: Routing,
+    /// Quiet hours and maintenance windows (absent from older backups). Snoozes are
+    /// moments, not settings: they are not kept.
+    #[serde(default)]
+    pub quiet_periods: Vec<domain::notify::quiet::Period>,
     /// Absent when the secrets were left out.
     pub sealed_secrets: Option<SealedSecrets>,
 }
@@ -216,6 +220,7 @@ pub async fn export(db: &Db, passphrase: Option<&str>) -> Result<Backup, BackupE
         .collect();
     let heartbeat = storage::heartbeat::get(db).await?;
     let rules = storage::rules::list(db).await?;
+    let quiet_periods = storage::quiet::periods(db).await?;
     let sealed_secrets = match passphrase {
         Some(pass) => {
             let mut salt = [0u8; 16];
@@ -284,6 +289,7 @@ pub async fn export(db: &Db, passphrase: Option<&str>) -> Result<Backup, BackupE
             })
             .collect(),
         routing: routes,
+        quiet_periods,
         sealed_secrets,
     })
 }
@@ -428,6 +434,12 @@ pub async fn import(
         _ => None,
     };
     // Check every entry before writing any.
+    for (i, p) in b.quiet_periods.iter().enumerate() {
+        p.validate().map_err(|m| BackupError::Invalid {
+            key: format!("quiet_periods[{i}]"),
+            message: m,
+        })?;
+    }
     for (i, p) in b.providers.iter().enumerate() {
         for r in &p.rules {
             r.validate().map_err(|m| BackupError::Invalid {
@@ -605,6 +617,18 @@ pub async fn import(
         // Without its URL the backup's heartbeat cannot ping: the stored one stays.
         None => report.heartbeat_without_url = b.settings.heartbeat.is_some(),
     }
+    // Periods this install already has (the same in all but id) are not added twice.
+    let have = storage::quiet::periods(db).await?;
+    for p in &b.quiet_periods {
+        let same = |h: &domain::notify::quiet::Period| {
+            domain::notify::quiet::Period { id: 0, ..h.clone() }
+                == domain::notify::quiet::Period { id: 0, ..p.clone() }
+        };
+        if !have.iter().any(same) {
+            storage::quiet::insert_period(db, p).await?;
+        }
+        report.quiet_periods += 1;
+    }
     Ok(report)
 }
 
@@ -702,6 +726,11 @@ mod tests {
         }))
         .unwrap();
         storage::rules::insert(&db, &rule).await.unwrap();
+        let night: domain::notify::quiet::Period = serde_json::from_value(serde_json::json!({
+            "name": "Night", "from": "23:00", "to": "06:30", "digest": true
+        }))
+        .unwrap();
+        storage::quiet::insert_period(&db, &night).await.unwrap();
         storage::heartbeat::put(
             &db,
             &storage::heartbeat::HeartbeatRecord {
@@ -772,6 +801,13 @@ mod tests {
             .unwrap();
         assert_eq!(providers::list(&fresh).await.unwrap().len(), 1);
         assert_eq!(storage::rules::list(&fresh).await.unwrap().len(), 1);
+        // Quiet periods come back once, however often the file is imported.
+        let periods = storage::quiet::periods(&fresh).await.unwrap();
+        assert_eq!(periods.len(), 1);
+        assert_eq!(
+            (periods[0].name.as_str(), periods[0].digest),
+            ("Night", true)
+        );
     }
 
     #[tokio::test]

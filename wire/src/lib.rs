@@ -10,6 +10,7 @@ pub mod history;
 pub mod operations;
 pub mod providers;
 pub mod quiet;
+pub mod rules;
 pub mod settings;
 pub mod zone;
 

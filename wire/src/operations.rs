@@ -32,6 +32,10 @@ pub struct ImportReport {
     /// Routing rules restored with their providers.
     #[serde(default)]
     pub rules: usize,
+    /// Quiet hours and maintenance windows in the file (those already here are kept
+    /// once).
+    #[serde(default)]
+    pub quiet_periods: usize,
 }
 
 /// `POST /api/v1/backup/export`: with a passphrase, provider secrets are sealed into

@@ -5,6 +5,7 @@
 use leptos::prelude::*;
 use serde_json::json;
 
+use super::checks::Checks;
 use crate::api::{self, use_session};
 use crate::layout::use_dashboard;
 use wire::quiet::{PeriodView, PeriodsView, SnoozeView, CATEGORIES, DAYS};
@@ -160,7 +161,7 @@ pub(crate) fn SnoozeBar(scope: Memo<Option<String>>) -> impl IntoView {
             }}</p>
             <SnoozeList list=list outcome=outcome/>
             {move || outcome.get().map(|o| match o {
-                Ok(m) => view! { <p class="ok" role="status">{m}</p> }.into_any(),
+                Ok(m) => view! { <p class="success" role="status">{m}</p> }.into_any(),
                 Err(m) => view! { <p class="error" role="alert">{m}</p> }.into_any(),
             })}
         </section>
@@ -225,36 +226,6 @@ pub(crate) fn CardSnooze(card: wire::DvrCard) -> impl IntoView {
         }
     }
     out.collect_view()
-}
-
-/// A group of checkboxes over `options` bound to the chosen keys.
-#[component]
-fn Checks(
-    name: &'static str,
-    options: Vec<(String, String)>,
-    chosen: RwSignal<Vec<String>>,
-    disabled: bool,
-) -> impl IntoView {
-    options
-        .into_iter()
-        .map(|(key, label)| {
-            let k = StoredValue::new(key.clone());
-            view! {
-                <label class="check">
-                    <input type="checkbox" name=name value=key disabled=disabled
-                        prop:checked=move || chosen.with(|c| c.contains(&k.get_value()))
-                        on:change=move |ev| {
-                            let on = event_target_checked(&ev);
-                            chosen.update(|c| {
-                                c.retain(|x| *x != k.get_value());
-                                if on { c.push(k.get_value()) }
-                            });
-                        }/>
-                    {format!(" {label}")}
-                </label>
-            }
-        })
-        .collect_view()
 }
 
 /// A period in words: days, times, DVRs, kinds.
@@ -475,7 +446,7 @@ pub(crate) fn QuietTab() -> impl IntoView {
                 </form>
             })}
             {move || outcome.get().map(|o| match o {
-                Ok(m) => view! { <p class="ok" role="status">{m}</p> }.into_any(),
+                Ok(m) => view! { <p class="success" role="status">{m}</p> }.into_any(),
                 Err(m) => view! { <p class="error" role="alert">{m}</p> }.into_any(),
             })}
             <h3>"Snoozed now"</h3>

@@ -87,7 +87,10 @@ pub(crate) fn SettingsPage() -> impl IntoView {
             <Suspense fallback=|| ()>
                 {move || Suspend::new(async move {
                     match (routing.await, providers.await) {
-                        (Ok(r), Ok(p)) => view! { <RoutingEditor routing=r providers=p/> }.into_any(),
+                        (Ok(r), Ok(p)) => view! {
+                            <RoutingEditor routing=r providers=p.clone()/>
+                            <super::rules::RulesEditor providers=p/>
+                        }.into_any(),
                         (Err(e), _) | (_, Err(e)) => failed(e),
                     }
                 })}

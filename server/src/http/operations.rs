@@ -162,6 +162,7 @@ pub async fn import(
     crate::config::declared::write_file_settings(&file, &s.db).await?;
     s.alerts.time_zone().reload(&s.db).await?;
     s.heartbeat.reload().await?;
+    s.alerts.quiet().reload().await?;
     // Imported alert settings take effect now.
     if let Some(a) = storage::settings::get(&s.db, crate::alerts::pipeline::SETTINGS_KEY).await? {
         let a = s.declared.pin_alerts(a).map_err(ApiError::invalid)?;
