@@ -4,6 +4,7 @@
 //! a bad file changes nothing and the running state stays. Only DVRs whose entry
 //! changed restart (the engine's reconcile leaves the others running).
 
+use domain::notify::rules::Rule;
 use domain::settings::{merged_alerts, SettingsPatch};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -35,6 +36,10 @@ pub struct FileProvider {
     pub kind: String,
     #[serde(default)]
     pub enabled: Option<bool>,
+    /// Its routing rules (`domain::notify::rules::Rule` without `provider_id`; DVRs by
+    /// name or id).
+    #[serde(default)]
+    pub rules: Vec<Map<String, Value>>,
     #[serde(flatten)]
     pub fields: Map<String, Value>,
 }
@@ -56,6 +61,9 @@ pub struct DeclaredProvider {
     pub kind: String,
     pub enabled: bool,
     pub config: ProviderConfig,
+    /// Its rules as the file gives them (`provider_id` 0, DVRs by name or id until
+    /// applied).
+    pub rules: Vec<Rule>,
 }
 
 /// `routing:` in the file: DVR name or dvr_id → event → provider type → on/off.
@@ -203,11 +211,21 @@ fn resolve_provider(
                 _ => ("type".to_string(), m),
             }
         })?;
+    let mut rules = Vec::new();
+    for (j, r) in p.rules.iter().enumerate() {
+        let mut body = r.clone();
+        body.insert("provider_id".into(), Value::from(0));
+        let rule: Rule = serde_json::from_value(Value::Object(body))
+            .map_err(|e| (format!("rules[{j}]"), e.to_string()))?;
+        rule.validate().map_err(|m| (format!("rules[{j}]"), m))?;
+        rules.push(rule);
+    }
     Ok(DeclaredProvider {
         name: p.name.trim().to_string(),
         kind: p.kind.clone(),
         enabled: p.enabled.unwrap_or(true),
         config: target,
+        rules,
     })
 }
 
@@ -501,7 +519,25 @@ async fn routing_ids(
         known.push((id, d.name.clone()));
     }
     let mut out = BTreeMap::new();
-    for key in file.routing.keys() {
+    // Routing keys, and the DVRs the providers' rules name (by name or id).
+    let rule_dvrs = file
+        .declared_providers
+        .iter()
+        .enumerate()
+        .flat_map(|(i, p)| {
+            p.rules.iter().enumerate().flat_map(move |(j, r)| {
+                r.dvrs
+                    .iter()
+                    .map(move |d| (d.clone(), format!("providers[{i}].rules[{j}].dvrs")))
+            })
+        });
+    let keys = file
+        .routing
+        .keys()
+        .map(|k| (k.clone(), format!("routing.{k}")))
+        .chain(rule_dvrs);
+    for (key, at) in keys {
+        let key = &key;
         let id = if known.iter().any(|(id, _)| id == key) {
             key.clone()
         } else {
@@ -512,16 +548,11 @@ async fn routing_ids(
                 .collect();
             match named.as_slice() {
                 [one] => (*one).clone(),
-                [] => {
-                    return Err(file.error(
-                        &format!("routing.{key}"),
-                        "no DVR has this name or dvr_id".into(),
-                    ))
-                }
+                [] => return Err(file.error(&at, format!("no DVR has the name or dvr_id '{key}'"))),
                 _ => {
                     return Err(file.error(
-                        &format!("routing.{key}"),
-                        format!("{} DVRs have this name; use the dvr_id", named.len()),
+                        &at,
+                        format!("{} DVRs have the name '{key}'; use the dvr_id", named.len()),
                     ))
                 }
             }
@@ -777,9 +808,9 @@ async fn write(
         }
     }
     for p in &file.declared_providers {
-        match stored.iter().find(|s| s.name == p.name) {
+        let id = match stored.iter().find(|s| s.name == p.name) {
             None => {
-                providers::insert_managed(
+                let id = providers::insert_managed(
                     parts.db,
                     &p.kind,
                     &p.name,
@@ -787,8 +818,10 @@ async fn write(
                     &p.config,
                     ManagedBy::File,
                 )
-                .await?;
+                .await?
+                .id;
                 diff.providers_added.push(p.name.clone());
+                id
             }
             Some(s) if s.kind != p.kind || s.enabled != p.enabled || s.config != p.config => {
                 let mut r = s.clone();
@@ -797,8 +830,40 @@ async fn write(
                 r.config = p.config.clone();
                 providers::update(parts.db, &r).await?;
                 diff.providers_changed.push(p.name.clone());
+                s.id
             }
-            Some(_) => {}
+            Some(s) => s.id,
+        };
+        // Its rules are the file's: replaced when they differ.
+        let want: Vec<Rule> = p
+            .rules
+            .iter()
+            .map(|r| Rule {
+                id: 0,
+                provider_id: id,
+                dvrs: r
+                    .dvrs
+                    .iter()
+                    .map(|d| ids.get(d).cloned().unwrap_or_else(|| d.clone()))
+                    .collect(),
+                ..r.clone()
+            })
+            .collect();
+        let have: Vec<Rule> = storage::rules::list(parts.db)
+            .await?
+            .into_iter()
+            .filter(|r| r.provider_id == id)
+            .map(|r| Rule { id: 0, ..r })
+            .collect();
+        if have != want {
+            storage::rules::delete_for_provider(parts.db, id).await?;
+            for r in &want {
+                storage::rules::insert(parts.db, r).await?;
+            }
+            if !diff.providers_changed.contains(&p.name) && !diff.providers_added.contains(&p.name)
+            {
+                diff.providers_changed.push(p.name.clone());
+            }
         }
     }
 
@@ -1144,6 +1209,28 @@ routing:
         let e = read_file(&typo, true, &env).unwrap_err();
         assert_eq!(e.key, "alerts.disk.cooldown_secondz", "{e}");
         assert_eq!(e.line, Some(4), "{e}");
+
+        // A provider's rules are checked as the API checks them.
+        let rules = write(
+            dir.path(),
+            "providers:\n  - name: H\n    type: webhook\n    url: http://127.0.0.1:9/h\n    secret: s\n    rules:\n      - kinds: [recording]\n      - kinds: [tv]\n",
+        );
+        let e = read_file(&rules, true, &env).unwrap_err();
+        assert_eq!(e.key, "providers[0].rules[1]", "{e}");
+        assert!(e.message.starts_with("kinds: 'tv'"), "{e}");
+        let ok = write(
+            dir.path(),
+            "providers:\n  - name: H\n    type: webhook\n    url: http://127.0.0.1:9/h\n    secret: s\n    rules:\n      - {name: R, kinds: [recording], conditions: {client: remote}}\n",
+        );
+        let f = read_file(&ok, true, &env).unwrap();
+        assert_eq!(f.declared_providers[0].rules[0].name, "R");
+        assert_eq!(
+            f.declared_providers[0].rules[0]
+                .conditions
+                .client
+                .as_deref(),
+            Some("remote")
+        );
 
         let yaml_error = write(dir.path(), "port: 8501\nproviders: [\n");
         let e = read_file(&yaml_error, true, &env).unwrap_err();

@@ -21,18 +21,22 @@ use storage::rules as store;
 const PREVIEW_ALERTS: i64 = 50;
 
 /// The rule checked, its provider existing and its DVRs known.
-async fn checked(state: &AppState, body: Result<Bytes, BytesRejection>) -> Result<Rule, ApiError> {
+async fn checked(
+    state: &AppState,
+    body: Result<Bytes, BytesRejection>,
+    edit: bool,
+) -> Result<Rule, ApiError> {
     let r: Rule = parse_body(body)?;
     r.validate().map_err(ApiError::invalid)?;
     let s = &state.services;
-    if storage::providers::get(&s.db, r.provider_id)
-        .await?
-        .is_none()
-    {
+    let Some(provider) = storage::providers::get(&s.db, r.provider_id).await? else {
         return Err(ApiError::invalid(format!(
             "provider_id: no provider with id {}",
             r.provider_id
         )));
+    };
+    if edit && provider.managed_by != storage::dvrs::ManagedBy::Ui {
+        return Err(file_managed());
     }
     let dvrs = storage::dvrs::list(&s.db).await?;
     if let Some(unknown) = r
@@ -45,6 +49,27 @@ async fn checked(state: &AppState, body: Result<Bytes, BytesRejection>) -> Resul
     Ok(r)
 }
 
+/// The rules of a provider the YAML file declares are the file's.
+fn file_managed() -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "managed_by_file",
+        "this provider and its rules are set in the YAML configuration file; change them there",
+    )
+}
+
+/// Refuses a change to a rule of a provider the file declares.
+async fn editable(state: &AppState, id: i64) -> Result<(), ApiError> {
+    let db = &state.services.db;
+    let Some(rule) = store::get(db, id).await? else {
+        return Err(ApiError::not_found("no routing rule with this id"));
+    };
+    match storage::providers::get(db, rule.provider_id).await? {
+        Some(p) if p.managed_by != storage::dvrs::ManagedBy::Ui => Err(file_managed()),
+        _ => Ok(()),
+    }
+}
+
 pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<Rule>>, ApiError> {
     Ok(Json(store::list(&state.services.db).await?))
 }
@@ -53,7 +78,7 @@ pub async fn create(
     State(state): State<AppState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Rule>), ApiError> {
-    let r = checked(&state, body).await?;
+    let r = checked(&state, body, true).await?;
     let saved = store::insert(&state.services.db, &r).await?;
     tracing::info!(
         rule_id = saved.id,
@@ -68,9 +93,10 @@ pub async fn replace(
     Path(id): Path<i64>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Rule>, ApiError> {
+    editable(&state, id).await?;
     let r = Rule {
         id,
-        ..checked(&state, body).await?
+        ..checked(&state, body, true).await?
     };
     if !store::replace(&state.services.db, &r).await? {
         return Err(ApiError::not_found("no routing rule with this id"));
@@ -82,6 +108,7 @@ pub async fn delete(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, ApiError> {
+    editable(&state, id).await?;
     if store::delete(&state.services.db, id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -95,7 +122,7 @@ pub async fn preview(
     State(state): State<AppState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let r = checked(&state, body).await?;
+    let r = checked(&state, body, false).await?;
     let s = &state.services;
     let zone = s.alerts.time_zone().zone();
     let alerts = storage::outbox::recent_routed(&s.db, PREVIEW_ALERTS).await?;

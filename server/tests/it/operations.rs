@@ -94,6 +94,7 @@ fn file_config(sim_a: u16, name_a: &str, sim_b: Option<u16>) -> String {
     format!(
         "dvrs:\n  - name: {name_a}\n    host: 127.0.0.1\n    port: {sim_a}\n{b}\
 providers:\n  - name: Home Assistant\n    type: webhook\n    url: http://127.0.0.1:9/hook\n    secret: ${{HOOK_SECRET}}\n\
+    rules:\n      - name: Recordings of {name_a}\n        dvrs: [{name_a}]\n        kinds: [recording]\n\
 routing:\n  {name_a}:\n    channel: {{webhook: false}}\n\
 retention_days: 21\n"
     )
@@ -135,6 +136,35 @@ async fn the_yaml_file_reloads_on_sighup_and_change_and_a_bad_file_changes_nothi
         get(&base, "/api/v1/routing").await[&id_a]["channel"]["webhook"],
         false
     );
+    // The provider's rules are the file's, its DVR named by name; the API may not
+    // change them.
+    let rules = get(&base, "/api/v1/rules").await;
+    assert_eq!(rules.as_array().unwrap().len(), 1, "{rules}");
+    assert_eq!(rules[0]["provider_id"], pid, "{rules}");
+    assert_eq!(rules[0]["dvrs"], json!([id_a]), "{rules}");
+    assert_eq!(rules[0]["kinds"], json!(["recording"]), "{rules}");
+    let (status, v) = api(
+        reqwest::Method::POST,
+        format!("{base}/api/v1/rules"),
+        Some(json!({"provider_id": pid})),
+    )
+    .await;
+    assert_eq!(
+        (status, v["error"].as_str()),
+        (409, Some("managed_by_file")),
+        "{v}"
+    );
+    let (status, v) = api(
+        reqwest::Method::DELETE,
+        format!("{base}/api/v1/rules/{}", rules[0]["id"]),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, v["error"].as_str()),
+        (409, Some("managed_by_file")),
+        "{v}"
+    );
     let settings = get(&base, "/api/v1/settings").await;
     assert_eq!(settings["retention_days"], 21);
     testkit::eventually("Den connects", Duration::from_secs(15), || {
@@ -161,6 +191,7 @@ async fn the_yaml_file_reloads_on_sighup_and_change_and_a_bad_file_changes_nothi
         .find(|d| d["dvr_id"] == id_a.as_str())
         .unwrap();
     assert_eq!(den["name"], "Den Upstairs");
+    assert_eq!(get(&base, "/api/v1/rules").await[0]["dvrs"], json!([id_a]));
     let status = &get(&base, "/api/v1/settings").await["config_file"]["last_apply"];
     assert_eq!(status["ok"], true, "{status}");
     assert_eq!(status["diff"]["dvrs_added"], json!(["Bedroom"]), "{status}");
