@@ -93,8 +93,7 @@ fn file_config(sim_a: u16, name_a: &str, sim_b: Option<u16>) -> String {
         .unwrap_or_default();
     format!(
         "dvrs:\n  - name: {name_a}\n    host: 127.0.0.1\n    port: {sim_a}\n{b}\
-providers:\n  - name: Home Assistant\n    type: webhook\n    url: http://127.0.0.1:9/hook\n    secret: ${{HOOK_SECRET}}\n\
-    rules:\n      - name: Recordings of {name_a}\n        dvrs: [{name_a}]\n        kinds: [recording]\n\
+providers:\n  - name: Home Assistant\n    type: webhook\n    url: http://127.0.0.1:9/hook\n    secret: ${{HOOK_SECRET}}\n    rules:\n      - name: Recordings of {name_a}\n        dvrs: [{name_a}]\n        kinds: [recording]\n\
 routing:\n  {name_a}:\n    channel: {{webhook: false}}\n\
 retention_days: 21\n"
     )
