@@ -633,7 +633,7 @@ test('a rule is written in Settings with a preview of recent alerts, then decide
   await hydrated(page);
   await expect(page.locator('#alerts .alert', { hasText: 'KDOC' })
     .filter({ hasText: 'routed nowhere' })).toHaveCount(1);
-  expect(received.filter((r) => JSON.stringify(r).includes('KDOC'))).toEqual([]);
+  expect(received.filter((r) => r.dvr_id === dvrId && JSON.stringify(r).includes('KDOC'))).toEqual([]);
   await page.goto('/settings?tab=routing');
   await hydrated(page);
   await rule.locator('button', { hasText: 'Remove' }).click();
@@ -658,7 +658,7 @@ test('quiet hours hold an alert back; a DVR and a kind are snoozed from the dash
   await hydrated(page);
   await expect(page.locator('#alerts .alert', { hasText: 'KCOP' })
     .filter({ hasText: 'quiet: recorded, not sent' })).toHaveCount(1);
-  expect(received.filter((r) => JSON.stringify(r).includes('KCOP'))).toEqual([]);
+  expect(received.filter((r) => r.dvr_id === dvrId && JSON.stringify(r).includes('KCOP'))).toEqual([]);
   await page.goto('/settings?tab=quiet');
   await hydrated(page);
   await period.locator('button', { hasText: 'Remove' }).click();
