@@ -785,7 +785,7 @@ test('phone width, dark theme, and no layout shift on hydration', async ({ brows
 test('every page in light and dark at desktop and phone width', async ({ browser }) => {
   mkdirSync(`${shots}/pages`, { recursive: true });
   const pages = ['/', '/history', '/stats', '/dvrs', `/dvrs/${dvrId}`, '/settings',
-    '/settings?tab=providers', '/settings?tab=routing', '/settings?tab=dvrs', '/settings?tab=advanced', '/account'];
+    '/settings?tab=providers', '/settings?tab=routing', '/settings?tab=quiet', '/settings?tab=dvrs', '/settings?tab=advanced', '/account'];
   const sizes = { desktop: { width: 1280, height: 900 }, phone: { width: 390, height: 844 } };
   for (const scheme of ['light', 'dark']) {
     for (const [size, viewport] of Object.entries(sizes)) {

@@ -387,7 +387,7 @@ pub(crate) fn QuietTab() -> impl IntoView {
         <section id="quiet" class="panel">
             <h2>"Quiet hours and maintenance"</h2>
             <p class="hint">{move || format!(
-                "Alerts in a quiet period are recorded and shown in History, not sent; a digest can sum them up when it ends. A maintenance window silences every alert of its DVRs and keeps them out of the staleness banner and readiness. Times are in {}.",
+                "Alerts in a quiet period are recorded and shown in the alert history, not sent; a digest can sum them up when it ends. A maintenance window silences every alert of its DVRs and keeps them out of the staleness banner and readiness. Times are in {}.",
                 view_now.get().map(|v| v.time_zone).unwrap_or_default()
             )}</p>
             <ul class="periods" id="periods">

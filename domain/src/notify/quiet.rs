@@ -281,7 +281,7 @@ pub fn digest(dvr_name: &str, held: &[Held]) -> (String, String) {
         })
         .collect();
     if n > DIGEST_LINES {
-        lines.push(format!("…and {} more (see History)", n - DIGEST_LINES));
+        lines.push(format!("…and {} more (see the alert history)", n - DIGEST_LINES));
     }
     (title, lines.join("\n"))
 }
@@ -471,6 +471,6 @@ mod tests {
         let (title, body) = digest("Living Room", &held);
         assert_eq!(title, "Living Room: 52 alerts while quiet");
         assert_eq!(body.lines().count(), DIGEST_LINES + 1);
-        assert!(body.ends_with("…and 2 more (see History)"));
+        assert!(body.ends_with("…and 2 more (see the alert history)"));
     }
 }

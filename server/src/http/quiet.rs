@@ -211,7 +211,7 @@ pub async fn link_page(State(state): State<AppState>, Path(token): Path<String>)
         ));
     }
     body.push_str(&format!(
-        "<p>Alerts from <strong>{}</strong> are recorded and shown in ChannelWatch, but not sent, for:</p>",
+        "<p>Snoozed, alerts from <strong>{}</strong> are recorded and shown in ChannelWatch but not sent. Snooze for:</p>",
         escape(&name)
     ));
     for h in LINK_HOURS {
@@ -266,7 +266,7 @@ pub async fn link_snooze(
             StatusCode::OK,
             &format!("{name} snoozed"),
             format!(
-                "<p>No alerts from <strong>{}</strong> are sent until {}. They are still recorded; see History. To end the snooze early, open the dashboard.</p>",
+                "<p>No alerts from <strong>{}</strong> are sent until {}. They are still recorded and shown in the dashboard's alert history. To end the snooze early, open the dashboard.</p>",
                 escape(&name),
                 escape(&state.services.alerts.time_zone().zone().date_time(s.until))
             ),
