@@ -281,7 +281,10 @@ pub fn digest(dvr_name: &str, held: &[Held]) -> (String, String) {
         })
         .collect();
     if n > DIGEST_LINES {
-        lines.push(format!("…and {} more (see the alert history)", n - DIGEST_LINES));
+        lines.push(format!(
+            "…and {} more (see the alert history)",
+            n - DIGEST_LINES
+        ));
     }
     (title, lines.join("\n"))
 }

@@ -391,7 +391,10 @@ impl AlertService {
             message.push_str(&format!("\nDVR: {dvr_name}"));
         }
         if let Some(base) = &self.shared.links {
-            let token = self.shared.quiet.link_token(dvr_id, None, now);
+            let token = self
+                .shared
+                .quiet
+                .link_token(dvr_id, cat.map(|c| c.as_str()), now);
             message.push_str(&format!("\nSnooze {dvr_name}: {base}/snooze/{token}"));
         }
         if let Some(p) = problem {

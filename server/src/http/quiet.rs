@@ -214,12 +214,21 @@ pub async fn link_page(State(state): State<AppState>, Path(token): Path<String>)
         "<p>Snoozed, alerts from <strong>{}</strong> are recorded and shown in ChannelWatch but not sent. Snooze for:</p>",
         escape(&name)
     ));
-    for h in LINK_HOURS {
-        body.push_str(&format!(
-            "<form method=\"post\"><input type=\"hidden\" name=\"hours\" value=\"{h}\">\
-             <button type=\"submit\">{h} hour{}</button></form>",
-            if h == 1 { "" } else { "s" }
-        ));
+    // Every alert of the DVR, or only the kind of the alert the link came with.
+    let mut scopes = vec![("dvr", format!("All alerts from {name}"))];
+    if let Some(k) = &t.kind {
+        scopes.push(("kind", format!("Only {k} alerts from {name}")));
+    }
+    for (scope, label) in scopes {
+        body.push_str(&format!("<h2>{}</h2>", escape(&label)));
+        for h in LINK_HOURS {
+            body.push_str(&format!(
+                "<form method=\"post\"><input type=\"hidden\" name=\"scope\" value=\"{scope}\">\
+                 <input type=\"hidden\" name=\"hours\" value=\"{h}\">\
+                 <button type=\"submit\">{h} hour{}</button></form>",
+                if h == 1 { "" } else { "s" }
+            ));
+        }
     }
     page(StatusCode::OK, &format!("Snooze {name}"), body)
 }
@@ -227,6 +236,9 @@ pub async fn link_page(State(state): State<AppState>, Path(token): Path<String>)
 #[derive(Deserialize)]
 pub struct LinkForm {
     hours: String,
+    /// `dvr` (every alert of the DVR; the default) or `kind` (the link's kind only).
+    #[serde(default)]
+    scope: Option<String>,
 }
 
 /// `POST /snooze/{token}` (form `hours`): snoozes the link's DVR.
@@ -246,8 +258,11 @@ pub async fn link_snooze(
             )
         }
     };
+    let form = form.ok().map(|f| f.0);
+    let only_kind = form
+        .as_ref()
+        .is_some_and(|f| f.scope.as_deref() == Some("kind"));
     let hours = form
-        .ok()
         .and_then(|f| f.hours.trim().parse::<u32>().ok())
         .filter(|h| LINK_HOURS.contains(h));
     let Some(hours) = hours else {
@@ -258,15 +273,20 @@ pub async fn link_snooze(
         );
     };
     let name = dvr_name(&state, &t.dvr_id);
+    let kind = t.kind.filter(|_| only_kind);
+    let what = match &kind {
+        Some(k) => format!("No {k} alerts"),
+        None => "No alerts".to_string(),
+    };
     match q
-        .snooze(Some(t.dvr_id.clone()), t.kind, f64::from(hours), false, "link")
+        .snooze(Some(t.dvr_id.clone()), kind, f64::from(hours), false, "link")
         .await
     {
         Ok(s) => page(
             StatusCode::OK,
             &format!("{name} snoozed"),
             format!(
-                "<p>No alerts from <strong>{}</strong> are sent until {}. They are still recorded and shown in the dashboard's alert history. To end the snooze early, open the dashboard.</p>",
+                "<p>{what} from <strong>{}</strong> are sent until {}. They are still recorded and shown in the dashboard's alert history. To end the snooze early, open the dashboard.</p>",
                 escape(&name),
                 escape(&state.services.alerts.time_zone().zone().date_time(s.until))
             ),

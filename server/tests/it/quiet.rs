@@ -218,6 +218,7 @@ async fn quiet_hours_hold_alerts_back_and_send_a_digest_when_they_end() {
         html.contains("Snooze Den") && html.contains("name=\"hours\" value=\"4\""),
         "{html}"
     );
+    assert!(html.contains("Only channel alerts from Den"), "{html}");
     let (_, none) = send(client().get(url(&srv, "/api/v1/snoozes")), Some(API_KEY)).await;
     assert_eq!(none, json!([]), "a GET snoozes nothing");
     let res = client()
@@ -239,6 +240,18 @@ async fn quiet_hours_hold_alerts_back_and_send_a_digest_when_they_end() {
     assert_eq!(list[0]["dvr_id"], dvr.as_str(), "{list}");
     assert_eq!(list[0]["source"], "link", "{list}");
     assert_eq!(list[0]["kind"], Value::Null, "{list}");
+    // The same link, for the kind of its alert only.
+    let res = client()
+        .post(url(&srv, path))
+        .form(&[("hours", "1"), ("scope", "kind")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("No channel alerts from"));
+    let (_, list) = send(client().get(url(&srv, "/api/v1/snoozes")), Some(API_KEY)).await;
+    assert_eq!(list.as_array().unwrap().len(), 2, "{list}");
+    assert_eq!(list[0]["kind"], "channel", "{list}");
 
     // A token changed by one character, or cut short, is refused.
     let mut forged = path.to_string();
@@ -254,7 +267,7 @@ async fn quiet_hours_hold_alerts_back_and_send_a_digest_when_they_end() {
         assert_eq!(res.status(), 404, "{bad}");
     }
     let (_, list) = send(client().get(url(&srv, "/api/v1/snoozes")), Some(API_KEY)).await;
-    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list.as_array().unwrap().len(), 2, "{list}");
 }
 
 #[tokio::test]
