@@ -1,10 +1,10 @@
 //! One module per page.
 
 pub mod account;
-mod checks;
 pub mod dashboard;
 pub mod dvr;
 pub mod dvrs;
+mod form;
 pub mod history;
 pub mod login;
 pub mod quiet;

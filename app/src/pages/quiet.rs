@@ -5,26 +5,12 @@
 use leptos::prelude::*;
 use serde_json::json;
 
-use super::checks::Checks;
+use super::form::{dvr_namer, dvr_options, options, Checks, Outcome};
 use crate::api::{self, use_session};
-use crate::layout::use_dashboard;
 use wire::quiet::{PeriodView, PeriodsView, SnoozeView, CATEGORIES, DAYS};
 
 /// Hours a snooze may be asked for from the web app.
 const SNOOZE_HOURS: [u32; 4] = [1, 4, 12, 24];
-
-/// A DVR's name from the dashboard feed, else its id.
-fn dvr_name(id: &str) -> String {
-    use_dashboard()
-        .dash
-        .with_untracked(|d| {
-            d.dvrs
-                .iter()
-                .find(|x| x.dvr_id == id)
-                .map(|x| x.name.clone())
-        })
-        .unwrap_or_else(|| id.to_string())
-}
 
 fn kind_label(k: &str) -> String {
     CATEGORIES
@@ -35,7 +21,7 @@ fn kind_label(k: &str) -> String {
 }
 
 /// What a snooze holds back, in words.
-fn snooze_text(s: &SnoozeView) -> String {
+fn snooze_text(s: &SnoozeView, dvr_name: impl Fn(&str) -> String) -> String {
     let what = match &s.kind {
         Some(k) => format!("{} alerts", kind_label(k)),
         None => "All alerts".to_string(),
@@ -64,6 +50,7 @@ fn SnoozeList(
 ) -> impl IntoView {
     let session = use_session();
     let admin = session.is_admin();
+    let name_of = dvr_namer();
     let end = move |id: i64| {
         api::send(
             session,
@@ -85,7 +72,7 @@ fn SnoozeList(
                 let id = s.id;
                 view! {
                     <li class="snooze" data-snooze-id=id.to_string()>
-                        <span>{snooze_text(&s)}</span>
+                        <span>{snooze_text(&s, name_of)}</span>
                         {admin.then(|| view! {
                             <button type="button" class="secondary end-snooze" on:click=move |_| end(id)>"End"</button>
                         })}
@@ -105,6 +92,7 @@ fn snooze(
     outcome: RwSignal<Option<Result<String, String>>>,
 ) {
     let session = use_session();
+    let name_of = dvr_namer();
     let body = json!({"dvr_id": dvr_id, "kind": kind, "hours": hours, "source": "dashboard"});
     api::send(
         session,
@@ -114,7 +102,7 @@ fn snooze(
         move |r| {
             outcome.set(Some(
                 api::answer::<SnoozeView>(r)
-                    .map(|s| format!("Snoozed: {}.", snooze_text(&s)))
+                    .map(|s| format!("Snoozed: {}.", snooze_text(&s, name_of)))
                     .map_err(|e| e.message),
             ));
             load_snoozes(list);
@@ -160,10 +148,7 @@ pub(crate) fn SnoozeBar(scope: Memo<Option<String>>) -> impl IntoView {
                 "Snoozed alerts are still recorded and shown below, but not sent."
             }}</p>
             <SnoozeList list=list outcome=outcome/>
-            {move || outcome.get().map(|o| match o {
-                Ok(m) => view! { <p class="success" role="status">{m}</p> }.into_any(),
-                Err(m) => view! { <p class="error" role="alert">{m}</p> }.into_any(),
-            })}
+            <Outcome outcome=outcome/>
         </section>
     }
 }
@@ -229,7 +214,7 @@ pub(crate) fn CardSnooze(card: wire::DvrCard) -> impl IntoView {
 }
 
 /// A period in words: days, times, DVRs, kinds.
-fn period_text(p: &PeriodView) -> String {
+fn period_text(p: &PeriodView, dvr_name: impl Fn(&str) -> String) -> String {
     let days = if p.days.is_empty() {
         "Every day".to_string()
     } else {
@@ -272,6 +257,7 @@ fn period_text(p: &PeriodView) -> String {
 pub(crate) fn QuietTab() -> impl IntoView {
     let session = use_session();
     let admin = session.is_admin();
+    let name_of = dvr_namer();
     let view_now = RwSignal::new(None::<PeriodsView>);
     let snoozes = RwSignal::new(Vec::<SnoozeView>::new());
     let outcome = RwSignal::new(None::<Result<String, String>>);
@@ -369,20 +355,6 @@ pub(crate) fn QuietTab() -> impl IntoView {
             },
         );
     };
-    let dvr_options = move || {
-        use_dashboard()
-            .dash
-            .get()
-            .dvrs
-            .into_iter()
-            .map(|d| (d.dvr_id, d.name))
-            .collect::<Vec<_>>()
-    };
-    let owned = |l: &[(&str, &str)]| {
-        l.iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect::<Vec<_>>()
-    };
     view! {
         <section id="quiet" class="panel">
             <h2>"Quiet hours and maintenance"</h2>
@@ -405,7 +377,7 @@ pub(crate) fn QuietTab() -> impl IntoView {
                                 <strong>{if p.name.is_empty() { "(unnamed)".to_string() } else { p.name.clone() }}</strong>
                                 <span class=format!("pill {}", p.mode)>{if p.mode == "maintenance" { "maintenance" } else { "quiet" }}</span>
                                 {on.then(|| view! { <span class="pill on-now">"on now"</span> })}
-                                <span class="period-text">{period_text(&p)}</span>
+                                <span class="period-text">{period_text(&p, name_of)}</span>
                                 {admin.then(|| view! {
                                     <button type="button" class="secondary" on:click=move |_| fill(edit.clone())>"Edit"</button>
                                     <button type="button" class="secondary danger" on:click=move |_| remove(id)>"Remove"</button>
@@ -431,11 +403,11 @@ pub(crate) fn QuietTab() -> impl IntoView {
                         <input id="period-to" type="time" bind:value=to required/>
                         <span class="hint">"Earlier than From: into the next day. Equal: all day."</span></div>
                     <fieldset><legend>"Starting on (none: every day)"</legend>
-                        <Checks name="days" options=owned(&DAYS) chosen=days disabled=false/></fieldset>
+                        <Checks name="days" options=options(&DAYS) chosen=days disabled=false/></fieldset>
                     <fieldset><legend>"DVRs (none: every DVR)"</legend>
                         {move || view! { <Checks name="dvrs" options=dvr_options() chosen=dvrs disabled=false/> }}</fieldset>
                     <fieldset hidden=move || mode.get() == "maintenance"><legend>"Kinds (none: every kind)"</legend>
-                        <Checks name="kinds" options=owned(&CATEGORIES) chosen=kinds disabled=false/></fieldset>
+                        <Checks name="kinds" options=options(&CATEGORIES) chosen=kinds disabled=false/></fieldset>
                     <label class="check"><input type="checkbox" id="period-digest" bind:checked=digest/>" Send a digest of what was held back when it ends"</label>
                     <label class="check" hidden=move || mode.get() == "maintenance"><input type="checkbox" id="period-health" bind:checked=health/>" Health alerts (a DVR unreachable or back) break through"</label>
                     <label class="check"><input type="checkbox" id="period-enabled" bind:checked=enabled/>" On"</label>
@@ -445,10 +417,7 @@ pub(crate) fn QuietTab() -> impl IntoView {
                     </div>
                 </form>
             })}
-            {move || outcome.get().map(|o| match o {
-                Ok(m) => view! { <p class="success" role="status">{m}</p> }.into_any(),
-                Err(m) => view! { <p class="error" role="alert">{m}</p> }.into_any(),
-            })}
+            <Outcome outcome=outcome/>
             <h3>"Snoozed now"</h3>
             <p class="hint">"Snooze a DVR or a kind from the dashboard, the API, or the link in a notification."</p>
             <SnoozeList list=snoozes outcome=outcome/>

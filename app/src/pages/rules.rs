@@ -5,9 +5,8 @@
 use leptos::prelude::*;
 use serde_json::{json, Value};
 
-use super::checks::Checks;
+use super::form::{dvr_namer, dvr_options, options, Checks, Outcome};
 use crate::api::{self, use_session};
-use crate::layout::use_dashboard;
 use wire::providers::ProviderView;
 use wire::quiet::{CATEGORIES, DAYS};
 use wire::rules::{Preview, RuleView, SOURCES};
@@ -76,6 +75,7 @@ fn rule_text(r: &RuleView, dvr_name: impl Fn(&str) -> String) -> String {
 pub(crate) fn RulesEditor(providers: Vec<ProviderView>) -> impl IntoView {
     let session = use_session();
     let admin = session.is_admin();
+    let name_of = dvr_namer();
     let rules = RwSignal::new(Vec::<RuleView>::new());
     let outcome = RwSignal::new(None::<Result<String, String>>);
     let reload = move || {
@@ -94,17 +94,6 @@ pub(crate) fn RulesEditor(providers: Vec<ProviderView>) -> impl IntoView {
                 .map(|p| format!("{} ({})", p.name, p.provider_type))
                 .unwrap_or_else(|| format!("provider {id}"))
         })
-    };
-    let feed = use_dashboard();
-    let dvr_name = move |id: &str| {
-        feed.dash
-            .with_untracked(|d| {
-                d.dvrs
-                    .iter()
-                    .find(|x| x.dvr_id == id)
-                    .map(|x| x.name.clone())
-            })
-            .unwrap_or_else(|| id.to_string())
     };
     // The form.
     let editing = RwSignal::new(0i64);
@@ -236,19 +225,6 @@ pub(crate) fn RulesEditor(providers: Vec<ProviderView>) -> impl IntoView {
             },
         );
     };
-    let dvr_options = move || {
-        feed.dash
-            .get()
-            .dvrs
-            .into_iter()
-            .map(|d| (d.dvr_id, d.name))
-            .collect::<Vec<_>>()
-    };
-    let owned = |l: &[(&str, &str)]| {
-        l.iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect::<Vec<_>>()
-    };
     view! {
         <section id="rules" class="panel">
             <h2>"Rules per destination"</h2>
@@ -266,7 +242,7 @@ pub(crate) fn RulesEditor(providers: Vec<ProviderView>) -> impl IntoView {
                             <li class="rule" data-rule-id=id.to_string()>
                                 <strong>{if r.name.is_empty() { "(unnamed)".to_string() } else { r.name.clone() }}</strong>
                                 <span class="pill">{provider_name(r.provider_id)}</span>
-                                <span class="rule-text">{rule_text(&r, dvr_name)}</span>
+                                <span class="rule-text">{rule_text(&r, name_of)}</span>
                                 {admin.then(|| view! {
                                     <button type="button" class="secondary" on:click=move |_| fill(edit.clone())>"Edit"</button>
                                     <button type="button" class="secondary danger" on:click=move |_| remove(id)>"Remove"</button>
@@ -292,7 +268,7 @@ pub(crate) fn RulesEditor(providers: Vec<ProviderView>) -> impl IntoView {
                     <fieldset><legend>"DVRs (none: every DVR)"</legend>
                         {move || view! { <Checks name="rule-dvrs" options=dvr_options() chosen=dvrs disabled=false/> }}</fieldset>
                     <fieldset><legend>"Kinds (none: every kind)"</legend>
-                        <Checks name="rule-kinds" options=owned(&CATEGORIES) chosen=kinds disabled=false/></fieldset>
+                        <Checks name="rule-kinds" options=options(&CATEGORIES) chosen=kinds disabled=false/></fieldset>
                     <div class="field"><label for="rule-devices">"Only these devices (names or addresses, comma-separated)"</label>
                         <input id="rule-devices" bind:value=devices placeholder="Living Room, 192.168.1.50"/></div>
                     <div class="field"><label for="rule-exclude">"Never these devices"</label>
@@ -300,7 +276,7 @@ pub(crate) fn RulesEditor(providers: Vec<ProviderView>) -> impl IntoView {
                     <div class="field"><label for="rule-channels">"Only these channels"</label>
                         <input id="rule-channels" bind:value=channels placeholder="7, 9.1"/></div>
                     <fieldset><legend>"Sources (none: any)"</legend>
-                        <Checks name="rule-sources" options=owned(&SOURCES) chosen=sources disabled=false/></fieldset>
+                        <Checks name="rule-sources" options=options(&SOURCES) chosen=sources disabled=false/></fieldset>
                     <div class="field"><label for="rule-client">"Client"</label>
                         <select id="rule-client" prop:value=move || client.get() on:change=move |ev| client.set(event_target_value(&ev))>
                             <option value="">"Local or remote"</option>
@@ -314,7 +290,7 @@ pub(crate) fn RulesEditor(providers: Vec<ProviderView>) -> impl IntoView {
                         <label for="rule-to">" to "</label>
                         <input id="rule-to" type="time" bind:value=tod_to/></div>
                     <fieldset><legend>"On days (none: every day)"</legend>
-                        <Checks name="rule-days" options=owned(&DAYS) chosen=tod_days disabled=false/></fieldset>
+                        <Checks name="rule-days" options=options(&DAYS) chosen=tod_days disabled=false/></fieldset>
                     <label class="check"><input type="checkbox" id="rule-enabled" bind:checked=enabled/>" On"</label>
                     <div class="actions">
                         <button type="submit" id="rule-save">"Save rule"</button>
@@ -323,10 +299,7 @@ pub(crate) fn RulesEditor(providers: Vec<ProviderView>) -> impl IntoView {
                     </div>
                 </form>
             })}
-            {move || outcome.get().map(|o| match o {
-                Ok(m) => view! { <p class="success" role="status">{m}</p> }.into_any(),
-                Err(m) => view! { <p class="error" role="alert">{m}</p> }.into_any(),
-            })}
+            <Outcome outcome=outcome/>
             {move || preview.get().map(|p| match p {
                 Err(m) => view! { <p class="error" role="alert">{m}</p> }.into_any(),
                 Ok(p) if p.items.is_empty() => view! { <p class="hint" id="rule-preview-list">"No recent alerts to judge."</p> }.into_any(),
