@@ -395,7 +395,7 @@ pub(crate) fn QuietTab() -> impl IntoView {
                     <div class="field"><label for="period-mode">"What it does"</label>
                         <select id="period-mode" prop:value=move || mode.get() on:change=move |ev| mode.set(event_target_value(&ev))>
                             <option value="quiet">"Quiet hours: do not send"</option>
-                            <option value="maintenance">"Maintenance: do not send, not stale, still ready"</option>
+                            <option value="maintenance">"Maintenance: do not send, not called stale"</option>
                         </select></div>
                     <div class="field"><label for="period-from">"From"</label>
                         <input id="period-from" type="time" bind:value=from required/></div>
