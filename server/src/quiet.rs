@@ -33,6 +33,42 @@ pub const LINK_DAYS: i64 = 7;
 /// The alert type digests are recorded under.
 pub const DIGEST_TYPE: &str = "quiet.digest";
 
+/// What holds alerts back at one moment ([`QuietService::at`]).
+pub struct Moment {
+    periods: Arc<Vec<Period>>,
+    snoozes: Arc<Vec<Snooze>>,
+    local: (usize, u32),
+    now: DateTime<Utc>,
+}
+
+impl Moment {
+    /// Whether an alert of `kind` from `dvr_id` is held back.
+    pub fn hush(&self, dvr_id: &str, kind: AlertKind) -> Option<Hush> {
+        let subject = Subject {
+            dvr_id,
+            event_type: kind.event_type(),
+            category: kind.category().map(|c| c.as_str()),
+        };
+        quiet::hush(&self.periods, &self.snoozes, &subject, self.local, self.now)
+    }
+
+    /// The maintenance window `dvr_id` is in (its label), if any.
+    pub fn maintenance(&self, dvr_id: &str) -> Option<String> {
+        quiet::maintenance(&self.periods, dvr_id, self.local).map(Period::label)
+    }
+
+    /// The snooze holding every alert of `dvr_id` back the longest (its id and end),
+    /// if any.
+    pub fn dvr_snooze(&self, dvr_id: &str) -> Option<(i64, DateTime<Utc>)> {
+        self.snoozes
+            .iter()
+            .filter(|s| s.until > self.now && s.kind.is_none())
+            .filter(|s| s.dvr_id.as_deref().is_none_or(|d| d == dvr_id))
+            .max_by_key(|s| s.until)
+            .map(|s| (s.id, s.until))
+    }
+}
+
 /// Cheap to clone.
 #[derive(Clone)]
 pub struct QuietService {
@@ -108,39 +144,27 @@ impl QuietService {
             .collect()
     }
 
+    /// Periods, snoozes and the local time at `now`, for asking about many DVRs or
+    /// alerts at that moment (the dashboard's frame, readiness, the digest pass) with
+    /// one lock and one zone conversion.
+    pub fn at(&self, now: DateTime<Utc>) -> Moment {
+        let st = self.inner.state.read();
+        Moment {
+            periods: st.periods.clone(),
+            snoozes: st.snoozes.clone(),
+            local: self.inner.zone.zone().weekday_minute(now),
+            now,
+        }
+    }
+
     /// Whether an alert of `kind` from `dvr_id` is held back at `now`.
     pub fn hush(&self, dvr_id: &str, kind: AlertKind, now: DateTime<Utc>) -> Option<Hush> {
-        let (periods, snoozes) = {
-            let st = self.inner.state.read();
-            (st.periods.clone(), st.snoozes.clone())
-        };
-        let cat = kind.category().map(|c| c.as_str());
-        let subject = Subject {
-            dvr_id,
-            event_type: kind.event_type(),
-            category: cat,
-        };
-        let local = self.inner.zone.zone().weekday_minute(now);
-        quiet::hush(&periods, &snoozes, &subject, local, now)
+        self.at(now).hush(dvr_id, kind)
     }
 
-    /// The maintenance window `dvr_id` is in at `now` (its label), if any.
-    pub fn maintenance(&self, dvr_id: &str, now: DateTime<Utc>) -> Option<String> {
-        let periods = self.periods();
-        let local = self.inner.zone.zone().weekday_minute(now);
-        quiet::maintenance(&periods, dvr_id, local).map(Period::label)
-    }
-
-    /// The snooze holding every alert of `dvr_id` back the longest (its id and end),
-    /// if any.
+    /// The snooze holding every alert of `dvr_id` back the longest, if any.
     pub fn dvr_snooze(&self, dvr_id: &str, now: DateTime<Utc>) -> Option<(i64, DateTime<Utc>)> {
-        let st = self.inner.state.read();
-        st.snoozes
-            .iter()
-            .filter(|s| s.until > now && s.kind.is_none())
-            .filter(|s| s.dvr_id.as_deref().is_none_or(|d| d == dvr_id))
-            .max_by_key(|s| s.until)
-            .map(|s| (s.id, s.until))
+        self.at(now).dvr_snooze(dvr_id)
     }
 
     pub async fn add_period(&self, p: Period) -> Result<Period, EditError> {
@@ -269,19 +293,6 @@ impl QuietService {
                 _ = self.inner.wake.notified() => {}
                 _ = cancel.cancelled() => return,
             }
-            // Snoozes that ended are dropped from memory here, so their end is noticed.
-            if self
-                .inner
-                .state
-                .read()
-                .snoozes
-                .iter()
-                .any(|s| s.until <= Utc::now())
-            {
-                if let Err(e) = self.reload().await {
-                    warn!(error = %e, "cannot reread the snoozes");
-                }
-            }
             match self.digest_due(Utc::now()).await {
                 Ok(0) => {}
                 Ok(n) => {
@@ -304,11 +315,12 @@ impl QuietService {
         }
         let providers = storage::providers::list(&self.inner.db).await?;
         let zone = self.inner.zone.zone();
+        let moment = self.at(now);
         // By DVR, then by destination: the deliveries it held.
         let mut due: BTreeMap<String, BTreeMap<i64, Vec<&store::HeldRow>>> = BTreeMap::new();
         for h in &held {
             let still = AlertKind::parse(&h.alert_type)
-                .and_then(|k| self.hush(&h.dvr_id, k, now))
+                .and_then(|k| moment.hush(&h.dvr_id, k))
                 .is_some();
             if !still {
                 due.entry(h.dvr_id.clone())

@@ -807,6 +807,7 @@ async fn write(
             diff.providers_removed.push(old.name.clone());
         }
     }
+    let stored_rules = storage::rules::list(parts.db).await?;
     for p in &file.declared_providers {
         let id = match stored.iter().find(|s| s.name == p.name) {
             None => {
@@ -849,11 +850,10 @@ async fn write(
                 ..r.clone()
             })
             .collect();
-        let have: Vec<Rule> = storage::rules::list(parts.db)
-            .await?
-            .into_iter()
+        let have: Vec<Rule> = stored_rules
+            .iter()
             .filter(|r| r.provider_id == id)
-            .map(|r| Rule { id: 0, ..r })
+            .map(|r| Rule { id: 0, ..r.clone() })
             .collect();
         if have != want {
             storage::rules::delete_for_provider(parts.db, id).await?;

@@ -210,14 +210,14 @@ impl DashboardHub {
             .collect();
         let alerts = outbox::history(services.db(), None, FRAME_ALERTS, None).await?;
         let now = Utc::now();
-        let quiet_svc = services.alerts().quiet();
+        let moment = services.alerts().quiet().at(now);
         let quiet = dvrs
             .iter()
             .map(|g: &GatheredDvr| {
                 let id = &g.record.dvr_id;
                 let q = frame::DvrQuiet {
-                    maintenance: quiet_svc.maintenance(id, now),
-                    snooze: quiet_svc.dvr_snooze(id, now),
+                    maintenance: moment.maintenance(id),
+                    snooze: moment.dvr_snooze(id),
                 };
                 (id.clone(), q)
             })

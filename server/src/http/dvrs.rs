@@ -59,6 +59,25 @@ pub(crate) fn dvr_view(r: DvrRecord, health: Option<Health>) -> DvrView {
 
 /// Parses a JSON body with a precise message (`port: invalid value…`), whatever the
 /// Content-Type header says.
+/// Every id in `ids` names a configured DVR (a rule's or a quiet period's DVRs); the
+/// error names `field` and the first unknown id.
+pub(crate) async fn known_dvrs(
+    db: &storage::Db,
+    ids: &[String],
+    field: &str,
+) -> Result<(), ApiError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let dvrs = storage::dvrs::list(db).await?;
+    match ids.iter().find(|d| !dvrs.iter().any(|x| &x.dvr_id == *d)) {
+        Some(unknown) => Err(ApiError::invalid(format!(
+            "{field}: no DVR with id {unknown}"
+        ))),
+        None => Ok(()),
+    }
+}
+
 pub(crate) fn parse_body<T: serde::de::DeserializeOwned>(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<T, ApiError> {

@@ -46,7 +46,7 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, String) {
 pub fn readiness_problems(services: &Services) -> Vec<String> {
     let engine = &services.engine;
     let mut problems = Vec::new();
-    let now = chrono::Utc::now();
+    let quiet = services.alerts.quiet().at(chrono::Utc::now());
     for t in services.core_tasks.statuses() {
         if !t.running {
             problems.push(format!(
@@ -64,13 +64,7 @@ pub fn readiness_problems(services: &Services) -> Vec<String> {
         }
         let h = engine.health_of(&slot);
         // A DVR in its maintenance window is expected to be quiet, or down.
-        if h.stale
-            && services
-                .alerts
-                .quiet()
-                .maintenance(&slot.dvr_id, now)
-                .is_none()
-        {
+        if h.stale && quiet.maintenance(&slot.dvr_id).is_none() {
             problems.push(format!(
                 "DVR '{name}' ({}): stale, no events for {} seconds (threshold {})",
                 slot.dvr_id,

@@ -14,24 +14,10 @@ use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::dvrs::parse_body;
+use super::dvrs::{known_dvrs, parse_body};
 use super::error::ApiError;
 use super::AppState;
 use domain::notify::quiet::{Period, Snooze};
-
-/// The DVRs a period or snooze names must exist.
-async fn known_dvrs(state: &AppState, ids: &[String], field: &str) -> Result<(), ApiError> {
-    if ids.is_empty() {
-        return Ok(());
-    }
-    let dvrs = storage::dvrs::list(&state.services.db).await?;
-    match ids.iter().find(|d| !dvrs.iter().any(|x| &x.dvr_id == *d)) {
-        Some(unknown) => Err(ApiError::invalid(format!(
-            "{field}: no DVR with id {unknown}"
-        ))),
-        None => Ok(()),
-    }
-}
 
 /// `{periods: [...], in_force: [{id, label}]}`: every period, and those on now.
 pub async fn list_periods(State(state): State<AppState>) -> Json<Value> {
@@ -52,7 +38,7 @@ pub async fn create_period(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Period>), ApiError> {
     let p: Period = parse_body(body)?;
-    known_dvrs(&state, &p.dvrs, "dvrs").await?;
+    known_dvrs(&state.services.db, &p.dvrs, "dvrs").await?;
     let saved = state.services.alerts.quiet().add_period(p).await?;
     Ok((StatusCode::CREATED, Json(saved)))
 }
@@ -66,7 +52,7 @@ pub async fn replace_period(
         id,
         ..parse_body(body)?
     };
-    known_dvrs(&state, &p.dvrs, "dvrs").await?;
+    known_dvrs(&state.services.db, &p.dvrs, "dvrs").await?;
     if !state
         .services
         .alerts
@@ -118,7 +104,7 @@ pub async fn create_snooze(
 ) -> Result<(StatusCode, Json<Snooze>), ApiError> {
     let b: SnoozeBody = parse_body(body)?;
     if let Some(d) = &b.dvr_id {
-        known_dvrs(&state, std::slice::from_ref(d), "dvr_id").await?;
+        known_dvrs(&state.services.db, std::slice::from_ref(d), "dvr_id").await?;
     }
     let source = match b.source.as_deref() {
         Some("dashboard") => "dashboard",
@@ -171,6 +157,15 @@ fn page(status: StatusCode, title: &str, body: String) -> Response {
         .into_response()
 }
 
+/// A link that is not genuine, or expired.
+fn refused(why: &str) -> Response {
+    page(
+        StatusCode::NOT_FOUND,
+        "Snooze link",
+        format!("<p>{}</p>", escape(why)),
+    )
+}
+
 fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -194,13 +189,7 @@ pub async fn link_page(State(state): State<AppState>, Path(token): Path<String>)
     let q = state.services.alerts.quiet();
     let t = match q.open_link(&token, Utc::now()) {
         Ok(t) => t,
-        Err(e) => {
-            return page(
-                StatusCode::NOT_FOUND,
-                "Snooze link",
-                format!("<p>{}</p>", escape(&e)),
-            )
-        }
+        Err(e) => return refused(&e),
     };
     let name = dvr_name(&state, &t.dvr_id);
     let mut body = String::new();
@@ -250,13 +239,7 @@ pub async fn link_snooze(
     let q = state.services.alerts.quiet();
     let t = match q.open_link(&token, Utc::now()) {
         Ok(t) => t,
-        Err(e) => {
-            return page(
-                StatusCode::NOT_FOUND,
-                "Snooze link",
-                format!("<p>{}</p>", escape(&e)),
-            )
-        }
+        Err(e) => return refused(&e),
     };
     let form = form.ok().map(|f| f.0);
     let only_kind = form

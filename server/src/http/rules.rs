@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::dvrs::parse_body;
+use super::dvrs::{known_dvrs, parse_body};
 use super::error::ApiError;
 use super::AppState;
 use domain::alerts::decide::Route;
@@ -38,14 +38,7 @@ async fn checked(
     if edit && provider.managed_by != storage::dvrs::ManagedBy::Ui {
         return Err(file_managed());
     }
-    let dvrs = storage::dvrs::list(&s.db).await?;
-    if let Some(unknown) = r
-        .dvrs
-        .iter()
-        .find(|d| !dvrs.iter().any(|x| &x.dvr_id == *d))
-    {
-        return Err(ApiError::invalid(format!("dvrs: no DVR with id {unknown}")));
-    }
+    known_dvrs(&s.db, &r.dvrs, "dvrs").await?;
     Ok(r)
 }
 
