@@ -3,7 +3,29 @@
 
 use leptos::prelude::*;
 
+use crate::api::{self, Session};
 use crate::layout::use_dashboard;
+
+/// An outcome line's state: the words of a change, or its error.
+pub(crate) type OutcomeSignal = RwSignal<Option<Result<String, String>>>;
+
+/// Sends one change; its outcome says `done` or the server's error, then `then(ok)`
+/// runs (a list is reread, a form cleared).
+pub(crate) fn edit(
+    session: Session,
+    method: &'static str,
+    path: String,
+    body: Option<serde_json::Value>,
+    outcome: OutcomeSignal,
+    done: &'static str,
+    then: impl FnOnce(bool) + 'static,
+) {
+    api::send(session, method, path, body, move |r| {
+        let ok = r.is_ok();
+        outcome.set(Some(r.map(|_| done.to_string()).map_err(|e| e.message)));
+        then(ok);
+    });
+}
 
 /// A DVR's name from the dashboard feed, else its id. Made where the feed is in
 /// context; the namer may be called anywhere later (a request's callback).
@@ -40,7 +62,7 @@ pub(crate) fn options(l: &[(&str, &str)]) -> Vec<(String, String)> {
 
 /// An edit's outcome: its words, or the error's.
 #[component]
-pub(crate) fn Outcome(outcome: RwSignal<Option<Result<String, String>>>) -> impl IntoView {
+pub(crate) fn Outcome(outcome: OutcomeSignal) -> impl IntoView {
     move || {
         outcome.get().map(|o| match o {
             Ok(m) => view! { <p class="success" role="status">{m}</p> }.into_any(),

@@ -5,7 +5,7 @@
 use leptos::prelude::*;
 use serde_json::json;
 
-use super::form::{dvr_namer, dvr_options, options, Checks, Outcome};
+use super::form::{dvr_namer, dvr_options, edit, options, Checks, Outcome, OutcomeSignal};
 use crate::api::{self, use_session};
 use wire::quiet::{PeriodView, PeriodsView, SnoozeView, CATEGORIES, DAYS};
 
@@ -42,6 +42,25 @@ fn load_snoozes(list: RwSignal<Vec<SnoozeView>>) {
     });
 }
 
+/// Ends snooze `id` now, then rereads `list`.
+fn end_snooze(
+    session: api::Session,
+    id: i64,
+    list: RwSignal<Vec<SnoozeView>>,
+    outcome: OutcomeSignal,
+) {
+    let path = format!("/api/v1/snoozes/{id}");
+    edit(
+        session,
+        "DELETE",
+        path,
+        None,
+        outcome,
+        "Snooze ended.",
+        move |_| load_snoozes(list),
+    );
+}
+
 /// The snoozes in force, each with a button that ends it.
 #[component]
 fn SnoozeList(
@@ -51,21 +70,7 @@ fn SnoozeList(
     let session = use_session();
     let admin = session.is_admin();
     let name_of = dvr_namer();
-    let end = move |id: i64| {
-        api::send(
-            session,
-            "DELETE",
-            format!("/api/v1/snoozes/{id}"),
-            None,
-            move |r| {
-                outcome.set(Some(
-                    r.map(|_| "Snooze ended.".to_string())
-                        .map_err(|e| e.message),
-                ));
-                load_snoozes(list);
-            },
-        );
-    };
+    let end = move |id: i64| end_snooze(session, id, list, outcome);
     view! {
         <ul class="snoozes" id="snoozes">
             {move || list.get().into_iter().map(|s| {
@@ -185,21 +190,21 @@ pub(crate) fn CardSnooze(card: wire::DvrCard) -> impl IntoView {
         out.push(view! { <p class="card-quiet maintenance">{format!("In {m}: not sent, not called stale")}</p> }.into_any());
     }
     match (card.snooze_id, card.snoozed_until) {
-        (Some(id), Some(until)) => out.push(view! {
-            <p class="card-quiet snoozed">
-                {format!("Snoozed until {}", api::when(&until))}
-                {(admin && ctx.is_some()).then(|| view! {
-                    <button type="button" class="secondary end-snooze" on:click=move |_| {
-                        if let Some(c) = ctx {
-                            api::send(session, "DELETE", format!("/api/v1/snoozes/{id}"), None, move |r| {
-                                c.outcome.set(Some(r.map(|_| "Snooze ended.".to_string()).map_err(|e| e.message)));
-                                load_snoozes(c.list);
-                            });
-                        }
-                    }>"End"</button>
-                })}
-            </p>
-        }.into_any()),
+        (Some(id), Some(until)) => out.push(
+            view! {
+                <p class="card-quiet snoozed">
+                    {format!("Snoozed until {}", api::when(&until))}
+                    {(admin && ctx.is_some()).then(|| view! {
+                        <button type="button" class="secondary end-snooze" on:click=move |_| {
+                            if let Some(c) = ctx {
+                                end_snooze(session, id, c.list, c.outcome);
+                            }
+                        }>"End"</button>
+                    })}
+                </p>
+            }
+            .into_any(),
+        ),
         _ => {
             if let (true, Some(c)) = (admin, ctx) {
                 out.push(view! {
@@ -328,31 +333,31 @@ pub(crate) fn QuietTab() -> impl IntoView {
         } else {
             ("PUT", format!("/api/v1/quiet-periods/{id}"))
         };
-        api::send(session, method, path, Some(body), move |r| {
-            let ok = r.is_ok();
-            outcome.set(Some(
-                r.map(|_| "Period saved.".to_string())
-                    .map_err(|e| e.message),
-            ));
-            if ok {
-                clear();
-                reload();
-            }
-        });
+        edit(
+            session,
+            method,
+            path,
+            Some(body),
+            outcome,
+            "Period saved.",
+            move |ok| {
+                if ok {
+                    clear();
+                    reload();
+                }
+            },
+        );
     };
     let remove = move |id: i64| {
-        api::send(
+        let path = format!("/api/v1/quiet-periods/{id}");
+        edit(
             session,
             "DELETE",
-            format!("/api/v1/quiet-periods/{id}"),
+            path,
             None,
-            move |r| {
-                outcome.set(Some(
-                    r.map(|_| "Period removed.".to_string())
-                        .map_err(|e| e.message),
-                ));
-                reload();
-            },
+            outcome,
+            "Period removed.",
+            move |_| reload(),
         );
     };
     view! {

@@ -5,7 +5,7 @@
 use leptos::prelude::*;
 use serde_json::{json, Value};
 
-use super::form::{dvr_namer, dvr_options, options, Checks, Outcome};
+use super::form::{dvr_namer, dvr_options, edit, options, Checks, Outcome};
 use crate::api::{self, use_session};
 use wire::providers::ProviderView;
 use wire::quiet::{CATEGORIES, DAYS};
@@ -187,16 +187,20 @@ pub(crate) fn RulesEditor(providers: Vec<ProviderView>) -> impl IntoView {
         } else {
             ("PUT", format!("/api/v1/rules/{id}"))
         };
-        api::send(session, method, path, Some(body()), move |r| {
-            let ok = r.is_ok();
-            outcome.set(Some(
-                r.map(|_| "Rule saved.".to_string()).map_err(|e| e.message),
-            ));
-            if ok {
-                clear();
-                reload();
-            }
-        });
+        edit(
+            session,
+            method,
+            path,
+            Some(body()),
+            outcome,
+            "Rule saved.",
+            move |ok| {
+                if ok {
+                    clear();
+                    reload();
+                }
+            },
+        );
     };
     let run_preview = move |_| {
         preview.set(None);
@@ -211,18 +215,15 @@ pub(crate) fn RulesEditor(providers: Vec<ProviderView>) -> impl IntoView {
         );
     };
     let remove = move |id: i64| {
-        api::send(
+        let path = format!("/api/v1/rules/{id}");
+        edit(
             session,
             "DELETE",
-            format!("/api/v1/rules/{id}"),
+            path,
             None,
-            move |r| {
-                outcome.set(Some(
-                    r.map(|_| "Rule removed.".to_string())
-                        .map_err(|e| e.message),
-                ));
-                reload();
-            },
+            outcome,
+            "Rule removed.",
+            move |_| reload(),
         );
     };
     view! {
